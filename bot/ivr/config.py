@@ -78,7 +78,9 @@ class CollectAction:
     location: Location = MEMORY
 
 
-Action = MenuAction | IntentAction | ResponseAction | HandoffAction | HangUpAction | SpeechAction | CollectAction
+Action = (
+    MenuAction | IntentAction | ResponseAction | HandoffAction | HangUpAction | SpeechAction | CollectAction
+)
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,9 @@ class IvrEngine:
             return self._open_menu(state, state.menu)
         if len(state.digits) < collect.min_digits:
             state.digits = ""
-            return self._fail(state, collect.invalid_prompt or self._menu(state).invalid_prompt, collect.prompt)
+            return self._fail(
+                state, collect.invalid_prompt or self._menu(state).invalid_prompt, collect.prompt
+            )
         state.slots[collect.slot] = collect.prefix + state.digits
         if isinstance(collect.then, CollectAction):
             state.collect_depth += 1
@@ -215,7 +217,9 @@ class IvrEngine:
         state.collect_key, state.collect_depth = "", 0
         return IvrResult((*lead, menu.prompt), None, menu.timeout)
 
-    def _start_collect(self, state: IvrState, key: str, action: CollectAction, lead: tuple[str, ...]) -> IvrResult:
+    def _start_collect(
+        self, state: IvrState, key: str, action: CollectAction, lead: tuple[str, ...]
+    ) -> IvrResult:
         state.mode, state.digits, state.retries = Mode.COLLECT, "", 0
         state.path.append(f"{key}:collect {action.slot}")
         return IvrResult((*lead, action.prompt), None, self._menu(state).timeout)
@@ -225,7 +229,9 @@ class IvrEngine:
             state.path.pop()
         state.mode, state.digits, state.collect_key, state.collect_depth = Mode.MENU, "", "", 0
 
-    def _leave(self, state: IvrState, prompts: tuple[str, ...], outcome: GoIntent | Handoff | HangUp | BackToSpeech) -> IvrResult:
+    def _leave(
+        self, state: IvrState, prompts: tuple[str, ...], outcome: GoIntent | Handoff | HangUp | BackToSpeech
+    ) -> IvrResult:
         self._drop_collect(state)
         state.mode, state.retries = Mode.IDLE, 0
         return IvrResult(prompts, outcome, None)

@@ -18,7 +18,9 @@ def cross_check(config: IvrConfig) -> list[Problem]:
     """Problems that need the whole file: missing start, unknown and unreachable menus."""
     problems: list[Problem] = []
     if config.start and config.start not in config.menus:
-        problems.append(Problem(config.start_location, f"start menu {config.start!r} is not defined in 'menus'"))
+        problems.append(
+            Problem(config.start_location, f"start menu {config.start!r} is not defined in 'menus'")
+        )
     for menu in config.menus.values():
         for action in walk_actions(menu):
             if isinstance(action, MenuAction) and action.menu not in config.menus:
@@ -27,7 +29,11 @@ def cross_check(config: IvrConfig) -> list[Problem]:
         reachable = _reachable(config)
         for name, menu in config.menus.items():
             if name not in reachable:
-                problems.append(Problem(menu.location, f"menu {name!r} cannot be reached from {config.start!r}", "warning"))
+                problems.append(
+                    Problem(
+                        menu.location, f"menu {name!r} cannot be reached from {config.start!r}", "warning"
+                    )
+                )
     return _unique(problems)
 
 
@@ -39,7 +45,9 @@ def check_against_domain(config: IvrConfig, domain: Domain) -> list[Problem]:
             if isinstance(action, IntentAction) and action.intent not in domain.intents:
                 problems.append(Problem(action.location, f"intent {action.intent!r} is not in the domain"))
             elif isinstance(action, ResponseAction) and action.response not in domain.responses:
-                problems.append(Problem(action.location, f"response {action.response!r} is not in the domain"))
+                problems.append(
+                    Problem(action.location, f"response {action.response!r} is not in the domain")
+                )
             elif isinstance(action, CollectAction) and action.slot not in domain.slots:
                 message = f"slot {action.slot!r} is not in the domain"
                 problems.append(Problem(action.location, message, "warning"))
