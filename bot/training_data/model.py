@@ -90,6 +90,8 @@ class NLUData:
     synonyms: list[Synonym] = field(default_factory=list)
     regexes: list[RegexFeature] = field(default_factory=list)
     lookups: list[LookupTable] = field(default_factory=list)
+    # intent name -> location of its `- intent:` item (first one if split across files)
+    intent_locations: dict[str, Location] = field(default_factory=dict)
 
     @property
     def intents(self) -> list[str]:
@@ -105,6 +107,17 @@ class NLUData:
         for syn in self.synonyms:
             for variant in syn.examples:
                 out[variant.lower()] = syn.value
+        return out
+
+    def full_synonym_map(self) -> dict[str, str]:
+        """Like Rasa's EntitySynonymMapper: annotations `[NYC](city:New York)` plus `synonym_map()`."""
+        out: dict[str, str] = {}
+        for example in self.examples:
+            for span in example.entities:
+                text = example.text[span.start : span.end]
+                if text != span.value:
+                    out[text.lower()] = span.value
+        out.update(self.synonym_map())
         return out
 
 
@@ -183,6 +196,10 @@ class RuleStep:
     slot_was_set: tuple[tuple[str, Any], ...] = ()
     entities: tuple[tuple[str, Any], ...] = ()
     location: Location = Location("<memory>")
+    user_text: str | None = None  # end-to-end `user:` text (may come with `intent:`)
+    bot_text: str | None = None  # end-to-end `bot:` text
+    checkpoint: str | None = None  # story `checkpoint:` name
+    alternatives: tuple[RuleStep, ...] = ()  # story `or:` (each alternative one step)
 
 
 @dataclass(frozen=True)
@@ -206,3 +223,5 @@ class Project:
     rules: list[Rule]
     files: list[str]  # every file read, relative to the working directory
     warnings: list[Problem] = field(default_factory=list)
+    # YAML files below root that hold no Rasa data (config.yml, ivr.yml, ...)
+    skipped_files: list[str] = field(default_factory=list)
