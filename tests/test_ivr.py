@@ -24,7 +24,14 @@ from bot.ivr import (
     load_ivr,
     load_ivr_text,
 )
-from bot.ivr.transitions import TRANSITIONS, InputKind, Mode, mermaid, transition_for
+from bot.ivr.transitions import (
+    TRANSITIONS,
+    InputKind,
+    Mode,
+    check_next_mode,
+    mermaid,
+    transition_for,
+)
 from bot.training_data.model import DataError, Domain, Response, ResponseVariant, Slot
 
 DEMO = Path(__file__).resolve().parent.parent / "nlu_data" / "ivr.yml"
@@ -292,6 +299,9 @@ def test_transition_table_is_complete_and_strict() -> None:
                 with pytest.raises(IllegalTransition):
                     transition_for(mode, kind)
     assert "idle --> menu: enter / enter_menu" in mermaid()
+    silence_in_menu = transition_for(Mode.MENU, InputKind.TIMEOUT)
+    with pytest.raises(IllegalTransition, match="no_input ended in collect"):
+        check_next_mode(silence_in_menu, Mode.MENU, InputKind.TIMEOUT, Mode.COLLECT)
 
 
 # Inline configurations for behaviour the demo does not use
@@ -493,3 +503,11 @@ def test_domain_check_names_missing_intents_responses_and_slots(demo: IvrConfig)
     assert not any(
         "check_order_status" in s or "utter_return_policy" in s or "'order_number'" in s for s in found
     )
+
+
+def test_demo_menus_match_the_demo_domain(demo: IvrConfig) -> None:
+    from bot.training_data.project import load_domain_text
+
+    domain_path = DEMO.parent / "domain.yml"
+    domain = load_domain_text(domain_path.read_text(encoding="utf-8"), str(domain_path))
+    assert check_against_domain(demo, domain) == []

@@ -71,7 +71,7 @@ TRANSITIONS: Mapping[tuple[Mode, InputKind], Transition] = MappingProxyType(
         (Mode.MENU, InputKind.DIGIT): _row(Step.CHOOSE, *_ANY),
         (Mode.MENU, InputKind.STAR): _row(Step.REPEAT, Mode.MENU),
         (Mode.MENU, InputKind.HASH): _row(Step.BACK, Mode.MENU),
-        (Mode.MENU, InputKind.TIMEOUT): _row(Step.NO_INPUT, *_ANY),
+        (Mode.MENU, InputKind.TIMEOUT): _row(Step.NO_INPUT, Mode.MENU, Mode.IDLE),
         (Mode.COLLECT, InputKind.DIGIT): _row(Step.ADD_DIGIT, *_ANY),
         (Mode.COLLECT, InputKind.STAR): _row(Step.RESTART_COLLECT, Mode.COLLECT),
         (Mode.COLLECT, InputKind.HASH): _row(Step.FINISH_COLLECT, *_ANY),
