@@ -19,6 +19,7 @@ from bot.ivr import (
     IvrState,
     Outcome,
     SayResponse,
+    StateMismatch,
     UnknownMenu,
     check_against_domain,
     load_ivr,
@@ -265,6 +266,19 @@ def test_state_round_trips_through_json_mid_collect(demo: IvrConfig) -> None:
     restored = IvrState.from_dict(json.loads(saved))
     assert restored == first.state and restored.to_dict()["active"] is True
     Call(demo, restored).press("15#").gets(GoIntent("check_order_status", {"order_number": "48215"}))
+
+
+def test_a_saved_state_that_no_longer_fits_the_menus_is_refused(demo: IvrConfig) -> None:
+    stale = IvrState.from_dict({"mode": "collect", "menu": "orders", "path": ["main"], "collect_key": "7"})
+    with pytest.raises(StateMismatch, match="no collect at key '7'"):
+        IvrEngine(demo).press(stale, "4")
+
+
+def test_enter_mid_collect_abandons_the_number(call: Call) -> None:
+    call.press("11").press("482").enter("billing").hears("For payment methods")
+    assert (
+        call.state.mode is Mode.MENU and call.state.digits == "" and call.state.path == ["main", "4:billing"]
+    )
 
 
 def test_keys_while_idle_are_illegal(demo: IvrConfig) -> None:
