@@ -1,0 +1,275 @@
+"""The dialogue engine: one call per caller event, state loaded and saved every turn."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.dialogue.actions.registry import ActionRegistry
+from bot.dialogue.handoff import HandoffDecision
+from bot.dialogue.ivr_bridge import IvrBridge
+from bot.dialogue.policy import RulePolicy
+from bot.dialogue.responses import ResponseRenderer
+from bot.dialogue.settings import DialogueSettings
+from bot.dialogue.speech import SpeechTurn, clean_text, safe_parse
+from bot.dialogue.state import ConversationState, IntentSeen, Turn
+from bot.dialogue.store import InMemorySessionStore, SessionStore
+from bot.dialogue.turn import Brain, TurnRunner
+from bot.ivr.engine import IvrEngine
+from bot.training_data.model import Domain, Rule
+
+log = logging.getLogger(__name__)
+DTMF_KEYS = "0123456789*#"
+
+
+class Interpreter(Protocol):
+    """Anything that parses text into Rasa's parse-result dict."""
+
+    def parse(self, text: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class TurnDebug:
+    """What the bot understood and where the conversation stands (for `--debug`)."""
+
+    intent: str | None = None
+    confidence: float | None = None
+    entities: tuple[dict[str, Any], ...] = ()
+    slots: dict[str, Any] = field(default_factory=dict)
+    active_form: str | None = None
+    requested_slot: str | None = None
+    mode: str = "speech"
+    ivr_menu: str | None = None
+    ivr_path: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BotTurn:
+    """The bot's answer to one caller event."""
+
+    messages: tuple[str, ...]
+    handoff: HandoffDecision | None = None
+    hangup: bool = False
+    ivr_active: bool = False
+    ivr_timeout: float | None = None  # seconds to wait for a key while the IVR is active
+    actions: tuple[str, ...] = ()
+    debug: TurnDebug = field(default_factory=TurnDebug)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.messages)
+
+
+class DialogueEngine:
+    """Runs the domain (rules, forms, responses, actions) plus handoff and IVR fallback."""
+
+    def __init__(
+        self,
+        domain: Domain,
+        rules: list[Rule],
+        interpreter: Interpreter,
+        actions: ActionRegistry | None = None,
+        ivr: IvrEngine | None = None,
+        store: SessionStore | None = None,
+        settings: DialogueSettings | None = None,
+        now: Callable[[], float] = time.time,
+        *,
+        backoffice: Any = None,
+    ) -> None:
+        self.settings = settings or DialogueSettings()
+        self.brain = Brain(domain=domain, policy=RulePolicy.from_rules(domain, rules),
+                           renderer=ResponseRenderer(domain), actions=actions or ActionRegistry(),
+                           settings=self.settings, backoffice=backoffice)
+        self.interpreter = interpreter
+        self.store: SessionStore = store if store is not None else InMemorySessionStore()
+        self.now = now
+        self.ivr = IvrBridge(ivr, self.brain)
+        self.speech = SpeechTurn(self.brain, self.ivr)
+
+    # Public API: one method per caller event
+
+    def start(self, sender_id: str, caller_number: str | None = None,
+              channel: str = "voice") -> BotTurn:
+        """A new call: fresh state and the greeting."""
+        now = self.now()
+        state = ConversationState.new(sender_id, now=now, caller_number=caller_number,
+                                      channel=channel)
+        runner = TurnRunner(self.brain, state, {}, now)
+        runner.run_action("utter_greet")
+        return self._finish(state, runner)
+
+    def handle_text(self, sender_id: str, text: str, caller_number: str | None = None,
+                    channel: str | None = None) -> BotTurn:
+        """The caller said (or typed) something."""
+        state = self._begin(sender_id, caller_number, channel)
+        cleaned = clean_text(text, self.settings.max_text_chars)
+        if not cleaned:
+            return self._no_input(state)
+        runner = TurnRunner(self.brain, state, {"text": cleaned}, state.last_activity_at)
+        return self._guarded(state, runner, lambda: self._on_text(runner, cleaned))
+
+    def handle_dtmf(self, sender_id: str, keys: str, caller_number: str | None = None,
+                    channel: str | None = None) -> BotTurn:
+        """The caller pressed keys; any key outside the IVR opens it."""
+        state = self._begin(sender_id, caller_number, channel)
+        pressed = "".join(k for k in keys if k in DTMF_KEYS)
+        state.transcript.append(Turn("user", "", state.last_activity_at, dtmf=pressed or keys))
+        runner = TurnRunner(self.brain, state, {"text": ""}, state.last_activity_at)
+        return self._guarded(state, runner, lambda: self._on_dtmf(runner, pressed))
+
+    def handle_no_input(self, sender_id: str) -> BotTurn:
+        """The caller said nothing before the timeout."""
+        return self._no_input(self._begin(sender_id, None, None))
+
+    def speech_unavailable(self, sender_id: str) -> BotTurn:
+        """ASR or NLU is down: continue in the DTMF menu."""
+        state = self._begin(sender_id, None, None)
+        runner = TurnRunner(self.brain, state, {}, state.last_activity_at)
+        return self._guarded(state, runner, lambda: self.ivr.escalate(
+            runner, "speech services unavailable", announce=False))
+
+    def state_of(self, sender_id: str) -> ConversationState | None:
+        return self.store.load(sender_id)
+
+    # Caller events
+
+    def _on_text(self, runner: TurnRunner, text: str) -> None:
+        state = runner.state
+        if state.mode == "handoff":
+            self._record_user(state, text, None)
+            runner.say("utter_handoff_waiting")
+            return
+        parse = safe_parse(self.interpreter, text)
+        if state.mode == "ivr" and not self.ivr.spoken_way_out(runner, parse):
+            self._record_user(state, text, parse)
+            self.ivr.reprompt(runner)
+            return
+        self._record_user(state, text, parse)
+        runner.parse = parse
+        self.speech.respond(runner, text)
+
+    def _on_dtmf(self, runner: TurnRunner, keys: str) -> None:
+        state = runner.state
+        if state.mode == "handoff":
+            runner.say("utter_handoff_waiting")
+        elif state.mode == "ivr":
+            self.ivr.press(runner, keys)
+        elif self._typed_slot_value(runner, keys):
+            pass
+        else:
+            self.ivr.open_with_keys(runner, keys)
+
+    def _typed_slot_value(self, runner: TurnRunner, keys: str) -> bool:
+        """Digits typed while a form asks for a number fill that slot directly."""
+        state = runner.state
+        digits = keys.rstrip("#")
+        if not (state.active_form and state.requested_slot and len(digits) > 1
+                and digits.isdigit()):
+            return False
+        runner.parse = {"text": digits, "intent": {"name": "inform", "confidence": 1.0},
+                        "entities": []}
+        self.speech.respond(runner, digits)
+        return True
+
+    def _no_input(self, state: ConversationState) -> BotTurn:
+        state.transcript.append(Turn("system", "no input", state.last_activity_at))
+        runner = TurnRunner(self.brain, state, {}, state.last_activity_at)
+
+        def act() -> None:
+            if state.mode == "ivr":
+                self.ivr.timeout(runner)
+            elif state.mode == "handoff":
+                runner.say("utter_handoff_waiting")
+            else:
+                self.speech.no_input(runner)
+
+        return self._guarded(state, runner, act)
+
+    # Turn plumbing
+
+    def _begin(self, sender_id: str, caller_number: str | None,
+               channel: str | None) -> ConversationState:
+        now = self.now()
+        try:
+            state = self.store.load(sender_id)
+        except (ValueError, TypeError, KeyError):
+            log.exception("unreadable state for %s; starting over", sender_id)
+            state = None
+        if state is None:
+            state = ConversationState.new(sender_id, now=now, channel=channel or "rest")
+        elif self._expired(state, now) or state.mode == "ended":
+            state = self._new_session(state, now)
+        state.caller_number = caller_number or state.caller_number
+        state.channel = channel or state.channel
+        state.last_activity_at = now
+        return state
+
+    def _expired(self, state: ConversationState, now: float) -> bool:
+        minutes = self.brain.domain.session_config.session_expiration_time
+        return minutes > 0 and now - state.last_activity_at > minutes * 60
+
+    def _new_session(self, old: ConversationState, now: float) -> ConversationState:
+        state = ConversationState.new(old.sender_id, now=now, caller_number=old.caller_number,
+                                      channel=old.channel)
+        state.session_count = old.session_count + 1
+        if self.brain.domain.session_config.carry_over_slots_to_new_session:
+            state.slots = old.filled_slots()
+        state.transcript.append(Turn("system", "new session", now))
+        return state
+
+    def _record_user(self, state: ConversationState, text: str,
+                     parse: dict[str, Any] | None) -> None:
+        intent = (parse or {}).get("intent") or {}
+        name, confidence = intent.get("name"), intent.get("confidence")
+        conf = float(confidence) if isinstance(confidence, (int, float)) else None
+        state.transcript.append(Turn("user", text, state.last_activity_at, name, conf))
+        if name:
+            state.intents_seen.append(IntentSeen(str(name), conf or 0.0, state.last_activity_at))
+
+    def _guarded(self, state: ConversationState, runner: TurnRunner,
+                 act: Callable[[], None]) -> BotTurn:
+        try:
+            act()
+        except Exception:
+            if self.settings.raise_errors:
+                raise
+            log.exception("turn failed for %s", state.sender_id)
+            runner.say("utter_action_failed")
+            runner.request_handoff("internal_error")
+        return self._finish(state, runner)
+
+    def _finish(self, state: ConversationState, runner: TurnRunner) -> BotTurn:
+        out = runner.out
+        state.transcript.extend(Turn("bot", m, state.last_activity_at) for m in out.messages)
+        if out.messages and not out.repeated:
+            state.last_bot_messages = list(out.messages)
+        if out.handoff is not None:
+            state.set_mode("handoff")
+            state.latest_handoff = out.handoff.to_dict()
+        if out.hangup:
+            state.set_mode("ended")
+        self.store.save(state)
+        ivr = self.ivr.current(state)
+        parse = runner.parse
+        intent = parse.get("intent") or {}
+        return BotTurn(
+            messages=tuple(out.messages),
+            handoff=out.handoff,
+            hangup=out.hangup,
+            ivr_active=state.mode == "ivr",
+            ivr_timeout=out.ivr_timeout if state.mode == "ivr" else None,
+            actions=tuple(out.actions),
+            debug=TurnDebug(
+                intent=intent.get("name"), confidence=intent.get("confidence"),
+                entities=tuple(dict(e) for e in parse.get("entities") or []),
+                slots=state.filled_slots(), active_form=state.active_form,
+                requested_slot=state.requested_slot, mode=state.mode,
+                ivr_menu=ivr.menu if ivr is not None and ivr.active else None,
+                ivr_path=tuple(state.ivr_path), actions=tuple(out.actions),
+            ),
+        )
+

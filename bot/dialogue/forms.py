@@ -1,0 +1,154 @@
+"""Filling slots from a parsed message, validating them, and walking a form's slots."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from bot.dialogue.validation import Validator, spoken_digits, validator_for
+from bot.training_data.model import Domain, Form, Slot, SlotMapping
+
+_TRUE = {"true", "yes", "y", "1", "yeah", "yep", "correct", "right"}
+_FALSE = {"false", "no", "n", "0", "nope", "wrong"}
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Slot values found in one message, and values that failed validation."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    invalid: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FormContext:
+    """What slot filling depends on besides the message."""
+
+    active_form: str | None
+    requested_slot: str | None
+    today: date
+
+
+def coerce(slot: Slot, value: Any) -> tuple[bool, Any]:
+    """Convert a raw value to the slot's type: (ok, value)."""
+    if value is None:
+        return True, None
+    if slot.type == "bool":
+        if isinstance(value, bool):
+            return True, value
+        text = str(value).strip().lower()
+        return (True, True) if text in _TRUE else (True, False) if text in _FALSE else (False, None)
+    if slot.type == "float":
+        try:
+            return True, float(value)
+        except (TypeError, ValueError):
+            return False, None
+    if slot.type == "categorical" and slot.values:
+        for allowed in slot.values:
+            if str(value).strip().lower() == str(allowed).lower():
+                return True, allowed
+        return False, None
+    if slot.type == "list":
+        return True, list(value) if isinstance(value, (list, tuple)) else [value]
+    if slot.type == "text":
+        return True, str(value)
+    return True, value
+
+
+def _entity_value(mapping: SlotMapping, entities: Sequence[Mapping[str, Any]]) -> Any:
+    for entity in entities:
+        if entity.get("entity") != mapping.entity:
+            continue
+        if mapping.role is not None and entity.get("role") != mapping.role:
+            continue
+        if mapping.group is not None and entity.get("group") != mapping.group:
+            continue
+        return entity.get("value")
+    return None
+
+
+def _intent_allowed(mapping: SlotMapping, intent: str) -> bool:
+    if mapping.intent and intent not in mapping.intent:
+        return False
+    return intent not in mapping.not_intent
+
+
+def _raw_value(
+    name: str, mapping: SlotMapping, parse: Mapping[str, Any], ctx: FormContext
+) -> tuple[bool, Any]:
+    """(found, value) for one mapping; from_text/intent only fill the requested slot."""
+    intent = str((parse.get("intent") or {}).get("name") or "")
+    if not _intent_allowed(mapping, intent):
+        return False, None
+    if mapping.active_loop is not None and mapping.active_loop != ctx.active_form:
+        return False, None
+    requested = ctx.active_form is not None and ctx.requested_slot == name
+    if mapping.type == "from_entity":
+        value = _entity_value(mapping, parse.get("entities") or [])
+        return value is not None, value
+    if mapping.type == "from_text" and requested:
+        return True, parse.get("text", "")
+    if mapping.type == "from_intent" and mapping.intent and (requested or not mapping.active_loop):
+        return True, mapping.value
+    return False, None
+
+
+def extract_slots(
+    domain: Domain,
+    parse: Mapping[str, Any],
+    ctx: FormContext,
+    validators: Mapping[str, Validator],
+) -> Extraction:
+    """Every slot value this message provides, validated and converted to its type."""
+    values: dict[str, Any] = {}
+    invalid: dict[str, Any] = {}
+    for name, slot in domain.slots.items():
+        found, raw = False, None
+        for mapping in slot.mappings:
+            found, raw = _raw_value(name, mapping, parse, ctx)
+            if found:
+                break
+        validator = validator_for(name, dict(validators))
+        if not found and ctx.active_form and ctx.requested_slot == name and validator:
+            # Voice callers often just say the number; the NLU may not tag it.
+            text = str(parse.get("text", ""))
+            cleaned = validator(text, ctx.today)
+            found, raw = cleaned is not None, cleaned
+            if not found and (digits := spoken_digits(text)):
+                invalid[name] = digits  # they said a number, just not a valid one
+        if not found:
+            continue
+        if validator is not None and raw is not None:
+            cleaned = validator(raw, ctx.today)
+            if cleaned is None:
+                invalid[name] = raw
+                continue
+            raw = cleaned
+        ok, value = coerce(slot, raw)
+        if ok:
+            values[name] = value
+        else:
+            invalid[name] = raw
+    return Extraction(values, invalid)
+
+
+def trigger_intent_values(domain: Domain, form: str, intent: str) -> dict[str, Any]:
+    """Values of `from_trigger_intent` mappings when `intent` activates `form`."""
+    out: dict[str, Any] = {}
+    for name, slot in domain.slots.items():
+        for mapping in slot.mappings:
+            if mapping.type == "from_trigger_intent" and intent in mapping.intent and (
+                mapping.active_loop in (None, form)
+            ):
+                out[name] = mapping.value
+    return out
+
+
+def next_slot(form: Form, slots: Mapping[str, Any]) -> str | None:
+    """The first required slot still empty, or None when the form is complete."""
+    for name in form.required_slots:
+        if slots.get(name) is None:
+            return name
+    return None

@@ -1,0 +1,183 @@
+"""When to hand a caller to a human, to which skill, and what the agent is told."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.dialogue.state import ConversationState
+
+# Reasons
+CALLER_ASKED = "caller_asked"
+INTENT_NEEDS_AGENT = "intent_needs_agent"
+REPEATED_FALLBACK = "repeated_fallback"
+FORM_FAILED = "form_failed"
+CONFIGURED_RULE = "configured_rule"
+IVR_REQUEST = "ivr_request"
+ACTION_REQUEST = "action_request"
+
+_AGENT_WORDS = re.compile(r"\b(agent|representative|operator|human|real person|someone real)s?\b",
+                          re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class HandoffRule:
+    """A configured reason to hand over: this intent, at least this confident, to this skill."""
+
+    intent: str
+    skill: str
+    min_confidence: float = 0.0
+    priority: int | None = None
+
+
+DEFAULT_SKILL_BY_INTENT: dict[str, str] = {
+    "check_order_status": "orders", "delivery_time": "orders", "change_delivery_address": "orders",
+    "cancel_order": "orders", "return_policy": "returns", "refund_status": "returns",
+    "track_repair": "tech", "technical_fault": "tech", "book_installation": "tech",
+    "warranty_info": "tech", "billing_dispute": "billing", "invoice_request": "billing",
+    "payment_methods": "billing",
+}
+DEFAULT_PRIORITY_BY_INTENT: dict[str, int] = {"complaint": 1, "billing_dispute": 2,
+                                              "technical_fault": 2}
+DEFAULT_INTENTS_NEEDING_AGENT: tuple[str, ...] = ("complaint", "billing_dispute",
+                                                  "technical_fault")
+HUMAN_REQUEST_INTENTS: tuple[str, ...] = ("talk_to_human", "request_human", "human_handoff")
+DEFAULT_PRIORITY = 3
+
+
+@dataclass(frozen=True)
+class HandoffDecision:
+    """A decision to transfer the call, with everything the agent needs to pick it up."""
+
+    reason: str
+    skill: str
+    priority: int
+    caller_number: str | None
+    transcript: tuple[dict[str, Any], ...]
+    intents: tuple[dict[str, Any], ...]
+    slots: dict[str, Any]
+    ivr_path: tuple[str, ...]
+    summary: str
+    sender_id: str = ""
+    created_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["transcript"] = list(self.transcript)
+        data["intents"] = list(self.intents)
+        data["ivr_path"] = list(self.ivr_path)
+        return data
+
+
+@dataclass(frozen=True)
+class HandoffSettings:
+    """Which intents go to which skill, and which always need a human."""
+
+    rules: tuple[HandoffRule, ...] = ()
+    skill_by_intent: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SKILL_BY_INTENT))
+    priority_by_intent: dict[str, int] = field(
+        default_factory=lambda: dict(DEFAULT_PRIORITY_BY_INTENT))
+    intents_needing_agent: tuple[str, ...] = DEFAULT_INTENTS_NEEDING_AGENT
+    default_skill: str = "general"
+
+
+def asks_for_human(intent: str | None, text: str) -> bool:
+    """True if the caller asked for a person, by intent or by words."""
+    return intent in HUMAN_REQUEST_INTENTS or bool(_AGENT_WORDS.search(text))
+
+
+def rule_for(settings: HandoffSettings, intent: str, confidence: float) -> HandoffRule | None:
+    """A configured rule (or a built-in 'needs an agent' intent) that applies."""
+    for rule in settings.rules:
+        if rule.intent == intent and confidence >= rule.min_confidence:
+            return rule
+    if intent in settings.intents_needing_agent:
+        return HandoffRule(intent, skill_for(settings, intent, None))
+    return None
+
+
+def skill_for(settings: HandoffSettings, intent: str | None, state: ConversationState | None
+              ) -> str:
+    """The skill group for an intent; else the conversation's main topic; else general."""
+    if intent and intent in settings.skill_by_intent:
+        return settings.skill_by_intent[intent]
+    if state is not None:
+        for seen in reversed(state.intents_seen):
+            if seen.intent in settings.skill_by_intent:
+                return settings.skill_by_intent[seen.intent]
+    return settings.default_skill
+
+
+def priority_for(settings: HandoffSettings, state: ConversationState, intent: str | None) -> int:
+    """Lower is more urgent: the most urgent intent the caller has shown wins."""
+    seen = {i.intent for i in state.intents_seen} | ({intent} if intent else set())
+    return min([settings.priority_by_intent.get(i, DEFAULT_PRIORITY) for i in seen],
+               default=DEFAULT_PRIORITY)
+
+
+def decide(
+    state: ConversationState,
+    *,
+    reason: str,
+    settings: HandoffSettings,
+    now: float,
+    intent: str | None = None,
+    skill: str | None = None,
+    priority: int | None = None,
+) -> HandoffDecision:
+    """Build the handoff decision from the conversation so far."""
+    chosen_skill = skill or skill_for(settings, intent, state)
+    return HandoffDecision(
+        reason=reason,
+        skill=chosen_skill,
+        priority=priority if priority is not None else priority_for(settings, state, intent),
+        caller_number=state.caller_number,
+        transcript=tuple(asdict(t) for t in state.transcript),
+        intents=tuple(asdict(i) for i in state.intents_seen),
+        slots=state.filled_slots(),
+        ivr_path=tuple(state.ivr_path),
+        summary=summarise(state, reason=reason, skill=chosen_skill),
+        sender_id=state.sender_id,
+        created_at=now,
+    )
+
+
+_REASON_TEXT = {
+    CALLER_ASKED: "the caller asked for a person",
+    INTENT_NEEDS_AGENT: "the request needs an agent",
+    REPEATED_FALLBACK: "the bot could not understand the caller twice in a row",
+    FORM_FAILED: "the caller could not give valid details",
+    CONFIGURED_RULE: "a handoff rule applies",
+    IVR_REQUEST: "the caller chose an agent in the phone menu",
+    ACTION_REQUEST: "the bot could not complete the request",
+}
+
+
+def summarise(state: ConversationState, *, reason: str, skill: str) -> str:
+    """One paragraph for the agent: who, what they wanted, what the bot did, what is known."""
+    who = f"Caller {state.caller_number}" if state.caller_number else "An anonymous caller"
+    started = datetime.fromtimestamp(state.started_at, tz=UTC).strftime("%H:%M UTC")
+    topics = _unique(i.intent.replace("_", " ") for i in state.intents_seen
+                     if i.intent not in ("greet", "affirm", "deny", "thank", "nlu_fallback"))
+    wanted = f"wanted help with: {', '.join(topics)}" if topics else "did not state a clear topic"
+    user_lines = [t.text for t in state.transcript if t.role == "user" and t.text]
+    said = f' Their words: "{user_lines[-1][:160]}".' if user_lines else ""
+    bot_lines = [t.text for t in state.transcript if t.role == "bot"]
+    did = (f" The bot replied {len(bot_lines)} time(s); last: \"{bot_lines[-1][:160]}\"."
+           if bot_lines else " The bot had not answered yet.")
+    filled = ", ".join(f"{k}={v}" for k, v in sorted(state.filled_slots().items()))
+    known = f" Known details: {filled}." if filled else " No details collected."
+    ivr = f" IVR path: {' > '.join(state.ivr_path)}." if state.ivr_path else ""
+    why = _REASON_TEXT.get(reason, reason)
+    return (f"{who} (call started {started}) {wanted}.{said}{did}{known}{ivr} "
+            f"Transferred to {skill} because {why}.")
+
+
+def _unique(items: Any) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out

@@ -1,0 +1,54 @@
+"""Typed settings of the dialogue engine, grouped by concern."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.dialogue.handoff import HandoffSettings
+from bot.dialogue.validation import DEFAULT_VALIDATORS, Validator
+
+# Texts the engine needs when the domain has no response for them.
+DEFAULT_TEXTS: dict[str, str] = {
+    "utter_default": "Sorry, I didn't get that. Could you say it another way?",
+    "utter_handoff": "I'm connecting you to a colleague who can help. Please stay on the line.",
+    "utter_handoff_waiting": "A colleague will be with you shortly. Thanks for waiting.",
+    "utter_form_stopped": "Okay, let's leave that.",
+    "utter_how_can_i_help": "What else can I do for you?",
+    "utter_invalid_generic": "Sorry, that doesn't look right.",
+    "utter_no_input": "Sorry, I didn't hear anything.",
+    "utter_action_failed": "Sorry, something went wrong on my side.",
+    "utter_nothing_to_repeat": "I haven't said anything yet. How can I help you?",
+    "utter_greet": "Hello, how can I help you today?",
+    "utter_ivr_intro": "Let's try the keypad instead.",
+    "utter_ivr_unavailable": "Sorry, the keypad menu is not available right now.",
+    "utter_session_ended": "This call has ended.",
+}
+
+
+@dataclass(frozen=True)
+class DialogueSettings:
+    """How patient the bot is, when it gives up, and where it sends callers."""
+
+    # Failure limits
+    fallbacks_before_escalation: int = 2
+    no_input_before_ivr: int = 2
+    form_failures_before_handoff: int = 2
+    # Understanding
+    topic_change_confidence: float = 0.5  # below this, an intent does not leave a form
+    speech_back_confidence: float = 0.8  # a spoken intent this sure leaves the IVR
+    max_text_chars: int = 1000  # longer messages are cut before the NLU sees them
+    # Channels: on these, repeated failures go to the DTMF menu before a human
+    voice_channels: tuple[str, ...] = ("voice", "phone", "twilio", "audiosocket", "sip")
+    # Forms
+    stop_words: tuple[str, ...] = ("stop", "never mind", "nevermind", "forget it",
+                                   "forget about it", "cancel that", "leave it")
+    small_talk_intents: tuple[str, ...] = ("greet", "thank")
+    # Built-in responses a domain may override
+    hangup_actions: tuple[str, ...] = ("utter_goodbye",)
+    texts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
+    # Errors: False answers politely and hands over; True re-raises (tests)
+    raise_errors: bool = False
+    # Handoff
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)
+    # Validation: slot name -> validator
+    validators: dict[str, Validator] = field(default_factory=lambda: dict(DEFAULT_VALIDATORS))

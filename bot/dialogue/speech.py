@@ -1,0 +1,208 @@
+"""What the bot does with something the caller said: handoff, forms, corrections, rules."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.dialogue import handoff as handoff_rules
+from bot.dialogue.forms import Extraction, FormContext, extract_slots
+from bot.dialogue.turn import Brain, TurnRunner
+
+if TYPE_CHECKING:
+    from bot.dialogue.ivr_bridge import IvrBridge
+
+log = logging.getLogger(__name__)
+FALLBACK = "nlu_fallback"
+CORRECTION_INTENTS = ("deny", "affirm", "inform", FALLBACK)
+
+
+class _Parser(Protocol):
+    def parse(self, text: str) -> dict[str, Any]: ...
+
+
+def clean_text(text: object, max_chars: int) -> str:
+    """Printable text only, whitespace collapsed, cut to `max_chars`."""
+    if not isinstance(text, str):
+        return ""
+    kept = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    return " ".join(kept.split())[:max_chars]
+
+
+def fallback_parse(text: str) -> dict[str, Any]:
+    """The parse result used when the NLU cannot answer."""
+    intent = {"name": FALLBACK, "confidence": 0.0}
+    return {"text": text, "intent": intent, "entities": [], "intent_ranking": [intent]}
+
+
+def safe_parse(interpreter: _Parser, text: str) -> dict[str, Any]:
+    """Parse with the NLU; a failure or a malformed answer counts as not understood."""
+    try:
+        parse = interpreter.parse(text)
+    except Exception:
+        log.exception("NLU failed on %r", text[:80])
+        return fallback_parse(text)
+    if not isinstance(parse, dict) or not isinstance(parse.get("intent"), dict):
+        return fallback_parse(text)
+    entities = [e for e in parse.get("entities") or [] if isinstance(e, dict)]
+    return {**parse, "text": text, "entities": entities}
+
+
+class SpeechTurn:
+    """Decides the bot's answer to one understood utterance."""
+
+    def __init__(self, brain: Brain, ivr: IvrBridge) -> None:
+        self.brain, self.ivr = brain, ivr
+
+    def respond(self, runner: TurnRunner, text: str) -> None:
+        state, settings = runner.state, self.brain.settings
+        intent = runner.intent or FALLBACK
+        confidence = runner.confidence
+        state.consecutive_no_input = 0
+        if handoff_rules.asks_for_human(intent, text):
+            state.consecutive_fallbacks = 0
+            runner.request_handoff(handoff_rules.CALLER_ASKED)
+            return
+        if intent == "repeat":
+            runner.repeat_last()
+            return
+        recent_form, state.last_completed_form = state.last_completed_form, None
+        today = datetime.fromtimestamp(runner.now, tz=UTC).date()
+        extraction = extract_slots(
+            self.brain.domain, runner.parse,
+            FormContext(state.active_form, state.requested_slot, today), settings.validators)
+        if state.pending_confirmation is not None and self._confirmation(runner, extraction):
+            return
+        if state.active_form and self._form_turn(runner, extraction, text):
+            return
+        if recent_form and self._correction(runner, extraction, recent_form):
+            return
+        state.slots.update(extraction.values)
+        if intent == FALLBACK:
+            self._fallback(runner)
+            return
+        state.consecutive_fallbacks = 0
+        runner.handle_intent(intent, confidence)
+
+    def no_input(self, runner: TurnRunner) -> None:
+        state = runner.state
+        state.consecutive_no_input += 1
+        if state.consecutive_no_input >= self.brain.settings.no_input_before_ivr:
+            state.consecutive_no_input = 0
+            self.ivr.escalate(runner, "no input from the caller")
+            return
+        runner.say("utter_no_input")
+        if state.last_bot_messages:
+            runner.say_text(state.last_bot_messages[-1])
+
+    # Steps
+
+    def _fallback(self, runner: TurnRunner) -> None:
+        state = runner.state
+        state.consecutive_fallbacks += 1
+        if state.consecutive_fallbacks >= self.brain.settings.fallbacks_before_escalation:
+            state.consecutive_fallbacks = 0
+            self.ivr.escalate(runner, "speech not understood")
+            return
+        runner.handle_intent(FALLBACK, 0.0)
+
+    def _confirmation(self, runner: TurnRunner, extraction: Extraction) -> bool:
+        """Yes runs the pending action, no drops it, a new value asks again."""
+        state = runner.state
+        pending = state.pending_confirmation
+        assert pending is not None
+        state.pending_confirmation = None
+        changed = {k: v for k, v in extraction.values.items()
+                   if k in self.brain.domain.entities and state.slots.get(k) != v}
+        if changed:
+            state.slots.update(extraction.values)
+            runner.run_action(pending.action)
+        elif runner.intent == "affirm":
+            runner.run_action(pending.action, confirmed=True)
+        elif runner.intent == "deny":
+            runner.run_action(pending.on_deny or "utter_how_can_i_help")
+        else:
+            return False
+        return True
+
+    def _form_turn(self, runner: TurnRunner, extraction: Extraction, text: str) -> bool:
+        """Handle the message inside the active form; False if it leaves the form."""
+        state, settings = runner.state, self.brain.settings
+        form = self.brain.domain.forms[state.active_form or ""]
+        slot = state.requested_slot or ""
+        intent = runner.intent or FALLBACK
+        if any(name in form.required_slots for name in extraction.values):
+            state.slots.update(extraction.values)
+            state.form_failures.pop(slot, None)
+            runner.activate_form(form.name)
+            return True
+        if intent == "deny" or _says_stop(text, settings.stop_words):
+            runner.deactivate_form()
+            runner.say("utter_form_stopped")
+            runner.run_action("utter_how_can_i_help")
+            return True
+        if slot in extraction.invalid:
+            self._form_failure(runner, slot, extraction.invalid[slot])
+            return True
+        if self._leaves_form(intent, runner.confidence, form.ignored_intents):
+            runner.deactivate_form()
+            return False
+        interjection = self.brain.policy.predict_in_form(intent, state.active_form or "",
+                                                         state.slots, state.last_action)
+        if interjection is not None:
+            runner.run_actions(interjection.actions)
+            return True
+        if intent in settings.small_talk_intents:
+            runner.handle_intent(intent, runner.confidence)
+            if runner.out.handoff is None and not runner.out.hangup:
+                runner.ask_slot(slot)
+            return True
+        self._form_failure(runner, slot, None)
+        return True
+
+    def _leaves_form(self, intent: str, confidence: float, ignored: tuple[str, ...]) -> bool:
+        settings = self.brain.settings
+        return (intent not in CORRECTION_INTENTS and intent not in ignored
+                and intent not in settings.small_talk_intents
+                and confidence >= settings.topic_change_confidence
+                and self.brain.policy.has_rule_for(intent))
+
+    def _form_failure(self, runner: TurnRunner, slot: str, raw: Any) -> None:
+        state = runner.state
+        failures = state.form_failures.get(slot, 0) + 1
+        state.form_failures[slot] = failures
+        if failures >= self.brain.settings.form_failures_before_handoff:
+            runner.request_handoff(handoff_rules.FORM_FAILED)
+            return
+        invalid = f"utter_invalid_{slot}"
+        if raw is not None:
+            runner.say(invalid if self.brain.renderer.has(invalid) else "utter_invalid_generic",
+                       {slot: raw})
+        else:
+            runner.say("utter_default")
+        runner.ask_slot(slot)
+
+    def _correction(self, runner: TurnRunner, extraction: Extraction, form_name: str) -> bool:
+        """'No, it's 48215' right after a form: fix the slot and redo the form's result."""
+        state = runner.state
+        form = self.brain.domain.forms.get(form_name)
+        intent = runner.intent or FALLBACK
+        if form is None:
+            return False
+        changed = [k for k, v in extraction.values.items()
+                   if k in form.required_slots and state.slots.get(k) != v]
+        new_request = intent not in CORRECTION_INTENTS and self.brain.policy.has_rule_for(intent)
+        if not changed or new_request:
+            return False
+        state.slots.update(extraction.values)
+        state.last_completed_form = form_name
+        runner.run_actions(self.brain.policy.submit_actions(form_name, state.slots))
+        return True
+
+
+def _says_stop(text: str, stop_words: tuple[str, ...]) -> bool:
+    lowered = text.lower()
+    return any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in stop_words)

@@ -1,0 +1,122 @@
+"""The one explicit, JSON-serialisable state of a conversation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MODES = ("speech", "ivr", "handoff", "ended")
+
+
+@dataclass
+class Turn:
+    """One line of the transcript: who said what, when, and how it was understood."""
+
+    role: str  # user | bot | system
+    text: str
+    timestamp: float
+    intent: str | None = None
+    confidence: float | None = None
+    dtmf: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Turn:
+        return cls(**data)
+
+
+@dataclass
+class IntentSeen:
+    """An intent the NLU recognised during the conversation, with its confidence."""
+
+    intent: str
+    confidence: float
+    timestamp: float
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IntentSeen:
+        return cls(**data)
+
+
+@dataclass
+class PendingConfirmation:
+    """An action waiting for the caller to say yes (run it) or no (drop it)."""
+
+    action: str
+    prompt: str
+    on_deny: str | None = None  # response to say when the caller declines
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PendingConfirmation:
+        return cls(**data)
+
+
+@dataclass
+class ConversationState:
+    """Everything the bot remembers about one caller; saved after every turn."""
+
+    sender_id: str
+    caller_number: str | None = None
+    channel: str = "rest"
+    mode: str = "speech"
+    slots: dict[str, Any] = field(default_factory=dict)
+    active_form: str | None = None
+    requested_slot: str | None = None
+    form_failures: dict[str, int] = field(default_factory=dict)
+    last_completed_form: str | None = None
+    consecutive_fallbacks: int = 0
+    consecutive_no_input: int = 0
+    last_bot_messages: list[str] = field(default_factory=list)
+    last_action: str | None = None
+    transcript: list[Turn] = field(default_factory=list)
+    intents_seen: list[IntentSeen] = field(default_factory=list)
+    response_counts: dict[str, int] = field(default_factory=dict)
+    ivr_state: dict[str, Any] | None = None
+    ivr_path: list[str] = field(default_factory=list)
+    started_at: float = 0.0
+    last_activity_at: float = 0.0
+    pending_confirmation: PendingConfirmation | None = None
+    latest_handoff: dict[str, Any] | None = None
+    session_count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConversationState:
+        values = dict(data)
+        values["transcript"] = [Turn.from_dict(t) for t in data.get("transcript", [])]
+        values["intents_seen"] = [IntentSeen.from_dict(i) for i in data.get("intents_seen", [])]
+        pending = data.get("pending_confirmation")
+        values["pending_confirmation"] = (
+            PendingConfirmation.from_dict(pending) if pending is not None else None
+        )
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> ConversationState:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def new(
+        cls, sender_id: str, *, now: float, caller_number: str | None = None, channel: str = "rest"
+    ) -> ConversationState:
+        """A fresh conversation that starts at `now`."""
+        return cls(
+            sender_id=sender_id,
+            caller_number=caller_number,
+            channel=channel,
+            started_at=now,
+            last_activity_at=now,
+        )
+
+    def filled_slots(self) -> dict[str, Any]:
+        return {k: v for k, v in self.slots.items() if v is not None}
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown conversation mode {mode!r}")
+        self.mode = mode
