@@ -1,0 +1,86 @@
+"""The demo company's back office: orders, repairs, stores, products and customers."""
+
+from bot.backoffice.dates import parse_spoken_date
+from bot.backoffice.ids import (
+    normalize_email,
+    normalize_order_number,
+    normalize_phone,
+    normalize_repair_number,
+    spoken_digits,
+)
+from bot.backoffice.installations import InstallationCalendar
+from bot.backoffice.loading import (
+    BackOfficeDataError,
+    DemoData,
+    parse_data,
+    read_data_dir,
+)
+from bot.backoffice.models import (
+    Address,
+    City,
+    Customer,
+    DayHours,
+    DeliveryWindow,
+    Order,
+    OrderItem,
+    OrderStatus,
+    Product,
+    Refund,
+    RefundStatus,
+    Repair,
+    RepairStatus,
+    Store,
+    Tier,
+    format_price,
+)
+from bot.backoffice.office import BackOffice, UnknownOrderError
+from bot.backoffice.results import (
+    AddressChangeOutcome,
+    AddressChangeResult,
+    CancelOutcome,
+    CancelResult,
+    InstallationOutcome,
+    InstallationResult,
+    Invoice,
+    Ticket,
+)
+
+__all__ = [
+    "Address",
+    "AddressChangeOutcome",
+    "AddressChangeResult",
+    "BackOffice",
+    "BackOfficeDataError",
+    "CancelOutcome",
+    "CancelResult",
+    "City",
+    "Customer",
+    "DayHours",
+    "DeliveryWindow",
+    "DemoData",
+    "InstallationCalendar",
+    "InstallationOutcome",
+    "InstallationResult",
+    "Invoice",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
+    "Product",
+    "Refund",
+    "RefundStatus",
+    "Repair",
+    "RepairStatus",
+    "Store",
+    "Ticket",
+    "Tier",
+    "UnknownOrderError",
+    "format_price",
+    "normalize_email",
+    "normalize_order_number",
+    "normalize_phone",
+    "normalize_repair_number",
+    "parse_data",
+    "parse_spoken_date",
+    "read_data_dir",
+    "spoken_digits",
+]
