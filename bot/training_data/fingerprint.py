@@ -16,7 +16,14 @@ def fingerprint(data: Project | NLUData) -> str:
     nlu = data.nlu if isinstance(data, Project) else data
     examples = sorted(
         json.dumps(
-            [e.text, e.intent, sorted([s.start, s.end, s.entity, s.value, s.role or "", s.group or ""] for s in e.entities)],
+            [
+                e.text,
+                e.intent,
+                sorted(
+                    [s.start, s.end, s.entity, s.value, s.role or "", s.group or ""]
+                    for s in e.entities
+                ),
+            ],
             ensure_ascii=False,
         )
         for e in nlu.examples
@@ -28,7 +35,9 @@ def fingerprint(data: Project | NLUData) -> str:
         "regexes": _grouped((r.name, r.patterns) for r in nlu.regexes),
         "lookups": _grouped((t.name, t.elements) for t in nlu.lookups),
     }
-    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        content, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

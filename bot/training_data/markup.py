@@ -52,7 +52,9 @@ def parse_markup(text: str) -> tuple[str, list[EntitySpan]]:
 _Annotation = tuple[str, str, str | None, str | None]
 
 
-def _read_annotation(text: str, at: int, entity_text: str) -> tuple[list[_Annotation], int]:
+def _read_annotation(
+    text: str, at: int, entity_text: str
+) -> tuple[list[_Annotation], int]:
     """Read what follows `[entity_text]`; return annotations and the index after it."""
     opener = text[at] if at < len(text) else ""
     closer = {"(": ")", "{": "}", "[": "]"}.get(opener)
@@ -63,7 +65,9 @@ def _read_annotation(text: str, at: int, entity_text: str) -> tuple[list[_Annota
         )
     end = text.find(closer, at + 1)
     if end == -1:
-        raise MarkupError(f"'{opener}' after '[{entity_text}]' is never closed with '{closer}'")
+        raise MarkupError(
+            f"'{opener}' after '[{entity_text}]' is never closed with '{closer}'"
+        )
     body = text[at : end + 1]
     if opener == "(":
         return [_parse_short_form(body[1:-1], entity_text)], end + 1
@@ -71,7 +75,9 @@ def _read_annotation(text: str, at: int, entity_text: str) -> tuple[list[_Annota
         return [_parse_dict(_json(body, entity_text), entity_text)], end + 1
     items = _json(body, entity_text)
     if not isinstance(items, list) or not items:
-        raise MarkupError(f"'[{entity_text}]{body}' must be a non-empty list of entity dicts")
+        raise MarkupError(
+            f"'[{entity_text}]{body}' must be a non-empty list of entity dicts"
+        )
     return [_parse_dict(item, entity_text) for item in items], end + 1
 
 

@@ -82,6 +82,7 @@ class Synonym:
     value: str  # canonical value
     examples: tuple[str, ...]  # variants that map to it
     location: Location = Location("<memory>")
+    example_lines: tuple[int, ...] = ()  # 1-based line of each variant, if known
 
 
 @dataclass

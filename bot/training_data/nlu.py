@@ -33,7 +33,13 @@ def parse_nlu(section: YNode, path: str) -> tuple[NLUData, list[Problem]]:
     if section.is_null:
         return data, problems
     if not section.is_seq:
-        problems.append(_error(path, section.line, f"'nlu' must be a list of items, not {section.describe()}"))
+        problems.append(
+            _error(
+                path,
+                section.line,
+                f"'nlu' must be a list of items, not {section.describe()}",
+            )
+        )
         return data, problems
     for item in section.items:
         _parse_item(item, path, data, problems)
@@ -47,7 +53,11 @@ def _error(path: str, line: int, message: str, severity: str = "error") -> Probl
 def _parse_item(item: YNode, path: str, data: NLUData, problems: list[Problem]) -> None:
     if not item.is_map:
         problems.append(
-            _error(path, item.line, f"nlu item must be a mapping like '- intent: name', not {item.describe()}")
+            _error(
+                path,
+                item.line,
+                f"nlu item must be a mapping like '- intent: name', not {item.describe()}",
+            )
         )
         return
     kinds = [key for key in _ITEM_KEYS if item.get(key) is not None]
@@ -67,12 +77,22 @@ def _parse_item(item: YNode, path: str, data: NLUData, problems: list[Problem]) 
         if key not in _ITEM_KEYS[kind]:
             allowed = ", ".join(sorted(_ITEM_KEYS[kind] - {kind}))
             problems.append(
-                _error(path, item.key_line(key), f"unknown key '{key}' in {kind} item (allowed: {allowed})")
+                _error(
+                    path,
+                    item.key_line(key),
+                    f"unknown key '{key}' in {kind} item (allowed: {allowed})",
+                )
             )
     name_node = item.get(kind)
     assert name_node is not None
     if name_node.kind != "scalar" or not name_node.text().strip():
-        problems.append(_error(path, name_node.line, f"{kind} name must be a non-empty string, not {name_node.describe()}"))
+        problems.append(
+            _error(
+                path,
+                name_node.line,
+                f"{kind} name must be a non-empty string, not {name_node.describe()}",
+            )
+        )
         return
     name = name_node.text().strip()
     lines = _example_lines(item.get("examples"), kind, name, item.line, path, problems)
@@ -83,38 +103,67 @@ def _parse_item(item: YNode, path: str, data: NLUData, problems: list[Problem]) 
             _add_example(text, name, Location(path, line), data, problems)
     elif kind == "synonym":
         if not lines:
-            problems.append(_error(path, item.line, f"synonym '{name}' lists no variants", "warning"))
-        data.synonyms.append(Synonym(name, tuple(text for text, _ in lines), location))
+            problems.append(
+                _error(
+                    path, item.line, f"synonym '{name}' lists no variants", "warning"
+                )
+            )
+        data.synonyms.append(
+            Synonym(
+                name, tuple(t for t, _ in lines), location, tuple(n for _, n in lines)
+            )
+        )
     elif kind == "regex":
         if not lines:
             problems.append(_error(path, item.line, f"regex '{name}' has no patterns"))
         for pattern, line in lines:
             _check_regex(pattern, name, path, line, problems)
-        data.regexes.append(RegexFeature(name, tuple(text for text, _ in lines), location))
+        data.regexes.append(
+            RegexFeature(name, tuple(text for text, _ in lines), location)
+        )
     else:
         if not lines:
             problems.append(_error(path, item.line, f"lookup table '{name}' is empty"))
-        data.lookups.append(LookupTable(name, tuple(text for text, _ in lines), location))
+        data.lookups.append(
+            LookupTable(name, tuple(text for text, _ in lines), location)
+        )
 
 
-def _add_example(text: str, intent: str, location: Location, data: NLUData, problems: list[Problem]) -> None:
+def _add_example(
+    text: str, intent: str, location: Location, data: NLUData, problems: list[Problem]
+) -> None:
     try:
         plain, spans = parse_markup(text)
     except MarkupError as err:
-        problems.append(Problem(location, f'bad entity markup in example "{text}": {err}'))
+        problems.append(
+            Problem(location, f'bad entity markup in example "{text}": {err}')
+        )
         return
     data.examples.append(Example(plain.strip(), intent, tuple(spans), location))
 
 
-def _check_regex(pattern: str, name: str, path: str, line: int, problems: list[Problem]) -> None:
+def _check_regex(
+    pattern: str, name: str, path: str, line: int, problems: list[Problem]
+) -> None:
     try:
         re.compile(pattern)
     except re.error as err:
-        problems.append(_error(path, line, f"invalid regex pattern '{pattern}' in regex '{name}': {err}"))
+        problems.append(
+            _error(
+                path,
+                line,
+                f"invalid regex pattern '{pattern}' in regex '{name}': {err}",
+            )
+        )
 
 
 def _example_lines(
-    node: YNode | None, kind: str, name: str, item_line: int, path: str, problems: list[Problem]
+    node: YNode | None,
+    kind: str,
+    name: str,
+    item_line: int,
+    path: str,
+    problems: list[Problem],
 ) -> list[_Line]:
     """The `examples:` of an item as (text, line) pairs; problems for anything malformed."""
     what = f"{kind} '{name}'"
@@ -139,7 +188,9 @@ def _example_lines(
     return []
 
 
-def _block_examples(node: YNode, what: str, path: str, problems: list[Problem]) -> list[_Line]:
+def _block_examples(
+    node: YNode, what: str, path: str, problems: list[Problem]
+) -> list[_Line]:
     out: list[_Line] = []
     for raw, line in node.block_lines():
         stripped = raw.strip()
@@ -158,7 +209,11 @@ def _block_examples(node: YNode, what: str, path: str, problems: list[Problem]) 
             continue
         if not stripped.startswith("-"):
             problems.append(
-                _error(path, line, f"example line '{stripped}' of {what} must start with '- '")
+                _error(
+                    path,
+                    line,
+                    f"example line '{stripped}' of {what} must start with '- '",
+                )
             )
             continue
         text = stripped[1:].strip()
@@ -169,7 +224,9 @@ def _block_examples(node: YNode, what: str, path: str, problems: list[Problem]) 
     return out
 
 
-def _listed_examples(node: YNode, what: str, path: str, problems: list[Problem]) -> list[_Line]:
+def _listed_examples(
+    node: YNode, what: str, path: str, problems: list[Problem]
+) -> list[_Line]:
     """Rasa 3's object form: `examples:` is a list of `- text: ...` (with `metadata`)."""
     out: list[_Line] = []
 
@@ -177,13 +234,27 @@ def _listed_examples(node: YNode, what: str, path: str, problems: list[Problem])
         problems.append(_error(path, line, message))
 
     for entry in node.items:
-        text_node = entry.get("text") if entry.is_map else entry
-        if entry.is_map:
-            extra = [key for key in entry.key_names() if key not in ("text", "metadata")]
-            if extra:
-                report(entry.line, f"unknown key(s) {', '.join(extra)} in an example of {what} (allowed: text, metadata)")
-        if text_node is None or text_node.kind != "scalar" or not text_node.text().strip():
-            report(entry.line, f"each listed example of {what} needs a non-empty 'text:'")
+        if not entry.is_map:  # Rasa's schema rejects mixing the two forms
+            report(
+                entry.line,
+                f"listed examples of {what} must all be '- text: ...' mappings, not {entry.describe()}",
+            )
+            continue
+        extra = [key for key in entry.key_names() if key not in ("text", "metadata")]
+        if extra:
+            report(
+                entry.line,
+                f"unknown key(s) {', '.join(extra)} in an example of {what} (allowed: text, metadata)",
+            )
+        text_node = entry.get("text")
+        if (
+            text_node is None
+            or text_node.kind != "scalar"
+            or not text_node.text().strip()
+        ):
+            report(
+                entry.line, f"each listed example of {what} needs a non-empty 'text:'"
+            )
             continue
         line = text_node.line + 1 if text_node.style == "|" else text_node.line
         out.append((text_node.text().strip(), line))

@@ -46,7 +46,9 @@ def parse_file(text: str, path: str) -> ParsedFile:
     parsed.problems.extend(yaml_problems)
     if root is None:
         parsed.yaml_ok = not yaml_problems
-        parsed.is_data = bool(yaml_problems)  # a broken file may well be data: report it
+        parsed.is_data = bool(
+            yaml_problems
+        )  # a broken file may well be data: report it
         return parsed
     keys = root.key_names() if root.is_map else []
     if not any(key in DATA_KEYS or key in DOMAIN_KEYS for key in keys):
@@ -56,7 +58,11 @@ def parse_file(text: str, path: str) -> ParsedFile:
     for key in keys:
         if key not in DATA_KEYS and key not in DOMAIN_KEYS and key != "version":
             parsed.problems.append(
-                Problem(Location(path, root.key_line(key)), f"unknown top-level key '{key}' is ignored", "warning")
+                Problem(
+                    Location(path, root.key_line(key)),
+                    f"unknown top-level key '{key}' is ignored",
+                    "warning",
+                )
             )
     for key in keys:
         node = root.get(key)
@@ -75,19 +81,34 @@ def parse_file(text: str, path: str) -> ParsedFile:
     return parsed
 
 
-def _check_version(node: YNode | None, root_line: int, path: str, problems: list[Problem]) -> None:
+def _check_version(
+    node: YNode | None, root_line: int, path: str, problems: list[Problem]
+) -> None:
     if node is None:
         problems.append(
-            Problem(Location(path, root_line), f"no 'version' key; add version: \"{SUPPORTED_VERSIONS[-1]}\"", "warning")
+            Problem(
+                Location(path, root_line),
+                f"no 'version' key; add version: \"{SUPPORTED_VERSIONS[-1]}\"",
+                "warning",
+            )
         )
         return
     version = node.text()
     if version not in SUPPORTED_VERSIONS:
         supported = ", ".join(f'"{v}"' for v in SUPPORTED_VERSIONS)
-        problems.append(Problem(Location(path, node.line), f"unsupported version '{version}' (supported: {supported})"))
+        problems.append(
+            Problem(
+                Location(path, node.line),
+                f"unsupported version '{version}' (supported: {supported})",
+            )
+        )
     elif not node.is_str:
         problems.append(
-            Problem(Location(path, node.line), f"write the version as a string: version: \"{version}\"", "warning")
+            Problem(
+                Location(path, node.line),
+                f'write the version as a string: version: "{version}"',
+                "warning",
+            )
         )
 
 
@@ -96,7 +117,9 @@ def is_test_file(path: str) -> bool:
     return PurePosixPath(path).name.startswith(TEST_FILE_PREFIX)
 
 
-def build_project(files: Iterable[tuple[str, str]], root: str) -> tuple[Project, list[Problem], bool]:
+def build_project(
+    files: Iterable[tuple[str, str]], root: str
+) -> tuple[Project, list[Problem], bool]:
     """Parse and merge (path, text) pairs; return the project, all problems, and YAML health."""
     project = Project(root=root, nlu=NLUData(), domain=Domain(), rules=[], files=[])
     problems: list[Problem] = []
@@ -157,7 +180,9 @@ def load_rules_text(text: str, path: str) -> list[Rule]:
     return parsed.rules
 
 
-def load_texts(files: Iterable[tuple[str, str]], root: str = ".", *, strict: bool = False) -> Project:
+def load_texts(
+    files: Iterable[tuple[str, str]], root: str = ".", *, strict: bool = False
+) -> Project:
     """Load (path, text) pairs as one project; raise `DataError` with every error found.
 
     Load errors make data unreadable or ambiguous (YAML, types, version, markup, regexes,
@@ -174,7 +199,10 @@ def load_texts(files: Iterable[tuple[str, str]], root: str = ".", *, strict: boo
 
 
 def validate_texts(
-    files: Iterable[tuple[str, str]], root: str = ".", *, min_examples: int = MIN_EXAMPLES_PER_INTENT
+    files: Iterable[tuple[str, str]],
+    root: str = ".",
+    *,
+    min_examples: int = MIN_EXAMPLES_PER_INTENT,
 ) -> list[Problem]:
     """Every error and warning for (path, text) pairs: load problems plus consistency checks."""
     project, problems, yaml_ok = build_project(files, root)

@@ -34,9 +34,13 @@ def read_texts(root: Path) -> tuple[list[tuple[str, str]], list[Problem]]:
         try:
             texts.append((name, path.read_text(encoding="utf-8-sig")))
         except UnicodeDecodeError as err:
-            problems.append(Problem(Location(name), f"file is not UTF-8 text (byte {err.start})"))
+            problems.append(
+                Problem(Location(name), f"file is not UTF-8 text (byte {err.start})")
+            )
         except OSError as err:
-            problems.append(Problem(Location(name), f"cannot read file: {err.strerror}"))
+            problems.append(
+                Problem(Location(name), f"cannot read file: {err.strerror}")
+            )
     return texts, problems
 
 
@@ -52,7 +56,9 @@ def load_project(root: Path, *, strict: bool = False) -> Project:
     return load_texts(texts, root.as_posix(), strict=strict)
 
 
-def validate_project(root: Path, *, min_examples: int = MIN_EXAMPLES_PER_INTENT) -> list[Problem]:
+def validate_project(
+    root: Path, *, min_examples: int = MIN_EXAMPLES_PER_INTENT
+) -> list[Problem]:
     """Every error and warning for a data directory (load problems plus consistency checks)."""
     texts, problems = read_texts(root)
     if not root.is_dir():

@@ -149,6 +149,14 @@ def _yaml_error(err: yaml.MarkedYAMLError, path: str) -> Problem:
     reason = err.problem or err.context or "cannot be parsed"
     if mark is not None:
         reason = f"{reason} (column {mark.column + 1})"
+    context = err.context_mark
+    if (
+        err.problem
+        and err.context
+        and context is not None
+        and context.line != getattr(mark, "line", None)
+    ):
+        reason = f"{reason}, {err.context} started on line {context.line + 1}"
     if "'\\t'" in reason:
         reason += "; indent with spaces, YAML does not allow tabs"
     return Problem(Location(path, line), f"invalid YAML: {reason}")
@@ -165,7 +173,9 @@ def _convert(
             key = _convert(loader, key_node, path, problems)
             if key.kind != "scalar":
                 problems.append(
-                    Problem(Location(path, key.line), "a mapping key must be a plain name")
+                    Problem(
+                        Location(path, key.line), "a mapping key must be a plain name"
+                    )
                 )
                 continue
             name = str(key.scalar)
