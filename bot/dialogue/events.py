@@ -46,6 +46,17 @@ class ActiveLoop:
 
 
 @dataclass(frozen=True)
+class RetrySlot:
+    """The slot's value was wrong (e.g. no such order): clear it and collect it again.
+
+    Counts as a form failure; with `ask=False` the action's own message is the question.
+    """
+
+    slot: str
+    ask: bool = True
+
+
+@dataclass(frozen=True)
 class AskConfirmation:
     """Ask a yes/no question; `affirm` then runs `action` again, confirmed."""
 
@@ -69,7 +80,7 @@ HANDOFF_SLOT = "handoff_reason"
 
 Event = (
     SlotSet | BotMessage | UtterResponse | HandoffRequested | FollowupAction | ActiveLoop
-    | AskConfirmation | EndConversation | AllSlotsReset
+    | RetrySlot | AskConfirmation | EndConversation | AllSlotsReset
 )
 
 
@@ -77,6 +88,8 @@ def event_to_rasa(event: Event, timestamp: float | None = None) -> dict[str, Any
     """Rasa SDK event dict for an event (None for bot output, which goes to `responses`)."""
     if isinstance(event, SlotSet):
         return {"event": "slot", "timestamp": timestamp, "name": event.name, "value": event.value}
+    if isinstance(event, RetrySlot):
+        return {"event": "slot", "timestamp": timestamp, "name": event.slot, "value": None}
     if isinstance(event, FollowupAction):
         return {"event": "followup", "timestamp": timestamp, "name": event.name}
     if isinstance(event, ActiveLoop):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,6 +21,7 @@ class Extraction:
 
     values: dict[str, Any] = field(default_factory=dict)
     invalid: dict[str, Any] = field(default_factory=dict)
+    guessed: frozenset[str] = frozenset()  # slots filled from a bare answer, not the NLU
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class FormContext:
     active_form: str | None
     requested_slot: str | None
     today: date
+    free_text_slots: tuple[str, ...] = ()
 
 
 def coerce(slot: Slot, value: Any) -> tuple[bool, Any]:
@@ -104,6 +107,7 @@ def extract_slots(
     """Every slot value this message provides, validated and converted to its type."""
     values: dict[str, Any] = {}
     invalid: dict[str, Any] = {}
+    guessed: set[str] = set()
     for name, slot in domain.slots.items():
         found, raw = False, None
         for mapping in slot.mappings:
@@ -118,6 +122,13 @@ def extract_slots(
             found, raw = cleaned is not None, cleaned
             if not found and (digits := spoken_digits(text)):
                 invalid[name] = digits  # they said a number, just not a valid one
+        if not found and ctx.active_form and ctx.requested_slot == name and (
+            name in ctx.free_text_slots
+        ):
+            raw = short_answer(str(parse.get("text", "")))
+            found = raw is not None
+            if found:
+                guessed.add(name)
         if not found:
             continue
         if validator is not None and raw is not None:
@@ -131,7 +142,21 @@ def extract_slots(
             values[name] = value
         else:
             invalid[name] = raw
-    return Extraction(values, invalid)
+    return Extraction(values, invalid, frozenset(guessed))
+
+
+_LEADING_FILLERS = re.compile(
+    r"^(?:(?:uh|um|er|well|so|it's|it is|its|i'm in|i am in|in|near|the|a|an|my|for|to|"
+    r"yes|yeah|okay|ok)\b[\s,]*)+", re.IGNORECASE)
+
+
+def short_answer(text: str, max_words: int = 4) -> str | None:
+    """A bare answer like "Boston" or "the fridge" (fillers dropped); None if it's a sentence."""
+    answer = _LEADING_FILLERS.sub("", text.strip()).strip(" .,!?")
+    words = answer.split()
+    if not words or len(words) > max_words or not any(c.isalpha() for c in answer):
+        return None
+    return answer
 
 
 def trigger_intent_values(domain: Domain, form: str, intent: str) -> dict[str, Any]:

@@ -43,6 +43,8 @@ class DialogueSettings:
     stop_words: tuple[str, ...] = ("stop", "never mind", "nevermind", "forget it",
                                    "forget about it", "cancel that", "leave it")
     small_talk_intents: tuple[str, ...] = ("greet", "thank")
+    # Slots that take a short answer as is when the NLU tags nothing ("Boston")
+    free_text_slots: tuple[str, ...] = ("city", "product")
     # Built-in responses a domain may override
     hangup_actions: tuple[str, ...] = ("utter_goodbye",)
     texts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TEXTS))

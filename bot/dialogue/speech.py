@@ -73,7 +73,8 @@ class SpeechTurn:
         today = datetime.fromtimestamp(runner.now, tz=UTC).date()
         extraction = extract_slots(
             self.brain.domain, runner.parse,
-            FormContext(state.active_form, state.requested_slot, today), settings.validators)
+            FormContext(state.active_form, state.requested_slot, today, settings.free_text_slots),
+            settings.validators)
         if state.pending_confirmation is not None and self._confirmation(runner, extraction):
             return
         if state.active_form and self._form_turn(runner, extraction, text):
@@ -134,9 +135,12 @@ class SpeechTurn:
         form = self.brain.domain.forms[state.active_form or ""]
         slot = state.requested_slot or ""
         intent = runner.intent or FALLBACK
+        leaves = self._leaves_form(intent, runner.confidence, form.ignored_intents)
+        if leaves or intent == "deny":  # a bare answer is only trusted inside the form's topic
+            extraction = Extraction({k: v for k, v in extraction.values.items()
+                                     if k not in extraction.guessed}, extraction.invalid)
         if any(name in form.required_slots for name in extraction.values):
             state.slots.update(extraction.values)
-            state.form_failures.pop(slot, None)
             runner.activate_form(form.name)
             return True
         if intent == "deny" or _says_stop(text, settings.stop_words):
@@ -147,7 +151,7 @@ class SpeechTurn:
         if slot in extraction.invalid:
             self._form_failure(runner, slot, extraction.invalid[slot])
             return True
-        if self._leaves_form(intent, runner.confidence, form.ignored_intents):
+        if leaves:
             runner.deactivate_form()
             return False
         interjection = self.brain.policy.predict_in_form(intent, state.active_form or "",

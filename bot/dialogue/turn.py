@@ -18,6 +18,7 @@ from bot.dialogue.events import (
     Event,
     FollowupAction,
     HandoffRequested,
+    RetrySlot,
     SlotSet,
     UtterResponse,
 )
@@ -112,7 +113,10 @@ class TurnRunner:
         for name in names:
             if self.out.handoff is not None or self.out.hangup:
                 return
+            form_before = self.state.active_form
             self.run_action(name)
+            if self.state.active_form is not None and form_before is None:
+                return  # a form (re)opened: it now waits for the caller
 
     def run_action(self, name: str, *, confirmed: bool = False) -> None:
         self._chained += 1
@@ -176,6 +180,8 @@ class TurnRunner:
                     self.activate_form(event.name)
                 else:
                     self.deactivate_form()
+            elif isinstance(event, RetrySlot):
+                self.retry_slot(event.slot, ask=event.ask)
             elif isinstance(event, AskConfirmation):
                 self.state.pending_confirmation = PendingConfirmation(
                     event.action, event.prompt, event.on_deny)
@@ -213,8 +219,9 @@ class TurnRunner:
     def activate_form(self, name: str) -> None:
         form = self.brain.domain.forms[name]
         if self.state.active_form != name:
+            if name != self.state.last_completed_form:
+                self.state.form_failures = {}
             self.state.active_form = name
-            self.state.form_failures = {}
             if self.intent:
                 self.state.slots.update(trigger_intent_values(self.brain.domain, name,
                                                               self.intent))
@@ -231,18 +238,40 @@ class TurnRunner:
         specific = f"utter_ask_{form}_{slot}"
         self.say(specific if self.brain.renderer.has(specific) else f"utter_ask_{slot}")
 
+    def retry_slot(self, slot: str, *, ask: bool) -> None:
+        """Clear a wrong value and reopen the form that collects it (a form failure)."""
+        state = self.state
+        self.state.slots[slot] = None
+        forms = self.brain.domain.forms
+        candidates = [state.active_form, state.last_completed_form,
+                      *(name for name, form in forms.items() if slot in form.required_slots)]
+        form = next((f for f in candidates if f and slot in forms[f].required_slots), None)
+        failures = state.form_failures.get(slot, 0) + 1
+        state.form_failures[slot] = failures
+        if failures >= self.brain.settings.form_failures_before_handoff:
+            self.request_handoff(handoff_rules.FORM_FAILED, intent=self.intent)
+            return
+        if form is None:
+            if ask:
+                self.say(f"utter_ask_{slot}")
+            return
+        state.active_form, state.requested_slot = form, slot
+        if ask:
+            self.ask_slot(slot)
+
     def complete_form(self) -> None:
         form = self.state.active_form
-        self.deactivate_form()
+        self.deactivate_form(reset_failures=False)
         if form is None:
             return
         self.state.last_completed_form = form
         self.run_actions(self.brain.policy.submit_actions(form, self.state.slots))
 
-    def deactivate_form(self) -> None:
+    def deactivate_form(self, *, reset_failures: bool = True) -> None:
         self.state.active_form = None
         self.state.requested_slot = None
-        self.state.form_failures = {}
+        if reset_failures:
+            self.state.form_failures = {}
 
     # Handoff
 

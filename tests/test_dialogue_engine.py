@@ -1,0 +1,352 @@
+"""Dialogue engine unit tests with a scripted NLU (hand-written parse results)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from bot.dialogue.actions.registry import ActionContext, ActionRegistry
+from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.events import AskConfirmation, BotMessage, Event, SlotSet, UtterResponse
+from bot.dialogue.settings import DialogueSettings
+from bot.dialogue.state import ConversationState
+from bot.dialogue.store import InMemorySessionStore
+from bot.ivr import IvrEngine, load_ivr_text
+from bot.training_data import load_domain_text, load_rules_text
+
+DOMAIN = """
+version: "3.1"
+intents: [greet, goodbye, affirm, deny, repeat, check_order_status, cancel_order, complaint,
+  talk_to_human, opening_hours, thank]
+entities: [order_number]
+slots:
+  order_number:
+    type: text
+    mappings: [{type: from_entity, entity: order_number}]
+  order_status:
+    type: categorical
+    values: [shipped, processing]
+    mappings: [{type: custom}]
+forms:
+  order_form: {required_slots: [order_number]}
+  cancel_form: {required_slots: [order_number]}
+responses:
+  utter_greet: [{text: "Hello, how can I help?"}]
+  utter_goodbye: [{text: "Goodbye!"}]
+  utter_default: [{text: "Sorry, I didn't get that."}]
+  utter_handoff: [{text: "Connecting you to a colleague."}]
+  utter_ask_order_number: [{text: "What is your order number?"}, {text: "Your order number, please?"}]
+  utter_invalid_order_number: [{text: "{order_number} is not an order number."}]
+  utter_opening_hours: [{text: "We open at 9."}]
+  utter_anything_else: [{text: "Anything else?"}]
+  utter_confirm_cancel: [{text: "Cancel order {order_number}?"}]
+  utter_cancel_kept: [{text: "Order {order_number} stays."}]
+  utter_order_status:
+  - condition: [{type: slot, name: order_status, value: shipped}]
+    text: "Order {order_number} has shipped."
+  - text: "Order {order_number} is {order_status}."
+actions: [action_check_order_status, action_cancel_order]
+session_config: {session_expiration_time: 60, carry_over_slots_to_new_session: true}
+"""
+RULES = """
+version: "3.1"
+rules:
+- rule: greet
+  steps: [{intent: greet}, {action: utter_greet}]
+- rule: bye
+  steps: [{intent: goodbye}, {action: utter_goodbye}]
+- rule: hours
+  steps: [{intent: opening_hours}, {action: utter_opening_hours}, {action: utter_anything_else}]
+- rule: activate order form
+  steps: [{intent: check_order_status}, {action: order_form}, {active_loop: order_form}]
+- rule: submit order form
+  condition: [{active_loop: order_form}]
+  steps: [{action: order_form}, {active_loop: null}, {action: action_check_order_status},
+          {action: utter_anything_else}]
+- rule: activate cancel form
+  steps: [{intent: cancel_order}, {action: cancel_form}, {active_loop: cancel_form}]
+- rule: submit cancel form
+  condition: [{active_loop: cancel_form}]
+  steps: [{action: cancel_form}, {active_loop: null}, {action: utter_confirm_cancel}]
+- rule: confirm cancel
+  steps: [{action: utter_confirm_cancel}, {intent: affirm}, {action: action_cancel_order}]
+- rule: keep order
+  steps: [{action: utter_confirm_cancel}, {intent: deny}, {action: utter_cancel_kept}]
+- rule: complaint
+  steps: [{intent: complaint}, {action: utter_handoff}, {action: action_handoff}]
+- rule: fallback
+  steps: [{intent: nlu_fallback}, {action: utter_default}]
+"""
+IVR = """
+version: "1"
+ivr:
+  start: main
+  menus:
+    main:
+      prompt: "For orders press 1. To talk again press 9."
+      options:
+        "1":
+          collect: {slot: order_number, prompt: "Enter your order number then hash.",
+                    min_digits: 5, max_digits: 8, then: {intent: check_order_status}}
+        "9": {speech: true, prompt: "Okay, go ahead."}
+"""
+WORDS = [("hello", "greet"), ("bye", "goodbye"), ("yes", "affirm"), ("no", "deny"),
+         ("again", "repeat"), ("where", "check_order_status"), ("cancel", "cancel_order"),
+         ("complain", "complaint"), ("open", "opening_hours"), ("thanks", "thank")]
+
+
+class ScriptedNLU:
+    """Keyword NLU: first keyword wins; 5-8 digit numbers become order_number entities."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def parse(self, text: str) -> dict[str, Any]:
+        self.calls.append(text)
+        entities = [{"entity": "order_number", "value": m.group(0), "start": m.start(),
+                     "end": m.end()} for m in re.finditer(r"\b\d{5,8}\b", text)]
+        for word, intent in WORDS:
+            if re.search(rf"\b{word}\b", text.lower()):
+                return {"text": text, "intent": {"name": intent, "confidence": 0.95},
+                        "entities": entities}
+        return {"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.1},
+                "entities": entities}
+
+
+ORDERS = {"48215": "shipped", "41877": "processing"}
+
+
+def make_registry() -> ActionRegistry:
+    registry = ActionRegistry()
+
+    @registry.register("action_check_order_status")
+    def check(ctx: ActionContext) -> list[Event]:
+        status = ORDERS.get(str(ctx.slot("order_number")))
+        if status is None:
+            return [BotMessage(f"I can't find order {ctx.slot('order_number')}.")]
+        return [SlotSet("order_status", status), UtterResponse("utter_order_status")]
+
+    def cancel(ctx: ActionContext) -> list[Event]:
+        return [BotMessage(f"Order {ctx.slot('order_number')} is cancelled.")]
+
+    registry.register("action_cancel_order", cancel)
+    return registry
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def engine(clock: Clock) -> DialogueEngine:
+    return DialogueEngine(
+        load_domain_text(DOMAIN, "domain.yml"), load_rules_text(RULES, "rules.yml"),
+        ScriptedNLU(), make_registry(), IvrEngine(load_ivr_text(IVR)), InMemorySessionStore(),
+        DialogueSettings(raise_errors=True), clock)
+
+
+def test_greeting_and_rule(engine: DialogueEngine) -> None:
+    assert engine.start("a", "+1555", "voice").messages == ("Hello, how can I help?",)
+    turn = engine.handle_text("a", "when do you open")
+    assert turn.messages == ("We open at 9.", "Anything else?")
+    assert turn.actions == ("utter_opening_hours", "utter_anything_else")
+
+
+def test_form_asks_validates_and_submits(engine: DialogueEngine) -> None:
+    assert engine.handle_text("a", "where is my order").messages == ("What is your order number?",)
+    turn = engine.handle_text("a", "one two three")
+    assert turn.messages[0] == "123 is not an order number."
+    assert turn.messages[1] == "Your order number, please?"  # variants rotate on re-asks
+    assert turn.debug.active_form == "order_form"
+    turn = engine.handle_text("a", "four eight two one five")
+    assert turn.messages == ("Order 48215 has shipped.", "Anything else?")
+    assert turn.debug.active_form is None
+    assert turn.debug.slots["order_number"] == "48215"
+    assert "action_check_order_status" in turn.actions
+
+
+def test_slot_given_up_front_skips_the_question(engine: DialogueEngine) -> None:
+    turn = engine.handle_text("a", "where is order 41877")
+    assert turn.messages == ("Order 41877 is processing.", "Anything else?")
+
+
+def test_correction_right_after_the_form(engine: DialogueEngine) -> None:
+    engine.handle_text("a", "where is order 41877")
+    turn = engine.handle_text("a", "no, it's 48215")
+    assert turn.messages[0] == "Order 48215 has shipped."
+    assert turn.debug.slots["order_number"] == "48215"
+
+
+def test_correction_inside_the_form_and_stop(engine: DialogueEngine) -> None:
+    engine.handle_text("a", "cancel my order")
+    turn = engine.handle_text("a", "no")
+    assert turn.debug.active_form is None
+    assert "leave that" in turn.text.lower()
+
+
+def test_topic_change_leaves_the_form(engine: DialogueEngine) -> None:
+    engine.handle_text("a", "where is my order")
+    turn = engine.handle_text("a", "when are you open")
+    assert turn.debug.active_form is None
+    assert turn.messages[0] == "We open at 9."
+
+
+def test_form_fails_twice_hands_over(engine: DialogueEngine) -> None:
+    engine.handle_text("a", "where is my order")
+    first = engine.handle_text("a", "purple")
+    assert first.handoff is None and first.debug.active_form == "order_form"
+    second = engine.handle_text("a", "banana")
+    assert second.handoff is not None
+    assert second.handoff.reason == "form_failed"
+    assert second.handoff.skill == "orders"
+    assert engine.state_of("a") is not None and engine.state_of("a").mode == "handoff"  # type: ignore[union-attr]
+
+
+def test_cancel_with_confirmation_yes_and_no(engine: DialogueEngine) -> None:
+    assert engine.handle_text("a", "cancel order 48215").messages == ("Cancel order 48215?",)
+    assert engine.handle_text("a", "yes").messages == ("Order 48215 is cancelled.",)
+    engine.handle_text("b", "cancel order 41877")
+    assert engine.handle_text("b", "no").messages == ("Order 41877 stays.",)
+
+
+def test_correction_of_the_confirmation_question(engine: DialogueEngine) -> None:
+    engine.handle_text("a", "cancel order 48215")
+    turn = engine.handle_text("a", "no, it's 41877")
+    assert turn.messages == ("Cancel order 41877?",)
+    assert engine.handle_text("a", "yes").messages == ("Order 41877 is cancelled.",)
+
+
+def test_repeat_says_the_last_messages_and_keeps_context(engine: DialogueEngine) -> None:
+    engine.handle_text("a", "cancel order 48215")
+    assert engine.handle_text("a", "say that again").messages == ("Cancel order 48215?",)
+    assert engine.handle_text("a", "yes").messages == ("Order 48215 is cancelled.",)
+
+
+def test_two_fallbacks_on_voice_open_the_ivr(engine: DialogueEngine) -> None:
+    engine.start("a", "+1555", "voice")
+    assert engine.handle_text("a", "blorp").messages == ("Sorry, I didn't get that.",)
+    turn = engine.handle_text("a", "blorp blorp")
+    assert turn.ivr_active
+    assert "For orders press 1" in turn.text
+    turn = engine.handle_dtmf("a", "1")
+    assert turn.messages == ("Enter your order number then hash.",)
+    turn = engine.handle_dtmf("a", "48215#")
+    assert not turn.ivr_active
+    assert turn.messages[0] == "Order 48215 has shipped."
+    assert turn.debug.ivr_path[:2] == ("main", "1:collect order_number")
+
+
+def test_two_fallbacks_on_text_hand_over(engine: DialogueEngine) -> None:
+    engine.handle_text("a", "blorp", channel="rest")
+    turn = engine.handle_text("a", "blorp blorp", channel="rest")
+    assert turn.handoff is not None and turn.handoff.reason == "repeated_fallback"
+
+
+def test_dtmf_zero_hands_over_and_agent_words_too(engine: DialogueEngine) -> None:
+    engine.start("a", "+1555", "voice")
+    assert engine.handle_text("a", "I want a human please").handoff is not None
+    engine.start("b", "+1555", "voice")
+    turn = engine.handle_dtmf("b", "0")
+    assert turn.handoff is not None and turn.handoff.skill == "general"
+
+
+def test_complaint_is_urgent_and_summarised(engine: DialogueEngine) -> None:
+    engine.start("a", "+15550100", "voice")
+    engine.handle_text("a", "where is order 48215")
+    turn = engine.handle_text("a", "I want to complain about the driver")
+    decision = turn.handoff
+    assert decision is not None
+    assert decision.priority == 1 and decision.reason == "intent_needs_agent"
+    assert decision.slots["order_number"] == "48215"
+    assert "+15550100" in decision.summary and "complaint" in decision.summary
+    assert "order_number=48215" in decision.summary
+    assert [t["role"] for t in decision.to_dict()["transcript"]][:2] == ["bot", "user"]
+    assert turn.messages.count("Connecting you to a colleague.") == 1
+
+
+def test_goodbye_hangs_up_and_next_message_starts_a_new_session(engine: DialogueEngine) -> None:
+    engine.handle_text("a", "where is order 48215")
+    assert engine.handle_text("a", "bye").hangup
+    turn = engine.handle_text("a", "hello")
+    assert turn.messages == ("Hello, how can I help?",)
+    state = engine.state_of("a")
+    assert state is not None and state.session_count == 2 and state.slots["order_number"] == "48215"
+
+
+def test_session_expiry_starts_a_new_session(engine: DialogueEngine, clock: Clock) -> None:
+    engine.handle_text("a", "where is my order")
+    clock.t += 61 * 60
+    turn = engine.handle_text("a", "hello")
+    assert turn.debug.active_form is None
+    state = engine.state_of("a")
+    assert state is not None and state.session_count == 2
+
+
+def test_no_input_twice_opens_the_ivr(engine: DialogueEngine) -> None:
+    engine.start("a", None, "voice")
+    first = engine.handle_no_input("a")
+    assert "didn't hear" in first.text and "Hello, how can I help?" in first.text
+    assert engine.handle_no_input("a").ivr_active
+
+
+def test_speech_unavailable_enters_ivr_and_back_to_speech(engine: DialogueEngine) -> None:
+    engine.start("a", None, "voice")
+    assert engine.speech_unavailable("a").messages == ("For orders press 1. To talk again press 9.",)
+    turn = engine.handle_dtmf("a", "9")
+    assert not turn.ivr_active and turn.messages == ("Okay, go ahead.",)
+    assert engine.handle_text("a", "hello").messages == ("Hello, how can I help?",)
+
+
+def test_digits_typed_during_a_form_fill_the_slot(engine: DialogueEngine) -> None:
+    engine.handle_text("a", "where is my order")
+    turn = engine.handle_dtmf("a", "48215#")
+    assert turn.messages[0] == "Order 48215 has shipped."
+
+
+def test_state_survives_another_engine(engine: DialogueEngine, clock: Clock) -> None:
+    engine.handle_text("a", "where is my order")
+    other = DialogueEngine(engine.brain.domain, [], ScriptedNLU(), make_registry(), None,
+                           engine.store, DialogueSettings(raise_errors=True), clock)
+    other.brain.policy.rules.extend(engine.brain.policy.rules)
+    turn = other.handle_text("a", "48215")
+    assert turn.messages[0] == "Order 48215 has shipped."
+
+
+def test_confirmation_events_from_an_action(engine: DialogueEngine) -> None:
+    registry = engine.brain.actions
+
+    def ask(ctx: ActionContext) -> list[Event]:
+        if ctx.confirmed:
+            return [BotMessage("Done.")]
+        return [AskConfirmation("action_wipe", "Really wipe?", "utter_anything_else")]
+
+    registry.register("action_wipe", ask)
+    engine.brain.policy.rules.append(
+        type(engine.brain.policy.rules[0])(name="wipe", intent="thank", actions=("action_wipe",)))
+    assert engine.handle_text("a", "thanks").messages == ("Really wipe?",)
+    assert engine.handle_text("a", "yes").messages == ("Done.",)
+    engine.handle_text("b", "thanks")
+    assert engine.handle_text("b", "no").messages == ("Anything else?",)
+
+
+def test_saved_state_is_json_and_round_trips(engine: DialogueEngine) -> None:
+    engine.handle_text("a", "where is my order")
+    engine.handle_dtmf("a", "1")
+    store = engine.store
+    assert isinstance(store, InMemorySessionStore)
+    raw = store.raw("a")
+    assert raw is not None
+    state = ConversationState.from_json(raw)
+    assert state.to_json() == raw
+    assert state.ivr_state is not None and state.mode == "ivr"
