@@ -259,6 +259,15 @@ def test_intent_with_too_few_examples() -> None:
     assert problems(project(nlu=text), min_examples=4) == []
 
 
+def test_empty_examples_count_as_zero_and_empty_lookup_is_reported_once() -> None:
+    text = 'version: "3.1"\nintents: [greet]\nnlu:\n- intent: greet\n  examples:\n- lookup: x\n  examples:\n'
+    assert problems({"n.yml": text}) == [
+        "n.yml:6: error: lookup table 'x' is empty",
+        "n.yml:4: error: intent 'greet' has only 0 example(s); at least 5 are needed",
+        "n.yml:2: warning: intent 'greet' is listed in the domain but has no NLU examples",
+    ]
+
+
 def test_invalid_regex_and_empty_lookup() -> None:
     text = (
         NLU
@@ -627,6 +636,12 @@ def test_load_project_of_missing_or_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("language: en\n")
     with pytest.raises(DataError, match="no Rasa training data found"):
         load_project(tmp_path)
+
+
+def test_validate_project_of_missing_directory(tmp_path: Path) -> None:
+    assert [str(p) for p in validate_project(tmp_path / "nope")] == [
+        f"{(tmp_path / 'nope').as_posix()}: error: data directory not found"
+    ]
 
 
 def test_strict_load_raises_on_validation_errors() -> None:

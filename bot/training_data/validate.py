@@ -59,7 +59,7 @@ def _normalized(text: str) -> str:
 def _check_examples(project: Project, min_examples: int) -> list[Problem]:
     problems: list[Problem] = []
     first_seen: dict[str, Example] = {}
-    counts: dict[str, int] = {}
+    counts = dict.fromkeys(project.nlu.intent_locations, 0)
     declared = set(project.domain.entities)
     for example in project.nlu.examples:
         counts[example.intent] = counts.get(example.intent, 0) + 1
