@@ -9,7 +9,13 @@ import pytest
 
 from bot.dialogue.actions.registry import ActionContext, ActionRegistry
 from bot.dialogue.engine import DialogueEngine
-from bot.dialogue.events import AskConfirmation, BotMessage, Event, SlotSet, UtterResponse
+from bot.dialogue.events import (
+    AskConfirmation,
+    BotMessage,
+    Event,
+    SlotSet,
+    UtterResponse,
+)
 from bot.dialogue.settings import DialogueSettings
 from bot.dialogue.state import ConversationState
 from bot.dialogue.store import InMemorySessionStore

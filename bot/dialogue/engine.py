@@ -117,7 +117,8 @@ class DialogueEngine:
         """The caller pressed keys; any key outside the IVR opens it."""
         state = self._begin(sender_id, caller_number, channel)
         pressed = "".join(k for k in keys if k in DTMF_KEYS)
-        state.transcript.append(Turn("user", "", state.last_activity_at, dtmf=pressed or keys))
+        state.transcript.append(Turn("user", "", state.last_activity_at,
+                                     dtmf=pressed or keys[:32]))
         runner = TurnRunner(self.brain, state, {"text": ""}, state.last_activity_at)
         return self._guarded(state, runner, lambda: self._on_dtmf(runner, pressed))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from bot.dialogue.events import Event
 from bot.dialogue.state import ConversationState
@@ -51,6 +51,12 @@ class ActionRegistry:
     def __init__(self) -> None:
         self._local: dict[str, ActionFn] = {}
         self._remote: dict[str, ActionRunner] = {}
+
+    @overload
+    def register(self, name: str) -> Callable[[ActionFn], ActionFn]: ...
+
+    @overload
+    def register(self, name: str, fn: ActionFn) -> ActionFn: ...
 
     def register(self, name: str, fn: ActionFn | None = None) -> Any:
         """`register(name, fn)`, or `@registry.register(name)` as a decorator."""
