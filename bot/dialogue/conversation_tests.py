@@ -138,7 +138,7 @@ def _play(engine: DialogueEngine, conversation: Conversation, sender: str, step:
     if step.kind == "no_input":
         return engine.handle_no_input(sender)
     if step.kind == "speech_down":
-        return engine.speech_unavailable(sender)
+        return engine.speech_unavailable(sender, caller, channel)
     return engine.handle_text(sender, step.value, caller, channel)
 
 

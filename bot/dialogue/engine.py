@@ -126,12 +126,14 @@ class DialogueEngine:
         """The caller said nothing before the timeout."""
         return self._no_input(self._begin(sender_id, None, None))
 
-    def speech_unavailable(self, sender_id: str) -> BotTurn:
-        """ASR or NLU is down: continue in the DTMF menu."""
-        state = self._begin(sender_id, None, None)
+    def speech_unavailable(self, sender_id: str, caller_number: str | None = None,
+                           channel: str | None = None) -> BotTurn:
+        """ASR or NLU is down: continue in the DTMF menu (or hand over without one)."""
+        state = self._begin(sender_id, caller_number, channel)
+        state.transcript.append(Turn("system", "speech unavailable", state.last_activity_at))
         runner = TurnRunner(self.brain, state, {}, state.last_activity_at)
         return self._guarded(state, runner, lambda: self.ivr.escalate(
-            runner, "speech services unavailable", announce=False))
+            runner, "speech services unavailable", announce=False, any_channel=True))
 
     def state_of(self, sender_id: str) -> ConversationState | None:
         return self.store.load(sender_id)

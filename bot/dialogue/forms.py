@@ -108,6 +108,7 @@ def extract_slots(
     values: dict[str, Any] = {}
     invalid: dict[str, Any] = {}
     guessed: set[str] = set()
+    text = str(parse.get("text", ""))
     for name, slot in domain.slots.items():
         found, raw = False, None
         for mapping in slot.mappings:
@@ -115,28 +116,29 @@ def extract_slots(
             if found:
                 break
         validator = validator_for(name, dict(validators))
-        if not found and ctx.active_form and ctx.requested_slot == name and validator:
+        requested = bool(ctx.active_form) and ctx.requested_slot == name
+        if found and validator is not None and raw is not None:
+            cleaned = validator(raw, ctx.today)
+            if cleaned is None and requested:
+                # The NLU may tag only part of it ("dot com"); try the whole answer.
+                cleaned = validator(text, ctx.today)
+            if cleaned is None:
+                invalid[name] = raw
+                continue
+            raw = cleaned
+        elif not found and requested and validator is not None:
             # Voice callers often just say the number; the NLU may not tag it.
-            text = str(parse.get("text", ""))
-            cleaned = validator(text, ctx.today)
-            found, raw = cleaned is not None, cleaned
+            raw = validator(text, ctx.today)
+            found = raw is not None
             if not found and (digits := spoken_digits(text)):
                 invalid[name] = digits  # they said a number, just not a valid one
-        if not found and ctx.active_form and ctx.requested_slot == name and (
-            name in ctx.free_text_slots
-        ):
-            raw = short_answer(str(parse.get("text", "")))
+        elif not found and requested and name in ctx.free_text_slots:
+            raw = short_answer(text)
             found = raw is not None
             if found:
                 guessed.add(name)
         if not found:
             continue
-        if validator is not None and raw is not None:
-            cleaned = validator(raw, ctx.today)
-            if cleaned is None:
-                invalid[name] = raw
-                continue
-            raw = cleaned
         ok, value = coerce(slot, raw)
         if ok:
             values[name] = value

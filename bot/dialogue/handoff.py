@@ -27,7 +27,7 @@ class HandoffRule:
     """A configured reason to hand over: this intent, at least this confident, to this skill."""
 
     intent: str
-    skill: str
+    skill: str | None = None  # None: the skill of the conversation's topic
     min_confidence: float = 0.0
     priority: int | None = None
 
@@ -94,7 +94,7 @@ def rule_for(settings: HandoffSettings, intent: str, confidence: float) -> Hando
         if rule.intent == intent and confidence >= rule.min_confidence:
             return rule
     if intent in settings.intents_needing_agent:
-        return HandoffRule(intent, skill_for(settings, intent, None))
+        return HandoffRule(intent, settings.skill_by_intent.get(intent))
     return None
 
 

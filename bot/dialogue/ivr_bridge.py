@@ -41,10 +41,11 @@ class IvrBridge:
 
     # Ways in
 
-    def escalate(self, runner: TurnRunner, reason: str, *, announce: bool = True) -> None:
+    def escalate(self, runner: TurnRunner, reason: str, *, announce: bool = True,
+                 any_channel: bool = False) -> None:
         """Speech is not working: open the keypad menu on voice channels, else hand over."""
         state = runner.state
-        voice = state.channel in self.brain.settings.voice_channels
+        voice = any_channel or state.channel in self.brain.settings.voice_channels
         if self.engine is None or not voice:
             runner.request_handoff(handoff_rules.REPEATED_FALLBACK)
             return

@@ -33,7 +33,8 @@ class DialogueSettings:
     fallbacks_before_escalation: int = 2
     no_input_before_ivr: int = 2
     form_failures_before_handoff: int = 2
-    # Understanding
+    # Understanding: these intents mean "not understood" (escalation counts them)
+    not_understood_intents: tuple[str, ...] = ("nlu_fallback", "out_of_scope")
     topic_change_confidence: float = 0.5  # below this, an intent does not leave a form
     speech_back_confidence: float = 0.8  # a spoken intent this sure leaves the IVR
     max_text_chars: int = 1000  # longer messages are cut before the NLU sees them

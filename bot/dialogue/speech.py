@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.dialogue import handoff as handoff_rules
 from bot.dialogue.forms import Extraction, FormContext, extract_slots
+from bot.dialogue.policy import PolicyInput
 from bot.dialogue.turn import Brain, TurnRunner
 
 if TYPE_CHECKING:
@@ -62,19 +63,20 @@ class SpeechTurn:
         intent = runner.intent or FALLBACK
         confidence = runner.confidence
         state.consecutive_no_input = 0
-        if handoff_rules.asks_for_human(intent, text):
-            state.consecutive_fallbacks = 0
-            runner.request_handoff(handoff_rules.CALLER_ASKED)
-            return
-        if intent == "repeat":
-            runner.repeat_last()
-            return
-        recent_form, state.last_completed_form = state.last_completed_form, None
         today = datetime.fromtimestamp(runner.now, tz=UTC).date()
         extraction = extract_slots(
             self.brain.domain, runner.parse,
             FormContext(state.active_form, state.requested_slot, today, settings.free_text_slots),
             settings.validators)
+        answered = state.requested_slot in extraction.values  # trust a valid answer over intent
+        if handoff_rules.asks_for_human(None if answered else intent, text):
+            state.consecutive_fallbacks = 0
+            runner.request_handoff(handoff_rules.CALLER_ASKED)
+            return
+        if intent == "repeat" and not answered:
+            runner.repeat_last()
+            return
+        recent_form, state.last_completed_form = state.last_completed_form, None
         if state.pending_confirmation is not None and self._confirmation(runner, extraction):
             return
         if state.active_form and self._form_turn(runner, extraction, text):
@@ -82,8 +84,8 @@ class SpeechTurn:
         if recent_form and self._correction(runner, extraction, recent_form):
             return
         state.slots.update(extraction.values)
-        if intent == FALLBACK:
-            self._fallback(runner)
+        if intent in settings.not_understood_intents:
+            self._not_understood(runner, intent)
             return
         state.consecutive_fallbacks = 0
         runner.handle_intent(intent, confidence)
@@ -101,14 +103,15 @@ class SpeechTurn:
 
     # Steps
 
-    def _fallback(self, runner: TurnRunner) -> None:
+    def _not_understood(self, runner: TurnRunner, intent: str) -> None:
+        """Answer (utter_default, out of scope...); escalate after too many in a row."""
         state = runner.state
         state.consecutive_fallbacks += 1
         if state.consecutive_fallbacks >= self.brain.settings.fallbacks_before_escalation:
             state.consecutive_fallbacks = 0
             self.ivr.escalate(runner, "speech not understood")
             return
-        runner.handle_intent(FALLBACK, 0.0)
+        runner.handle_intent(intent, runner.confidence)
 
     def _confirmation(self, runner: TurnRunner, extraction: Extraction) -> bool:
         """Yes runs the pending action, no drops it, a new value asks again."""
@@ -135,7 +138,7 @@ class SpeechTurn:
         form = self.brain.domain.forms[state.active_form or ""]
         slot = state.requested_slot or ""
         intent = runner.intent or FALLBACK
-        leaves = self._leaves_form(intent, runner.confidence, form.ignored_intents)
+        leaves = self._leaves_form(runner, form.ignored_intents)
         if leaves or intent == "deny":  # a bare answer is only trusted inside the form's topic
             extraction = Extraction({k: v for k, v in extraction.values.items()
                                      if k not in extraction.guessed}, extraction.invalid)
@@ -167,12 +170,17 @@ class SpeechTurn:
         self._form_failure(runner, slot, None)
         return True
 
-    def _leaves_form(self, intent: str, confidence: float, ignored: tuple[str, ...]) -> bool:
+    def _leaves_form(self, runner: TurnRunner, ignored: tuple[str, ...]) -> bool:
+        """A confident intent with its own rule, other than the form's own, changes topic."""
         settings = self.brain.settings
-        return (intent not in CORRECTION_INTENTS and intent not in ignored
-                and intent not in settings.small_talk_intents
-                and confidence >= settings.topic_change_confidence
-                and self.brain.policy.has_rule_for(intent))
+        intent, state = runner.intent or FALLBACK, runner.state
+        if (intent in CORRECTION_INTENTS or intent in ignored
+                or intent in settings.small_talk_intents
+                or intent in settings.not_understood_intents
+                or runner.confidence < settings.topic_change_confidence):
+            return False
+        rule = self.brain.policy.predict(PolicyInput(intent, (), None, state.slots, None))
+        return rule is not None and state.active_form not in rule.actions
 
     def _form_failure(self, runner: TurnRunner, slot: str, raw: Any) -> None:
         state = runner.state
@@ -198,7 +206,9 @@ class SpeechTurn:
             return False
         changed = [k for k, v in extraction.values.items()
                    if k in form.required_slots and state.slots.get(k) != v]
-        new_request = intent not in CORRECTION_INTENTS and self.brain.policy.has_rule_for(intent)
+        new_request = (intent not in CORRECTION_INTENTS
+                       and intent not in self.brain.settings.not_understood_intents
+                       and self.brain.policy.has_rule_for(intent))
         if not changed or new_request:
             return False
         state.slots.update(extraction.values)

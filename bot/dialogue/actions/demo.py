@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from bot.backoffice.models import Order, OrderStatus, Refund, RefundStatus, format_price
+from bot.backoffice.models import (
+    Order,
+    OrderStatus,
+    Product,
+    Refund,
+    RefundStatus,
+    format_price,
+)
 from bot.backoffice.office import BackOffice, UnknownOrderError
 from bot.backoffice.results import (
     AddressChangeOutcome,
@@ -197,9 +204,22 @@ def send_invoice(ctx: ActionContext) -> list[Event]:
             UtterResponse("utter_invoice_sent")]
 
 
+def _product_in_text(office: BackOffice, text: str) -> Product | None:
+    """A product named anywhere in the sentence (longest phrase first)."""
+    words = [w.strip(".,!?") for w in text.lower().split()][:40]
+    for size in (3, 2, 1):
+        for start in range(len(words) - size + 1):
+            found = office.product(" ".join(words[start:start + size]))
+            if found is not None:
+                return found
+    return None
+
+
 def product_info(ctx: ActionContext) -> list[Event]:
-    name = ctx.slot("product")
-    product = _office(ctx).product(str(name)) if name else None
+    office, name = _office(ctx), ctx.slot("product")
+    product = office.product(str(name)) if name else None
+    if product is None:  # the NLU may miss plurals or brand names
+        product = _product_in_text(office, str(ctx.latest_message.get("text") or ""))
     if product is None:
         return [UtterResponse("utter_product_unknown")]
     return [SlotSet("product_name", product.name),
