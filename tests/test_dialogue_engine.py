@@ -356,3 +356,16 @@ def test_saved_state_is_json_and_round_trips(engine: DialogueEngine) -> None:
     state = ConversationState.from_json(raw)
     assert state.to_json() == raw
     assert state.ivr_state is not None and state.mode == "ivr"
+
+
+def test_configured_handoff_rule(clock: Clock) -> None:
+    from bot.dialogue.handoff import HandoffRule, HandoffSettings
+
+    settings = DialogueSettings(raise_errors=True, handoff=HandoffSettings(
+        rules=(HandoffRule("opening_hours", "general", min_confidence=0.9, priority=4),)))
+    engine = DialogueEngine(load_domain_text(DOMAIN, "d.yml"), load_rules_text(RULES, "r.yml"),
+                            ScriptedNLU(), make_registry(), None, None, settings, clock)
+    turn = engine.handle_text("a", "when do you open")
+    assert turn.messages[0] == "We open at 9."  # the rule still answers first
+    assert turn.handoff is not None
+    assert (turn.handoff.reason, turn.handoff.priority) == ("configured_rule", 4)

@@ -194,3 +194,20 @@ def test_agent_words() -> None:
     assert asks_for_human(None, "OPERATOR!")
     assert asks_for_human("talk_to_human", "")
     assert not asks_for_human("greet", "humanity is great")
+
+
+def test_handoff_rules_from_config_apply() -> None:
+    from bot.dialogue.handoff import handoff_settings_from_dict, rule_for
+
+    settings = handoff_settings_from_dict({
+        "rules": [{"intent": "cancel_order", "min_confidence": 0.9, "skill": "orders",
+                   "priority": 2}],
+        "always": ["complaint"], "skills": {"complaint": "returns"}})
+    assert rule_for(settings, "cancel_order", 0.5) is None
+    rule = rule_for(settings, "cancel_order", 0.95)
+    assert rule is not None and (rule.skill, rule.priority) == ("orders", 2)
+    complaint = rule_for(settings, "complaint", 0.1)
+    assert complaint is not None and complaint.skill == "returns"
+    assert rule_for(settings, "billing_dispute", 1.0) is None
+    with pytest.raises(ValueError, match="intent"):
+        handoff_settings_from_dict({"rules": [{"skill": "x"}]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +82,30 @@ class HandoffSettings:
         default_factory=lambda: dict(DEFAULT_PRIORITY_BY_INTENT))
     intents_needing_agent: tuple[str, ...] = DEFAULT_INTENTS_NEEDING_AGENT
     default_skill: str = "general"
+
+
+def handoff_settings_from_dict(data: Mapping[str, Any]) -> HandoffSettings:
+    """Typed settings from config (`{rules: [{intent, skill, min_confidence, priority}],
+    skills: {intent: skill}, priorities: {intent: n}, always: [intent...]}`)."""
+    rules: list[HandoffRule] = []
+    for raw in data.get("rules") or []:
+        if not isinstance(raw, Mapping) or not raw.get("intent"):
+            raise ValueError(f"handoff rule needs an intent: {raw!r}")
+        priority = raw.get("priority")
+        rules.append(HandoffRule(str(raw["intent"]), str(raw["skill"]) if raw.get("skill") else None,
+                                 float(raw.get("min_confidence", 0.0)),
+                                 int(priority) if priority is not None else None))
+    defaults = HandoffSettings()
+    return HandoffSettings(
+        rules=tuple(rules),
+        skill_by_intent={**defaults.skill_by_intent,
+                         **{str(k): str(v) for k, v in dict(data.get("skills") or {}).items()}},
+        priority_by_intent={**defaults.priority_by_intent,
+                            **{str(k): int(v) for k, v in dict(data.get("priorities") or {}).items()}},
+        intents_needing_agent=tuple(str(i) for i in data.get("always",
+                                                             defaults.intents_needing_agent)),
+        default_skill=str(data.get("default_skill") or defaults.default_skill),
+    )
 
 
 def asks_for_human(intent: str | None, text: str) -> bool:
