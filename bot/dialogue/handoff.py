@@ -188,7 +188,13 @@ def summarise(state: ConversationState, *, reason: str, skill: str) -> str:
                      if i.intent not in ("greet", "affirm", "deny", "thank", "nlu_fallback"))
     wanted = f"wanted help with: {', '.join(topics)}" if topics else "did not state a clear topic"
     user_lines = [t.text for t in state.transcript if t.role == "user" and t.text]
-    said = f' Their words: "{user_lines[-1][:160]}".' if user_lines else ""
+    said = f' They said: "{user_lines[0][:160]}"' if user_lines else ""
+    if len(user_lines) > 1:
+        said += f', and last: "{user_lines[-1][:160]}"'
+    said += "." if said else ""
+    keys = [t.dtmf for t in state.transcript if t.dtmf]
+    if keys:
+        said += f" Keys pressed: {' '.join(keys)}."
     bot_lines = [t.text for t in state.transcript if t.role == "bot"]
     did = (f" The bot replied {len(bot_lines)} time(s); last: \"{bot_lines[-1][:160]}\"."
            if bot_lines else " The bot had not answered yet.")
