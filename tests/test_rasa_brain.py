@@ -1,0 +1,275 @@
+"""The optional Rasa 3.6 brain: export of nlu_data/, and a real Rasa server trained from it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.rasa_brain.client import RasaClient, RasaUnavailable
+from bot.rasa_brain.export import export
+from bot.rasa_brain.project import FileKind, SourceFile, classify, plan_export
+from bot.rasa_brain.server import RasaServer, find_python310
+
+ROOT = Path(__file__).resolve().parents[1]
+# RASA_DATA lets a developer point the Rasa test at another data folder.
+DATA_DIR = Path(os.environ.get("RASA_DATA", ROOT / "nlu_data"))
+TEST_PROJECT = ROOT / "build" / "rasa_test_project"
+RASA_VENV = Path(os.environ.get("RASA_VENV", ROOT / ".rasa-venv"))
+
+DOMAIN = """\
+version: "3.1"
+intents: [greet, return_policy]
+responses:
+  utter_greet:
+  - text: "Hello!"
+"""
+NLU = """\
+version: "3.1"
+nlu:
+- intent: greet
+  examples: |
+    - hi
+"""
+RULES = """\
+version: "3.1"
+rules:
+- rule: greet
+  steps:
+  - intent: greet
+  - action: utter_greet
+"""
+IVR = """\
+version: "1"
+menus:
+  main: {prompt: "Press 1 for orders", options: {"1": orders}}
+"""
+
+
+# Export (no Rasa needed) ------------------------------------------------------------------
+
+
+def test_classify_tells_rasa_data_domain_and_other_yaml_apart() -> None:
+    assert classify(yaml.safe_load(NLU)) is FileKind.DATA
+    assert classify(yaml.safe_load(RULES)) is FileKind.DATA
+    assert classify(yaml.safe_load(DOMAIN)) is FileKind.DOMAIN
+    assert classify(yaml.safe_load(IVR)) is FileKind.OTHER
+    assert classify({"nlu": [], "menus": {}}) is FileKind.OTHER  # Rasa would reject `menus`
+    assert classify({"version": "3.1"}) is FileKind.OTHER
+    assert classify(["not", "a", "mapping"]) is FileKind.OTHER
+
+
+def test_plan_skips_ivr_and_writes_config_endpoints_credentials() -> None:
+    sources = [
+        SourceFile("domain.yml", DOMAIN),
+        SourceFile("nlu/chitchat.yml", NLU),
+        SourceFile("rules.yml", RULES),
+        SourceFile("ivr.yml", IVR),
+    ]
+    plan = plan_export(sources, action_url="http://127.0.0.1:9999/webhook", epochs=7)
+    assert plan.skipped == ("ivr.yml",)
+    assert not plan.has_stories
+    assert plan.files["domain.yml"] == DOMAIN
+    assert plan.files["data/nlu/chitchat.yml"] == NLU
+    assert plan.files["data/rules.yml"] == RULES
+    config = yaml.safe_load(plan.files["config.yml"])
+    names = [c["name"] for c in config["pipeline"]]
+    assert names[0] == "WhitespaceTokenizer" and "DIETClassifier" in names
+    assert {"name": "FallbackClassifier", "threshold": 0.3, "ambiguity_threshold": 0.1} in (
+        config["pipeline"]
+    )
+    diet = next(c for c in config["pipeline"] if c["name"] == "DIETClassifier")
+    assert diet["epochs"] == 7
+    assert [p["name"] for p in config["policies"]] == ["MemoizationPolicy", "RulePolicy"]
+    endpoints = yaml.safe_load(plan.files["endpoints.yml"])
+    assert endpoints == {"action_endpoint": {"url": "http://127.0.0.1:9999/webhook"}}
+    assert yaml.safe_load(plan.files["credentials.yml"]) == {"rest": None}
+
+
+def test_stories_add_ted_and_split_domains_are_merged() -> None:
+    stories = 'version: "3.1"\nstories:\n- story: s\n  steps:\n  - intent: greet\n'
+    extra_domain = "responses:\n  utter_bye:\n  - text: Bye\nintents: [bye, greet]\n"
+    plan = plan_export(
+        [
+            SourceFile("domain/a.yml", DOMAIN),
+            SourceFile("domain/b.yml", extra_domain),
+            SourceFile("stories.yml", stories),
+        ]
+    )
+    assert plan.has_stories
+    policies = [p["name"] for p in yaml.safe_load(plan.files["config.yml"])["policies"]]
+    assert "TEDPolicy" in policies
+    domain = yaml.safe_load(plan.files["domain.yml"])
+    assert domain["intents"] == ["greet", "return_policy", "bye"]
+    assert set(domain["responses"]) == {"utter_greet", "utter_bye"}
+
+
+def test_export_writes_project_and_drops_stale_data(tmp_path: Path) -> None:
+    data = tmp_path / "nlu_data"
+    (data / "nlu").mkdir(parents=True)
+    (data / "domain.yml").write_text(DOMAIN)
+    (data / "nlu" / "chitchat.yml").write_text(NLU)
+    (data / "ivr.yml").write_text(IVR)
+    out = tmp_path / "project"
+    export(data, out)
+    assert (out / "data" / "nlu" / "chitchat.yml").read_text() == NLU
+    assert (out / "domain.yml").read_text() == DOMAIN
+    assert not (out / "data" / "ivr.yml").exists()
+    assert (out / "config.yml").is_file() and (out / "credentials.yml").is_file()
+    (data / "nlu" / "chitchat.yml").unlink()
+    (data / "nlu" / "more.yml").write_text(NLU)
+    export(data, out)
+    assert not (out / "data" / "nlu" / "chitchat.yml").exists()
+    assert (out / "data" / "nlu" / "more.yml").is_file()
+
+
+def test_export_without_domain_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "nlu.yml").write_text(NLU)
+    with pytest.raises(ValueError, match="no Rasa domain"):
+        export(tmp_path, tmp_path / "out")
+
+
+def test_fingerprint_follows_training_inputs_only(tmp_path: Path) -> None:
+    data = tmp_path / "nlu_data"
+    data.mkdir()
+    (data / "domain.yml").write_text(DOMAIN)
+    (data / "nlu.yml").write_text(NLU)
+    out = tmp_path / "project"
+    export(data, out)
+    server = RasaServer(out, tmp_path / "venv")
+    first = server.data_fingerprint()
+    export(data, out, action_url="http://127.0.0.1:1/webhook")  # endpoints do not matter
+    assert server.data_fingerprint() == first
+    assert not server.is_trained()
+    (data / "nlu.yml").write_text(NLU + "    - hello\n")
+    export(data, out)
+    assert server.data_fingerprint() != first
+
+
+def test_find_python310_honours_env_and_pyenv(tmp_path: Path) -> None:
+    for version in ("3.10.2", "3.10.13", "3.11.7"):
+        python = tmp_path / "versions" / version / "bin" / "python"
+        python.parent.mkdir(parents=True)
+        python.touch()
+    env = {"PYENV_ROOT": str(tmp_path), "PATH": ""}
+    assert find_python310(env) == tmp_path / "versions" / "3.10.13" / "bin" / "python"
+    explicit = tmp_path / "versions" / "3.10.2" / "bin" / "python"
+    assert find_python310({**env, "PYTHON310": str(explicit)}) == explicit
+    assert find_python310({**env, "PYTHON310": str(tmp_path / "missing")}) is None
+    assert find_python310({"PYENV_ROOT": str(tmp_path / "none"), "PATH": ""}) is None
+
+
+def test_client_reports_a_server_that_is_down() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again before the request: nothing listens
+
+    async def ask() -> None:
+        async with RasaClient(f"http://127.0.0.1:{port}", timeout=2) as client:
+            await client.parse("hello")
+
+    with pytest.raises(RasaUnavailable, match="unreachable"):
+        asyncio.run(ask())
+
+
+# A real Rasa server ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def rasa_server() -> Iterator[RasaServer]:
+    """Build .rasa-venv and train on nlu_data/ with scripts/rasa.sh, then serve on a free port."""
+    if find_python310() is None:
+        pytest.skip("no Python 3.10 on this machine: the Rasa backend test needs one")
+    env = {
+        **os.environ,
+        "RASA_DATA": str(DATA_DIR),
+        "RASA_PROJECT": str(TEST_PROJECT),
+        "RASA_VENV": str(RASA_VENV),
+        "RASA_ACTION_URL": "http://127.0.0.1:8080/webhook",
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "rasa.sh"), "train"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"scripts/rasa.sh train failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    with RasaServer(TEST_PROJECT, RASA_VENV, _free_port()) as server:
+        yield server
+
+
+def _ask(server: RasaServer, method: str, *args: str) -> Any:
+    async def call() -> Any:
+        async with RasaClient(server.url, timeout=60) as client:
+            return await getattr(client, method)(*args)
+
+    return asyncio.run(call())
+
+
+def _response_texts(name: str) -> set[str]:
+    """Every text variant of a response in nlu_data's domain."""
+    for path in sorted(DATA_DIR.rglob("*.yml")):
+        doc = yaml.safe_load(path.read_text())
+        if isinstance(doc, dict) and "intents" in doc and name in (doc.get("responses") or {}):
+            return {variant["text"] for variant in doc["responses"][name] if "text" in variant}
+    raise AssertionError(f"{name} not in any domain file under {DATA_DIR}")
+
+
+@pytest.mark.rasa
+@pytest.mark.parametrize(
+    ("text", "intent", "entities"),
+    [
+        ("hello is this brightline", "greet", {}),
+        ("what's your return policy", "return_policy", {}),
+        ("where is my order 4123456", "check_order_status", {"order_number": "4123456"}),
+        ("my fridge is leaking", "technical_fault", {"product": "refrigerator"}),
+        ("can i speak to a real person please", "talk_to_human", {}),
+        ("what are your opening hours on sunday", "opening_hours", {}),
+    ],
+)
+def test_parse_gives_intent_and_entities(
+    rasa_server: RasaServer, text: str, intent: str, entities: dict[str, str]
+) -> None:
+    result = _ask(rasa_server, "parse", text)
+    assert result["intent"]["name"] == intent, result["intent_ranking"][:3]
+    found = {e["entity"]: e["value"] for e in result["entities"]}
+    assert {k: found.get(k) for k in entities} == entities, result["entities"]
+
+
+@pytest.mark.rasa
+def test_rest_webhook_answers_greeting_and_return_policy(rasa_server: RasaServer) -> None:
+    greeting = _ask(rasa_server, "send", "caller-1", "hi there")
+    assert greeting and greeting[0]["text"] in _response_texts("utter_greet")
+    assert greeting[0]["recipient_id"] == "caller-1"
+    policy = _ask(rasa_server, "send", "caller-1", "what is your return policy")
+    assert policy and policy[0]["text"] in _response_texts("utter_return_policy")
+    tracker = _ask(rasa_server, "tracker", "caller-1")
+    assert tracker["latest_message"]["intent"]["name"] == "return_policy"
+
+
+@pytest.mark.rasa
+def test_status_and_bad_answers(rasa_server: RasaServer) -> None:
+    assert _ask(rasa_server, "status")["model_file"].endswith(".tar.gz")
+
+    async def wrong_prefix() -> None:
+        async with RasaClient(f"{rasa_server.url}/not-rasa", timeout=10) as client:
+            await client.parse("hello")
+
+    with pytest.raises(RasaUnavailable, match="HTTP 404"):
+        asyncio.run(wrong_prefix())
