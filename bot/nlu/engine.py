@@ -1,0 +1,144 @@
+"""The NLU engine: train on Rasa-format data, parse text into Rasa's parse format."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.nlu.classifier import FALLBACK, ClassifierConfig, IntentClassifier, train_classifier
+from bot.nlu.encoder import Encoder, load_encoder
+from bot.nlu.entities import CRFExtractor, Entity, PatternExtractors, merge
+from bot.nlu.numbers import normalise_numbers
+from bot.training_data.model import Example, NLUData
+
+# Longer texts are cut before encoding and entity extraction: nobody says more in one turn.
+MAX_PARSE_CHARS = 1000
+RANKING_LENGTH = 10
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class NLUConfig:
+    """What a model is trained with; part of the model id."""
+
+    encoder: str = "all-MiniLM-L6-v2"
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"encoder": self.encoder, "classifier": self.classifier.__dict__}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> NLUConfig:
+        return cls(encoder=raw["encoder"], classifier=ClassifierConfig(**raw["classifier"]))
+
+
+@dataclass
+class NLUEngine:
+    """A trained model in memory: encoder, intent classifier, entity extractors."""
+
+    model_id: str
+    config: NLUConfig
+    encoder: Encoder
+    classifier: IntentClassifier
+    patterns: PatternExtractors
+    crf: CRFExtractor
+    trained_at: float = 0.0
+
+    @classmethod
+    def train(
+        cls,
+        data: NLUData,
+        entity_names: set[str],
+        *,
+        config: NLUConfig | None = None,
+        model_id: str = "unsaved",
+        encoder: Encoder | None = None,
+        progress: Progress | None = None,
+        held_out: list[Example] | None = None,
+    ) -> NLUEngine:
+        """Train every component; `held_out` (if given) tunes calibration and threshold."""
+        config = config or NLUConfig()
+        step = progress or (lambda _msg, _i, _n: None)
+        step("loading encoder", 0, 4)
+        encoder = encoder or load_encoder(config.encoder)
+        step("encoding examples", 1, 4)
+        texts = [e.text for e in data.examples]
+        vectors = encoder.encode(texts)
+        step("training intent classifier", 2, 4)
+        held = None
+        if held_out:
+            held = (encoder.encode([e.text for e in held_out]), [e.intent for e in held_out])
+        classifier = train_classifier(vectors, [e.intent for e in data.examples], config.classifier, held_out=held)
+        step("training entity extractor", 3, 4)
+        patterns = PatternExtractors.from_data(data, entity_names | set(data.entity_names))
+        crf = CRFExtractor.train(data.examples, patterns, seed=config.classifier.seed)
+        step("done", 4, 4)
+        return cls(model_id, config, encoder, classifier, patterns, crf, trained_at=time.time())
+
+    def parse(self, text: str) -> dict[str, Any]:
+        """Parse one text into Rasa's format (`intent`, `entities`, `intent_ranking`)."""
+        return self.parse_many([text])[0]
+
+    def parse_many(self, texts: list[str]) -> list[dict[str, Any]]:
+        cleaned = [_clean(t) for t in texts]
+        to_encode = [c for c in cleaned if c]
+        vectors = self.encoder.encode(to_encode) if to_encode else np.zeros((0, self.encoder.dim))
+        probs = self.classifier.predict_proba(vectors) if len(to_encode) else np.zeros((0, 0))
+        results: list[dict[str, Any]] = []
+        row = 0
+        for original, text in zip(texts, cleaned, strict=True):
+            if not text:
+                results.append(_empty(original))
+                continue
+            results.append(self._result(original, text, probs[row]))
+            row += 1
+        return results
+
+    def _result(self, original: str, text: str, probs: np.ndarray[Any, Any]) -> dict[str, Any]:
+        order = np.argsort(-probs)[:RANKING_LENGTH]
+        ranking = [{"name": self.classifier.classes[i], "confidence": round(float(probs[i]), 4)} for i in order]
+        intent = dict(ranking[0])
+        if intent["confidence"] < self.classifier.threshold:
+            fallback = {"name": FALLBACK, "confidence": round(self.classifier.threshold, 4)}
+            ranking = [fallback, *ranking][:RANKING_LENGTH]
+            intent = dict(fallback)
+        return {
+            "text": original,
+            "intent": intent,
+            "entities": [e.to_rasa() for e in self.entities(text)],
+            "intent_ranking": ranking,
+        }
+
+    def entities(self, text: str) -> list[Entity]:
+        norm = normalise_numbers(text)
+        found = self.patterns.extract(norm) + self.crf.extract(norm, self.patterns)
+        return merge(found)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "encoder": self.encoder.name,
+            "intents": [c for c in self.classifier.classes],
+            "fallback_threshold": round(self.classifier.threshold, 4),
+            "trained_at": self.trained_at,
+        }
+
+
+def _clean(text: str) -> str:
+    """Drop control characters and surplus whitespace; cut very long input."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in text[:MAX_PARSE_CHARS])
+    return " ".join(printable.split())
+
+
+def _empty(original: str) -> dict[str, Any]:
+    fallback = {"name": FALLBACK, "confidence": 0.0}
+    return {"text": original, "intent": fallback, "entities": [], "intent_ranking": [fallback]}
+
+
+def default_models_dir() -> Path:
+    return Path("models")

@@ -1,0 +1,123 @@
+"""The web app: health, Rasa-compatible parse and REST channel, and the action-server webhook."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Body, FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+
+from bot.nlu import NLUEngine, load_or_train
+from bot.training_data.model import DataError
+from callpilot.brains import Brain, build_brain
+from callpilot.settings import Settings
+
+log = logging.getLogger("callpilot")
+
+
+class ModelHolder:
+    """The active NLU model; replaced atomically (one reference swap) on reload."""
+
+    def __init__(self, engine: NLUEngine | None = None) -> None:
+        self.engine = engine
+        self.error: str | None = None
+        self.ready = threading.Event()
+        if engine is not None:
+            self.ready.set()
+
+    def parse(self, text: str) -> dict[str, Any]:
+        engine = self.engine
+        if engine is None:
+            raise RuntimeError("the NLU model is not loaded yet")
+        return engine.parse(text)
+
+    def swap(self, engine: NLUEngine) -> None:
+        self.engine = engine
+        self.error = None
+        self.ready.set()
+
+    def load(self, settings: Settings) -> None:
+        """Train if needed and load; keep the current model if the data is broken."""
+        try:
+            self.swap(load_or_train(settings.data_dir, settings.models_dir))
+            log.info("NLU model %s loaded", self.engine.model_id if self.engine else "?")
+        except DataError as exc:
+            self.error = f"training data has errors:\n{exc}"
+            log.error("%s", self.error)
+        except Exception as exc:  # a broken model must not take the server down
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("could not load the NLU model")
+
+
+def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAPI:
+    """Assemble the app; the model loads in the background unless one is given."""
+    holder = ModelHolder(engine)
+    brain_box: dict[str, Brain] = {}
+
+    def brain() -> Brain:
+        if "brain" not in brain_box:
+            brain_box["brain"] = build_brain(settings, holder)
+        return brain_box["brain"]
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if holder.engine is None:
+            threading.Thread(target=holder.load, args=(settings,), daemon=True, name="nlu-load").start()
+        yield
+
+    app = FastAPI(title="callpilot", version="0.1.0", lifespan=lifespan)
+    app.state.holder = holder
+    app.state.settings = settings
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        if holder.engine is None:
+            status = "error" if holder.error else "loading"
+            return JSONResponse({"status": status, "detail": holder.error}, status_code=503)
+        return JSONResponse({"status": "ok", "model_id": holder.engine.model_id, "brain": settings.brain})
+
+    @app.get("/model")
+    def model_info() -> dict[str, Any]:
+        if holder.engine is None:
+            raise HTTPException(503, holder.error or "the NLU model is still loading")
+        return holder.engine.info()
+
+    @app.post("/model/parse")
+    def parse(body: Any = Body(...)) -> dict[str, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+            raise HTTPException(400, 'expected a JSON object like {"text": "where is my order"}')
+        if holder.engine is None:
+            raise HTTPException(503, holder.error or "the NLU model is still loading")
+        result = holder.engine.parse(body["text"])
+        if "message_id" in body:
+            result["message_id"] = body["message_id"]
+        return result
+
+    @app.post("/model/reload")
+    def reload() -> dict[str, Any]:
+        """Load the active model from disk (after `callpilot train` in another process)."""
+        holder.load(settings)
+        if holder.error:
+            raise HTTPException(422, holder.error)
+        assert holder.engine is not None
+        return holder.engine.info()
+
+    @app.post("/webhooks/rest/webhook")
+    def rest_webhook(body: Any = Body(...)) -> list[dict[str, Any]]:
+        if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+            raise HTTPException(400, 'expected a JSON object like {"sender": "id", "message": "hi"}')
+        if holder.engine is None and settings.brain == "builtin":
+            raise HTTPException(503, holder.error or "the NLU model is still loading")
+        return brain().rest(body)
+
+    @app.post("/webhook")
+    def action_server(body: Any = Body(...)) -> JSONResponse:
+        """Rasa's action-server protocol, so a Rasa server can run callpilot's actions."""
+        status, reply = brain().action_server(body)
+        return JSONResponse(reply, status_code=status)
+
+    return app

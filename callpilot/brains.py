@@ -1,0 +1,88 @@
+"""The two brains behind the text channels: callpilot's own dialogue engine, or a Rasa server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from bot.dialogue.action_server import ActionServer
+from bot.dialogue.channels import rest_webhook
+from bot.dialogue.engine import DialogueEngine, Interpreter
+from bot.dialogue.factory import build_engine, build_registry
+from bot.dialogue.settings import DialogueSettings
+from bot.rasa_brain.client import RasaClient, RasaUnavailable
+from callpilot.settings import Settings
+
+
+class Brain(Protocol):
+    """What the web app needs from a brain."""
+
+    def rest(self, body: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+    def action_server(self, body: Any) -> tuple[int, dict[str, Any]]: ...
+
+
+def dialogue_settings(settings: Settings) -> DialogueSettings:
+    return DialogueSettings(
+        fallbacks_before_escalation=settings.fallbacks_before_escalation,
+        no_input_before_ivr=settings.no_input_before_ivr,
+        form_failures_before_handoff=settings.form_failures_before_handoff,
+        max_text_chars=settings.max_text_chars,
+    )
+
+
+def build_dialogue(settings: Settings, interpreter: Interpreter) -> DialogueEngine:
+    return build_engine(
+        settings.data_dir,
+        interpreter,
+        settings=dialogue_settings(settings),
+        remote_actions=settings.remote_actions,
+    )
+
+
+class BuiltinBrain:
+    """callpilot's dialogue engine on the local NLU model."""
+
+    def __init__(self, engine: DialogueEngine) -> None:
+        self.engine = engine
+        self._actions = ActionServer(engine.brain.actions, engine.brain.domain, engine.brain.backoffice, now=engine.now)
+
+    def rest(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return rest_webhook(self.engine, body)
+
+    def action_server(self, body: Any) -> tuple[int, dict[str, Any]]:
+        reply = self._actions.handle(body)
+        return reply.status, reply.body
+
+
+class RasaBrain:
+    """Each turn goes to a Rasa 3.6 server's REST channel; our actions are served to it."""
+
+    def __init__(self, client_url: str, timeout: float, actions: ActionServer) -> None:
+        self.url, self.timeout = client_url, timeout
+        self._actions = actions
+
+    def rest(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        sender, message = str(body.get("sender") or "default"), str(body.get("message") or "")
+
+        async def send() -> list[dict[str, Any]]:
+            async with RasaClient(self.url, timeout=self.timeout) as client:
+                return await client.send(sender, message)
+
+        try:
+            return asyncio.run(send())
+        except RasaUnavailable as exc:
+            return [{"recipient_id": sender, "text": "Sorry, I can't help right now.", "error": str(exc)}]
+
+    def action_server(self, body: Any) -> tuple[int, dict[str, Any]]:
+        reply = self._actions.handle(body)
+        return reply.status, reply.body
+
+
+def build_brain(settings: Settings, interpreter: Interpreter) -> Brain:
+    engine = build_dialogue(settings, interpreter)
+    if settings.brain == "rasa":
+        registry = build_registry(settings.remote_actions)
+        actions = ActionServer(registry, engine.brain.domain, engine.brain.backoffice, now=engine.now)
+        return RasaBrain(settings.rasa_url, settings.rasa_timeout, actions)
+    return BuiltinBrain(engine)

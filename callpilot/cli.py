@@ -1,0 +1,231 @@
+"""The `callpilot` command: run, train, parse, chat, test, data validate."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from callpilot.settings import Settings, SettingsError
+
+app = typer.Typer(help="callpilot: an AI-first contact centre for your hotline.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+test_app = typer.Typer(help="Evaluate the NLU model or run conversation tests.", no_args_is_help=True)
+data_app = typer.Typer(help="Check the training data in nlu_data/.", no_args_is_help=True)
+app.add_typer(test_app, name="test")
+app.add_typer(data_app, name="data")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML file of settings.")]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="Training data folder (default nlu_data).")]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    try:
+        return Settings.load(config, os.environ, **overrides)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(1)
+
+
+def _load_project(data_dir: Path):  # type: ignore[no-untyped-def]
+    from bot.training_data import format_problems, load_project
+    from bot.training_data.model import DataError
+
+    try:
+        return load_project(data_dir)
+    except DataError as exc:
+        raise _fail(format_problems(exc.problems)) from None
+    except FileNotFoundError as exc:
+        raise _fail(f"error: {exc}") from None
+
+
+def _load_engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.nlu import ModelNotFound, load, train_project
+
+    try:
+        return load(settings.models_dir)
+    except ModelNotFound:
+        typer.echo("no trained model yet: training one first", err=True)
+        return train_project(_load_project(settings.data_dir), settings.models_dir).engine
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Start the server (HTTP API, REST channel, action-server webhook)."""
+    import uvicorn
+
+    from callpilot.app import create_app
+
+    settings = _settings(config, host=host, port=port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@app.command()
+def train(
+    force: Annotated[bool, typer.Option(help="Train even if an up-to-date model exists.")] = False,
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+) -> None:
+    """Train the NLU model from nlu_data/ (skipped when the data has not changed)."""
+    from tqdm import tqdm
+
+    from bot.nlu import model_id_for, train_project
+    from bot.nlu.engine import NLUConfig
+    from bot.nlu.storage import active_id, set_active
+
+    settings = _settings(config, data_dir=data)
+    project = _load_project(settings.data_dir)
+    for warning in project.warnings:
+        typer.echo(str(warning), err=True)
+    nlu_config = NLUConfig(encoder=settings.encoder)
+    model_id = model_id_for(project, nlu_config)
+    if not force and (settings.models_dir / model_id / "meta.json").exists():
+        if active_id(settings.models_dir) != model_id:
+            set_active(settings.models_dir, model_id)
+        typer.echo(f"model {model_id} is up to date ({settings.models_dir / model_id})")
+        return
+    bar = tqdm(total=4, desc="training", unit="step", file=sys.stderr)
+
+    def progress(message: str, step: int, total: int) -> None:
+        bar.set_description(message)
+        bar.n = step
+        bar.refresh()
+
+    started = time.perf_counter()
+    outcome = train_project(project, settings.models_dir, config=nlu_config, force=force, progress=progress)
+    bar.close()
+    typer.echo(f"trained {outcome.engine.model_id} in {time.perf_counter() - started:.1f} s "
+               f"({len(project.nlu.examples)} examples, {len(project.nlu.intents)} intents)")
+
+
+@app.command()
+def parse(
+    text: Annotated[str, typer.Argument(help="Text to parse, or - to read one text per line from stdin.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Print the parse of TEXT as JSON (Rasa's format)."""
+    settings = _settings(config)
+    engine = _load_engine(settings)
+    if text != "-":
+        typer.echo(json.dumps(engine.parse(text), ensure_ascii=False, indent=2))
+        return
+    for line in sys.stdin:
+        typer.echo(json.dumps(engine.parse(line.rstrip("\n")), ensure_ascii=False))
+        sys.stdout.flush()
+
+
+@app.command()
+def chat(
+    debug: Annotated[bool, typer.Option(help="Show intent, confidence, slots and IVR state.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Talk to the bot in the terminal; a digit, * or # is a key press."""
+    from bot.dialogue.channels import run_chat
+    from callpilot.brains import build_dialogue
+
+    settings = _settings(config)
+    engine = build_dialogue(settings, _load_engine(settings))
+    typer.echo("callpilot chat: type as a caller would; digits, * and # are key presses; /quit ends.")
+    run_chat(engine, input, typer.echo, debug)
+
+
+@test_app.command("nlu")
+def test_nlu(
+    cross_validation: Annotated[int | None, typer.Option("--cross-validation", help="Number of folds.")] = None,
+    test_fraction: Annotated[float, typer.Option(help="Held-out share when not cross-validating.")] = 0.2,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default results/).")] = None,
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+) -> None:
+    """Evaluate the NLU on held-out data: per-intent P/R/F1, confusion matrix, errors."""
+    from bot.nlu.evaluate import cross_validate, held_out, write_reports
+
+    settings = _settings(config, data_dir=data)
+    project = _load_project(settings.data_dir)
+    entities = set(project.domain.entities)
+    if cross_validation is not None:
+        if cross_validation < 2:
+            raise _fail("error: --cross-validation needs at least 2 folds")
+        ev = cross_validate(project.nlu, entities, cross_validation)
+    else:
+        ev = held_out(project.nlu, entities, test_fraction=test_fraction)
+    paths = write_reports(ev, out or settings.results_dir)
+    report = ev.report()
+    typer.echo(f"{'intent':<26} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>4}")
+    for name, row in sorted(report.items()):
+        if isinstance(row, dict) and "support" in row and name not in ("macro avg", "weighted avg", "entities"):
+            typer.echo(f"{name:<26} {row['precision']:>9.3f} {row['recall']:>7.3f} "
+                       f"{row['f1-score']:>6.3f} {int(row['support']):>4}")
+    ents = report["entities"]
+    typer.echo(f"\nintent accuracy {ev.accuracy:.3f} on {len(ev.examples)} held-out examples; "
+               f"entities P {ents['precision']:.3f} R {ents['recall']:.3f} F1 {ents['f1']:.3f}")
+    typer.echo("reports: " + ", ".join(str(p) for p in paths.values()))
+
+
+@test_app.command("conversations")
+def test_conversations(
+    folder: Annotated[Path, typer.Argument(help="Folder of conversation YAML files.")] = Path(
+        "tests/conversations"
+    ),
+    config: ConfigOpt = None,
+) -> None:
+    """Run scripted conversations (tests/conversations/*.yml) against the bot."""
+    from bot.dialogue.conversation_tests import Clock, run_conversation_dir
+    from bot.dialogue.engine import DialogueEngine
+    from bot.dialogue.factory import build_engine
+    from callpilot.brains import dialogue_settings
+
+    settings = _settings(config)
+    interpreter = _load_engine(settings)
+
+    def factory(now: Clock) -> DialogueEngine:
+        return build_engine(settings.data_dir, interpreter, settings=dialogue_settings(settings), now=now)
+
+    results = run_conversation_dir(folder, factory)
+    for result in results:
+        typer.echo(result.report())
+    failed = sum(not r.passed for r in results)
+    typer.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed or not results:
+        raise typer.Exit(1)
+
+
+@data_app.command("validate")
+def data_validate(data: DataOpt = None, config: ConfigOpt = None) -> None:
+    """Check nlu_data/ and report every problem as file:line: reason."""
+    from bot.ivr import load_ivr
+    from bot.training_data import format_problems, validate_project
+    from bot.training_data.model import DataError
+
+    settings = _settings(config, data_dir=data)
+    if not settings.data_dir.is_dir():
+        raise _fail(f"error: {settings.data_dir}: no such folder")
+    problems = validate_project(settings.data_dir)
+    ivr_file = settings.data_dir / "ivr.yml"
+    if ivr_file.exists():
+        try:
+            problems += list(load_ivr(ivr_file).warnings)
+        except DataError as exc:
+            problems += exc.problems
+    errors = [p for p in problems if p.severity == "error"]
+    typer.echo(format_problems(problems) if problems else f"{settings.data_dir}: no problems found")
+    if errors:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,99 @@
+"""Typed settings: defaults < `--config FILE` (YAML) < `CALLPILOT_*` environment < command-line flags."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "CALLPILOT_"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names it and the source."""
+
+
+class Settings(BaseModel):
+    """Everything an operator can configure, grouped by concern."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Paths
+    data_dir: Path = Path("nlu_data")
+    models_dir: Path = Path("models")
+    results_dir: Path = Path("results")
+    # NLU
+    encoder: str = "all-MiniLM-L6-v2"
+    fallback_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # Dialogue
+    brain: Literal["builtin", "rasa"] = "builtin"
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout: float = Field(10.0, gt=0)
+    fallbacks_before_escalation: int = Field(2, ge=1)
+    no_input_before_ivr: int = Field(2, ge=1)
+    form_failures_before_handoff: int = Field(2, ge=1)
+    # action name -> URL of a Rasa SDK action server's /webhook
+    remote_actions: dict[str, str] = Field(default_factory=dict)
+    # Limits
+    max_text_chars: int = Field(1000, ge=1)
+
+    @classmethod
+    def load(
+        cls,
+        config_file: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Merge the sources in order of precedence; raise SettingsError with a clear message."""
+        values: dict[str, Any] = {}
+        if config_file is not None:
+            values.update(_read_config(config_file))
+        values.update(_from_env(environ if environ is not None else {}))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: expected a mapping of setting: value")
+    return {str(k).replace("-", "_"): v for k, v in raw.items()}
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`CALLPILOT_PORT=9000` -> {"port": "9000"}; JSON-ish values for dicts."""
+    fields = Settings.model_fields
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name not in fields:
+            continue  # other tools share the prefix (CALLPILOT_REDIS_URL arrives later)
+        if value == "" and fields[name].default is None:
+            out[name] = None
+        elif fields[name].annotation is not None and "dict" in str(fields[name].annotation):
+            out[name] = yaml.safe_load(value)
+        else:
+            out[name] = value
+    return out
