@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from bot.nlu import NLUEngine, load_or_train  # noqa: E402
+from bot.nlu import NLUEngine, load_or_train
 
 ROOT = Path(__file__).resolve().parent.parent
 

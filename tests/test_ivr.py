@@ -64,7 +64,7 @@ class Call:
     def hears(self, *fragments: str) -> Call:
         """Each fragment is in its own prompt, in this order, and nothing else is said."""
         assert len(self.last.prompts) == len(fragments), self.last.prompts
-        for prompt, fragment in zip(self.last.prompts, fragments):
+        for prompt, fragment in zip(self.last.prompts, fragments, strict=False):
             assert fragment in prompt, (fragment, prompt)
         return self
 

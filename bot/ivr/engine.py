@@ -86,7 +86,7 @@ class IvrEngine:
         if not kinds:
             raise ValueError("no key pressed")
         result = IvrResult()
-        for key, kind in zip(keys, kinds):
+        for key, kind in zip(keys, kinds, strict=True):
             step = self._run(state, kind, key)
             result = result.then(step)
             if step.outcome is not None:

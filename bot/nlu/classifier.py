@@ -100,6 +100,8 @@ def _out_of_fold_logits(
     for train_idx, test_idx in splitter.split(x, labels):
         model = _fit(x[train_idx], list(labels[train_idx]), config)
         logits = model.decision_function(x[test_idx])
+        if logits.ndim == 1:  # two classes: one score, positive for classes_[1]
+            logits = np.stack([-logits / 2, logits / 2], axis=1)
         # Columns follow the fold model's classes; map them onto the full list.
         full = np.full((len(test_idx), len(classes)), -1e9)
         for j, name in enumerate(model.classes_):

@@ -87,8 +87,7 @@ class NLUEngine:
     def parse_many(self, texts: list[str]) -> list[dict[str, Any]]:
         cleaned = [_clean(t) for t in texts]
         to_encode = [c for c in cleaned if c]
-        vectors = self.encoder.encode(to_encode) if to_encode else np.zeros((0, self.encoder.dim))
-        probs = self.classifier.predict_proba(vectors) if len(to_encode) else np.zeros((0, 0))
+        probs = self.classifier.predict_proba(self.encoder.encode(to_encode)) if to_encode else np.zeros((0, 0))
         results: list[dict[str, Any]] = []
         row = 0
         for original, text in zip(texts, cleaned, strict=True):

@@ -150,7 +150,7 @@ def _labels(example: Example, norm: NormalisedText) -> list[str]:
     for span in example.entities:
         n_start, n_end = norm.from_original(span.start, span.end)
         spans.append((n_start, n_end, span.entity + (f"#{span.role}" if span.role else "")))
-    labels = []
+    labels: list[str] = []
     for start, end, _ in _tokens(norm.text):
         label = "O"
         for s, e, name in spans:

@@ -9,6 +9,7 @@ caller's original text.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -129,10 +130,8 @@ def _compound_runs(tokens: list[re.Match[str]], taken: set[int]) -> list[tuple[i
             j -= 1
         words = [t.group().lower() for t in tokens[i:j] if t.group().lower() != "and"]
         if any(w in COMPOUND_WORDS for w in words):
-            try:
+            with contextlib.suppress(ValueError):  # "hundred thousand one" and other non-numbers
                 runs.append((i, j - 1, str(text2num(" ".join(words), "en"))))
-            except ValueError:
-                pass
         i = max(j, i + 1)
     return runs
 

@@ -118,7 +118,7 @@ def _parse_dict(data: Any, entity_text: str) -> _Annotation:
     fields: dict[str, str | None] = {}
     for key in ("value", "role", "group"):
         raw = data.get(key)
-        if raw is not None and not isinstance(raw, str | int) or isinstance(raw, bool):
+        if (raw is not None and not isinstance(raw, str | int)) or isinstance(raw, bool):
             raise MarkupError(f"'{where}': \"{key}\" must be a string")
         fields[key] = None if raw is None else str(raw)
     return entity, fields["value"] or entity_text, fields["role"], fields["group"]

@@ -273,7 +273,8 @@ def _check_forms_and_slots(project: Project) -> list[Problem]:
                 problems.append(
                     Problem(
                         form.location,
-                        f"form '{form.name}' cannot ask for slot '{slot}': response 'utter_ask_{slot}' (or '{askers[0]}') is missing from the domain",
+                        f"form '{form.name}' cannot ask for slot '{slot}': response 'utter_ask_{slot}' "
+                        f"(or '{askers[0]}') is missing from the domain",
                     )
                 )
     for slot_def in domain.slots.values():
@@ -282,7 +283,8 @@ def _check_forms_and_slots(project: Project) -> list[Problem]:
                 problems.append(
                     Problem(
                         slot_def.location,
-                        f"slot '{slot_def.name}' is filled from entity '{mapping.entity}' which is not declared under entities:",
+                        f"slot '{slot_def.name}' is filled from entity '{mapping.entity}' "
+                        "which is not declared under entities:",
                     )
                 )
             for intent in mapping.intent + mapping.not_intent:
