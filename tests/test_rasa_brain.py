@@ -82,9 +82,7 @@ def test_plan_skips_ivr_and_writes_config_endpoints_credentials() -> None:
     config = yaml.safe_load(plan.files["config.yml"])
     names = [c["name"] for c in config["pipeline"]]
     assert names[0] == "WhitespaceTokenizer" and "DIETClassifier" in names
-    assert {"name": "FallbackClassifier", "threshold": 0.3, "ambiguity_threshold": 0.1} in (
-        config["pipeline"]
-    )
+    assert {"name": "FallbackClassifier", "threshold": 0.3, "ambiguity_threshold": 0.1} in (config["pipeline"])
     diet = next(c for c in config["pipeline"] if c["name"] == "DIETClassifier")
     assert diet["epochs"] == 7
     assert [p["name"] for p in config["policies"]] == ["MemoizationPolicy", "RulePolicy"]

@@ -50,9 +50,7 @@ class RasaClient:
 
     async def send(self, sender_id: str, text: str) -> list[dict[str, Any]]:
         """Send a user message through the REST channel; returns the bot's messages."""
-        result = await self._request(
-            "POST", "/webhooks/rest/webhook", json={"sender": sender_id, "message": text}
-        )
+        result = await self._request("POST", "/webhooks/rest/webhook", json={"sender": sender_id, "message": text})
         if not isinstance(result, list) or not all(isinstance(m, dict) for m in result):
             raise RasaUnavailable(f"unexpected REST webhook answer: {result!r}")
         return result

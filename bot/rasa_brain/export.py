@@ -45,9 +45,7 @@ def write_plan(plan: ExportPlan, out_dir: Path) -> list[str]:
     return changed
 
 
-def export(
-    data_dir: Path, out_dir: Path, *, action_url: str = DEFAULT_ACTION_URL, epochs: int = 80
-) -> ExportPlan:
+def export(data_dir: Path, out_dir: Path, *, action_url: str = DEFAULT_ACTION_URL, epochs: int = 80) -> ExportPlan:
     """Read `data_dir`, write the Rasa project into `out_dir`, and return what was planned."""
     if not data_dir.is_dir():
         raise FileNotFoundError(f"no data directory at {data_dir}")

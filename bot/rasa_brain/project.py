@@ -143,9 +143,7 @@ def credentials_yaml() -> str:
     return yaml.safe_dump({"rest": None}, sort_keys=False)
 
 
-def plan_export(
-    sources: list[SourceFile], *, action_url: str = DEFAULT_ACTION_URL, epochs: int = 80
-) -> ExportPlan:
+def plan_export(sources: list[SourceFile], *, action_url: str = DEFAULT_ACTION_URL, epochs: int = 80) -> ExportPlan:
     """Decide the exported project's files from the data directory's YAML files."""
     files: dict[str, str] = {}
     skipped: list[str] = []

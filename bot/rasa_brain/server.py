@@ -113,9 +113,7 @@ class RasaServer:
             "--data", "data", "--out", "models", "--fixed-model-name", MODEL_NAME,
         ]  # fmt: skip
         with log.open("wb") as out:
-            done = subprocess.run(
-                command, cwd=self.project_dir, env=self._env(), stdout=out, stderr=out, check=False
-            )
+            done = subprocess.run(command, cwd=self.project_dir, env=self._env(), stdout=out, stderr=out, check=False)
         if done.returncode != 0 or not self.model_path.is_file():
             raise RasaServerError(f"rasa train failed ({done.returncode}); see {log}:\n{_tail(log)}")
         self.stamp_path.write_text(wanted + "\n")
@@ -176,7 +174,11 @@ class RasaServer:
 
     def __enter__(self) -> RasaServer:
         self.start()
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(
@@ -201,14 +203,16 @@ def main(argv: list[str] | None = None) -> int:
         print(found or "", end="\n" if found else "")
         return 0 if found else 1
     server = RasaServer(args.project_dir, args.venv, args.port)
+    # `kill` should stop the Rasa process group too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     try:
         started = time.monotonic()
         trained = server.ensure_trained()
         verb = "trained" if trained else "up to date"
-        print(f"rasa model {verb}: {server.model_path} ({time.monotonic() - started:.0f}s)")
+        print(f"rasa model {verb}: {server.model_path} ({time.monotonic() - started:.0f}s)", flush=True)
         if args.command == "run":
             with server:
-                print(f"rasa serving on {server.url} (log: {server.log_path}); Ctrl-C stops it")
+                print(f"rasa serving on {server.url} (log: {server.log_path}); Ctrl-C stops it", flush=True)
                 while server.is_running():
                     time.sleep(1)
                 print(f"rasa run exited; see {server.log_path}", file=sys.stderr)
