@@ -53,6 +53,11 @@ def find_python310(environ: Mapping[str, str] | None = None) -> Path | None:
     return None
 
 
+def _pins() -> str:
+    """The pinned Rasa requirements (a change of versions means retraining)."""
+    return "".join(p.read_text() for p in (REQUIREMENTS, CONSTRAINTS) if p.is_file())
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -91,7 +96,7 @@ class RasaServer:
         inputs = [self.project_dir / "config.yml", self.project_dir / "domain.yml"]
         inputs += sorted((self.project_dir / "data").rglob("*"))
         files = {p.relative_to(self.project_dir).as_posix(): p.read_bytes() for p in inputs if p.is_file()}
-        return fingerprint(files, salt=REQUIREMENTS.read_text() + CONSTRAINTS.read_text())
+        return fingerprint(files, salt=_pins())
 
     def is_trained(self) -> bool:
         """Whether the model on disk was trained from the current files."""
