@@ -1,0 +1,5 @@
+"""`python -m callpilot` is the `callpilot` command."""
+
+from callpilot.cli import main
+
+main()
