@@ -7,6 +7,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MODES = ("speech", "ivr", "handoff", "ended")
+# Conversation modes as a transition table: current mode -> modes it may move to.
+# A handed-over caller may come back to the bot (hand back) or to the menus; an
+# ended conversation never restarts (a new call gets a new state).
+MODE_TRANSITIONS: dict[str, frozenset[str]] = {
+    "speech": frozenset({"speech", "ivr", "handoff", "ended"}),
+    "ivr": frozenset({"ivr", "speech", "handoff", "ended"}),
+    "handoff": frozenset({"handoff", "speech", "ivr", "ended"}),
+    "ended": frozenset({"ended"}),
+}
+
+
+class IllegalModeTransition(ValueError):
+    """A conversation was asked to move between modes the table does not allow."""
 
 
 @dataclass
@@ -119,4 +132,6 @@ class ConversationState:
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown conversation mode {mode!r}")
+        if mode not in MODE_TRANSITIONS[self.mode]:
+            raise IllegalModeTransition(f"conversation {self.sender_id}: {self.mode} -> {mode} is not allowed")
         self.mode = mode

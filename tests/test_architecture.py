@@ -1,0 +1,46 @@
+"""The import rules of docs/architecture.md: each part imports only what the table allows."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OURS = ("bot", "callpilot", "voice_gateway", "handoff")
+ALLOWED: dict[str, set[str]] = {
+    "bot.training_data": set(),
+    "bot.nlu": {"bot.training_data"},
+    "bot.ivr": {"bot.training_data"},
+    "bot.backoffice": set(),
+    "bot.dialogue": {"bot.training_data", "bot.ivr", "bot.backoffice"},
+    "bot.rasa_brain": {"bot.training_data"},
+}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "bot" else parts[0]
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {m for m in found if m.split(".")[0] in OURS}
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_part_imports_only_what_the_table_allows(part: str) -> None:
+    folder = ROOT / part.replace(".", "/")
+    bad = []
+    for path in sorted(folder.rglob("*.py")):
+        for module in _imports(path):
+            target = _part(module)
+            if target != part and target not in ALLOWED[part]:
+                bad.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert not bad, "\n".join(bad)
