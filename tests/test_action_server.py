@@ -87,10 +87,12 @@ def test_runs_a_registered_action_with_rasa_shaped_answer(server: ActionServer) 
     assert events["order_status"] == "shipped"
     assert events["carrier"] == "Brightline Fleet"
     assert all(set(e) >= {"event", "timestamp"} for e in reply.body["events"])
+    # Rasa renders a response before applying the events: the slots the action
+    # sets travel with the response as template values (Rasa SDK's utter_message kwargs).
     assert reply.body["responses"] == [{
         "text": None, "buttons": [], "elements": [], "custom": {}, "template":
         "utter_order_status", "response": "utter_order_status", "image": None,
-        "attachment": None}]
+        "attachment": None, **events}]
 
 
 def test_unknown_order_reopens_the_slot(server: ActionServer) -> None:

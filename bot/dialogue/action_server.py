@@ -71,6 +71,10 @@ def render_reply(events: list[Event], *, confirmed: bool = False) -> dict[str, A
 
     rasa_events: list[dict[str, Any]] = []
     responses: list[dict[str, Any]] = []
+    # Rasa renders responses before it applies the events, so a template that
+    # quotes a slot this action sets gets the value as a keyword, as Rasa SDK's
+    # `dispatcher.utter_message(response=..., **kwargs)` does.
+    slots_set = {e.name: e.value for e in events if isinstance(e, SlotSet) and e.value is not None}
     for event in events:
         if isinstance(event, AskConfirmation):
             event_dict = event_to_rasa(SlotSet(CONFIRM_SLOT, event.action))
@@ -79,6 +83,8 @@ def render_reply(events: list[Event], *, confirmed: bool = False) -> dict[str, A
         if event_dict is not None:
             rasa_events.append(event_dict)
         message = response_to_rasa(event)
+        if message is not None and message.get("response"):
+            message = {**slots_set, **message}
         if message is not None:
             responses.append(message)
     if confirmed:

@@ -10,6 +10,8 @@ from typing import Any, Protocol
 from bot.dialogue.engine import BotTurn
 
 _LONE_KEY = re.compile(r"^\s*[0-9*#]\s*$")
+# "48215#" or "*1" are keypad entries; a bare "48215" stays text (a typed order number).
+_KEY_ENTRY = re.compile(r"^\s*[0-9*#]*[*#][0-9*#]*\s*$")
 _DTMF_COMMAND = re.compile(r"^\s*/dtmf\s+([0-9*#]+)\s*$", re.IGNORECASE)
 
 
@@ -36,10 +38,10 @@ class Keys:
 
 
 def as_dtmf(message: str) -> Keys | None:
-    """`/dtmf 123#` or a lone `0`-`9`, `*`, `#` are key presses; anything else is text."""
+    """`/dtmf 123#`, a lone `0`-`9`/`*`/`#`, or keys with `*`/`#` ("48215#") are key presses."""
     if match := _DTMF_COMMAND.match(message):
         return Keys(match.group(1))
-    if _LONE_KEY.match(message):
+    if _LONE_KEY.match(message) or _KEY_ENTRY.match(message):
         return Keys(message.strip())
     return None
 
