@@ -1,0 +1,45 @@
+"""A call's ear: one VAD and one ASR stream fed frame by frame, their events merged in order."""
+
+from __future__ import annotations
+
+from voice_gateway.asr.results import AsrResult, StreamingAsr
+from voice_gateway.vad.detector import VoiceActivityDetector
+from voice_gateway.vad.events import VadEvent
+
+ListenerEvent = VadEvent | AsrResult
+
+
+class TurnListener:
+    """Sans-I/O: PCM in; SpeechStarted, partials, SpeechPaused, SpeechEnded then its AsrFinal, NoInput out."""
+
+    def __init__(self, detector: VoiceActivityDetector, asr: StreamingAsr) -> None:
+        self.detector = detector
+        self.asr = asr
+        self._pending = b""
+
+    def listen(self, *, yes_no: bool = False, no_input_timeout_ms: int | None = None) -> None:
+        """The bot waits for an answer (shorter end of turn after a yes/no question)."""
+        self.detector.listen(yes_no=yes_no, no_input_timeout_ms=no_input_timeout_ms)
+
+    def stop_listening(self) -> None:
+        """Disarm the no-input timer."""
+        self.detector.stop_listening()
+
+    def accept(self, pcm16: bytes) -> list[ListenerEvent]:
+        """Feed audio of any length; whole frames go to the ASR stream first, then to the VAD."""
+        data = self._pending + pcm16
+        size = self.detector.frame_bytes
+        end = len(data) - len(data) % size
+        out: list[ListenerEvent] = []
+        for offset in range(0, end, size):
+            frame = data[offset : offset + size]
+            out.extend(self.asr.accept(frame))
+            for event in self.detector.accept(frame):
+                out.append(event)
+                out.extend(self.asr.observe(event))
+        self._pending = data[end:]
+        return out
+
+    def flush(self) -> list[AsrResult]:
+        """End the turn now (hang-up, key press): the ASR stream's final, if any."""
+        return self.asr.flush()

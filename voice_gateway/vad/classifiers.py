@@ -1,0 +1,130 @@
+"""Per-frame speech/no-speech classifiers: Silero (ONNX, bundled with faster-whisper) and WebRTC VAD."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+SUPPORTED_RATES = (8000, 16000)
+
+
+class FrameClassifier(Protocol):
+    """Decides, per 20 ms frame of 16-bit mono PCM, whether the caller is speaking (one per call)."""
+
+    def is_speech(self, pcm16: bytes) -> bool: ...
+
+
+class VadBackend(Protocol):
+    """A loaded VAD model shared by all calls; hands each call its own classifier state."""
+
+    def classifier(self, sample_rate: int) -> FrameClassifier: ...
+
+
+def _check_rate(sample_rate: int) -> None:
+    if sample_rate not in SUPPORTED_RATES:
+        raise ValueError(f"unsupported sample rate {sample_rate}: use one of {SUPPORTED_RATES}")
+
+
+class SileroVad:
+    """Silero VAD v6 (16 kHz ONNX model shipped in faster_whisper/assets), one session for all calls."""
+
+    CHUNK = 512
+    CONTEXT = 64
+
+    def __init__(self, model_path: Path | None = None, *, threshold: float = 0.5, release: float = 0.35) -> None:
+        import onnxruntime
+
+        if model_path is None:
+            from faster_whisper.utils import get_assets_path
+
+            model_path = Path(get_assets_path()) / "silero_vad_v6.onnx"
+        options = onnxruntime.SessionOptions()
+        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 4
+        self.session: Any = onnxruntime.InferenceSession(
+            str(model_path), providers=["CPUExecutionProvider"], sess_options=options
+        )
+        self.threshold = threshold
+        self.release = release
+
+    def classifier(self, sample_rate: int) -> SileroClassifier:
+        """A fresh per-call recurrent state over the shared session."""
+        _check_rate(sample_rate)
+        return SileroClassifier(self, sample_rate)
+
+
+class SileroClassifier:
+    """Streams 20 ms frames into 32 ms Silero chunks; hysteresis between threshold and release."""
+
+    def __init__(self, model: SileroVad, sample_rate: int) -> None:
+        self._model = model
+        self._upsample = sample_rate == 8000
+        self._h = np.zeros((1, 1, 128), dtype=np.float32)
+        self._c = np.zeros((1, 1, 128), dtype=np.float32)
+        self._context = np.zeros(SileroVad.CONTEXT, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._last_sample = np.float32(0.0)
+        self._speaking = False
+        self.probability = 0.0
+
+    def is_speech(self, pcm16: bytes) -> bool:
+        """Feed one frame; the decision follows the newest complete chunk."""
+        audio = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32) / 32768.0
+        if self._upsample and audio.size:
+            audio = self._to_16k(audio)
+        self._pending = np.concatenate([self._pending, audio])
+        while self._pending.size >= SileroVad.CHUNK:
+            chunk, self._pending = self._pending[: SileroVad.CHUNK], self._pending[SileroVad.CHUNK :]
+            self.probability = self._run(chunk)
+            if self.probability >= self._model.threshold:
+                self._speaking = True
+            elif self.probability < self._model.release:
+                self._speaking = False
+        return self._speaking
+
+    def _to_16k(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Linear 2x upsampling, continuous across frames (good enough for voice activity)."""
+        previous = np.concatenate([[self._last_sample], audio[:-1]])
+        out = np.empty(audio.size * 2, dtype=np.float32)
+        out[0::2] = (previous + audio) / 2
+        out[1::2] = audio
+        self._last_sample = audio[-1]
+        return out
+
+    def _run(self, chunk: npt.NDArray[np.float32]) -> float:
+        batch = np.concatenate([self._context, chunk])[np.newaxis, :]
+        probs, self._h, self._c = self._model.session.run(None, {"input": batch, "h": self._h, "c": self._c})
+        self._context = chunk[-SileroVad.CONTEXT :]
+        return float(np.asarray(probs).ravel()[0])
+
+
+class WebRtcVad:
+    """Google's WebRTC VAD (webrtcvad-wheels): very cheap, native 8 kHz, less robust to noise than Silero."""
+
+    def __init__(self, aggressiveness: int = 2) -> None:
+        if aggressiveness not in range(4):
+            raise ValueError("aggressiveness is 0..3")
+        self.aggressiveness = aggressiveness
+
+    def classifier(self, sample_rate: int) -> WebRtcClassifier:
+        """A fresh per-call webrtcvad.Vad."""
+        _check_rate(sample_rate)
+        return WebRtcClassifier(self.aggressiveness, sample_rate)
+
+
+class WebRtcClassifier:
+    """Per-call WebRTC VAD over 20 ms frames."""
+
+    def __init__(self, aggressiveness: int, sample_rate: int) -> None:
+        import webrtcvad
+
+        self._vad: Any = webrtcvad.Vad(aggressiveness)
+        self._sample_rate = sample_rate
+
+    def is_speech(self, pcm16: bytes) -> bool:
+        """WebRTC VAD only takes 10, 20 or 30 ms frames."""
+        return bool(self._vad.is_speech(pcm16, self._sample_rate))

@@ -1,0 +1,159 @@
+"""Sans-I/O endpointing: one speech/no-speech decision per frame in, turn events out; time is counted in frames."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from voice_gateway.vad.events import NoInput, SpeechEnded, SpeechPaused, SpeechStarted, VadEvent
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """Turn-taking timings for phone calls, all in milliseconds."""
+
+    frame_ms: int = 20
+    # Onset: a cough or a click is shorter than this much speech and never starts a turn.
+    min_speech_ms: int = 200
+    onset_gap_ms: int = 100
+    # End of turn.
+    pause_ms: int = 200
+    end_of_turn_silence_ms: int = 700
+    short_end_of_turn_silence_ms: int = 400
+    max_speech_ms: int = 20_000
+    # No input.
+    no_input_timeout_ms: int = 6_000
+
+    def __post_init__(self) -> None:
+        if self.frame_ms <= 0 or self.min_speech_ms < self.frame_ms:
+            raise ValueError("frame_ms must be positive and min_speech_ms at least one frame")
+        if not self.pause_ms < self.short_end_of_turn_silence_ms <= self.end_of_turn_silence_ms:
+            raise ValueError("need pause_ms < short_end_of_turn_silence_ms <= end_of_turn_silence_ms")
+
+
+class EndpointState(enum.Enum):
+    """Where the caller is in a turn."""
+
+    IDLE = "idle"
+    ONSET = "onset"
+    SPEECH = "speech"
+    TRAILING = "trailing"
+
+
+class Signal(enum.Enum):
+    """What one frame means once the counters have been updated."""
+
+    VOICED = "voiced"
+    UNVOICED = "unvoiced"
+    ONSET_CONFIRMED = "onset_confirmed"
+    ONSET_LOST = "onset_lost"
+    ENDPOINT = "endpoint"
+
+
+TRANSITIONS: dict[tuple[EndpointState, Signal], EndpointState] = {
+    (EndpointState.IDLE, Signal.UNVOICED): EndpointState.IDLE,
+    (EndpointState.IDLE, Signal.VOICED): EndpointState.ONSET,
+    (EndpointState.IDLE, Signal.ONSET_CONFIRMED): EndpointState.SPEECH,
+    (EndpointState.ONSET, Signal.VOICED): EndpointState.ONSET,
+    (EndpointState.ONSET, Signal.UNVOICED): EndpointState.ONSET,
+    (EndpointState.ONSET, Signal.ONSET_CONFIRMED): EndpointState.SPEECH,
+    (EndpointState.ONSET, Signal.ONSET_LOST): EndpointState.IDLE,
+    (EndpointState.SPEECH, Signal.VOICED): EndpointState.SPEECH,
+    (EndpointState.SPEECH, Signal.UNVOICED): EndpointState.TRAILING,
+    (EndpointState.SPEECH, Signal.ENDPOINT): EndpointState.IDLE,
+    (EndpointState.TRAILING, Signal.VOICED): EndpointState.SPEECH,
+    (EndpointState.TRAILING, Signal.UNVOICED): EndpointState.TRAILING,
+    (EndpointState.TRAILING, Signal.ENDPOINT): EndpointState.IDLE,
+}
+
+
+class Endpointer:
+    """Turns per-frame voice decisions into SpeechStarted/SpeechPaused/SpeechEnded/NoInput events."""
+
+    def __init__(self, config: EndpointConfig | None = None) -> None:
+        self.config = config or EndpointConfig()
+        self.state = EndpointState.IDLE
+        self.now_ms = 0
+        self._onset_ms = 0
+        self._voiced_ms = 0
+        self._gap_ms = 0
+        self._last_voiced_end_ms = 0
+        self._paused = False
+        self._turn_silence_ms = self.config.end_of_turn_silence_ms
+        self._no_input_since_ms: int | None = None
+        self._no_input_timeout_ms = self.config.no_input_timeout_ms
+
+    def listen(self, *, yes_no: bool = False, no_input_timeout_ms: int | None = None) -> None:
+        """The bot now waits for an answer: arm the no-input timer; yes/no questions end turns sooner."""
+        cfg = self.config
+        self._turn_silence_ms = cfg.short_end_of_turn_silence_ms if yes_no else cfg.end_of_turn_silence_ms
+        self._no_input_timeout_ms = cfg.no_input_timeout_ms if no_input_timeout_ms is None else no_input_timeout_ms
+        self._no_input_since_ms = self.now_ms
+
+    def stop_listening(self) -> None:
+        """Disarm the no-input timer (the bot is speaking again, or the call is ending)."""
+        self._no_input_since_ms = None
+
+    def accept(self, voiced: bool) -> list[VadEvent]:
+        """Advance one frame; return the events that frame caused."""
+        frame_start = self.now_ms
+        self.now_ms += self.config.frame_ms
+        events: list[VadEvent] = []
+        signal = self._signal(voiced, frame_start, events)
+        try:
+            self.state = TRANSITIONS[(self.state, signal)]
+        except KeyError:
+            raise RuntimeError(f"illegal endpointer transition: {self.state.value} on {signal.value}") from None
+        self._check_no_input(events)
+        return events
+
+    def _signal(self, voiced: bool, frame_start: int, events: list[VadEvent]) -> Signal:
+        """Update the counters for this frame and name what it means; append the events it causes."""
+        cfg = self.config
+        if self.state in (EndpointState.IDLE, EndpointState.ONSET):
+            if self.state is EndpointState.IDLE:
+                if not voiced:
+                    return Signal.UNVOICED
+                self._onset_ms, self._voiced_ms, self._gap_ms = frame_start, 0, 0
+            if voiced:
+                self._voiced_ms += cfg.frame_ms
+                self._gap_ms = 0
+                self._last_voiced_end_ms = self.now_ms
+            else:
+                self._gap_ms += cfg.frame_ms
+            if self._voiced_ms >= cfg.min_speech_ms:
+                self._paused = False
+                self._no_input_since_ms = None
+                events.append(SpeechStarted(start_ms=self._onset_ms))
+                return Signal.ONSET_CONFIRMED
+            if self._gap_ms > cfg.onset_gap_ms:
+                return Signal.ONSET_LOST
+            return Signal.VOICED if voiced else Signal.UNVOICED
+        if voiced:
+            self._last_voiced_end_ms = self.now_ms
+            self._paused = False
+            if self.now_ms - self._onset_ms >= cfg.max_speech_ms:
+                return self._endpoint(events)
+            return Signal.VOICED
+        silence_ms = self.now_ms - self._last_voiced_end_ms
+        if silence_ms >= self._turn_silence_ms or self.now_ms - self._onset_ms >= cfg.max_speech_ms:
+            return self._endpoint(events)
+        if silence_ms >= cfg.pause_ms and not self._paused:
+            self._paused = True
+            events.append(SpeechPaused(start_ms=self._onset_ms, end_ms=self._last_voiced_end_ms))
+        return Signal.UNVOICED
+
+    def _endpoint(self, events: list[VadEvent]) -> Signal:
+        """Close the turn and restore the default end-of-turn silence."""
+        events.append(SpeechEnded(start_ms=self._onset_ms, end_ms=self._last_voiced_end_ms))
+        self._turn_silence_ms = self.config.end_of_turn_silence_ms
+        return Signal.ENDPOINT
+
+    def _check_no_input(self, events: list[VadEvent]) -> None:
+        """Report NoInput once when the caller stays silent past the timeout."""
+        if self._no_input_since_ms is None or self.state not in (EndpointState.IDLE, EndpointState.ONSET):
+            return
+        waited = self.now_ms - self._no_input_since_ms
+        if waited >= self._no_input_timeout_ms:
+            self._no_input_since_ms = None
+            events.append(NoInput(at_ms=self.now_ms, waited_ms=waited))

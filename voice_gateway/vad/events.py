@@ -1,0 +1,44 @@
+"""What the voice activity detector reports: typed, frozen events timed in stream milliseconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """The caller started speaking at ``start_ms`` (reported once ``min_speech_ms`` of speech was heard)."""
+
+    start_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechPaused:
+    """The caller has been silent for the pause time; the turn may end here (decode speculatively)."""
+
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    """End of turn: speech from ``start_ms`` to ``end_ms`` (last voiced frame) then the end-of-turn silence."""
+
+    start_ms: int
+    end_ms: int
+
+    @property
+    def duration_ms(self) -> int:
+        """How long the caller spoke, trailing silence excluded."""
+        return self.end_ms - self.start_ms
+
+
+@dataclass(frozen=True)
+class NoInput:
+    """The caller said nothing for ``waited_ms`` after the bot started listening."""
+
+    at_ms: int
+    waited_ms: int
+
+
+VadEvent = SpeechStarted | SpeechPaused | SpeechEnded | NoInput
