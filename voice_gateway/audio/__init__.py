@@ -1,0 +1,20 @@
+"""Telephone audio: G.711 mu-law, PCM16 helpers, streaming resampling and 20 ms framing."""
+
+from voice_gateway.audio.frames import FrameBuffer
+from voice_gateway.audio.g711 import MULAW_SILENCE, ulaw_decode, ulaw_encode
+from voice_gateway.audio.pcm import FRAME_MS, duration_ms, float_to_pcm16, frame_bytes, pcm16_to_float, silence
+from voice_gateway.audio.resample import StreamResampler
+
+__all__ = [
+    "FRAME_MS",
+    "MULAW_SILENCE",
+    "FrameBuffer",
+    "StreamResampler",
+    "duration_ms",
+    "float_to_pcm16",
+    "frame_bytes",
+    "pcm16_to_float",
+    "silence",
+    "ulaw_decode",
+    "ulaw_encode",
+]

@@ -1,0 +1,159 @@
+"""Running one call: move bytes between a socket and its codec, and events to the call's handler.
+
+This is the only asyncio in the transports. Each call has its own codec, handler, event queue and
+dispatcher task, so a slow handler delays its own events only, never another call's or the socket reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from voice_gateway.events import (
+    AudioOut,
+    CallEnded,
+    Clear,
+    ErrorKind,
+    HangUp,
+    InboundEvent,
+    Mark,
+    OutboundEvent,
+    TransportError,
+)
+from voice_gateway.transports.base import Codec
+
+log = logging.getLogger(__name__)
+
+# Websocket close codes (RFC 6455) for fatal transport errors; anything else fatal is 1008.
+NORMAL_CLOSURE = 1000
+CLOSE_CODES = {ErrorKind.TOO_LARGE: 1009, ErrorKind.UNSUPPORTED: 1003}
+POLICY_VIOLATION = 1008
+
+
+class SocketIO(Protocol):
+    """The few socket operations a call needs; websocket and TCP adapters implement it."""
+
+    async def receive(self) -> bytes | str | None:
+        """The next message or chunk; None once the peer has gone."""
+        ...
+
+    async def write(self, data: bytes | str) -> None: ...
+
+    async def close(self, code: int) -> None: ...
+
+
+class CallHandler(Protocol):
+    """What the call pipeline implements: it is given each inbound event of its call, in order."""
+
+    async def on_event(self, event: InboundEvent) -> None: ...
+
+
+class CallConnection:
+    """One call's way back to the caller: send audio, marks, clear and hang-up through its codec."""
+
+    def __init__(self, codec: Codec, io: SocketIO) -> None:
+        self.codec = codec
+        self._io = io
+        self._write_lock = asyncio.Lock()
+        self._queue: asyncio.Queue[InboundEvent | None] = asyncio.Queue()
+        self._close_code = NORMAL_CLOSURE
+        self.closed = False
+
+    @property
+    def transport(self) -> str:
+        return self.codec.transport
+
+    @property
+    def sample_rate(self) -> int:
+        """The PCM16 rate the transport carries (8000 for telephony; the browser's declared rate)."""
+        return self.codec.sample_rate
+
+    async def send(self, command: OutboundEvent) -> None:
+        """Carry out a command; after the call closed it is dropped (pipelines may lag behind a hang-up)."""
+        if self.closed:
+            return
+        self.codec.send(command)
+        self._collect()
+        await self._flush()
+
+    async def send_audio(self, pcm: bytes) -> None:
+        await self.send(AudioOut(pcm, self.sample_rate))
+
+    async def send_mark(self, name: str) -> None:
+        await self.send(Mark(name))
+
+    async def send_clear(self) -> None:
+        await self.send(Clear())
+
+    async def hang_up(self, reason: str = "local_hangup") -> None:
+        await self.send(HangUp(reason))
+
+    def _collect(self) -> None:
+        """Move the codec's new events to the handler's queue, logging rejected input."""
+        for event in self.codec.events_received():
+            if isinstance(event, TransportError):
+                log.warning("%s call: %s", self.transport, event)
+                if event.fatal:
+                    self._close_code = CLOSE_CODES.get(event.kind, POLICY_VIOLATION)
+            self._queue.put_nowait(event)
+
+    async def _flush(self) -> None:
+        async with self._write_lock:
+            try:
+                for data in self.codec.data_to_send():
+                    if not self.closed:
+                        await self._io.write(data)
+            except (OSError, RuntimeError) as exc:  # the peer went away mid-write
+                log.info("%s call: write failed: %r", self.transport, exc)
+                self.codec.receive_eof()
+                self._collect()
+                await self._close()
+        if self.codec.close_expected:
+            await self._close()
+
+    async def _close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(OSError, RuntimeError):
+                await self._io.close(self._close_code)
+
+    async def _dispatch(self, handler: CallHandler) -> None:
+        """Give the handler its events, one at a time, until the call is over."""
+        while (event := await self._queue.get()) is not None:
+            try:
+                await handler.on_event(event)
+            except Exception:
+                log.exception("%s call: handler failed on %s; hanging up", self.transport, type(event).__name__)
+                await self.hang_up("handler_error")
+                self._collect()
+            if isinstance(event, CallEnded):
+                return
+
+
+HandlerFactory = Callable[[CallConnection], CallHandler]
+
+
+async def run_call(codec: Codec, io: SocketIO, new_handler: HandlerFactory) -> None:
+    """Serve one call until either side ends it; returns once its handler has seen the last event."""
+    connection = CallConnection(codec, io)
+    dispatcher = asyncio.create_task(connection._dispatch(new_handler(connection)))
+    try:
+        while not connection.closed:
+            data = await io.receive()
+            if data is None:
+                break
+            codec.receive_data(data)
+            connection._collect()
+            await connection._flush()
+    except asyncio.CancelledError:
+        dispatcher.cancel()  # server shutdown: do not wait for a handler that may never finish
+        raise
+    finally:
+        codec.receive_eof()
+        connection._collect()
+        await connection._close()
+        connection._queue.put_nowait(None)
+        await dispatcher
