@@ -105,7 +105,7 @@ class SileroClassifier:
 class WebRtcVad:
     """Google's WebRTC VAD (webrtcvad-wheels): very cheap, native 8 kHz, less robust to noise than Silero."""
 
-    def __init__(self, aggressiveness: int = 2) -> None:
+    def __init__(self, aggressiveness: int = 3) -> None:
         if aggressiveness not in range(4):
             raise ValueError("aggressiveness is 0..3")
         self.aggressiveness = aggressiveness

@@ -10,9 +10,7 @@ from voice_gateway.vad.events import VadEvent
 class VoiceActivityDetector:
     """Sans-I/O: split any PCM16 mono chunk into frames, classify each, and endpoint; no clocks."""
 
-    def __init__(
-        self, classifier: FrameClassifier, sample_rate: int, config: EndpointConfig | None = None
-    ) -> None:
+    def __init__(self, classifier: FrameClassifier, sample_rate: int, config: EndpointConfig | None = None) -> None:
         self.endpointer = Endpointer(config)
         self.sample_rate = sample_rate
         self._classifier = classifier

@@ -1,0 +1,178 @@
+"""VAD and endpointing: the endpointer on frame decisions, then Silero and WebRTC on synthesised speech."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import wave
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from voice_gateway.vad import (
+    EndpointConfig,
+    Endpointer,
+    NoInput,
+    SileroVad,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechStarted,
+    VadEvent,
+    VoiceActivityDetector,
+    WebRtcVad,
+)
+
+RATE = 8000
+FRAME = 160 * 2
+
+
+def run(endpointer: Endpointer, pattern: list[tuple[bool, int]]) -> list[tuple[int, VadEvent]]:
+    """Feed (voiced, milliseconds) runs; return (time after the frame, event) pairs."""
+    out: list[tuple[int, VadEvent]] = []
+    for voiced, ms in pattern:
+        for _ in range(ms // endpointer.config.frame_ms):
+            events = endpointer.accept(voiced)
+            out.extend((endpointer.now_ms, event) for event in events)
+    return out
+
+
+def test_turn_events_in_order_with_times() -> None:
+    events = run(Endpointer(), [(False, 500), (True, 1000), (False, 1000)])
+    assert events == [
+        (700, SpeechStarted(start_ms=500)),
+        (1700, SpeechPaused(start_ms=500, end_ms=1500)),
+        (2200, SpeechEnded(start_ms=500, end_ms=1500)),
+    ]
+    ended = events[-1][1]
+    assert isinstance(ended, SpeechEnded) and ended.duration_ms == 1000
+
+
+def test_endpoint_fires_exactly_after_configured_silence() -> None:
+    config = EndpointConfig(end_of_turn_silence_ms=900, short_end_of_turn_silence_ms=400)
+    events = run(Endpointer(config), [(True, 600), (False, 2000)])
+    assert [(t, e) for t, e in events if isinstance(e, SpeechEnded)] == [(1500, SpeechEnded(0, 600))]
+
+
+def test_yes_no_question_ends_the_turn_sooner_once() -> None:
+    endpointer = Endpointer()
+    endpointer.listen(yes_no=True)
+    first = run(endpointer, [(True, 400), (False, 1000)])
+    assert (800, SpeechEnded(0, 400)) in first
+    second = run(endpointer, [(True, 400), (False, 1000)])
+    assert (1400 + 400 + 700, SpeechEnded(1400, 1800)) in second
+
+
+def test_short_noises_and_gaps() -> None:
+    endpointer = Endpointer()
+    assert run(endpointer, [(False, 200), (True, 100), (False, 500), (True, 120), (False, 1000)]) == []
+    # A short gap inside the onset does not lose it; a pause shorter than the endpoint does not end the turn.
+    events = run(endpointer, [(True, 100), (False, 60), (True, 200), (False, 400), (True, 300), (False, 800)])
+    kinds = [type(e).__name__ for _, e in events]
+    assert kinds == ["SpeechStarted", "SpeechPaused", "SpeechPaused", "SpeechEnded"]
+
+
+def test_no_input_fires_once_and_speech_disarms_it() -> None:
+    endpointer = Endpointer(EndpointConfig(no_input_timeout_ms=3000))
+    endpointer.listen()
+    events = run(endpointer, [(False, 8000)])
+    assert events == [(3000, NoInput(at_ms=3000, waited_ms=3000))]
+    endpointer.listen(no_input_timeout_ms=1000)
+    assert [type(e) for _, e in run(endpointer, [(True, 300), (False, 3000)])] == [
+        SpeechStarted,
+        SpeechPaused,
+        SpeechEnded,
+    ]
+    endpointer.listen()
+    endpointer.stop_listening()
+    assert run(endpointer, [(False, 8000)]) == []
+
+
+def test_max_speech_forces_an_end() -> None:
+    config = EndpointConfig(max_speech_ms=2000)
+    events = run(Endpointer(config), [(True, 5000)])
+    assert [e for _, e in events if isinstance(e, SpeechEnded)] == [SpeechEnded(0, 2000), SpeechEnded(2000, 4000)]
+
+
+def test_config_rejects_inconsistent_timings() -> None:
+    with pytest.raises(ValueError):
+        EndpointConfig(pause_ms=500, short_end_of_turn_silence_ms=400)
+
+
+# Real classifiers on real(istic) audio.
+
+
+def espeak(text: str, voice: str = "en-us") -> np.ndarray:
+    """espeak-ng speech as float samples at 8 kHz."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True).stdout
+    with wave.open(io.BytesIO(wav)) as reader:
+        rate = reader.getframerate()
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16).astype(np.float32)
+    return resample_poly(samples, RATE, rate)
+
+
+def to_pcm(samples: np.ndarray) -> bytes:
+    return np.clip(samples, -32768, 32767).astype(np.int16).tobytes()
+
+
+def silence(ms: int, level: float = 30.0) -> np.ndarray:
+    """Line noise rather than digital zero, like a real phone line."""
+    return np.random.default_rng(ms).normal(0, level, RATE * ms // 1000)
+
+
+def detect(backend: SileroVad | WebRtcVad, pcm: bytes, chunk: int = FRAME) -> list[VadEvent]:
+    detector = VoiceActivityDetector.create(backend, RATE)
+    events: list[VadEvent] = []
+    for offset in range(0, len(pcm), chunk):
+        events.extend(detector.accept(pcm[offset : offset + chunk]))
+    return events
+
+
+@pytest.fixture(scope="module")
+def silero() -> SileroVad:
+    return SileroVad()
+
+
+@pytest.fixture(scope="module")
+def speech_pcm() -> bytes:
+    return to_pcm(np.concatenate([silence(1000), espeak("I would like to check my order please"), silence(1500)]))
+
+
+@pytest.mark.parametrize("backend_name", ["silero", "webrtc"])
+def test_detects_start_and_end_of_synthesised_speech(backend_name: str, silero: SileroVad, speech_pcm: bytes) -> None:
+    backend = silero if backend_name == "silero" else WebRtcVad(3)
+    events = detect(backend, speech_pcm)
+    starts = [e for e in events if isinstance(e, SpeechStarted)]
+    ends = [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(starts) == 1 and len(ends) == 1
+    speech_end_ms = (len(speech_pcm) // 2 * 1000 // RATE) - 1500
+    assert 900 <= starts[0].start_ms <= 1200
+    assert speech_end_ms - 300 <= ends[0].end_ms <= speech_end_ms + 200
+    # Odd-sized chunks (e.g. a transport's 17 ms packets) give the same events.
+    assert detect(backend, speech_pcm, chunk=271) == events
+
+
+@pytest.mark.parametrize("backend_name", ["silero", "webrtc"])
+def test_ignores_a_click_and_a_short_noise_burst(backend_name: str, silero: SileroVad) -> None:
+    backend = silero if backend_name == "silero" else WebRtcVad(3)
+    rng = np.random.default_rng(7)
+    burst = rng.normal(0, 8000, RATE // 10)  # 100 ms of loud noise
+    click = np.zeros(RATE // 10)
+    click[:40] = 20000 * np.hanning(40)  # a 5 ms knock, then 95 ms of quiet
+    pcm = to_pcm(np.concatenate([silence(500), burst, silence(1000), click, silence(1000)]))
+    assert detect(backend, pcm) == []
+
+
+def test_silero_scores_speech_above_silence(silero: SileroVad) -> None:
+    classifier = silero.classifier(RATE)
+    speech = to_pcm(espeak("hello there")[: RATE // 2])
+    quiet = to_pcm(silence(500))
+    assert not any(classifier.is_speech(quiet[i : i + FRAME]) for i in range(0, len(quiet), FRAME))
+    assert classifier.probability < 0.2
+    decisions = [classifier.is_speech(speech[i : i + FRAME]) for i in range(0, len(speech), FRAME)]
+    assert decisions[-1] and classifier.probability > 0.5
+    with pytest.raises(ValueError):
+        silero.classifier(44100)
