@@ -6,7 +6,7 @@ from math import gcd
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import firwin, lfilter, lfilter_zi
+from scipy.signal import firwin, lfilter
 
 from voice_gateway.audio.pcm import float_to_pcm16, pcm16_to_float
 
@@ -30,10 +30,10 @@ class StreamResampler:
         if max(self.up, self.down) > MAX_FACTOR:
             raise ValueError(f"{from_rate} -> {to_rate} Hz needs factors {self.up}/{self.down}; max is {MAX_FACTOR}")
         factor = max(self.up, self.down)
-        taps = 2 * half_width * factor + 1
+        taps = 2 * half_width * factor + 1 if factor > 1 else 1
         # The same design as resample_poly: Kaiser(5.0) low-pass at the lower Nyquist, gain `up`.
-        self._taps = firwin(taps, 1.0 / factor, window=("kaiser", 5.0)) * self.up
-        self._state = lfilter_zi(self._taps, 1.0) * 0.0
+        self._taps = firwin(taps, 1.0 / factor, window=("kaiser", 5.0)) * self.up if factor > 1 else np.ones(1)
+        self._state = np.zeros(len(self._taps) - 1)
         self._phase = 0  # position of the next upsampled sample, modulo `down`
         self.delay_samples = (taps - 1) // 2 // self.down  # at the output rate
 
