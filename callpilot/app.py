@@ -57,11 +57,14 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     """Assemble the app; the model loads in the background unless one is given."""
     holder = ModelHolder(engine)
     brain_box: dict[str, Brain] = {}
+    brain_lock = threading.Lock()
 
     def brain() -> Brain:
-        if "brain" not in brain_box:
-            brain_box["brain"] = build_brain(settings, holder)
-        return brain_box["brain"]
+        """Built on first use (it loads the domain and back office), once."""
+        with brain_lock:
+            if "brain" not in brain_box:
+                brain_box["brain"] = build_brain(settings, holder)
+            return brain_box["brain"]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
