@@ -1,0 +1,325 @@
+"""One call end to end: caller audio -> VAD + ASR -> dialogue -> TTS -> transport, with barge-in and DTMF."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from functools import partial
+
+from bot.dialogue import BotTurn
+from voice_gateway.asr import AsrFinal, AsrPartial, ListenerEvent, TurnListener
+from voice_gateway.audio import StreamResampler
+from voice_gateway.call_log import LifecycleKind
+from voice_gateway.events import (
+    AudioIn,
+    CallEnded,
+    CallStarted,
+    DisplayStatus,
+    DisplayTranscript,
+    Dtmf,
+    InboundEvent,
+    MarkPlayed,
+    TransportError,
+)
+from voice_gateway.pipeline.dtmf_detect import DtmfDetector
+from voice_gateway.pipeline.playout import PlayFrame, Playout
+from voice_gateway.pipeline.services import DEFAULT_ANNOUNCEMENT, VoiceServices
+from voice_gateway.pipeline.state import CallState, Phase, Signal, TranscriptLine
+from voice_gateway.recording import CallRecorder
+from voice_gateway.transports import CallConnection
+from voice_gateway.tts import SentenceStreamer
+from voice_gateway.tts.formats import resample_pcm16
+from voice_gateway.vad import NoInput, SpeechStarted, VoiceActivityDetector
+
+log = logging.getLogger(__name__)
+
+KEY_DEDUPE_MS = 300  # the same key from the transport and from the audio within this window is one press
+KEY_MASKS_SPEECH_MS = 150  # speech overlapping a key press (its tone) is not a caller turn
+
+
+class CallPipeline:
+    """Implements the transports' `CallHandler` for one call; build one per connection with `services`."""
+
+    def __init__(self, line: CallConnection, services: VoiceServices) -> None:
+        self.line = line
+        self.services = services
+        self.state: CallState | None = None
+        self._listener: TurnListener | None = None
+        self._to_asr: StreamResampler | None = None
+        self._keys: DtmfDetector | None = None
+        self._playout: Playout | None = None
+        self.recorder: CallRecorder | None = None
+        self._texts: asyncio.Queue[str] = asyncio.Queue()
+        self._speaker: asyncio.Task[None] | None = None
+        self._synthesising = False
+
+    # The CallHandler protocol.
+
+    async def on_event(self, event: InboundEvent) -> None:
+        match event:
+            case CallStarted():
+                await self._on_start(event)
+            case AudioIn():
+                await self._on_audio(event)
+            case Dtmf(digit=digit):
+                await self._on_key(digit, "transport")
+            case MarkPlayed(name=name):
+                self._on_mark(name)
+            case CallEnded(reason=reason):
+                await self._on_end(reason)
+            case TransportError():
+                log.info("call %s: %s", self.state.call_id if self.state else "?", event)
+
+    # Call lifecycle.
+
+    async def _on_start(self, event: CallStarted) -> None:
+        settings = self.services.settings
+        rate = event.sample_rate
+        asr_rate = 8000 if rate == 8000 else 16000
+        self.state = CallState(event.call_id, event.transport, rate, caller=event.caller)
+        detector = VoiceActivityDetector.create(self.services.vad, asr_rate, settings.endpoint)
+        self._listener = TurnListener(detector, self.services.asr.stream(asr_rate))
+        self._to_asr = StreamResampler(rate, asr_rate)
+        self._keys = DtmfDetector(rate) if settings.inband_dtmf else None
+        self._playout = Playout(rate, lead_ms=settings.lead_ms)
+        self.recorder = CallRecorder(rate) if settings.record_calls else None
+        self._speaker = asyncio.create_task(self._speak_forever(), name=f"speaker-{event.call_id}")
+        self._log(LifecycleKind.STARTED, transport=event.transport, caller=event.caller, sample_rate=rate)
+        await self.line.send(DisplayStatus("connected"))
+        if settings.record_calls:
+            self._say(settings.announcement or DEFAULT_ANNOUNCEMENT)
+        caller = event.caller or None
+        turn = await self.services.run(lambda: self.services.dialogue.start(event.call_id, caller, settings.channel))
+        await self._apply(turn)
+
+    async def _on_end(self, reason: str) -> None:
+        state = self.state
+        if state is None or state.phase is Phase.ENDED:
+            return
+        state.move(Signal.END)
+        if self._speaker is not None:
+            self._speaker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._speaker
+        self._log_bot_utterances(interrupted=False)
+        recording, recorder = None, self.recorder
+        if recorder is not None:
+            path = self.services.settings.recordings_dir / f"{state.call_id}.wav"
+            recording = str(await self.services.run(lambda: recorder.write(path)))
+        self._log(
+            LifecycleKind.ENDED,
+            reason=reason,
+            recording=recording,
+            barge_ins=state.barge_ins,
+            barge_in_onsets_ms=state.barge_in_onsets_ms,
+            turn_gaps_ms=state.turn_gaps_ms,
+        )
+
+    # Caller audio.
+
+    async def _on_audio(self, event: AudioIn) -> None:
+        state, listener, to_asr = self.state, self._listener, self._to_asr
+        if state is None or listener is None or to_asr is None or state.phase is Phase.ENDED:
+            return
+        state.clock_ms += event.duration_ms
+        if self.recorder is not None:
+            self.recorder.add_caller(event.pcm)
+        if self._keys is not None:
+            for digit in self._keys.accept(event.pcm):
+                await self._on_key(digit, "inband")
+        pcm = to_asr.process(event.pcm)
+        for heard in await self.services.run(lambda: listener.accept(pcm)):
+            await self._on_listener(heard)
+        await self._pump()
+
+    async def _on_listener(self, event: ListenerEvent) -> None:
+        state = self.state
+        assert state is not None
+        if isinstance(event, SpeechStarted):
+            if self._bot_busy() and self.services.settings.barge_in:
+                state.barge_in_onsets_ms.append(event.start_ms)
+                await self._barge_in()
+        elif isinstance(event, AsrPartial):
+            await self.line.send(DisplayTranscript("caller", event.text, final=False))
+        elif isinstance(event, AsrFinal):
+            if self._masked_by_key(event) or not event.text.strip():
+                self._rearm()
+                return
+            state.caller_turn_end_ms = float(event.end_ms)
+            state.transcript.append(TranscriptLine("caller", event.text, event.end_ms))
+            self._log(LifecycleKind.TURN, speaker="caller", text=event.text, confidence=round(event.confidence, 3))
+            await self.line.send(DisplayTranscript("caller", event.text))
+            await self._caller_turn(lambda: self.services.dialogue.handle_text(state.call_id, event.text))
+        elif isinstance(event, NoInput) and not self._bot_busy():
+            await self._caller_turn(lambda: self.services.dialogue.handle_no_input(state.call_id))
+
+    def _masked_by_key(self, final: AsrFinal) -> bool:
+        """A key tone (or the noise of a key press) was heard as speech."""
+        state = self.state
+        assert state is not None
+        start, end = final.start_ms - KEY_MASKS_SPEECH_MS, final.end_ms + KEY_MASKS_SPEECH_MS
+        return any(start <= t <= end for t in state.key_times_ms)
+
+    # Keys.
+
+    async def _on_key(self, digit: str, source: str) -> None:
+        state = self.state
+        if state is None or state.phase is Phase.ENDED:
+            return
+        last = state.last_key
+        if last is not None and last[0] == digit and state.clock_ms - last[1] < KEY_DEDUPE_MS:
+            return
+        state.last_key = (digit, state.clock_ms)
+        state.key_times_ms.append(state.clock_ms)
+        state.transcript.append(TranscriptLine("caller", "", int(state.clock_ms), dtmf=digit))
+        self._log(LifecycleKind.DTMF, digit=digit, source=source)
+        if self._bot_busy():
+            await self._barge_in()
+        await self._caller_turn(lambda: self.services.dialogue.handle_dtmf(state.call_id, digit))
+
+    # The bot's side.
+
+    async def _caller_turn(self, work: Callable[[], BotTurn]) -> None:
+        """Run one dialogue step off the loop and carry out its answer."""
+        state = self.state
+        assert state is not None
+        state.move(Signal.CALLER_TURN)
+        if self._listener is not None:
+            self._listener.stop_listening()
+        turn = await self.services.run(work)
+        await self._apply(turn)
+
+    async def _apply(self, turn: BotTurn) -> None:
+        """Say the turn's messages; log a handoff (the handoff service routes it); hang up after playback."""
+        state = self.state
+        assert state is not None
+        if turn.handoff is not None:
+            state.handoffs += 1
+            handoff = turn.handoff
+            self._log(LifecycleKind.HANDOFF, reason=handoff.reason, skill=handoff.skill, priority=handoff.priority)
+            await self.line.send(DisplayStatus("handoff", handoff.skill))
+        state.ivr_timeout_ms = int(turn.ivr_timeout * 1000) if turn.ivr_active and turn.ivr_timeout else None
+        state.hangup_pending = state.hangup_pending or turn.hangup
+        for message in turn.messages:
+            self._say(message)
+        if not turn.messages:
+            state.move(Signal.SPEAK if self._bot_busy() else Signal.PLAYED)
+            if state.phase is Phase.LISTENING:
+                self._rearm()
+
+    def _say(self, text: str) -> None:
+        state = self.state
+        assert state is not None
+        state.move(Signal.SPEAK)
+        self._texts.put_nowait(text)
+
+    async def _speak_forever(self) -> None:
+        """Synthesise queued texts sentence by sentence into the playout, a mark after each sentence."""
+        state, playout = self.state, self._playout
+        assert state is not None and playout is not None
+        streamer = SentenceStreamer(self.services.tts, voice=self.services.settings.voice)
+        while True:
+            text = await self._texts.get()
+            self._synthesising = True
+            state.utterances += 1
+            try:
+                async for sentence in streamer.stream(text):
+                    audio = sentence.audio
+                    to_line = partial(resample_pcm16, audio.pcm, audio.sample_rate, state.sample_rate)
+                    pcm = await self.services.run(to_line)
+                    playout.push_audio(pcm)
+                    playout.push_mark(state.new_mark(sentence.text))
+                    await self.line.send(DisplayTranscript("bot", sentence.text))
+            except Exception:
+                log.exception("call %s: could not speak %r", state.call_id, text)
+            finally:
+                self._synthesising = self._texts.qsize() > 0
+
+    def _bot_busy(self) -> bool:
+        """The bot is talking: audio is queued, being synthesised, or not yet confirmed played."""
+        state, playout = self.state, self._playout
+        if state is None or playout is None:
+            return False
+        unheard = any(not s.heard and name not in state.marks_ignored for name, s in state.sentences.items())
+        return self._synthesising or not self._texts.empty() or playout.pending or unheard
+
+    async def _pump(self) -> None:
+        """Send the bot audio and marks that are due by the caller clock; notice when playback is over."""
+        state, playout = self.state, self._playout
+        assert state is not None and playout is not None
+        for item in playout.due(state.clock_ms):
+            if isinstance(item, PlayFrame):
+                if state.caller_turn_end_ms is not None:
+                    state.turn_gaps_ms.append(round(item.at_ms - state.caller_turn_end_ms, 1))
+                    state.caller_turn_end_ms = None
+                if self.recorder is not None:
+                    self.recorder.add_bot(item.pcm)
+                await self.line.send_audio(item.pcm)
+            else:
+                await self.line.send_mark(item.name)
+        if state.phase is Phase.SPEAKING and not self._bot_busy():
+            state.move(Signal.PLAYED)
+            self._log_bot_utterances(interrupted=False)
+            if state.hangup_pending:
+                await self.line.hang_up("bot_hangup")
+                return
+            self._rearm()
+
+    def _on_mark(self, name: str) -> None:
+        state = self.state
+        if state is None or name in state.marks_ignored:
+            return
+        sentence = state.sentences.get(name)
+        if sentence is not None:
+            sentence.heard = True
+
+    async def _barge_in(self) -> None:
+        """Stop playback now, drop queued speech (never control events), and listen."""
+        state, playout = self.state, self._playout
+        assert state is not None and playout is not None
+        state.barge_ins += 1
+        while not self._texts.empty():
+            self._texts.get_nowait()
+        if self._speaker is not None and self._synthesising:
+            self._speaker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._speaker
+            self._synthesising = False
+            self._speaker = asyncio.create_task(self._speak_forever(), name=f"speaker-{state.call_id}")
+        playout.clear(state.clock_ms)
+        await self.line.send_clear()
+        if self.recorder is not None:
+            self.recorder.cut_bot()
+        # Marks not echoed by now belong to audio the caller did not hear (Twilio echoes cleared marks too).
+        state.marks_ignored.update(name for name, s in state.sentences.items() if not s.heard)
+        self._log_bot_utterances(interrupted=True)
+        if state.phase is Phase.SPEAKING:
+            state.move(Signal.BARGE_IN)
+        await self.line.send(DisplayStatus("listening", "barge-in"))
+        if state.hangup_pending:
+            await self.line.hang_up("bot_hangup")
+
+    def _rearm(self) -> None:
+        """Listen for the caller's next turn, with the IVR's key timeout when a menu is active."""
+        if self._listener is not None and self.state is not None and self.state.phase is not Phase.ENDED:
+            self._listener.listen(no_input_timeout_ms=self.state.ivr_timeout_ms)
+
+    # Records.
+
+    def _log_bot_utterances(self, *, interrupted: bool) -> None:
+        """Log what the caller heard of each utterance not logged yet (the last one may be cut short)."""
+        state = self.state
+        assert state is not None
+        for utterance in range(state.utterances_logged + 1, state.utterances + 1):
+            heard, planned = state.heard_text(utterance), state.planned_text(utterance)
+            cut = interrupted and heard != planned
+            state.transcript.append(TranscriptLine("bot", heard, int(state.clock_ms), interrupted=cut))
+            self._log(LifecycleKind.TURN, speaker="bot", text=heard, planned=planned, interrupted=cut)
+        state.utterances_logged = state.utterances
+
+    def _log(self, kind: LifecycleKind, **data: object) -> None:
+        state = self.state
+        assert state is not None
+        self.services.call_log.record(state.call_id, kind, state.clock_ms, **data)

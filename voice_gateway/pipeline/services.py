@@ -1,0 +1,105 @@
+"""What every call shares: models loaded once (ASR, VAD, TTS), the dialogue engine, the call log, a thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from bot.dialogue import BotTurn
+from voice_gateway.asr import AsrEngine
+from voice_gateway.call_log import CallLog
+from voice_gateway.tts import TtsEngine
+from voice_gateway.vad import EndpointConfig, VadBackend
+
+T = TypeVar("T")
+
+DEFAULT_ANNOUNCEMENT = "This call may be recorded for quality and training purposes."
+
+
+class Dialogue(Protocol):
+    """The part of `bot.dialogue.DialogueEngine` a call needs."""
+
+    def start(self, sender_id: str, caller_number: str | None = None, channel: str = "voice") -> BotTurn: ...
+
+    def handle_text(
+        self, sender_id: str, text: str, caller_number: str | None = None, channel: str | None = None
+    ) -> BotTurn: ...
+
+    def handle_dtmf(
+        self, sender_id: str, keys: str, caller_number: str | None = None, channel: str | None = None
+    ) -> BotTurn: ...
+
+    def handle_no_input(self, sender_id: str) -> BotTurn: ...
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """How calls behave."""
+
+    # Turn-taking: a turn (and a barge-in) needs 240 ms of speech, so coughs and clicks do not count.
+    endpoint: EndpointConfig = field(default_factory=lambda: EndpointConfig(min_speech_ms=240))
+    barge_in: bool = True
+    inband_dtmf: bool = True
+    # Playback
+    lead_ms: int = 100  # bot audio sent ahead of playback; what a `clear` has to drop at most
+    voice: str | None = None
+    # Recording
+    record_calls: bool = False
+    recordings_dir: Path = Path("results/recordings")
+    announcement: str | None = None  # said before the greeting when calls are recorded
+    channel: str = "voice"
+
+
+@dataclass
+class VoiceServices:
+    """Loaded once per process and shared by all calls; CPU-heavy work runs on `executor`."""
+
+    asr: AsrEngine
+    vad: VadBackend
+    tts: TtsEngine
+    dialogue: Dialogue
+    call_log: CallLog = field(default_factory=lambda: CallLog(None))
+    settings: PipelineSettings = field(default_factory=PipelineSettings)
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="voice"))
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """Run blocking work (ASR decode, VAD, NLU) off the event loop, so one call never delays another."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def load_services(
+    dialogue: Dialogue,
+    *,
+    asr_engine: str = "whisper-tiny.en",
+    tts_engine: str = "hibari",
+    use_edge: bool = False,
+    call_log_path: Path | None = None,
+    settings: PipelineSettings | None = None,
+) -> VoiceServices:
+    """Load the offline models (a few seconds); `tts_engine` is "hibari", "piper", "espeak" or "chain"."""
+    from voice_gateway.asr import AsrSettings, load_engine
+    from voice_gateway.tts import EspeakTts, default_chain, load_offline
+    from voice_gateway.vad import SileroVad
+
+    tts: TtsEngine
+    if tts_engine == "espeak":
+        tts = EspeakTts()
+    elif tts_engine == "chain":
+        tts = default_chain(use_edge=use_edge)
+    else:
+        tts = load_offline(tts_engine)
+    return VoiceServices(
+        asr=load_engine(AsrSettings(engine=asr_engine)),
+        vad=SileroVad(),
+        tts=tts,
+        dialogue=dialogue,
+        call_log=CallLog(call_log_path),
+        settings=settings or PipelineSettings(),
+    )
