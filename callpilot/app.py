@@ -15,6 +15,7 @@ from bot.nlu import NLUEngine, load_or_train
 from bot.training_data.model import DataError
 from callpilot.brains import Brain, build_brain
 from callpilot.settings import Settings
+from callpilot.voice import mount_voice
 
 log = logging.getLogger("callpilot")
 
@@ -70,11 +71,14 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if holder.engine is None:
             threading.Thread(target=holder.load, args=(settings,), daemon=True, name="nlu-load").start()
+        await voice.start()
         yield
+        await voice.stop()
 
     app = FastAPI(title="callpilot", version="0.1.0", lifespan=lifespan)
     app.state.holder = holder
     app.state.settings = settings
+    voice = mount_voice(app, settings, holder)
 
     @app.get("/health")
     def health() -> JSONResponse:

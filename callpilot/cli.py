@@ -63,15 +63,38 @@ def _load_engine(settings: Settings):  # type: ignore[no-untyped-def]
 def run(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
+    audiosocket_port: Annotated[int | None, typer.Option(help="Asterisk AudioSocket TCP port (0 = off).")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Start the server (HTTP API, REST channel, action-server webhook)."""
+    """Start the server (HTTP API, REST channel, action-server webhook, voice gateway)."""
     import uvicorn
 
     from callpilot.app import create_app
 
-    settings = _settings(config, host=host, port=port)
+    settings = _settings(config, host=host, port=port, audiosocket_port=audiosocket_port)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@app.command()
+def call(
+    wav: Annotated[Path, typer.Option("--wav", help="Caller audio (WAV, mono; resampled to 8 kHz).")],
+    transport: Annotated[str, typer.Option(help="twilio or audiosocket.")] = "twilio",
+    dtmf: Annotated[list[str] | None, typer.Option(help="Key presses as DIGIT@SECONDS, e.g. 1@3.5.")] = None,
+    realtime: Annotated[bool, typer.Option("--realtime/--fast", help="Real-time pacing, or faster.")] = True,
+    out: Annotated[Path, typer.Option(help="Where to save the bot's audio.")] = Path("bot.wav"),
+    url: Annotated[str | None, typer.Option(help="Server base URL (default from settings).")] = None,
+    tail: Annotated[float, typer.Option(help="Most seconds of silence to wait for the bot.")] = 20.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Call the running server like a phone would, play WAV, save and print what the bot said."""
+    from callpilot.voice import place_call
+
+    settings = _settings(config)
+    try:
+        place_call(settings, wav, transport=transport, dtmf=dtmf or [], realtime=realtime, out=out, url=url,
+                   tail_s=tail)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"error: {exc}") from None
 
 
 @app.command()

@@ -43,6 +43,14 @@ class Settings(BaseModel):
     remote_actions: dict[str, str] = Field(default_factory=dict)
     # Limits
     max_text_chars: int = Field(1000, ge=1)
+    # Voice gateway
+    asr_engine: Literal["whisper-tiny.en", "moonshine", "whisper-base", "vosk"] = "whisper-tiny.en"
+    tts_engine: Literal["hibari", "piper", "espeak", "chain"] = "hibari"
+    audiosocket_port: int = Field(9092, ge=0, le=65535)  # 0 = off
+    record_calls: bool = False
+    recordings_dir: Path = Path("results/recordings")
+    recording_announcement: str | None = None  # None: the default "This call may be recorded..."
+    call_log: Path = Path("results/calls.jsonl")
 
     @classmethod
     def load(

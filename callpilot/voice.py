@@ -1,0 +1,253 @@
+"""The voice gateway inside the web app: Twilio webhook and media stream, the softphone, AudioSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import wave
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import numpy as np
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from bot.dialogue import Interpreter
+from callpilot.brains import build_dialogue
+from callpilot.settings import Settings
+from voice_gateway.events import DTMF_DIGITS
+from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
+from voice_gateway.simulated_caller import CallerReport, CallerScript, dial_audiosocket, dial_twilio, run_caller
+from voice_gateway.transports import AudioSocketServer, CallConnection, serve_softphone, serve_twilio
+from voice_gateway.tts.formats import resample_pcm16
+from voice_gateway.twiml import MEDIA_STREAM_PATH, media_stream_url, voice_twiml_for_form
+
+log = logging.getLogger("callpilot.voice")
+
+LOAD_WAIT_S = 120.0  # a call arriving while the models load waits this long before it is refused
+
+
+def pipeline_settings(settings: Settings) -> PipelineSettings:
+    """The call pipeline's settings from callpilot's."""
+    return PipelineSettings(
+        record_calls=settings.record_calls,
+        recordings_dir=settings.recordings_dir,
+        announcement=settings.recording_announcement,
+    )
+
+
+class VoiceRuntime:
+    """Loads the voice models once (in the background) and hands every call a `CallPipeline` over them."""
+
+    def __init__(self, settings: Settings, interpreter: Interpreter) -> None:
+        self.settings = settings
+        self.interpreter = interpreter
+        self.services: VoiceServices | None = None
+        self.error: str | None = None
+        self.ready = threading.Event()
+        self.audiosocket: AudioSocketServer | None = None
+        self._loading: threading.Thread | None = None
+        self._starting: asyncio.Task[None] | None = None
+
+    def load(self) -> None:
+        """Load ASR, VAD and TTS and build the dialogue engine (seconds; runs in a thread)."""
+        try:
+            dialogue = build_dialogue(self.settings, self.interpreter)
+            self.services = load_services(
+                dialogue,
+                asr_engine=self.settings.asr_engine,
+                tts_engine=self.settings.tts_engine,
+                call_log_path=self.settings.call_log,
+                settings=pipeline_settings(self.settings),
+            )
+            log.info("voice gateway ready: ASR %s, TTS %s", self.services.asr.name, self.services.tts.name)
+        except Exception as exc:  # no voice must not take the text channels down
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.exception("could not load the voice models")
+        finally:
+            self.ready.set()
+
+    def start_loading(self) -> None:
+        if self._loading is None:
+            self._loading = threading.Thread(target=self.load, daemon=True, name="voice-load")
+            self._loading.start()
+
+    async def wait_ready(self) -> VoiceServices | None:
+        self.start_loading()
+        await asyncio.to_thread(self.ready.wait, LOAD_WAIT_S)
+        return self.services
+
+    def new_call(self, line: CallConnection) -> CallPipeline:
+        assert self.services is not None, "calls are only accepted once the voice models are loaded"
+        return CallPipeline(line, self.services)
+
+    async def start(self) -> None:
+        """Start loading, then listen for AudioSocket calls once the models are ready (port 0 = off)."""
+        self.start_loading()
+        if self.settings.audiosocket_port:
+            self._starting = asyncio.create_task(self._serve_audiosocket(), name="audiosocket")
+
+    async def _serve_audiosocket(self) -> None:
+        if await self.wait_ready() is None:
+            return
+        server = AudioSocketServer(self.new_call, host=self.settings.host, port=self.settings.audiosocket_port)
+        try:
+            await server.start()
+        except OSError as exc:
+            log.warning("AudioSocket: cannot listen on %s:%s: %s", server.host, server.port, exc)
+            return
+        self.audiosocket = server
+        log.info("AudioSocket listening on %s:%s", server.host, server.port)
+
+    async def stop(self) -> None:
+        if self._starting is not None:
+            self._starting.cancel()
+        if self.audiosocket is not None:
+            await self.audiosocket.close()
+        if self.services is not None:
+            self.services.close()
+
+
+def _web_file(name: str) -> str:
+    return resources.files("voice_gateway").joinpath("web", name).read_text(encoding="utf-8")
+
+
+def _public_url(request: Request) -> str:
+    """Our base URL as the caller sees it (honours a proxy's X-Forwarded-Proto/Host)."""
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
+    host = request.headers.get("x-forwarded-host", request.headers.get("host", request.url.netloc))
+    return f"{proto}://{host}"
+
+
+def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> VoiceRuntime:
+    """Add the voice routes to the app; the caller starts and stops the returned runtime in its lifespan."""
+    runtime = VoiceRuntime(settings, interpreter)
+    app.state.voice = runtime
+
+    @app.post("/twilio/voice")
+    async def twilio_voice(request: Request) -> Response:
+        """Twilio's "a call comes in" webhook: connect the call to our media stream."""
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        twiml = voice_twiml_for_form(form, media_stream_url(_public_url(request)))
+        return Response(twiml, media_type="application/xml")
+
+    @app.websocket("/media/twilio")
+    async def twilio_media(websocket: WebSocket) -> None:
+        if await runtime.wait_ready() is None:
+            await websocket.close(1013)  # try again later
+            return
+        await serve_twilio(websocket, runtime.new_call)
+
+    @app.websocket("/phone/ws")
+    async def softphone(websocket: WebSocket) -> None:
+        if await runtime.wait_ready() is None:
+            await websocket.close(1013)
+            return
+        await serve_softphone(websocket, runtime.new_call)
+
+    @app.get("/phone")
+    def phone_page() -> HTMLResponse:
+        return HTMLResponse(_web_file("phone.html"))
+
+    @app.get("/phone/phone-worklet.js")
+    def phone_worklet() -> PlainTextResponse:
+        return PlainTextResponse(_web_file("phone-worklet.js"), media_type="text/javascript")
+
+    return runtime
+
+
+
+# The `callpilot call` command: a simulated caller against a running server.
+
+
+def read_caller_wav(path: Path) -> bytes:
+    """A WAV file as 8 kHz mono PCM16 (channels mixed down)."""
+    with wave.open(str(path)) as reader:
+        if reader.getsampwidth() != 2:
+            raise ValueError(f"{path}: need 16-bit PCM, got {8 * reader.getsampwidth()}-bit")
+        channels, rate = reader.getnchannels(), reader.getframerate()
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2").reshape(-1, channels)
+    mono = samples.astype(np.float64).mean(axis=1).astype("<i2").tobytes()
+    return resample_pcm16(mono, rate, 8000)
+
+
+def parse_keys(specs: list[str]) -> tuple[tuple[str, float], ...]:
+    """["1@3.5", "#@6"] -> (("1", 3.5), ("#", 6.0))."""
+    keys = []
+    for spec in specs:
+        digit, sep, at = spec.partition("@")
+        if not sep or len(digit) != 1 or digit not in DTMF_DIGITS:
+            raise ValueError(f"--dtmf {spec!r}: expected DIGIT@SECONDS, e.g. 1@3.5")
+        keys.append((digit, float(at)))
+    return tuple(keys)
+
+
+def _spans(pcm: bytes) -> list[tuple[float, float]]:
+    report = CallerReport(bot_audio=bytearray(pcm))
+    return report.bot_spans_ms()
+
+
+def _transcriber() -> Callable[[bytes], str]:
+    """Transcribe a stretch of 8 kHz audio with the offline ASR (for printing the conversation)."""
+    from voice_gateway.asr import AsrFinal, AsrSettings, TurnListener, load_engine
+    from voice_gateway.vad import SileroVad, VoiceActivityDetector
+
+    engine, vad = load_engine(AsrSettings()), SileroVad()
+
+    def transcribe(pcm: bytes) -> str:
+        listener = TurnListener(VoiceActivityDetector.create(vad, 8000), engine.stream(8000))
+        results = listener.accept(pcm + bytes(16000)) + listener.flush()
+        return " ".join(r.text for r in results if isinstance(r, AsrFinal)).strip()
+
+    return transcribe
+
+
+def place_call(
+    settings: Settings,
+    wav: Path,
+    *,
+    transport: str = "twilio",
+    dtmf: list[str] | None = None,
+    realtime: bool = True,
+    out: Path = Path("bot.wav"),
+    url: str | None = None,
+    tail_s: float = 20.0,
+    transcribe: bool = True,
+) -> CallerReport:
+    """Dial the server, play `wav` (then silence), save the bot's audio and print both sides with timings."""
+    audio = read_caller_wav(wav)
+    script = CallerScript(audio, parse_keys(dtmf or []), tail_s=tail_s, realtime=realtime)
+    base = url or f"http://{settings.host}:{settings.port}"
+
+    async def dial() -> CallerReport:
+        if transport == "twilio":
+            ws_url = base.replace("https://", "wss://").replace("http://", "ws://").rstrip("/") + MEDIA_STREAM_PATH
+            async with dial_twilio(ws_url) as line:
+                return await run_caller(line, script)
+        if transport == "audiosocket":
+            async with dial_audiosocket(settings.host, settings.audiosocket_port) as phone:
+                return await run_caller(phone, script)
+        raise ValueError(f"unknown transport {transport!r}: use twilio or audiosocket")
+
+    report = asyncio.run(dial())
+    with wave.open(str(out), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        writer.writeframes(bytes(report.bot_audio))
+    text = _transcriber() if transcribe else None
+    lines: list[tuple[float, str]] = []
+    for who, pcm in (("caller", audio), ("bot", bytes(report.bot_audio))):
+        for start, end in _spans(pcm):
+            said = text(pcm[int(start * 16) : int(end * 16)]) if text else ""
+            lines.append((start, f"{start / 1000:7.2f}-{end / 1000:6.2f}s {who:>6}: {said}"))
+    lines += [(at, f"{at / 1000:7.2f}s        caller: [key {digit}]") for digit, at in report.keys_ms]
+    lines += [(at, f"{at / 1000:7.2f}s           bot: [playback cleared: barge-in]") for at in report.clears_ms]
+    for _, line in sorted(lines):
+        print(line)
+    ended = "the bot hung up" if report.hung_up_by_bot_ms is not None else "the caller hung up"
+    print(f"{ended}; bot audio saved to {out}")
+    return report
