@@ -143,18 +143,33 @@ def _collect(line: CallerLine, report: CallerReport, now_ms: float) -> bool:
     return spoke
 
 
-class TwilioWebsocketLine:
+class _SocketLine:
+    """What the socket-backed caller lines share: the events received and whether the line closed."""
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._events: list[AudioOut | Mark | Clear | TransportError] = []
+
+    def events(self) -> list[AudioOut | Mark | Clear | TransportError]:
+        events, self._events = self._events, []
+        return events
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class TwilioWebsocketLine(_SocketLine):
     """Twilio's side of a Media Stream over a real websocket (`websockets` client)."""
 
     def __init__(self, websocket: object, codec: TwilioCallerCodec) -> None:
         from websockets.asyncio.client import ClientConnection
 
         assert isinstance(websocket, ClientConnection)
+        super().__init__()
         self._ws = websocket
         self.codec = codec
-        self._closed = False
         self._reader = asyncio.create_task(self._read())
-        self._events: list[AudioOut | Mark | Clear | TransportError] = []
 
     async def _read(self) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -186,14 +201,6 @@ class TwilioWebsocketLine:
             self._closed = True
         await asyncio.sleep(0)
 
-    def events(self) -> list[AudioOut | Mark | Clear | TransportError]:
-        events, self._events = self._events, []
-        return events
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     async def hang_up(self) -> None:
         self.codec.stop()
         with contextlib.suppress(Exception):
@@ -221,13 +228,12 @@ async def dial_twilio(url: str, *, caller: str = "+15550100000") -> AsyncIterato
             await line.hang_up()
 
 
-class AudioSocketLine:
+class AudioSocketLine(_SocketLine):
     """Asterisk's side of an AudioSocket call over TCP."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super().__init__()
         self._reader_stream, self._writer = reader, writer
-        self._closed = False
-        self._events: list[AudioOut | Mark | Clear | TransportError] = []
         self._task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -255,14 +261,6 @@ class AudioSocketLine:
         except OSError:
             self._closed = True
         await asyncio.sleep(0)
-
-    def events(self) -> list[AudioOut | Mark | Clear | TransportError]:
-        events, self._events = self._events, []
-        return events
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     async def hang_up(self) -> None:
         with contextlib.suppress(OSError):
