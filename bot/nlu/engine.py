@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from bot.nlu.classifier import FALLBACK, ClassifierConfig, IntentClassifier, train_classifier
-from bot.nlu.encoder import Encoder, load_encoder
+from bot.nlu.encoder import Encoder, TransformerEncoder, base_encoder, load_encoder
 from bot.nlu.entities import CRFExtractor, Entity, PatternExtractors, merge
 from bot.nlu.numbers import normalise_numbers
+from bot.nlu.tuning import TuningConfig, calibration_split, tune_encoder
 from bot.training_data.model import Example, NLUData
 
 # Longer texts are cut before encoding and entity extraction: nobody says more in one turn.
@@ -28,13 +29,15 @@ class NLUConfig:
 
     encoder: str = "all-MiniLM-L6-v2"
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"encoder": self.encoder, "classifier": self.classifier.__dict__}
+        return {"encoder": self.encoder, "classifier": self.classifier.__dict__, "tuning": self.tuning.__dict__}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> NLUConfig:
-        return cls(encoder=raw["encoder"], classifier=ClassifierConfig(**raw["classifier"]))
+        tuning = TuningConfig(**raw["tuning"]) if "tuning" in raw else TuningConfig(layers=0)
+        return cls(encoder=raw["encoder"], classifier=ClassifierConfig(**raw["classifier"]), tuning=tuning)
 
 
 @dataclass
@@ -61,19 +64,32 @@ class NLUEngine:
         progress: Progress | None = None,
         held_out: list[Example] | None = None,
     ) -> NLUEngine:
-        """Train every component; `held_out` (if given) tunes calibration and threshold."""
+        """Train every component; `held_out` (if given) tunes calibration and thresholds.
+
+        Without `held_out`, a big enough data set lends a stratified part of its
+        examples for that (they still train the classifier, not the encoder).
+        """
         config = config or NLUConfig()
         step = progress or (lambda _msg, _i, _n: None)
         step("loading encoder", 0, 4)
-        encoder = encoder or load_encoder(config.encoder)
-        step("encoding examples", 1, 4)
-        texts = [e.text for e in data.examples]
-        vectors = encoder.encode(texts)
+        encoder = base_encoder(encoder or load_encoder(config.encoder))
+        train, held, lent = list(data.examples), held_out, False
+        tune = config.tuning.layers > 0 and len(train) >= config.tuning.min_examples
+        if tune and not held:
+            train, held = calibration_split(train, config.tuning.seed)
+            lent = bool(held)
+        texts, intents = [e.text for e in train], [e.intent for e in train]
+        if tune and held and isinstance(encoder, TransformerEncoder):
+            step("fine-tuning encoder", 1, 4)
+            encoder, vectors = tune_encoder(encoder, texts, intents, config.tuning)
+        else:
+            step("encoding examples", 1, 4)
+            vectors = encoder.encode(texts)
         step("training intent classifier", 2, 4)
-        held = None
-        if held_out:
-            held = (encoder.encode([e.text for e in held_out]), [e.intent for e in held_out])
-        classifier = train_classifier(vectors, [e.intent for e in data.examples], config.classifier, held_out=held)
+        held_vectors = (encoder.encode([e.text for e in held]), [e.intent for e in held]) if held else None
+        classifier = train_classifier(
+            vectors, intents, config.classifier, held_out=held_vectors, fold_in_held_out=lent
+        )
         step("training entity extractor", 3, 4)
         patterns = PatternExtractors.from_data(data, entity_names | set(data.entity_names))
         crf = CRFExtractor.train(data.examples, patterns, seed=config.classifier.seed)
@@ -87,22 +103,24 @@ class NLUEngine:
     def parse_many(self, texts: list[str]) -> list[dict[str, Any]]:
         cleaned = [_clean(t) for t in texts]
         to_encode = [c for c in cleaned if c]
-        probs = self.classifier.predict_proba(self.encoder.encode(to_encode)) if to_encode else np.zeros((0, 0))
+        vectors = self.encoder.encode(to_encode) if to_encode else np.zeros((0, self.encoder.dim), dtype=np.float32)
+        probs = self.classifier.predict_proba(vectors)
+        kept = self.classifier.accepts(probs, self.classifier.similarity(vectors))
         results: list[dict[str, Any]] = []
         row = 0
         for original, text in zip(texts, cleaned, strict=True):
             if not text:
                 results.append(_empty(original))
                 continue
-            results.append(self._result(original, text, probs[row]))
+            results.append(self._result(original, text, probs[row], bool(kept[row])))
             row += 1
         return results
 
-    def _result(self, original: str, text: str, probs: np.ndarray[Any, Any]) -> dict[str, Any]:
+    def _result(self, original: str, text: str, probs: np.ndarray[Any, Any], kept: bool) -> dict[str, Any]:
         order = np.argsort(-probs)[:RANKING_LENGTH]
         ranking = [{"name": self.classifier.classes[i], "confidence": round(float(probs[i]), 4)} for i in order]
         intent = dict(ranking[0])
-        if intent["confidence"] < self.classifier.threshold:
+        if not kept:
             fallback = {"name": FALLBACK, "confidence": round(self.classifier.threshold, 4)}
             ranking = [fallback, *ranking][:RANKING_LENGTH]
             intent = dict(fallback)
@@ -124,6 +142,8 @@ class NLUEngine:
             "encoder": self.encoder.name,
             "intents": [c for c in self.classifier.classes],
             "fallback_threshold": round(self.classifier.threshold, 4),
+            "similarity_threshold": round(self.classifier.similarity_threshold, 4),
+            "tuned_layers": self.encoder.tuned_layers if isinstance(self.encoder, TransformerEncoder) else 0,
             "trained_at": self.trained_at,
         }
 

@@ -22,16 +22,16 @@ import joblib
 import numpy as np
 
 from bot.nlu.classifier import IntentClassifier
-from bot.nlu.encoder import Encoder, load_encoder
+from bot.nlu.encoder import Encoder, TransformerEncoder, base_encoder, load_encoder
 from bot.nlu.engine import NLUConfig, NLUEngine, Progress
 from bot.nlu.entities import CRFExtractor, PatternExtractors
 from bot.training_data import fingerprint, load_project
 from bot.training_data.model import Project
 
-MODEL_FORMAT = "callpilot-nlu-2"
+MODEL_FORMAT = "callpilot-nlu-3"
 ACTIVE = "active"
 # The model id covers the code that trains and applies a model, so a change there retrains.
-_CODE = ("classifier.py", "encoder.py", "engine.py", "entities.py", "numbers.py", "storage.py")
+_CODE = ("classifier.py", "encoder.py", "engine.py", "entities.py", "numbers.py", "storage.py", "tuning.py")
 
 
 def code_fingerprint() -> str:
@@ -65,6 +65,9 @@ def save(engine: NLUEngine, models_dir: Path, *, activate: bool = True) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{engine.model_id}-", dir=models_dir))
     try:
         np.savez(tmp / "classifier.npz", **engine.classifier.to_arrays())  # type: ignore[arg-type]
+        if isinstance(engine.encoder, TransformerEncoder) and engine.encoder.tuned_layers:
+            # Only the fine-tuned top layers; the rest is the installed encoder.
+            np.savez(tmp / "encoder.npz", **engine.encoder.tuned_state())  # type: ignore[arg-type]
         joblib.dump({"patterns": engine.patterns, "crf": engine.crf}, tmp / "entities.joblib")
         meta = {
             "model_id": engine.model_id,
@@ -113,12 +116,16 @@ def load(models_dir: Path, model_id: str | None = None, *, encoder: Encoder | No
     with np.load(folder / "classifier.npz") as arrays:
         classifier = IntentClassifier.from_arrays(dict(arrays))
     parts = joblib.load(folder / "entities.joblib")
+    encoder = base_encoder(encoder or load_encoder(config.encoder))
+    if isinstance(encoder, TransformerEncoder) and (folder / "encoder.npz").exists():
+        with np.load(folder / "encoder.npz") as tuned:
+            encoder = encoder.with_tuned_top(config.tuning.layers, dict(tuned))
     patterns: PatternExtractors = parts["patterns"]
     crf: CRFExtractor = parts["crf"]
     return NLUEngine(
         model_id=model_id,
         config=config,
-        encoder=encoder or load_encoder(config.encoder),
+        encoder=encoder,
         classifier=classifier,
         patterns=patterns,
         crf=crf,
