@@ -209,3 +209,14 @@ def test_missing_model_folder_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFound, match="callpilot train"):
         load(tmp_path / "nothing-here")
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("text", ["flarp gnn vrrk", "blorp zzkt qwx"])
+def test_gibberish_is_not_understood(nlu_engine: NLUEngine, text: str) -> None:
+    """Far from every training example: the nearest-neighbour rule or out_of_scope catches it."""
+    assert nlu_engine.parse(text)["intent"]["name"] in ("nlu_fallback", "out_of_scope")
+
+
+def test_out_of_scope_prediction_stands(nlu_engine: NLUEngine) -> None:
+    result = nlu_engine.parse("can you book me a flight to paris")
+    assert result["intent"]["name"] == "out_of_scope"
