@@ -1,0 +1,206 @@
+"""The handoff's data: who calls, what the agent sees, who the agents are, what a supervisor sees."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+
+class AgentStatus(StrEnum):
+    """An agent's state; moves between them are the table in `handoff.states`."""
+
+    AVAILABLE = "available"
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class CallState(StrEnum):
+    """A queue entry's state; moves between them are the table in `handoff.states`."""
+
+    WAITING = "waiting"
+    OFFERED = "offered"
+    CONNECTED = "connected"
+    ENDED = "ended"
+    ABANDONED = "abandoned"
+    OVERFLOWED = "overflowed"
+    CLOSED = "closed"
+    RETURNED_TO_BOT = "returned_to_bot"
+
+
+FINAL_CALL_STATES = frozenset({CallState.ENDED, CallState.ABANDONED, CallState.OVERFLOWED,
+                               CallState.CLOSED, CallState.RETURNED_TO_BOT})
+
+
+@dataclass(frozen=True)
+class Contact:
+    """The customer record found by the caller's number."""
+
+    contact_id: str
+    name: str
+    phone: str
+    email: str | None = None
+    tier: str | None = None
+    city: str | None = None
+    source: str = "backoffice"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Contact:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return None if value is None else str(value)
+
+        return cls(str(data["contact_id"]), str(data.get("name") or ""), str(data.get("phone") or ""),
+                   text("email"), text("tier"), text("city"), str(data.get("source") or "backoffice"))
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One turn of the bot conversation, with its time (Unix seconds)."""
+
+    role: str  # user | bot | system
+    text: str
+    timestamp: float
+    intent: str | None = None
+    confidence: float | None = None
+    dtmf: str | None = None
+
+
+@dataclass(frozen=True)
+class IntentScore:
+    """An intent the bot recognised, how sure it was, and when."""
+
+    intent: str
+    confidence: float
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class HandoffContext:
+    """Everything the agent sees when the call rings: who, what was said, why the bot handed over."""
+
+    call_id: str
+    queue: str
+    priority: int
+    caller_number: str | None
+    contact: Contact | None
+    language: str
+    transcript: tuple[TranscriptLine, ...]
+    intents: tuple[IntentScore, ...]
+    slots: dict[str, Any]
+    ivr_path: tuple[str, ...]
+    reason: str
+    summary: str
+    requested_at: float
+    wait_s: float = 0.0  # the wait so far, when this copy was made
+
+    def waited(self, now: float) -> HandoffContext:
+        """A copy with the wait so far filled in."""
+        return replace(self, wait_s=round(max(0.0, now - self.requested_at), 3))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["transcript"] = [asdict(t) for t in self.transcript]
+        data["intents"] = [asdict(i) for i in self.intents]
+        data["ivr_path"] = list(self.ivr_path)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HandoffContext:
+        contact = data.get("contact")
+        return cls(
+            call_id=str(data["call_id"]), queue=str(data["queue"]), priority=int(data["priority"]),
+            caller_number=data.get("caller_number"),
+            contact=Contact.from_dict(contact) if contact else None,
+            language=str(data.get("language") or "en"),
+            transcript=tuple(TranscriptLine(**t) for t in data.get("transcript") or ()),
+            intents=tuple(IntentScore(**i) for i in data.get("intents") or ()),
+            slots=dict(data.get("slots") or {}), ivr_path=tuple(data.get("ivr_path") or ()),
+            reason=str(data.get("reason") or ""), summary=str(data.get("summary") or ""),
+            requested_at=float(data["requested_at"]), wait_s=float(data.get("wait_s") or 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class QueuedCall:
+    """A call waiting in a queue, as `HandoffService.request` returns it and a supervisor sees it."""
+
+    call_id: str
+    queue: str
+    priority: int
+    state: CallState
+    position: int  # 1 = next; 0 once an agent has it
+    expected_wait_s: float
+    enqueued_at: float
+    wait_s: float = 0.0
+    caller_number: str | None = None
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A person who takes calls: skills map a queue name to a level (1 = junior ... 5 = expert)."""
+
+    agent_id: str
+    name: str
+    skills: dict[str, int] = field(default_factory=dict)
+    created_at: float = 0.0
+    expires_at: float | None = None
+
+    def level(self, queue: str) -> int:
+        """0 when the agent lacks the skill."""
+        return self.skills.get(queue, 0)
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """An agent as the supervisor page shows it."""
+
+    agent_id: str
+    name: str
+    skills: dict[str, int]
+    status: AgentStatus
+    since: float
+    online: bool
+    call_id: str | None = None
+    calls_taken: int = 0
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """One queue on the supervisor page."""
+
+    name: str
+    open: bool
+    strategy: str
+    waiting: tuple[QueuedCall, ...]
+    longest_wait_s: float
+    agents_available: int
+    agents_logged_in: int
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    """A caller connected to an agent."""
+
+    call_id: str
+    queue: str
+    agent_id: str
+    caller_number: str | None
+    connected_at: float
+
+
+@dataclass(frozen=True)
+class SupervisorView:
+    """The whole floor at one moment."""
+
+    at: float
+    queues: tuple[QueueView, ...]
+    agents: tuple[AgentView, ...]
+    live_calls: tuple[LiveCall, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
