@@ -51,6 +51,12 @@ class Settings(BaseModel):
     recordings_dir: Path = Path("results/recordings")
     recording_announcement: str | None = None  # None: the default "This call may be recorded..."
     call_log: Path = Path("results/calls.jsonl")
+    # Call records (callpilot.records)
+    database_url: str | None = None  # None: SQLite file <data_dir>/callpilot.db; or postgresql+psycopg://...
+    recording_retention_days: Literal[30, 90, 180] = 90  # default policy; longer needs the caller's consent
+    records_purge_interval_s: float = Field(86400.0, gt=0)  # the server purges expired recordings this often
+    crm_url: str | None = None  # None: the built-in contacts table; else GET {crm_url}/contacts?phone=...
+    crm_timeout: float = Field(2.0, gt=0)
 
     @classmethod
     def load(
