@@ -1,0 +1,111 @@
+"""PII redaction for stored transcripts and for log lines.
+
+Redacted: payment card numbers (13-19 digits, spaces or dashes allowed, only when the Luhn check passes),
+Chinese resident ID numbers (18 characters with the GB 11643-1999 check character), e-mail addresses and
+phone numbers (international `+...`, North American, Chinese mobile). Kept: order numbers (5 digits), repair
+numbers (`R` + 6 digits), amounts, dates and any long number that fails its checksum, so agents and
+trainers still see what the caller asked about.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+CARD = "[card]"
+CN_ID = "[id]"
+EMAIL = "[email]"
+PHONE = "[phone]"
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_CN_ID = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
+# Digits with single spaces or dashes between them; the length and Luhn checks happen in code.
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_PHONES = (
+    # +44 20 7946 0958, +86 138 0013 8000, +1 (617) 555-0142
+    re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\d])"),
+    # (617) 555-0142, 617-555-0142, 617.555.0142, 1 617 555 0142, 6175550142
+    re.compile(r"(?<![\w+-])(?<!\d\.)(?:1[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]?\d{3}[ .-]?\d{4}(?![\w-]|\.\d)"),
+    # Chinese mobile: 13812345678, 138-1234-5678, 138 1234 5678
+    re.compile(r"(?<![\w+-])(?<!\d\.)1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?![\w-]|\.\d)"),
+)
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn (mod 10) check every payment card number passes."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def cn_id_valid(number: str) -> bool:
+    """GB 11643-1999: the 18th character is a checksum over the first 17 digits."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == number[17].upper()
+
+
+def _phone_digits_ok(text: str) -> bool:
+    return 8 <= sum(c.isdigit() for c in text) <= 15
+
+
+def _card(match: re.Match[str]) -> str:
+    digits = re.sub(r"[ -]", "", match.group())
+    return CARD if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group()
+
+
+def redact(text: str) -> str:
+    """The text with card numbers, Chinese ID numbers, e-mail addresses and phone numbers replaced."""
+    if not text or not any(c.isdigit() or c == "@" for c in text):
+        return text
+    text = _EMAIL.sub(EMAIL, text)
+    text = _CN_ID.sub(lambda m: CN_ID if cn_id_valid(m.group()) else m.group(), text)
+    text = _CARD.sub(_card, text)
+    for pattern in _PHONES:
+        text = pattern.sub(lambda m: PHONE if _phone_digits_ok(m.group()) else m.group(), text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts PII in a log record's final message (formatting the arguments first)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+LOGGER_PREFIXES = ("callpilot", "voice_gateway", "bot", "handoff")
+
+
+def install_log_redaction(prefixes: Iterable[str] = LOGGER_PREFIXES) -> RedactingFilter:
+    """Put one RedactingFilter on our loggers (and their existing children) and on the root's handlers.
+
+    A logger's filters only see records logged to that very logger, so children get the filter too; the
+    root handlers catch children created later.
+    """
+    wanted = tuple(prefixes)
+    manager = logging.root.manager
+    names = [n for n in list(manager.loggerDict) if n.split(".")[0] in wanted] + list(wanted)
+    existing = next(
+        (f for f in logging.getLogger(wanted[0]).filters if isinstance(f, RedactingFilter)), None
+    ) if wanted else None
+    redacting = existing or RedactingFilter()
+    for name in names:
+        logger = logging.getLogger(name)
+        if redacting not in logger.filters:
+            logger.addFilter(redacting)
+    for handler in logging.getLogger().handlers:
+        if redacting not in handler.filters:
+            handler.addFilter(redacting)
+    return redacting
