@@ -23,6 +23,7 @@ from voice_gateway.events import (
     MarkPlayed,
     TransportError,
 )
+from voice_gateway.pipeline.agent_leg import AgentLeg
 from voice_gateway.pipeline.dtmf_detect import DtmfDetector
 from voice_gateway.pipeline.playout import PlayFrame, Playout
 from voice_gateway.pipeline.services import DEFAULT_ANNOUNCEMENT, VoiceServices
@@ -54,6 +55,7 @@ class CallPipeline:
         self._texts: asyncio.Queue[str] = asyncio.Queue()
         self._speaker: asyncio.Task[None] | None = None
         self._synthesising = False
+        self.leg: AgentLeg | None = None  # the human side, when the app has a handoff service
 
     # The CallHandler protocol.
 
@@ -86,6 +88,8 @@ class CallPipeline:
         self._playout = Playout(rate, lead_ms=settings.lead_ms)
         self.recorder = CallRecorder(rate) if settings.record_calls else None
         self._speaker = asyncio.create_task(self._speak_forever(), name=f"speaker-{event.call_id}")
+        if self.services.handoff is not None:
+            self.leg = AgentLeg(event.call_id, rate, self.services.handoff, self, caller=event.caller)
         self._log(LifecycleKind.STARTED, transport=event.transport, caller=event.caller, sample_rate=rate)
         await self.line.send(DisplayStatus("connected"))
         if settings.record_calls:
@@ -99,6 +103,8 @@ class CallPipeline:
         if state is None or state.phase is Phase.ENDED:
             return
         state.move(Signal.END)
+        if self.leg is not None:
+            await self.leg.close(caller_hung_up=True)
         if self._speaker is not None:
             self._speaker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,6 +132,10 @@ class CallPipeline:
         state.clock_ms += event.duration_ms
         if self.recorder is not None:
             self.recorder.add_caller(event.pcm)
+        if self.leg is not None and self.leg.bot_deaf:  # queued or with an agent: the bot does not listen
+            await self.leg.caller_audio(event.pcm)
+            await self._pump()
+            return
         if self._keys is not None:
             for digit in self._keys.accept(event.pcm):
                 await self._on_key(digit, "inband")
@@ -173,6 +183,9 @@ class CallPipeline:
             return
         state.last_key = (digit, state.clock_ms)
         state.key_times_ms.append(state.clock_ms)
+        if self.leg is not None and self.leg.bot_deaf:
+            self._log(LifecycleKind.DTMF, digit=digit, source=source, leg=self.leg.state.value)
+            return
         state.transcript.append(TranscriptLine("caller", "", int(state.clock_ms), dtmf=digit))
         self._log(LifecycleKind.DTMF, digit=digit, source=source)
         if self._bot_busy():
@@ -200,6 +213,8 @@ class CallPipeline:
             handoff = turn.handoff
             self._log(LifecycleKind.HANDOFF, reason=handoff.reason, skill=handoff.skill, priority=handoff.priority)
             await self.line.send(DisplayStatus("handoff", handoff.skill))
+            if self.leg is not None and not self.leg.bot_deaf:
+                await self.leg.request(handoff)
         state.ivr_timeout_ms = int(turn.ivr_timeout * 1000) if turn.ivr_active and turn.ivr_timeout else None
         state.hangup_pending = state.hangup_pending or turn.hangup
         for message in turn.messages:
@@ -259,6 +274,11 @@ class CallPipeline:
                 await self.line.send_audio(item.pcm)
             else:
                 await self.line.send_mark(item.name)
+        if self.leg is not None and not self._bot_busy():
+            for pcm in self.leg.due(state.clock_ms):  # hold music or the agent's voice (right channel)
+                if self.recorder is not None:
+                    self.recorder.add_bot(pcm)
+                await self.line.send_audio(pcm)
         if state.phase is Phase.SPEAKING and not self._bot_busy():
             state.move(Signal.PLAYED)
             self._log_bot_utterances(interrupted=False)
@@ -277,9 +297,20 @@ class CallPipeline:
 
     async def _barge_in(self) -> None:
         """Stop playback now, drop queued speech (never control events), and listen."""
+        state = self.state
+        assert state is not None
+        state.barge_ins += 1
+        await self._drop_speech()
+        if state.phase is Phase.SPEAKING:
+            state.move(Signal.BARGE_IN)
+        await self.line.send(DisplayStatus("listening", "barge-in"))
+        if state.hangup_pending:
+            await self.line.hang_up("bot_hangup")
+
+    async def _drop_speech(self) -> None:
+        """Cut the bot off: queued texts, synthesis in progress, and audio not played yet."""
         state, playout = self.state, self._playout
         assert state is not None and playout is not None
-        state.barge_ins += 1
         while not self._texts.empty():
             self._texts.get_nowait()
         if self._speaker is not None and self._synthesising:
@@ -295,16 +326,57 @@ class CallPipeline:
         # Marks not echoed by now belong to audio the caller did not hear (Twilio echoes cleared marks too).
         state.marks_ignored.update(name for name, s in state.sentences.items() if not s.heard)
         self._log_bot_utterances(interrupted=True)
-        if state.phase is Phase.SPEAKING:
-            state.move(Signal.BARGE_IN)
-        await self.line.send(DisplayStatus("listening", "barge-in"))
-        if state.hangup_pending:
-            await self.line.hang_up("bot_hangup")
 
     def _rearm(self) -> None:
         """Listen for the caller's next turn, with the IVR's key timeout when a menu is active."""
+        if self.leg is not None and self.leg.bot_deaf:
+            return
         if self._listener is not None and self.state is not None and self.state.phase is not Phase.ENDED:
             self._listener.listen(no_input_timeout_ms=self.state.ivr_timeout_ms)
+
+    # The agent leg's host (LegHost): what the human side may ask of the call.
+
+    def say(self, text: str, *, then_hang_up: str | None = None) -> None:
+        if self.state is None or self.state.phase is Phase.ENDED:
+            return
+        self._say(text)
+        self.state.hangup_pending = self.state.hangup_pending or then_hang_up is not None
+
+    async def silence_bot(self) -> None:
+        """An agent takes over: the bot stops mid-sentence and stops listening."""
+        state = self.state
+        assert state is not None
+        if self._listener is not None:
+            self._listener.stop_listening()
+        await self._drop_speech()
+        if state.phase is Phase.SPEAKING:
+            state.move(Signal.BARGE_IN)
+
+    async def resume_bot(self, text: str) -> None:
+        """The bot has the caller again: its conversation leaves handoff mode; it speaks, then listens."""
+        state = self.state
+        assert state is not None
+        resume = self.services.resume_bot
+        if resume is not None:
+            await self.services.run(lambda: resume(state.call_id))
+        self.say(text)
+
+    async def hang_up(self, reason: str) -> None:
+        await self.line.hang_up(reason)
+
+    async def show(self, status: str, detail: str = "") -> None:
+        await self.line.send(DisplayStatus(status, detail))
+
+    def log_leg(self, stage: str, **data: object) -> None:
+        self._log(LifecycleKind.HANDOFF, stage=stage, **data)
+
+    def save_voicemail(self, pcm16: bytes) -> None:
+        state = self.state
+        assert state is not None
+        recorder = CallRecorder(state.sample_rate)
+        recorder.add_caller(pcm16)
+        path = recorder.write(self.services.settings.recordings_dir / f"voicemail-{state.call_id}.wav")
+        self._log(LifecycleKind.HANDOFF, stage="voicemail", path=str(path))
 
     # Records.
 

@@ -12,6 +12,7 @@ from typing import Protocol, TypeVar
 from bot.dialogue import BotTurn
 from voice_gateway.asr import AsrEngine
 from voice_gateway.call_log import CallLog
+from voice_gateway.pipeline.agent_leg import HandoffPort
 from voice_gateway.tts import TtsEngine
 from voice_gateway.vad import EndpointConfig, VadBackend
 
@@ -65,6 +66,10 @@ class VoiceServices:
     call_log: CallLog = field(default_factory=lambda: CallLog(None))
     settings: PipelineSettings = field(default_factory=PipelineSettings)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="voice"))
+    # The humans: queue, agents and audio bridge (None: handoffs are only logged); `resume_bot(call_id)`
+    # takes the caller's conversation out of handoff mode when an agent hands the call back.
+    handoff: HandoffPort | None = None
+    resume_bot: Callable[[str], None] | None = None
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run blocking work (ASR decode, VAD, NLU) off the event loop, so one call never delays another."""

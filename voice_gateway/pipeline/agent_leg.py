@@ -1,0 +1,343 @@
+"""A call's human leg: queue with hold music, the agent's voice bridged in, the bot silent until it is handed back.
+
+The pipeline must not import `handoff`: it states what it needs as `HandoffPort`, and callpilot wires the
+real handoff service (and its Redis audio bridge) to it. The leg's own states are a transition table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.dialogue import HandoffDecision
+from voice_gateway.pipeline.hold import AgentAudio, HoldMusic, ToBridge, beep_frames
+
+log = logging.getLogger(__name__)
+
+
+# What the handoff side tells a call (callpilot translates the handoff service's events into these).
+
+
+@dataclass(frozen=True)
+class InQueue:
+    position: int  # 1 = next
+    expected_wait_s: float
+
+
+@dataclass(frozen=True)
+class AgentJoined:
+    agent_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class AgentGone:
+    reason: str  # hangup | hand_back | disconnected | transfer
+    requeued: bool  # the call waits for an agent again (else the bot has it, or the call ends on hangup)
+
+
+@dataclass(frozen=True)
+class NoAgent:
+    """Overflow: nobody answered in time; offer a callback, take a voicemail or transfer to `target`."""
+
+    action: str  # callback | voicemail | transfer
+    target: str | None
+
+
+@dataclass(frozen=True)
+class QueueClosed:
+    opens_at: float | None
+
+
+@dataclass(frozen=True)
+class BackToBot:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The agent put the caller on hold (or took them off it); travels with the agent's audio."""
+
+    on: bool
+
+
+LegUpdate = InQueue | AgentJoined | AgentGone | NoAgent | QueueClosed | BackToBot
+
+
+class HandoffPort(Protocol):
+    """What a call needs from the humans' side; agent audio is PCM16 mono at `hold.BRIDGE_RATE`, 20 ms frames."""
+
+    async def request(self, call_id: str, decision: HandoffDecision, *, language: str) -> None: ...
+
+    def updates(self, call_id: str) -> AsyncIterator[LegUpdate]: ...
+
+    async def caller_hung_up(self, call_id: str) -> None: ...
+
+    async def send_to_agent(self, call_id: str, pcm16: bytes) -> None: ...
+
+    def from_agent(self, call_id: str) -> AsyncIterator[bytes | Hold]: ...
+
+
+class LegHost(Protocol):
+    """What the leg asks of its call (CallPipeline implements it)."""
+
+    def say(self, text: str, *, then_hang_up: str | None = None) -> None: ...
+
+    async def silence_bot(self) -> None: ...
+
+    async def resume_bot(self, text: str) -> None: ...
+
+    async def hang_up(self, reason: str) -> None: ...
+
+    async def show(self, status: str, detail: str = "") -> None: ...
+
+    def log_leg(self, stage: str, **data: object) -> None: ...
+
+    def save_voicemail(self, pcm16: bytes) -> None: ...
+
+
+class Leg(StrEnum):
+    BOT = "bot"  # no human involved: the bot talks and listens
+    QUEUED = "queued"  # waiting for an agent: hold music, position announcements; the bot does not listen
+    AGENT = "agent"  # an agent talks with the caller; the bot is silent and deaf
+    HELD = "held"  # the agent put the caller on hold: hold music, nothing bridged
+    OVERFLOW = "overflow"  # nobody answered: the bot speaks the offer
+    ENDED = "ended"
+
+
+LEG_TRANSITIONS: dict[tuple[Leg, str], Leg] = {
+    (Leg.BOT, "request"): Leg.QUEUED,
+    (Leg.QUEUED, "position"): Leg.QUEUED,
+    (Leg.QUEUED, "agent_joined"): Leg.AGENT,
+    (Leg.QUEUED, "overflow"): Leg.OVERFLOW,
+    (Leg.QUEUED, "closed"): Leg.BOT,
+    (Leg.QUEUED, "back_to_bot"): Leg.BOT,
+    (Leg.AGENT, "hold"): Leg.HELD,
+    (Leg.HELD, "unhold"): Leg.AGENT,
+    (Leg.AGENT, "requeued"): Leg.QUEUED,
+    (Leg.HELD, "requeued"): Leg.QUEUED,
+    (Leg.AGENT, "back_to_bot"): Leg.BOT,
+    (Leg.HELD, "back_to_bot"): Leg.BOT,
+    (Leg.AGENT, "agent_hung_up"): Leg.ENDED,
+    (Leg.HELD, "agent_hung_up"): Leg.ENDED,
+    **{(leg, "end"): Leg.ENDED for leg in Leg},
+}
+
+
+class IllegalLegTransition(RuntimeError):
+    """The handoff side sent something the leg's state does not accept."""
+
+
+def queue_announcement(position: int, expected_wait_s: float) -> str:
+    where = "You are next in line." if position <= 1 else f"You are number {position} in the queue."
+    minutes = round(expected_wait_s / 60)
+    if expected_wait_s < 60:
+        wait = "The expected wait is less than a minute."
+    else:
+        wait = f"The expected wait is about {minutes} minute{'s' if minutes != 1 else ''}."
+    return f"{where} {wait}"
+
+
+OVERFLOW_TEXT = {
+    "callback": "All our colleagues are busy. We will call you back{on} as soon as someone is free. Goodbye.",
+    "voicemail": "All our colleagues are busy. Please leave a message after the tone, then hang up.",
+    "transfer": "All our colleagues here are busy. I am transferring your call{to}.",
+}
+HAND_BACK_TEXT = "You are back with the virtual assistant. What else can I do for you?"
+CLOSED_TEXT = "Our team is not available right now. I can still help with many things. What do you need?"
+NO_AGENT_TEXT = "Nobody from our team can take your call right now. I can still help. What do you need?"
+
+
+class AgentLeg:
+    """One call's human leg; the pipeline feeds it caller audio and asks it what to play while the bot is quiet."""
+
+    def __init__(self, call_id: str, line_rate: int, port: HandoffPort, host: LegHost, *, caller: str = "") -> None:
+        self.call_id, self.line_rate, self.port, self.host, self.caller = call_id, line_rate, port, host, caller
+        self.state = Leg.BOT
+        self.agent: AgentJoined | None = None
+        self._hold = HoldMusic(line_rate)
+        self._agent_audio = AgentAudio(line_rate)
+        self._to_bridge = ToBridge(line_rate)
+        self._last_position: int | None = None
+        self._updates: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
+        self.frames_to_agent = 0
+        self.frames_from_agent = 0
+        self.voicemail: bytearray | None = None  # the caller's message, recorded after the tone
+        self._beep: list[bytes] = []
+
+    def move(self, event: str) -> Leg:
+        try:
+            self.state = LEG_TRANSITIONS[(self.state, event)]
+        except KeyError:
+            raise IllegalLegTransition(f"call {self.call_id}: {event} while {self.state.value}") from None
+        return self.state
+
+    @property
+    def bot_deaf(self) -> bool:
+        """The bot neither listens nor answers: somebody else has the caller (or a queue does)."""
+        return self.state is not Leg.BOT
+
+    async def request(self, decision: HandoffDecision, *, language: str = "en") -> None:
+        """Queue the call for an agent; updates (position, agent, overflow) arrive on a task of their own."""
+        self.move("request")
+        self._last_position = None
+        if self._updates is None or self._updates.done():
+            self._updates = asyncio.create_task(self._follow_updates(), name=f"leg-{self.call_id}")
+            await asyncio.sleep(0)  # let the task subscribe before the request can produce updates
+        try:
+            await self.port.request(self.call_id, decision, language=language)
+        except Exception as exc:  # no queue must never mean silence: the bot keeps the caller
+            log.exception("call %s: the handoff request failed", self.call_id)
+            await self._back_to_bot(f"request_failed: {type(exc).__name__}", NO_AGENT_TEXT)
+            return
+        self.host.log_leg("queued", skill=decision.skill)
+
+    # Audio.
+
+    async def caller_audio(self, pcm16: bytes) -> None:
+        """Caller audio at the line's rate; while an agent is connected it goes to the agent."""
+        frames = self._to_bridge.frames(pcm16)
+        if self.voicemail is not None and not self._beep:
+            self.voicemail += pcm16
+        if self.state is not Leg.AGENT:
+            return
+        for frame in frames:
+            await self.port.send_to_agent(self.call_id, frame)
+            self.frames_to_agent += 1
+
+    def due(self, now_ms: float) -> list[bytes]:
+        """What the caller hears when the bot is quiet: hold music, the agent, or nothing (the bot's turn)."""
+        if self.state in (Leg.QUEUED, Leg.HELD):
+            return [self._hold.frame()]
+        if self.state is Leg.AGENT:
+            return self._agent_audio.due(now_ms)
+        if self._beep:
+            return [self._beep.pop(0)]
+        return []
+
+    # Updates from the handoff side.
+
+    async def _follow_updates(self) -> None:
+        try:
+            async for update in self.port.updates(self.call_id):
+                await self.on_update(update)
+                if self.state is Leg.ENDED:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("call %s: handoff updates failed; the bot takes the call back", self.call_id)
+            if self.state in (Leg.QUEUED, Leg.AGENT, Leg.HELD):
+                await self._back_to_bot("handoff_failed", NO_AGENT_TEXT)
+
+    async def on_update(self, update: LegUpdate | Hold) -> None:
+        """Carry out one update; a stale one (for a state the call already left) is logged and ignored."""
+        if self.state is Leg.ENDED:
+            return
+        match update:
+            case InQueue(position=position, expected_wait_s=wait):
+                self.move("position")
+                if position != self._last_position:
+                    self._last_position = position
+                    self.host.say(queue_announcement(position, wait))
+                    await self.host.show("queued", f"position {position}")
+            case AgentJoined():
+                self.move("agent_joined")
+                self.agent = update
+                await self.host.silence_bot()
+                self._agent_audio.clear()
+                self._listening = asyncio.create_task(self._listen_to_agent(), name=f"agent-{self.call_id}")
+                self.host.log_leg("agent_joined", agent_id=update.agent_id, agent=update.name)
+                await self.host.show("agent", update.name)
+            case AgentGone(reason=reason, requeued=requeued):
+                await self._agent_gone(reason, requeued)
+            case Hold(on=on):
+                if self.state in (Leg.AGENT, Leg.HELD) and (self.state is Leg.AGENT) == on:
+                    self.move("hold" if on else "unhold")
+                    self.host.log_leg("hold" if on else "unhold")
+                    await self.host.show("on hold" if on else "agent", self.agent.name if self.agent else "")
+            case NoAgent(action=action, target=target):
+                await self._overflow(action, target)
+            case QueueClosed():
+                await self._back_to_bot("closed", CLOSED_TEXT, event="closed")
+            case BackToBot(reason=reason):
+                await self._back_to_bot(reason, NO_AGENT_TEXT)
+
+    async def _agent_gone(self, reason: str, requeued: bool) -> None:
+        if self.state not in (Leg.AGENT, Leg.HELD):
+            log.info("call %s: agent left (%s) while %s", self.call_id, reason, self.state.value)
+            return
+        await self._stop_listening()
+        self.host.log_leg("agent_left", reason=reason, requeued=requeued)
+        if reason == "hangup":
+            self.move("agent_hung_up")
+            await self.host.hang_up("agent_hangup")
+        elif requeued:
+            self.move("requeued")
+            self._last_position = None
+            await self.host.show("queued", reason)
+        else:
+            await self._back_to_bot(reason, HAND_BACK_TEXT)
+
+    async def _back_to_bot(self, reason: str, text: str, *, event: str = "back_to_bot") -> None:
+        await self._stop_listening()
+        self.move(event)
+        self.host.log_leg("back_to_bot", reason=reason)
+        await self.host.resume_bot(text)
+
+    async def _overflow(self, action: str, target: str | None) -> None:
+        self.move("overflow")
+        self.host.log_leg("overflow", action=action, target=target)
+        template = OVERFLOW_TEXT.get(action, OVERFLOW_TEXT["callback"])
+        on = f" on {' '.join(self.caller)}" if action == "callback" and self.caller else ""
+        text = template.format(on=on, to=f" to {target}" if target else "")
+        if action == "voicemail":
+            self.host.say(text)
+            self.voicemail = bytearray()
+            self._beep = beep_frames(self.line_rate)
+        else:
+            self.host.say(text, then_hang_up="overflow_" + action)
+        await self.host.show("overflow", action)
+
+    async def _listen_to_agent(self) -> None:
+        try:
+            async for item in self.port.from_agent(self.call_id):
+                if isinstance(item, Hold):
+                    await self.on_update(item)
+                elif self.state is Leg.AGENT:
+                    self._agent_audio.push(item)
+                    self.frames_from_agent += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("call %s: the agent's audio stopped", self.call_id)
+
+    async def _stop_listening(self) -> None:
+        task, self._listening = self._listening, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def close(self, *, caller_hung_up: bool) -> None:
+        """The call ended: stop both tasks and tell the handoff side if the caller left while it had the call."""
+        involved = self.state in (Leg.QUEUED, Leg.AGENT, Leg.HELD, Leg.OVERFLOW)
+        self.state = Leg.ENDED
+        if self.voicemail:
+            self.host.save_voicemail(bytes(self.voicemail))
+        await self._stop_listening()
+        if self._updates is not None and self._updates is not asyncio.current_task():
+            self._updates.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._updates
+        if caller_hung_up and involved:
+            try:
+                await self.port.caller_hung_up(self.call_id)
+            except Exception:
+                log.exception("call %s: could not tell the handoff service the caller hung up", self.call_id)
