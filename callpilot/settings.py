@@ -9,6 +9,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from callpilot.ops.config import DEFAULT_ALERT_RULES, AlertRule, WebhookTarget
+
 ENV_PREFIX = "CALLPILOT_"
 
 
@@ -57,6 +59,12 @@ class Settings(BaseModel):
     records_purge_interval_s: float = Field(86400.0, gt=0)  # the server purges expired recordings this often
     crm_url: str | None = None  # None: the built-in contacts table; else GET {crm_url}/contacts?phone=...
     crm_timeout: float = Field(2.0, gt=0)
+    # Operations (callpilot.ops): webhooks, KPIs, alerts, dashboard
+    webhooks: list[WebhookTarget] = Field(default_factory=list)  # [{url, secret, events}]
+    webhook_max_attempts: int = Field(6, ge=1)
+    service_level_s: float = Field(20.0, gt=0)  # "answered within T seconds" for the service level
+    alert_rules: list[AlertRule] = Field(default_factory=lambda: list(DEFAULT_ALERT_RULES))
+    alert_interval_s: float = Field(60.0, gt=0)  # how often the rules are evaluated
 
     @classmethod
     def load(
@@ -106,7 +114,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             continue  # other tools share the prefix (CALLPILOT_REDIS_URL arrives later)
         if value == "" and fields[name].default is None:
             out[name] = None
-        elif fields[name].annotation is not None and "dict" in str(fields[name].annotation):
+        elif fields[name].annotation is not None and str(fields[name].annotation).startswith(("dict", "list")):
             out[name] = yaml.safe_load(value)
         else:
             out[name] = value

@@ -17,9 +17,11 @@ from typing import Any
 
 import httpx
 
+from callpilot.ops.config import WEBHOOK_EVENTS, WebhookTarget
+
 log = logging.getLogger("callpilot.webhooks")
 
-EVENTS = frozenset({"call.started", "call.ended", "handoff.requested", "alert.fired", "alert.resolved"})
+EVENTS: frozenset[str] = frozenset(WEBHOOK_EVENTS)
 SIGNATURE_HEADER = "X-Callpilot-Signature"
 TIMESTAMP_HEADER = "X-Callpilot-Timestamp"
 EVENT_HEADER = "X-Callpilot-Event"
@@ -71,6 +73,10 @@ class Subscription:
 
     def wants(self, event: str) -> bool:
         return event in self.events
+
+    @classmethod
+    def from_settings(cls, target: WebhookTarget) -> Subscription:
+        return cls(target.url, target.secret, frozenset(target.events))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,178 @@
+"""Threshold alerts with hysteresis: a transition table per rule, evaluated by a periodic asyncio task.
+
+A rule reads one KPI; the reading is classified (breach / between / healthy / no data) and the rule's state
+moves by `TRANSITIONS`. Only ok -> firing and firing -> ok are reported, so a value hovering between the fire
+and clear thresholds never flaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from callpilot.ops.config import AlertRule
+from callpilot.ops.webhooks import WebhookDispatcher
+
+log = logging.getLogger("callpilot.alerts")
+
+
+class AlertState(StrEnum):
+    OK = "ok"
+    FIRING = "firing"
+
+
+class Reading(StrEnum):
+    """How one measurement compares with a rule's thresholds."""
+
+    BREACH = "breach"  # past `fire`
+    BETWEEN = "between"  # between `fire` and `clear` (inclusive): keep the current state
+    HEALTHY = "healthy"  # past `clear`
+    NO_DATA = "no_data"  # e.g. no call offered in the window: nothing to judge
+
+
+TRANSITIONS: dict[tuple[AlertState, Reading], AlertState] = {
+    (AlertState.OK, Reading.BREACH): AlertState.FIRING,
+    (AlertState.OK, Reading.BETWEEN): AlertState.OK,
+    (AlertState.OK, Reading.HEALTHY): AlertState.OK,
+    (AlertState.OK, Reading.NO_DATA): AlertState.OK,
+    (AlertState.FIRING, Reading.BREACH): AlertState.FIRING,
+    (AlertState.FIRING, Reading.BETWEEN): AlertState.FIRING,
+    (AlertState.FIRING, Reading.HEALTHY): AlertState.OK,
+    (AlertState.FIRING, Reading.NO_DATA): AlertState.FIRING,
+}
+
+
+class IllegalAlertTransition(RuntimeError):
+    """A (state, reading) pair the table does not list."""
+
+
+def classify(rule: AlertRule, value: float | None) -> Reading:
+    if value is None:
+        return Reading.NO_DATA
+    if rule.when == "below":
+        return Reading.BREACH if value < rule.fire else Reading.HEALTHY if value > rule.clear else Reading.BETWEEN
+    return Reading.BREACH if value > rule.fire else Reading.HEALTHY if value < rule.clear else Reading.BETWEEN
+
+
+def next_state(state: AlertState, reading: Reading) -> AlertState:
+    try:
+        return TRANSITIONS[(state, reading)]
+    except KeyError:
+        raise IllegalAlertTransition(f"no transition from {state} on {reading}") from None
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """A rule started firing (`state` firing) or resolved (`state` ok)."""
+
+    rule: AlertRule
+    state: AlertState
+    value: float | None
+    at: datetime
+
+    @property
+    def event(self) -> str:
+        return "alert.fired" if self.state is AlertState.FIRING else "alert.resolved"
+
+    def to_payload(self) -> dict[str, object]:
+        r = self.rule
+        return {"alert": r.name, "state": self.state.value, "metric": r.metric, "value": self.value,
+                "when": r.when, "fire": r.fire, "clear": r.clear, "window_s": r.window_s, "at": self.at.isoformat()}
+
+
+class AlertBook:
+    """The state of every rule; `observe` applies one round of measurements and returns what changed."""
+
+    def __init__(self, rules: Iterable[AlertRule]) -> None:
+        self.rules = tuple(rules)
+        names = [r.name for r in self.rules]
+        if len(set(names)) != len(names):
+            raise ValueError(f"alert rule names must be unique: {names}")
+        self.states = {r.name: AlertState.OK for r in self.rules}
+        self.values: dict[str, float | None] = {r.name: None for r in self.rules}
+
+    def observe(self, values: Mapping[str, float | None], at: datetime) -> list[AlertChange]:
+        """`values`: rule name -> its metric's current value (missing = no data)."""
+        changes = []
+        for rule in self.rules:
+            value = values.get(rule.name)
+            before = self.states[rule.name]
+            after = next_state(before, classify(rule, value))
+            self.states[rule.name], self.values[rule.name] = after, value
+            if after is not before:
+                changes.append(AlertChange(rule, after, value, at))
+        return changes
+
+    def firing(self) -> list[str]:
+        return [name for name, state in self.states.items() if state is AlertState.FIRING]
+
+
+# KPIs for [start, end): metric name -> value (None: no data).
+Measure = Callable[[datetime, datetime], Awaitable[Mapping[str, float | None]]]
+Notify = Callable[[AlertChange], None]
+
+
+def webhook_notifier(hooks: WebhookDispatcher | None) -> Notify:
+    """Log every change, and send it as alert.fired / alert.resolved when webhooks are configured."""
+
+    def notify(change: AlertChange) -> None:
+        log.warning("alert %s %s: %s %s %s (value %s)", change.rule.name, change.state.value, change.rule.metric,
+                    change.rule.when, change.rule.fire, change.value)
+        if hooks is not None:
+            hooks.emit(change.event, change.to_payload())
+
+    return notify
+
+
+class AlertMonitor:
+    """Measures every `interval_s` (by the injected clock's time) and notifies on each change."""
+
+    def __init__(
+        self,
+        book: AlertBook,
+        measure: Measure,
+        notify: Notify,
+        *,
+        clock: Callable[[], datetime],
+        interval_s: float = 60.0,
+    ) -> None:
+        self.book = book
+        self.measure = measure
+        self.notify = notify
+        self.clock = clock
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self) -> list[AlertChange]:
+        """One evaluation round: one measurement per distinct window, then the table."""
+        now = self.clock()
+        by_window: dict[int, Mapping[str, float | None]] = {}
+        for window in sorted({r.window_s for r in self.book.rules}):
+            by_window[window] = await self.measure(now - timedelta(seconds=window), now)
+        values = {r.name: by_window[r.window_s].get(r.metric) for r in self.book.rules}
+        changes = self.book.observe(values, now)
+        for change in changes:
+            self.notify(change)
+        return changes
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # a failed measurement (database down) must not stop the monitor
+                log.exception("alert evaluation failed")
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        if self._task is None and self.book.rules:
+            self._task = asyncio.create_task(self.run(), name="alerts")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None

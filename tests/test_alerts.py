@@ -1,0 +1,155 @@
+"""Alerts: the hysteresis table, no flapping, and the periodic monitor over real KPIs delivering webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from callpilot.ops.alerts import (
+    TRANSITIONS,
+    AlertBook,
+    AlertChange,
+    AlertMonitor,
+    AlertState,
+    IllegalAlertTransition,
+    Reading,
+    classify,
+    next_state,
+    webhook_notifier,
+)
+from callpilot.ops.config import AlertRule
+from callpilot.ops.facts import CallFact
+from callpilot.ops.kpi import compute_kpis, longest_wait_s
+from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
+from tests.test_webhooks import SECRET, Receiver
+
+pytestmark = pytest.mark.anyio
+
+ANSWER_RATE = AlertRule(name="answer_rate_low", metric="answer_rate", when="below", fire=0.80, clear=0.85)
+LONG_WAIT = AlertRule(name="longest_wait_high", metric="longest_wait_s", when="above", fire=60, clear=30)
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def run_series(rule: AlertRule, values: list[float | None]) -> list[tuple[int, str]]:
+    """Feed one value per minute; return (index, new state) for each change."""
+    book = AlertBook([rule])
+    changes = []
+    for n, value in enumerate(values):
+        for change in book.observe({rule.name: value}, T0 + timedelta(minutes=n)):
+            changes.append((n, change.state.value))
+    return changes
+
+
+def test_readings_at_the_thresholds() -> None:
+    assert classify(ANSWER_RATE, 0.79) is Reading.BREACH
+    assert classify(ANSWER_RATE, 0.80) is Reading.BETWEEN  # fires strictly below 80 %
+    assert classify(ANSWER_RATE, 0.85) is Reading.BETWEEN  # clears strictly above 85 %
+    assert classify(ANSWER_RATE, 0.851) is Reading.HEALTHY
+    assert classify(ANSWER_RATE, None) is Reading.NO_DATA
+    assert classify(LONG_WAIT, 61) is Reading.BREACH and classify(LONG_WAIT, 29) is Reading.HEALTHY
+    assert classify(LONG_WAIT, 45) is Reading.BETWEEN
+
+
+def test_the_table_covers_every_pair_and_rejects_strangers() -> None:
+    assert set(TRANSITIONS) == {(s, r) for s in AlertState for r in Reading}
+    with pytest.raises(IllegalAlertTransition, match="no transition"):
+        next_state("paused", Reading.BREACH)  # type: ignore[arg-type]
+
+
+def test_answer_rate_fires_below_80_and_resolves_only_above_85() -> None:
+    series = [0.90, 0.79, 0.82, 0.84, 0.81, 0.85, 0.86, 0.83, 0.79]
+    assert run_series(ANSWER_RATE, series) == [(1, "firing"), (6, "ok"), (8, "firing")]
+
+
+def test_a_value_wobbling_around_the_fire_threshold_does_not_flap() -> None:
+    wobble = [0.79, 0.81, 0.79, 0.81, 0.80, 0.79, 0.84]
+    assert run_series(ANSWER_RATE, wobble) == [(0, "firing")]  # one alert, no resolve until > 85 %
+
+
+def test_no_data_keeps_the_current_state() -> None:
+    assert run_series(ANSWER_RATE, [0.5, None, None, 0.9, None]) == [(0, "firing"), (3, "ok")]
+
+
+def test_longest_wait_fires_above_60_s_and_resolves_below_30_s() -> None:
+    assert run_series(LONG_WAIT, [10, 61, 45, 31, 30, 29, 59, 70]) == [(1, "firing"), (5, "ok"), (7, "firing")]
+
+
+def test_rules_are_checked_when_configured() -> None:
+    with pytest.raises(ValidationError, match="clear must be >= fire"):
+        AlertRule(name="bad", metric="answer_rate", when="below", fire=0.8, clear=0.7)
+    with pytest.raises(ValidationError, match="clear must be <= fire"):
+        AlertRule(name="bad", metric="longest_wait_s", when="above", fire=60, clear=90)
+    with pytest.raises(ValueError, match="unique"):
+        AlertBook([ANSWER_RATE, ANSWER_RATE])
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def offered(n: int, *, answered: bool, start: datetime) -> CallFact:
+    began = start + timedelta(minutes=n)
+    return CallFact(f"c{n}", began, ended_at=began + timedelta(minutes=5), offered_at=began + timedelta(seconds=30),
+                    answered_at=began + timedelta(seconds=40) if answered else None, talk_s=60 if answered else None,
+                    caller_hung_up=not answered)
+
+
+async def test_the_monitor_measures_real_kpis_over_its_window_by_the_injected_clock() -> None:
+    facts: list[CallFact] = []
+    clock = Clock(T0)
+
+    async def measure(start: datetime, end: datetime) -> Mapping[str, float | None]:
+        k = compute_kpis(facts, start, end)
+        return {"answer_rate": k.answer_rate, "longest_wait_s": longest_wait_s(facts, end)}
+
+    notified: list[AlertChange] = []
+    monitor = AlertMonitor(AlertBook([ANSWER_RATE, LONG_WAIT]), measure, notified.append, clock=clock)
+    assert await monitor.tick() == []  # no calls: no data, stays ok
+
+    facts += [offered(n, answered=n % 3 != 0, start=T0 - timedelta(minutes=50)) for n in range(6)]
+    # c0 and c3 abandoned: 4 answered / 6 offered = 0.667 < 0.80
+    (fired,) = await monitor.tick()
+    assert (fired.rule.name, fired.state, fired.value) == ("answer_rate_low", AlertState.FIRING, pytest.approx(4 / 6))
+
+    facts += [offered(n, answered=True, start=T0 - timedelta(minutes=40)) for n in range(10, 14)]
+    assert await monitor.tick() == []  # 8 / 10 = 0.80: between the thresholds, still firing
+
+    clock.now = T0 + timedelta(minutes=16)  # the window is now 09:16-10:16: c0-c5 (09:10-09:15) left it
+    (resolved,) = await monitor.tick()  # 4 / 4 answered = 1.0 > 0.85
+    assert resolved.state is AlertState.OK and notified == [fired, resolved]
+    assert monitor.book.firing() == []
+
+
+async def test_the_monitor_task_delivers_alert_webhooks_to_a_receiver() -> None:
+    waiting = CallFact("w1", T0 - timedelta(minutes=3), offered_at=T0 - timedelta(seconds=90))
+
+    rounds: list[datetime] = []
+
+    async def measure(start: datetime, end: datetime) -> Mapping[str, float | None]:
+        rounds.append(end)
+        return {"longest_wait_s": longest_wait_s([waiting], end)}  # 90 s > 60 s
+
+    with Receiver(SECRET) as receiver:
+        hooks = WebhookDispatcher([Subscription(receiver.url, SECRET)], backoff=Backoff(0.01, 0.05, 3))
+        await hooks.start()
+        monitor = AlertMonitor(AlertBook([LONG_WAIT]), measure, webhook_notifier(hooks),
+                               clock=Clock(T0), interval_s=0.01)
+        monitor.start()
+        while len(rounds) < 5 or not receiver.requests:
+            await asyncio.sleep(0.01)
+        await monitor.stop()
+        await hooks.drain()
+        await hooks.stop()
+    (request,) = receiver.requests  # fired once, not once per evaluation round
+    body = request["body"]
+    assert isinstance(body, dict) and request["valid"]
+    assert request["event"] == "alert.fired"
+    assert body["data"]["alert"] == "longest_wait_high" and body["data"]["value"] == 90.0
