@@ -75,6 +75,7 @@ class AudioBridge:
 
         The subscription is in place when the `async with` body starts, so nothing published after that is lost.
         """
+        channels: tuple[str, ...]
         if side == "caller":
             channels = (self.channel(call_id, "to_caller"), self.channel(call_id, "control"))
         else:
@@ -102,7 +103,7 @@ class BridgeListener:
 
     async def _close(self) -> None:
         await self._pubsub.unsubscribe()
-        await self._pubsub.aclose()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def __aiter__(self) -> AsyncIterator[bytes | HoldSignal]:
         return self._items()
