@@ -121,14 +121,20 @@ def test_daily_series_for_a_chart() -> None:
 
 
 def test_the_adapter_reads_a_calls_row() -> None:
-    row = CallRecord(
-        call_id="r1", started_at=at(9, 0), ended_at=at(9, 5), end_reason="hangup",
-        handoff_at=at(9, 1), agent_connected_at=None, talk_s=None,
-        intents=[{"name": "report_fault", "confidence": 0.9}, "agent_request"], extra={"wrap_up_s": 12},
+    waited = CallRecord(
+        call_id="r1", started_at=at(9, 0), ended_at=at(9, 5), end_reason="hangup", status="abandoned",
+        handoff_at=at(9, 1), wait_s=240.0, intents=["report_fault", "agent_request"], extra={},
     )
-    fact = fact_from_record(row)
+    fact = fact_from_record(waited)
     assert fact.offered and not fact.answered and fact.abandoned  # the caller hung up while waiting
-    assert fact.intents == ("report_fault", "agent_request") and fact.wrap_up_s == 12.0
+    assert fact.intents == ("report_fault", "agent_request")
     overflowed = CallRecord(call_id="r2", started_at=at(9, 0), ended_at=at(9, 5), end_reason="callback",
-                            handoff_at=at(9, 1), intents=[], extra={})
+                            status="abandoned", handoff_at=at(9, 1), intents=[], extra={})
     assert not fact_from_record(overflowed).abandoned
+    # answered after 12 s, then handed back to the bot (which clears agent_connected_at)
+    talked = CallRecord(call_id="r3", started_at=at(9, 0), ended_at=at(9, 9), end_reason="hangup", status="completed",
+                        handoff_at=at(9, 1), agent_id="a1", agent_connected_at=None, wait_s=12.0, talk_s=300.0,
+                        intents=[{"name": "billing"}], extra={"wrap_up_s": 45})
+    fact = fact_from_record(talked)
+    assert fact.answered and fact.speed_of_answer_s == 12.0 and not fact.abandoned
+    assert (fact.talk_s, fact.wrap_up_s, fact.intents) == (300.0, 45.0, ("billing",))

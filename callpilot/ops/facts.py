@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -73,16 +73,27 @@ def _intent_names(raw: Sequence[Any]) -> tuple[str, ...]:
 
 
 def fact_from_record(row: CallRecord) -> CallFact:
-    """The adapter from helper C's ORM row; wrap-up time comes from `extra["wrap_up_s"]` when recorded."""
+    """The adapter from the `calls` row (helper C's projection of the call log).
+
+    An agent answered when one was connected (`agent_id`); the answer time is the first connection
+    (handoff + `wait_s`), since `agent_connected_at` is cleared when the agent transfers or hands back.
+    Wrap-up time comes from `extra["wrap_up_s"]` when the desktop recorded it.
+    """
     extra = row.extra or {}
     wrap_up = extra.get("wrap_up_s")
     reason = (row.end_reason or "").lower()
+    answered_at = None
+    if row.handoff_at is not None and row.agent_id is not None and row.status != "abandoned":
+        if row.wait_s is not None:
+            answered_at = row.handoff_at + timedelta(seconds=row.wait_s)
+        else:
+            answered_at = row.agent_connected_at or row.handoff_at
     return CallFact(
         call_id=row.call_id,
         started_at=row.started_at,
         ended_at=row.ended_at,
         offered_at=row.handoff_at,
-        answered_at=row.agent_connected_at,
+        answered_at=answered_at,
         talk_s=row.talk_s,
         wrap_up_s=float(wrap_up) if isinstance(wrap_up, int | float) else None,
         caller_hung_up=row.ended_at is not None and reason not in NOT_ABANDONED,
@@ -95,9 +106,7 @@ def load_facts(session: Session, start: datetime, end: datetime) -> list[CallFac
     query = select(CallRecord).where(
         or_(
             (CallRecord.started_at >= start) & (CallRecord.started_at < end),
-            CallRecord.handoff_at.is_not(None)
-            & CallRecord.agent_connected_at.is_(None)
-            & CallRecord.ended_at.is_(None),
+            CallRecord.handoff_at.is_not(None) & CallRecord.agent_id.is_(None) & CallRecord.ended_at.is_(None),
         )
     )
     return [fact_from_record(row) for row in session.scalars(query.order_by(CallRecord.started_at))]
