@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -72,6 +73,7 @@ class CallPipeline:
             case CallEnded(reason=reason):
                 await self._on_end(reason)
             case TransportError():
+                self.services.observer.on_error(self.state.call_id if self.state else "", "transport")
                 log.info("call %s: %s", self.state.call_id if self.state else "?", event)
 
     # Call lifecycle.
@@ -91,6 +93,7 @@ class CallPipeline:
         if self.services.handoff is not None:
             self.leg = AgentLeg(event.call_id, rate, self.services.handoff, self, caller=event.caller)
         self._log(LifecycleKind.STARTED, transport=event.transport, caller=event.caller, sample_rate=rate)
+        self.services.observer.on_call_started(event.call_id, event.transport, event.caller)
         await self.line.send(DisplayStatus("connected"))
         if settings.record_calls:
             self._say(settings.announcement or DEFAULT_ANNOUNCEMENT)
@@ -122,6 +125,7 @@ class CallPipeline:
             barge_in_onsets_ms=state.barge_in_onsets_ms,
             turn_gaps_ms=state.turn_gaps_ms,
         )
+        self.services.observer.on_call_ended(state.call_id, reason)
 
     # Caller audio.
 
@@ -140,7 +144,11 @@ class CallPipeline:
             for digit in self._keys.accept(event.pcm):
                 await self._on_key(digit, "inband")
         pcm = to_asr.process(event.pcm)
-        for heard in await self.services.run(lambda: listener.accept(pcm)):
+        began = time.perf_counter()
+        results = await self.services.run(lambda: listener.accept(pcm))
+        if any(isinstance(heard, AsrFinal) for heard in results):
+            self.services.observer.on_asr_final(state.call_id, (time.perf_counter() - began) * 1000)
+        for heard in results:
             await self._on_listener(heard)
         await self._pump()
 
@@ -212,6 +220,7 @@ class CallPipeline:
             state.handoffs += 1
             handoff = turn.handoff
             self._log(LifecycleKind.HANDOFF, reason=handoff.reason, skill=handoff.skill, priority=handoff.priority)
+            self.services.observer.on_handoff(state.call_id, handoff.skill, handoff.reason)
             await self.line.send(DisplayStatus("handoff", handoff.skill))
             if self.leg is not None and not self.leg.bot_deaf:
                 await self.leg.request(handoff)
@@ -237,10 +246,14 @@ class CallPipeline:
         streamer = SentenceStreamer(self.services.tts, voice=self.services.settings.voice)
         while True:
             text = await self._texts.get()
+            asked: float | None = time.perf_counter()
             self._synthesising = True
             state.utterances += 1
             try:
                 async for sentence in streamer.stream(text):
+                    if asked is not None:
+                        self.services.observer.on_tts_first_audio(state.call_id, (time.perf_counter() - asked) * 1000)
+                        asked = None
                     audio = sentence.audio
                     to_line = partial(resample_pcm16, audio.pcm, audio.sample_rate, state.sample_rate)
                     pcm = await self.services.run(to_line)
@@ -248,6 +261,7 @@ class CallPipeline:
                     playout.push_mark(state.new_mark(sentence.text))
                     await self.line.send(DisplayTranscript("bot", sentence.text))
             except Exception:
+                self.services.observer.on_error(state.call_id, "tts")
                 log.exception("call %s: could not speak %r", state.call_id, text)
             finally:
                 self._synthesising = self._texts.qsize() > 0
@@ -268,6 +282,7 @@ class CallPipeline:
             if isinstance(item, PlayFrame):
                 if state.caller_turn_end_ms is not None:
                     state.turn_gaps_ms.append(round(item.at_ms - state.caller_turn_end_ms, 1))
+                    self.services.observer.on_turn_gap(state.call_id, state.turn_gaps_ms[-1])
                     state.caller_turn_end_ms = None
                 if self.recorder is not None:
                     self.recorder.add_bot(item.pcm)

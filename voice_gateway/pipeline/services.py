@@ -13,6 +13,7 @@ from bot.dialogue import BotTurn
 from voice_gateway.asr import AsrEngine
 from voice_gateway.call_log import CallLog
 from voice_gateway.pipeline.agent_leg import HandoffPort
+from voice_gateway.pipeline.observer import NullObserver, PipelineObserver
 from voice_gateway.tts import TtsEngine
 from voice_gateway.vad import EndpointConfig, VadBackend
 
@@ -65,6 +66,7 @@ class VoiceServices:
     dialogue: Dialogue
     call_log: CallLog = field(default_factory=lambda: CallLog(None))
     settings: PipelineSettings = field(default_factory=PipelineSettings)
+    observer: PipelineObserver = field(default_factory=NullObserver)  # metrics, webhooks (set by the app)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="voice"))
     # The humans: queue, agents and audio bridge (None: handoffs are only logged); `resume_bot(call_id)`
     # takes the caller's conversation out of handoff mode when an agent hands the call back.
