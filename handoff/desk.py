@@ -1,0 +1,187 @@
+"""The agent desktop (`/agent`, `/agent/ws`, `/agent/api/...`) and the supervisor page (`/supervisor`).
+
+Agents sign in with the token `callpilot agent add` printed: in the websocket's first JSON message
+(`{"type": "hello", "token": ...}`) or as `?token=`; REST routes take `Authorization: Bearer <token>`.
+An unknown or expired token closes the websocket with 4401 and answers REST with 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Header, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
+
+from handoff.bridge import AudioBridge
+from handoff.desk_session import DeskSession, agent_json, error_code
+from handoff.errors import HandoffError, UnknownAgent
+from handoff.model import Agent
+from handoff.service import HandoffService
+
+log = logging.getLogger(__name__)
+
+UNAUTHORIZED_CLOSE = 4401  # the websocket twin of HTTP 401
+UNAVAILABLE_CLOSE = 1013  # try again later: the handoff service is not running
+HELLO_TIMEOUT_S = 10.0
+SUPERVISOR_REFRESH_S = 1.0
+WEB_FILES = {"agent.html": "text/html", "agent.js": "text/javascript", "supervisor.html": "text/html",
+             "desk.css": "text/css"}
+
+Deps = Callable[[], tuple[HandoffService, AudioBridge] | None]
+
+
+def web_file(name: str) -> str:
+    return resources.files("handoff").joinpath("web", name).read_text(encoding="utf-8")
+
+
+def desk_router(deps: Deps) -> APIRouter:
+    """The routes; `deps()` returns the running service and bridge (None while they start or after a failure)."""
+    router = APIRouter()
+
+    def running() -> tuple[HandoffService, AudioBridge]:
+        found = deps()
+        if found is None:
+            raise HTTPException(503, "the handoff service is not running (is Redis reachable?)")
+        return found
+
+    async def bearer_agent(authorization: str | None) -> Agent:
+        service, _ = running()
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HTTPException(401, "sign in: send 'Authorization: Bearer <agent token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+        try:
+            return await service.authenticate(token.strip())
+        except UnknownAgent:
+            raise HTTPException(401, "unknown or expired agent token", headers={"WWW-Authenticate": "Bearer"}) from None
+
+    def handoff_error(exc: HandoffError) -> HTTPException:
+        return HTTPException(error_code(exc), str(exc))
+
+    # Pages.
+
+    @router.get("/agent")
+    def agent_page() -> HTMLResponse:
+        return HTMLResponse(web_file("agent.html"))
+
+    @router.get("/supervisor")
+    def supervisor_page() -> HTMLResponse:
+        return HTMLResponse(web_file("supervisor.html"))
+
+    @router.get("/agent/static/{name}")
+    def static(name: str) -> PlainTextResponse:
+        if name not in WEB_FILES:
+            raise HTTPException(404, f"no file {name!r}")
+        return PlainTextResponse(web_file(name), media_type=WEB_FILES[name])
+
+    # REST for the agent.
+
+    @router.get("/agent/api/me")
+    async def me(authorization: str | None = Header(None)) -> dict[str, Any]:
+        return agent_json(await bearer_agent(authorization))
+
+    @router.post("/agent/api/offers/{offer_id}/accept")
+    async def accept(offer_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+        """Take a ringing call; 409 if another agent took it first. Then bridge it with `join` on the websocket."""
+        agent = await bearer_agent(authorization)
+        service, _ = running()
+        try:
+            context = await service.accept(agent.agent_id, offer_id)
+        except HandoffError as exc:
+            raise handoff_error(exc) from None
+        return {"call_id": context.call_id, "context": context.to_dict()}
+
+    @router.post("/agent/api/offers/{offer_id}/decline")
+    async def decline(offer_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+        agent = await bearer_agent(authorization)
+        service, _ = running()
+        try:
+            await service.decline(agent.agent_id, offer_id)
+        except HandoffError as exc:
+            raise handoff_error(exc) from None
+        return {"declined": offer_id}
+
+    # The desktop's websocket.
+
+    @router.websocket("/agent/ws")
+    async def agent_ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        found = deps()
+        if found is None:
+            await websocket.close(UNAVAILABLE_CLOSE, "the handoff service is not running")
+            return
+        service, bridge = found
+        agent = await sign_in(websocket, service)
+        if agent is None:
+            return
+        session = DeskSession(agent, service, bridge, websocket.send_json, websocket.send_bytes)
+        await session.start()
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if message.get("bytes") is not None:
+                    await session.receive_audio(message["bytes"])
+                elif message.get("text") is not None:
+                    try:
+                        data = json.loads(message["text"])
+                    except ValueError as exc:
+                        await session.error(400, f"not JSON: {exc}")
+                        continue
+                    if not isinstance(data, dict):
+                        await session.error(400, "expected a JSON object with a 'type'")
+                        continue
+                    await session.receive_text(data)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            await session.close()
+
+    # The supervisor.
+
+    @router.get("/supervisor/api/snapshot")
+    async def snapshot() -> dict[str, Any]:
+        service, _ = running()
+        return asdict(await service.snapshot())
+
+    @router.get("/supervisor/events")
+    async def supervisor_events(request: Request) -> StreamingResponse:
+        """Server-sent events: the floor (queues, agents, live calls) every second."""
+        service, _ = running()
+
+        async def stream() -> AsyncIterator[str]:
+            while not await request.is_disconnected():
+                view = await service.snapshot()
+                yield f"event: snapshot\ndata: {json.dumps(asdict(view), default=str)}\n\n"
+                await asyncio.sleep(SUPERVISOR_REFRESH_S)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    return router
+
+
+async def sign_in(websocket: WebSocket, service: HandoffService) -> Agent | None:
+    """The token from `?token=` or the first message; a bad one closes with 4401."""
+    token = websocket.query_params.get("token")
+    if not token:
+        try:
+            first = await asyncio.wait_for(websocket.receive_text(), HELLO_TIMEOUT_S)
+            hello = json.loads(first)
+            token = hello.get("token") if isinstance(hello, dict) and hello.get("type") == "hello" else None
+        except (TimeoutError, ValueError, KeyError, WebSocketDisconnect, RuntimeError):
+            token = None
+    try:
+        if not token:
+            raise UnknownAgent("no token")
+        return await service.authenticate(str(token))
+    except UnknownAgent:
+        await websocket.send_json({"type": "error", "code": 401, "message": "unknown or expired agent token"})
+        await websocket.close(UNAUTHORIZED_CLOSE, "unknown or expired agent token")
+        return None

@@ -1,0 +1,204 @@
+"""One agent's desktop connection: JSON control messages and binary PCM16 audio over the `/agent/ws` websocket.
+
+The browser sends `{"type": ...}` messages (status, accept, decline, join, hold, transfer, hand_back,
+hang_up, wrap_up, ping) and 20 ms PCM16 frames at 16 kHz from its microphone; we send the agent's
+updates (offer, offer_withdrawn, call_ended, status_changed), `connected` when a call is bridged,
+`error`s, and the caller's audio as binary frames. Everything the agent does goes through
+`HandoffService`; audio goes through the `AudioBridge`, so the call may live in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from handoff.bridge import AudioBridge, BadAudio
+from handoff.errors import HandoffError, IllegalTransition, NotYourCall, OfferTaken, UnknownCall, UnknownQueue
+from handoff.events import CallEnded, to_dict
+from handoff.model import Agent, AgentStatus
+from handoff.service import HandoffService
+
+log = logging.getLogger(__name__)
+
+SendJson = Callable[[dict[str, Any]], Awaitable[None]]
+SendBytes = Callable[[bytes], Awaitable[None]]
+
+AGENT_SETTABLE = {"available": AgentStatus.AVAILABLE, "away": AgentStatus.AWAY}
+
+
+def agent_json(agent: Agent) -> dict[str, Any]:
+    return {"agent_id": agent.agent_id, "name": agent.name, "skills": dict(agent.skills)}
+
+
+def error_code(exc: HandoffError) -> int:
+    """The HTTP status an error stands for (the websocket sends it in `error` messages too)."""
+    if isinstance(exc, OfferTaken):
+        return 409
+    if isinstance(exc, (UnknownCall, UnknownQueue)):
+        return 404
+    if isinstance(exc, NotYourCall):
+        return 403
+    if isinstance(exc, IllegalTransition):
+        return 409
+    return 400
+
+
+class DeskSession:
+    """An authenticated agent's session; `run_background()` pumps events, `receive_*` handle the browser."""
+
+    def __init__(
+        self, agent: Agent, service: HandoffService, bridge: AudioBridge, send_json: SendJson, send_bytes: SendBytes
+    ) -> None:
+        self.agent, self.service, self.bridge = agent, service, bridge
+        self._send_json, self._send_bytes = send_json, send_bytes
+        self.call_id: str | None = None  # the call the agent talks on (audio bridged)
+        self.last_call_id: str | None = None  # the call to wrap up
+        self.held = False
+        self._audio: asyncio.Task[None] | None = None
+        self._events: asyncio.Task[None] | None = None
+        self.frames_to_caller = 0
+
+    async def start(self) -> None:
+        await self._send_json({"type": "welcome", "agent": agent_json(self.agent)})
+        self._events = asyncio.create_task(self._pump_events(), name=f"desk-events-{self.agent.agent_id}")
+
+    async def _pump_events(self) -> None:
+        async for update in self.service.agent_events(self.agent.agent_id):
+            if isinstance(update, CallEnded) and update.call_id == self.call_id:
+                await self._unbridge()
+            await self._send_json({"type": update.kind, **to_dict(update)})
+
+    # From the browser.
+
+    async def receive_text(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        handler = getattr(self, f"_on_{kind}", None) if isinstance(kind, str) and kind.isidentifier() else None
+        if handler is None:
+            await self.error(400, f"unknown message type {str(kind)[:40]!r}")
+            return
+        try:
+            await handler(message)
+        except HandoffError as exc:
+            await self.error(error_code(exc), str(exc), request=kind)
+        except (KeyError, TypeError, ValueError) as exc:
+            await self.error(400, f"bad {kind!r} message: {exc}", request=kind)
+
+    async def receive_audio(self, pcm16: bytes) -> None:
+        """The agent's microphone: to the caller while bridged and not on hold, otherwise dropped."""
+        if self.call_id is None or self.held:
+            return
+        try:
+            await self.bridge.to_caller(self.call_id, pcm16)
+            self.frames_to_caller += 1
+        except BadAudio as exc:
+            await self.error(400, str(exc))
+
+    async def error(self, code: int, message: str, **extra: Any) -> None:
+        await self._send_json({"type": "error", "code": code, "message": message, **extra})
+
+    async def _on_ping(self, message: dict[str, Any]) -> None:
+        await self.service.heartbeat(self.agent.agent_id)
+        await self._send_json({"type": "pong"})
+
+    async def _on_status(self, message: dict[str, Any]) -> None:
+        status = AGENT_SETTABLE.get(str(message.get("status")))
+        if status is None:
+            raise ValueError(f"status must be one of {sorted(AGENT_SETTABLE)}, got {message.get('status')!r}")
+        await self.service.set_status(self.agent.agent_id, status)
+
+    async def _on_accept(self, message: dict[str, Any]) -> None:
+        context = await self.service.accept(self.agent.agent_id, str(message["offer_id"]))
+        await self.bridge_call(context.call_id, context.to_dict())
+
+    async def _on_decline(self, message: dict[str, Any]) -> None:
+        await self.service.decline(self.agent.agent_id, str(message["offer_id"]))
+
+    async def _on_join(self, message: dict[str, Any]) -> None:
+        """After an accept through the REST route: bridge the call if it is really this agent's."""
+        call_id = str(message["call_id"])
+        view = await self.service.snapshot()
+        if not any(c.call_id == call_id and c.agent_id == self.agent.agent_id for c in view.live_calls):
+            raise NotYourCall(f"call {call_id} is not connected to {self.agent.agent_id}")
+        await self.bridge_call(call_id, None)
+
+    async def _on_hold(self, message: dict[str, Any]) -> None:
+        call_id = self._current()
+        self.held = bool(message.get("on"))
+        await self.bridge.set_hold(call_id, self.held)
+        await self._send_json({"type": "hold", "on": self.held, "call_id": call_id})
+
+    async def _on_transfer(self, message: dict[str, Any]) -> None:
+        queue, to_agent = message.get("queue") or None, message.get("agent") or None
+        if (queue is None) == (to_agent is None):
+            raise ValueError("transfer needs exactly one of 'queue' or 'agent'")
+        call_id = self._current()
+        await self.service.transfer(self.agent.agent_id, call_id, queue=queue, to_agent=to_agent)
+        await self._unbridge()
+
+    async def _on_hand_back(self, message: dict[str, Any]) -> None:
+        call_id = self._current()
+        await self.service.hand_back(self.agent.agent_id, call_id)
+        await self._unbridge()
+
+    async def _on_hang_up(self, message: dict[str, Any]) -> None:
+        call_id = self._current()
+        await self.service.hang_up(self.agent.agent_id, call_id)
+        await self._unbridge()
+
+    async def _on_wrap_up(self, message: dict[str, Any]) -> None:
+        call_id = str(message.get("call_id") or self.last_call_id or "")
+        disposition = str(message.get("disposition") or "").strip()
+        if not call_id:
+            raise ValueError("no call to wrap up")
+        if not disposition:
+            raise ValueError("a disposition code is required")
+        await self.service.wrap_up(self.agent.agent_id, call_id, disposition, str(message.get("notes") or ""))
+        self.last_call_id = None
+        await self._send_json({"type": "wrapped_up", "call_id": call_id})
+
+    # Audio.
+
+    def _current(self) -> str:
+        if self.call_id is None:
+            raise NotYourCall("you are not on a call")
+        return self.call_id
+
+    async def bridge_call(self, call_id: str, context: dict[str, Any] | None) -> None:
+        """Start hearing the caller; the browser is told with a `connected` message."""
+        await self._unbridge()
+        self.call_id = self.last_call_id = call_id
+        self.held = False
+        ready = asyncio.Event()
+        self._audio = asyncio.create_task(self._pump_audio(call_id, ready), name=f"desk-audio-{call_id}")
+        await asyncio.wait({asyncio.ensure_future(ready.wait()), self._audio}, return_when=asyncio.FIRST_COMPLETED)
+        await self._send_json({"type": "connected", "call_id": call_id, "context": context})
+
+    async def _pump_audio(self, call_id: str, ready: asyncio.Event) -> None:
+        async with self.bridge.listen(call_id, "agent") as heard:
+            ready.set()
+            async for item in heard:
+                if isinstance(item, bytes) and not self.held:
+                    await self._send_bytes(item)
+
+    async def _unbridge(self) -> None:
+        task, self._audio, self.call_id = self._audio, None, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def close(self) -> None:
+        """The browser went away: stop pumping; a live call goes back to the queue or the bot (the service decides)."""
+        await self._unbridge()
+        if self._events is not None:
+            self._events.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._events
+        try:
+            await self.service.agent_disconnected(self.agent.agent_id)
+        except HandoffError:
+            log.exception("agent %s: disconnect not recorded", self.agent.agent_id)
+
