@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Dialect, Float, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -55,6 +55,11 @@ class CallRecord(Base):
     """One call (or text conversation), built up from its call-log events."""
 
     __tablename__ = "calls"
+    # Keeping a recording longer than 180 days needs the caller's consent (enforced by the database too).
+    __table_args__ = (
+        CheckConstraint("retention_days IS NULL OR retention_days <= 180 OR recording_consent",
+                        name="retention_needs_consent"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(String(80), unique=True)

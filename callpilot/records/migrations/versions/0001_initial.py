@@ -58,6 +58,8 @@ def upgrade() -> None:
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_calls")),
         sa.UniqueConstraint("call_id", name=op.f("uq_calls_call_id")),
+        sa.CheckConstraint("retention_days IS NULL OR retention_days <= 180 OR recording_consent",
+                           name=op.f("ck_calls_retention_needs_consent")),
     )
     for column in ("caller_number", "customer_id", "started_at", "contained", "queue", "agent_id", "disposition",
                    "recording_expires_at", "ended_at"):

@@ -1,0 +1,184 @@
+"""Call-log events -> one `calls` row per call (no I/O: the writer loads and saves the rows).
+
+Each event kind has a handler in `HANDLERS`; an event nobody knows is kept in the row's `extra` so nothing a
+newer part of the system logs is lost. Text is redacted before it is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.backoffice import normalize_phone
+from callpilot.records.models import CallRecord
+from callpilot.records.redaction import redact
+from callpilot.records.retention import expiry
+
+MAX_UNKNOWN = 50  # unknown events kept per call
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """A lifecycle event as the records see it: the kind is a plain string so new kinds are accepted."""
+
+    call_id: str
+    event: str
+    at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_call_event(cls, call_event: Any) -> RecordEvent:
+        """From a `voice_gateway.call_log.CallEvent` (or anything with call_id, kind, at, data)."""
+        kind = getattr(call_event.kind, "value", call_event.kind)
+        at = datetime.fromtimestamp(float(call_event.at), UTC)
+        return cls(str(call_event.call_id), str(kind), at, dict(call_event.data))
+
+
+def new_record(event: RecordEvent, *, retention_days: int) -> CallRecord:
+    return CallRecord(call_id=event.call_id, channel="voice", status="in_progress", started_at=event.at,
+                      ivr_path=[], intents=[], transcript=[], extra={}, turns=0, recording_consent=False,
+                      retention_days=retention_days)
+
+
+def caller_number(raw: object) -> str | None:
+    """E.164 when the number is North American; otherwise the digits as given (None when empty)."""
+    text = str(raw or "").strip()
+    if not text:
+        return None
+    return normalize_phone(text) or text[:32]
+
+
+def _seconds(later: datetime, earlier: datetime | None) -> float | None:
+    return None if earlier is None else round(max(0.0, (later - earlier).total_seconds()), 3)
+
+
+def _text(value: object) -> str:
+    return redact(str(value)) if value is not None else ""
+
+
+def _on_started(row: CallRecord, e: RecordEvent) -> None:
+    row.started_at = row.answered_at = e.at
+    row.transport = str(e.data["transport"]) if e.data.get("transport") else row.transport
+    row.channel = str(e.data.get("channel") or ("voice" if row.transport else "text"))
+    row.caller_number = caller_number(e.data.get("caller")) or row.caller_number
+
+
+def _on_turn(row: CallRecord, e: RecordEvent) -> None:
+    speaker = str(e.data.get("speaker", "caller"))
+    entry: dict[str, object] = {"at": e.at.isoformat(), "speaker": speaker, "text": _text(e.data.get("text"))}
+    if e.data.get("interrupted"):
+        entry["interrupted"] = True
+    row.transcript = [*row.transcript, entry]
+    if speaker == "caller":
+        row.turns += 1
+
+
+def _on_dtmf(row: CallRecord, e: RecordEvent) -> None:
+    entry = {"at": e.at.isoformat(), "speaker": "caller", "text": f"[key {e.data.get('digit', '?')}]"}
+    row.transcript = [*row.transcript, entry]
+
+
+def _on_handoff(row: CallRecord, e: RecordEvent) -> None:
+    row.handoff_at = row.handoff_at or e.at
+    row.handoff_reason = str(e.data.get("reason") or row.handoff_reason or "") or None
+    row.queue = str(e.data.get("queue") or e.data.get("skill") or row.queue or "") or None
+    row.contained = False
+
+
+def _on_agent_connected(row: CallRecord, e: RecordEvent) -> None:
+    row.agent_id = str(e.data.get("agent_id") or row.agent_id or "") or None
+    row.agent_name = str(e.data.get("agent_name") or e.data.get("name") or row.agent_name or "") or None
+    row.agent_connected_at = e.at
+    if row.handoff_at is not None and row.wait_s is None:
+        row.wait_s = _seconds(e.at, row.handoff_at)
+    row.contained = False
+
+
+def _on_agent_left(row: CallRecord, e: RecordEvent) -> None:
+    if row.agent_connected_at is not None:
+        row.talk_s = round((row.talk_s or 0.0) + (_seconds(e.at, row.agent_connected_at) or 0.0), 3)
+        row.agent_connected_at = None if e.data.get("reason") in ("transfer", "hand_back") else row.agent_connected_at
+        row.extra = {**row.extra, "agent_left": str(e.data.get("reason", ""))}
+
+
+def _on_wrap_up(row: CallRecord, e: RecordEvent) -> None:
+    row.disposition = str(e.data.get("disposition") or row.disposition or "") or None
+    row.notes = _text(e.data.get("notes")) or row.notes
+    row.agent_id = str(e.data.get("agent_id") or row.agent_id or "") or None
+
+
+def _on_transfer(row: CallRecord, e: RecordEvent) -> None:
+    row.queue = str(e.data.get("queue") or row.queue or "") or None
+
+
+def _on_consent(row: CallRecord, e: RecordEvent) -> None:
+    row.recording_consent = bool(e.data.get("granted", True))
+
+
+def _on_ended(row: CallRecord, e: RecordEvent) -> None:
+    row.ended_at = e.at
+    row.duration_s = _seconds(e.at, row.started_at)
+    row.end_reason = str(e.data.get("reason") or "") or None
+    if row.contained is None:
+        row.contained = row.handoff_at is None
+    if row.agent_connected_at is not None and "agent_left" not in row.extra and row.talk_s is None:
+        row.talk_s = _seconds(e.at, row.agent_connected_at)
+    if row.handoff_at is not None and row.agent_connected_at is None and row.wait_s is None:
+        row.wait_s = _seconds(e.at, row.handoff_at)  # the caller gave up in the queue
+        row.status = "abandoned"
+    else:
+        row.status = "completed"
+    if e.data.get("recording"):
+        row.recording_path = str(e.data["recording"])
+    row.recording_expires_at = expiry(row)
+
+
+Handler = Callable[[CallRecord, RecordEvent], None]
+HANDLERS: dict[str, Handler] = {
+    "started": _on_started,
+    "turn": _on_turn,
+    "dtmf": _on_dtmf,
+    "handoff": _on_handoff,
+    "agent_connected": _on_agent_connected,
+    "agent_left": _on_agent_left,
+    "wrap_up": _on_wrap_up,
+    "transfer": _on_transfer,
+    "consent": _on_consent,
+    "ended": _on_ended,
+}
+
+
+def apply_event(row: CallRecord, event: RecordEvent) -> None:
+    """Fold one event into the call's row; details every event may carry are picked up too."""
+    handler = HANDLERS.get(event.event)
+    if handler is None:
+        kept = [*row.extra.get("events", []), {"event": event.event, "at": event.at.isoformat(),
+                                               "data": {k: _jsonable(v) for k, v in event.data.items()}}]
+        row.extra = {**row.extra, "events": kept[-MAX_UNKNOWN:]}
+    else:
+        handler(row, event)
+    if event.data.get("language"):
+        row.language = str(event.data["language"])[:16]
+    if event.data.get("recording_consent") is not None:
+        row.recording_consent = bool(event.data["recording_consent"])
+    intents = event.data.get("intents") or ([event.data["intent"]] if event.data.get("intent") else [])
+    for intent in intents:
+        name = intent.get("name") if isinstance(intent, Mapping) else intent
+        if name and (not row.intents or row.intents[-1] != name):
+            row.intents = [*row.intents, str(name)]
+    if isinstance(event.data.get("ivr_path"), list | tuple) and event.data["ivr_path"]:
+        row.ivr_path = [str(step) for step in event.data["ivr_path"]]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return redact(str(value))

@@ -1,0 +1,186 @@
+"""The buffered records writer: call-log events in, `calls` rows out, off the call path.
+
+`submit` (and calling the writer as a `CallLog` listener) only puts the event on a bounded queue, so a call
+never waits for the database. A background thread writes the queue in batches, one transaction per batch; when
+the database is unreachable the batch is kept and retried with exponential backoff, so a brief outage loses
+nothing. Only a full queue (a long outage under load) drops events, each one counted and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from callpilot.records.crm import call_ended, wrap_up_after_end
+from callpilot.records.db import Database
+from callpilot.records.models import CallRecord
+from callpilot.records.projection import RecordEvent, apply_event, new_record
+
+log = logging.getLogger("callpilot.records.writer")
+
+_STOP = object()
+
+
+def store_events(session: Session, events: Sequence[RecordEvent], *, retention_days: int) -> list[CallRecord]:
+    """Fold events into their calls' rows (creating rows as needed); returns the rows touched."""
+    ids = sorted({e.call_id for e in events})
+    rows = {r.call_id: r for r in session.scalars(select(CallRecord).where(CallRecord.call_id.in_(ids)))}
+    for event in events:
+        row = rows.get(event.call_id)
+        if row is None:
+            row = rows[event.call_id] = new_record(event, retention_days=retention_days)
+            session.add(row)
+        was_over = row.ended_at is not None
+        apply_event(row, event)
+        if event.event == "ended":
+            session.flush()
+            call_ended(session, row)
+        elif was_over and event.event == "wrap_up":
+            wrap_up_after_end(session, row)
+    return list(rows.values())
+
+
+@dataclass
+class WriterStats:
+    written: int = 0
+    retries: int = 0
+    dropped: int = 0
+    failed: int = 0  # events the database refused (bad data), logged and skipped
+
+
+class RecordWriter:
+    """Writes call events to the records database from a background thread (see the module docstring)."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        retention_days: int = 90,
+        # Limits
+        max_queue: int = 10_000,
+        batch_size: int = 200,
+        # Retries
+        first_retry_s: float = 0.2,
+        longest_retry_s: float = 30.0,
+    ) -> None:
+        self.database = database
+        self.retention_days = retention_days
+        self.batch_size = batch_size
+        self.first_retry_s, self.longest_retry_s = first_retry_s, longest_retry_s
+        self.stats = WriterStats()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self._unfinished = 0
+        self._idle = threading.Condition()
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> RecordWriter:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True, name="records-writer")
+            self._thread.start()
+        return self
+
+    def __call__(self, call_event: Any) -> None:
+        """A `CallLog` listener: `call_log.subscribe(writer)`."""
+        self.submit(RecordEvent.from_call_event(call_event))
+
+    def submit(self, event: RecordEvent) -> bool:
+        """Queue an event; never blocks. False (and counted as dropped) when the queue is full."""
+        with self._idle:
+            self._unfinished += 1
+        try:
+            self._queue.put_nowait(event)
+            return True
+        except queue.Full:
+            self._done(1)
+            self.stats.dropped += 1
+            log.error("records queue full: dropped %s event of call %s", event.event, event.call_id)
+            return False
+
+    @property
+    def pending(self) -> int:
+        """Events submitted but not yet written."""
+        return self._unfinished
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted so far is written (False on timeout)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._unfinished == 0, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued (for up to `timeout` seconds), then stop the thread."""
+        if self._thread is None:
+            return
+        self.flush(timeout)
+        self._closing.set()
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._unfinished:
+            log.error("records writer stopped with %d events not written", self._unfinished)
+        self._thread = None
+
+    def _done(self, count: int) -> None:
+        with self._idle:
+            self._unfinished -= count
+            self._idle.notify_all()
+
+    def _next_batch(self) -> list[RecordEvent] | None:
+        first = self._queue.get()
+        if first is _STOP:
+            return None
+        batch: list[RecordEvent] = [first]
+        while len(batch) < self.batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._queue.put(_STOP)
+                break
+            batch.append(item)
+        return batch
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            self._write_with_retries(batch)
+            self._done(len(batch))
+
+    def _write_with_retries(self, batch: list[RecordEvent]) -> None:
+        failures = 0
+        while True:
+            try:
+                with self.database.session() as session:
+                    store_events(session, batch, retention_days=self.retention_days)
+                self.stats.written += len(batch)
+                return
+            except (OperationalError, InterfaceError, DisconnectionError) as exc:
+                failures += 1
+                self.stats.retries += 1
+                delay = min(self.longest_retry_s, self.first_retry_s * 2 ** (failures - 1))
+                log.warning("records database unavailable (%s); %d events kept, retrying in %.1f s",
+                            type(exc).__name__, len(batch), delay)
+                if self._closing.wait(delay):
+                    log.error("records writer closing: %d events of a batch not written", len(batch))
+                    return
+            except Exception:  # the database refused the data (or a bug): isolate the bad event
+                self._write_one_by_one(batch)
+                return
+
+    def _write_one_by_one(self, batch: list[RecordEvent]) -> None:
+        """A batch the database refused: write what it accepts, log and skip the rest."""
+        for event in batch:
+            try:
+                with self.database.session() as session:
+                    store_events(session, [event], retention_days=self.retention_days)
+                self.stats.written += 1
+            except Exception:
+                self.stats.failed += 1
+                log.exception("records: could not store %s event of call %s", event.event, event.call_id)

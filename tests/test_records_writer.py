@@ -1,0 +1,270 @@
+"""Call-log events become one `calls` row per call, through the buffered writer, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from callpilot.records.db import Database
+from callpilot.records.models import CallRecord, Ticket
+from callpilot.records.projection import RecordEvent
+from callpilot.records.writer import RecordWriter
+from tests.records_fixtures import database, pg_schema_url, sqlite_db  # noqa: F401
+from voice_gateway.call_log import CallLog, LifecycleKind
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    """The call log's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now.timestamp()
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def writer(database: Database) -> Iterator[RecordWriter]:  # noqa: F811
+    w = RecordWriter(database, retention_days=90).start()
+    yield w
+    w.close()
+
+
+def _log(writer: RecordWriter, clock: Clock) -> CallLog:
+    call_log = CallLog(None, clock=clock)
+    call_log.subscribe(writer)
+    return call_log
+
+
+def _row(database: Database, call_id: str) -> CallRecord:  # noqa: F811
+    with database.session() as session:
+        row = session.scalar(select(CallRecord).where(CallRecord.call_id == call_id))
+        assert row is not None, f"no row for {call_id}"
+        return row
+
+
+def _ticket(database: Database, call_id: str) -> Ticket | None:  # noqa: F811
+    with database.session() as session:
+        return session.scalar(select(Ticket).where(Ticket.call_id == call_id))
+
+
+def test_a_call_the_bot_handles_is_one_contained_row(database: Database, writer: RecordWriter, clock: Clock) -> None:  # noqa: F811
+    log = _log(writer, clock)
+    log.record("c1", LifecycleKind.STARTED, 0, transport="twilio", caller="+1 617-555-0142", sample_rate=8000)
+    clock.advance(3)
+    log.record("c1", LifecycleKind.TURN, 3000, speaker="bot", text="Welcome to Northwind, how can I help?")
+    clock.advance(4)
+    log.record("c1", LifecycleKind.TURN, 7000, speaker="caller", text="where is order 48215, my card was 4111 1111 1111 1111",
+               confidence=0.91, intent="order_status")
+    log.record("c1", LifecycleKind.DTMF, 7100, digit="1", source="inband")
+    clock.advance(20)
+    log.record("c1", LifecycleKind.ENDED, 27000, reason="bot_hangup", recording="results/recordings/c1.wav")
+    assert writer.flush(30)
+
+    row = _row(database, "c1")
+    assert row.caller_number == "+16175550142"
+    assert row.customer_id == "C001"  # found in the contacts table seeded from the demo customers
+    assert (row.channel, row.transport, row.status, row.end_reason) == ("voice", "twilio", "completed", "bot_hangup")
+    assert row.started_at == T0 and row.answered_at == T0
+    assert row.ended_at == T0 + timedelta(seconds=27) and row.duration_s == 27.0
+    assert row.contained is True and row.handoff_at is None
+    assert row.turns == 1 and row.intents == ["order_status"]
+    said = [entry["text"] for entry in row.transcript]
+    assert said == ["Welcome to Northwind, how can I help?", "where is order 48215, my card was [card]", "[key 1]"]
+    assert row.recording_path == "results/recordings/c1.wav"
+    assert row.retention_days == 90 and row.recording_expires_at == row.ended_at + timedelta(days=90)
+    ticket = _ticket(database, "c1")
+    assert ticket is not None and ticket.customer_id == "C001" and "resolved by the bot" in ticket.subject
+
+
+def test_a_handed_off_call_has_queue_agent_wait_talk_and_wrap_up(
+    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+) -> None:
+    log = _log(writer, clock)
+    log.record("c2", LifecycleKind.STARTED, 0, transport="audiosocket", caller="", sample_rate=8000)
+    clock.advance(10)
+    log.record("c2", LifecycleKind.HANDOFF, 10000, reason="caller_asked", skill="orders", priority=1,
+               intents=[{"name": "human_handoff", "confidence": 0.97}], ivr_path=["main", "orders"])
+    clock.advance(45)
+    log.record("c2", "agent_connected", 55000, agent_id="a7", agent_name="Maria")  # type: ignore[arg-type]
+    clock.advance(120)
+    log.record("c2", "agent_left", 175000, reason="hangup")  # type: ignore[arg-type]
+    log.record("c2", LifecycleKind.ENDED, 175000, reason="agent_hangup", recording=None)
+    clock.advance(30)
+    log.record("c2", "wrap_up", 0, agent_id="a7", disposition="refund_issued",  # type: ignore[arg-type]
+               notes="refund to card 5500 0000 0000 0004, mail anna.berg@gmail.com")
+    assert writer.flush(30)
+
+    row = _row(database, "c2")
+    assert row.caller_number is None and row.customer_id is None
+    assert (row.queue, row.handoff_reason, row.agent_id, row.agent_name) == ("orders", "caller_asked", "a7", "Maria")
+    assert row.contained is False and row.status == "completed"
+    assert (row.wait_s, row.talk_s, row.duration_s) == (45.0, 120.0, 175.0)
+    assert row.intents == ["human_handoff"] and row.ivr_path == ["main", "orders"]
+    assert row.disposition == "refund_issued"
+    assert row.notes == "refund to card [card], mail [email]"
+    assert row.recording_path is None and row.recording_expires_at is None
+    ticket = _ticket(database, "c2")
+    assert ticket is not None and "refund_issued" in ticket.subject and "Notes: refund to card [card]" in ticket.body
+
+
+def test_a_caller_who_hangs_up_in_the_queue_is_abandoned(
+    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+) -> None:
+    log = _log(writer, clock)
+    log.record("c3", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550187")
+    clock.advance(5)
+    log.record("c3", LifecycleKind.HANDOFF, 5000, reason="fallback", skill="tech", priority=0)
+    clock.advance(80)
+    log.record("c3", LifecycleKind.ENDED, 85000, reason="caller_hangup")
+    assert writer.flush(30)
+    row = _row(database, "c3")
+    assert (row.status, row.contained, row.wait_s, row.talk_s, row.agent_id) == ("abandoned", False, 80.0, None, None)
+    assert row.customer_id == "C002"
+
+
+def test_unknown_events_and_events_without_a_start_are_kept(
+    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+) -> None:
+    writer.submit(RecordEvent("c4", "queue_position", T0, {"position": 3, "expected_wait_s": 40}))
+    writer.submit(RecordEvent("c4", "sentiment", T0 + timedelta(seconds=1), {"note": "call me on 617 555 0142"}))
+    writer.submit(RecordEvent("c4", "consent", T0 + timedelta(seconds=2), {"granted": True, "language": "en"}))
+    assert writer.flush(30)
+    row = _row(database, "c4")
+    assert row.started_at == T0 and row.status == "in_progress" and row.contained is None
+    assert [e["event"] for e in row.extra["events"]] == ["queue_position", "sentiment"]
+    assert row.extra["events"][1]["data"] == {"note": "call me on [phone]"}
+    assert row.recording_consent is True and row.language == "en"
+
+
+def test_a_text_conversation_is_a_text_channel_row(database: Database, writer: RecordWriter) -> None:  # noqa: F811
+    writer.submit(RecordEvent("chat-1", "started", T0, {"channel": "text", "caller": "web-user-9"}))
+    writer.submit(RecordEvent("chat-1", "turn", T0, {"speaker": "caller", "text": "hi, my email is a@b.io"}))
+    writer.submit(RecordEvent("chat-1", "ended", T0 + timedelta(minutes=2), {"reason": "session_expired"}))
+    assert writer.flush(30)
+    row = _row(database, "chat-1")
+    assert (row.channel, row.transport, row.caller_number, row.duration_s) == ("text", None, "web-user-9", 120.0)
+    assert row.transcript[0]["text"] == "hi, my email is [email]"
+
+
+def test_submit_never_blocks_and_counts_what_a_full_queue_drops(sqlite_db: Database) -> None:  # noqa: F811
+    writer = RecordWriter(sqlite_db, max_queue=2)  # not started: nothing drains the queue
+    results = [writer.submit(RecordEvent(f"q{i}", "started", T0, {})) for i in range(3)]
+    assert results == [True, True, False]
+    assert writer.stats.dropped == 1 and writer.pending == 2
+    writer.start()
+    assert writer.flush(30)
+    writer.close()
+    assert writer.stats.written == 2
+
+
+def test_a_broken_listener_does_not_break_the_call_log(clock: Clock) -> None:
+    call_log = CallLog(None, clock=clock)
+    seen: list[str] = []
+
+    def broken(_: object) -> None:
+        raise RuntimeError("listener bug")
+
+    call_log.subscribe(broken)
+    unsubscribe = call_log.subscribe(lambda e: seen.append(e.call_id))
+    call_log.record("c5", LifecycleKind.STARTED, 0)
+    unsubscribe()
+    call_log.record("c5", LifecycleKind.ENDED, 10)
+    assert seen == ["c5"] and len(call_log.events) == 2
+
+
+# The database goes away and comes back: nothing is lost.
+
+
+class FlakyProxy:
+    """A TCP proxy in front of PostgreSQL; while `down`, every connection is closed at once."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = threading.Event()
+        self.live: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up.is_set():
+                client.close()
+                continue
+            server = socket.create_connection(self.target)
+            self.live += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def down(self) -> None:
+        self.up.clear()
+        for s in self.live:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+        self.live.clear()
+
+    def close(self) -> None:
+        self.down()
+        self.listener.close()
+
+
+def test_the_writer_keeps_events_while_postgresql_is_down_and_writes_them_when_it_returns(
+    pg_schema_url: str,  # noqa: F811
+) -> None:
+    Database(pg_schema_url).upgrade()
+    proxy = FlakyProxy(5432)
+    flaky = Database(pg_schema_url.replace(":5432/", f":{proxy.port}/"))
+    writer = RecordWriter(flaky, first_retry_s=0.05, longest_retry_s=0.2).start()
+    try:
+        proxy.up.set()
+        writer.submit(RecordEvent("pg-1", "started", T0, {"caller": "+16175550142", "transport": "twilio"}))
+        assert writer.flush(30)
+
+        proxy.down()  # the database goes away mid-call
+        writer.submit(RecordEvent("pg-1", "turn", T0 + timedelta(seconds=2), {"speaker": "caller", "text": "hello"}))
+        writer.submit(RecordEvent("pg-1", "ended", T0 + timedelta(seconds=9), {"reason": "caller_hangup"}))
+        assert not writer.flush(1.0)  # nothing can be written while it is down...
+        assert writer.pending == 2 and writer.stats.retries >= 1
+
+        proxy.up.set()  # ...and it comes back
+        assert writer.flush(30)
+        assert writer.stats.dropped == 0 and writer.stats.failed == 0
+        row = _row(Database(pg_schema_url), "pg-1")
+        assert row.transcript[0]["text"] == "hello" and row.duration_s == 9.0 and row.status == "completed"
+    finally:
+        writer.close()
+        flaky.dispose()
+        proxy.close()
