@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from callpilot.ops.config import DEFAULT_ALERT_RULES, AlertRule, WebhookTarget
+from handoff.config import HandoffConfig
 
 ENV_PREFIX = "CALLPILOT_"
 
@@ -53,6 +54,9 @@ class Settings(BaseModel):
     recordings_dir: Path = Path("results/recordings")
     recording_announcement: str | None = None  # None: the default "This call may be recorded..."
     call_log: Path = Path("results/calls.jsonl")
+    # Human handoff (handoff/): Redis state engine (None: an in-process fakeredis), queues, agents
+    redis_url: str | None = None
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     # Call records (callpilot.records)
     database_url: str | None = None  # None: SQLite file <data_dir>/callpilot.db; or postgresql+psycopg://...
     recording_retention_days: Literal[30, 90, 180] = 90  # default policy; longer needs the caller's consent
@@ -116,6 +120,8 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             out[name] = None
         elif fields[name].annotation is not None and str(fields[name].annotation).startswith(("dict", "list")):
             out[name] = yaml.safe_load(value)
+        elif isinstance(fields[name].annotation, type) and issubclass(fields[name].annotation, BaseModel):
+            out[name] = yaml.safe_load(value)  # CALLPILOT_HANDOFF='{queues: {...}}'
         else:
             out[name] = value
     return out

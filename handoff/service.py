@@ -7,9 +7,25 @@ and `handoff.router` only move data between Redis and those decisions."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aredis
 
 from bot.dialogue.handoff import HandoffDecision
+from handoff.acd import expected_wait
+from handoff.calls import CallBook, CallRecord
+from handoff.config import HandoffConfig
+from handoff.contacts import ContactLookup
+from handoff.context import build_context
+from handoff.directory import AgentDirectory
 from handoff.errors import (
     HandoffError,
     IllegalTransition,
@@ -33,7 +49,11 @@ from handoff.events import (
     QueuePosition,
     ReturnedToBot,
     StatusChanged,
+    decode_agent_update,
+    decode_call_update,
+    encode,
 )
+from handoff.floor import Floor
 from handoff.model import (
     Agent,
     AgentStatus,
@@ -48,6 +68,10 @@ from handoff.model import (
     SupervisorView,
     TranscriptLine,
 )
+from handoff.presence import Presence
+from handoff.redis_conn import Keys, as_str, check_reachable, retrying
+from handoff.router import Router
+from handoff.states import call_next, status_event
 
 __all__ = [
     "Agent", "AgentConnected", "AgentLeft", "AgentStatus", "AgentUpdate", "AgentView", "CallEnded",
@@ -58,74 +82,234 @@ __all__ = [
 ]
 
 
+WrapUpSink = Callable[[dict[str, Any]], Awaitable[None]]
+_TERMINAL = (Overflow, Closed, ReturnedToBot)
+
+
 class HandoffService:
     """Queues, agents and offers on Redis. `start()` runs the router task; `stop()` ends it."""
 
-    async def start(self) -> None:
+    def __init__(self, client: aredis.Redis, *, config: HandoffConfig, directory: AgentDirectory,
+                 contacts: ContactLookup, clock: Callable[[], float] = time.time, keys: Keys | None = None,
+                 redis_url: str | None = None, consumer: str | None = None,
+                 wrap_up_sink: WrapUpSink | None = None) -> None:
+        self.client = client
+        self.config = config
+        self.directory = directory
+        self.keys = keys or Keys()
+        self._contacts = contacts
+        self._clock = clock
+        self._redis_url = redis_url
+        self._wrap_up_sink = wrap_up_sink
+        self.calls = CallBook(client, self.keys, record_ttl_s=config.record_ttl_s)
+        self.presence = Presence(client, self.keys, heartbeat_ttl_s=config.heartbeat_ttl_s, clock=clock)
+        self.floor = Floor(client, self.keys, self.calls, self.presence, clock=clock, name_of=self._name_of)
+        consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.router = Router(self.floor, config, directory.agents, clock=clock, consumer=consumer,
+                             on_agent_lost=self.agent_disconnected)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, *, run_router: bool = True) -> None:
         """Connect (raises RedisUnavailable with the URL), create consumer groups, start the router."""
-        raise NotImplementedError
+        await check_reachable(self.client, self._redis_url)
+        await self.calls.ensure_groups(self.config.queues)
+        if run_router and self._task is None:
+            self._stop.clear()
+            self._task = asyncio.create_task(self.router.run(self._stop), name="handoff-router")
 
     async def stop(self) -> None:
         """Stop the router task; pending queue entries stay in Redis for the next router."""
-        raise NotImplementedError
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    def _name_of(self, agent_id: str) -> str:
+        try:
+            return self.directory.get(agent_id).name
+        except UnknownAgent:
+            return agent_id
 
     # The caller's side (voice pipeline).
 
     async def request(self, call_id: str, decision: HandoffDecision, *, language: str = "en") -> QueuedCall:
         """Build the context (contact looked up by number) and enqueue on the skill's queue."""
-        raise NotImplementedError
+        if not call_id:
+            raise ValueError("a handoff needs a call id")
+        queue = self.config.queue_for(decision.skill)
+        now = self._clock()
+        context = await build_context(call_id, decision, queue=queue, language=language,
+                                      contacts=self._contacts, now=now)
+        await retrying(lambda: self.calls.enqueue(context, enqueued_at=now), what=f"enqueue call {call_id}")
+        position = int(await self.client.zcard(self.keys.waiting(queue)))
+        serving = sum(1 for a in self.directory.agents() if a.level(queue) > 0)
+        return QueuedCall(call_id, queue, decision.priority, CallState.WAITING, position,
+                          expected_wait(position, serving, self.config.queue(queue)), now, 0.0,
+                          decision.caller_number)
 
-    def call_events(self, call_id: str) -> AsyncIterator[CallUpdate]:
-        """Updates for one waiting/connected call until it leaves the handoff."""
-        raise NotImplementedError
+    async def call_events(self, call_id: str) -> AsyncIterator[CallUpdate]:
+        """Updates for one call until it leaves the handoff (overflow, closed, back to the bot, ended)."""
+        async with self.client.pubsub() as pubsub:
+            await pubsub.subscribe(self.keys.call_channel(call_id))
+            record = await self.calls.get(call_id)
+            if record.state is CallState.CONNECTED and record.agent_id:
+                yield AgentConnected(call_id, record.agent_id, self._name_of(record.agent_id))
+            elif record.state is CallState.WAITING and record.position:
+                yield QueuePosition(call_id, record.position, 0.0)
+            while not record.final:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None:
+                    record = await self.calls.get(call_id)
+                    continue
+                update = decode_call_update(message["data"])
+                yield update
+                if isinstance(update, _TERMINAL) or (isinstance(update, AgentLeft) and not update.requeued):
+                    return
 
     async def caller_hung_up(self, call_id: str) -> None:
-        raise NotImplementedError
+        await self.calls.update(call_id, hung_up="1")
+        await self.floor.caller_gone(await self.calls.get(call_id))
 
     # The agent's side (desktop).
 
     async def authenticate(self, token: str) -> Agent:
         """The agent with this token; UnknownAgent for an unknown or expired token."""
-        raise NotImplementedError
+        return self.directory.by_token(token)
 
     async def set_status(self, agent_id: str, status: AgentStatus) -> None:
         """available / away / offline by the agent; IllegalTransition for any other move."""
-        raise NotImplementedError
+        self.directory.get(agent_id)
+        current = (await self.presence.state(agent_id)).status
+        await self.presence.transition(agent_id, status_event(current, AgentStatus(status)))
 
     async def heartbeat(self, agent_id: str) -> None:
-        raise NotImplementedError
+        self.directory.get(agent_id)
+        await self.presence.heartbeat(agent_id)
 
     async def accept(self, agent_id: str, offer_id: str) -> HandoffContext:
         """Take the ringing call; OfferTaken if another agent was first or the offer is gone."""
-        raise NotImplementedError
+        return await self.floor.accept(agent_id, offer_id)
 
     async def decline(self, agent_id: str, offer_id: str) -> None:
-        raise NotImplementedError
+        await self.floor.decline(agent_id, offer_id)
 
     async def transfer(self, agent_id: str, call_id: str, *, queue: str | None = None,
                        to_agent: str | None = None) -> None:
         """Put the call in another queue (front) or offer it to one agent."""
-        raise NotImplementedError
+        if (queue is None) == (to_agent is None):
+            raise ValueError("transfer needs exactly one of queue= or to_agent=")
+        record = await self.floor.connected_record(agent_id, call_id)
+        if queue is not None:
+            if queue not in self.config.queues:
+                raise UnknownQueue(f"no queue {queue!r} (queues: {', '.join(sorted(self.config.queues))})")
+            await self.floor.agent_leaves(record, "transfer", requeue_to=queue)
+            return
+        assert to_agent is not None
+        target = self.directory.get(to_agent)
+        call_next(record.state, "transfer_to_agent")
+        if not (await self.presence.reserve([target.agent_id]))[0]:
+            raise HandoffError(f"agent {target.agent_id!r} is not available")
+        await self.presence.transition(agent_id, "call_ended")
+        await self.floor.tell_agent(agent_id, CallEnded(call_id, "transferred"))
+        now = self._clock()
+        offer_id = f"{call_id}:{record.offer_seq + 1}"
+        expires = now + self.config.queue(record.queue).ring_timeout_s
+        await self.calls.requeue(record, record.queue, offer={
+            "state": CallState.OFFERED.value, "offer_id": offer_id, "offered_to": target.agent_id,
+            "offer_expires_at": expires, "offer_seq": record.offer_seq + 1})
+        await self.client.hdel(self.keys.live_calls, call_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            self.presence.mark_ringing(pipe, target.agent_id, offer_id, now)
+            pipe.publish(self.keys.agent_channel(target.agent_id),
+                         encode(Offer(offer_id, record.context.waited(now), expires)))
+            await pipe.execute()
+        await self.floor.tell_call(call_id, AgentLeft(call_id, agent_id, "transfer", requeued=True))
 
     async def hand_back(self, agent_id: str, call_id: str) -> None:
         """The bot takes the call again."""
-        raise NotImplementedError
+        await self.floor.agent_leaves(await self.floor.connected_record(agent_id, call_id), "hand_back",
+                                      requeue_to=None)
 
     async def hang_up(self, agent_id: str, call_id: str) -> None:
-        raise NotImplementedError
+        await self.floor.agent_leaves(await self.floor.connected_record(agent_id, call_id), "hangup",
+                                      requeue_to=None)
 
     async def wrap_up(self, agent_id: str, call_id: str, disposition: str, notes: str) -> None:
         """Record the outcome; the agent becomes available again."""
-        raise NotImplementedError
+        if not disposition.strip():
+            raise ValueError("wrap-up needs a disposition (e.g. resolved, follow_up, escalated)")
+        record = await self.calls.get(call_id)
+        if record.agent_id != agent_id:
+            raise NotYourCall(f"agent {agent_id!r} did not take call {call_id!r}")
+        current = (await self.presence.state(agent_id)).status
+        if current is not AgentStatus.WRAP_UP:
+            raise IllegalTransition("agent", current.value, "wrap_up")
+        now = self._clock()
+        outcome = {"kind": "wrap_up", "call_id": call_id, "agent_id": agent_id, "queue": record.queue,
+                   "disposition": disposition.strip(), "notes": notes, "at": now,
+                   "caller_number": record.context.caller_number, "connected_at": record.connected_at}
+        await self.calls.update(call_id, disposition=disposition.strip(), notes=notes, wrapped_up_at=now)
+        await self.client.publish(self.keys.supervisor_channel, json.dumps(outcome))
+        if self._wrap_up_sink is not None:
+            await self._wrap_up_sink(outcome)
+        await self.presence.transition(agent_id, "ready")
 
     async def agent_disconnected(self, agent_id: str) -> None:
         """The browser went away: the live call goes back to the queue (front) or to the bot."""
-        raise NotImplementedError
+        runtime = await self.presence.state(agent_id)
+        if runtime.status is AgentStatus.ON_CALL and runtime.call_id:
+            record = await self.calls.get(runtime.call_id)
+            others = [s for s, _ in await self.presence.snapshot(self.directory.agents())
+                      if s.agent_id != agent_id and s.online and s.status is not AgentStatus.OFFLINE
+                      and s.skills.get(record.queue, 0) > 0]
+            await self.floor.agent_leaves(record, "disconnected", requeue_to=record.queue if others else None,
+                                          disconnect=True)
+            return
+        if runtime.status is AgentStatus.RINGING and runtime.offer_id:
+            with contextlib.suppress(OfferTaken):
+                await self.floor.decline(agent_id, runtime.offer_id)
+            runtime = await self.presence.state(agent_id)
+        if runtime.status is not AgentStatus.OFFLINE:
+            await self.presence.transition(agent_id, "disconnect")
 
-    def agent_events(self, agent_id: str) -> AsyncIterator[AgentUpdate]:
-        raise NotImplementedError
+    async def agent_events(self, agent_id: str) -> AsyncIterator[AgentUpdate]:
+        """Offers, withdrawals, ended calls and status changes for one agent, as they happen."""
+        self.directory.get(agent_id)
+        async with self.client.pubsub() as pubsub:
+            await pubsub.subscribe(self.keys.agent_channel(agent_id))
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None:
+                    yield decode_agent_update(message["data"])
 
     # The supervisor's side.
 
     async def snapshot(self) -> SupervisorView:
-        raise NotImplementedError
+        now = self._clock()
+        agents = [(s, r) for s, r in await self.presence.snapshot(self.directory.agents())]
+        views = tuple(AgentView(s.agent_id, s.name, s.skills, s.status if s.online else AgentStatus.OFFLINE,
+                                r.since, s.online, r.call_id, r.calls_taken) for s, r in agents)
+        queues = []
+        for name, qc in sorted(self.config.queues.items()):
+            ids = [as_str(m) for m in await self.client.zrange(self.keys.waiting(name), 0, -1)]
+            records = await self.calls.many(ids)
+            waiting = sorted((r for r in records.values() if r.state in (CallState.WAITING, CallState.OFFERED)),
+                             key=lambda r: r.waiting_call().sort_key())
+            serving = [v for v in views if v.online and v.skills.get(name, 0) > 0]
+            calls = tuple(_queued(r, i, now, len(serving), qc) for i, r in enumerate(waiting, start=1))
+            queues.append(QueueView(name, qc.hours.is_open(now) if qc.hours else True, qc.strategy, calls,
+                                    max((c.wait_s for c in calls), default=0.0),
+                                    sum(1 for v in serving if v.status is AgentStatus.AVAILABLE), len(serving)))
+        live_ids = {as_str(k): as_str(v) for k, v in (await self.client.hgetall(self.keys.live_calls)).items()}
+        live = await self.calls.many(sorted(live_ids))
+        return SupervisorView(now, tuple(queues), views, tuple(
+            LiveCall(r.call_id, r.queue, r.agent_id or "", r.context.caller_number, r.connected_at or 0.0)
+            for r in live.values() if r.state is CallState.CONNECTED))
+
+
+def _queued(record: CallRecord, position: int, now: float, serving: int, config: Any) -> QueuedCall:
+    return QueuedCall(record.call_id, record.queue, record.priority, record.state, position,
+                      expected_wait(position, serving, config), record.enqueued_at,
+                      round(now - record.enqueued_at, 3), record.context.caller_number,
+                      record.offered_to[0] if record.offered_to else None)

@@ -1,0 +1,156 @@
+"""Automatic call distribution as a pure function: queue state + agents + clock -> actions.
+
+No I/O and no clock of its own: `decide` is given everything and returns what to do, so every
+strategy, timeout, overflow and business-hours rule is tested without Redis (`handoff.router`
+carries the actions out)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from handoff.config import QueueConfig
+from handoff.model import AgentStatus, CallState
+from handoff.strategies import AgentSnapshot, pick
+
+
+@dataclass(frozen=True)
+class WaitingCall:
+    """A queue entry as the router sees it."""
+
+    call_id: str
+    priority: int  # lower first (complaints are 1)
+    enqueued_at: float
+    state: CallState = CallState.WAITING
+    front: bool = False  # put back by a transfer or a lost agent: ahead of everyone, keeping its wait
+    offer_id: str | None = None
+    offered_to: tuple[str, ...] = ()
+    offer_expires_at: float = 0.0
+    tried: tuple[str, ...] = ()  # agents who let it ring out or declined
+    position_sent_at: float | None = None
+    offer_seq: int = 0
+
+    def sort_key(self) -> tuple[bool, int, float, str]:
+        return (not self.front, self.priority, self.enqueued_at, self.call_id)
+
+
+@dataclass(frozen=True)
+class Ring:
+    call_id: str
+    offer_id: str
+    agent_ids: tuple[str, ...]
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class RingTimeout:
+    """Nobody accepted in time: the agents become available, the call waits again."""
+
+    call_id: str
+    offer_id: str
+    agent_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OverflowCall:
+    call_id: str
+    action: str
+    target: str | None
+    withdraw_offer: str | None  # an offer still ringing, to withdraw
+    agent_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CloseCall:
+    call_id: str
+    opens_at: float | None
+
+
+@dataclass(frozen=True)
+class SendPosition:
+    call_id: str
+    position: int
+    expected_wait_s: float
+
+
+Action = Ring | RingTimeout | OverflowCall | CloseCall | SendPosition
+
+
+@dataclass
+class QueueMemory:
+    """What a router remembers about a queue between ticks (round-robin's last agent, its RNG)."""
+
+    last_agent: str | None = None
+    rng: random.Random = field(default_factory=random.Random)
+
+
+def ordered(calls: Sequence[WaitingCall]) -> list[WaitingCall]:
+    """Queue order: put-back calls first, then priority, then first come first served."""
+    return sorted(calls, key=WaitingCall.sort_key)
+
+
+def expected_wait(position: int, agents_logged_in: int, config: QueueConfig) -> float:
+    """Rough expected wait: calls ahead x average handling time / agents serving the queue."""
+    return round(position * config.average_handle_s / max(1, agents_logged_in), 1)
+
+
+def decide(
+    queue: str,
+    config: QueueConfig,
+    calls: Sequence[WaitingCall],
+    agents: Sequence[AgentSnapshot],
+    now: float,
+    memory: QueueMemory,
+    *,
+    is_open: bool = True,
+    opens_at: float | None = None,
+    offer_id_for: str = "",
+) -> list[Action]:
+    """Everything the router should do for one queue now. Mutates only `memory`."""
+    actions: list[Action] = []
+    serving = [a for a in agents if a.online and a.skills.get(queue, 0) > 0
+               and a.status is not AgentStatus.OFFLINE]
+    free = {a.agent_id: a for a in serving if a.status is AgentStatus.AVAILABLE}
+    still_waiting: list[WaitingCall] = []
+    for call in ordered(calls):
+        if call.state is CallState.OFFERED and now - call.enqueued_at >= config.max_wait_s:
+            actions.append(OverflowCall(call.call_id, config.overflow, config.overflow_target,
+                                        call.offer_id, call.offered_to))
+            continue
+        if call.state is CallState.OFFERED and now >= call.offer_expires_at and call.offer_id:
+            actions.append(RingTimeout(call.call_id, call.offer_id, call.offered_to))
+            call = replace(call, state=CallState.WAITING, offer_id=None, offered_to=(),
+                           tried=tuple(dict.fromkeys(call.tried + call.offered_to)))
+        if call.state is not CallState.WAITING:
+            still_waiting.append(call)
+            continue
+        if not is_open:
+            actions.append(CloseCall(call.call_id, opens_at))
+        elif now - call.enqueued_at >= config.max_wait_s:
+            actions.append(OverflowCall(call.call_id, config.overflow, config.overflow_target, None))
+        else:
+            still_waiting.append(call)
+
+    for position, call in enumerate(still_waiting, start=1):
+        if call.state is CallState.WAITING and free:
+            chosen = _choose(queue, config, call, list(free.values()), memory)
+            if chosen:
+                for agent_id in chosen:
+                    del free[agent_id]
+                memory.last_agent = chosen[-1]
+                actions.append(Ring(call.call_id, f"{offer_id_for}{call.call_id}:{call.offer_seq + 1}",
+                                    tuple(chosen), now + config.ring_timeout_s))
+                continue
+        if call.state is CallState.WAITING and (
+                call.position_sent_at is None or now - call.position_sent_at >= config.position_interval_s):
+            actions.append(SendPosition(call.call_id, position, expected_wait(position, len(serving), config)))
+    return actions
+
+
+def _choose(queue: str, config: QueueConfig, call: WaitingCall, free: list[AgentSnapshot],
+            memory: QueueMemory) -> list[str]:
+    """Agents not yet tried for this call; once everyone was tried, everyone is eligible again."""
+    fresh = [a for a in free if a.agent_id not in call.tried]
+    return pick(config.strategy, fresh or free, queue, order=config.agent_order, last=memory.last_agent,
+                rng=memory.rng)

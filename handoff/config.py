@@ -1,0 +1,140 @@
+"""Typed queue configuration: five skill queues by default, each with its strategy, timeouts and hours.
+
+Loaded from the `handoff:` section of the callpilot YAML config (via `Settings.handoff`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Strategy = Literal["ringall", "linear", "longest_idle", "fewest_calls", "round_robin", "random"]
+STRATEGIES: tuple[str, ...] = ("ringall", "linear", "longest_idle", "fewest_calls", "round_robin", "random")
+SKILL_QUEUES: tuple[str, ...] = ("orders", "returns", "tech", "billing", "general")
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class BusinessHours(BaseModel):
+    """Opening hours in a time zone: `{"mon": "09:00-17:00", ...}`; a missing day is closed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = "UTC"
+    days: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _valid_days(cls, value: dict[str, str]) -> dict[str, str]:
+        for day, span in value.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown day {day!r} (use {', '.join(WEEKDAYS)})")
+            _span(span)
+        return value
+
+    def is_open(self, now: float) -> bool:
+        local = datetime.fromtimestamp(now, ZoneInfo(self.timezone))
+        span = self.days.get(WEEKDAYS[local.weekday()])
+        if span is None:
+            return False
+        start, end = _span(span)
+        return start <= local.time() < end
+
+    def next_opening(self, now: float) -> float | None:
+        """When the queue opens next (Unix seconds), within a week; None if never."""
+        zone = ZoneInfo(self.timezone)
+        local = datetime.fromtimestamp(now, zone)
+        for ahead in range(8):
+            day = (local + timedelta(days=ahead)).date()
+            span = self.days.get(WEEKDAYS[day.weekday()])
+            if span is None:
+                continue
+            opening = datetime.combine(day, _span(span)[0], zone)
+            if opening.timestamp() > now:
+                return opening.timestamp()
+        return None
+
+
+def _span(text: str) -> tuple[time, time]:
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f"hours must look like '09:00-17:00', got {text!r}") from None
+    if end <= start:
+        raise ValueError(f"hours end before they start: {text!r}")
+    return start, end
+
+
+class QueueConfig(BaseModel):
+    """How one skill queue distributes calls."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Strategy = "longest_idle"
+    # Timeouts
+    ring_timeout_s: float = Field(default=20.0, gt=0)
+    max_wait_s: float = Field(default=300.0, gt=0)
+    position_interval_s: float = Field(default=30.0, gt=0)
+    # Overflow after max_wait_s: a callback at the caller's number, voicemail, or a backup number.
+    overflow: Literal["callback", "voicemail", "transfer"] = "callback"
+    overflow_target: str | None = None
+    hours: BusinessHours | None = None  # None: always open
+    agent_order: tuple[str, ...] = ()  # for linear: agent ids in ring order (others after, by name)
+    seed: int | None = None  # for random: a fixed seed makes the choice reproducible
+    average_handle_s: float = Field(default=180.0, gt=0)  # for the expected wait before there is history
+
+    @model_validator(mode="after")
+    def _transfer_needs_target(self) -> QueueConfig:
+        if self.overflow == "transfer" and not self.overflow_target:
+            raise ValueError("overflow: transfer needs overflow_target (the backup number)")
+        return self
+
+
+class HandoffConfig(BaseModel):
+    """All queues plus the timings of presence and of the router."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queues: dict[str, QueueConfig] = Field(default_factory=lambda: {q: QueueConfig() for q in SKILL_QUEUES})
+    default_queue: str = "general"
+    # Presence and routing
+    heartbeat_ttl_s: float = Field(default=30.0, gt=0)
+    router_lease_s: float = Field(default=10.0, gt=0)  # a router silent this long loses its calls to another
+    tick_s: float = Field(default=0.25, gt=0)
+    session_ttl_s: int = Field(default=3600, gt=0)
+    record_ttl_s: int = Field(default=86400, gt=0)  # finished calls stay readable this long
+    agents_file: str | None = None  # default: <data_dir>/agents.json
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _keep_default_queues(cls, value: object) -> object:
+        """Configured queues add to (or change) the five skill queues; `null` removes one."""
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, object] = {q: {} for q in SKILL_QUEUES}
+        merged.update(value)
+        return {name: conf for name, conf in merged.items() if conf is not None}
+
+    @model_validator(mode="after")
+    def _default_queue_exists(self) -> HandoffConfig:
+        if self.default_queue not in self.queues:
+            raise ValueError(f"default_queue {self.default_queue!r} is not one of the queues "
+                             f"({', '.join(sorted(self.queues))})")
+        return self
+
+    def queue(self, name: str) -> QueueConfig:
+        return self.queues[name]
+
+    def queue_for(self, skill: str) -> str:
+        """The queue a skill maps to (unknown skills go to the default queue)."""
+        return skill if skill in self.queues else self.default_queue

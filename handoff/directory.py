@@ -1,0 +1,154 @@
+"""The agent directory: a JSON file of agents and their skills, with tokens stored only as hashes.
+
+One file shared by every process (the CLI adds an agent, running servers see it on the next look-up:
+the file is re-read when it changes). Writes take a lock file and replace the file atomically."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from handoff.errors import UnknownAgent
+from handoff.model import Agent
+
+_NAME = re.compile(r"^[\w .'-]{1,80}$")
+_SKILL = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_skills(text: str) -> dict[str, int]:
+    """`orders,tech:4` -> {"orders": 3, "tech": 4} (level 1-5, default 3)."""
+    skills: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, _, level = part.partition(":")
+        if not _SKILL.match(name):
+            raise ValueError(f"bad skill name {name!r} (lowercase letters, digits, _)")
+        try:
+            value = int(level) if level else 3
+        except ValueError:
+            raise ValueError(f"skill level must be a number 1-5: {part!r}") from None
+        if not 1 <= value <= 5:
+            raise ValueError(f"skill level must be 1-5: {part!r}")
+        skills[name] = value
+    if not skills:
+        raise ValueError("an agent needs at least one skill, e.g. --skills orders,tech:4")
+    return skills
+
+
+class AgentDirectory:
+    """Agents by id and by token hash, persisted in one JSON file."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._agents: dict[str, dict[str, Any]] = {}
+        self._stamp: tuple[int, int] | None = None
+
+    # Reading.
+
+    def agents(self) -> list[Agent]:
+        self._refresh()
+        return sorted((_agent(a) for a in self._agents.values()), key=lambda a: a.agent_id)
+
+    def get(self, agent_id: str) -> Agent:
+        self._refresh()
+        data = self._agents.get(agent_id)
+        if data is None:
+            raise UnknownAgent(f"no agent with id {agent_id!r}")
+        return _agent(data)
+
+    def by_token(self, token: str) -> Agent:
+        """The agent holding this token; UnknownAgent if none does or the token expired."""
+        self._refresh()
+        wanted = hash_token(token)
+        for data in self._agents.values():
+            if secrets.compare_digest(data["token_sha256"], wanted):
+                agent = _agent(data)
+                if agent.expires_at is not None and agent.expires_at <= self._clock():
+                    raise UnknownAgent(f"the token of agent {agent.agent_id!r} has expired")
+                return agent
+        raise UnknownAgent("unknown agent token")
+
+    # Writing (the CLI).
+
+    def add(self, name: str, skills: dict[str, int], *, expires_in_s: float | None = None
+            ) -> tuple[Agent, str]:
+        """Register an agent; returns it and its token (shown once, stored only as a hash)."""
+        if not _NAME.match(name):
+            raise ValueError(f"bad agent name {name!r}")
+        token = "cpa_" + secrets.token_urlsafe(24)
+        now = self._clock()
+        with self._locked() as agents:
+            base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "agent"
+            agent_id, n = base, 1
+            while agent_id in agents:
+                n += 1
+                agent_id = f"{base}-{n}"
+            agents[agent_id] = {"agent_id": agent_id, "name": name, "skills": dict(skills),
+                                "created_at": now, "token_sha256": hash_token(token),
+                                "expires_at": now + expires_in_s if expires_in_s else None}
+        return self.get(agent_id), token
+
+    def remove(self, agent_id: str) -> None:
+        with self._locked() as agents:
+            if agents.pop(agent_id, None) is None:
+                raise UnknownAgent(f"no agent with id {agent_id!r}")
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """Read-modify-write under an exclusive lock; the new file replaces the old atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            agents = _read(self.path)
+            yield agents
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".agents-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({"agents": list(agents.values())}, out, indent=2)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        self._stamp = None
+
+    def _refresh(self) -> None:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            self._agents, self._stamp = {}, None
+            return
+        stamp = (info.st_mtime_ns, info.st_ino)
+        if stamp != self._stamp:
+            self._agents, self._stamp = _read(self.path), stamp
+
+
+def _read(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        data = json.loads(text)
+        return {str(a["agent_id"]): a for a in data["agents"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a valid agent directory: {exc}") from None
+
+
+def _agent(data: dict[str, Any]) -> Agent:
+    return Agent(agent_id=data["agent_id"], name=data["name"],
+                 skills={str(k): int(v) for k, v in data["skills"].items()},
+                 created_at=float(data.get("created_at") or 0.0), expires_at=data.get("expires_at"))

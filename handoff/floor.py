@@ -1,0 +1,228 @@
+"""The contact-centre floor: the multi-step moves of calls and agents, shared by router and service.
+
+Every contested move of an offer (accept, decline, ring timeout, hang-up, overflow) first claims the
+offer with SET NX (`CallBook.claim_offer`): exactly one of them wins, the others see OfferTaken or
+do nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis.asyncio as aredis
+
+from handoff.acd import Ring
+from handoff.calls import CallBook, CallRecord, join
+from handoff.errors import HandoffError, NotYourCall, OfferTaken, UnknownCall
+from handoff.events import (
+    AgentConnected,
+    AgentLeft,
+    AgentUpdate,
+    CallEnded,
+    CallUpdate,
+    Closed,
+    LeftReason,
+    Offer,
+    OfferWithdrawn,
+    Overflow,
+    ReturnedToBot,
+    encode,
+)
+from handoff.model import CallState, HandoffContext
+from handoff.presence import Presence
+from handoff.redis_conn import Keys
+from handoff.states import call_next
+
+
+def call_id_of(offer_id: str) -> str:
+    """Offer ids are `<call id>:<n>`."""
+    call_id, sep, _ = offer_id.rpartition(":")
+    if not sep or not call_id:
+        raise OfferTaken(f"not an offer id: {offer_id!r}")
+    return call_id
+
+
+class Floor:
+    """Moves calls and agents together, publishing what the pages and the caller's side must know."""
+
+    def __init__(self, client: aredis.Redis, keys: Keys, calls: CallBook, presence: Presence, *,
+                 clock: Callable[[], float], name_of: Callable[[str], str]) -> None:
+        self._r = client
+        self._keys = keys
+        self.calls = calls
+        self.presence = presence
+        self._clock = clock
+        self._name_of = name_of
+
+    async def tell_call(self, call_id: str, update: CallUpdate) -> None:
+        text = encode(update)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.publish(self._keys.call_channel(call_id), text)
+            pipe.publish(self._keys.supervisor_channel, text)
+            await pipe.execute()
+
+    async def tell_agent(self, agent_id: str, update: AgentUpdate) -> None:
+        await self._r.publish(self._keys.agent_channel(agent_id), encode(update))
+
+    # Ringing.
+
+    async def ring(self, rings: Sequence[Ring], records: dict[str, CallRecord]) -> list[Ring]:
+        """Reserve the chosen agents (one GETDEL each, one round trip) and ring those we got."""
+        wanted = [agent_id for ring in rings for agent_id in ring.agent_ids]
+        got = dict(zip(wanted, await self.presence.reserve(wanted), strict=True)) if wanted else {}
+        rung: list[Ring] = []
+        now = self._clock()
+        async with self._r.pipeline(transaction=False) as pipe:
+            for ring in rings:
+                record = records[ring.call_id]
+                agents = tuple(a for a in ring.agent_ids if got.get(a))
+                if not agents:
+                    continue
+                call_next(record.state, "offer")
+                offer = Offer(ring.offer_id, record.context.waited(now), ring.expires_at)
+                text = encode(offer)
+                for agent_id in agents:
+                    self.presence.mark_ringing(pipe, agent_id, ring.offer_id, now)
+                    pipe.publish(self._keys.agent_channel(agent_id), text)
+                pipe.hset(self._keys.call(ring.call_id), mapping={
+                    "state": CallState.OFFERED.value, "offer_id": ring.offer_id, "offered_to": join(agents),
+                    "offer_expires_at": ring.expires_at, "offer_seq": record.offer_seq + 1})
+                rung.append(Ring(ring.call_id, ring.offer_id, agents, ring.expires_at))
+            await pipe.execute()
+        return rung
+
+    async def _release(self, agent_ids: Sequence[str], offer_id: str, call_id: str, *, event: str,
+                       reason: str) -> None:
+        for agent_id in agent_ids:
+            if await self.presence.transition(agent_id, event, expect_offer=offer_id) is not None:
+                await self.tell_agent(agent_id, OfferWithdrawn(offer_id, call_id, reason))
+
+    async def ring_timeout(self, record: CallRecord, offer_id: str, agent_ids: Sequence[str]) -> bool:
+        """Nobody answered: the agents are free again, the call waits for the next ones."""
+        if not await self.calls.claim_offer(offer_id, "timeout"):
+            return False
+        await self._release(agent_ids, offer_id, record.call_id, event="ring_timeout", reason="timeout")
+        state = call_next(CallState.OFFERED, "ring_timeout")
+        await self.calls.update(record.call_id, state=state.value, offer_id="", offered_to="",
+                                tried=join(dict.fromkeys(record.tried + tuple(agent_ids))))
+        return True
+
+    # The agent answers.
+
+    async def _ringing_record(self, agent_id: str, offer_id: str) -> CallRecord:
+        try:
+            record = await self.calls.get(call_id_of(offer_id))
+        except UnknownCall:
+            raise OfferTaken(f"offer {offer_id} no longer exists") from None
+        if record.state is not CallState.OFFERED or record.offer_id != offer_id or agent_id not in record.offered_to:
+            owner = await self.calls.offer_owner(offer_id)
+            raise OfferTaken(_taken_message(offer_id, owner))
+        return record
+
+    async def accept(self, agent_id: str, offer_id: str) -> HandoffContext:
+        record = await self._ringing_record(agent_id, offer_id)
+        if not await self.calls.claim_offer(offer_id, agent_id):
+            raise OfferTaken(_taken_message(offer_id, await self.calls.offer_owner(offer_id)))
+        call_next(record.state, "accept")
+        await self.presence.transition(agent_id, "accept", expect_offer=offer_id, call_id=record.call_id)
+        now = self._clock()
+        async with self._r.pipeline(transaction=False) as pipe:
+            self.calls.finish(pipe, record, CallState.CONNECTED)
+            pipe.hset(self._keys.call(record.call_id), mapping={"agent_id": agent_id, "connected_at": now})
+            pipe.hset(self._keys.live_calls, record.call_id, agent_id)
+            await pipe.execute()
+        await self.tell_call(record.call_id, AgentConnected(record.call_id, agent_id, self._name_of(agent_id)))
+        others = [a for a in record.offered_to if a != agent_id]
+        await self._release(others, offer_id, record.call_id, event="withdraw", reason="taken")
+        return record.context.waited(now)
+
+    async def decline(self, agent_id: str, offer_id: str) -> None:
+        record = await self._ringing_record(agent_id, offer_id)
+        remaining = tuple(a for a in record.offered_to if a != agent_id)
+        if not remaining and not await self.calls.claim_offer(offer_id, f"declined by {agent_id}"):
+            raise OfferTaken(_taken_message(offer_id, await self.calls.offer_owner(offer_id)))
+        fields: dict[str, Any] = {"offered_to": join(remaining),
+                                  "tried": join(dict.fromkeys((*record.tried, agent_id)))}
+        if not remaining:
+            fields.update(state=call_next(record.state, "decline").value, offer_id="")
+        await self.calls.update(record.call_id, **fields)
+        await self._release([agent_id], offer_id, record.call_id, event="decline", reason="declined")
+
+    # The call leaves.
+
+    async def caller_gone(self, record: CallRecord) -> None:
+        """The caller hung up: withdraw the offer or end the agent's call, whichever is happening."""
+        if record.final:
+            return
+        offer_id = record.offer_id
+        if record.state is CallState.OFFERED and offer_id:
+            if not await self.calls.claim_offer(offer_id, "caller_hung_up"):
+                record = await self.calls.get(record.call_id)  # an agent took it in the meantime
+                if record.state is not CallState.CONNECTED:
+                    return
+            else:
+                await self._release(record.offered_to, offer_id, record.call_id, event="withdraw",
+                                    reason="caller_hung_up")
+        if record.state is CallState.CONNECTED and record.agent_id:
+            await self.presence.transition(record.agent_id, "call_ended")
+            await self.tell_agent(record.agent_id, CallEnded(record.call_id, "caller_hung_up"))
+        await self._finish(record, call_next(record.state, "caller_hung_up"))
+
+    async def overflow(self, record: CallRecord, action: str, target: str | None,
+                       withdraw_offer: str | None) -> None:
+        if withdraw_offer:
+            if not await self.calls.claim_offer(withdraw_offer, "overflow"):
+                return
+            await self._release(record.offered_to, withdraw_offer, record.call_id, event="withdraw",
+                                reason="overflow")
+        await self._finish(record, call_next(record.state, "overflow"))
+        target = target or (record.context.caller_number if action == "callback" else None)
+        await self.tell_call(record.call_id, Overflow(record.call_id, action, target))  # type: ignore[arg-type]
+
+    async def close(self, record: CallRecord, opens_at: float | None) -> None:
+        await self._finish(record, call_next(record.state, "close"))
+        await self.tell_call(record.call_id, Closed(record.call_id, record.queue, opens_at))
+
+    async def _finish(self, record: CallRecord, state: CallState) -> None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            self.calls.finish(pipe, record, state)
+            await pipe.execute()
+
+    async def connected_record(self, agent_id: str, call_id: str) -> CallRecord:
+        record = await self.calls.get(call_id)
+        if record.state is not CallState.CONNECTED or record.agent_id != agent_id:
+            raise NotYourCall(f"agent {agent_id!r} is not connected to call {call_id!r}")
+        return record
+
+    async def agent_leaves(self, record: CallRecord, reason: LeftReason, *, requeue_to: str | None,
+                           disconnect: bool = False) -> None:
+        """The agent's part of a connected call ends; the call goes back to a queue or to the bot."""
+        agent_id = record.agent_id or ""
+        await self.presence.transition(agent_id, "disconnect" if disconnect else "call_ended")
+        ended = {"hangup": "agent_hung_up", "hand_back": "handed_back", "transfer": "transferred",
+                 "disconnected": "agent_disconnected"}[reason]
+        if not disconnect:
+            await self.tell_agent(agent_id, CallEnded(record.call_id, ended))
+        if requeue_to is not None:
+            call_next(record.state, "requeue")
+            await self.calls.requeue(record, requeue_to)
+            await self._r.hdel(self._keys.live_calls, record.call_id)
+            await self.tell_call(record.call_id, AgentLeft(record.call_id, agent_id, reason, requeued=True))
+            return
+        event = {"hangup": "hang_up", "hand_back": "hand_back"}.get(reason, "no_agents")
+        await self._finish(record, call_next(record.state, event))
+        await self.tell_call(record.call_id, AgentLeft(record.call_id, agent_id, reason))
+        if event == "no_agents":
+            await self.tell_call(record.call_id, ReturnedToBot(record.call_id, f"no {record.queue} agent is "
+                                                                               "logged in"))
+
+
+def _taken_message(offer_id: str, owner: str | None) -> str:
+    if owner is None:
+        return f"offer {offer_id} is no longer ringing for you"
+    if owner in ("timeout", "caller_hung_up", "overflow") or owner.startswith("declined"):
+        return f"offer {offer_id} has ended ({owner.replace('_', ' ')})"
+    return f"offer {offer_id} was already taken by agent {owner}"
+
+
+__all__ = ["Floor", "HandoffError", "call_id_of"]

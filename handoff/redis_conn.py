@@ -1,0 +1,127 @@
+"""Connecting to Redis: a real server when CALLPILOT_REDIS_URL is set, else one in-process fakeredis.
+
+Every key the handoff writes is named here (`Keys`), under one prefix, so tests and several
+deployments can share a server without seeing each other."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar
+
+import fakeredis
+import redis
+import redis.asyncio as aredis
+from fakeredis import aioredis as fake_aioredis
+
+from handoff.errors import RedisUnavailable
+
+log = logging.getLogger("callpilot.handoff")
+T = TypeVar("T")
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
+EMBEDDED = "embedded (in-process fakeredis)"
+
+
+@cache
+def process_fake_server() -> fakeredis.FakeServer:
+    """The one in-process Redis all handoff clients of this process share."""
+    return fakeredis.FakeServer()
+
+
+def async_client(url: str | None) -> aredis.Redis:
+    if url is None:
+        client: aredis.Redis = fake_aioredis.FakeRedis(server=process_fake_server(), decode_responses=True)
+        return client
+    return aredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0)
+
+
+def sync_client(url: str | None) -> redis.Redis:
+    if url is None:
+        client: redis.Redis = fakeredis.FakeRedis(server=process_fake_server(), decode_responses=True)
+        return client
+    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0)
+
+
+async def check_reachable(client: aredis.Redis, url: str | None) -> None:
+    """Raise RedisUnavailable naming the URL when the server does not answer a PING."""
+    try:
+        await client.ping()
+    except TRANSIENT as exc:
+        raise RedisUnavailable(f"cannot reach Redis at {url or EMBEDDED}: {exc}") from None
+
+
+async def retrying(operation: Callable[[], Awaitable[T]], *, what: str, give_up_after_s: float = 10.0,
+                   first_delay_s: float = 0.05, max_delay_s: float = 1.0) -> T:
+    """Run a Redis operation, retrying with exponential backoff while the server is unreachable."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + give_up_after_s
+    delay = first_delay_s
+    while True:
+        try:
+            return await operation()
+        except TRANSIENT as exc:
+            if loop.time() + delay > deadline:
+                raise RedisUnavailable(f"Redis unreachable while trying to {what}: {exc}") from None
+            log.warning("Redis unreachable (%s): retrying %s in %.2fs", exc, what, delay)
+            await asyncio.sleep(delay)
+            delay = min(max_delay_s, delay * 2)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key and channel names under one prefix (default `callpilot:`)."""
+
+    prefix: str = "callpilot:"
+
+    def stream(self, queue: str) -> str:
+        return f"{self.prefix}handoff:queue:{queue}:stream"
+
+    def waiting(self, queue: str) -> str:
+        return f"{self.prefix}handoff:queue:{queue}:waiting"
+
+    def call(self, call_id: str) -> str:
+        return f"{self.prefix}handoff:call:{call_id}"
+
+    def offer_claim(self, offer_id: str) -> str:
+        return f"{self.prefix}handoff:offer:{offer_id}:taken"
+
+    def agent(self, agent_id: str) -> str:
+        return f"{self.prefix}handoff:agent:{agent_id}"
+
+    def agent_free(self, agent_id: str) -> str:
+        """Exists exactly while the agent is available; the router takes it with GETDEL."""
+        return f"{self.prefix}handoff:agent:{agent_id}:free"
+
+    def agent_alive(self, agent_id: str) -> str:
+        return f"{self.prefix}handoff:agent:{agent_id}:alive"
+
+    @property
+    def agents_online(self) -> str:
+        return f"{self.prefix}handoff:agents:online"
+
+    @property
+    def live_calls(self) -> str:
+        return f"{self.prefix}handoff:live"
+
+    def session(self, sender_id: str) -> str:
+        return f"{self.prefix}session:{sender_id}"
+
+    def call_channel(self, call_id: str) -> str:
+        return f"{self.prefix}events:call:{call_id}"
+
+    def agent_channel(self, agent_id: str) -> str:
+        return f"{self.prefix}events:agent:{agent_id}"
+
+    @property
+    def supervisor_channel(self) -> str:
+        return f"{self.prefix}events:supervisor"
+
+
+GROUP = "acd"
+
+
+def as_str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

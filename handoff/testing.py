@@ -1,0 +1,102 @@
+"""A harness for handoff tests and the benchmark: a controllable clock, a floor of agents, a caller."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aredis
+
+from bot.dialogue.handoff import HandoffDecision
+from handoff.config import HandoffConfig
+from handoff.contacts import BackOfficeContacts, ContactLookup
+from handoff.directory import AgentDirectory
+from handoff.model import Agent, AgentStatus
+from handoff.redis_conn import Keys
+from handoff.service import HandoffService
+
+
+@dataclass
+class FakeClock:
+    """Time that moves only when the test says so."""
+
+    now: float = 1_800_000_000.0  # Friday 2027-01-15 08:00 UTC
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def decision(*, skill: str = "orders", priority: int = 3, caller: str | None = "+16175550142",
+             reason: str = "caller_asked", created_at: float = 0.0, **extra: Any) -> HandoffDecision:
+    """A handoff decision as the bot makes it, with a short conversation."""
+    transcript = extra.pop("transcript", (
+        {"role": "user", "text": "where is my order", "timestamp": created_at - 20, "intent":
+         "check_order_status", "confidence": 0.93, "dtmf": None},
+        {"role": "bot", "text": "What is your order number?", "timestamp": created_at - 19, "intent": None,
+         "confidence": None, "dtmf": None},
+        {"role": "user", "text": "I want to talk to a person", "timestamp": created_at - 5, "intent":
+         "talk_to_human", "confidence": 0.88, "dtmf": None}))
+    return HandoffDecision(
+        reason=reason, skill=skill, priority=priority, caller_number=caller, transcript=tuple(transcript),
+        intents=tuple(extra.pop("intents", ({"intent": "check_order_status", "confidence": 0.93,
+                                               "timestamp": created_at - 20},
+                                              {"intent": "talk_to_human", "confidence": 0.88,
+                                               "timestamp": created_at - 5}))),
+        slots=dict(extra.pop("slots", {"order_number": "48215"})),
+        ivr_path=tuple(extra.pop("ivr_path", ("main", "orders"))),
+        summary=str(extra.pop("summary", "Caller wants an agent about order 48215.")),
+        sender_id="test", created_at=created_at)
+
+
+@dataclass
+class Floor:
+    """A service on its own key prefix with a fake clock, and helpers to staff it."""
+
+    service: HandoffService
+    clock: FakeClock
+    directory: AgentDirectory
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def hire(self, name: str, skills: dict[str, int]) -> Agent:
+        agent, token = self.directory.add(name, skills)
+        self.tokens[agent.agent_id] = token
+        return agent
+
+    async def staff(self, *names_and_skills: tuple[str, dict[str, int]]) -> list[Agent]:
+        """Hire agents and log them in (available), each a second apart (so idle order is known)."""
+        agents = []
+        for name, skills in names_and_skills:
+            agent = self.hire(name, skills)
+            await self.service.set_status(agent.agent_id, AgentStatus.AVAILABLE)
+            self.clock.advance(1)
+            agents.append(agent)
+        return agents
+
+    async def status(self, agent_id: str) -> AgentStatus:
+        return (await self.service.presence.state(agent_id)).status
+
+    async def ringing(self, agent_ids: Sequence[str]) -> dict[str, str | None]:
+        """agent id -> the offer ringing at it (None when not ringing)."""
+        out = {}
+        for agent_id in agent_ids:
+            state = await self.service.presence.state(agent_id)
+            out[agent_id] = state.offer_id if state.status is AgentStatus.RINGING else None
+        return out
+
+
+def make_floor(client: aredis.Redis, tmp: Path, *, config: HandoffConfig | None = None,
+               prefix: str | None = None, clock: FakeClock | None = None,
+               contacts: ContactLookup | None = None, consumer: str = "router-1",
+               directory: AgentDirectory | None = None) -> Floor:
+    clock = clock or FakeClock()
+    directory = directory or AgentDirectory(tmp / "agents.json", clock=clock)
+    service = HandoffService(client, config=config or HandoffConfig(), directory=directory,
+                             contacts=contacts or BackOfficeContacts(), clock=clock,
+                             keys=Keys(prefix or f"test:{uuid.uuid4().hex[:10]}:"), consumer=consumer)
+    return Floor(service, clock, directory)
