@@ -120,8 +120,12 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             out[name] = None
         elif fields[name].annotation is not None and str(fields[name].annotation).startswith(("dict", "list")):
             out[name] = yaml.safe_load(value)
-        elif isinstance(fields[name].annotation, type) and issubclass(fields[name].annotation, BaseModel):
+        elif _is_model(fields[name].annotation):
             out[name] = yaml.safe_load(value)  # CALLPILOT_HANDOFF='{queues: {...}}'
         else:
             out[name] = value
     return out
+
+
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
