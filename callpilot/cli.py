@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from callpilot.records.cli import apikey_app, db_app, records_app
 from callpilot.settings import Settings, SettingsError
 
 app = typer.Typer(help="callpilot: an AI-first contact centre for your hotline.", no_args_is_help=True,
@@ -19,6 +20,9 @@ test_app = typer.Typer(help="Evaluate the NLU model or run conversation tests.",
 data_app = typer.Typer(help="Check the training data in nlu_data/.", no_args_is_help=True)
 app.add_typer(test_app, name="test")
 app.add_typer(data_app, name="data")
+app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(records_app, name="records")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML file of settings.")]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Training data folder (default nlu_data).")]

@@ -1,0 +1,73 @@
+"""The records part of the server: database upgrade at start, the writer on the call log, the daily purge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import FastAPI
+
+from callpilot.records.api import records_router
+from callpilot.records.crm import contact_lookup
+from callpilot.records.db import Database
+from callpilot.records.redaction import install_log_redaction
+from callpilot.records.retention import purge_daily
+from callpilot.records.writer import RecordWriter
+from callpilot.settings import Settings
+
+log = logging.getLogger("callpilot.records")
+
+
+class RecordsRuntime:
+    """Owns the records database, the buffered writer and the purge task for one app."""
+
+    def __init__(self, settings: Settings, database: Database | None = None) -> None:
+        self.settings = settings
+        self.database = database or Database.from_settings(settings)
+        self.writer = RecordWriter(self.database, retention_days=settings.recording_retention_days)
+        self.contacts = contact_lookup(settings, self.database)
+        self.ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Upgrade the schema in the background (retried while the database is down), then write and purge.
+
+        Events that arrive meanwhile wait in the writer's queue; the rest of the server does not wait.
+        """
+        install_log_redaction()
+        self._tasks.append(asyncio.create_task(self._upgrade_then_run(), name="records-start"))
+
+    async def _upgrade_then_run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await asyncio.to_thread(self.database.upgrade)
+                break
+            except Exception as exc:
+                log.error("records database upgrade failed (%s: %s); retrying in %.0f s", type(exc).__name__, exc,
+                          delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+        self.writer.start()
+        self.ready.set()
+        log.info("call records in %s", self.database.engine.url.render_as_string(hide_password=True))
+        await purge_daily(self.database, self.settings.records_purge_interval_s)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.to_thread(self.writer.close)
+        self.database.dispose()
+
+
+def mount_records(app: FastAPI, settings: Settings, database: Database | None = None) -> RecordsRuntime:
+    """Add `/api/v1` and put the database, writer and contact lookup on `app.state`."""
+    runtime = RecordsRuntime(settings, database)
+    app.state.records = runtime
+    app.state.database = runtime.database
+    app.state.contacts = runtime.contacts
+    app.include_router(records_router())
+    return runtime

@@ -1,0 +1,153 @@
+"""What the records API accepts and returns (pydantic models; they also make the OpenAPI page at /docs)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.backoffice import normalize_phone
+from callpilot.records.models import CallRecord
+
+CALL_STATUSES = ("in_progress", "completed", "abandoned", "missed", "failed", "busy", "no_answer", "voicemail")
+CallStatus = Literal["in_progress", "completed", "abandoned", "missed", "failed", "busy", "no_answer", "voicemail"]
+_E164 = re.compile(r"\+[1-9]\d{7,14}")
+
+
+class CallOut(BaseModel):
+    """One call record (without the transcript: GET /calls/{id}/transcript)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    call_id: str
+    channel: str
+    status: str
+    caller_number: str | None
+    customer_id: str | None
+    language: str | None
+    transport: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    end_reason: str | None
+    ivr_path: list[str]
+    intents: list[str]
+    turns: int
+    contained: bool | None
+    handoff_reason: str | None
+    handoff_at: datetime | None
+    queue: str | None
+    agent_id: str | None
+    agent_name: str | None
+    wait_s: float | None
+    talk_s: float | None
+    disposition: str | None
+    notes: str | None
+    recording_available: bool
+    recording_consent: bool
+    retention_days: int | None
+    recording_expires_at: datetime | None
+    recording_purged_at: datetime | None
+
+    @classmethod
+    def of(cls, row: CallRecord) -> CallOut:
+        return cls.model_validate({**_columns(row), "recording_available": row.recording_path is not None})
+
+
+def _columns(row: CallRecord) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in CallRecord.__table__.columns}
+
+
+class CallPage(BaseModel):
+    total: int = Field(description="Calls matching the filters (all pages).")
+    limit: int
+    offset: int
+    items: list[CallOut]
+
+
+class TranscriptLine(BaseModel):
+    at: datetime
+    speaker: str
+    text: str
+    interrupted: bool = False
+
+
+class Transcript(BaseModel):
+    call_id: str
+    redacted: bool = Field(True, description="Card, ID, e-mail and phone numbers are replaced before storage.")
+    lines: list[TranscriptLine]
+
+
+class CallIn(BaseModel):
+    """A finished call reported by an integrator (another phone system, a CRM)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer_id: str = Field(min_length=1, max_length=64, examples=["C001"])
+    phone_number: str = Field(description="E.164, e.g. +16175550142 (North American formats are accepted).",
+                              examples=["+16175550142"])
+    call_duration: float = Field(ge=0, le=86400, description="Seconds.", examples=[184])
+    status: CallStatus = Field(examples=["completed"])
+    # Optional details
+    call_id: str | None = Field(None, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:-]+$")
+    started_at: datetime | None = Field(None, description="Default: now minus call_duration.")
+    queue: str | None = Field(None, max_length=64)
+    agent_id: str | None = Field(None, max_length=64)
+    disposition: str | None = Field(None, max_length=64)
+    notes: str | None = Field(None, max_length=5000)
+
+    @field_validator("phone_number")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        number = normalize_phone(value) or (value if _E164.fullmatch(value) else None)
+        if number is None:
+            raise ValueError("expected a phone number in E.164 form, e.g. +16175550142")
+        return number
+
+    @field_validator("started_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class RetentionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retention_days: int = Field(description="30, 90 or 180; longer (up to 3650) only with the caller's consent.")
+    consent: bool | None = Field(None, description="Record the caller's consent to longer retention.")
+
+
+class ContactOut(BaseModel):
+    contact_id: str
+    name: str
+    phone: str
+    email: str | None
+    tier: str | None
+    city: str | None
+    source: str
+
+
+class TicketOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    call_id: str
+    customer_id: str | None
+    caller_number: str | None
+    subject: str
+    body: str
+    status: str
+    created_at: datetime
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
