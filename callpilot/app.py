@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from bot.nlu import NLUEngine, load_or_train
 from bot.training_data.model import DataError
 from callpilot.brains import Brain, build_brain
+from callpilot.ops.web import mount_ops
+from callpilot.records.runtime import mount_records
 from callpilot.settings import Settings
 from callpilot.voice import mount_voice
 
@@ -71,14 +73,22 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if holder.engine is None:
             threading.Thread(target=holder.load, args=(settings,), daemon=True, name="nlu-load").start()
+        await ops.start()
+        await records.start()
         await voice.start()
         yield
         await voice.stop()
+        await records.stop()
+        await ops.stop()
 
     app = FastAPI(title="callpilot", version="0.1.0", lifespan=lifespan)
     app.state.holder = holder
     app.state.settings = settings
     voice = mount_voice(app, settings, holder)
+    records = mount_records(app, settings)
+    voice.call_log_listeners.append(records.writer)  # call-log events -> the calls table
+    ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
+    voice.observer = ops.observer
 
     @app.get("/health")
     def health() -> JSONResponse:

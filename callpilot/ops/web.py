@@ -1,0 +1,210 @@
+"""Operations inside the web app: `/metrics`, `/api/v1/kpis`, `/dashboard`, the webhook dispatcher, the alerts.
+
+The records database is `app.state.database` (callpilot.records); the live floor is `app.state.handoff`
+(anything with `async snapshot()` returning queues and agents). Both are optional: without them the
+routes say so instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from callpilot.ops import dashboard
+from callpilot.ops.alerts import AlertBook, AlertMonitor, webhook_notifier
+from callpilot.ops.facts import CallFact, load_facts
+from callpilot.ops.kpi import Bucket, compute_kpis, hot_topics, longest_wait_s
+from callpilot.ops.metrics import CONTENT_TYPE_LATEST, CallMetrics, FloorView
+from callpilot.ops.observer import OpsObserver
+from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
+from callpilot.records.apikeys import Principal, verify_key
+from callpilot.records.auth import require_role
+from callpilot.records.db import Database
+from callpilot.settings import Settings
+
+log = logging.getLogger("callpilot.ops")
+
+COOKIE = "callpilot_dashboard"
+DASHBOARD_ROLES = ("supervisor", "admin")
+MAX_SPAN = timedelta(days=366)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OpsRuntime:
+    """Metrics, webhooks and alerts for one app; started and stopped by the app's lifespan."""
+
+    def __init__(self, app: FastAPI, settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.app = app
+        self.settings = settings
+        self.clock = clock
+        self.metrics = CallMetrics()
+        self.hooks = WebhookDispatcher(
+            [Subscription.from_settings(target) for target in settings.webhooks],
+            backoff=Backoff(max_attempts=settings.webhook_max_attempts),
+        )
+        self.observer = OpsObserver(self.metrics, self.hooks)
+        self.alerts = AlertMonitor(AlertBook(settings.alert_rules), self.measure, webhook_notifier(self.hooks),
+                                   clock=clock, interval_s=settings.alert_interval_s)
+
+    async def start(self) -> None:
+        await self.hooks.start()
+        self.alerts.start()
+
+    async def stop(self) -> None:
+        await self.alerts.stop()
+        await self.hooks.stop()
+
+    # Sources.
+
+    def database(self) -> Database | None:
+        return getattr(self.app.state, "database", None)
+
+    async def facts(self, start: datetime, end: datetime) -> list[CallFact]:
+        database = self.database()
+        if database is None:
+            raise HTTPException(503, "the records database is not configured")
+
+        def load() -> list[CallFact]:
+            with database.session() as session:
+                return load_facts(session, start, end)
+
+        return await asyncio.to_thread(load)
+
+    async def floor(self) -> FloorView | None:
+        """The handoff service's snapshot, or None when there is no queue service (or it fails)."""
+        service = getattr(self.app.state, "handoff", None)
+        if service is None or not hasattr(service, "snapshot"):
+            return None
+        try:
+            view: FloorView = await service.snapshot()
+        except Exception:
+            log.exception("handoff snapshot failed")
+            return None
+        return view
+
+    async def measure(self, start: datetime, end: datetime) -> Mapping[str, float | None]:
+        """The alert rules' metrics over [start, end); the longest wait also looks at the live queues."""
+        facts = await self.facts(start, end)
+        k = compute_kpis(facts, start, end, service_level_s=self.settings.service_level_s)
+        wait = longest_wait_s(facts, end)
+        view = await self.floor()
+        if view is not None:
+            wait = max([wait, *(q.longest_wait_s for q in view.queues)])
+        return {"answer_rate": k.answer_rate, "abandonment_rate": k.abandonment_rate,
+                "service_level": k.service_level, "containment_rate": k.containment_rate,
+                "average_speed_of_answer_s": k.average_speed_of_answer_s, "longest_wait_s": wait}
+
+
+def parse_when(name: str, raw: str | None, default: datetime) -> datetime:
+    """ISO 8601 date or date-time; without a zone it is UTC."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(400, f"{name}={raw!r}: expected an ISO 8601 date or date-time, "
+                                 "e.g. 2026-11-26 or 2026-11-26T09:00:00Z") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def mount_ops(app: FastAPI, settings: Settings) -> OpsRuntime:
+    """Add the operations routes; the caller starts and stops the returned runtime in its lifespan."""
+    ops = OpsRuntime(app, settings)
+    app.state.ops = ops
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus text format; no personal data, so it is open like /health (firewall it if needed)."""
+        view = await ops.floor()
+        if view is not None:
+            ops.metrics.update_floor(view)
+        ops.metrics.webhooks_dropped.set(ops.hooks.dropped)
+        return Response(ops.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/v1/kpis")
+    async def kpis(
+        request: Request, _: Principal = Depends(require_role(*DASHBOARD_ROLES))
+    ) -> dict[str, Any]:
+        now = ops.clock()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = parse_when("from", request.query_params.get("from"), midnight)
+        end = parse_when("to", request.query_params.get("to"), now)
+        if end <= start:
+            raise HTTPException(400, f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
+        if end - start > MAX_SPAN:
+            raise HTTPException(400, "the window may span at most 366 days")
+        facts = await ops.facts(start, end)
+        window = [f for f in facts if start <= f.started_at < end]
+        bucket: Bucket = "hour" if end - start <= timedelta(days=2) else "day"
+        return {
+            "kpis": compute_kpis(facts, start, end, service_level_s=settings.service_level_s).to_dict(),
+            "longest_wait_s": longest_wait_s(facts, now),
+            "hot_topics": {"bucket": bucket, "buckets": [
+                {"start": b.start.isoformat(), "top": [list(t) for t in b.top]}
+                for b in hot_topics(window, bucket=bucket, top=5)]},
+            "alerts": {name: state.value for name, state in ops.alerts.book.states.items()},
+        }
+
+    def dashboard_principal(request: Request) -> Principal | None:
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
+        database = ops.database()
+        if not token or database is None:
+            return None
+        with database.session() as session:
+            principal = verify_key(session, token)
+        return principal if principal is not None and principal.role in DASHBOARD_ROLES else None
+
+    @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+    async def dashboard_page(request: Request) -> HTMLResponse:
+        if ops.database() is None:
+            raise HTTPException(503, "the records database is not configured")
+        if await asyncio.to_thread(dashboard_principal, request) is None:
+            return HTMLResponse(dashboard.render_login(), status_code=401)
+        now = ops.clock()
+        first = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=dashboard.DAYS - 1)
+        facts = await ops.facts(first, now + timedelta(seconds=1))
+        values = dashboard.context(
+            facts, now, floor=await ops.floor(), service_level_s=settings.service_level_s,
+            alerts={name: state.value for name, state in ops.alerts.book.states.items()},
+        )
+        return HTMLResponse(dashboard.render(values))
+
+    @app.post("/dashboard/login", include_in_schema=False)
+    async def dashboard_login(request: Request) -> Response:
+        """Form post of an API key; on success it is kept in an HttpOnly, SameSite=Strict cookie."""
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        key = form.get("key", "").strip()
+        database = ops.database()
+        principal = None
+        if key and database is not None:
+            def check() -> Principal | None:
+                with database.session() as session:
+                    return verify_key(session, key)
+
+            principal = await asyncio.to_thread(check)
+        if principal is None or principal.role not in DASHBOARD_ROLES:
+            why = "unknown or revoked API key" if principal is None else f"role {principal.role!r} may not see it"
+            return HTMLResponse(dashboard.render_login(why), status_code=401)
+        response = RedirectResponse("/dashboard", status_code=303)
+        response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/dashboard",
+                            secure=request.url.scheme == "https", max_age=12 * 3600)
+        return response
+
+    @app.post("/dashboard/logout", include_in_schema=False)
+    async def dashboard_logout() -> Response:
+        response = RedirectResponse("/dashboard", status_code=303)
+        response.delete_cookie(COOKIE, path="/dashboard")
+        return response
+
+    return ops
