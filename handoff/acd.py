@@ -110,7 +110,7 @@ def decide(
     """Everything the router should do for one queue now. Mutates only `memory`."""
     actions: list[Action] = []
     serving = [a for a in agents if a.online and a.skills.get(queue, 0) > 0
-               and a.status is not AgentStatus.OFFLINE]
+               and a.status not in (AgentStatus.OFFLINE, AgentStatus.AWAY)]
     free = {a.agent_id: a for a in serving if a.status is AgentStatus.AVAILABLE}
     still_waiting: list[WaitingCall] = []
     for call in ordered(calls):

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from handoff.acd import (
@@ -125,20 +126,26 @@ class Router:
         return live
 
     async def _carry_out(self, actions: Sequence[Action], records: dict[str, CallRecord]) -> None:
-        rings = [a for a in actions if isinstance(a, Ring)]
-        if rings:
-            await self._floor.ring(rings, records)
+        """Timeouts, overflows and closings first (a timed-out call may ring the next agent at once)."""
         positions: list[SendPosition] = []
+        rings: list[Ring] = []
         for action in actions:
             record = records[action.call_id]
             if isinstance(action, RingTimeout):
-                await self._floor.ring_timeout(record, action.offer_id, action.agent_ids)
+                if await self._floor.ring_timeout(record, action.offer_id, action.agent_ids):
+                    records[action.call_id] = replace(record, state=CallState.WAITING, offer_id=None,
+                                                      offered_to=())
             elif isinstance(action, OverflowCall):
                 await self._floor.overflow(record, action.action, action.target, action.withdraw_offer)
             elif isinstance(action, CloseCall):
                 await self._floor.close(record, action.opens_at)
             elif isinstance(action, SendPosition):
                 positions.append(action)
+            elif isinstance(action, Ring):
+                rings.append(action)
+        rings = [r for r in rings if records[r.call_id].state is CallState.WAITING]
+        if rings:
+            await self._floor.ring(rings, records)
         if positions:
             await self._send_positions(positions)
 

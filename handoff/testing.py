@@ -100,3 +100,13 @@ def make_floor(client: aredis.Redis, tmp: Path, *, config: HandoffConfig | None 
                              contacts=contacts or BackOfficeContacts(), clock=clock,
                              keys=Keys(prefix or f"test:{uuid.uuid4().hex[:10]}:"), consumer=consumer)
     return Floor(service, clock, directory)
+
+
+REAL_REDIS_URL = "redis://127.0.0.1:6379"
+
+
+async def cleanup(client: aredis.Redis, prefix: str) -> None:
+    """Delete every key under a test's prefix (on a real server shared with other tests)."""
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
+    if keys:
+        await client.delete(*keys)

@@ -1,0 +1,259 @@
+"""The Redis state engine, on fakeredis and on the real server: sessions, queue durability, presence,
+atomic offers, tokens, and what happens when Redis is not there."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import fakeredis
+import pytest
+import redis
+import redis.asyncio as aredis
+from fakeredis import aioredis as fake_aioredis
+
+from bot.dialogue.state import ConversationState
+from handoff.config import HandoffConfig
+from handoff.errors import OfferTaken, RedisUnavailable, UnknownAgent
+from handoff.events import Offer, OfferWithdrawn
+from handoff.model import AgentStatus, CallState
+from handoff.redis_conn import Keys
+from handoff.store import RedisSessionStore
+from handoff.testing import REAL_REDIS_URL, FakeClock, cleanup, decision, make_floor
+
+pytestmark = pytest.mark.anyio
+BACKENDS = ["fakeredis", "redis"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture(params=BACKENDS)
+def server(request: pytest.FixtureRequest) -> fakeredis.FakeServer | None:
+    """A fresh fakeredis server, or None for the real redis-server on localhost."""
+    if request.param == "redis":
+        try:
+            redis.Redis.from_url(REAL_REDIS_URL, socket_connect_timeout=1).ping()
+        except redis.ConnectionError:
+            pytest.skip("no redis-server on 127.0.0.1:6379")
+        return None
+    return fakeredis.FakeServer()
+
+
+@pytest.fixture
+async def client(server: fakeredis.FakeServer | None, prefix: str) -> AsyncIterator[aredis.Redis]:
+    if server is None:
+        real = aredis.Redis.from_url(REAL_REDIS_URL, decode_responses=True)
+        yield real
+        await cleanup(real, prefix)
+        await real.aclose()
+    else:
+        yield fake_aioredis.FakeRedis(server=server, decode_responses=True)
+
+
+@pytest.fixture
+def sync_client(server: fakeredis.FakeServer | None, prefix: str) -> Iterator[redis.Redis]:
+    if server is None:
+        real = redis.Redis.from_url(REAL_REDIS_URL, decode_responses=True)
+        yield real
+        keys = list(real.scan_iter(match=f"{prefix}*"))
+        if keys:
+            real.delete(*keys)
+    else:
+        yield fakeredis.FakeRedis(server=server, decode_responses=True)
+
+
+def config(**kw: object) -> HandoffConfig:
+    return HandoffConfig.model_validate(kw)
+
+
+# Sessions.
+
+def test_conversation_state_round_trips_with_a_ttl(sync_client: redis.Redis, prefix: str) -> None:
+    store = RedisSessionStore(sync_client, ttl_s=600, keys=Keys(prefix))
+    state = ConversationState(sender_id="caller-1", caller_number="+16175550142", slots={"order_number": "48215"})
+    store.save(state)
+    loaded = store.load("caller-1")
+    assert loaded is not None and loaded.slots == {"order_number": "48215"}
+    assert 0 < sync_client.ttl(f"{prefix}session:caller-1") <= 600
+    store.delete("caller-1")
+    assert store.load("caller-1") is None and store.raw("caller-1") is None
+
+
+class FlakyRedis(fakeredis.FakeRedis):
+    """A Redis that can be switched off, like a server restart."""
+
+    down = False
+
+    def execute_command(self, *args, **options):  # type: ignore[no-untyped-def]
+        if self.down:
+            raise redis.ConnectionError("Connection refused")
+        return super().execute_command(*args, **options)
+
+
+def test_sessions_survive_a_redis_outage_and_resync() -> None:
+    flaky = FlakyRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    store = RedisSessionStore(flaky, ttl_s=60)
+    flaky.down = True
+    store.save(ConversationState(sender_id="c1", slots={"step": 1}))  # no crash
+    assert store.unsynced == 1
+    assert store.load("c1").slots == {"step": 1}  # type: ignore[union-attr]  # the call goes on
+    flaky.down = False
+    assert store.load("c1").slots == {"step": 1}  # type: ignore[union-attr]
+    assert store.unsynced == 0 and '"step": 1' in (store.raw("c1") or "").replace('":1', '": 1')
+
+
+# Queue durability: a router dies, another takes over.
+
+async def test_a_router_killed_while_ringing_loses_nothing(client: aredis.Redis, prefix: str, tmp_path: Path
+                                                          ) -> None:
+    cfg = config(router_lease_s=0.05, queues={"orders": {"strategy": "linear", "agent_order": ["ann", "bob"],
+                                                          "ring_timeout_s": 10}})
+    clock = FakeClock()
+    one = make_floor(client, tmp_path, config=cfg, prefix=prefix, clock=clock, consumer="router-1")
+    await one.service.start(run_router=False)
+    ann, bob = await one.staff(("Ann", {"orders": 3}), ("Bob", {"orders": 3}))
+    await one.service.request("call-1", decision(created_at=clock.now))
+    await one.service.router.tick()
+    assert await one.ringing(["ann", "bob"]) == {"ann": "call-1:1", "bob": None}
+    # router-1 dies here: it never acknowledges, never ticks again; Ann does not answer.
+    two = make_floor(client, tmp_path, config=cfg, prefix=prefix, clock=clock, consumer="router-2",
+                     directory=one.directory)
+    await asyncio.sleep(0.1)  # longer than the 50 ms lease
+    await two.service.router.tick()
+    assert "call-1" in two.service.router.owned
+    clock.advance(10)
+    await two.service.router.tick()  # Ann let it ring out: Bob rings
+    assert await two.ringing(["ann", "bob"]) == {"ann": None, "bob": "call-1:2"}
+    context = await two.service.accept("bob", "call-1:2")
+    assert context.call_id == "call-1" and context.wait_s == 10.0
+    pending = await client.xpending(Keys(prefix).stream("orders"), "acd")
+    assert pending["pending"] == 0  # acknowledged once an agent had it
+
+
+async def test_an_entry_read_but_never_handled_is_claimed_and_offered(client: aredis.Redis, prefix: str,
+                                                                      tmp_path: Path) -> None:
+    cfg = config(router_lease_s=0.05)
+    one = make_floor(client, tmp_path, config=cfg, prefix=prefix, consumer="router-1")
+    await one.service.start(run_router=False)
+    await one.service.request("call-7", decision(created_at=one.clock.now))
+    entries = await one.service.calls.read_new("router-1", ["orders"], count=10, block_ms=None)
+    assert [e.call_id for e in entries] == ["call-7"]  # ... and router-1 crashes before doing anything
+    two = make_floor(client, tmp_path, config=cfg, prefix=prefix, clock=one.clock, consumer="router-2",
+                     directory=one.directory)
+    [cat] = await two.staff(("Cat", {"orders": 2}))
+    await asyncio.sleep(0.1)
+    await two.service.router.tick()
+    assert await two.ringing([cat.agent_id]) == {"cat": "call-7:1"}
+
+
+async def test_a_live_router_keeps_its_calls(client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
+    cfg = config(router_lease_s=30)
+    one = make_floor(client, tmp_path, config=cfg, prefix=prefix, consumer="router-1")
+    await one.service.start(run_router=False)
+    await one.service.request("call-1", decision(created_at=one.clock.now))
+    await one.service.router.tick()
+    two = make_floor(client, tmp_path, config=cfg, prefix=prefix, clock=one.clock, consumer="router-2",
+                     directory=one.directory)
+    await two.service.router.tick()
+    assert list(one.service.router.owned) == ["call-1"] and not two.service.router.owned
+
+
+# Presence.
+
+async def test_an_agent_whose_heartbeat_expires_goes_offline_and_its_offer_moves_on(
+        client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
+    floor = make_floor(client, tmp_path, config=config(heartbeat_ttl_s=0.05), prefix=prefix)
+    await floor.service.start(run_router=False)
+    [ann] = await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.request("call-1", decision(created_at=floor.clock.now))
+    await floor.service.router.tick()
+    assert await floor.status("ann") is AgentStatus.RINGING
+    await asyncio.sleep(0.1)  # no heartbeat: the browser is gone
+    await floor.service.router.tick()
+    assert await floor.status("ann") is AgentStatus.OFFLINE
+    record = await floor.service.calls.get("call-1")
+    assert record.state is CallState.WAITING and record.tried == ("ann",)
+
+
+async def test_heartbeats_keep_an_agent_online(client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
+    floor = make_floor(client, tmp_path, config=config(heartbeat_ttl_s=0.3), prefix=prefix)
+    await floor.service.start(run_router=False)
+    [ann] = await floor.staff(("Ann", {"orders": 3}))
+    for _ in range(3):
+        await asyncio.sleep(0.15)
+        await floor.service.heartbeat("ann")
+    await floor.service.router.tick()
+    assert (await floor.service.snapshot()).agents[0].online
+    assert await floor.status("ann") is AgentStatus.AVAILABLE
+
+
+# Offers are taken once.
+
+async def test_only_one_agent_gets_a_ringall_offer(client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
+    floor = make_floor(client, tmp_path, config=config(queues={"orders": {"strategy": "ringall"}}), prefix=prefix)
+    await floor.service.start(run_router=False)
+    agents = await floor.staff(("Ann", {"orders": 3}), ("Bob", {"orders": 3}), ("Cat", {"orders": 3}))
+    await floor.service.request("call-1", decision(created_at=floor.clock.now))
+    await floor.service.router.tick()
+    assert set((await floor.ringing([a.agent_id for a in agents])).values()) == {"call-1:1"}
+    results = await asyncio.gather(*(floor.service.accept(a.agent_id, "call-1:1") for a in agents),
+                                   return_exceptions=True)
+    winners = [a.agent_id for a, r in zip(agents, results, strict=True) if not isinstance(r, Exception)]
+    losers = [r for r in results if isinstance(r, Exception)]
+    assert len(winners) == 1 and len(losers) == 2
+    assert all(isinstance(e, OfferTaken) and f"already taken by agent {winners[0]}" in str(e) for e in losers)
+    statuses = {a.agent_id: await floor.status(a.agent_id) for a in agents}
+    assert sorted(statuses.values()) == sorted([AgentStatus.ON_CALL, AgentStatus.AVAILABLE, AgentStatus.AVAILABLE])
+
+
+async def test_the_losers_are_told_the_offer_was_taken(client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
+    floor = make_floor(client, tmp_path, config=config(queues={"orders": {"strategy": "ringall"}}), prefix=prefix)
+    await floor.service.start(run_router=False)
+    await floor.staff(("Ann", {"orders": 3}), ("Bob", {"orders": 3}))
+    events = floor.service.agent_events("bob")
+    first = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.05)  # subscribed
+    await floor.service.request("call-1", decision(created_at=floor.clock.now))
+    await floor.service.router.tick()
+    seen = [await asyncio.wait_for(first, 5)]
+    await floor.service.accept("ann", "call-1:1")
+    while not isinstance(seen[-1], OfferWithdrawn):
+        seen.append(await asyncio.wait_for(anext(events), 5))
+    await events.aclose()  # type: ignore[attr-defined]
+    offers = [e for e in seen if isinstance(e, Offer)]
+    assert offers and offers[0].context.caller_number == "+16175550142"
+    assert seen[-1] == OfferWithdrawn("call-1:1", "call-1", "taken")
+
+
+# Tokens and connections.
+
+async def test_unknown_and_expired_tokens_are_refused(client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
+    floor = make_floor(client, tmp_path, prefix=prefix)
+    agent, token = floor.directory.add("Ann Lee", {"orders": 3})
+    assert await floor.service.authenticate(token) == agent
+    with pytest.raises(UnknownAgent, match="unknown agent token"):
+        await floor.service.authenticate("cpa_not-a-token")
+    _, short = floor.directory.add("Temp Worker", {"general": 1}, expires_in_s=60)
+    floor.clock.advance(61)
+    with pytest.raises(UnknownAgent, match="expired"):
+        await floor.service.authenticate(short)
+    with pytest.raises(UnknownAgent):
+        await floor.service.heartbeat("nobody")
+
+
+async def test_redis_unreachable_at_start_is_a_clear_error(tmp_path: Path) -> None:
+    url = "redis://127.0.0.1:1"
+    floor = make_floor(aredis.Redis.from_url(url, socket_connect_timeout=0.5), tmp_path)
+    floor.service._redis_url = url
+    with pytest.raises(RedisUnavailable, match=r"cannot reach Redis at redis://127\.0\.0\.1:1"):
+        await floor.service.start()
