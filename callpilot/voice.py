@@ -9,17 +9,22 @@ import wave
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from bot.dialogue import Interpreter
+from bot.dialogue import BotTurn, Interpreter
+from bot.training_data.project import load_nlu_text
 from callpilot.brains import build_dialogue
 from callpilot.settings import Settings
+from voice_gateway.call_log import CallEvent
 from voice_gateway.events import DTMF_DIGITS
-from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
+from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
+from voice_gateway.pipeline.observer import PipelineObserver
+from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
 from voice_gateway.simulated_caller import CallerReport, CallerScript, dial_audiosocket, dial_twilio, run_caller
 from voice_gateway.transports import AudioSocketServer, CallConnection, serve_softphone, serve_twilio
 from voice_gateway.tts.formats import resample_pcm16
@@ -39,6 +44,42 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
     )
 
 
+def id_patterns(data_dir: Path) -> list[str]:
+    """The NLU data's regular expressions for identifiers callers read out (order, repair numbers ...)."""
+    patterns: list[str] = []
+    for path in sorted((data_dir / "nlu").rglob("*.yml")):
+        nlu = load_nlu_text(path.read_text(encoding="utf-8"), str(path))
+        patterns += [pattern for regex in nlu.regexes if regex.name.endswith("_number") for pattern in regex.patterns]
+    return patterns
+
+
+class HeardDialogue:
+    """The dialogue engine as the phone line sees it: what the ASR heard is repaired before the NLU reads it."""
+
+    def __init__(self, dialogue: Dialogue, fixer: TranscriptFixer) -> None:
+        self.dialogue = dialogue
+        self.fixer = fixer
+
+    def start(self, sender_id: str, caller_number: str | None = None, channel: str = "voice") -> BotTurn:
+        return self.dialogue.start(sender_id, caller_number, channel)
+
+    def handle_text(
+        self, sender_id: str, text: str, caller_number: str | None = None, channel: str | None = None
+    ) -> BotTurn:
+        return self.dialogue.handle_text(sender_id, self.fixer.fix(text), caller_number, channel)
+
+    def handle_dtmf(
+        self, sender_id: str, keys: str, caller_number: str | None = None, channel: str | None = None
+    ) -> BotTurn:
+        return self.dialogue.handle_dtmf(sender_id, keys, caller_number, channel)
+
+    def handle_no_input(self, sender_id: str) -> BotTurn:
+        return self.dialogue.handle_no_input(sender_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.dialogue, name)  # the rest of the engine's API (hand back, sessions) unchanged
+
+
 class VoiceRuntime:
     """Loads the voice models once (in the background) and hands every call a `CallPipeline` over them."""
 
@@ -51,24 +92,44 @@ class VoiceRuntime:
         self.audiosocket: AudioSocketServer | None = None
         self._loading: threading.Thread | None = None
         self._starting: asyncio.Task[None] | None = None
+        self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
+        self.call_log_listeners: list[Callable[[CallEvent], None]] = []  # e.g. the call records' writer
 
     def load(self) -> None:
         """Load ASR, VAD and TTS and build the dialogue engine (seconds; runs in a thread)."""
         try:
             dialogue = build_dialogue(self.settings, self.interpreter)
             self.services = load_services(
-                dialogue,
+                HeardDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),
                 asr_engine=self.settings.asr_engine,
                 tts_engine=self.settings.tts_engine,
                 call_log_path=self.settings.call_log,
                 settings=pipeline_settings(self.settings),
             )
+            if self.observer is not None:
+                self.services.observer = self.observer
+            for listener in self.call_log_listeners:
+                self.services.call_log.subscribe(listener)
             log.info("voice gateway ready: ASR %s, TTS %s", self.services.asr.name, self.services.tts.name)
         except Exception as exc:  # no voice must not take the text channels down
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("could not load the voice models")
         finally:
             self.ready.set()
+
+    def status(self) -> dict[str, str | None]:
+        """For `/health/voice`: loading | ready | failed, the engines configured (and loaded), the error."""
+        if not self.ready.is_set():
+            state = "loading"
+        else:
+            state = "failed" if self.services is None else "ready"
+        services = self.services
+        return {
+            "status": state,
+            "asr": services.asr.name if services is not None else self.settings.asr_engine,
+            "tts": services.tts.name if services is not None else self.settings.tts_engine,
+            "error": self.error,
+        }
 
     def start_loading(self) -> None:
         if self._loading is None:
@@ -147,6 +208,12 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
             await websocket.close(1013)
             return
         await serve_softphone(websocket, runtime.new_call)
+
+    @app.get("/health/voice")
+    def voice_health() -> JSONResponse:
+        """The voice models: 200 once ready, 503 while loading or after a failure (the error says why)."""
+        status = runtime.status()
+        return JSONResponse(status, status_code=200 if status["status"] == "ready" else 503)
 
     @app.get("/phone")
     def phone_page() -> HTMLResponse:
