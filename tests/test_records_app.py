@@ -1,0 +1,84 @@
+"""The records inside the server: schema upgraded at start, call-log events reach /api/v1/calls."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from bot.nlu import NLUEngine
+from callpilot.app import create_app
+from callpilot.cli import app as cli
+from callpilot.records.migrate import current_revision, head_revision
+from callpilot.settings import Settings
+from voice_gateway.call_log import CallLog, LifecycleKind
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _wait(condition: object, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_calls_logged_by_the_voice_gateway_show_up_in_the_api(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    settings = Settings.load(None, {}, data_dir=ROOT / "nlu_data", database_url=f"sqlite:///{tmp_path / 'rec.db'}",
+                             audiosocket_port=0, call_log=tmp_path / "calls.jsonl")
+    app = create_app(settings, engine=nlu_engine)
+    app.state.voice.start_loading = lambda: None  # this test needs the records, not the speech models
+    runner = CliRunner()
+    env = {"CALLPILOT_DATABASE_URL": settings.database_url or ""}
+    key = runner.invoke(cli, ["apikey", "create", "--role", "supervisor", "--name", "wallboard"], env=env)
+    assert key.exit_code == 0, key.output
+    headers = {"Authorization": f"Bearer {key.stdout.strip().splitlines()[0]}"}
+
+    with TestClient(app) as client:
+        records = app.state.records
+        _wait(records.ready.is_set)
+        engine = records.database.engine
+        assert current_revision(engine) == head_revision(engine)
+
+        # The voice gateway's call log, with the listeners the app registered (what VoiceRuntime.load does).
+        call_log = CallLog(settings.call_log)
+        for listener in app.state.voice.call_log_listeners:
+            call_log.subscribe(listener)
+        for n in range(3):
+            call_log.record(f"sim-{n}", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550142")
+            call_log.record(f"sim-{n}", LifecycleKind.TURN, 900, speaker="caller", text="where is my order 48215")
+            call_log.record(f"sim-{n}", LifecycleKind.ENDED, 5000, reason="caller_hangup")
+        assert records.writer.flush(30)
+
+        page = client.get("/api/v1/calls", headers=headers).json()
+        assert page["total"] == 3
+        assert {c["call_id"] for c in page["items"]} == {"sim-0", "sim-1", "sim-2"}
+        assert all(c["customer_id"] == "C001" and c["contained"] for c in page["items"])
+        assert client.get("/api/v1/calls").status_code == 401
+    assert len(settings.call_log.read_text().splitlines()) == 9  # the JSON-lines log is still written
+
+
+def test_db_upgrade_and_api_keys_on_the_command_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"CALLPILOT_DATA_DIR": str(tmp_path)}
+    upgraded = runner.invoke(cli, ["db", "upgrade"], env=env)
+    assert upgraded.exit_code == 0 and "revision 0002" in upgraded.output
+    assert (tmp_path / "callpilot.db").exists()
+    assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0  # again: nothing to do
+
+    created = runner.invoke(cli, ["apikey", "create", "--role", "trainer", "--name", "nlu team"], env=env)
+    key = created.stdout.strip().splitlines()[0]
+    assert created.exit_code == 0 and key.startswith("cp_")
+    key_id = key.split("_")[1]
+    listed = runner.invoke(cli, ["apikey", "list"], env=env)
+    assert key_id in listed.output and "trainer" in listed.output and "active" in listed.output
+    assert key not in listed.output  # the secret is never shown again
+
+    assert runner.invoke(cli, ["apikey", "revoke", key_id], env=env).exit_code == 0
+    assert "revoked" in runner.invoke(cli, ["apikey", "list"], env=env).output
+    missing = runner.invoke(cli, ["apikey", "revoke", "nope"], env=env)
+    assert missing.exit_code == 1 and "no key 'nope'" in missing.output
+    bad_role = runner.invoke(cli, ["apikey", "create", "--role", "boss"], env=env)
+    assert bad_role.exit_code == 2 and "unknown role 'boss'" in bad_role.output
