@@ -32,6 +32,7 @@ class Settings(BaseModel):
     data_dir: Path = Path("nlu_data")
     models_dir: Path = Path("models")
     results_dir: Path = Path("results")
+    state_dir: Path = Path("var")  # runtime state: the SQLite database, the agent directory
     # NLU
     encoder: str = "all-MiniLM-L6-v2"
     fallback_threshold: float | None = Field(None, ge=0.0, le=1.0)
@@ -58,7 +59,7 @@ class Settings(BaseModel):
     redis_url: str | None = None
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     # Call records (callpilot.records)
-    database_url: str | None = None  # None: SQLite file <data_dir>/callpilot.db; or postgresql+psycopg://...
+    database_url: str | None = None  # None: SQLite file <state_dir>/callpilot.db; or postgresql+psycopg://...
     recording_retention_days: Literal[30, 90, 180] = 90  # default policy; longer needs the caller's consent
     records_purge_interval_s: float = Field(86400.0, gt=0)  # the server purges expired recordings this often
     crm_url: str | None = None  # None: the built-in contacts table; else GET {crm_url}/contacts?phone=...

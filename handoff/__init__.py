@@ -32,9 +32,9 @@ class ServiceSettings(Protocol):
 
 
 def agents_path(settings: ServiceSettings) -> Path:
-    """The agent directory file: `handoff.agents_file`, else `<data_dir>/agents.json`."""
+    """The agent directory file: `handoff.agents_file`, else `<state_dir>/agents.json`."""
     configured = settings.handoff.agents_file
-    return Path(configured) if configured else Path(settings.data_dir) / "agents.json"
+    return Path(configured) if configured else Path(settings.state_dir) / "agents.json"
 
 
 def build_service(settings: ServiceSettings, *, contacts: ContactLookup | None = None,

@@ -113,7 +113,7 @@ class HandoffConfig(BaseModel):
     tick_s: float = Field(default=0.25, gt=0)
     session_ttl_s: int = Field(default=3600, gt=0)
     record_ttl_s: int = Field(default=86400, gt=0)  # finished calls stay readable this long
-    agents_file: str | None = None  # default: <data_dir>/agents.json
+    agents_file: str | None = None  # default: <state_dir>/agents.json
 
     @field_validator("queues", mode="before")
     @classmethod

@@ -1,6 +1,6 @@
 """The records database: engine and sessions from `settings.database_url`, and schema upgrades.
 
-`None` means a SQLite file at `<data_dir>/callpilot.db`; PostgreSQL is `postgresql+psycopg://user@host/db`
+`None` means a SQLite file at `<state_dir>/callpilot.db`; PostgreSQL is `postgresql+psycopg://user@host/db`
 (a `?options=-csearch_path%3Dschema` suffix selects a schema). The schema only changes through the Alembic
 migrations shipped in `callpilot/records/migrations`, run by `callpilot db upgrade` and at server start.
 """
@@ -23,10 +23,10 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def database_url(settings: Settings) -> str:
-    """The configured URL, or the default SQLite file under the data folder."""
+    """The configured URL, or the default SQLite file under the state folder (`var/`)."""
     if settings.database_url:
         return settings.database_url
-    return f"sqlite:///{(settings.data_dir / 'callpilot.db').resolve()}"
+    return f"sqlite:///{(settings.state_dir / 'callpilot.db').resolve()}"
 
 
 def make_engine(url: str) -> Engine:
