@@ -164,7 +164,8 @@ class HandoffService:
                     continue
                 update = decode_call_update(message["data"])
                 yield update
-                if isinstance(update, _TERMINAL) or (isinstance(update, AgentLeft) and not update.requeued):
+                if isinstance(update, _TERMINAL) or (isinstance(update, AgentLeft) and not update.requeued
+                                                     and update.reason in ("hangup", "hand_back")):
                     return
 
     async def caller_hung_up(self, call_id: str) -> None:

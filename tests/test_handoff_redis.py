@@ -121,7 +121,7 @@ async def test_a_router_killed_while_ringing_loses_nothing(client: aredis.Redis,
     clock = FakeClock()
     one = make_floor(client, tmp_path, config=cfg, prefix=prefix, clock=clock, consumer="router-1")
     await one.service.start(run_router=False)
-    ann, bob = await one.staff(("Ann", {"orders": 3}), ("Bob", {"orders": 3}))
+    await one.staff(("Ann", {"orders": 3}), ("Bob", {"orders": 3}))
     await one.service.request("call-1", decision(created_at=clock.now))
     await one.service.router.tick()
     assert await one.ringing(["ann", "bob"]) == {"ann": "call-1:1", "bob": None}
@@ -174,7 +174,7 @@ async def test_an_agent_whose_heartbeat_expires_goes_offline_and_its_offer_moves
         client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
     floor = make_floor(client, tmp_path, config=config(heartbeat_ttl_s=0.05), prefix=prefix)
     await floor.service.start(run_router=False)
-    [ann] = await floor.staff(("Ann", {"orders": 3}))
+    await floor.staff(("Ann", {"orders": 3}))
     await floor.service.request("call-1", decision(created_at=floor.clock.now))
     await floor.service.router.tick()
     assert await floor.status("ann") is AgentStatus.RINGING
@@ -188,7 +188,7 @@ async def test_an_agent_whose_heartbeat_expires_goes_offline_and_its_offer_moves
 async def test_heartbeats_keep_an_agent_online(client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
     floor = make_floor(client, tmp_path, config=config(heartbeat_ttl_s=0.3), prefix=prefix)
     await floor.service.start(run_router=False)
-    [ann] = await floor.staff(("Ann", {"orders": 3}))
+    await floor.staff(("Ann", {"orders": 3}))
     for _ in range(3):
         await asyncio.sleep(0.15)
         await floor.service.heartbeat("ann")

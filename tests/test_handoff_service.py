@@ -1,0 +1,342 @@
+"""A handoff from the caller's side and the agent's side, as conversations with the HandoffService."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+from fakeredis import aioredis as fake_aioredis
+
+from handoff.config import HandoffConfig
+from handoff.contacts import NoContacts
+from handoff.errors import IllegalTransition, NotYourCall, OfferTaken, UnknownQueue
+from handoff.events import (
+    AgentConnected,
+    AgentLeft,
+    CallEnded,
+    CallUpdate,
+    Closed,
+    Overflow,
+    QueuePosition,
+    ReturnedToBot,
+    StatusChanged,
+)
+from handoff.model import AgentStatus, CallState
+from handoff.testing import Floor, decision, make_floor
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def floor_with(tmp_path: Path, **config: Any) -> Floor:
+    client = fake_aioredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    return make_floor(client, tmp_path, config=HandoffConfig.model_validate(config))
+
+
+@pytest.fixture
+async def floor(tmp_path: Path) -> AsyncIterator[Floor]:
+    floor = floor_with(tmp_path)
+    await floor.service.start(run_router=False)
+    yield floor
+
+
+class Caller:
+    """The caller's side: listens to call_events in the background, like the voice pipeline."""
+
+    def __init__(self, floor: Floor, call_id: str) -> None:
+        self.heard: list[CallUpdate] = []
+        self._events = floor.service.call_events(call_id)
+        self._task = asyncio.ensure_future(self._listen())
+
+    async def _listen(self) -> None:
+        async for update in self._events:
+            self.heard.append(update)
+
+    async def hears(self, kind: type, timeout: float = 5.0) -> Any:
+        async def wait() -> Any:
+            while True:
+                found = [u for u in self.heard if isinstance(u, kind)]
+                if found:
+                    return found[-1]
+                await asyncio.sleep(0.005)
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def done(self) -> None:
+        await asyncio.wait_for(self._task, 5)
+
+
+async def call_in(floor: Floor, call_id: str = "call-1", **kw: Any) -> Caller:
+    await floor.service.request(call_id, decision(created_at=floor.clock.now, **kw))
+    caller = Caller(floor, call_id)
+    await asyncio.sleep(0.02)  # subscribed
+    return caller
+
+
+async def test_the_agent_sees_who_calls_what_was_said_and_why(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}))
+    floor.clock.advance(5)
+    queued = await floor.service.request("call-1", decision(created_at=floor.clock.now - 30), language="en")
+    assert (queued.queue, queued.position, queued.state) == ("orders", 1, CallState.WAITING)
+    floor.clock.advance(12)
+    await floor.service.router.tick()
+    context = await floor.service.accept("ann", "call-1:1")
+    assert context.caller_number == "+16175550142"
+    assert context.contact is not None and (context.contact.name, context.contact.tier) == ("Sarah Miller", "premium")
+    assert context.language == "en" and context.reason == "caller_asked"
+    assert [(t.role, t.text) for t in context.transcript] == [
+        ("user", "where is my order"), ("bot", "What is your order number?"), ("user", "I want to talk to a person")]
+    assert context.transcript[0].timestamp == floor.clock.now - 12 - 30 - 20
+    assert [(i.intent, i.confidence) for i in context.intents] == [("check_order_status", 0.93),
+                                                                   ("talk_to_human", 0.88)]
+    assert context.slots == {"order_number": "48215"} and context.ivr_path == ("main", "orders")
+    assert context.summary == "Caller wants an agent about order 48215."
+    assert context.wait_s == 42.0  # 30 s with the bot after deciding, 12 s in the queue
+
+
+async def test_an_unknown_caller_and_an_unknown_skill(tmp_path: Path) -> None:
+    client = fake_aioredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    floor = make_floor(client, tmp_path, contacts=NoContacts())
+    await floor.service.start(run_router=False)
+    queued = await floor.service.request("c9", decision(skill="warranty", caller=None, created_at=floor.clock.now))
+    assert queued.queue == "general"
+    record = await floor.service.calls.get("c9")
+    assert record.context.contact is None and record.context.caller_number is None
+
+
+async def test_a_waiting_caller_hears_position_then_the_agent(floor: Floor) -> None:
+    caller = await call_in(floor)
+    await floor.service.router.tick()
+    assert await caller.hears(QueuePosition) == QueuePosition("call-1", 1, 180.0)
+    await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    assert await caller.hears(AgentConnected) == AgentConnected("call-1", "ann", "Ann")
+    await floor.service.hang_up("ann", "call-1")
+    assert await caller.hears(AgentLeft) == AgentLeft("call-1", "ann", "hangup")
+    await caller.done()  # the events end with the call
+    assert (await floor.service.calls.get("call-1")).state is CallState.ENDED
+    assert await floor.status("ann") is AgentStatus.WRAP_UP
+
+
+async def test_position_updates_repeat_every_interval(tmp_path: Path) -> None:
+    floor = floor_with(tmp_path, queues={"orders": {"position_interval_s": 20, "average_handle_s": 60}})
+    await floor.service.start(run_router=False)
+    await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.set_status("ann", AgentStatus.AWAY)
+    await call_in(floor, "first")
+    second = await call_in(floor, "second", priority=1)  # a complaint: goes first
+    await floor.service.router.tick()
+    assert await second.hears(QueuePosition) == QueuePosition("second", 1, 60.0)
+    floor.clock.advance(10)
+    await floor.service.router.tick()
+    floor.clock.advance(10)
+    await floor.service.router.tick()
+    await asyncio.sleep(0.05)
+    assert [u for u in second.heard if isinstance(u, QueuePosition)] == [QueuePosition("second", 1, 60.0)] * 2
+
+
+async def test_max_wait_offers_a_callback_at_the_callers_number(tmp_path: Path) -> None:
+    floor = floor_with(tmp_path, queues={"orders": {"max_wait_s": 120, "overflow": "callback"}})
+    await floor.service.start(run_router=False)
+    caller = await call_in(floor)
+    await floor.service.router.tick()
+    floor.clock.advance(119)
+    await floor.service.router.tick()
+    assert not [u for u in caller.heard if isinstance(u, Overflow)]
+    floor.clock.advance(1)
+    await floor.service.router.tick()
+    assert await caller.hears(Overflow) == Overflow("call-1", "callback", "+16175550142")
+    await caller.done()
+    assert (await floor.service.calls.get("call-1")).state is CallState.OVERFLOWED
+
+
+async def test_max_wait_while_ringing_withdraws_the_offer(tmp_path: Path) -> None:
+    floor = floor_with(tmp_path, queues={"orders": {"max_wait_s": 30, "ring_timeout_s": 60, "overflow": "voicemail"}})
+    await floor.service.start(run_router=False)
+    await floor.staff(("Ann", {"orders": 3}))
+    caller = await call_in(floor)
+    await floor.service.router.tick()
+    floor.clock.advance(30)
+    await floor.service.router.tick()
+    assert await caller.hears(Overflow) == Overflow("call-1", "voicemail", None)
+    assert await floor.status("ann") is AgentStatus.AVAILABLE
+    with pytest.raises(OfferTaken, match=r"has ended \(overflow\)"):
+        await floor.service.accept("ann", "call-1:1")
+
+
+async def test_outside_business_hours_the_caller_hears_when_it_opens(tmp_path: Path) -> None:
+    hours = {"timezone": "Europe/Berlin", "days": {"fri": "10:00-18:00"}}  # 08:00 UTC = 09:00 in Berlin
+    floor = floor_with(tmp_path, queues={"orders": {"hours": hours}})
+    await floor.service.start(run_router=False)
+    await floor.staff(("Ann", {"orders": 3}))
+    caller = await call_in(floor)
+    await floor.service.router.tick()
+    assert await caller.hears(Closed) == Closed("call-1", "orders", floor.clock.now - 1 + 3600)
+    assert await floor.status("ann") is AgentStatus.AVAILABLE  # nobody was rung
+
+
+async def test_a_declined_call_rings_the_next_agent(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}), ("Bob", {"orders": 3}))
+    await call_in(floor)
+    await floor.service.router.tick()
+    assert await floor.ringing(["ann", "bob"]) == {"ann": "call-1:1", "bob": None}
+    await floor.service.decline("ann", "call-1:1")
+    await floor.service.router.tick()
+    assert await floor.ringing(["ann", "bob"]) == {"ann": None, "bob": "call-1:2"}
+    with pytest.raises(OfferTaken, match="declined by ann"):
+        await floor.service.accept("ann", "call-1:1")
+
+
+async def test_the_caller_hanging_up_while_it_rings_withdraws_the_offer(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}))
+    await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.caller_hung_up("call-1")
+    assert await floor.status("ann") is AgentStatus.AVAILABLE
+    assert (await floor.service.calls.get("call-1")).state is CallState.ABANDONED
+    with pytest.raises(OfferTaken, match="caller hung up"):
+        await floor.service.accept("ann", "call-1:1")
+
+
+async def test_the_caller_hanging_up_ends_the_agents_call(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}))
+    await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    events = floor.service.agent_events("ann")
+    nxt = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.02)
+    await floor.service.caller_hung_up("call-1")
+    told = [await asyncio.wait_for(nxt, 5), await asyncio.wait_for(anext(events), 5)]
+    assert told == [StatusChanged("ann", AgentStatus.WRAP_UP, AgentStatus.ON_CALL),
+                    CallEnded("call-1", "caller_hung_up")]
+    assert await floor.status("ann") is AgentStatus.WRAP_UP
+
+
+async def test_transfer_to_another_queue_goes_first_and_keeps_the_wait(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}), ("Tim", {"tech": 3}))
+    await floor.service.set_status("tim", AgentStatus.AWAY)
+    await call_in(floor, "early", skill="tech")
+    floor.clock.advance(30)
+    caller = await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    await floor.service.transfer("ann", "call-1", queue="tech")
+    assert await caller.hears(AgentLeft) == AgentLeft("call-1", "ann", "transfer", requeued=True)
+    view = await floor.service.snapshot()
+    tech = next(q for q in view.queues if q.name == "tech")
+    assert [c.call_id for c in tech.waiting] == ["call-1", "early"]
+    await floor.service.set_status("tim", AgentStatus.AVAILABLE)
+    await floor.service.router.tick()
+    context = await floor.service.accept("tim", "call-1:2")
+    assert context.queue == "tech" and context.wait_s == 0.0  # no clock moved since the call came in
+    with pytest.raises(UnknownQueue, match="no queue 'sales'"):
+        await floor.service.transfer("tim", "call-1", queue="sales")
+
+
+async def test_transfer_to_a_named_agent_rings_only_them(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}), ("Bob", {"orders": 5}), ("Cat", {"orders": 5}))
+    await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")  # the longest idle
+    await floor.service.transfer("ann", "call-1", to_agent="cat")
+    assert await floor.ringing(["bob", "cat"]) == {"bob": None, "cat": "call-1:2"}
+    await floor.service.router.tick()  # a router takes charge of the transferred call
+    await floor.service.accept("cat", "call-1:2")
+    assert (await floor.service.calls.get("call-1")).agent_id == "cat"
+    assert await floor.status("ann") is AgentStatus.WRAP_UP
+
+
+async def test_hand_back_returns_the_call_to_the_bot(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}))
+    caller = await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    await floor.service.hand_back("ann", "call-1")
+    assert await caller.hears(AgentLeft) == AgentLeft("call-1", "ann", "hand_back")
+    assert (await floor.service.calls.get("call-1")).state is CallState.RETURNED_TO_BOT
+    with pytest.raises(NotYourCall):
+        await floor.service.hang_up("ann", "call-1")
+
+
+async def test_a_lost_agent_puts_the_call_back_in_front_of_the_queue(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}), ("Bob", {"orders": 3}))
+    await floor.service.set_status("bob", AgentStatus.AWAY)  # logged in, taking a break
+    caller = await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    floor.clock.advance(60)
+    await call_in(floor, "complaint", priority=1)
+    await floor.service.agent_disconnected("ann")
+    assert await caller.hears(AgentLeft) == AgentLeft("call-1", "ann", "disconnected", requeued=True)
+    assert await floor.status("ann") is AgentStatus.OFFLINE
+    orders = next(q for q in (await floor.service.snapshot()).queues if q.name == "orders")
+    assert [(c.call_id, c.wait_s) for c in orders.waiting] == [("call-1", 60.0), ("complaint", 0.0)]
+    await floor.service.set_status("bob", AgentStatus.AVAILABLE)
+    await floor.service.router.tick()
+    assert await floor.ringing(["bob"]) == {"bob": "call-1:2"}
+
+
+async def test_a_lost_agent_with_nobody_else_logged_in_hands_the_call_to_the_bot(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}))
+    caller = await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    await floor.service.agent_disconnected("ann")
+    assert await caller.hears(ReturnedToBot) == ReturnedToBot("call-1", "no orders agent is logged in")
+    assert (await floor.service.calls.get("call-1")).state is CallState.RETURNED_TO_BOT
+
+
+async def test_wrap_up_records_the_outcome_and_frees_the_agent(tmp_path: Path) -> None:
+    outcomes: list[dict[str, Any]] = []
+
+    async def sink(outcome: dict[str, Any]) -> None:
+        outcomes.append(outcome)
+
+    client = fake_aioredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    floor = make_floor(client, tmp_path)
+    floor.service._wrap_up_sink = sink
+    await floor.service.start(run_router=False)
+    await floor.staff(("Ann", {"orders": 3}))
+    await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    with pytest.raises(IllegalTransition, match="cannot 'wrap_up' while 'on_call'"):
+        await floor.service.wrap_up("ann", "call-1", "resolved", "")
+    with pytest.raises(IllegalTransition):
+        await floor.service.set_status("ann", AgentStatus.AWAY)
+    await floor.service.hang_up("ann", "call-1")
+    with pytest.raises(ValueError, match="disposition"):
+        await floor.service.wrap_up("ann", "call-1", " ", "")
+    await floor.service.wrap_up("ann", "call-1", "resolved", "new delivery date given")
+    assert outcomes[0]["disposition"] == "resolved" and outcomes[0]["notes"] == "new delivery date given"
+    assert json.loads(json.dumps(outcomes[0]))["caller_number"] == "+16175550142"
+    assert await floor.status("ann") is AgentStatus.AVAILABLE
+
+
+async def test_the_supervisor_sees_queues_agents_and_live_calls(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}), ("Bob", {"billing": 2}))
+    await call_in(floor, "a")
+    floor.clock.advance(10)
+    await call_in(floor, "b", priority=1)
+    await floor.service.router.tick()  # Ann rings for the complaint
+    floor.clock.advance(5)
+    view = await floor.service.snapshot()
+    orders = next(q for q in view.queues if q.name == "orders")
+    assert [(c.call_id, c.state, c.wait_s) for c in orders.waiting] == [("b", CallState.OFFERED, 5.0),
+                                                                        ("a", CallState.WAITING, 15.0)]
+    assert orders.longest_wait_s == 15.0 and orders.agents_logged_in == 1 and orders.agents_available == 0
+    assert {a.agent_id: a.status for a in view.agents} == {"ann": AgentStatus.RINGING, "bob": AgentStatus.AVAILABLE}
+    await floor.service.accept("ann", "b:1")
+    view = await floor.service.snapshot()
+    assert [(c.call_id, c.agent_id) for c in view.live_calls] == [("b", "ann")]
+    assert json.dumps(view.to_dict())  # the page gets it as JSON
