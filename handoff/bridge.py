@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
+from fakeredis import aioredis as fake_aioredis
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+
+from handoff.redis_conn import process_fake_server
 
 AUDIO_PREFIX = "callpilot:audio"
 BRIDGE_RATE = 16000
@@ -45,6 +48,15 @@ def check_pcm(pcm: bytes) -> None:
         raise BadAudio(f"PCM16 audio needs an even number of bytes, got {len(pcm)}")
     if len(pcm) > MAX_MESSAGE_BYTES:
         raise BadAudio(f"audio message of {len(pcm)} bytes exceeds {MAX_MESSAGE_BYTES} (200 ms at 16 kHz)")
+
+
+def bridge_client(url: str | None) -> Redis:
+    """A client for audio: the same server as the handoff's (the process's fakeredis when `url` is None), but
+    returning bytes, since frames are raw PCM."""
+    if url is None:
+        client: Redis = fake_aioredis.FakeRedis(server=process_fake_server())
+        return client
+    return Redis.from_url(url, socket_connect_timeout=2.0)
 
 
 class AudioBridge:

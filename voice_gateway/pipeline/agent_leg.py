@@ -327,7 +327,7 @@ class AgentLeg:
 
     async def close(self, *, caller_hung_up: bool) -> None:
         """The call ended: stop both tasks and tell the handoff side if the caller left while it had the call."""
-        involved = self.state in (Leg.QUEUED, Leg.AGENT, Leg.HELD, Leg.OVERFLOW)
+        involved = self.state in (Leg.QUEUED, Leg.AGENT, Leg.HELD)
         self.state = Leg.ENDED
         if self.voicemail:
             self.host.save_voicemail(bytes(self.voicemail))

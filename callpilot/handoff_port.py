@@ -1,0 +1,128 @@
+"""The voice pipeline's `HandoffPort`, carried out by the handoff service and its Redis audio bridge.
+
+`voice_gateway.pipeline` does not import `handoff`; this is the one place that knows both, translating
+the service's call updates into the pipeline's leg updates, and agent audio into PCM frames and holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from bot.dialogue import DialogueEngine, HandoffDecision
+from bot.dialogue.state import Turn
+from callpilot.settings import Settings
+from handoff import build_service
+from handoff.bridge import AudioBridge, HoldSignal, bridge_client
+from handoff.errors import HandoffError
+from handoff.events import AgentConnected, AgentLeft, CallUpdate, Closed, Overflow, QueuePosition, ReturnedToBot
+from handoff.service import HandoffService
+from voice_gateway.pipeline.agent_leg import (
+    AgentGone,
+    AgentJoined,
+    BackToBot,
+    Hold,
+    InQueue,
+    LegUpdate,
+    NoAgent,
+    QueueClosed,
+)
+
+log = logging.getLogger("callpilot.handoff")
+
+
+def leg_update(update: CallUpdate) -> LegUpdate:
+    """The service's words for what happened, in the pipeline's."""
+    match update:
+        case QueuePosition(position=position, expected_wait_s=wait):
+            return InQueue(position, wait)
+        case AgentConnected(agent_id=agent_id, name=name):
+            return AgentJoined(agent_id, name)
+        case AgentLeft(reason=reason, requeued=requeued):
+            return AgentGone(reason, requeued)
+        case Overflow(action=action, target=target):
+            return NoAgent(action, target)
+        case Closed(opens_at=opens_at):
+            return QueueClosed(opens_at)
+        case ReturnedToBot(reason=reason):
+            return BackToBot(reason)
+    raise TypeError(f"unexpected call update {update!r}")
+
+
+class ServicePort:
+    """`HandoffPort` over a running `HandoffService` and an `AudioBridge` (both on the same Redis)."""
+
+    def __init__(self, service: HandoffService, bridge: AudioBridge) -> None:
+        self.service = service
+        self.bridge = bridge
+
+    async def request(self, call_id: str, decision: HandoffDecision, *, language: str) -> None:
+        await self.service.request(call_id, decision, language=language)
+
+    async def updates(self, call_id: str) -> AsyncIterator[LegUpdate]:
+        async for update in self.service.call_events(call_id):
+            yield leg_update(update)
+
+    async def caller_hung_up(self, call_id: str) -> None:
+        await self.service.caller_hung_up(call_id)
+
+    async def send_to_agent(self, call_id: str, pcm16: bytes) -> None:
+        await self.bridge.to_agent(call_id, pcm16)
+
+    async def from_agent(self, call_id: str) -> AsyncIterator[bytes | Hold]:
+        async with self.bridge.listen(call_id, "caller") as heard:
+            async for item in heard:
+                yield Hold(item.on) if isinstance(item, HoldSignal) else item
+
+
+def bot_resumer(engine: DialogueEngine, clock: Callable[[], float] = time.time) -> Callable[[str], None]:
+    """`resume_bot(call_id)`: the conversation leaves handoff mode, so the caller's next words reach the bot."""
+
+    def resume(call_id: str) -> None:
+        state = engine.store.load(call_id)
+        if state is None or state.mode != "handoff":
+            return
+        state.set_mode("speech")
+        state.transcript.append(Turn("system", "handed back to the bot", clock()))
+        engine.store.save(state)
+
+    return resume
+
+
+class HandoffRuntime:
+    """The handoff service and audio bridge of this process: started in the app's lifespan, shared by the agent
+    desktop (`deps()`) and the voice gateway (`port`). A failure to start (Redis down) leaves calls with the bot."""
+
+    def __init__(self, settings: Settings, *, wrap_up_log: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.settings = settings
+        self.service: HandoffService | None = None
+        self.bridge: AudioBridge | None = None
+        self.port: ServicePort | None = None
+        self.error: str | None = None
+        self._wrap_up_log = wrap_up_log
+
+    async def _record_wrap_up(self, outcome: dict[str, Any]) -> None:
+        if self._wrap_up_log is not None:
+            self._wrap_up_log(outcome)
+
+    async def start(self) -> None:
+        service = build_service(self.settings, wrap_up_sink=self._record_wrap_up)
+        try:
+            await service.start()
+        except HandoffError as exc:
+            self.error = str(exc)
+            log.error("handoff disabled: %s", exc)
+            return
+        self.service, self.bridge = service, AudioBridge(bridge_client(self.settings.redis_url))
+        self.port = ServicePort(service, self.bridge)
+
+    async def stop(self) -> None:
+        if self.service is not None:
+            await self.service.stop()
+
+    def deps(self) -> tuple[HandoffService, AudioBridge] | None:
+        if self.service is None or self.bridge is None:
+            return None
+        return self.service, self.bridge

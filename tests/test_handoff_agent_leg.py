@@ -1,0 +1,286 @@
+"""A call's agent leg with the real models over an in-memory Twilio line: hold music and queue position while
+waiting, the agent's voice bridged in (right channel) with the bot deaf and silent, hand back, requeue, hang-up.
+
+The handoff side is a scripted `HandoffPort` here (the port is the pipeline's boundary); the same pipeline on
+the real handoff service and Redis bridge is covered by tests/test_agent_desk.py and the browser test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.dialogue import DialogueEngine, HandoffDecision
+from bot.nlu import NLUEngine
+from callpilot.brains import build_dialogue
+from callpilot.handoff_port import bot_resumer
+from callpilot.settings import Settings
+from voice_gateway.call_log import CallLog, LifecycleKind
+from voice_gateway.events import AudioOut
+from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
+from voice_gateway.pipeline.agent_leg import AgentGone, AgentJoined, Hold, InQueue, Leg, LegUpdate, NoAgent
+from voice_gateway.simulated_caller import InMemoryTwilioLine
+from voice_gateway.transports import CallConnection
+from voice_gateway.tts.formats import resample_pcm16
+
+RATE = 8000
+FRAME = RATE // 50 * 2
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ScriptedPort:
+    """The handoff side as a test plays it: updates and agent audio are pushed by the test."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, HandoffDecision]] = []
+        self.heard_by_agent = bytearray()
+        self.hung_up: list[str] = []
+        self.pushed: asyncio.Queue[LegUpdate] = asyncio.Queue()
+        self.agent_audio: asyncio.Queue[bytes | Hold] = asyncio.Queue()
+
+    async def request(self, call_id: str, decision: HandoffDecision, *, language: str) -> None:
+        self.requests.append((call_id, decision))
+
+    async def updates(self, call_id: str) -> AsyncIterator[LegUpdate]:
+        while True:
+            yield await self.pushed.get()
+
+    async def caller_hung_up(self, call_id: str) -> None:
+        self.hung_up.append(call_id)
+
+    async def send_to_agent(self, call_id: str, pcm16: bytes) -> None:
+        self.heard_by_agent += pcm16
+
+    async def from_agent(self, call_id: str) -> AsyncIterator[bytes | Hold]:
+        while True:
+            yield await self.agent_audio.get()
+
+
+@pytest.fixture(scope="module")
+def models(nlu_engine: NLUEngine) -> Iterator[tuple[VoiceServices, DialogueEngine]]:
+    engine = build_dialogue(Settings(data_dir=ROOT / "nlu_data"), nlu_engine)
+    loaded = load_services(engine, asr_engine="whisper-tiny.en", tts_engine="hibari")
+    yield loaded, engine
+    loaded.close()
+
+
+async def speech(services: VoiceServices, text: str) -> bytes:
+    """Caller speech: the offline TTS voice at 8 kHz."""
+    chunks = [chunk async for chunk in services.tts.synthesize(text)]
+    return resample_pcm16(b"".join(c.pcm for c in chunks), chunks[0].sample_rate, RATE)
+
+
+def rms(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+
+
+def dominant_hz(pcm: bytes, rate: int = RATE) -> float:
+    samples = np.frombuffer(pcm, "<i2").astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
+    return float(np.fft.rfftfreq(samples.size, 1 / rate)[int(np.argmax(spectrum))])
+
+
+def agent_tone(seconds: float, hz: float = 300.0) -> list[bytes]:
+    """The agent 'speaking': a steady tone at 16 kHz in 20 ms frames, unlike anything the bot or hold music plays."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    pcm = (0.3 * np.sin(2 * np.pi * hz * t) * 32767).astype("<i2").tobytes()
+    return [pcm[i : i + 640] for i in range(0, len(pcm), 640)]
+
+
+class Call:
+    """One call in audio time: the test feeds caller audio frame by frame and reads what the caller heard."""
+
+    def __init__(self, services: VoiceServices, port: ScriptedPort) -> None:
+        self.port = port
+        self.pipelines: list[CallPipeline] = []
+        self.heard = bytearray()  # what the caller heard, one entry per caller frame (silence if nothing came)
+
+        def new_handler(line: CallConnection) -> CallPipeline:
+            self.pipelines.append(CallPipeline(line, services))
+            return self.pipelines[0]
+
+        self.line = InMemoryTwilioLine(new_handler)
+
+    @property
+    def pipeline(self) -> CallPipeline:
+        return self.pipelines[0]
+
+    async def feed(self, pcm: bytes = b"", *, seconds: float = 0.0, agent: list[bytes] | None = None) -> bytes:
+        """Send `pcm` then silence up to `seconds`; one agent frame (if any left) goes with each caller frame."""
+        audio = pcm + bytes(max(0, int(seconds * RATE) * 2 - len(pcm)))
+        start = len(self.heard)
+        for i in range(0, len(audio) - FRAME + 1, FRAME):
+            if agent:
+                self.port.agent_audio.put_nowait(agent.pop(0))
+            self.line.send_audio(audio[i : i + FRAME])
+            await self.line.flush()
+            for _ in range(3):
+                await asyncio.sleep(0)  # the leg's tasks (updates, agent audio) take their turn
+            got = b"".join(e.pcm for e in self.line.events() if isinstance(e, AudioOut))
+            self.heard += got.ljust(FRAME, b"\x00") if len(got) <= FRAME else got
+            if self.line.closed:
+                break
+        return bytes(self.heard[start:])
+
+    async def until(self, done: object, *, limit_s: float = 60.0) -> None:
+        """Feed silence until `done()` is true, at most ~10x faster than real time (TTS needs real time to run)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while loop.time() < deadline:
+            if done():  # type: ignore[operator]
+                return
+            await self.feed(seconds=0.1)
+            await asyncio.sleep(0.01)
+        leg = self.pipeline.leg
+        raise AssertionError(
+            f"not done after {limit_s} s; leg {leg.state if leg else None}, "
+            f"phase {self.pipeline.state.phase if self.pipeline.state else None}, bot said {self.bot_said()}"
+        )
+
+    def bot_said(self) -> list[str]:
+        log = self.pipeline.services.call_log.events
+        return [str(e.data["text"]) for e in log if e.kind is LifecycleKind.TURN and e.data.get("speaker") == "bot"]
+
+    def caller_turns(self) -> int:
+        log = self.pipeline.services.call_log.events
+        return sum(1 for e in log if e.kind is LifecycleKind.TURN and e.data.get("speaker") == "caller")
+
+    def quiet(self) -> bool:
+        state = self.pipeline.state
+        return state is not None and state.phase.value == "listening"
+
+
+def fresh(models: tuple[VoiceServices, DialogueEngine], port: ScriptedPort) -> VoiceServices:
+    services, engine = models
+    return dataclasses.replace(
+        services, call_log=CallLog(None), settings=PipelineSettings(record_calls=True),
+        handoff=port, resume_bot=bot_resumer(engine),
+    )
+
+
+async def ask_for_a_human(call: Call, services: VoiceServices) -> None:
+    await call.feed(seconds=1.0)
+    await call.until(call.quiet)  # the greeting has played
+    await call.feed(await speech(services, "I want to talk to a human agent please"), seconds=4.0)
+    await call.until(lambda: call.port.requests)
+
+
+def test_queued_caller_hears_position_then_hold_music_and_the_bot_is_deaf(models: tuple[VoiceServices, DialogueEngine]) -> None:
+    async def go() -> None:
+        port = ScriptedPort()
+        services = fresh(models, port)
+        call = Call(services, port)
+        await ask_for_a_human(call, services)
+        call_id, decision = port.requests[0]
+        assert decision.reason == "caller_asked" and call.pipeline.leg is not None
+        assert call.pipeline.leg.state is Leg.QUEUED
+        port.pushed.put_nowait(InQueue(position=2, expected_wait_s=90))
+        await call.until(lambda: any("number 2 in the queue" in s for s in call.bot_said()))
+        await call.until(lambda: not call.pipeline._bot_busy())
+        hold = await call.feed(seconds=2.0)
+        windows = [hold[i : i + 3200] for i in range(0, len(hold) - 3199, 3200)]  # 200 ms each
+        assert windows and all(rms(w) > 300 for w in windows), [round(rms(w)) for w in windows]
+        turns = call.caller_turns()
+        heard = await call.feed(await speech(services, "where is my order"), seconds=4.0)
+        assert call.caller_turns() == turns, "the bot listened while the caller was queued"
+        assert rms(heard) > 300  # hold music went on
+        assert port.heard_by_agent == b""  # nobody is connected yet
+        await call.line.hang_up()
+        assert port.hung_up == [call_id]
+
+    asyncio.run(go())
+
+
+def test_agent_voice_reaches_the_caller_the_bot_stays_silent_then_takes_the_call_back(
+    models: tuple[VoiceServices, DialogueEngine],
+) -> None:
+    async def go() -> None:
+        port = ScriptedPort()
+        services = fresh(models, port)
+        call = Call(services, port)
+        await ask_for_a_human(call, services)
+        await call.until(lambda: not call.pipeline._bot_busy())
+        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+        await call.feed(seconds=0.2)
+        assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.AGENT
+        said, turns = len(call.bot_said()), call.caller_turns()
+        caller_words = await speech(services, "where is my order four eight two one five")
+        heard = await call.feed(caller_words, seconds=4.0, agent=agent_tone(4.0))
+        assert abs(dominant_hz(heard[len(heard) // 4 :]) - 300) < 15  # the agent's tone, not the bot or hold music
+        assert rms(heard[len(heard) // 4 :]) > 1000
+        assert call.caller_turns() == turns and len(call.bot_said()) == said, "the bot spoke or listened"
+        assert rms(bytes(port.heard_by_agent)) > 300  # the caller's words went to the agent (16 kHz)
+        assert len(port.heard_by_agent) >= len(caller_words) * 2 * 0.9
+        recorder = call.pipeline.recorder
+        assert recorder is not None
+        right = np.frombuffer(recorder.stereo_pcm(), "<i2").reshape(-1, 2)[:, 1].astype("<i2").tobytes()
+        assert abs(dominant_hz(right[-RATE * 2 * 2 :]) - 300) < 15  # the agent on the recording's right channel
+
+        port.agent_audio.put_nowait(Hold(True))
+        held = await call.feed(seconds=1.0, agent=agent_tone(1.0))
+        assert call.pipeline.leg.state is Leg.HELD and abs(dominant_hz(held[len(held) // 2 :]) - 300) > 15
+
+        port.pushed.put_nowait(AgentGone("hand_back", requeued=False))
+        await call.until(lambda: any("back with the virtual assistant" in s for s in call.bot_said()))
+        assert call.pipeline.leg.state is Leg.BOT
+        await call.until(call.quiet)
+        await call.feed(await speech(services, "where is my order 48215"), seconds=3.0)
+        await call.until(lambda: call.caller_turns() > turns)  # the bot listens again
+        assert engine_mode(models, call) == "speech"
+        await call.line.hang_up()
+        assert port.hung_up == []  # the bot had the call when it ended: nothing to tell the handoff
+
+    asyncio.run(go())
+
+
+def engine_mode(models: tuple[VoiceServices, DialogueEngine], call: Call) -> str:
+    state = call.pipeline.state
+    assert state is not None
+    conversation = models[1].state_of(state.call_id)
+    assert conversation is not None
+    return conversation.mode
+
+
+def test_agent_disconnect_requeues_with_hold_music_and_agent_hang_up_ends_the_call(
+    models: tuple[VoiceServices, DialogueEngine],
+) -> None:
+    async def go() -> None:
+        port = ScriptedPort()
+        services = fresh(models, port)
+        call = Call(services, port)
+        await ask_for_a_human(call, services)
+        await call.until(lambda: not call.pipeline._bot_busy())
+        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+        await call.feed(seconds=0.5, agent=agent_tone(0.5))
+        port.pushed.put_nowait(AgentGone("disconnected", requeued=True))
+        heard = await call.feed(seconds=1.5)
+        assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.QUEUED
+        assert rms(heard[len(heard) // 3 :]) > 300  # hold music again, never silence
+        port.pushed.put_nowait(AgentJoined("a2", "Bob"))
+        await call.feed(seconds=0.5, agent=agent_tone(0.5))
+        port.pushed.put_nowait(AgentGone("hangup", requeued=False))
+        await call.feed(seconds=1.0)
+        assert call.line.closed and call.pipeline.leg.state is Leg.ENDED
+        stages = [e.data.get("stage") for e in services.call_log.events if e.kind is LifecycleKind.HANDOFF]
+        assert stages.count("agent_joined") == 2 and "agent_left" in stages
+
+    asyncio.run(go())
+
+
+def test_overflow_offers_a_callback_and_hangs_up(models: tuple[VoiceServices, DialogueEngine]) -> None:
+    async def go() -> None:
+        port = ScriptedPort()
+        services = fresh(models, port)
+        call = Call(services, port)
+        await ask_for_a_human(call, services)
+        port.pushed.put_nowait(NoAgent("callback", None))
+        await call.until(lambda: call.line.closed)
+        assert any("call you back" in s for s in call.bot_said())
+
+    asyncio.run(go())
