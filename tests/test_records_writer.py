@@ -268,3 +268,38 @@ def test_the_writer_keeps_events_while_postgresql_is_down_and_writes_them_when_i
         writer.close()
         flaky.dispose()
         proxy.close()
+
+
+def test_the_agent_legs_staged_handoff_events_and_the_wrap_up_sink(
+    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+) -> None:
+    """What the voice pipeline logs for an agent leg (`handoff` with a `stage`) and what the handoff service
+    hands its wrap-up sink."""
+    log = _log(writer, clock)
+    log.record("c6", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550142")
+    clock.advance(8)
+    log.record("c6", LifecycleKind.HANDOFF, 8000, reason="caller_asked", skill="orders", priority=0)
+    log.record("c6", LifecycleKind.HANDOFF, 8000, stage="queued", skill="orders")
+    clock.advance(20)
+    log.record("c6", LifecycleKind.HANDOFF, 28000, stage="agent_joined", agent_id="a1", agent="Li Wei")
+    clock.advance(30)
+    log.record("c6", LifecycleKind.HANDOFF, 58000, stage="hold")
+    clock.advance(10)
+    log.record("c6", LifecycleKind.HANDOFF, 68000, stage="unhold")
+    clock.advance(50)
+    log.record("c6", LifecycleKind.HANDOFF, 118000, stage="agent_left", reason="hangup", requeued=False)
+    log.record("c6", LifecycleKind.ENDED, 118000, reason="agent_hangup")
+    clock.advance(15)
+    writer.record_wrap_up({"kind": "wrap_up", "call_id": "c6", "agent_id": "a1", "queue": "orders",
+                           "disposition": "resolved", "notes": "customer ID 11010519491231002X verified",
+                           "at": clock(), "caller_number": "+16175550142", "connected_at": None})
+    assert writer.flush(30)
+
+    row = _row(database, "c6")
+    assert (row.queue, row.agent_id, row.agent_name) == ("orders", "a1", "Li Wei")
+    assert (row.wait_s, row.talk_s, row.duration_s) == (20.0, 90.0, 118.0)
+    assert [entry["stage"] for entry in row.extra["leg"]] == ["hold", "unhold"]
+    assert (row.disposition, row.notes) == ("resolved", "customer ID [id] verified")
+    assert row.contained is False and row.status == "completed"
+    ticket = _ticket(database, "c6")
+    assert ticket is not None and "resolved" in ticket.subject

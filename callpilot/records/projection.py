@@ -81,15 +81,34 @@ def _on_dtmf(row: CallRecord, e: RecordEvent) -> None:
 
 
 def _on_handoff(row: CallRecord, e: RecordEvent) -> None:
+    """The bot's handoff decision, or (with a `stage`) what happened on the agent leg afterwards."""
+    stage = e.data.get("stage")
+    if stage is not None:
+        STAGES.get(str(stage), _on_other_stage)(row, e)
+        return
     row.handoff_at = row.handoff_at or e.at
     row.handoff_reason = str(e.data.get("reason") or row.handoff_reason or "") or None
     row.queue = str(e.data.get("queue") or e.data.get("skill") or row.queue or "") or None
     row.contained = False
 
 
+def _on_queued(row: CallRecord, e: RecordEvent) -> None:
+    row.handoff_at = row.handoff_at or e.at
+    row.queue = str(e.data.get("queue") or e.data.get("skill") or row.queue or "") or None
+    row.contained = False
+
+
+def _on_other_stage(row: CallRecord, e: RecordEvent) -> None:
+    """hold, unhold, back_to_bot, overflow, voicemail ...: kept in order in `extra["leg"]`."""
+    entry = {"stage": str(e.data.get("stage")), "at": e.at.isoformat(),
+             **{k: _jsonable(v) for k, v in e.data.items() if k != "stage"}}
+    row.extra = {**row.extra, "leg": [*row.extra.get("leg", []), entry][-MAX_UNKNOWN:]}
+
+
 def _on_agent_connected(row: CallRecord, e: RecordEvent) -> None:
     row.agent_id = str(e.data.get("agent_id") or row.agent_id or "") or None
-    row.agent_name = str(e.data.get("agent_name") or e.data.get("name") or row.agent_name or "") or None
+    name = e.data.get("agent_name") or e.data.get("name") or e.data.get("agent")
+    row.agent_name = str(name or row.agent_name or "") or None
     row.agent_connected_at = e.at
     if row.handoff_at is not None and row.wait_s is None:
         row.wait_s = _seconds(e.at, row.handoff_at)
@@ -99,7 +118,8 @@ def _on_agent_connected(row: CallRecord, e: RecordEvent) -> None:
 def _on_agent_left(row: CallRecord, e: RecordEvent) -> None:
     if row.agent_connected_at is not None:
         row.talk_s = round((row.talk_s or 0.0) + (_seconds(e.at, row.agent_connected_at) or 0.0), 3)
-        row.agent_connected_at = None if e.data.get("reason") in ("transfer", "hand_back") else row.agent_connected_at
+        leaves = e.data.get("reason") in ("transfer", "hand_back") or bool(e.data.get("requeued"))
+        row.agent_connected_at = None if leaves else row.agent_connected_at
         row.extra = {**row.extra, "agent_left": str(e.data.get("reason", ""))}
 
 
@@ -136,6 +156,12 @@ def _on_ended(row: CallRecord, e: RecordEvent) -> None:
 
 
 Handler = Callable[[CallRecord, RecordEvent], None]
+# `handoff` events with a `stage` (the voice pipeline's agent leg).
+STAGES: dict[str, Handler] = {
+    "queued": _on_queued,
+    "agent_joined": _on_agent_connected,
+    "agent_left": _on_agent_left,
+}
 HANDLERS: dict[str, Handler] = {
     "started": _on_started,
     "turn": _on_turn,

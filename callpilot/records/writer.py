@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -91,6 +92,13 @@ class RecordWriter:
     def __call__(self, call_event: Any) -> None:
         """A `CallLog` listener: `call_log.subscribe(writer)`."""
         self.submit(RecordEvent.from_call_event(call_event))
+
+    def record_wrap_up(self, outcome: dict[str, Any]) -> None:
+        """The handoff service's wrap-up sink: {"call_id", "agent_id", "disposition", "notes", "at", ...}."""
+        at = outcome.get("at")
+        when = datetime.fromtimestamp(float(at), UTC) if isinstance(at, int | float) else datetime.now(UTC)
+        details = {k: v for k, v in outcome.items() if k not in ("kind", "call_id", "at")}
+        self.submit(RecordEvent(str(outcome["call_id"]), "wrap_up", when, details))
 
     def submit(self, event: RecordEvent) -> bool:
         """Queue an event; never blocks. False (and counted as dropped) when the queue is full."""
