@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from callpilot.agent_cli import agent_app
 from callpilot.records.cli import apikey_app, db_app, records_app
 from callpilot.settings import Settings, SettingsError
 
@@ -23,6 +24,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(records_app, name="records")
+app.add_typer(agent_app, name="agent")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML file of settings.")]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Training data folder (default nlu_data).")]

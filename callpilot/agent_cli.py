@@ -1,0 +1,74 @@
+"""`callpilot agent add|list|remove`: the agent directory (tokens are shown once, stored hashed)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from callpilot.settings import Settings, SettingsError
+from handoff import agents_path
+from handoff.directory import AgentDirectory, parse_skills
+from handoff.errors import UnknownAgent
+
+agent_app = typer.Typer(help="Agents who take handed-over calls (skills, tokens).", no_args_is_help=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML file of settings.")]
+
+
+def _directory(config: Path | None) -> AgentDirectory:
+    try:
+        settings = Settings.load(config, os.environ)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return AgentDirectory(agents_path(settings))
+
+
+@agent_app.command("add")
+def agent_add(
+    name: Annotated[str, typer.Argument(help="The agent's name, e.g. 'Ann Lee'.")],
+    skills: Annotated[str, typer.Option("--skills", help="Queues and levels 1-5: orders,tech:4 (default 3).")],
+    expires_days: Annotated[float | None, typer.Option("--expires-days", help="The token expires after.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Register an agent and print its login token (once: only its hash is stored)."""
+    directory = _directory(config)
+    try:
+        agent, token = directory.add(name, parse_skills(skills),
+                                     expires_in_s=expires_days * 86400 if expires_days else None)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    levels = ", ".join(f"{s}:{lvl}" for s, lvl in sorted(agent.skills.items()))
+    typer.echo(f"added agent {agent.agent_id} ({agent.name}; skills {levels}) to {directory.path}")
+    typer.echo(f"token (shown once, keep it safe): {token}")
+
+
+@agent_app.command("list")
+def agent_list(config: ConfigOpt = None) -> None:
+    """Agents, their skills and when their token expires."""
+    agents = _directory(config).agents()
+    if not agents:
+        typer.echo("no agents yet: callpilot agent add NAME --skills orders,tech")
+        return
+    for agent in agents:
+        levels = ",".join(f"{s}:{lvl}" for s, lvl in sorted(agent.skills.items()))
+        expires = (datetime.fromtimestamp(agent.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                   if agent.expires_at else "never")
+        typer.echo(f"{agent.agent_id}\t{agent.name}\t{levels}\ttoken expires {expires}")
+
+
+@agent_app.command("remove")
+def agent_remove(agent_id: Annotated[str, typer.Argument(help="The agent's id (see list).")],
+                 config: ConfigOpt = None) -> None:
+    """Remove an agent; its token stops working at once, in every process."""
+    try:
+        _directory(config).remove(agent_id)
+    except UnknownAgent as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"removed agent {agent_id}")
