@@ -66,6 +66,8 @@ class CallerReport:
     keys_ms: list[tuple[str, float]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     hung_up_by_bot_ms: float | None = None
+    sent_ms: float = 0.0  # caller audio sent, in caller time
+    wall_s: float = 0.0  # how long the call took on the wall clock (about sent_ms when paced in real time)
 
     def place(self, at_ms: float, pcm16: bytes) -> None:
         """Put bot audio at caller time `at_ms`, or right after the bot audio before it."""
@@ -106,6 +108,7 @@ async def run_caller(line: CallerLine, script: CallerScript) -> CallerReport:
             report.keys_ms.append((digit, now_ms))
         line.send_audio(frame)
         await line.flush()
+        report.sent_ms = now_ms + frame_s * 1000
         if _collect(line, report, now_ms):
             last_bot_ms = now_ms
         if line.closed:
@@ -118,6 +121,7 @@ async def run_caller(line: CallerLine, script: CallerScript) -> CallerReport:
         delay = started + (index + 1) * frame_s * pace - loop.time()
         await asyncio.sleep(max(0.0, delay))
     await line.hang_up()
+    report.wall_s = loop.time() - started
     return report
 
 

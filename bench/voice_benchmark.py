@@ -1,0 +1,383 @@
+"""The voice gateway under load: N concurrent simulated calls over Twilio Media Streams against the real server.
+
+`callpilot run` (uvicorn, offline models: Whisper tiny.en ASR, hibari TTS) is started on a free loopback port.
+Each simulated caller dials /media/twilio, sends 20 ms mu-law frames in real time, waits for the greeting to
+end, asks "what are your opening hours" (piper's joe voice, 8 kHz), and barges in during the answer with
+"where is my order". Measured per N, with wall-clock timestamps on the caller's side:
+
+- turn gap: the frame holding the caller's last voiced sample sent -> the first bot audio frame received
+  (it includes the endpoint silence, 700 ms by default); both turns of every call count;
+- barge-in stop: the first voiced frame of the interruption sent -> Twilio `clear` received (it includes the
+  240 ms of speech a barge-in needs, so coughs do not count);
+- dropped frames: bot frames that arrived after their play-out slot (a 60 ms jitter buffer at the start of
+  each bot turn; a stall between sentences counts too) - what a caller would hear as a gap;
+- ASR word error: jiwer, what the server's call log says it heard vs the scripted text;
+- CPU percent of the server process (psutil; 100 = one core) and RSS growth per call.
+
+Run: .venv/bin/python bench/voice_benchmark.py [--calls 1 10 20 40] [--out bench/results/voice.json]
+(about 3-4 minutes on 2 cores; `--calls 1 10` for a quick check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import jiwer
+import numpy as np
+import psutil
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from voice_gateway.call_log import LifecycleKind, read_call_log  # noqa: E402
+from voice_gateway.events import AudioOut, Clear, Mark  # noqa: E402
+from voice_gateway.simulated_caller import TwilioWebsocketLine, dial_twilio  # noqa: E402
+from voice_gateway.tts import PiperTts  # noqa: E402
+from voice_gateway.tts.formats import resample_pcm16  # noqa: E402
+
+RATE = 8000
+FRAME = 320  # bytes of PCM16 in 20 ms at 8 kHz
+QUESTION = "what are your opening hours"
+INTERRUPTION = "where is my order"
+GREETING_QUIET_S = 1.2  # the greeting is over once the bot has been silent this long
+BARGE_IN_AFTER_S = 0.8  # how far into the answer the caller interrupts
+JITTER_BUFFER_S = 0.06
+PHASE_TIMEOUT_S = 25.0
+STAGGER_S = 3.0  # calls start spread over this long, as real calls do not arrive in the same millisecond
+
+
+def synthesise(text: str, voice: PiperTts) -> bytes:
+    """Caller speech: piper joe at 8 kHz PCM16 (the codec turns it into mu-law like a phone line)."""
+
+    async def render() -> bytes:
+        chunks = [chunk async for chunk in voice.synthesize(text)]
+        return resample_pcm16(b"".join(c.pcm for c in chunks), chunks[0].sample_rate, RATE)
+
+    return asyncio.run(render())
+
+
+def voiced_frames(pcm: bytes) -> tuple[int, int]:
+    """Index of the first and last 20 ms frame above -50 dBFS."""
+    frames = np.frombuffer(pcm[: len(pcm) // FRAME * FRAME], "<i2").reshape(-1, FRAME // 2).astype(np.float64)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > 100)
+    return int(loud[0]), int(loud[-1])
+
+
+@dataclass
+class CallResult:
+    """One call's measurements, in milliseconds."""
+
+    turn_gaps_ms: list[float] = field(default_factory=list)
+    bargein_stop_ms: float | None = None
+    late_frames: int = 0
+    bot_frames: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class Caller:
+    """One scripted caller; `tick()` runs every 20 ms of wall-clock time."""
+
+    def __init__(self, line: TwilioWebsocketLine) -> None:
+        self.line = line
+        self.loop_start = time.perf_counter()
+        self.frames_sent = 0
+        self.timed: list[tuple[float, AudioOut | Mark | Clear]] = []  # server messages, when they were read
+
+    def take(self) -> None:
+        now = time.perf_counter()
+        for event in self.line.events():  # read every 20 ms: arrival known to within a frame
+            if isinstance(event, AudioOut | Mark | Clear):
+                self.timed.append((now, event))
+
+    async def send(self, pcm: bytes) -> float:
+        """Send one 20 ms frame at its real-time slot; returns the wall-clock time it left."""
+        slot = self.loop_start + self.frames_sent * 0.02
+        await asyncio.sleep(max(0.0, slot - time.perf_counter()))
+        self.line.send_audio(pcm)
+        await self.line.flush()
+        self.frames_sent += 1
+        self.take()
+        return time.perf_counter()
+
+    def events_since(self, since: float, kind: type) -> list[float]:
+        return [t for t, e in self.timed if t >= since and isinstance(e, kind)]
+
+
+async def one_call(url: str, question: bytes, interruption: bytes, delay_s: float) -> CallResult:
+    """Greeting, question, interruption during the answer, the answer to that; measured on the caller's side."""
+    await asyncio.sleep(delay_s)
+    result = CallResult()
+    silence = bytes(FRAME)
+    async with dial_twilio(url) as opened:
+        caller = Caller(opened)
+        # 1. The greeting: wait until the bot has spoken and then been quiet.
+        deadline = time.perf_counter() + PHASE_TIMEOUT_S
+        while time.perf_counter() < deadline:
+            now = await caller.send(silence)
+            heard = caller.events_since(0.0, AudioOut)
+            if heard and now - heard[-1] > GREETING_QUIET_S:
+                break
+        else:
+            result.problems.append("the greeting never ended")
+        # 2. The question.
+        first, last = voiced_frames(question)
+        asked_at = 0.0
+        for index in range(0, len(question) // FRAME):
+            sent = await caller.send(question[index * FRAME : (index + 1) * FRAME])
+            if index == last:
+                asked_at = sent
+        answer = await _wait_for(caller, asked_at, AudioOut)
+        if answer is None:
+            result.problems.append("no answer to the question")
+            return result
+        result.turn_gaps_ms.append((answer - asked_at) * 1000)
+        # 3. Interrupt the answer once it has played for a while.
+        while time.perf_counter() - answer < BARGE_IN_AFTER_S:
+            await caller.send(silence)
+        first, last = voiced_frames(interruption)
+        onset = ended = 0.0
+        for index in range(0, len(interruption) // FRAME):
+            sent = await caller.send(interruption[index * FRAME : (index + 1) * FRAME])
+            onset = sent if index == first else onset
+            ended = sent if index == last else ended
+        cleared = await _wait_for(caller, onset, Clear, until=ended + PHASE_TIMEOUT_S)
+        if cleared is None:
+            result.problems.append("the interruption did not stop the bot")
+            return result
+        result.bargein_stop_ms = (cleared - onset) * 1000
+        # 4. The answer to the interruption.
+        reply = await _wait_for(caller, max(ended, cleared), AudioOut)
+        if reply is None:
+            result.problems.append("no answer to the interruption")
+        else:
+            result.turn_gaps_ms.append((reply - ended) * 1000)
+            while time.perf_counter() - reply < 1.5:
+                await caller.send(silence)
+    result.late_frames, result.bot_frames = late_frames(caller.timed)
+    return result
+
+
+async def _wait_for(caller: Caller, since: float, kind: type, *, until: float | None = None) -> float | None:
+    """Keep sending silence until a server event of `kind` arrives after `since`."""
+    deadline = until or since + PHASE_TIMEOUT_S
+    while time.perf_counter() < deadline:
+        found = caller.events_since(since, kind)
+        if found:
+            return found[0]
+        await caller.send(bytes(FRAME))
+    return None
+
+
+def late_frames(timed: list[tuple[float, AudioOut | Mark | Clear]]) -> tuple[int, int]:
+    """Bot frames that arrived after their play-out slot; a clear or 1.5 s without audio starts a new bot turn."""
+    late = total = 0
+    play_end: float | None = None
+    for at, event in timed:
+        if isinstance(event, Clear):
+            play_end = None
+        if not isinstance(event, AudioOut):
+            continue
+        total += 1
+        duration = len(event.pcm) / 2 / RATE
+        if play_end is None or at > play_end + 1.5:
+            play_end = at + JITTER_BUFFER_S + duration
+        elif at > play_end:
+            late += 1
+            play_end = at + duration
+        else:
+            play_end += duration
+    return late, total
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
+
+
+def asr_wer(call_log: Path, call_ids: set[str]) -> float | None:
+    """Word error of what the server heard in these calls vs the script (both caller turns per call)."""
+    heard: dict[str, list[str]] = {call_id: [] for call_id in call_ids}
+    for event in read_call_log(call_log):
+        if event.call_id in heard and event.kind is LifecycleKind.TURN and event.data.get("speaker") == "caller":
+            heard[event.call_id].append(str(event.data["text"]))
+    if not heard:
+        return None
+    reference = [normalise(f"{QUESTION} {INTERRUPTION}")] * len(heard)
+    hypothesis = [normalise(" ".join(texts)) or "<nothing>" for texts in heard.values()]
+    return round(float(jiwer.wer(reference, hypothesis)), 3)
+
+
+class Sampler:
+    """The server process's peak RSS, sampled every 200 ms in a thread."""
+
+    def __init__(self, process: psutil.Process) -> None:
+        self.process = process
+        self.peak = process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+async def run_calls(url: str, n: int, question: bytes, interruption: bytes) -> list[CallResult]:
+    delays = [0.0, *sorted(random.Random(n).uniform(0, STAGGER_S) for _ in range(n - 1))]
+    return list(await asyncio.gather(*(one_call(url, question, interruption, d) for d in delays)))
+
+
+def measure(port: int, server: psutil.Process, call_log: Path, n: int, audio: tuple[bytes, bytes]) -> dict[str, object]:
+    url = f"ws://127.0.0.1:{port}/media/twilio"
+    seen = {e.call_id for e in read_call_log(call_log)} if call_log.exists() else set()
+    rss_before = server.memory_info().rss
+    cpu_before, wall_before = server.cpu_times(), time.perf_counter()
+    sampler = Sampler(server)
+    results = asyncio.run(run_calls(url, n, *audio))
+    peak = sampler.stop()
+    cpu_after, wall = server.cpu_times(), time.perf_counter() - wall_before
+    cpu = (cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system) / wall * 100
+    time.sleep(1.0)  # the server writes the calls' `ended` events
+    call_ids = {e.call_id for e in read_call_log(call_log)} - seen
+    gaps = [g for r in results for g in r.turn_gaps_ms]
+    stops = [r.bargein_stop_ms for r in results if r.bargein_stop_ms is not None]
+    problems = [p for r in results for p in r.problems]
+    run: dict[str, object] = {
+        "concurrent_calls": n,
+        "turn_gap_ms_p50": percentile(gaps, 50),
+        "turn_gap_ms_p95": percentile(gaps, 95),
+        "bargein_stop_ms_p95": percentile(stops, 95),
+        "dropped_frames": sum(r.late_frames for r in results),
+        "asr_wer": asr_wer(call_log, call_ids),
+        "cpu_percent": round(cpu, 1),
+        "rss_mb_per_call": round(max(0, peak - rss_before) / 2**20 / n, 2),
+    }
+    detail = (f"N={n}: {len(gaps)} turn gaps, {len(stops)} barge-ins, {sum(r.bot_frames for r in results)} bot "
+              f"frames, problems: {dict((p, problems.count(p)) for p in set(problems)) or 'none'}")
+    print(json.dumps(run), "|", detail, flush=True)
+    run["_detail"] = detail
+    return run
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(port: int, call_log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CALLPILOT_AUDIOSOCKET_PORT": "0", "CALLPILOT_CALL_LOG": str(call_log),
+           "CALLPILOT_LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "callpilot", "run", "--port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with {server.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/voice", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.terminate()
+    raise SystemExit("the server's voice models did not load in 300 s")
+
+
+def plot(runs: list[dict[str, object]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [int(str(r["concurrent_calls"])) for r in runs]
+
+    def series(key: str) -> list[float]:
+        return [float(str(r[key])) if r[key] is not None else float("nan") for r in runs]
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(n, series("turn_gap_ms_p50"), "o-", label="turn gap p50")
+    left.plot(n, series("turn_gap_ms_p95"), "o-", label="turn gap p95")
+    left.plot(n, series("bargein_stop_ms_p95"), "s-", label="barge-in stop p95")
+    left.axhline(800, color="grey", ls="--", lw=1, label="target: turn gap p95 800 ms")
+    left.axhline(200, color="grey", ls=":", lw=1, label="target: barge-in stop 200 ms")
+    left.set_xlabel("concurrent calls")
+    left.set_ylabel("ms")
+    left.legend(fontsize=8)
+    right.plot(n, series("cpu_percent"), "o-", label="server CPU % (100 = 1 core)")
+    right.plot(n, series("dropped_frames"), "s-", label="late bot frames")
+    right.set_xlabel("concurrent calls")
+    right.legend(fontsize=8)
+    fig.suptitle("callpilot voice gateway, simulated Twilio calls on loopback")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, nargs="+", default=[1, 10, 20, 40])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice.json")
+    args = parser.parse_args()
+    piper = PiperTts()
+    audio = (synthesise(QUESTION, piper) + bytes(FRAME * 5), synthesise(INTERRUPTION, piper) + bytes(FRAME * 5))
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        call_log, port = Path(tmp) / "calls.jsonl", free_port()
+        server = start_server(port, call_log)
+        try:
+            process = psutil.Process(server.pid)
+            measure(port, process, call_log, 1, audio)  # warm-up: first-use costs (caches, arenas) not counted
+            runs = [measure(port, process, call_log, n, audio) for n in args.calls]
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    details = [str(run.pop("_detail")) for run in runs]
+    report = {
+        "runs": runs,
+        "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(),
+                    "load_average_before": round(load_before, 2)},
+        "notes": [
+            "Twilio Media Streams over loopback websockets against `callpilot run` (one uvicorn process); "
+            "ASR whisper-tiny.en (1 thread per decode), TTS hibari, Silero VAD; caller voice piper joe.",
+            f"Calls start spread over {STAGGER_S} s; every caller waits for the greeting, asks "
+            f"'{QUESTION}', interrupts the answer after {BARGE_IN_AFTER_S} s with '{INTERRUPTION}'.",
+            "turn gap = caller's last voiced frame sent -> first bot frame received; includes the 700 ms "
+            "end-of-turn silence. barge-in stop = interruption's first voiced frame sent -> `clear` received; "
+            "includes the 240 ms of speech a barge-in needs.",
+            "dropped_frames = bot frames arriving after their play-out slot (60 ms jitter buffer per bot turn).",
+            "rss_mb_per_call = (peak RSS during the run - RSS before it) / N.",
+            *details,
+        ],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    plot(runs, args.out.with_suffix(".png"))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()

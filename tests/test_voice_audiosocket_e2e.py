@@ -1,0 +1,122 @@
+"""End to end over Asterisk's AudioSocket: a real `callpilot run`, dialled like Asterisk does, greets, answers
+a spoken question, takes keys; `callpilot call --realtime` really plays the caller's audio in real time."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from callpilot.settings import Settings
+from callpilot.voice import place_call
+from tests.voice_helpers import CLI, ROOT, VoiceServer, silence, speech, voice_server, write_wav
+from voice_gateway.call_log import CallEvent, LifecycleKind, read_call_log
+
+RATE = 8000
+OPENING_HOURS = "monday to saturday"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
+    with voice_server(tmp_path_factory.mktemp("audiosocket")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def question_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The greeting plays for about 5 s, then the caller asks."""
+    audio = silence(6.0, RATE) + speech("what are your opening hours", RATE)
+    return write_wav(tmp_path_factory.mktemp("wav") / "question.wav", audio, RATE)
+
+
+def calls_since(server: VoiceServer, seen: set[str]) -> dict[str, list[CallEvent]]:
+    """The call log's events of the calls not in `seen`, by call."""
+    calls: dict[str, list[CallEvent]] = {}
+    for event in read_call_log(server.call_log):
+        if event.call_id not in seen:
+            calls.setdefault(event.call_id, []).append(event)
+    return calls
+
+
+def logged_calls(server: VoiceServer) -> set[str]:
+    return {e.call_id for e in read_call_log(server.call_log)} if server.call_log.exists() else set()
+
+
+def wait_for_end(server: VoiceServer, seen: set[str]) -> list[CallEvent]:
+    """The one new call's events once it has ended (the server logs `ended` just after the hang-up)."""
+    for _ in range(100):
+        calls = calls_since(server, seen)
+        if len(calls) == 1 and next(iter(calls.values()))[-1].kind is LifecycleKind.ENDED:
+            return next(iter(calls.values()))
+        time.sleep(0.1)
+    raise AssertionError(f"no single ended call in the log: {calls_since(server, seen)}")
+
+
+def said(events: list[CallEvent], speaker: str, key: str = "text") -> list[str]:
+    return [str(e.data[key]).lower() for e in events if e.kind is LifecycleKind.TURN and e.data["speaker"] == speaker]
+
+
+def settings_for(server: VoiceServer) -> Settings:
+    return Settings.load(None, {}, host="127.0.0.1", port=server.port, audiosocket_port=server.audiosocket_port)
+
+
+def test_the_bot_greets_and_answers_a_spoken_question(server: VoiceServer, question_wav: Path, tmp_path: Path) -> None:
+    seen = logged_calls(server)
+    report = place_call(settings_for(server), question_wav, transport="audiosocket", realtime=False,
+                        out=tmp_path / "bot.wav", transcribe=False)
+    events = wait_for_end(server, seen)
+    assert events[0].kind is LifecycleKind.STARTED and events[0].data["transport"] == "audiosocket"
+    assert "opening hours" in " ".join(said(events, "caller")), said(events, "caller")
+    bot = said(events, "bot", "planned")
+    assert "brightline" in bot[0], bot  # the greeting
+    assert any(OPENING_HOURS in line for line in bot[1:]), bot
+    # In the bot's audio: the greeting before the question, the answer after it.
+    question_at_ms = 6000
+    spans = report.bot_spans_ms()
+    assert spans[0][0] < question_at_ms and spans[-1][0] > question_at_ms, spans
+    assert (tmp_path / "bot.wav").stat().st_size > 44 + 2 * RATE  # more than a second of bot audio saved
+
+
+def test_keys_over_audiosocket_walk_the_menu(server: VoiceServer, tmp_path: Path) -> None:
+    seen = logged_calls(server)
+    quiet = write_wav(tmp_path / "quiet.wav", silence(8.0, RATE), RATE)
+    report = place_call(settings_for(server), quiet, transport="audiosocket", dtmf=["5@1.0", "1@4.0"],
+                        realtime=False, out=tmp_path / "bot.wav", transcribe=False)
+    events = wait_for_end(server, seen)
+    keys = [(e.data["digit"], e.data["source"]) for e in events if e.kind is LifecycleKind.DTMF]
+    assert keys == [("5", "transport"), ("1", "transport")]
+    bot = said(events, "bot", "planned")
+    assert any("for our opening hours, press 1" in line for line in bot), bot  # "5": the stores menu
+    assert any(OPENING_HOURS in line for line in bot), bot  # "1": the opening hours
+    assert [digit for digit, _ in report.keys_ms] == ["5", "1"]
+    # --fast: the caller's 8 s and more went by quicker than real time.
+    assert report.sent_ms >= 8000 and report.wall_s < report.sent_ms / 1000
+
+
+def test_callpilot_call_realtime_plays_the_caller_in_real_time(
+    server: VoiceServer, question_wav: Path, tmp_path: Path
+) -> None:
+    seen = logged_calls(server)
+    started = time.monotonic()
+    done = subprocess.run(
+        [*CLI, "call", "--transport", "audiosocket", "--wav", str(question_wav), "--realtime",
+         "--out", str(tmp_path / "bot.wav")],
+        cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=300,
+    )
+    took_s = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    events = wait_for_end(server, seen)
+    # The whole question was played at 20 ms per 20 ms frame: the call cannot have taken less than the WAV lasts.
+    wav_s = 6.0 + len(speech("what are your opening hours", RATE)) / 2 / RATE
+    assert took_s >= wav_s
+    ended = events[-1]
+    assert ended.call_ms >= wav_s * 1000  # the server's clock (caller audio received) agrees
+    printed = done.stdout.lower()
+    caller_lines = [line for line in printed.splitlines() if "caller:" in line]
+    bot_lines = [line for line in printed.splitlines() if "bot:" in line]
+    assert any("opening hours" in line for line in caller_lines), done.stdout
+    assert bot_lines and float(bot_lines[0].split("-")[0]) < 6.0, done.stdout  # greeting first, at its time
+    assert "the caller hung up" in printed
