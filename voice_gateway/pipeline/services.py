@@ -67,7 +67,9 @@ class VoiceServices:
     call_log: CallLog = field(default_factory=lambda: CallLog(None))
     settings: PipelineSettings = field(default_factory=PipelineSettings)
     observer: PipelineObserver = field(default_factory=NullObserver)  # metrics, webhooks (set by the app)
-    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="voice"))
+    # Many threads: most wait on the ASR model (it decodes a few utterances at a time), and a call's 20 ms
+    # VAD step must never queue behind other calls' decodes (that would stall playout and barge-in for all).
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(64, thread_name_prefix="voice"))
     # The humans: queue, agents and audio bridge (None: handoffs are only logged); `resume_bot(call_id)`
     # takes the caller's conversation out of handoff mode when an agent hands the call back.
     handoff: HandoffPort | None = None
