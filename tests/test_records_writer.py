@@ -270,11 +270,10 @@ def test_the_writer_keeps_events_while_postgresql_is_down_and_writes_them_when_i
         proxy.close()
 
 
-def test_the_agent_legs_staged_handoff_events_and_the_wrap_up_sink(
+def test_the_agent_legs_staged_handoff_events_and_the_wrap_up(
     database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
 ) -> None:
-    """What the voice pipeline logs for an agent leg (`handoff` with a `stage`) and what the handoff service
-    hands its wrap-up sink."""
+    """What the voice pipeline logs for an agent leg and its wrap-up (`handoff` events with a `stage`)."""
     log = _log(writer, clock)
     log.record("c6", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550142")
     clock.advance(8)
@@ -290,9 +289,9 @@ def test_the_agent_legs_staged_handoff_events_and_the_wrap_up_sink(
     log.record("c6", LifecycleKind.HANDOFF, 118000, stage="agent_left", reason="hangup", requeued=False)
     log.record("c6", LifecycleKind.ENDED, 118000, reason="agent_hangup")
     clock.advance(15)
-    writer.record_wrap_up({"kind": "wrap_up", "call_id": "c6", "agent_id": "a1", "queue": "orders",
-                           "disposition": "resolved", "notes": "customer ID 11010519491231002X verified",
-                           "at": clock(), "caller_number": "+16175550142", "connected_at": None})
+    # The voice runtime logs the handoff service's wrap-up outcome as a `wrap_up` stage.
+    log.record("c6", LifecycleKind.HANDOFF, 0, stage="wrap_up", agent_id="a1", queue="orders", disposition="resolved",
+               notes="customer ID 11010519491231002X verified", at=clock(), caller_number="+16175550142")
     assert writer.flush(30)
 
     row = _row(database, "c6")
@@ -303,3 +302,15 @@ def test_the_agent_legs_staged_handoff_events_and_the_wrap_up_sink(
     assert row.contained is False and row.status == "completed"
     ticket = _ticket(database, "c6")
     assert ticket is not None and "resolved" in ticket.subject
+
+
+def test_a_wrap_up_from_the_handoff_sink_is_recorded_too(database: Database, writer: RecordWriter) -> None:  # noqa: F811
+    writer.submit(RecordEvent("c7", "started", T0, {"caller": "+16175550187"}))
+    writer.submit(RecordEvent("c7", "ended", T0 + timedelta(minutes=4), {"reason": "agent_hangup"}))
+    writer.record_wrap_up({"kind": "wrap_up", "call_id": "c7", "agent_id": "a2", "disposition": "follow_up",
+                           "notes": "call back on 617-555-0187", "at": (T0 + timedelta(minutes=5)).timestamp()})
+    assert writer.flush(30)
+    row = _row(database, "c7")
+    assert (row.disposition, row.notes, row.agent_id) == ("follow_up", "call back on [phone]", "a2")
+    ticket = _ticket(database, "c7")
+    assert ticket is not None and "follow_up" in ticket.subject

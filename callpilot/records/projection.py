@@ -161,6 +161,7 @@ STAGES: dict[str, Handler] = {
     "queued": _on_queued,
     "agent_joined": _on_agent_connected,
     "agent_left": _on_agent_left,
+    "wrap_up": _on_wrap_up,
 }
 HANDLERS: dict[str, Handler] = {
     "started": _on_started,
@@ -174,6 +175,10 @@ HANDLERS: dict[str, Handler] = {
     "consent": _on_consent,
     "ended": _on_ended,
 }
+
+
+def is_wrap_up(event: RecordEvent) -> bool:
+    return event.event == "wrap_up" or (event.event == "handoff" and event.data.get("stage") == "wrap_up")
 
 
 def apply_event(row: CallRecord, event: RecordEvent) -> None:

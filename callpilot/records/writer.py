@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from callpilot.records.crm import call_ended, wrap_up_after_end
 from callpilot.records.db import Database
 from callpilot.records.models import CallRecord
-from callpilot.records.projection import RecordEvent, apply_event, new_record
+from callpilot.records.projection import RecordEvent, apply_event, is_wrap_up, new_record
 
 log = logging.getLogger("callpilot.records.writer")
 
@@ -44,7 +44,7 @@ def store_events(session: Session, events: Sequence[RecordEvent], *, retention_d
         if event.event == "ended":
             session.flush()
             call_ended(session, row)
-        elif was_over and event.event == "wrap_up":
+        elif was_over and is_wrap_up(event):
             wrap_up_after_end(session, row)
     return list(rows.values())
 
