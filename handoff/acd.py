@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from handoff.config import QueueConfig
 from handoff.model import AgentStatus, CallState
-from handoff.strategies import AgentSnapshot, pick
+from handoff.strategies import AgentSnapshot, ranking
 
 
 @dataclass(frozen=True)
@@ -132,25 +132,27 @@ def decide(
         else:
             still_waiting.append(call)
 
+    ranked = ranking(config.strategy, list(free.values()), queue, order=config.agent_order,
+                     last=memory.last_agent, rng=memory.rng) if free else []
+    taken: set[str] = set()
     for position, call in enumerate(still_waiting, start=1):
-        if call.state is CallState.WAITING and free:
-            chosen = _choose(queue, config, call, list(free.values()), memory)
-            if chosen:
-                for agent_id in chosen:
-                    del free[agent_id]
-                memory.last_agent = chosen[-1]
-                actions.append(Ring(call.call_id, f"{offer_id_for}{call.call_id}:{call.offer_seq + 1}",
-                                    tuple(chosen), now + config.ring_timeout_s))
-                continue
+        if call.state is CallState.WAITING and len(taken) < len(ranked):
+            chosen = _choose(config.strategy, ranked, taken, call.tried)
+            taken.update(chosen)
+            memory.last_agent = chosen[-1]
+            actions.append(Ring(call.call_id, f"{offer_id_for}{call.call_id}:{call.offer_seq + 1}",
+                                tuple(chosen), now + config.ring_timeout_s))
+            continue
         if call.state is CallState.WAITING and (
                 call.position_sent_at is None or now - call.position_sent_at >= config.position_interval_s):
             actions.append(SendPosition(call.call_id, position, expected_wait(position, len(serving), config)))
     return actions
 
 
-def _choose(queue: str, config: QueueConfig, call: WaitingCall, free: list[AgentSnapshot],
-            memory: QueueMemory) -> list[str]:
-    """Agents not yet tried for this call; once everyone was tried, everyone is eligible again."""
-    fresh = [a for a in free if a.agent_id not in call.tried]
-    return pick(config.strategy, fresh or free, queue, order=config.agent_order, last=memory.last_agent,
-                rng=memory.rng)
+def _choose(strategy: str, ranked: Sequence[str], taken: set[str], tried: Sequence[str]) -> list[str]:
+    """The first free agent in rank order not yet tried for this call (once everyone was tried,
+    everyone is eligible again); ringall takes all free agents."""
+    if strategy == "ringall":
+        return [a for a in ranked if a not in taken]
+    fresh = next((a for a in ranked if a not in taken and a not in tried), None)
+    return [fresh if fresh is not None else next(a for a in ranked if a not in taken)]

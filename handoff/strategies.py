@@ -25,60 +25,41 @@ class AgentSnapshot:
     online: bool  # heartbeat not expired
 
 
-def ringall(candidates: Sequence[AgentSnapshot], queue: str) -> list[str]:
-    """Every free agent at once; the first to accept gets the call."""
-    return [a.agent_id for a in sorted(candidates, key=lambda a: (-a.skills.get(queue, 0), a.agent_id))]
-
-
-def linear(candidates: Sequence[AgentSnapshot], queue: str, order: Sequence[str]) -> list[str]:
-    """The first free agent in a fixed order: the configured ids, then by level and name."""
-    rank = {agent_id: i for i, agent_id in enumerate(order)}
-    best = min(candidates, key=lambda a: (rank.get(a.agent_id, len(rank)), -a.skills.get(queue, 0),
-                                          a.name, a.agent_id))
-    return [best.agent_id]
-
-
-def longest_idle(candidates: Sequence[AgentSnapshot], queue: str) -> list[str]:
-    """The agent who has waited longest since their last call."""
-    best = min(candidates, key=lambda a: (a.idle_since, -a.skills.get(queue, 0), a.agent_id))
-    return [best.agent_id]
-
-
-def fewest_calls(candidates: Sequence[AgentSnapshot], queue: str) -> list[str]:
-    """The agent who has taken the fewest calls (then the longest idle)."""
-    best = min(candidates, key=lambda a: (a.calls_taken, -a.skills.get(queue, 0), a.idle_since,
-                                          a.agent_id))
-    return [best.agent_id]
-
-
-def round_robin(candidates: Sequence[AgentSnapshot], last: str | None) -> list[str]:
-    """The next agent after the one rung last time, in id order (wrapping around)."""
-    ordered = sorted(candidates, key=lambda a: a.agent_id)
-    after = [a for a in ordered if last is not None and a.agent_id > last]
-    return [(after or ordered)[0].agent_id]
-
-
-def random_pick(candidates: Sequence[AgentSnapshot], rng: random.Random) -> list[str]:
-    """Any free agent; the router's seeded generator makes it reproducible."""
-    ordered = sorted(candidates, key=lambda a: a.agent_id)
-    return [rng.choice(ordered).agent_id]
+def ranking(strategy: str, candidates: Sequence[AgentSnapshot], queue: str, *, order: Sequence[str] = (),
+            last: str | None = None, rng: random.Random | None = None) -> list[str]:
+    """All candidates in the order the strategy would ring them, computed once per routing pass
+    (calls then take agents from the front, so a pass costs one sort, not one per call)."""
+    level = {a.agent_id: a.skills.get(queue, 0) for a in candidates}
+    if strategy in ("ringall", "linear"):
+        rank = {agent_id: i for i, agent_id in enumerate(order)}
+        ordered = sorted(candidates, key=lambda a: (rank.get(a.agent_id, len(rank)), -level[a.agent_id],
+                                                    a.name, a.agent_id))
+    elif strategy == "longest_idle":
+        ordered = sorted(candidates, key=lambda a: (a.idle_since, -level[a.agent_id], a.agent_id))
+    elif strategy == "fewest_calls":
+        ordered = sorted(candidates, key=lambda a: (a.calls_taken, -level[a.agent_id], a.idle_since, a.agent_id))
+    elif strategy == "round_robin":
+        by_id = sorted(candidates, key=lambda a: a.agent_id)
+        split = sum(1 for a in by_id if a.agent_id <= last) if last is not None else 0
+        ordered = by_id[split:] + by_id[:split]
+    elif strategy == "random":
+        ordered = sorted(candidates, key=lambda a: a.agent_id)
+        (rng or random.Random()).shuffle(ordered)
+    else:
+        raise ValueError(f"unknown strategy {strategy!r}")
+    return [a.agent_id for a in ordered]
 
 
 def pick(strategy: str, candidates: Sequence[AgentSnapshot], queue: str, *, order: Sequence[str] = (),
          last: str | None = None, rng: random.Random | None = None) -> list[str]:
-    """The agents to ring by the queue's strategy; empty when there are no candidates."""
-    if not candidates:
-        return []
-    if strategy == "ringall":
-        return ringall(candidates, queue)
-    if strategy == "linear":
-        return linear(candidates, queue, order)
-    if strategy == "longest_idle":
-        return longest_idle(candidates, queue)
-    if strategy == "fewest_calls":
-        return fewest_calls(candidates, queue)
-    if strategy == "round_robin":
-        return round_robin(candidates, last)
-    if strategy == "random":
-        return random_pick(candidates, rng or random.Random())
-    raise ValueError(f"unknown strategy {strategy!r}")
+    """The agents to ring for one call: everyone for ringall (best skilled first), else the first
+    in the strategy's order:
+
+    - linear: the configured `agent_order`, then by level and name;
+    - longest_idle: the agent waiting longest since their last call;
+    - fewest_calls: the agent who has taken the fewest calls (then the longest idle);
+    - round_robin: the next agent (by id) after the one rung last time, wrapping around;
+    - random: any free agent; the queue's seeded generator makes it reproducible.
+    A higher skill level breaks ties."""
+    ranked = ranking(strategy, candidates, queue, order=order, last=last, rng=rng)
+    return ranked if strategy == "ringall" else ranked[:1]
