@@ -1,0 +1,125 @@
+"""The browser softphone's protocol (/phone/ws) end to end from Python: a real `callpilot run`, 16 kHz PCM16
+frames in, the bot's audio, marks, transcripts and status out; keys walk the IVR."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.voice_helpers import VoiceServer, silence, speech, voice_server
+
+RATE = 16000
+FRAME = RATE // 50 * 2  # 20 ms of PCM16
+SPEED = 4.0  # frames go out four times faster than real time (the server's clock is the audio it receives)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
+    with voice_server(tmp_path_factory.mktemp("softphone")) as running:
+        yield running
+
+
+@dataclass
+class Browser:
+    """What the page would have received: audio, transcripts (final ones), statuses, marks echoed."""
+
+    audio: bytearray = field(default_factory=bytearray)
+    transcripts: list[tuple[str, str]] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    marks: list[str] = field(default_factory=list)
+    hung_up: bool = False
+
+    def said(self, speaker: str) -> str:
+        return " ".join(text for who, text in self.transcripts if who == speaker).lower()
+
+    def loud_seconds(self) -> float:
+        samples = np.frombuffer(bytes(self.audio[: len(self.audio) // FRAME * FRAME]), "<i2").astype(np.float64)
+        rms = np.sqrt(np.mean(samples.reshape(-1, FRAME // 2) ** 2, axis=1))
+        return float(np.count_nonzero(rms > 100) * 0.02)
+
+
+async def _read(websocket: ClientConnection, browser: Browser) -> None:
+    try:
+        async for message in websocket:
+            if isinstance(message, bytes):
+                browser.audio += message
+                continue
+            data = json.loads(message)
+            if data["type"] == "mark":
+                browser.marks.append(data["name"])
+                await websocket.send(json.dumps({"type": "mark", "name": data["name"]}))  # played at once
+            elif data["type"] == "transcript" and data["final"]:
+                browser.transcripts.append((data["speaker"], data["text"]))
+            elif data["type"] == "status":
+                browser.statuses.append(data["status"])
+            elif data["type"] == "hangup":
+                browser.hung_up = True
+    except ConnectionClosed:
+        pass
+
+
+def call(server: VoiceServer, audio: bytes, keys: dict[int, str] | None = None) -> Browser:
+    """Dial /phone/ws, send `audio` in 20 ms frames (keys before the given frame numbers), then hang up."""
+    keys = keys or {}
+
+    async def run() -> Browser:
+        browser = Browser()
+        ws_url = server.url.replace("http://", "ws://") + "/phone/ws"
+        async with connect(ws_url) as websocket:
+            await websocket.send(json.dumps({"type": "start", "caller": "python-test", "sampleRate": RATE}))
+            reader = asyncio.create_task(_read(websocket, browser))
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            for index in range(len(audio) // FRAME):
+                if index in keys:
+                    await websocket.send(json.dumps({"type": "dtmf", "digit": keys[index]}))
+                await websocket.send(audio[index * FRAME : (index + 1) * FRAME])
+                await asyncio.sleep(max(0.0, started + (index + 1) * 0.02 / SPEED - loop.time()))
+            await websocket.send(json.dumps({"type": "hangup"}))
+            await asyncio.sleep(0.2)
+            reader.cancel()
+        return browser
+
+    return asyncio.run(run())
+
+
+def test_a_spoken_question_gets_a_spoken_answer_with_transcripts(server: VoiceServer) -> None:
+    question = speech("what are your opening hours", RATE)
+    browser = call(server, silence(6.0, RATE) + question + silence(9.0, RATE))
+    assert "connected" in browser.statuses
+    assert "brightline" in browser.said("bot")  # the greeting
+    assert "opening hours" in browser.said("caller"), browser.transcripts
+    assert "monday to saturday" in browser.said("bot"), browser.transcripts
+    # The answer came after the question in the transcript, and as audio at 16 kHz.
+    order = [who for who, _ in browser.transcripts]
+    assert order.index("caller") < len(order) - 1 - order[::-1].index("bot")
+    assert browser.loud_seconds() > 5.0 and browser.marks
+
+
+def test_keys_reach_the_ivr(server: VoiceServer) -> None:
+    frames_per_s = 50
+    browser = call(server, silence(9.0, RATE), keys={1 * frames_per_s: "5", 4 * frames_per_s: "1"})
+    bot = browser.said("bot")
+    assert "for our opening hours, press 1" in bot, browser.transcripts
+    assert "monday to saturday" in bot, browser.transcripts
+    assert "listening" in browser.statuses  # the first key cut the greeting short (barge-in)
+
+
+def test_an_unsupported_sample_rate_closes_with_1003(server: VoiceServer) -> None:
+    async def run() -> int | None:
+        async with connect(server.url.replace("http://", "ws://") + "/phone/ws") as websocket:
+            await websocket.send(json.dumps({"type": "start", "sampleRate": 11025}))
+            try:
+                while True:
+                    await asyncio.wait_for(websocket.recv(), 10)
+            except ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+
+    assert asyncio.run(run()) == 1003  # RFC 6455 "unsupported data"
