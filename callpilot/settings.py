@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from callpilot.ops.config import DEFAULT_ALERT_RULES, AlertRule, WebhookTarget
 from handoff.config import HandoffConfig
@@ -60,7 +60,7 @@ class Settings(BaseModel):
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     # Call records (callpilot.records)
     database_url: str | None = None  # None: SQLite file <state_dir>/callpilot.db; or postgresql+psycopg://...
-    recording_retention_days: Literal[30, 90, 180] = 90  # default policy; longer needs the caller's consent
+    recording_retention_days: int = 90  # default policy: 30, 90 or 180; longer needs the caller's consent
     records_purge_interval_s: float = Field(86400.0, gt=0)  # the server purges expired recordings this often
     crm_url: str | None = None  # None: the built-in contacts table; else GET {crm_url}/contacts?phone=...
     crm_timeout: float = Field(2.0, gt=0)
@@ -70,6 +70,13 @@ class Settings(BaseModel):
     service_level_s: float = Field(20.0, gt=0)  # "answered within T seconds" for the service level
     alert_rules: list[AlertRule] = Field(default_factory=lambda: list(DEFAULT_ALERT_RULES))
     alert_interval_s: float = Field(60.0, gt=0)  # how often the rules are evaluated
+
+    @field_validator("recording_retention_days")
+    @classmethod
+    def _retention_policy(cls, days: int) -> int:
+        if days not in (30, 90, 180):
+            raise ValueError("use a retention policy of 30, 90 or 180 days (longer only per call, with consent)")
+        return days
 
     @classmethod
     def load(

@@ -70,7 +70,7 @@ def api(database: Database, tmp_path: Path) -> Iterator[Api]:  # noqa: F811
         store_events(session, _events("hand-2", T0 + timedelta(days=1), caller="+16175550142", handoff="tech"),
                      retention_days=90)
     app = FastAPI()
-    mount_records(app, Settings.load(None, {}, data_dir=tmp_path), database=database)
+    mount_records(app, Settings.load(None, {}, state_dir=tmp_path), database=database)
     with TestClient(app) as client:
         yield Api(client, keys, app)
 

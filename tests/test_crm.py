@@ -132,7 +132,7 @@ def test_a_crm_that_is_not_running_falls_back_too(sqlite_db: Database) -> None: 
 
 
 def test_the_settings_choose_the_lookup(sqlite_db: Database, tmp_path: Path) -> None:  # noqa: F811
-    assert isinstance(contact_lookup(Settings.load(None, {}, data_dir=tmp_path), sqlite_db), SqlContacts)
+    assert isinstance(contact_lookup(Settings.load(None, {}, state_dir=tmp_path), sqlite_db), SqlContacts)
     chosen = contact_lookup(Settings.load(None, {"CALLPILOT_CRM_URL": "http://crm.local",
                                                  "CALLPILOT_CRM_TIMEOUT": "0.7"}), sqlite_db)
     assert isinstance(chosen, HttpContacts) and chosen.timeout == 0.7 and isinstance(chosen.fallback, SqlContacts)

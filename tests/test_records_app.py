@@ -62,7 +62,7 @@ def test_calls_logged_by_the_voice_gateway_show_up_in_the_api(tmp_path: Path, nl
 
 def test_db_upgrade_and_api_keys_on_the_command_line(tmp_path: Path) -> None:
     runner = CliRunner()
-    env = {"CALLPILOT_DATA_DIR": str(tmp_path)}
+    env = {"CALLPILOT_STATE_DIR": str(tmp_path)}
     upgraded = runner.invoke(cli, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0 and "revision 0002" in upgraded.output
     assert (tmp_path / "callpilot.db").exists()

@@ -110,7 +110,7 @@ def test_a_purged_recording_is_gone_from_the_api(tmp_path: Path) -> None:
     with db.session() as session:
         key = create_key(session, "supervisor")
     app = FastAPI()
-    mount_records(app, Settings.load(None, {}, data_dir=tmp_path), database=db)
+    mount_records(app, Settings.load(None, {}, state_dir=tmp_path), database=db)
     client = TestClient(app)
     headers = {"Authorization": f"Bearer {key}"}
     assert client.get("/api/v1/calls/r-api/recording", headers=headers).status_code == 200
@@ -124,7 +124,7 @@ def test_a_purged_recording_is_gone_from_the_api(tmp_path: Path) -> None:
 def test_the_purge_command_takes_the_time_to_pretend(tmp_path: Path) -> None:
     db = sqlite_database(tmp_path)
     wav = _recorded_call(db, tmp_path, "r-cli", days=90)
-    env = {"CALLPILOT_DATA_DIR": str(tmp_path)}
+    env = {"CALLPILOT_STATE_DIR": str(tmp_path)}
     runner = CliRunner()
     early = runner.invoke(cli, ["records", "purge", "--now", "2026-02-01T00:00:00"], env=env)
     assert early.exit_code == 0 and "0 recording(s) purged" in early.output and wav.exists()
