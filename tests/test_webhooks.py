@@ -6,8 +6,10 @@ import asyncio
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +197,17 @@ def test_an_unknown_event_is_a_clear_error() -> None:
     hooks = WebhookDispatcher([])
     with pytest.raises(ValueError, match=r"unknown webhook event 'call\.exploded'"):
         hooks.emit("call.exploded", {})
+
+
+def test_the_readme_recipe_verifies_a_real_delivery() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    recipe = readme.split("Verify a request in")[1].split("```python\n")[1].split("```")[0]
+    namespace: dict[str, object] = {}
+    exec(recipe, namespace)
+    check = namespace["verify"]
+    assert callable(check)
+    body, timestamp = b'{"event": "call.ended"}', str(int(time.time()))
+    headers = {"X-Callpilot-Timestamp": timestamp, "X-Callpilot-Signature": sign(SECRET, timestamp, body)}
+    assert check(SECRET, headers, body) is True
+    assert check(SECRET, headers, body + b" ") is False
+    assert check("wrong-secret", headers, body) is False
