@@ -9,6 +9,9 @@ class PhoneIO extends AudioWorkletProcessor {
     this.filled = 0;
     this.queue = []; // Float32Array chunks and {mark: name} entries, in order
     this.offset = 0; // read position in queue[0]
+    this.playedSamples = 0; // bot audio played so far, reported to the page every ~100 ms
+    this.reported = 0;
+    this.blocks = 0;
     this.port.onmessage = (event) => this.command(event.data);
   }
 
@@ -49,6 +52,7 @@ class PhoneIO extends AudioWorkletProcessor {
       const n = Math.min(output.length - written, head.length - this.offset);
       output.set(head.subarray(this.offset, this.offset + n), written);
       written += n;
+      this.playedSamples += n;
       this.offset += n;
       if (this.offset === head.length) {
         this.queue.shift();
@@ -63,6 +67,10 @@ class PhoneIO extends AudioWorkletProcessor {
     if (outputs[0] && outputs[0][0]) {
       this.play(outputs[0][0]);
       for (let c = 1; c < outputs[0].length; c++) outputs[0][c].set(outputs[0][0]);
+    }
+    if (++this.blocks % 12 === 0 && this.playedSamples !== this.reported) {
+      this.reported = this.playedSamples;
+      this.port.postMessage({ playedSamples: this.playedSamples });
     }
     return true;
   }
