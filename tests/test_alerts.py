@@ -153,3 +153,20 @@ async def test_the_monitor_task_delivers_alert_webhooks_to_a_receiver() -> None:
     assert isinstance(body, dict) and request["valid"]
     assert request["event"] == "alert.fired"
     assert body["data"]["alert"] == "longest_wait_high" and body["data"]["value"] == 90.0
+
+
+def test_rules_and_webhooks_come_from_typed_settings() -> None:
+    from callpilot.settings import Settings, SettingsError
+
+    settings = Settings.load(environ={
+        "CALLPILOT_ALERT_RULES": "[{name: abandon_high, metric: abandonment_rate, when: above, fire: 0.1, clear: 0.05}]",
+        "CALLPILOT_WEBHOOKS": '[{"url": "http://127.0.0.1:9/hook", "secret": "s3cret-s3cret", "events": ["alert.fired"]}]',
+    })
+    (rule,) = settings.alert_rules
+    assert (rule.metric, rule.when, rule.fire, rule.clear, rule.window_s) == ("abandonment_rate", "above", 0.1, 0.05, 3600)
+    assert settings.webhooks[0].events == ("alert.fired",)
+    assert [r.name for r in Settings().alert_rules] == ["answer_rate_low", "longest_wait_high"]
+    with pytest.raises(SettingsError, match=r"alert_rules\.0\.metric"):
+        Settings.load(environ={"CALLPILOT_ALERT_RULES": "[{name: x, metric: mood, when: above, fire: 1, clear: 0}]"})
+    with pytest.raises(SettingsError, match=r"webhooks\.0\.events\.0"):
+        Settings.load(environ={"CALLPILOT_WEBHOOKS": "[{url: 'http://x', secret: 12345678, events: [call.exploded]}]"})

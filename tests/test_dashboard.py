@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +20,6 @@ from callpilot.records.projection import RecordEvent
 from callpilot.records.writer import store_events
 from callpilot.settings import Settings
 from handoff import build_service
-from handoff.config import HandoffConfig
 from handoff.redis_conn import Keys
 
 pytestmark = pytest.mark.anyio
@@ -78,15 +77,6 @@ EVENTS = [
 ]
 
 
-@dataclass(frozen=True)
-class FloorSettings:
-    """What `handoff.build_service` reads."""
-
-    data_dir: Path
-    redis_url: str | None = None
-    handoff: HandoffConfig = field(default_factory=HandoffConfig)
-
-
 @dataclass
 class Site:
     client: httpx.AsyncClient
@@ -107,7 +97,7 @@ def database(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 async def site(tmp_path: Path, database: Database) -> AsyncIterator[Site]:
-    app = create_app(Settings(data_dir=tmp_path, call_log=tmp_path / "calls.jsonl", service_level_s=20))
+    app = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl", service_level_s=20))
     app.state.database = database
     app.state.ops.clock = lambda: NOW
     with database.session() as session:
@@ -148,7 +138,7 @@ async def test_the_dashboard_shows_todays_and_the_weeks_figures_from_the_records
 
 
 async def test_live_queues_come_from_the_handoff_service(site: Site, tmp_path: Path) -> None:
-    service = build_service(FloorSettings(tmp_path), keys=Keys(prefix=f"test-{uuid.uuid4().hex}:"))
+    service = build_service(Settings(state_dir=tmp_path), keys=Keys(prefix=f"test-{uuid.uuid4().hex}:"))
     decision = HandoffDecision("asked", "orders", 1, "+15550100002", (), (), {}, (), "wants a human")
     await service.request("live-1", decision)
     site.app.state.handoff = service  # type: ignore[attr-defined]

@@ -49,15 +49,15 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 
 def test_each_app_has_its_own_registry(tmp_path: Path) -> None:
-    one = create_app(Settings(data_dir=tmp_path, call_log=tmp_path / "calls.jsonl"))
-    two = create_app(Settings(data_dir=tmp_path, call_log=tmp_path / "calls.jsonl"))  # same names: no clash
+    one = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl"))
+    two = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl"))  # same names: no clash
     one.state.ops.observer.on_call_started("c1", "twilio", "+15550100000")
     assert sample(scrape(one), "callpilot_calls_in_progress") == 1.0
     assert sample(scrape(two), "callpilot_calls_in_progress") == 0.0
 
 
 def test_observer_events_become_metrics(tmp_path: Path) -> None:
-    app = create_app(Settings(data_dir=tmp_path, call_log=tmp_path / "calls.jsonl"))
+    app = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl"))
     observer = app.state.ops.observer
     observer.on_call_started("c1", "twilio", "+15550100000")
     observer.on_call_started("c2", "softphone", "")
@@ -120,7 +120,7 @@ def services(nlu_engine: NLUEngine) -> Iterator[VoiceServices]:
 
 
 def test_a_real_call_shows_up_in_the_scrape(services: VoiceServices, tmp_path: Path) -> None:
-    app = create_app(Settings(data_dir=tmp_path, call_log=tmp_path / "calls.jsonl"))
+    app = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl"))
     voice = dataclasses.replace(services, call_log=CallLog(None), observer=app.state.ops.observer)
 
     async def render(text: str) -> bytes:

@@ -82,7 +82,8 @@ class OpsRuntime:
 
     async def floor(self) -> FloorView | None:
         """The handoff service's snapshot, or None when there is no queue service (or it fails)."""
-        service = getattr(self.app.state, "handoff", None)
+        holder = getattr(self.app.state, "handoff", None)  # the service, or a runtime holding it in `.service`
+        service = holder if hasattr(holder, "snapshot") else getattr(holder, "service", None)
         if service is None or not hasattr(service, "snapshot"):
             return None
         try:
