@@ -31,24 +31,30 @@ class RecordsRuntime:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Upgrade the schema in the background (retried while the database is down), then write and purge.
-
-        Events that arrive meanwhile wait in the writer's queue; the rest of the server does not wait.
+        """Upgrade the schema, then write and purge. When the database is down the upgrade is retried in the
+        background (events wait in the writer's queue meanwhile) and the rest of the server starts anyway.
         """
         install_log_redaction()
-        self._tasks.append(asyncio.create_task(self._upgrade_then_run(), name="records-start"))
+        upgraded = await self._try_upgrade(0.0)
+        self._tasks.append(asyncio.create_task(self._upgrade_then_run(upgraded), name="records-start"))
+        if upgraded:
+            await self.ready.wait()
 
-    async def _upgrade_then_run(self) -> None:
+    async def _try_upgrade(self, retry_in: float) -> bool:
+        try:
+            await asyncio.to_thread(self.database.upgrade)
+            return True
+        except Exception as exc:
+            log.error("records database upgrade failed (%s: %s); retrying in %.1f s", type(exc).__name__, exc,
+                      retry_in or 0.5)
+            return False
+
+    async def _upgrade_then_run(self, upgraded: bool) -> None:
         delay = 0.5
-        while True:
-            try:
-                await asyncio.to_thread(self.database.upgrade)
-                break
-            except Exception as exc:
-                log.error("records database upgrade failed (%s: %s); retrying in %.0f s", type(exc).__name__, exc,
-                          delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
+        while not upgraded:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+            upgraded = await self._try_upgrade(delay)
         self.writer.start()
         self.ready.set()
         log.info("call records in %s", self.database.engine.url.render_as_string(hide_password=True))
