@@ -51,7 +51,7 @@ def latency_ms(engine: NLUEngine, texts: list[str]) -> dict[str, float]:
     """p50/p95 of `engine.parse` on one thread, one text at a time, after a warm-up."""
     import torch
 
-    threads = torch.get_num_threads()
+    threads = torch.get_num_threads()  # the torch runtime; the ONNX encoder always runs on one thread
     torch.set_num_threads(1)
     try:
         for text in texts[:WARM_UP]:

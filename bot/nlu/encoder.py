@@ -12,7 +12,7 @@ import copy
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,13 @@ class Encoder(Protocol):
     def encode(self, texts: list[str], *, batch_size: int = 64) -> Vectors: ...
 
 
+@runtime_checkable
+class Exported(Protocol):
+    """An encoder compiled from another one for speed (`bot.nlu.onnx_encoder`); training starts from that one."""
+
+    def untuned(self) -> Encoder: ...
+
+
 class EncoderUnavailable(RuntimeError):
     """The encoder's model files are not installed."""
 
@@ -47,7 +54,7 @@ def _offline() -> None:
 class TransformerEncoder:
     """Mean-pooled transformer encoder (sentence-transformers style), CPU, offline."""
 
-    def __init__(self, model_dir: Path, *, name: str, max_length: int = 64) -> None:
+    def __init__(self, model_dir: Path, *, name: str, source: str | None = None, max_length: int = 64) -> None:
         _offline()
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -55,12 +62,13 @@ class TransformerEncoder:
         if not (model_dir / "config.json").exists():
             raise EncoderUnavailable(f"no transformer model in {model_dir}")
         self.name = name
+        self.source = source or name  # what `load_encoder` was given
         self._torch = torch
         self._tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self._model = AutoModel.from_pretrained(str(model_dir))
         self._model.eval()
         self.dim = int(self._model.config.hidden_size)
-        self._max_length = max_length
+        self.max_length = max_length
         self.layers: list[torch.nn.Module] = list(self._model.encoder.layer)
         self.tuned_layers = 0  # how many top layers are fine-tuned copies
         self.base = self
@@ -70,6 +78,15 @@ class TransformerEncoder:
     @property
     def depth(self) -> int:
         return len(self.layers)
+
+    @property
+    def embeddings(self) -> torch.nn.Module:
+        embeddings: torch.nn.Module = self._model.embeddings
+        return embeddings
+
+    def tokenizer_json(self) -> str:
+        """The fast tokenizer's full definition, for runtimes without transformers."""
+        return str(self._tokenizer.backend_tokenizer.to_str())
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> Vectors:
         return self.pool(self.hidden_states(texts, self.depth, batch_size=batch_size))
@@ -87,7 +104,7 @@ class TransformerEncoder:
                     [texts[i] for i in rows],
                     padding=True,
                     truncation=True,
-                    max_length=self._max_length,
+                    max_length=self.max_length,
                     return_tensors="pt",
                 )
                 mask = batch["attention_mask"]
@@ -161,8 +178,10 @@ class TransformerEncoder:
 
 
 def base_encoder(encoder: Encoder) -> Encoder:
-    """The untuned encoder behind `encoder` (itself if it was never tuned)."""
-    return encoder.base if isinstance(encoder, TransformerEncoder) else encoder
+    """The untuned encoder behind `encoder` (itself if it was never tuned or exported)."""
+    if isinstance(encoder, TransformerEncoder):
+        return encoder.base
+    return encoder.untuned() if isinstance(encoder, Exported) else encoder
 
 
 def minilm_model_dir() -> Path:
@@ -181,5 +200,5 @@ def load_encoder(name: str) -> Encoder:
         return TransformerEncoder(minilm_model_dir(), name="all-MiniLM-L6-v2")
     path = Path(name)
     if path.is_dir():
-        return TransformerEncoder(path, name=path.name)
+        return TransformerEncoder(path, name=path.name, source=name)
     raise EncoderUnavailable(f"unknown encoder {name!r}: use 'all-MiniLM-L6-v2' or a model folder")

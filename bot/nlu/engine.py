@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from bot.nlu.classifier import FALLBACK, ClassifierConfig, IntentClassifier, tra
 from bot.nlu.encoder import Encoder, TransformerEncoder, base_encoder, load_encoder
 from bot.nlu.entities import CRFExtractor, Entity, PatternExtractors, merge
 from bot.nlu.numbers import normalise_numbers
+from bot.nlu.onnx_encoder import OnnxEncoder, export_onnx
 from bot.nlu.tuning import TuningConfig, calibration_split, tune_encoder
 from bot.training_data.model import Example, NLUData
 
@@ -21,6 +22,7 @@ from bot.training_data.model import Example, NLUData
 MAX_PARSE_CHARS = 1000
 RANKING_LENGTH = 10
 Progress = Callable[[str, int, int], None]
+Runtime = Literal["onnx", "torch"]
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,25 @@ class NLUConfig:
     encoder: str = "all-MiniLM-L6-v2"
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
+    # What runs a transformer encoder at parse time: its exported ONNX graph (same vectors, ~2x faster) or torch.
+    runtime: Runtime = "onnx"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"encoder": self.encoder, "classifier": self.classifier.__dict__, "tuning": self.tuning.__dict__}
+        return {
+            "encoder": self.encoder,
+            "classifier": self.classifier.__dict__,
+            "tuning": self.tuning.__dict__,
+            "runtime": self.runtime,
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> NLUConfig:
         tuning = TuningConfig(**raw["tuning"]) if "tuning" in raw else TuningConfig(layers=0)
-        return cls(encoder=raw["encoder"], classifier=ClassifierConfig(**raw["classifier"]), tuning=tuning)
+        runtime = raw.get("runtime", "torch")  # models from before the ONNX export ran on torch
+        if runtime not in ("onnx", "torch"):
+            raise ValueError(f"unknown NLU runtime {runtime!r}: use 'onnx' or 'torch'")
+        classifier = ClassifierConfig(**raw["classifier"])
+        return cls(encoder=raw["encoder"], classifier=classifier, tuning=tuning, runtime=runtime)
 
 
 @dataclass
@@ -82,8 +95,10 @@ class NLUEngine:
         if tune and held and isinstance(encoder, TransformerEncoder):
             step("fine-tuning encoder", 1, 4)
             encoder, vectors = tune_encoder(encoder, texts, intents, config.tuning)
+            encoder = _for_parsing(encoder, config.runtime)
         else:
             step("encoding examples", 1, 4)
+            encoder = _for_parsing(encoder, config.runtime)
             vectors = encoder.encode(texts)
         step("training intent classifier", 2, 4)
         held_vectors = (encoder.encode([e.text for e in held]), [e.intent for e in held]) if held else None
@@ -143,9 +158,15 @@ class NLUEngine:
             "intents": [c for c in self.classifier.classes],
             "fallback_threshold": round(self.classifier.threshold, 4),
             "similarity_threshold": round(self.classifier.similarity_threshold, 4),
-            "tuned_layers": self.encoder.tuned_layers if isinstance(self.encoder, TransformerEncoder) else 0,
+            "tuned_layers": getattr(self.encoder, "tuned_layers", 0),
+            "runtime": "onnx" if isinstance(self.encoder, OnnxEncoder) else "torch",
             "trained_at": self.trained_at,
         }
+
+
+def _for_parsing(encoder: Encoder, runtime: Runtime) -> Encoder:
+    """The encoder as it runs at parse time; its vectors from here on train the classifier and thresholds."""
+    return export_onnx(encoder) if runtime == "onnx" and isinstance(encoder, TransformerEncoder) else encoder
 
 
 def _clean(text: str) -> str:

@@ -25,13 +25,17 @@ from bot.nlu.classifier import IntentClassifier
 from bot.nlu.encoder import Encoder, TransformerEncoder, base_encoder, load_encoder
 from bot.nlu.engine import NLUConfig, NLUEngine, Progress
 from bot.nlu.entities import CRFExtractor, PatternExtractors
+from bot.nlu.onnx_encoder import GRAPH_FILE, OnnxEncoder
 from bot.training_data import fingerprint, load_project
 from bot.training_data.model import Project
 
-MODEL_FORMAT = "callpilot-nlu-3"
+MODEL_FORMAT = "callpilot-nlu-4"
 ACTIVE = "active"
 # The model id covers the code that trains and applies a model, so a change there retrains.
-_CODE = ("classifier.py", "encoder.py", "engine.py", "entities.py", "numbers.py", "storage.py", "tuning.py")
+_CODE = (
+    *("classifier.py", "encoder.py", "engine.py", "entities.py"),
+    *("numbers.py", "onnx_encoder.py", "storage.py", "tuning.py"),
+)
 
 
 def code_fingerprint() -> str:
@@ -65,7 +69,10 @@ def save(engine: NLUEngine, models_dir: Path, *, activate: bool = True) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{engine.model_id}-", dir=models_dir))
     try:
         np.savez(tmp / "classifier.npz", **engine.classifier.to_arrays())  # type: ignore[arg-type]
-        if isinstance(engine.encoder, TransformerEncoder) and engine.encoder.tuned_layers:
+        if isinstance(engine.encoder, OnnxEncoder):
+            # The whole encoder as run at parse time (~90 MB float32), tuned layers included.
+            engine.encoder.save(tmp)
+        elif isinstance(engine.encoder, TransformerEncoder) and engine.encoder.tuned_layers:
             # Only the fine-tuned top layers; the rest is the installed encoder.
             np.savez(tmp / "encoder.npz", **engine.encoder.tuned_state())  # type: ignore[arg-type]
         joblib.dump({"patterns": engine.patterns, "crf": engine.crf}, tmp / "entities.joblib")
@@ -75,6 +82,8 @@ def save(engine: NLUEngine, models_dir: Path, *, activate: bool = True) -> Path:
             "config": engine.config.to_dict(),
             "trained_at": engine.trained_at,
             "intents": engine.classifier.classes,
+            "encoder_name": engine.encoder.name,
+            "tuned_layers": getattr(engine.encoder, "tuned_layers", 0),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         if target.exists():
@@ -116,10 +125,7 @@ def load(models_dir: Path, model_id: str | None = None, *, encoder: Encoder | No
     with np.load(folder / "classifier.npz") as arrays:
         classifier = IntentClassifier.from_arrays(dict(arrays))
     parts = joblib.load(folder / "entities.joblib")
-    encoder = base_encoder(encoder or load_encoder(config.encoder))
-    if isinstance(encoder, TransformerEncoder) and (folder / "encoder.npz").exists():
-        with np.load(folder / "encoder.npz") as tuned:
-            encoder = encoder.with_tuned_top(config.tuning.layers, dict(tuned))
+    encoder = _load_encoder(folder, meta, config, encoder)
     patterns: PatternExtractors = parts["patterns"]
     crf: CRFExtractor = parts["crf"]
     return NLUEngine(
@@ -131,6 +137,20 @@ def load(models_dir: Path, model_id: str | None = None, *, encoder: Encoder | No
         crf=crf,
         trained_at=float(meta.get("trained_at", 0.0)),
     )
+
+
+def _load_encoder(folder: Path, meta: dict[str, Any], config: NLUConfig, given: Encoder | None) -> Encoder:
+    """The model's encoder: its ONNX graph (no torch needed) or the base encoder with its tuned layers."""
+    if (folder / GRAPH_FILE).exists():
+        name = str(meta.get("encoder_name", config.encoder))
+        base = base_encoder(given) if given is not None else None
+        layers = int(meta.get("tuned_layers", 0))
+        return OnnxEncoder.load(folder, name=name, source=config.encoder, tuned_layers=layers, base=base)
+    encoder = base_encoder(given or load_encoder(config.encoder))
+    if isinstance(encoder, TransformerEncoder) and (folder / "encoder.npz").exists():
+        with np.load(folder / "encoder.npz") as tuned:
+            encoder = encoder.with_tuned_top(config.tuning.layers, dict(tuned))
+    return encoder
 
 
 @dataclass(frozen=True)
