@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
 from callpilot.cli import app as cli
+from callpilot.records.db import Database
 from callpilot.records.migrate import current_revision, head_revision
+from callpilot.records.models import CallRecord
+from callpilot.records.projection import RecordEvent
+from callpilot.records.runtime import RecordsRuntime
 from callpilot.settings import Settings
+from tests.records_fixtures import FlakyProxy, pg_schema_url  # noqa: F401
 from voice_gateway.call_log import CallLog, LifecycleKind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,3 +90,30 @@ def test_db_upgrade_and_api_keys_on_the_command_line(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "no key 'nope'" in missing.output
     bad_role = runner.invoke(cli, ["apikey", "create", "--role", "boss"], env=env)
     assert bad_role.exit_code == 2 and "unknown role 'boss'" in bad_role.output
+
+
+def test_the_server_starts_while_the_database_is_down_and_catches_up(pg_schema_url: str, tmp_path: Path) -> None:  # noqa: F811
+    proxy = FlakyProxy(5432)  # down: every connection is dropped
+    database = Database(pg_schema_url.replace(":5432/", f":{proxy.port}/"))
+    runtime = RecordsRuntime(Settings.load(None, {}, state_dir=tmp_path), database=database)
+
+    async def scenario() -> None:
+        await runtime.start()  # returns although the upgrade failed
+        assert not runtime.ready.is_set()
+        start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        runtime.writer.submit(RecordEvent("down-1", "started", start, {"caller": "+16175550142"}))
+        runtime.writer.submit(RecordEvent("down-1", "ended", start + timedelta(seconds=30), {"reason": "hangup"}))
+        proxy.up.set()
+        await asyncio.wait_for(runtime.ready.wait(), 60)
+        assert await asyncio.to_thread(runtime.writer.flush, 30)
+        await runtime.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        proxy.close()
+    direct = Database(pg_schema_url)
+    with direct.session() as session:
+        row = session.scalar(select(CallRecord).where(CallRecord.call_id == "down-1"))
+        assert row is not None and row.duration_s == 30.0 and row.customer_id == "C001"
+    direct.dispose()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +12,7 @@ from callpilot.records.db import Database
 from callpilot.records.models import CallRecord, Ticket
 from callpilot.records.projection import RecordEvent
 from callpilot.records.writer import RecordWriter
-from tests.records_fixtures import database, pg_schema_url, sqlite_db  # noqa: F401
+from tests.records_fixtures import FlakyProxy, database, pg_schema_url, sqlite_db  # noqa: F401
 from voice_gateway.call_log import CallLog, LifecycleKind
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -190,55 +187,6 @@ def test_a_broken_listener_does_not_break_the_call_log(clock: Clock) -> None:
 
 
 # The database goes away and comes back: nothing is lost.
-
-
-class FlakyProxy:
-    """A TCP proxy in front of PostgreSQL; while `down`, every connection is closed at once."""
-
-    def __init__(self, port: int) -> None:
-        self.target = ("127.0.0.1", port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.up = threading.Event()
-        self.live: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self.up.is_set():
-                client.close()
-                continue
-            server = socket.create_connection(self.target)
-            self.live += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                with contextlib.suppress(OSError):
-                    s.close()
-
-    def down(self) -> None:
-        self.up.clear()
-        for s in self.live:
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-        self.live.clear()
-
-    def close(self) -> None:
-        self.down()
-        self.listener.close()
 
 
 def test_the_writer_keeps_events_while_postgresql_is_down_and_writes_them_when_it_returns(
