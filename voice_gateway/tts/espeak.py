@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator
 from voice_gateway.tts.types import AudioChunk, EngineUnavailable, pick_voice
 
 ESPEAK_VOICES = ("en-us", "en-gb", "cmn")
+# espeak-ng's own "cmn" voice turns Han characters into pinyin with tone digits and then reads those as
+# English ("ni three hao three"); "cmn-latn-pinyin" speaks the same pinyin as Mandarin.
+ESPEAK_NAMES = {"cmn": "cmn-latn-pinyin"}
 
 
 class WavHeaderError(ValueError):
@@ -69,6 +72,7 @@ class EspeakTts:
     async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
         """Chunks of about 200 ms, yielded as espeak-ng writes them."""
         chosen = pick_voice(self.name, self.voices, voice)
+        chosen = ESPEAK_NAMES.get(chosen, chosen)
         process = await asyncio.create_subprocess_exec(
             self._binary, "-v", chosen, "-s", str(self._words_per_minute), "--stdout", "--", text,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

