@@ -65,6 +65,12 @@ def test_calls_logged_by_the_voice_gateway_show_up_in_the_api(tmp_path: Path, nl
         assert {c["call_id"] for c in page["items"]} == {"sim-0", "sim-1", "sim-2"}
         assert all(c["customer_id"] == "C001" and c["contained"] for c in page["items"])
         assert client.get("/api/v1/calls").status_code == 401
+
+        # A REST-channel conversation becomes a text record too.
+        replies = client.post("/webhooks/rest/webhook", json={"sender": "web-1", "message": "hello"}).json()
+        assert replies and records.writer.flush(30)
+        texts = client.get("/api/v1/calls?channel=text", headers=headers).json()["items"]
+        assert [(c["caller_number"], c["turns"]) for c in texts] == [("web-1", 1)]
     assert len(settings.call_log.read_text().splitlines()) == 9  # the JSON-lines log is still written
 
 

@@ -262,3 +262,30 @@ def test_a_wrap_up_from_the_handoff_sink_is_recorded_too(database: Database, wri
     assert (row.disposition, row.notes, row.agent_id) == ("follow_up", "call back on [phone]", "a2")
     ticket = _ticket(database, "c7")
     assert ticket is not None and "follow_up" in ticket.subject
+
+
+def test_rest_channel_conversations_are_text_records_that_end_when_idle(
+    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+) -> None:
+    from callpilot.records.text_channel import TextConversations
+
+    now = [T0]
+    text = TextConversations(writer.submit, idle_s=600, clock=lambda: now[0])
+    first = text.exchange("web-42", "where is order 48215? mail me at jo@example.com",
+                          [{"recipient_id": "web-42", "text": "Order 48215 ships tomorrow."}])
+    now[0] += timedelta(minutes=2)
+    assert text.exchange("web-42", "thanks", [{"recipient_id": "web-42", "text": "You're welcome!"}]) == first
+    now[0] += timedelta(minutes=30)  # idle: the next message from anyone ends it
+    other = text.exchange("web-7", "hi", [])
+    second = text.exchange("web-42", "me again", [])
+    assert len({first, other, second}) == 3
+    text.close_all()
+    assert writer.flush(30)
+
+    row = _row(database, first)
+    assert (row.channel, row.caller_number, row.status, row.end_reason) == ("text", "web-42", "completed", "idle")
+    assert row.duration_s == 120.0 and row.turns == 2 and row.contained is True
+    assert [(t["speaker"], t["text"]) for t in row.transcript] == [
+        ("caller", "where is order 48215? mail me at [email]"), ("bot", "Order 48215 ships tomorrow."),
+        ("caller", "thanks"), ("bot", "You're welcome!")]
+    assert _row(database, second).end_reason == "server_stopped"

@@ -13,6 +13,7 @@ from callpilot.records.crm import contact_lookup
 from callpilot.records.db import Database
 from callpilot.records.redaction import install_log_redaction
 from callpilot.records.retention import purge_daily
+from callpilot.records.text_channel import TextConversations
 from callpilot.records.writer import RecordWriter
 from callpilot.settings import Settings
 
@@ -27,6 +28,7 @@ class RecordsRuntime:
         self.database = database or Database.from_settings(settings)
         self.writer = RecordWriter(self.database, retention_days=settings.recording_retention_days)
         self.contacts = contact_lookup(settings, self.database)
+        self.text = TextConversations(self.writer.submit)  # REST-channel conversations
         self.ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -65,6 +67,7 @@ class RecordsRuntime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.text.close_all()
         await asyncio.to_thread(self.writer.close)
         self.database.dispose()
 
