@@ -1,0 +1,70 @@
+"""Text-channel conversations (the REST channel) as call records, through the same writer as calls.
+
+A text conversation has no hang-up: it is one record per sender from its first message until it has been
+idle for `idle_s` (the dialogue session's lifetime); it is ended then, when the next message from anyone
+arrives or when the server stops.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from callpilot.records.models import utcnow
+from callpilot.records.projection import RecordEvent
+
+
+@dataclass
+class _Conversation:
+    call_id: str
+    last_seen: datetime
+
+
+class TextConversations:
+    """Turns REST-channel exchanges into started / turn / ended events for the records writer."""
+
+    def __init__(self, submit: Callable[[RecordEvent], object], *, idle_s: float = 900.0,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.submit = submit
+        self.idle = timedelta(seconds=idle_s)
+        self.clock = clock
+        self._open: dict[str, _Conversation] = {}
+        self._count = 0
+        self._lock = threading.Lock()  # FastAPI runs sync routes on a thread pool
+
+    def exchange(self, sender: str, message: str, replies: Sequence[Mapping[str, Any]]) -> str:
+        """Record one message and the bot's replies; returns the conversation's call id."""
+        now = self.clock()
+        with self._lock:
+            self._end_idle(now)
+            conversation = self._open.get(sender)
+            if conversation is None:
+                self._count += 1
+                conversation = _Conversation(f"text-{now:%Y%m%d%H%M%S}-{self._count}", now)
+                self._open[sender] = conversation
+                self.submit(RecordEvent(conversation.call_id, "started", now, {"channel": "text", "caller": sender}))
+            conversation.last_seen = now
+        self.submit(RecordEvent(conversation.call_id, "turn", now, {"speaker": "caller", "text": message}))
+        for reply in replies:
+            if reply.get("text"):
+                self.submit(RecordEvent(conversation.call_id, "turn", now, {"speaker": "bot", "text": reply["text"]}))
+        return conversation.call_id
+
+    def close_all(self) -> None:
+        """The server stops: every open conversation ends at its last message."""
+        with self._lock:
+            for conversation in self._open.values():
+                self._end(conversation, "server_stopped")
+            self._open.clear()
+
+    def _end_idle(self, now: datetime) -> None:
+        for sender, conversation in list(self._open.items()):
+            if now - conversation.last_seen >= self.idle:
+                self._end(conversation, "idle")
+                del self._open[sender]
+
+    def _end(self, conversation: _Conversation, reason: str) -> None:
+        self.submit(RecordEvent(conversation.call_id, "ended", conversation.last_seen, {"reason": reason}))
