@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -218,6 +219,8 @@ def test_retention_beyond_180_days_needs_consent(api: Api) -> None:
 def test_agents_and_queues_come_from_the_handoff_service(api: Api) -> None:
     assert api.as_("supervisor", "GET", "/api/v1/agents").json() == {"items": []}  # no handoff service running
     assert api.as_("supervisor", "GET", "/api/v1/queues").json() == {"items": []}
+    api.app.state.handoff = SimpleNamespace(service=None)  # the handoff runtime when Redis was unreachable
+    assert api.as_("supervisor", "GET", "/api/v1/agents").json() == {"items": []}
 
     class Floor:
         async def snapshot(self) -> SupervisorView:
