@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import redis
@@ -29,7 +30,7 @@ class CallRecord:
     priority: int
     state: CallState
     enqueued_at: float
-    context: HandoffContext
+    context_json: str  # parsed only when needed (`context`): the router reloads records every pass
     front: bool = False
     offer_id: str | None = None
     offered_to: tuple[str, ...] = ()
@@ -43,6 +44,10 @@ class CallRecord:
     stream_id: str | None = None
     hung_up: bool = False
     gen: int = 1  # bumped by each requeue; a stream entry of an older generation is stale
+
+    @cached_property
+    def context(self) -> HandoffContext:
+        return HandoffContext.from_dict(json.loads(self.context_json))
 
     @property
     def final(self) -> bool:
@@ -66,7 +71,7 @@ def parse_record(data: Mapping[Any, Any]) -> CallRecord:
     return CallRecord(
         call_id=data["call_id"], queue=data["queue"], priority=int(data["priority"]),
         state=CallState(data["state"]), enqueued_at=float(data["enqueued_at"]),
-        context=HandoffContext.from_dict(json.loads(data["context"])), front=data.get("front") == "1",
+        context_json=data["context"], front=data.get("front") == "1",
         offer_id=data.get("offer_id") or None, offered_to=_ids(data.get("offered_to")),
         offer_expires_at=float(data.get("offer_expires_at") or 0), offer_seq=int(data.get("offer_seq") or 0),
         tried=_ids(data.get("tried")), position_sent_at=opt_float("position_sent_at"),
@@ -74,6 +79,11 @@ def parse_record(data: Mapping[Any, Any]) -> CallRecord:
         connected_at=opt_float("connected_at"), stream_id=data.get("stream_id") or None,
         hung_up=data.get("hung_up") == "1", gen=int(data.get("gen") or 1),
     )
+
+
+_LIGHT_FIELDS = ("call_id", "queue", "priority", "state", "enqueued_at", "front", "offer_id", "offered_to",
+                 "offer_expires_at", "offer_seq", "tried", "position_sent_at", "position", "agent_id",
+                 "connected_at", "stream_id", "hung_up", "gen")
 
 
 def queue_score(priority: int, front: bool, enqueued_at: float) -> float:
@@ -162,11 +172,20 @@ class CallBook:
             raise UnknownCall(f"no handoff for call {call_id!r}")
         return parse_record(data)
 
-    async def many(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
+    async def many(self, call_ids: Sequence[str], *, light: bool = False) -> dict[str, CallRecord]:
+        """Records by call id; `light` leaves out the context (the router's every-pass reload)."""
         async with self._r.pipeline(transaction=False) as pipe:
             for call_id in call_ids:
-                pipe.hgetall(self._keys.call(call_id))
+                if light:
+                    pipe.hmget(self._keys.call(call_id), _LIGHT_FIELDS)
+                else:
+                    pipe.hgetall(self._keys.call(call_id))
             raw = await pipe.execute()
+        if light:
+            raw = [dict(zip(_LIGHT_FIELDS, values, strict=True)) if values[0] else {} for values in raw]
+            for data in raw:
+                if data:
+                    data["context"] = ""
         return {call_id: parse_record(data) for call_id, data in zip(call_ids, raw, strict=True) if data}
 
     async def update(self, call_id: str, **fields: Any) -> None:

@@ -111,6 +111,7 @@ class HandoffConfig(BaseModel):
     heartbeat_ttl_s: float = Field(default=30.0, gt=0)
     router_lease_s: float = Field(default=10.0, gt=0)  # a router silent this long loses its calls to another
     tick_s: float = Field(default=0.25, gt=0)
+    resync_s: float = Field(default=0.2, ge=0)  # a router re-reads all its calls and agents this often
     session_ttl_s: int = Field(default=3600, gt=0)
     record_ttl_s: int = Field(default=86400, gt=0)  # finished calls stay readable this long
     agents_file: str | None = None  # default: <state_dir>/agents.json

@@ -57,32 +57,33 @@ class AgentDirectory:
         self.path = path
         self._clock = clock
         self._agents: dict[str, dict[str, Any]] = {}
+        self._parsed: dict[str, Agent] = {}
+        self._by_hash: dict[str, str] = {}
         self._stamp: tuple[int, int] | None = None
 
     # Reading.
 
     def agents(self) -> list[Agent]:
         self._refresh()
-        return sorted((_agent(a) for a in self._agents.values()), key=lambda a: a.agent_id)
+        return list(self._parsed.values())
 
     def get(self, agent_id: str) -> Agent:
         self._refresh()
-        data = self._agents.get(agent_id)
-        if data is None:
+        agent = self._parsed.get(agent_id)
+        if agent is None:
             raise UnknownAgent(f"no agent with id {agent_id!r}")
-        return _agent(data)
+        return agent
 
     def by_token(self, token: str) -> Agent:
         """The agent holding this token; UnknownAgent if none does or the token expired."""
         self._refresh()
-        wanted = hash_token(token)
-        for data in self._agents.values():
-            if secrets.compare_digest(data["token_sha256"], wanted):
-                agent = _agent(data)
-                if agent.expires_at is not None and agent.expires_at <= self._clock():
-                    raise UnknownAgent(f"the token of agent {agent.agent_id!r} has expired")
-                return agent
-        raise UnknownAgent("unknown agent token")
+        agent_id = self._by_hash.get(hash_token(token))  # a hash look-up: no timing to learn from
+        if agent_id is None:
+            raise UnknownAgent("unknown agent token")
+        agent = self._parsed[agent_id]
+        if agent.expires_at is not None and agent.expires_at <= self._clock():
+            raise UnknownAgent(f"the token of agent {agent.agent_id!r} has expired")
+        return agent
 
     # Writing (the CLI).
 
@@ -129,11 +130,17 @@ class AgentDirectory:
         try:
             info = self.path.stat()
         except FileNotFoundError:
-            self._agents, self._stamp = {}, None
+            self._load({}, None)
             return
         stamp = (info.st_mtime_ns, info.st_ino)
         if stamp != self._stamp:
-            self._agents, self._stamp = _read(self.path), stamp
+            self._load(_read(self.path), stamp)
+
+    def _load(self, agents: dict[str, dict[str, Any]], stamp: tuple[int, int] | None) -> None:
+        self._agents, self._stamp = agents, stamp
+        self._parsed = {a.agent_id: a for a in sorted((_agent(d) for d in agents.values()),
+                                                      key=lambda a: a.agent_id)}
+        self._by_hash = {str(d["token_sha256"]): str(d["agent_id"]) for d in agents.values()}
 
 
 def _read(path: Path) -> dict[str, dict[str, Any]]:

@@ -132,9 +132,10 @@ _AGENT_KINDS: dict[str, Any] = {c.kind: c for c in (Offer, OfferWithdrawn, CallE
 
 def encode(update: CallUpdate | AgentUpdate) -> str:
     """JSON with a `kind` field."""
-    data = asdict(update)
     if isinstance(update, Offer):
-        data["context"] = update.context.to_dict()
+        data = {"offer_id": update.offer_id, "context": update.context.to_dict(), "expires_at": update.expires_at}
+    else:
+        data = asdict(update)
     return json.dumps({"kind": update.kind, **data}, separators=(",", ":"))
 
 

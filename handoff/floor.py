@@ -6,13 +6,14 @@ do nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aredis
 
 from handoff.acd import Ring
-from handoff.calls import CallBook, CallRecord, join
+from handoff.calls import CallBook, CallRecord, join, parse_record
 from handoff.errors import HandoffError, NotYourCall, OfferTaken, UnknownCall
 from handoff.events import (
     AgentConnected,
@@ -66,27 +67,39 @@ class Floor:
 
     # Ringing.
 
-    async def ring(self, rings: Sequence[Ring], records: dict[str, CallRecord]) -> list[Ring]:
-        """Reserve the chosen agents (one GETDEL each, one round trip) and ring those we got."""
+    async def ring(self, rings: Sequence[Ring]) -> list[Ring]:
+        """Ring the chosen agents: one round trip reads the calls afresh and reserves the agents
+        (GETDEL of their `free` keys), one writes the offers; a call that stopped waiting meanwhile
+        (hung up, taken over) gives its agents back."""
         wanted = [agent_id for ring in rings for agent_id in ring.agent_ids]
-        got = dict(zip(wanted, await self.presence.reserve(wanted), strict=True)) if wanted else {}
+        async with self._r.pipeline(transaction=False) as pipe:
+            for ring in rings:
+                pipe.hgetall(self._keys.call(ring.call_id))
+            for agent_id in wanted:
+                pipe.getdel(self._keys.agent_free(agent_id))
+            replies = await pipe.execute()
+        fresh = {ring.call_id: parse_record(data) for ring, data in zip(rings, replies, strict=False) if data}
+        got = {agent_id for agent_id, value in zip(wanted, replies[len(rings):], strict=True) if value is not None}
         rung: list[Ring] = []
         now = self._clock()
         async with self._r.pipeline(transaction=False) as pipe:
             for ring in rings:
-                record = records[ring.call_id]
-                agents = tuple(a for a in ring.agent_ids if got.get(a))
+                agents = tuple(a for a in ring.agent_ids if a in got)
+                record = fresh.get(ring.call_id)
+                if record is None or record.state is not CallState.WAITING or record.hung_up:
+                    for agent_id in agents:
+                        pipe.set(self._keys.agent_free(agent_id), "1")  # not needed after all
+                    continue
                 if not agents:
                     continue
                 call_next(record.state, "offer")
-                offer = Offer(ring.offer_id, record.context.waited(now), ring.expires_at)
-                text = encode(offer)
+                text = _offer_json(ring, record, now)
                 for agent_id in agents:
                     self.presence.mark_ringing(pipe, agent_id, ring.offer_id, now)
                     pipe.publish(self._keys.agent_channel(agent_id), text)
                 pipe.hset(self._keys.call(ring.call_id), mapping={
                     "state": CallState.OFFERED.value, "offer_id": ring.offer_id, "offered_to": join(agents),
-                    "offer_expires_at": ring.expires_at, "offer_seq": record.offer_seq + 1})
+                    "offer_expires_at": ring.expires_at, "offer_seq": int(ring.offer_id.rpartition(":")[2])})
                 rung.append(Ring(ring.call_id, ring.offer_id, agents, ring.expires_at))
             await pipe.execute()
         return rung
@@ -215,6 +228,14 @@ class Floor:
         if event == "no_agents":
             await self.tell_call(record.call_id, ReturnedToBot(record.call_id, f"no {record.queue} agent is "
                                                                                "logged in"))
+
+
+def _offer_json(ring: Ring, record: CallRecord, now: float) -> str:
+    """The Offer as `encode` writes it, straight from the stored context JSON (the router's hot path)."""
+    context = json.loads(record.context_json)
+    context["wait_s"] = round(max(0.0, now - float(context["requested_at"])), 3)
+    return json.dumps({"kind": Offer.kind, "offer_id": ring.offer_id, "context": context,
+                       "expires_at": ring.expires_at}, separators=(",", ":"))
 
 
 def _taken_message(offer_id: str, owner: str | None) -> str:

@@ -102,11 +102,21 @@ class HandoffContext:
         return replace(self, wait_s=round(max(0.0, now - self.requested_at), 3))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["transcript"] = [asdict(t) for t in self.transcript]
-        data["intents"] = [asdict(i) for i in self.intents]
-        data["ivr_path"] = list(self.ivr_path)
-        return data
+        """JSON-ready (written by hand: `asdict` deep-copies and is the router's hot spot)."""
+        contact = self.contact
+        return {
+            "call_id": self.call_id, "queue": self.queue, "priority": self.priority,
+            "caller_number": self.caller_number, "contact": None if contact is None else {
+                "contact_id": contact.contact_id, "name": contact.name, "phone": contact.phone,
+                "email": contact.email, "tier": contact.tier, "city": contact.city, "source": contact.source},
+            "language": self.language,
+            "transcript": [{"role": t.role, "text": t.text, "timestamp": t.timestamp, "intent": t.intent,
+                            "confidence": t.confidence, "dtmf": t.dtmf} for t in self.transcript],
+            "intents": [{"intent": i.intent, "confidence": i.confidence, "timestamp": i.timestamp}
+                        for i in self.intents],
+            "slots": dict(self.slots), "ivr_path": list(self.ivr_path), "reason": self.reason,
+            "summary": self.summary, "requested_at": self.requested_at, "wait_s": self.wait_s,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HandoffContext:

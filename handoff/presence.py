@@ -118,8 +118,7 @@ class Presence:
         pipe.hset(self._keys.agent(agent_id), mapping={"status": AgentStatus.RINGING.value, "since": now,
                                                           "offer_id": offer_id})
         text = encode(StatusChanged(agent_id, AgentStatus.RINGING, AgentStatus.AVAILABLE))
-        pipe.publish(self._keys.agent_channel(agent_id), text)
-        pipe.publish(self._keys.supervisor_channel, text)
+        pipe.publish(self._keys.agent_channel(agent_id), text)  # supervisors poll snapshot()
 
     async def online_ids(self) -> list[str]:
         return sorted(as_str(m) for m in await self._r.smembers(self._keys.agents_online))

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -29,7 +30,9 @@ from handoff.config import HandoffConfig
 from handoff.events import QueuePosition, encode
 from handoff.floor import Floor
 from handoff.model import Agent, AgentStatus, CallState
+from handoff.presence import AgentRuntime
 from handoff.redis_conn import TRANSIENT
+from handoff.strategies import AgentSnapshot
 
 log = logging.getLogger("callpilot.handoff")
 
@@ -51,6 +54,9 @@ class Router:
         self._queues = sorted(config.queues)
         self._memory = {q: QueueMemory(rng=random.Random(config.queues[q].seed)) for q in self._queues}
         self._lease_checked_at: float | None = None
+        self._records: dict[str, CallRecord] = {}
+        self._snapshot: list[AgentSnapshot] = []
+        self._synced_at: float | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until `stop` is set; while Redis is unreachable, back off and try again (never crash)."""
@@ -71,9 +77,14 @@ class Router:
                 await _sleep_or_stop(stop, 0.5)
 
     async def tick(self, *, block_ms: int | None = None) -> list[Action]:
-        """Read new entries, refresh/claim leases, decide and act for every queue. Returns the actions."""
+        """Read new entries, refresh/claim leases, decide and act for every queue. Returns the actions.
+
+        The calls' records and the agents' states are re-read from Redis every `resync_s`; in between
+        the router works from its own view (new entries are read at once), which is safe because every
+        contested move is settled in Redis (GETDEL of an agent, SET NX of an offer)."""
         calls = self._floor.calls
-        for entry in await calls.read_new(self.consumer, self._queues, count=self._batch, block_ms=block_ms):
+        new = await calls.read_new(self.consumer, self._queues, count=self._batch, block_ms=block_ms)
+        for entry in new:
             self.owned[entry.call_id] = entry
         now = self._clock()
         lease = self._config.router_lease_s
@@ -84,16 +95,17 @@ class Router:
             for entry in await calls.take_over(self.consumer, self._queues, lease_ms=int(lease * 1000)):
                 log.info("router %s took over call %s", self.consumer, entry.call_id)
                 self.owned[entry.call_id] = entry
+                new.append(entry)
         if not self.owned:
+            self._records = {}
             return []
-        records = await self._live_records()
-        agents = self._agents()
-        snapshot = await self._floor.presence.snapshot(agents)
-        for agent, runtime in snapshot:
-            if runtime.status is not AgentStatus.OFFLINE and not agent.online:
-                log.info("agent %s: heartbeat expired", agent.agent_id)
-                await self._on_agent_lost(agent.agent_id)
-        snaps = [s for s, _ in snapshot]
+        if self._synced_at is None or time.monotonic() - self._synced_at >= self._config.resync_s:
+            self._records = await self._live_records(list(self.owned))
+            self._snapshot = [s for s, _ in await self._agent_states()]
+            self._synced_at = time.monotonic()
+        elif new:
+            self._records.update(await self._live_records([e.call_id for e in new]))
+        records = self._records
         actions: list[Action] = []
         for queue in self._queues:
             mine = [r.waiting_call() for r in records.values() if r.queue == queue]
@@ -102,17 +114,27 @@ class Router:
             qc = self._config.queues[queue]
             is_open = qc.hours.is_open(now) if qc.hours else True
             opens_at = qc.hours.next_opening(now) if qc.hours and not is_open else None
-            actions += decide(queue, qc, mine, snaps, now, self._memory[queue], is_open=is_open,
+            actions += decide(queue, qc, mine, self._snapshot, now, self._memory[queue], is_open=is_open,
                               opens_at=opens_at)
-        await self._carry_out(actions, records)
+        await self._carry_out(actions, records, now)
         return actions
 
-    async def _live_records(self) -> dict[str, CallRecord]:
+    async def _agent_states(self) -> list[tuple[AgentSnapshot, AgentRuntime]]:
+        """Every agent's state; agents whose heartbeat expired are handled as disconnected."""
+        snapshot = await self._floor.presence.snapshot(self._agents())
+        for agent, runtime in snapshot:
+            if runtime.status is not AgentStatus.OFFLINE and not agent.online:
+                log.info("agent %s: heartbeat expired", agent.agent_id)
+                await self._on_agent_lost(agent.agent_id)
+        return snapshot
+
+    async def _live_records(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
         """Records of the calls this router still routes; stale and finished entries are let go."""
         calls = self._floor.calls
-        records = await calls.many(list(self.owned))
+        records = await calls.many(call_ids, light=True)
         live: dict[str, CallRecord] = {}
-        for call_id, entry in list(self.owned.items()):
+        for call_id in call_ids:
+            entry = self.owned[call_id]
             record = records.get(call_id)
             if record is None or record.gen != entry.gen or record.state not in (CallState.WAITING,
                                                                                    CallState.OFFERED):
@@ -125,29 +147,55 @@ class Router:
             live[call_id] = record
         return live
 
-    async def _carry_out(self, actions: Sequence[Action], records: dict[str, CallRecord]) -> None:
-        """Timeouts, overflows and closings first (a timed-out call may ring the next agent at once)."""
+    async def _carry_out(self, actions: Sequence[Action], records: dict[str, CallRecord], now: float) -> None:
+        """Timeouts, overflows and closings first (a timed-out call may ring the next agent at once);
+        the router's own view follows what it did."""
         positions: list[SendPosition] = []
         rings: list[Ring] = []
+        freed: set[str] = set()
         for action in actions:
             record = records[action.call_id]
             if isinstance(action, RingTimeout):
                 if await self._floor.ring_timeout(record, action.offer_id, action.agent_ids):
-                    records[action.call_id] = replace(record, state=CallState.WAITING, offer_id=None,
-                                                      offered_to=())
+                    records[action.call_id] = replace(
+                        record, state=CallState.WAITING, offer_id=None, offered_to=(),
+                        tried=tuple(dict.fromkeys(record.tried + action.agent_ids)))
+                    freed.update(action.agent_ids)
+                else:
+                    records.pop(action.call_id, None)  # settled elsewhere: re-read it next pass
+                    self._synced_at = None
             elif isinstance(action, OverflowCall):
-                await self._floor.overflow(record, action.action, action.target, action.withdraw_offer)
+                await self._floor.overflow(await self._floor.calls.get(action.call_id), action.action,
+                                           action.target, action.withdraw_offer)
+                freed.update(action.agent_ids)
+                self._forget(action.call_id)
             elif isinstance(action, CloseCall):
                 await self._floor.close(record, action.opens_at)
+                self._forget(action.call_id)
             elif isinstance(action, SendPosition):
                 positions.append(action)
+                records[action.call_id] = replace(record, position_sent_at=now, position=action.position)
             elif isinstance(action, Ring):
                 rings.append(action)
-        rings = [r for r in rings if records[r.call_id].state is CallState.WAITING]
+        rings = [r for r in rings if r.call_id in records and records[r.call_id].state is CallState.WAITING]
+        ringing: set[str] = set()
         if rings:
-            await self._floor.ring(rings, records)
+            for ring in await self._floor.ring(rings):
+                record = records[ring.call_id]
+                records[ring.call_id] = replace(record, state=CallState.OFFERED, offer_id=ring.offer_id,
+                                                offered_to=ring.agent_ids, offer_expires_at=ring.expires_at,
+                                                offer_seq=int(ring.offer_id.rpartition(":")[2]))
+                ringing.update(ring.agent_ids)
+        if freed or rings:
+            self._snapshot = [_with_status(a, AgentStatus.RINGING if a.agent_id in ringing else
+                                           AgentStatus.AVAILABLE if a.agent_id in freed else None)
+                              for a in self._snapshot]
         if positions:
             await self._send_positions(positions)
+
+    def _forget(self, call_id: str) -> None:
+        self._records.pop(call_id, None)
+        self.owned.pop(call_id, None)
 
     async def _send_positions(self, positions: Sequence[SendPosition]) -> None:
         floor, now = self._floor, self._clock()
@@ -160,6 +208,12 @@ class Router:
                 pipe.hset(keys.call(p.call_id), mapping={"position_sent_at": now, "position": p.position,
                                                          "expected_wait_s": p.expected_wait_s})
             await pipe.execute()
+
+
+def _with_status(agent: AgentSnapshot, status: AgentStatus | None) -> AgentSnapshot:
+    if status is None or (status is AgentStatus.AVAILABLE and agent.status is not AgentStatus.RINGING):
+        return agent
+    return replace(agent, status=status)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:

@@ -95,8 +95,11 @@ def make_floor(client: aredis.Redis, tmp: Path, *, config: HandoffConfig | None 
                contacts: ContactLookup | None = None, consumer: str = "router-1",
                directory: AgentDirectory | None = None) -> Floor:
     clock = clock or FakeClock()
+    config = config or HandoffConfig()
+    if "resync_s" not in config.model_fields_set:
+        config = config.model_copy(update={"resync_s": 0.0})  # every tick sees what the test just did
     directory = directory or AgentDirectory(tmp / "agents.json", clock=clock)
-    service = HandoffService(client, config=config or HandoffConfig(), directory=directory,
+    service = HandoffService(client, config=config, directory=directory,
                              contacts=contacts or BackOfficeContacts(), clock=clock,
                              keys=Keys(prefix or f"test:{uuid.uuid4().hex[:10]}:"), consumer=consumer)
     return Floor(service, clock, directory)
