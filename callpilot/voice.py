@@ -19,16 +19,19 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from bot.dialogue import BotTurn, Interpreter
 from bot.training_data.project import load_nlu_text
 from callpilot.brains import build_dialogue
+from callpilot.handoff_port import bot_resumer
 from callpilot.settings import Settings
-from voice_gateway.call_log import CallEvent
+from voice_gateway.call_log import CallEvent, CallLog, LifecycleKind
 from voice_gateway.events import DTMF_DIGITS
 from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
+from voice_gateway.pipeline.agent_leg import HandoffPort
 from voice_gateway.pipeline.observer import PipelineObserver
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
 from voice_gateway.simulated_caller import CallerReport, CallerScript, dial_audiosocket, dial_twilio, run_caller
 from voice_gateway.transports import AudioSocketServer, CallConnection, serve_softphone, serve_twilio
 from voice_gateway.tts.formats import resample_pcm16
 from voice_gateway.twiml import MEDIA_STREAM_PATH, media_stream_url, voice_twiml_for_form
+from voice_gateway.vad import EndpointConfig
 
 log = logging.getLogger("callpilot.voice")
 
@@ -37,7 +40,13 @@ LOAD_WAIT_S = 120.0  # a call arriving while the models load waits this long bef
 
 def pipeline_settings(settings: Settings) -> PipelineSettings:
     """The call pipeline's settings from callpilot's."""
+    endpoint = EndpointConfig(
+        min_speech_ms=240,  # a turn (and a barge-in) needs this much speech: coughs and clicks do not count
+        end_of_turn_silence_ms=settings.end_of_turn_ms,
+        short_end_of_turn_silence_ms=min(400, settings.end_of_turn_ms),
+    )
     return PipelineSettings(
+        endpoint=endpoint,
         record_calls=settings.record_calls,
         recordings_dir=settings.recordings_dir,
         announcement=settings.recording_announcement,
@@ -92,6 +101,7 @@ class VoiceRuntime:
         self.audiosocket: AudioSocketServer | None = None
         self._loading: threading.Thread | None = None
         self._starting: asyncio.Task[None] | None = None
+        self.handoff: HandoffPort | None = None  # the humans, once the handoff service runs
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
         self.call_log_listeners: list[Callable[[CallEvent], None]] = []  # e.g. the call records' writer
 
@@ -106,6 +116,7 @@ class VoiceRuntime:
                 call_log_path=self.settings.call_log,
                 settings=pipeline_settings(self.settings),
             )
+            self.services.handoff, self.services.resume_bot = self.handoff, bot_resumer(dialogue)
             if self.observer is not None:
                 self.services.observer = self.observer
             for listener in self.call_log_listeners:
@@ -130,6 +141,18 @@ class VoiceRuntime:
             "tts": services.tts.name if services is not None else self.settings.tts_engine,
             "error": self.error,
         }
+
+    def attach_handoff(self, port: HandoffPort | None) -> None:
+        """Calls hand over to agents through `port` (None: handoffs are only logged)."""
+        self.handoff = port
+        if self.services is not None:
+            self.services.handoff = port
+
+    def record_wrap_up(self, outcome: dict[str, object]) -> None:
+        """An agent's disposition and notes go into the call log, beside the call's own events."""
+        log_file = self.services.call_log if self.services is not None else CallLog(self.settings.call_log)
+        data = {k: v for k, v in outcome.items() if k not in ("call_id", "kind")}
+        log_file.record(str(outcome["call_id"]), LifecycleKind.HANDOFF, 0, stage="wrap_up", **data)
 
     def start_loading(self) -> None:
         if self._loading is None:
