@@ -20,7 +20,7 @@ from callpilot.ops.observer import OpsObserver
 from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
 from callpilot.settings import Settings
 from tests.test_webhooks import SECRET, Receiver
-from voice_gateway.call_log import CallLog
+from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.pipeline import CallPipeline, VoiceServices, load_services
 from voice_gateway.simulated_caller import CallerScript, InMemoryTwilioLine, run_caller
 from voice_gateway.transports import CallConnection
@@ -136,6 +136,8 @@ def test_a_real_call_shows_up_in_the_scrape(services: VoiceServices, tmp_path: P
         await run_caller(InMemoryTwilioLine(new_call), CallerScript(audio, realtime=False, speed=4.0))
 
     asyncio.run(go())
+    (asked,) = [e for e in voice.call_log.events if e.kind is LifecycleKind.TURN and e.data["speaker"] == "caller"]
+    assert asked.data["intent"] == "check_order_status"  # logged with the caller's turn: the records' hot topics
     text = scrape(app)
     assert sample(text, "callpilot_calls_started_total", transport="twilio") == 1.0
     assert sum(float(v) for v in re.findall(r"^callpilot_calls_ended_total\{.*\} (\S+)$", text, re.M)) == 1.0

@@ -167,9 +167,9 @@ class CallPipeline:
                 return
             state.caller_turn_end_ms = float(event.end_ms)
             state.transcript.append(TranscriptLine("caller", event.text, event.end_ms))
-            self._log(LifecycleKind.TURN, speaker="caller", text=event.text, confidence=round(event.confidence, 3))
             await self.line.send(DisplayTranscript("caller", event.text))
-            await self._caller_turn(lambda: self.services.dialogue.handle_text(state.call_id, event.text))
+            heard = {"speaker": "caller", "text": event.text, "confidence": round(event.confidence, 3)}
+            await self._caller_turn(lambda: self.services.dialogue.handle_text(state.call_id, event.text), heard)
         elif isinstance(event, NoInput) and not self._bot_busy():
             await self._caller_turn(lambda: self.services.dialogue.handle_no_input(state.call_id))
 
@@ -202,14 +202,16 @@ class CallPipeline:
 
     # The bot's side.
 
-    async def _caller_turn(self, work: Callable[[], BotTurn]) -> None:
-        """Run one dialogue step off the loop and carry out its answer."""
+    async def _caller_turn(self, work: Callable[[], BotTurn], heard: dict[str, object] | None = None) -> None:
+        """Run one dialogue step off the loop and carry out its answer; `heard` is logged with its intent."""
         state = self.state
         assert state is not None
         state.move(Signal.CALLER_TURN)
         if self._listener is not None:
             self._listener.stop_listening()
         turn = await self.services.run(work)
+        if heard is not None:  # with what the NLU understood: the records' intents (hot topics)
+            self._log(LifecycleKind.TURN, **heard, intent=turn.debug.intent, intent_confidence=turn.debug.confidence)
         await self._apply(turn)
 
     async def _apply(self, turn: BotTurn) -> None:
