@@ -14,10 +14,12 @@ from fastapi.responses import JSONResponse
 from bot.nlu import NLUEngine, load_or_train
 from bot.training_data.model import DataError
 from callpilot.brains import Brain, build_brain
+from callpilot.handoff_port import HandoffRuntime
 from callpilot.ops.web import mount_ops
 from callpilot.records.runtime import mount_records
 from callpilot.settings import Settings
 from callpilot.voice import mount_voice
+from handoff.desk import desk_router
 
 log = logging.getLogger("callpilot")
 
@@ -73,11 +75,14 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if holder.engine is None:
             threading.Thread(target=holder.load, args=(settings,), daemon=True, name="nlu-load").start()
+        await records.start()  # the schema first: ops reads the calls table
         await ops.start()
-        await records.start()
+        await handoff.start()
+        voice.attach_handoff(handoff.port)
         await voice.start()
         yield
         await voice.stop()
+        await handoff.stop()
         await records.stop()
         await ops.stop()
 
@@ -85,6 +90,9 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     app.state.holder = holder
     app.state.settings = settings
     voice = mount_voice(app, settings, holder)
+    handoff = HandoffRuntime(settings, wrap_up_log=voice.record_wrap_up)  # queues, agents, audio bridge
+    app.state.handoff = handoff
+    app.include_router(desk_router(handoff.deps))  # /agent, /agent/ws, /agent/api, /supervisor
     records = mount_records(app, settings)
     voice.call_log_listeners.append(records.writer)  # call-log events -> the calls table
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
@@ -129,7 +137,9 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
             raise HTTPException(400, 'expected a JSON object like {"sender": "id", "message": "hi"}')
         if holder.engine is None and settings.brain == "builtin":
             raise HTTPException(503, holder.error or "the NLU model is still loading")
-        return brain().rest(body)
+        replies = brain().rest(body)
+        records.text.exchange(str(body.get("sender") or "default"), body["message"], replies)
+        return replies
 
     @app.post("/webhook")
     def action_server(body: Any = Body(...)) -> JSONResponse:
