@@ -257,3 +257,94 @@ async def test_redis_unreachable_at_start_is_a_clear_error(tmp_path: Path) -> No
     floor.service._redis_url = url
     with pytest.raises(RedisUnavailable, match=r"cannot reach Redis at redis://127\.0\.0\.1:1"):
         await floor.service.start()
+
+
+async def test_between_resyncs_a_router_offers_at_once_and_never_rings_for_a_gone_caller(
+        client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
+    floor = make_floor(client, tmp_path, config=config(resync_s=60, queues={"orders": {"ring_timeout_s": 10}}),
+                       prefix=prefix)
+    await floor.service.start(run_router=False)
+    await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.request("first", decision(created_at=floor.clock.now))
+    await floor.service.router.tick()
+    assert await floor.ringing(["ann"]) == {"ann": "first:1"}
+    await floor.service.request("urgent", decision(priority=1, created_at=floor.clock.now))
+    await floor.service.router.tick()  # read at once from the stream: waits, Ann is busy
+    await floor.service.caller_hung_up("urgent")  # the router's view still has it waiting
+    floor.clock.advance(10)
+    await floor.service.router.tick()  # Ann let "first" ring out
+    await floor.service.router.tick()  # the stale view picks Ann for "urgent": the ring sees it is gone
+    assert (await floor.service.calls.get("urgent")).state is CallState.ABANDONED
+    assert await floor.status("ann") is AgentStatus.AVAILABLE
+    assert await client.exists(Keys(prefix).agent_free("ann"))  # given back, so she can ring again
+
+
+class RedisProxy:
+    """A TCP relay to the real Redis that can be cut and restored, like a network outage."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+        await self._server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
+        self._writers += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_calls_go_on_through_a_redis_outage(server: fakeredis.FakeServer | None, prefix: str,
+                                                 tmp_path: Path) -> None:
+    if server is not None:
+        pytest.skip("an outage needs a real server behind a socket")
+    proxy = RedisProxy()
+    await proxy.start()
+    url = f"redis://127.0.0.1:{proxy.port}"
+    client = aredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=0.5)
+    direct = aredis.Redis.from_url(REAL_REDIS_URL, decode_responses=True)
+    floor = make_floor(client, tmp_path, config=config(tick_s=0.05), prefix=prefix)
+    try:
+        await floor.service.start()  # the router task runs
+        await floor.staff(("Ann", {"orders": 3}))
+        await proxy.cut()
+        await asyncio.sleep(0.3)  # the router hits the outage and backs off
+        restore = asyncio.get_running_loop().call_later(0.5, lambda: asyncio.ensure_future(proxy.start()))
+        queued = await floor.service.request("call-1", decision(created_at=floor.clock.now))  # retried
+        assert queued.queue == "orders"
+        pubsub = direct.pubsub()
+        await pubsub.subscribe(Keys(prefix).agent_channel("ann"))
+        offered = False
+        while not offered:  # the router resumes on its own and rings Ann
+            message = await asyncio.wait_for(pubsub.get_message(ignore_subscribe_messages=True, timeout=5), 10)
+            offered = message is not None and '"kind":"offer"' in message["data"]
+        await pubsub.aclose()
+        restore.cancel()
+        assert floor.service._task is not None and not floor.service._task.done()
+    finally:
+        await floor.service.stop()
+        await cleanup(direct, prefix)
+        await client.aclose()
+        await direct.aclose()
