@@ -97,7 +97,8 @@ def test_a_handed_off_call_has_queue_agent_wait_talk_and_wrap_up(
     log.record("c2", LifecycleKind.STARTED, 0, transport="audiosocket", caller="", sample_rate=8000)
     clock.advance(10)
     log.record("c2", LifecycleKind.HANDOFF, 10000, reason="caller_asked", skill="orders", priority=1,
-               intents=[{"name": "human_handoff", "confidence": 0.97}], ivr_path=["main", "orders"])
+               intents=[{"intent": "order_status", "confidence": 0.9, "timestamp": 1.0},  # HandoffDecision's shape
+                        {"name": "human_handoff", "confidence": 0.97}], ivr_path=["main", "orders"])
     clock.advance(45)
     log.record("c2", "agent_connected", 55000, agent_id="a7", agent_name="Maria")  # type: ignore[arg-type]
     clock.advance(120)
@@ -113,7 +114,7 @@ def test_a_handed_off_call_has_queue_agent_wait_talk_and_wrap_up(
     assert (row.queue, row.handoff_reason, row.agent_id, row.agent_name) == ("orders", "caller_asked", "a7", "Maria")
     assert row.contained is False and row.status == "completed"
     assert (row.wait_s, row.talk_s, row.duration_s) == (45.0, 120.0, 175.0)
-    assert row.intents == ["human_handoff"] and row.ivr_path == ["main", "orders"]
+    assert row.intents == ["order_status", "human_handoff"] and row.ivr_path == ["main", "orders"]
     assert row.disposition == "refund_issued"
     assert row.notes == "refund to card [card], mail [email]"
     assert row.recording_path is None and row.recording_expires_at is None

@@ -196,7 +196,7 @@ def apply_event(row: CallRecord, event: RecordEvent) -> None:
         row.recording_consent = bool(event.data["recording_consent"])
     intents = event.data.get("intents") or ([event.data["intent"]] if event.data.get("intent") else [])
     for intent in intents:
-        name = intent.get("name") if isinstance(intent, Mapping) else intent
+        name = (intent.get("name") or intent.get("intent")) if isinstance(intent, Mapping) else intent
         if name and (not row.intents or row.intents[-1] != name):
             row.intents = [*row.intents, str(name)]
     if isinstance(event.data.get("ivr_path"), list | tuple) and event.data["ivr_path"]:
