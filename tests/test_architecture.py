@@ -27,6 +27,8 @@ ALLOWED: dict[str, set[str]] = {
         "voice_gateway.asr", "voice_gateway.tts", "voice_gateway.recording", "voice_gateway.call_log",
         "bot.dialogue",
     },
+    # Human handoff: the bot's HandoffDecision and conversation state in, the demo customers for contacts.
+    "handoff": {"bot.dialogue", "bot.backoffice"},
     # KPIs, dashboard, metrics, alerts, webhooks: the records and settings, never the voice or handoff code
     # (the pipeline and the handoff service are reached through protocols the app wires).
     "callpilot.ops": {"callpilot", "callpilot.records"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -254,3 +255,27 @@ def test_call_table_covers_a_call_from_queue_to_hang_up() -> None:
     assert not [key for key in CALL_TRANSITIONS if key[0] in finals]  # nothing leaves a final state
     with pytest.raises(IllegalTransition, match="call: cannot 'accept' while 'waiting'"):
         call_next(CallState.WAITING, "accept")
+
+
+def _doc_table(header_start: str) -> dict[tuple[str, str], str]:
+    """A state table of docs/architecture.md as (state, event) -> next state."""
+    lines = (Path(__file__).resolve().parent.parent / "docs/architecture.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    events = [c.strip() for c in lines[start].strip("|").split("|")][1:]
+    table: dict[tuple[str, str], str] = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        state, *cells = (c.strip() for c in line.strip("|").split("|"))
+        for names, cell in zip(events, cells, strict=True):
+            for event in names.split(", "):
+                if cell != "-":
+                    table[(state, event)] = cell
+    return table
+
+
+def test_the_documented_state_tables_are_the_code_tables() -> None:
+    assert _doc_table("| state \\ event | offer") == {(s.value, e): n.value for (s, e), n in CALL_TRANSITIONS.items()}
+    documented = _doc_table("| state \\ event | login")
+    in_code = {(s.value, e): n.value for (s, e), n in AGENT_TRANSITIONS.items() if e != "disconnect"}
+    assert documented == in_code
