@@ -50,27 +50,28 @@ CALLS = [
 def test_the_whole_day() -> None:
     k = compute_kpis(CALLS, at(9, 0), at(11, 0), service_level_s=20)
     assert (k.calls, k.ended, k.offered, k.answered, k.abandoned) == (10, 8, 6, 3, 1)
-    assert k.answer_rate == pytest.approx(3 / 6)  # c5, c6, c7 of c5-c10
-    assert k.abandonment_rate == pytest.approx(1 / 6)  # c8
+    # c10 is still waiting: it counts in no queue rate yet, so the rates are over c5-c9
+    assert k.answer_rate == pytest.approx(3 / 5)  # c5, c6, c7
+    assert k.abandonment_rate == pytest.approx(1 / 5)  # c8
     assert k.average_speed_of_answer_s == pytest.approx((10 + 40 + 15) / 3)  # 21.67 s
-    assert k.service_level == pytest.approx(2 / 6)  # c5 (10 s) and c7 (15 s) within 20 s, of 6 offered
+    assert k.service_level == pytest.approx(2 / 5)  # c5 (10 s) and c7 (15 s) within 20 s
     assert k.average_handle_time_s == pytest.approx((150 + 200 + 150) / 3)  # 166.67 s
     assert k.containment_rate == pytest.approx(3 / 8)  # c1-c3 of the 8 ended calls (c4, c10 are live)
     assert k.handoff_rate == pytest.approx(6 / 10)
 
 
 def test_the_service_level_threshold_is_inclusive() -> None:
-    assert compute_kpis(CALLS, at(9, 0), at(11, 0), service_level_s=39).service_level == pytest.approx(2 / 6)
-    assert compute_kpis(CALLS, at(9, 0), at(11, 0), service_level_s=40).service_level == pytest.approx(3 / 6)
+    assert compute_kpis(CALLS, at(9, 0), at(11, 0), service_level_s=39).service_level == pytest.approx(2 / 5)
+    assert compute_kpis(CALLS, at(9, 0), at(11, 0), service_level_s=40).service_level == pytest.approx(3 / 5)
 
 
 def test_the_ten_oclock_hour_only() -> None:
-    k = compute_kpis(CALLS, at(10, 0), at(11, 0))  # c6-c10
+    k = compute_kpis(CALLS, at(10, 0), at(11, 0))  # c6-c10; c10 still waits, so the rates are over c6-c9
     assert (k.calls, k.ended, k.offered, k.answered, k.abandoned) == (5, 4, 5, 2, 1)
-    assert k.answer_rate == pytest.approx(2 / 5)
-    assert k.abandonment_rate == pytest.approx(1 / 5)
+    assert k.answer_rate == pytest.approx(2 / 4)
+    assert k.abandonment_rate == pytest.approx(1 / 4)
     assert k.average_speed_of_answer_s == pytest.approx((40 + 15) / 2)  # 27.5 s
-    assert k.service_level == pytest.approx(1 / 5)  # only c7 (15 s) within the default 20 s
+    assert k.service_level == pytest.approx(1 / 4)  # only c7 (15 s) within the default 20 s
     assert k.average_handle_time_s == pytest.approx((200 + 150) / 2)  # 175 s
     assert k.containment_rate == 0.0  # every ended call went to agents
     assert k.handoff_rate == 1.0
@@ -138,3 +139,11 @@ def test_the_adapter_reads_a_calls_row() -> None:
     fact = fact_from_record(talked)
     assert fact.answered and fact.speed_of_answer_s == 12.0 and not fact.abandoned
     assert (fact.talk_s, fact.wrap_up_s, fact.intents) == (300.0, 45.0, ("billing",))
+
+
+def test_a_caller_still_waiting_is_not_yet_a_missed_answer() -> None:
+    waiting = [CallFact("w1", at(9, 0), offered_at=at(9, 1))]
+    k = compute_kpis(waiting, at(9, 0), at(10, 0))
+    assert k.offered == 1 and k.answer_rate is None and k.abandonment_rate is None and k.service_level is None
+    answered = [CallFact("w1", at(9, 0), offered_at=at(9, 1), answered_at=at(9, 1) + s(5))]  # talking, not ended
+    assert compute_kpis(answered, at(9, 0), at(10, 0)).answer_rate == 1.0

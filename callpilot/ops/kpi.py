@@ -1,6 +1,8 @@
 """Contact-centre KPIs as pure functions over `CallFact`s (definitions in README "KPIs, dashboard and alerts").
 
 A rate whose denominator is zero is `None` ("n/a"), never 0: no offered calls is not a 0 % answer rate.
+A caller still waiting for an agent counts in no queue rate until the wait is over (answered or ended), so
+one long queue does not read as a 0 % answer rate while nobody has given up yet.
 """
 
 from __future__ import annotations
@@ -29,14 +31,19 @@ def in_window(facts: Iterable[CallFact], start: datetime, end: datetime) -> list
     return [f for f in facts if start <= f.started_at < end]
 
 
+def settled(calls: Sequence[CallFact]) -> int:
+    """Offered calls whose wait is over (answered, or ended): a caller still waiting is not decided yet."""
+    return sum(f.offered and (f.answered or f.ended_at is not None) for f in calls)
+
+
 def answer_rate(calls: Sequence[CallFact]) -> float | None:
-    """Answered by an agent / offered to agents."""
-    return _ratio(sum(f.answered for f in calls), sum(f.offered for f in calls))
+    """Answered by an agent / offered to agents (whose wait is over)."""
+    return _ratio(sum(f.answered for f in calls), settled(calls))
 
 
 def abandonment_rate(calls: Sequence[CallFact]) -> float | None:
-    """Offered, and the caller hung up before an agent answered / offered."""
-    return _ratio(sum(f.abandoned for f in calls), sum(f.offered for f in calls))
+    """Offered, and the caller hung up before an agent answered / offered (whose wait is over)."""
+    return _ratio(sum(f.abandoned for f in calls), settled(calls))
 
 
 def average_speed_of_answer_s(calls: Sequence[CallFact]) -> float | None:
@@ -45,9 +52,9 @@ def average_speed_of_answer_s(calls: Sequence[CallFact]) -> float | None:
 
 
 def service_level(calls: Sequence[CallFact], threshold_s: float = DEFAULT_SERVICE_LEVEL_S) -> float | None:
-    """Answered within `threshold_s` of being offered / offered."""
+    """Answered within `threshold_s` of being offered / offered (whose wait is over)."""
     quick = sum(1 for f in calls if (s := f.speed_of_answer_s) is not None and s <= threshold_s)
-    return _ratio(quick, sum(f.offered for f in calls))
+    return _ratio(quick, settled(calls))
 
 
 def average_handle_time_s(calls: Sequence[CallFact]) -> float | None:
