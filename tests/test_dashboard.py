@@ -14,6 +14,8 @@ import pytest
 
 from bot.dialogue.handoff import HandoffDecision
 from callpilot.app import create_app
+from callpilot.ops.alerts import AlertBook
+from callpilot.ops.config import AlertRule
 from callpilot.records.apikeys import create_key
 from callpilot.records.db import Database
 from callpilot.records.projection import RecordEvent
@@ -188,3 +190,17 @@ async def test_the_kpi_api_needs_a_supervisor_and_gives_the_same_numbers(site: S
     assert bad.status_code == 400 and "ISO 8601" in bad.json()["detail"]
     backwards = await site.client.get("/api/v1/kpis", params={"from": "2026-11-27", "to": "2026-11-20"}, headers=auth)
     assert backwards.status_code == 400 and "must be before" in backwards.json()["detail"]
+
+
+async def test_an_alert_over_the_records_fires_and_shows_on_the_page(site: Site) -> None:
+    ops = site.app.state.ops  # type: ignore[attr-defined]
+    ops.alerts.clock = lambda: NOW
+    # The default rule looks at the last hour (14:00-15:00): no call was offered then, so no data, still ok.
+    assert await ops.alerts.tick() == []
+    # Over the last day (25 Nov 15:00 - 26 Nov 15:00): t2 answered, t3 abandoned -> 1/2 = 50 % < 80 %.
+    ops.alerts.book = AlertBook([AlertRule(name="answer_rate_day", metric="answer_rate", when="below",
+                                           fire=0.8, clear=0.85, window_s=86400)])
+    (change,) = await ops.alerts.tick()
+    assert (change.rule.name, change.state.value, change.value) == ("answer_rate_day", "firing", 0.5)
+    html = (await site.client.get("/dashboard", headers={"authorization": f"Bearer {site.supervisor}"})).text
+    assert '<td>answer_rate_day</td><td class="firing">firing</td>' in html
