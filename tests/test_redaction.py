@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from callpilot.records.redaction import cn_id_valid, install_log_redaction, luhn_valid, redact
+from callpilot.records.redaction import RedactingFilter, cn_id_valid, install_log_redaction, luhn_valid, redact
 
 
 def _with_check_digit(body: str) -> str:
@@ -98,3 +98,25 @@ def test_the_filter_is_installed_once_and_covers_loggers_created_later(caplog: p
     assert first is second
     assert logging.getLogger("voice_gateway").filters.count(first) == 1
     assert caplog.records[-1].getMessage() == "agent notes: customer ID [id]"
+
+
+def test_access_log_lines_are_redacted_and_keep_their_format() -> None:
+    """uvicorn's access formatter reads `record.args`; a caller number in a query string is still removed."""
+    import io
+
+    from uvicorn.logging import AccessFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("uvicorn.access.test_redaction")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.warning('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
+                   "/api/v1/calls?caller=%2B16175550142&limit=5", "1.1", 200)
+    logger.warning('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/api/v1/calls/CA12/recording", "1.1", 200)
+    assert stream.getvalue().splitlines() == [
+        '127.0.0.1:5000 - "GET /api/v1/calls?caller=[phone]&limit=5 HTTP/1.1" 200 OK',
+        '127.0.0.1:5000 - "GET /api/v1/calls/CA12/recording HTTP/1.1" 200 OK',
+    ]

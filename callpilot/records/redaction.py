@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from urllib.parse import unquote
 
 CARD = "[card]"
 CN_ID = "[id]"
@@ -74,18 +75,30 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_log_text(text: str) -> str:
+    """`redact`, also seeing through URL escapes (`?caller=%2B16175550142` in an access log line)."""
+    if "%" in text:
+        decoded = unquote(text)
+        if decoded != text and redact(decoded) != decoded:
+            return redact(decoded)
+    return redact(text)
+
+
 class RedactingFilter(logging.Filter):
-    """Redacts PII in a log record's final message (formatting the arguments first)."""
+    """Redacts PII in log records: in string arguments first (so formatters that read `record.args`, like
+    uvicorn's access log, keep working), then in the final message if anything is left."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_log_text(a) if isinstance(a, str) else a for a in record.args)
         message = record.getMessage()
-        cleaned = redact(message)
+        cleaned = redact_log_text(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
 
 
-LOGGER_PREFIXES = ("callpilot", "voice_gateway", "bot", "handoff")
+LOGGER_PREFIXES = ("callpilot", "voice_gateway", "bot", "handoff", "uvicorn")
 
 
 def install_log_redaction(prefixes: Iterable[str] = LOGGER_PREFIXES) -> RedactingFilter:
