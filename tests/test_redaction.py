@@ -62,6 +62,13 @@ def _with_check_digit(body: str) -> str:
         ("call lasted 1764192000.123 s", "call lasted 1764192000.123 s"),
         ("press 1 for orders", "press 1 for orders"),
         ("", ""),
+        # Digits read out as words.
+        ("my card is four one one one one one one one one one one one one one one one", "my card is [card]"),
+        ("call me at six one seven, five five five, zero one four two please", "call me at [phone] please"),
+        ("Six One Seven Five Five Five Oh One Four Two", "[phone]"),
+        ("order four eight two one five", "order four eight two one five"),
+        ("four one one one one one one one one one one one one one one two", "four one one one one one one one one one one one one one one two"),
+        ("one two three four five six seven eight nine ten", "one two three four five six seven eight nine ten"),
         # Mixed.
         ("order 48215, card 4111 1111 1111 1111, phone 617 555 0142, mail a@b.io",
          "order 48215, card [card], phone [phone], mail [email]"),

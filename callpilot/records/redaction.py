@@ -31,6 +31,11 @@ _PHONES = (
     # Chinese mobile: 13812345678, 138-1234-5678, 138 1234 5678
     re.compile(r"(?<![\w+-])(?<!\d\.)1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?![\w-]|\.\d)"),
 )
+_DIGIT_WORDS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+                "seven": "7", "eight": "8", "nine": "9"}
+_WORD = "(?:" + "|".join(_DIGIT_WORDS) + ")"
+# Digits read out as words ("four one one one ..."), as callers say them and some ASR engines write them.
+_SPOKEN = re.compile(rf"\b{_WORD}(?:[\s,-]+{_WORD}){{9,18}}\b", re.IGNORECASE)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -63,9 +68,21 @@ def _card(match: re.Match[str]) -> str:
     return CARD if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group()
 
 
+def _spoken(match: re.Match[str]) -> str:
+    digits = "".join(_DIGIT_WORDS[w.lower()] for w in re.findall(r"[A-Za-z]+", match.group()))
+    if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        return CARD
+    if len(digits) == 10 or (len(digits) == 11 and digits.startswith("1")):
+        return PHONE
+    return match.group()
+
+
 def redact(text: str) -> str:
     """The text with card numbers, Chinese ID numbers, e-mail addresses and phone numbers replaced."""
-    if not text or not any(c.isdigit() or c == "@" for c in text):
+    if not text:
+        return text
+    text = _SPOKEN.sub(_spoken, text)
+    if not any(c.isdigit() or c == "@" for c in text):
         return text
     text = _EMAIL.sub(EMAIL, text)
     text = _CN_ID.sub(lambda m: CN_ID if cn_id_valid(m.group()) else m.group(), text)
