@@ -21,6 +21,7 @@ from callpilot.records.db import Database
 from callpilot.records.models import CallRecord, Ticket
 from callpilot.records.models import Contact as ContactRow
 from callpilot.settings import Settings
+from handoff.contacts import ContactLookup
 from handoff.model import Contact
 
 log = logging.getLogger("callpilot.records.crm")
@@ -62,7 +63,7 @@ class NobodyKnown:
 class HttpContacts:
     """An external CRM over HTTP; on timeout or error the fallback lookup answers instead."""
 
-    def __init__(self, base_url: str, *, timeout: float = 2.0, fallback: Any = None,
+    def __init__(self, base_url: str, *, timeout: float = 2.0, fallback: ContactLookup | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -81,8 +82,7 @@ class HttpContacts:
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             log.warning("CRM lookup failed (%s: %s); using %s", type(exc).__name__, exc,
                         type(self.fallback).__name__)
-            result: Contact | None = await self.fallback.by_number(number)
-            return result
+            return await self.fallback.by_number(number)
 
 
 def parse_crm_contact(body: Any, phone: str) -> Contact | None:
@@ -108,7 +108,7 @@ def parse_crm_contact(body: Any, phone: str) -> Contact | None:
                    city=text("city"), source="crm")
 
 
-def contact_lookup(settings: Settings, database: Database) -> SqlContacts | HttpContacts:
+def contact_lookup(settings: Settings, database: Database) -> ContactLookup:
     """The lookup the settings ask for: the external CRM (falling back to SQL) or the SQL table."""
     sql = SqlContacts(database)
     if settings.crm_url:
