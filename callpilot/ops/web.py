@@ -34,6 +34,7 @@ log = logging.getLogger("callpilot.ops")
 COOKIE = "callpilot_dashboard"
 DASHBOARD_ROLES = ("supervisor", "admin")
 MAX_SPAN = timedelta(days=366)
+SHUTDOWN_DRAIN_S = 3.0
 
 
 def _utcnow() -> datetime:
@@ -62,6 +63,10 @@ class OpsRuntime:
 
     async def stop(self) -> None:
         await self.alerts.stop()
+        try:  # give queued webhooks (call.ended of the last calls) a moment to go out
+            await asyncio.wait_for(self.hooks.drain(), SHUTDOWN_DRAIN_S)
+        except TimeoutError:
+            log.warning("shutting down with webhooks still queued or retrying")
         await self.hooks.stop()
 
     # Sources.
