@@ -1,0 +1,229 @@
+"""The agent desktop's routes on the real HandoffService (fakeredis): sign-in (401 / 4401), an offer with its
+context, accept (and 409 for the second agent), the call's audio both ways through the Redis bridge, hold,
+hang-up and wrap-up, and a browser that goes away mid-call."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+from fakeredis import aioredis as fake_aioredis
+from fastapi import FastAPI
+from starlette.testclient import TestClient, WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
+
+from handoff.bridge import FRAME_BYTES, AudioBridge, HoldSignal
+from handoff.config import HandoffConfig
+from handoff.desk import UNAUTHORIZED_CLOSE, desk_router
+from handoff.events import AgentLeft, CallUpdate
+from handoff.testing import Floor, decision, make_floor
+
+
+class Desk:
+    """An app with only the desk's routes, on a floor of its own; `run` calls async code on the app's loop."""
+
+    def __init__(self, tmp_path: Path, config: HandoffConfig | None = None) -> None:
+        server = fakeredis.FakeServer()
+        self.floor: Floor = make_floor(fake_aioredis.FakeRedis(server=server, decode_responses=True), tmp_path,
+                                       config=config)
+        self.bridge = AudioBridge(fake_aioredis.FakeRedis(server=server))
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.floor.service.start(run_router=False)
+            yield
+
+        self.app = FastAPI(lifespan=lifespan)
+        self.app.include_router(desk_router(lambda: (self.floor.service, self.bridge)))
+        self.client = TestClient(self.app)
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        portal = self.client.portal
+        assert portal is not None
+        return portal.call(fn, *args)
+
+    def hire(self, name: str, skills: str = "orders") -> str:
+        agent = self.floor.hire(name, {s: 3 for s in skills.split(",")})
+        return self.floor.tokens[agent.agent_id]
+
+    def call_in(self, call_id: str = "call-1") -> None:
+        async def go() -> None:
+            await self.floor.service.request(call_id, decision(created_at=self.floor.clock.now - 30))
+            await self.floor.service.router.tick()
+
+        self.run(go)
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Desk]:
+    made = Desk(tmp_path)
+    with made.client:
+        yield made
+
+
+class CallerSide:
+    """What the call's process would hear from the bridge, collected on the app's loop."""
+
+    def __init__(self, desk: Desk, call_id: str) -> None:
+        self.desk, self.heard = desk, []  # type: list[bytes | HoldSignal]
+        subscribed = threading.Event()
+
+        async def collect() -> None:
+            async with desk.bridge.listen(call_id, "caller") as heard:
+                subscribed.set()
+                async for item in heard:
+                    self.heard.append(item)
+
+        self.task = desk.run(lambda: [asyncio.ensure_future(collect())])[0]  # a list: the portal must not await it
+        assert subscribed.wait(5)
+
+    def wait_for(self, count: int) -> list[bytes | HoldSignal]:
+        deadline = time.monotonic() + 5
+        while len(self.heard) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.heard
+
+    def stop(self) -> None:
+        self.desk.run(self.task.cancel)
+
+
+def receive_until(ws: WebSocketTestSession, kind: str, limit: int = 50) -> dict[str, Any]:
+    """The next JSON message of this type (others, like status changes, are skipped)."""
+    for _ in range(limit):
+        message = ws.receive()
+        if message.get("text"):
+            data: dict[str, Any] = json.loads(message["text"])
+            if data["type"] == kind:
+                return data
+    raise AssertionError(f"no {kind!r} message")
+
+
+def sign_in(desk: Desk, ws: WebSocketTestSession, token: str) -> dict[str, Any]:
+    ws.send_json({"type": "hello", "token": token})
+    return receive_until(ws, "welcome")
+
+
+def test_rest_routes_need_a_known_agent_token(desk: Desk) -> None:
+    token = desk.hire("Ann")
+    missing = desk.client.get("/agent/api/me")
+    assert missing.status_code == 401 and "Bearer" in missing.json()["detail"]
+    wrong = desk.client.post("/agent/api/offers/call-1:1/accept", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.json()["detail"] == "unknown or expired agent token"
+    me = desk.client.get("/agent/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["name"] == "Ann" and me.json()["skills"] == {"orders": 3}
+
+
+def test_the_websocket_closes_with_4401_for_a_bad_token(desk: Desk) -> None:
+    with desk.client.websocket_connect("/agent/ws") as ws:
+        ws.send_json({"type": "hello", "token": "not-a-token"})
+        assert ws.receive_json() == {"type": "error", "code": 401, "message": "unknown or expired agent token"}
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == UNAUTHORIZED_CLOSE
+    with desk.client.websocket_connect("/agent/ws") as ws:
+        ws.send_text("hello?")  # not even JSON
+        ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == UNAUTHORIZED_CLOSE
+
+
+def test_an_agent_takes_a_call_talks_holds_hangs_up_and_wraps_up(desk: Desk) -> None:
+    token = desk.hire("Ann")
+    with desk.client.websocket_connect(f"/agent/ws?token={token}") as ws:
+        assert receive_until(ws, "welcome")["agent"]["name"] == "Ann"
+        ws.send_json({"type": "status", "status": "available"})
+        assert receive_until(ws, "status_changed")["status"] == "available"
+        desk.call_in()
+        offer = receive_until(ws, "offer")
+        context = offer["context"]
+        assert context["caller_number"] == "+16175550142" and context["contact"]["name"] == "Sarah Miller"
+        assert context["transcript"][0]["text"] == "where is my order" and context["reason"] == "caller_asked"
+        assert [i["intent"] for i in context["intents"]] == ["check_order_status", "talk_to_human"]
+
+        ws.send_json({"type": "accept", "offer_id": offer["offer_id"]})
+        connected = receive_until(ws, "connected")
+        assert connected["call_id"] == "call-1" and connected["context"]["slots"] == {"order_number": "48215"}
+
+        caller_frame, agent_frame = bytes([1, 2]) * (FRAME_BYTES // 2), bytes([3, 4]) * (FRAME_BYTES // 2)
+        desk.run(desk.bridge.to_agent, "call-1", caller_frame)
+        assert ws.receive_bytes() == caller_frame  # the caller's voice reaches the browser
+
+        caller_side = CallerSide(desk, "call-1")
+        ws.send_bytes(agent_frame)
+        ws.send_json({"type": "hold", "on": True})
+        ws.send_bytes(agent_frame)  # on hold: not sent to the caller
+        ws.send_json({"type": "hold", "on": False})
+        assert caller_side.wait_for(3) == [agent_frame, HoldSignal(True), HoldSignal(False)]
+        caller_side.stop()
+        ws.send_json({"type": "hang_up"})
+        assert receive_until(ws, "call_ended")["reason"] == "agent_hung_up"
+        ws.send_json({"type": "wrap_up", "disposition": "", "notes": "x"})
+        assert "disposition" in receive_until(ws, "error")["message"]
+        ws.send_json({"type": "wrap_up", "disposition": "resolved", "notes": "address changed"})
+        assert receive_until(ws, "wrapped_up")["call_id"] == "call-1"
+    service = desk.floor.service
+    stored = desk.run(service.client.hgetall, service.keys.call("call-1"))
+    assert (stored["disposition"], stored["notes"]) == ("resolved", "address changed")
+
+
+def test_the_second_agent_to_accept_gets_409(tmp_path: Path) -> None:
+    desk = Desk(tmp_path, HandoffConfig.model_validate({"queues": {"orders": {"strategy": "ringall"}}}))
+    with desk.client:
+        ann, bob = desk.hire("Ann"), desk.hire("Bob")
+        with desk.client.websocket_connect(f"/agent/ws?token={ann}") as ws_ann, \
+                desk.client.websocket_connect(f"/agent/ws?token={bob}") as ws_bob:
+            for ws in (ws_ann, ws_bob):
+                ws.send_json({"type": "status", "status": "available"})
+                receive_until(ws, "status_changed")
+            desk.call_in()
+            offer_id = receive_until(ws_ann, "offer")["offer_id"]
+            assert receive_until(ws_bob, "offer")["offer_id"] == offer_id
+            first = desk.client.post(f"/agent/api/offers/{offer_id}/accept", headers={"Authorization": f"Bearer {ann}"})
+            assert first.status_code == 200 and first.json()["call_id"] == "call-1"
+            second = desk.client.post(f"/agent/api/offers/{offer_id}/accept", headers={"Authorization": f"Bearer {bob}"})
+            assert second.status_code == 409 and "ann" in second.json()["detail"].lower()
+            ws_bob.send_json({"type": "accept", "offer_id": offer_id})  # the same over the websocket
+            assert receive_until(ws_bob, "error")["code"] == 409
+            ws_bob.send_json({"type": "join", "call_id": "call-1"})  # not Bob's call
+            assert receive_until(ws_bob, "error")["code"] == 403
+            ws_ann.send_json({"type": "join", "call_id": "call-1"})  # after a REST accept, Ann bridges it
+            assert receive_until(ws_ann, "connected")["call_id"] == "call-1"
+
+
+def test_a_browser_gone_mid_call_sends_the_call_back_not_to_silence(desk: Desk) -> None:
+    token = desk.hire("Ann")
+    heard: list[CallUpdate] = []
+
+    async def listen() -> None:
+        async for update in desk.floor.service.call_events("call-1"):
+            heard.append(update)
+
+    with desk.client.websocket_connect(f"/agent/ws?token={token}") as ws:
+        ws.send_json({"type": "status", "status": "available"})
+        receive_until(ws, "status_changed")
+        desk.call_in()
+        listening = desk.run(lambda: [asyncio.ensure_future(listen())])[0]
+        ws.send_json({"type": "accept", "offer_id": receive_until(ws, "offer")["offer_id"]})
+        receive_until(ws, "connected")
+    # The websocket closed without hanging up: the service moves the call on (queue or bot), never silence.
+
+    async def wait_for_left() -> AgentLeft:
+        for _ in range(200):
+            left = [u for u in heard if isinstance(u, AgentLeft)]
+            if left:
+                return left[0]
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"the caller heard no AgentLeft: {heard}")
+
+    left = desk.run(wait_for_left)
+    assert left.reason == "disconnected"
+    desk.run(lambda: listening.cancel())
