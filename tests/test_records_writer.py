@@ -290,3 +290,25 @@ def test_rest_channel_conversations_are_text_records_that_end_when_idle(
         ("caller", "where is order 48215? mail me at [email]"), ("bot", "Order 48215 ships tomorrow."),
         ("caller", "thanks"), ("bot", "You're welcome!")]
     assert _row(database, second).end_reason == "server_stopped"
+
+
+def test_talk_time_adds_up_over_a_transfer_and_the_first_answer_is_kept(
+    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+) -> None:
+    log = _log(writer, clock)
+    log.record("c8", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550142")
+    log.record("c8", LifecycleKind.HANDOFF, 0, stage="queued", skill="orders")
+    clock.advance(12)
+    log.record("c8", LifecycleKind.HANDOFF, 0, stage="agent_joined", agent_id="a1", agent="Ana")
+    clock.advance(60)
+    log.record("c8", LifecycleKind.HANDOFF, 0, stage="agent_left", reason="transfer", requeued=True)
+    clock.advance(25)
+    log.record("c8", LifecycleKind.HANDOFF, 0, stage="agent_joined", agent_id="a2", agent="Ben")
+    clock.advance(40)
+    log.record("c8", LifecycleKind.ENDED, 0, reason="caller_hangup")  # still talking to Ben
+    assert writer.flush(30)
+    row = _row(database, "c8")
+    assert (row.agent_id, row.agent_name, row.queue) == ("a2", "Ben", "orders")
+    assert row.agent_connected_at == T0 + timedelta(seconds=12)
+    assert (row.wait_s, row.talk_s, row.duration_s, row.status) == (12.0, 100.0, 137.0, "completed")
+    assert "talk_from" not in row.extra

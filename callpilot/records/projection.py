@@ -106,21 +106,28 @@ def _on_other_stage(row: CallRecord, e: RecordEvent) -> None:
 
 
 def _on_agent_connected(row: CallRecord, e: RecordEvent) -> None:
+    """An agent answered: `agent_connected_at` and `wait_s` keep the first answer; talk time is per agent."""
     row.agent_id = str(e.data.get("agent_id") or row.agent_id or "") or None
     name = e.data.get("agent_name") or e.data.get("name") or e.data.get("agent")
     row.agent_name = str(name or row.agent_name or "") or None
-    row.agent_connected_at = e.at
+    row.agent_connected_at = row.agent_connected_at or e.at
     if row.handoff_at is not None and row.wait_s is None:
         row.wait_s = _seconds(e.at, row.handoff_at)
     row.contained = False
+    row.extra = {**row.extra, "talk_from": e.at.isoformat()}
+
+
+def _stop_talking(row: CallRecord, at: datetime) -> None:
+    started = row.extra.get("talk_from")
+    if started:
+        talked = _seconds(at, datetime.fromisoformat(started)) or 0.0
+        row.talk_s = round((row.talk_s or 0.0) + talked, 3)
+        row.extra = {k: v for k, v in row.extra.items() if k != "talk_from"}
 
 
 def _on_agent_left(row: CallRecord, e: RecordEvent) -> None:
-    if row.agent_connected_at is not None:
-        row.talk_s = round((row.talk_s or 0.0) + (_seconds(e.at, row.agent_connected_at) or 0.0), 3)
-        leaves = e.data.get("reason") in ("transfer", "hand_back") or bool(e.data.get("requeued"))
-        row.agent_connected_at = None if leaves else row.agent_connected_at
-        row.extra = {**row.extra, "agent_left": str(e.data.get("reason", ""))}
+    _stop_talking(row, e.at)
+    row.extra = {**row.extra, "agent_left": str(e.data.get("reason", ""))}
 
 
 def _on_wrap_up(row: CallRecord, e: RecordEvent) -> None:
@@ -143,8 +150,7 @@ def _on_ended(row: CallRecord, e: RecordEvent) -> None:
     row.end_reason = str(e.data.get("reason") or "") or None
     if row.contained is None:
         row.contained = row.handoff_at is None
-    if row.agent_connected_at is not None and "agent_left" not in row.extra and row.talk_s is None:
-        row.talk_s = _seconds(e.at, row.agent_connected_at)
+    _stop_talking(row, e.at)
     if row.handoff_at is not None and row.agent_connected_at is None and row.wait_s is None:
         row.wait_s = _seconds(e.at, row.handoff_at)  # the caller gave up in the queue
         row.status = "abandoned"
