@@ -95,6 +95,7 @@ def load_services(
     """Load the offline models (a few seconds); `tts_engine` is "hibari", "piper", "espeak" or "chain"."""
     from voice_gateway.asr import AsrSettings, load_engine
     from voice_gateway.tts import EspeakTts, default_chain, load_offline
+    from voice_gateway.tts.remembered import RememberingTts
     from voice_gateway.vad import SileroVad
 
     tts: TtsEngine
@@ -107,7 +108,7 @@ def load_services(
     return VoiceServices(
         asr=load_engine(AsrSettings(engine=asr_engine)),
         vad=SileroVad(),
-        tts=tts,
+        tts=RememberingTts(tts),  # greetings, menus and common answers are synthesised once
         dialogue=dialogue,
         call_log=CallLog(call_log_path),
         settings=settings or PipelineSettings(),
