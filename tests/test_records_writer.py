@@ -115,7 +115,7 @@ def test_a_handed_off_call_has_queue_agent_wait_talk_and_wrap_up(
     assert row.contained is False and row.status == "completed"
     assert (row.wait_s, row.talk_s, row.duration_s) == (45.0, 120.0, 175.0)
     assert row.intents == ["order_status", "human_handoff"] and row.ivr_path == ["main", "orders"]
-    assert row.disposition == "refund_issued"
+    assert row.disposition == "refund_issued" and row.extra["wrap_up_s"] == 30.0
     assert row.notes == "refund to card [card], mail [email]"
     assert row.recording_path is None and row.recording_expires_at is None
     ticket = _ticket(database, "c2")
@@ -248,6 +248,7 @@ def test_the_agent_legs_staged_handoff_events_and_the_wrap_up(
     assert (row.wait_s, row.talk_s, row.duration_s) == (20.0, 90.0, 118.0)
     assert [entry["stage"] for entry in row.extra["leg"]] == ["hold", "unhold"]
     assert (row.disposition, row.notes) == ("resolved", "customer ID [id] verified")
+    assert row.extra["wrap_up_s"] == 15.0  # from the agent leaving to the wrap-up
     assert row.contained is False and row.status == "completed"
     ticket = _ticket(database, "c6")
     assert ticket is not None and "resolved" in ticket.subject

@@ -127,10 +127,15 @@ def _stop_talking(row: CallRecord, at: datetime) -> None:
 
 def _on_agent_left(row: CallRecord, e: RecordEvent) -> None:
     _stop_talking(row, e.at)
-    row.extra = {**row.extra, "agent_left": str(e.data.get("reason", ""))}
+    row.extra = {**row.extra, "agent_left": str(e.data.get("reason", "")), "agent_left_at": e.at.isoformat()}
 
 
 def _on_wrap_up(row: CallRecord, e: RecordEvent) -> None:
+    """The agent's disposition and notes; `extra["wrap_up_s"]`: from the agent leaving the call to now."""
+    left = row.extra.get("agent_left_at")
+    since = datetime.fromisoformat(left) if left else row.ended_at
+    if since is not None and "wrap_up_s" not in row.extra:
+        row.extra = {**row.extra, "wrap_up_s": _seconds(e.at, since)}
     row.disposition = str(e.data.get("disposition") or row.disposition or "") or None
     row.notes = _text(e.data.get("notes")) or row.notes
     row.agent_id = str(e.data.get("agent_id") or row.agent_id or "") or None
