@@ -86,6 +86,9 @@ _LIGHT_FIELDS = ("call_id", "queue", "priority", "state", "enqueued_at", "front"
                  "connected_at", "stream_id", "hung_up", "gen")
 
 
+_VOLATILE_FIELDS = ("state", "gen", "hung_up", "offer_id", "offered_to", "offer_expires_at", "offer_seq", "tried")
+
+
 def queue_score(priority: int, front: bool, enqueued_at: float) -> float:
     """The waiting index's order (put-back calls, then priority, then arrival) as one sortable number."""
     return (0 if front else priority) * 1e10 + enqueued_at
@@ -103,6 +106,16 @@ class Entry:
     stream_id: str
     call_id: str
     gen: int = 1
+    # What the entry says about a call new to the queues (generation 1: never offered): no read needed.
+    waiting: bool = False
+    priority: int = 0
+    enqueued_at: float = 0.0
+    front: bool = False
+
+    def record(self) -> CallRecord:
+        """The call as a fresh entry describes it (light: no context)."""
+        return CallRecord(self.call_id, self.queue, self.priority, CallState.WAITING, self.enqueued_at, "",
+                          front=self.front, stream_id=self.stream_id, gen=self.gen)
 
 
 class CallBook:
@@ -160,7 +173,9 @@ class CallBook:
             pipe.persist(key)
             pipe.zadd(self._keys.waiting(context.queue),
                       {context.call_id: queue_score(context.priority, fields.get("front") == "1", enqueued_at)})
-            pipe.xadd(self._keys.stream(context.queue), {"call_id": context.call_id, "gen": gen})
+            pipe.xadd(self._keys.stream(context.queue), {
+                "call_id": context.call_id, "gen": gen, "state": fields.get("state", ""),
+                "priority": context.priority, "enqueued_at": enqueued_at, "front": fields.get("front", "0")})
             result = await pipe.execute()
         stream_id = as_str(result[-1])
         await self._r.hset(key, "stream_id", stream_id)
@@ -187,6 +202,24 @@ class CallBook:
                 if data:
                     data["context"] = ""
         return {call_id: parse_record(data) for call_id, data in zip(call_ids, raw, strict=True) if data}
+
+    async def refresh(self, known: dict[str, CallRecord]) -> dict[str, CallRecord]:
+        """Known records with what others may have changed re-read (8 fields, not the whole hash);
+        calls gone or requeued since are left out."""
+        ids = list(known)
+        async with self._r.pipeline(transaction=False) as pipe:
+            for call_id in ids:
+                pipe.hmget(self._keys.call(call_id), _VOLATILE_FIELDS)
+            raw = await pipe.execute()
+        out: dict[str, CallRecord] = {}
+        for call_id, values in zip(ids, raw, strict=True):
+            state, gen, hung_up, offer_id, offered_to, expires, seq, tried = values
+            if state is None or int(gen or 1) != known[call_id].gen:
+                continue  # gone, or requeued since (queue, place may differ): the caller reads it afresh
+            out[call_id] = replace(known[call_id], state=CallState(state), gen=int(gen or 1), hung_up=hung_up == "1",
+                                   offer_id=offer_id or None, offered_to=_ids(offered_to),
+                                   offer_expires_at=float(expires or 0), offer_seq=int(seq or 0), tried=_ids(tried))
+        return out
 
     async def update(self, call_id: str, **fields: Any) -> None:
         mapping: dict[Any, Any] = dict(fields)
@@ -253,5 +286,8 @@ class CallBook:
             for stream_id, fields in messages:
                 if fields:
                     out.append(Entry(queue_of[as_str(stream)], as_str(stream_id), as_str(fields["call_id"]),
-                                     int(fields.get("gen") or 1)))
+                                     int(fields.get("gen") or 1),
+                                     fields.get("state") == CallState.WAITING.value and fields.get("gen") == "1",
+                                     int(fields.get("priority") or 0), float(fields.get("enqueued_at") or 0),
+                                     fields.get("front") == "1"))
         return out

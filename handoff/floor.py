@@ -13,7 +13,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from handoff.acd import Ring
-from handoff.calls import CallBook, CallRecord, join, parse_record
+from handoff.calls import CallBook, CallRecord, join
 from handoff.errors import HandoffError, NotYourCall, OfferTaken, UnknownCall
 from handoff.events import (
     AgentConnected,
@@ -74,26 +74,26 @@ class Floor:
         wanted = [agent_id for ring in rings for agent_id in ring.agent_ids]
         async with self._r.pipeline(transaction=False) as pipe:
             for ring in rings:
-                pipe.hgetall(self._keys.call(ring.call_id))
+                pipe.hmget(self._keys.call(ring.call_id), ("state", "hung_up", "context"))
             for agent_id in wanted:
                 pipe.getdel(self._keys.agent_free(agent_id))
             replies = await pipe.execute()
-        fresh = {ring.call_id: parse_record(data) for ring, data in zip(rings, replies, strict=False) if data}
+        fresh = dict(zip((r.call_id for r in rings), replies, strict=False))
         got = {agent_id for agent_id, value in zip(wanted, replies[len(rings):], strict=True) if value is not None}
         rung: list[Ring] = []
         now = self._clock()
         async with self._r.pipeline(transaction=False) as pipe:
             for ring in rings:
                 agents = tuple(a for a in ring.agent_ids if a in got)
-                record = fresh.get(ring.call_id)
-                if record is None or record.state is not CallState.WAITING or record.hung_up:
+                state, hung_up, context_json = fresh[ring.call_id]
+                if state != CallState.WAITING.value or hung_up == "1" or not context_json:
                     for agent_id in agents:
                         pipe.set(self._keys.agent_free(agent_id), "1")  # not needed after all
                     continue
                 if not agents:
                     continue
-                call_next(record.state, "offer")
-                text = _offer_json(ring, record, now)
+                call_next(CallState(state), "offer")
+                text = _offer_json(ring, context_json, now)
                 for agent_id in agents:
                     self.presence.mark_ringing(pipe, agent_id, ring.offer_id, now)
                     pipe.publish(self._keys.agent_channel(agent_id), text)
@@ -230,9 +230,9 @@ class Floor:
                                                                                "logged in"))
 
 
-def _offer_json(ring: Ring, record: CallRecord, now: float) -> str:
+def _offer_json(ring: Ring, context_json: str, now: float) -> str:
     """The Offer as `encode` writes it, straight from the stored context JSON (the router's hot path)."""
-    context = json.loads(record.context_json)
+    context = json.loads(context_json)
     context["wait_s"] = round(max(0.0, now - float(context["requested_at"])), 3)
     return json.dumps({"kind": Offer.kind, "offer_id": ring.offer_id, "context": context,
                        "expires_at": ring.expires_at}, separators=(",", ":"))

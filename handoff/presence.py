@@ -20,6 +20,7 @@ from handoff.states import agent_next
 from handoff.strategies import AgentSnapshot
 
 _BECOMES_IDLE = frozenset({"login", "ready"})
+_FIELDS = ("status", "since", "idle_since", "calls_taken", "call_id", "offer_id")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class AgentRuntime:
 
 
 def _runtime(data: Mapping[Any, Any]) -> AgentRuntime:
+    """Missing fields (None from HMGET) read as an agent who never logged in."""
     return AgentRuntime(status=AgentStatus(data.get("status") or "offline"), since=float(data.get("since") or 0),
                         idle_since=float(data.get("idle_since") or 0),
                         calls_taken=int(data.get("calls_taken") or 0), call_id=data.get("call_id") or None,
@@ -124,17 +126,21 @@ class Presence:
         return sorted(as_str(m) for m in await self._r.smembers(self._keys.agents_online))
 
     async def snapshot(self, agents: Sequence[Agent]) -> list[tuple[AgentSnapshot, AgentRuntime]]:
-        """Every given agent with its state and whether its heartbeat is alive."""
+        """Every given agent with its state and whether its heartbeat is alive (one HMGET each and
+        one MGET of all heartbeat keys, in one round trip)."""
+        if not agents:
+            return []
         async with self._r.pipeline(transaction=False) as pipe:
             for agent in agents:
-                pipe.hgetall(self._keys.agent(agent.agent_id))
-                pipe.exists(self._keys.agent_alive(agent.agent_id))
+                pipe.hmget(self._keys.agent(agent.agent_id), _FIELDS)
+            pipe.mget([self._keys.agent_alive(agent.agent_id) for agent in agents])
             raw = await pipe.execute()
+        alive = raw[-1]
         out = []
         for i, agent in enumerate(agents):
-            runtime = _runtime(raw[2 * i])
+            runtime = _runtime(dict(zip(_FIELDS, raw[i], strict=True)))
             out.append((AgentSnapshot(agent.agent_id, agent.name, agent.skills, runtime.status,
-                                      runtime.idle_since, runtime.calls_taken, bool(raw[2 * i + 1])), runtime))
+                                      runtime.idle_since, runtime.calls_taken, alive[i] is not None), runtime))
         return out
 
 

@@ -56,7 +56,7 @@ class Router:
         self._lease_checked_at: float | None = None
         self._records: dict[str, CallRecord] = {}
         self._snapshot: list[AgentSnapshot] = []
-        self._synced_at: float | None = None
+        self._synced_at: float | None = None  # the next full re-read (monotonic); None: at once
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until `stop` is set; while Redis is unreachable, back off and try again (never crash)."""
@@ -99,12 +99,17 @@ class Router:
         if not self.owned:
             self._records = {}
             return []
-        if self._synced_at is None or time.monotonic() - self._synced_at >= self._config.resync_s:
-            self._records = await self._live_records(list(self.owned))
+        if self._synced_at is None or time.monotonic() >= self._synced_at:
+            began = time.monotonic()
+            self._records = await self._live_records(list(self.owned), known=self._records)
             self._snapshot = [s for s, _ in await self._agent_states()]
-            self._synced_at = time.monotonic()
+            # Never spend more than about a fifth of the time re-reading (a big floor under load);
+            # resync_s 0 re-reads on every pass.
+            every = self._config.resync_s
+            self._synced_at = began + (max(every, 4 * (time.monotonic() - began)) if every else 0.0)
         elif new:
-            self._records.update(await self._live_records([e.call_id for e in new]))
+            self._records.update({e.call_id: e.record() for e in new if e.waiting})
+            self._records.update(await self._live_records([e.call_id for e in new if not e.waiting]))
         records = self._records
         actions: list[Action] = []
         for queue in self._queues:
@@ -128,10 +133,14 @@ class Router:
                 await self._on_agent_lost(agent.agent_id)
         return snapshot
 
-    async def _live_records(self, call_ids: Sequence[str]) -> dict[str, CallRecord]:
-        """Records of the calls this router still routes; stale and finished entries are let go."""
+    async def _live_records(self, call_ids: Sequence[str], *, known: dict[str, CallRecord] | None = None
+                            ) -> dict[str, CallRecord]:
+        """Records of the calls this router still routes; stale and finished entries are let go.
+        Calls already `known` have only the fields others change re-read."""
         calls = self._floor.calls
-        records = await calls.many(call_ids, light=True)
+        known = {c: known[c] for c in call_ids if c in known} if known else {}
+        records = await calls.refresh(known) if known else {}
+        records.update(await calls.many([c for c in call_ids if c not in records], light=True))
         live: dict[str, CallRecord] = {}
         for call_id in call_ids:
             entry = self.owned[call_id]
