@@ -99,7 +99,10 @@ class Router:
         if not self.owned:
             self._records = {}
             return []
-        if self._synced_at is None or time.monotonic() >= self._synced_at:
+        # Re-read everything when due, but not while new calls wait to be offered (unless long overdue).
+        due = self._synced_at is None or time.monotonic() >= self._synced_at
+        if due and (not new or self._synced_at is None or time.monotonic() >= self._synced_at + 1.0
+                    or not self._config.resync_s):
             began = time.monotonic()
             self._records = await self._live_records(list(self.owned), known=self._records)
             self._snapshot = [s for s, _ in await self._agent_states()]
