@@ -142,7 +142,7 @@ def desk_router(deps: Deps) -> APIRouter:
         except WebSocketDisconnect:
             pass
         finally:
-            await session.close()
+            await asyncio.shield(session.close())  # even when the server cancels us: the call must move on
 
     # The supervisor.
 

@@ -191,14 +191,14 @@ class DeskSession:
                 await task
 
     async def close(self) -> None:
-        """The browser went away: stop pumping; a live call goes back to the queue or the bot (the service decides)."""
+        """The browser went away: a live call goes back to the queue or the bot (the service decides); stop pumping."""
+        call_id, self.call_id = self.call_id, None  # no more audio to the caller from this session
+        try:
+            await self.service.agent_disconnected(self.agent.agent_id)
+        except HandoffError:
+            log.exception("agent %s: disconnect not recorded (call %s)", self.agent.agent_id, call_id)
         await self._unbridge()
         if self._events is not None:
             self._events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._events
-        try:
-            await self.service.agent_disconnected(self.agent.agent_id)
-        except HandoffError:
-            log.exception("agent %s: disconnect not recorded", self.agent.agent_id)
-

@@ -227,3 +227,44 @@ def test_a_browser_gone_mid_call_sends_the_call_back_not_to_silence(desk: Desk) 
     left = desk.run(wait_for_left)
     assert left.reason == "disconnected"
     desk.run(lambda: listening.cancel())
+
+
+def test_pages_and_the_supervisor_snapshot(desk: Desk) -> None:
+    for path, marker in (("/agent", "agent.js"), ("/supervisor", "EventSource"), ("/agent/static/agent.js", "hello")):
+        page = desk.client.get(path)
+        assert page.status_code == 200 and marker in page.text, path
+    assert desk.client.get("/agent/static/../../etc/passwd").status_code == 404
+    assert desk.client.get("/agent/static/secrets.txt").status_code == 404
+    token = desk.hire("Ann", "orders,tech")
+    with desk.client.websocket_connect(f"/agent/ws?token={token}") as ws:
+        ws.send_json({"type": "status", "status": "available"})
+        receive_until(ws, "status_changed")
+        view = desk.client.get("/supervisor/api/snapshot").json()
+        assert [(a["name"], a["status"]) for a in view["agents"]] == [("Ann", "available")]
+        assert {q["name"] for q in view["queues"]} >= {"orders", "tech", "general"}
+        desk.call_in()
+        ws.send_json({"type": "accept", "offer_id": receive_until(ws, "offer")["offer_id"]})
+        receive_until(ws, "connected")
+        view = desk.client.get("/supervisor/api/snapshot").json()
+        assert [(c["call_id"], c["agent_id"]) for c in view["live_calls"]] == [("call-1", "ann")]
+        assert view["agents"][0]["status"] == "on_call"
+
+
+def test_bad_messages_get_clear_errors(desk: Desk) -> None:
+    token = desk.hire("Ann")
+    with desk.client.websocket_connect(f"/agent/ws?token={token}") as ws:
+        receive_until(ws, "welcome")
+        ws.send_text("{not json")
+        assert receive_until(ws, "error")["message"].startswith("not JSON")
+        ws.send_json({"type": "dance"})
+        assert receive_until(ws, "error")["message"] == "unknown message type 'dance'"
+        ws.send_json({"type": "status", "status": "on_call"})
+        assert "status must be one of" in receive_until(ws, "error")["message"]
+        ws.send_json({"type": "hang_up"})
+        assert receive_until(ws, "error") == {"type": "error", "code": 403, "message": "you are not on a call",
+                                              "request": "hang_up"}
+        ws.send_json({"type": "transfer", "queue": "tech", "agent": "bob"})
+        assert "exactly one" in receive_until(ws, "error")["message"]
+        ws.send_bytes(b"\x00\x01")  # audio while not on a call is dropped, not an error
+        ws.send_json({"type": "ping"})
+        assert receive_until(ws, "pong") == {"type": "pong"}
