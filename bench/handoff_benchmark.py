@@ -130,6 +130,7 @@ async def main() -> None:
     parser.add_argument("--latency-calls", type=int, default=300)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/handoff.json")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         lat = await latency(args.url, Path(tmp), args.latency_calls)
         tp = await throughput(args.url, Path(tmp), args.calls)
@@ -142,6 +143,7 @@ async def main() -> None:
         "throughput": tp,
         "redis": args.url,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work during the run)",
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after
         "python": platform.python_version(),
         "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
