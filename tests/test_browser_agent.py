@@ -158,7 +158,12 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
             assert "human agent" in page.locator("#transcript").inner_text().lower()
             page.click("#accept")
             expect(page.locator("#call")).to_be_visible(timeout=10_000)
-            page.wait_for_timeout(9_000)  # the agent talks (its fake microphone loops the sentence)
+            supervisor = browser.new_page()  # meanwhile, the supervisor sees the live call
+            supervisor.goto(f"{base}/supervisor")
+            expect(supervisor.locator("#agents")).to_contain_text("on call", timeout=10_000)
+            expect(supervisor.locator("#live")).to_contain_text("Alice".lower(), timeout=10_000)
+            supervisor.close()
+            page.wait_for_timeout(7_000)  # the agent talks (its fake microphone loops the sentence)
             page.click("#hang-up")
             expect(page.locator("#wrapup")).to_be_visible(timeout=10_000)
             caller.join(timeout=20)
@@ -185,4 +190,4 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
     assert len(loud) * 20 > 2000, f"only {len(loud) * 20} ms of audible audio reached the caller from the agent"
     heard = transcribe_8k(agent_part)
     print(f"caller heard the agent for {len(loud) * 20} ms: {heard!r}")
-    assert any(word in heard for word in ("alice", "customer", "service", "help you")), heard
+    assert any(word in heard for word in ("alice", "customer", "service", "help you", "today")), heard
