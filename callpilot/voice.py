@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import wave
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from voice_gateway.vad import EndpointConfig
 
 log = logging.getLogger("callpilot.voice")
 
+GIL_SWITCH_INTERVAL_S = 0.0005
 LOAD_WAIT_S = 120.0  # a call arriving while the models load waits this long before it is refused
 
 
@@ -170,6 +172,10 @@ class VoiceRuntime:
 
     async def start(self) -> None:
         """Start loading, then listen for AudioSocket calls once the models are ready (port 0 = off)."""
+        # Every 20 ms frame of every call crosses from the event loop to a worker thread and back; with the
+        # default 5 ms GIL switch interval each crossing can wait that long behind busy threads, and a call
+        # falling behind then catches up at only ~2x real time.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.start_loading()
         if self.settings.audiosocket_port:
             self._starting = asyncio.create_task(self._serve_audiosocket(), name="audiosocket")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from voice_gateway.asr.results import AsrResult, StreamingAsr
+from voice_gateway.asr.segmented import SegmentedStream
 from voice_gateway.vad.detector import VoiceActivityDetector
 from voice_gateway.vad.events import VadEvent
 
@@ -24,6 +25,15 @@ class TurnListener:
     def stop_listening(self) -> None:
         """Disarm the no-input timer."""
         self.detector.stop_listening()
+
+    def may_decode(self, pcm16: bytes) -> bool:
+        """Could accepting this audio run the recogniser? If not, it is only buffering and VAD (well under a
+        millisecond a frame), cheap enough for the event loop; decodes belong on a worker thread."""
+        if not isinstance(self.asr, SegmentedStream):
+            return True  # streaming recognisers decode as audio arrives
+        frames = (len(self._pending) + len(pcm16)) // self.detector.frame_bytes
+        endpointer = self.detector.endpointer
+        return frames > 0 and endpointer.may_end_within(frames * endpointer.config.frame_ms)
 
     def accept(self, pcm16: bytes) -> list[ListenerEvent]:
         """Feed audio of any length; whole frames go to the ASR stream first, then to the VAD."""

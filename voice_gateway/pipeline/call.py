@@ -145,7 +145,11 @@ class CallPipeline:
                 await self._on_key(digit, "inband")
         pcm = to_asr.process(event.pcm)
         began = time.perf_counter()
-        results = await self.services.run(lambda: listener.accept(pcm))
+        # Only audio that may end a pause or a turn can decode; the rest (VAD) costs less than a thread hop.
+        if listener.may_decode(pcm):
+            results = await self.services.run(lambda: listener.accept(pcm))
+        else:
+            results = listener.accept(pcm)
         if any(isinstance(heard, AsrFinal) for heard in results):
             self.services.observer.on_asr_final(state.call_id, (time.perf_counter() - began) * 1000)
         for heard in results:

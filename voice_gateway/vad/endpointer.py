@@ -94,6 +94,17 @@ class Endpointer:
         """Disarm the no-input timer (the bot is speaking again, or the call is ending)."""
         self._no_input_since_ms = None
 
+    def may_end_within(self, ms: int) -> bool:
+        """Could the next `ms` of audio pause or end the current turn? (True also when it might not.)"""
+        if self.state not in (EndpointState.SPEECH, EndpointState.TRAILING):
+            return False
+        later_ms = self.now_ms + ms
+        silence_needed = self._turn_silence_ms if self._paused else min(self.config.pause_ms, self._turn_silence_ms)
+        return (
+            later_ms - self._last_voiced_end_ms >= silence_needed
+            or later_ms - self._onset_ms >= self.config.max_speech_ms
+        )
+
     def accept(self, voiced: bool) -> list[VadEvent]:
         """Advance one frame; return the events that frame caused."""
         frame_start = self.now_ms
