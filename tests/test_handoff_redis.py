@@ -348,3 +348,20 @@ async def test_calls_go_on_through_a_redis_outage(server: fakeredis.FakeServer |
         await cleanup(direct, prefix)
         await client.aclose()
         await direct.aclose()
+
+
+async def test_without_a_redis_url_the_whole_process_shares_one_embedded_redis(tmp_path: Path, prefix: str) -> None:
+    from callpilot.settings import Settings
+    from handoff import build_service, build_session_store
+
+    settings = Settings.load(None, {"CALLPILOT_STATE_DIR": str(tmp_path)})
+    assert settings.redis_url is None
+    web, voice = build_service(settings, keys=Keys(prefix)), build_service(settings, keys=Keys(prefix))
+    await web.start(run_router=False)
+    await voice.start(run_router=False)
+    await voice.request("call-1", decision(created_at=0))
+    orders = next(q for q in (await web.snapshot()).queues if q.name == "orders")
+    assert [c.call_id for c in orders.waiting] == ["call-1"]
+    build_session_store(settings, keys=Keys(prefix)).save(ConversationState(sender_id="s1", slots={"a": 1}))
+    loaded = build_session_store(settings, keys=Keys(prefix)).load("s1")
+    assert loaded is not None and loaded.slots == {"a": 1}
