@@ -163,6 +163,28 @@ class Floor:
 
     # The call leaves.
 
+    async def transfer_to_agent(self, record: CallRecord, target: str, *, ring_timeout_s: float) -> None:
+        """The agent hands the call to a named colleague: it rings only there (a router then minds
+        the ring timeout, like any offer)."""
+        agent_id, call_id = record.agent_id or "", record.call_id
+        call_next(record.state, "transfer_to_agent")
+        if not (await self.presence.reserve([target]))[0]:
+            raise HandoffError(f"agent {target!r} is not available")
+        await self.presence.transition(agent_id, "call_ended")
+        await self.tell_agent(agent_id, CallEnded(call_id, "transferred"))
+        now = self._clock()
+        offer_id, expires = f"{call_id}:{record.offer_seq + 1}", now + ring_timeout_s
+        await self.calls.requeue(record, record.queue, offer={
+            "state": CallState.OFFERED.value, "offer_id": offer_id, "offered_to": target,
+            "offer_expires_at": expires, "offer_seq": record.offer_seq + 1})
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hdel(self._keys.live_calls, call_id)
+            self.presence.mark_ringing(pipe, target, offer_id, now)
+            pipe.publish(self._keys.agent_channel(target), encode(Offer(offer_id, record.context.waited(now),
+                                                                        expires)))
+            await pipe.execute()
+        await self.tell_call(call_id, AgentLeft(call_id, agent_id, "transfer", requeued=True))
+
     async def caller_gone(self, record: CallRecord) -> None:
         """The caller hung up: withdraw the offer or end the agent's call, whichever is happening."""
         if record.final:

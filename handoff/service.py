@@ -51,7 +51,6 @@ from handoff.events import (
     StatusChanged,
     decode_agent_update,
     decode_call_update,
-    encode,
 )
 from handoff.floor import Floor
 from handoff.model import (
@@ -71,7 +70,7 @@ from handoff.model import (
 from handoff.presence import Presence
 from handoff.redis_conn import Keys, as_str, check_reachable, retrying
 from handoff.router import Router
-from handoff.states import call_next, status_event
+from handoff.states import status_event
 
 __all__ = [
     "Agent", "AgentConnected", "AgentLeft", "AgentStatus", "AgentUpdate", "AgentView", "CallEnded",
@@ -208,24 +207,8 @@ class HandoffService:
             return
         assert to_agent is not None
         target = self.directory.get(to_agent)
-        call_next(record.state, "transfer_to_agent")
-        if not (await self.presence.reserve([target.agent_id]))[0]:
-            raise HandoffError(f"agent {target.agent_id!r} is not available")
-        await self.presence.transition(agent_id, "call_ended")
-        await self.floor.tell_agent(agent_id, CallEnded(call_id, "transferred"))
-        now = self._clock()
-        offer_id = f"{call_id}:{record.offer_seq + 1}"
-        expires = now + self.config.queue(record.queue).ring_timeout_s
-        await self.calls.requeue(record, record.queue, offer={
-            "state": CallState.OFFERED.value, "offer_id": offer_id, "offered_to": target.agent_id,
-            "offer_expires_at": expires, "offer_seq": record.offer_seq + 1})
-        await self.client.hdel(self.keys.live_calls, call_id)
-        async with self.client.pipeline(transaction=False) as pipe:
-            self.presence.mark_ringing(pipe, target.agent_id, offer_id, now)
-            pipe.publish(self.keys.agent_channel(target.agent_id),
-                         encode(Offer(offer_id, record.context.waited(now), expires)))
-            await pipe.execute()
-        await self.floor.tell_call(call_id, AgentLeft(call_id, agent_id, "transfer", requeued=True))
+        await self.floor.transfer_to_agent(record, target.agent_id,
+                                           ring_timeout_s=self.config.queue(record.queue).ring_timeout_s)
 
     async def hand_back(self, agent_id: str, call_id: str) -> None:
         """The bot takes the call again."""
