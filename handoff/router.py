@@ -209,10 +209,18 @@ class Router:
         self._records.pop(call_id, None)
         self.owned.pop(call_id, None)
 
-    async def _send_positions(self, positions: Sequence[SendPosition]) -> None:
+    async def _send_positions(self, positions: list[SendPosition]) -> None:
         floor, now = self._floor, self._clock()
         keys = floor.calls.keys
         r: Any = floor.calls.client
+        # The place in the whole queue (ZRANK by priority then arrival), not only among this router's calls.
+        async with r.pipeline(transaction=False) as pipe:
+            for p in positions:
+                pipe.zrank(keys.waiting(self._records[p.call_id].queue), p.call_id)
+            ranks = await pipe.execute()
+        positions = [p if rank is None or rank + 1 == p.position else
+                     SendPosition(p.call_id, rank + 1, round(p.expected_wait_s * (rank + 1) / p.position, 1))
+                     for p, rank in zip(positions, ranks, strict=True)]
         async with r.pipeline(transaction=False) as pipe:
             for p in positions:
                 text = encode(QueuePosition(p.call_id, p.position, p.expected_wait_s))

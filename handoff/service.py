@@ -141,7 +141,8 @@ class HandoffService:
         context = await build_context(call_id, decision, queue=queue, language=language,
                                       contacts=self._contacts, now=now)
         await retrying(lambda: self.calls.enqueue(context, enqueued_at=now), what=f"enqueue call {call_id}")
-        position = int(await self.client.zcard(self.keys.waiting(queue)))
+        rank: Any = await self.client.zrank(self.keys.waiting(queue), call_id)  # by priority, then arrival
+        position = int(rank) + 1 if rank is not None else 1
         serving = sum(1 for a in self.directory.agents() if a.level(queue) > 0)
         return QueuedCall(call_id, queue, decision.priority, CallState.WAITING, position,
                           expected_wait(position, serving, self.config.queue(queue)), now, 0.0,

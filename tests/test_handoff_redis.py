@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
@@ -365,3 +366,48 @@ async def test_without_a_redis_url_the_whole_process_shares_one_embedded_redis(t
     build_session_store(settings, keys=Keys(prefix)).save(ConversationState(sender_id="s1", slots={"a": 1}))
     loaded = build_session_store(settings, keys=Keys(prefix)).load("s1")
     assert loaded is not None and loaded.slots == {"a": 1}
+
+
+async def test_two_processes_share_one_floor_and_every_call_is_answered_once(
+        client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
+    """Two services (two callpilot processes) with their routers running, agents' desktops on either."""
+    cfg = config(tick_s=0.02, queues={"orders": {"strategy": "ringall"}})
+    one = make_floor(client, tmp_path, config=cfg, prefix=prefix, consumer="router-1", clock=FakeClock())
+    two = make_floor(client, tmp_path, config=cfg, prefix=prefix, consumer="router-2", clock=one.clock,
+                     directory=one.directory)
+    agents = await one.staff(*((f"Agent {n}", {"orders": 3}) for n in range(6)))
+    calls, answered, done = 30, [], asyncio.Event()
+
+    async def desktop(service: Any, agent_id: str) -> None:
+        async for update in service.agent_events(agent_id):
+            if isinstance(update, Offer):
+                try:
+                    context = await service.accept(agent_id, update.offer_id)
+                except OfferTaken:
+                    continue
+                answered.append((context.call_id, agent_id))
+                await service.hang_up(agent_id, context.call_id)
+                await service.wrap_up(agent_id, context.call_id, "resolved", "")
+                if len(answered) == calls:
+                    done.set()
+
+    desks = [asyncio.create_task(desktop((one, two)[i % 2].service, a.agent_id)) for i, a in enumerate(agents)]
+    await asyncio.sleep(0.05)  # desktops subscribed
+    await one.service.start()
+    await two.service.start()
+    try:
+        for n in range(calls):
+            await (one, two)[n % 2].service.request(f"call-{n}", decision(created_at=one.clock.now))
+        await asyncio.wait_for(done.wait(), 30)
+    finally:
+        for task in desks:
+            task.cancel()
+        await one.service.stop()
+        await two.service.stop()
+    assert sorted(c for c, _ in answered) == sorted(f"call-{n}" for n in range(calls))  # each exactly once
+    records = await one.service.calls.many([f"call-{n}" for n in range(calls)])
+    assert {r.state for r in records.values()} == {CallState.ENDED}
+    view = await one.service.snapshot()
+    assert sum(a.calls_taken for a in view.agents) == calls
+    assert {a.status for a in view.agents} == {AgentStatus.AVAILABLE}
+    assert (await client.xpending(Keys(prefix).stream("orders"), "acd"))["pending"] == 0
