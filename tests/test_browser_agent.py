@@ -17,6 +17,7 @@ import threading
 import time
 import wave
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -111,16 +112,7 @@ def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
     raise AssertionError("the server did not become healthy")
 
 
-def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is needed (.ci/run installs it)"
-    mic = espeak_wav(tmp_path / "agent.wav", AGENT_WORDS, 16000, pad_s=0.8)
-    caller_speech = read_pcm(espeak_wav(tmp_path / "caller.wav", "I want to talk to a human agent please", RATE,
-                                        pad_s=0.0))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+def server_env(tmp_path: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -131,12 +123,42 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
         "CALLPILOT_HANDOFF": json.dumps({"agents_file": str(tmp_path / "agents.json")}),
     }
     env.pop("CALLPILOT_REDIS_URL", None)  # the server's own in-process Redis
+    return env
+
+
+def add_agent(env: dict[str, str]) -> str:
+    """`callpilot agent add` as a newcomer runs it; returns the token it prints."""
     added = subprocess.run([*CLI, "agent", "add", "Alice", "--skills", "orders,returns,tech,billing,general"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert added.returncode == 0, added.stderr
     token = re.search(r"token \(shown once[^)]*\): (\S+)", added.stdout)
     assert token, added.stdout
+    return token.group(1)
 
+
+def sign_in(page: Any, base: str, token: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/agent")
+    page.fill("#token", token)
+    page.click("#signin-button")
+    expect(page.locator("#desk")).to_be_visible(timeout=20_000)
+    page.click("#available")
+    expect(page.locator("#status")).to_have_text("available", timeout=10_000)
+
+
+def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed (.ci/run installs it)"
+    mic = espeak_wav(tmp_path / "agent.wav", AGENT_WORDS, 16000, pad_s=0.8)
+    caller_speech = read_pcm(espeak_wav(tmp_path / "caller.wav", "I want to talk to a human agent please", RATE,
+                                        pad_s=0.0))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = server_env(tmp_path)
+    token = add_agent(env)
     server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -145,12 +167,7 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
             browser = playwright.chromium.launch(
                 executable_path=chromium, args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={mic}"])
             page = browser.new_page()
-            page.goto(f"{base}/agent")
-            page.fill("#token", token.group(1))
-            page.click("#signin-button")
-            expect(page.locator("#desk")).to_be_visible(timeout=20_000)
-            page.click("#available")
-            expect(page.locator("#status")).to_have_text("available", timeout=10_000)
+            sign_in(page, base, token)
 
             caller = Caller(f"ws://127.0.0.1:{port}/media/twilio", caller_speech, speak_at_s=6.0, limit_s=90.0)
             caller.start()
@@ -190,4 +207,60 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
     assert len(loud) * 20 > 2000, f"only {len(loud) * 20} ms of audible audio reached the caller from the agent"
     heard = transcribe_8k(agent_part)
     print(f"caller heard the agent for {len(loud) * 20} ms: {heard!r}")
+    assert any(word in heard for word in ("alice", "customer", "service", "help you", "today")), heard
+
+
+def test_a_newcomer_talks_to_themselves_from_phone_to_agent(tmp_path: Path) -> None:
+    """The README's walk-through: /phone in one browser, /agent in another, nothing else running."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from voice_gateway.tts.formats import resample_pcm16
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed (.ci/run installs it)"
+    agent_mic = espeak_wav(tmp_path / "agent.wav", AGENT_WORDS, 16000, pad_s=0.8)
+    # The caller waits for the greeting, asks once, then stays quiet (the fake microphone loops the file).
+    caller_mic = espeak_wav(tmp_path / "caller.wav", "I want to talk to a human agent please", 16000, pad_s=90)
+    silence = tmp_path / "lead.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(silence), "trim", "0", "7"], check=True)
+    subprocess.run(["sox", str(silence), str(caller_mic), str(tmp_path / "caller-line.wav")], check=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**server_env(tmp_path), "CALLPILOT_RECORD_CALLS": "true"}
+    token = add_agent(env)
+    server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_healthy(base, server)
+        with sync_playwright() as playwright:
+            launch = playwright.chromium.launch
+            agent_browser = launch(executable_path=chromium,
+                                   args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={agent_mic}"])
+            caller_browser = launch(executable_path=chromium, args=[
+                *CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={tmp_path / 'caller-line.wav'}"])
+            desk = agent_browser.new_page()
+            sign_in(desk, base, token)
+            phone = caller_browser.new_page()
+            phone.goto(f"{base}/phone")
+            phone.click("#call")
+            expect(desk.locator("#offer")).to_be_visible(timeout=90_000)
+            desk.click("#accept")
+            expect(phone.locator("#status")).to_contain_text("agent", timeout=10_000)
+            desk.wait_for_timeout(7_000)
+            desk.click("#hang-up")
+            expect(phone.locator("#status")).to_contain_text("ended", timeout=10_000)
+            agent_browser.close()
+            caller_browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    events = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    joined = next(e for e in events if e["event"] == "handoff" and e.get("stage") == "agent_joined")
+    ended = next(e for e in events if e["event"] == "ended" and e["call_id"] == joined["call_id"])
+    with wave.open(str(ended["recording"])) as recording:
+        rate = recording.getframerate()
+        frames = np.frombuffer(recording.readframes(recording.getnframes()), "<i2").reshape(-1, 2)
+    agent_side = frames[int((joined["call_ms"] + 500) * rate / 1000) :, 1].astype("<i2").tobytes()
+    heard = transcribe_8k(resample_pcm16(agent_side, rate, RATE))
+    print(f"the /phone caller heard: {heard!r}")
     assert any(word in heard for word in ("alice", "customer", "service", "help you", "today")), heard
