@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
@@ -68,6 +68,26 @@ async def retrying(operation: Callable[[], Awaitable[T]], *, what: str, give_up_
             log.warning("Redis unreachable (%s): retrying %s in %.2fs", exc, what, delay)
             await asyncio.sleep(delay)
             delay = min(max_delay_s, delay * 2)
+
+
+async def messages(client: aredis.Redis, channel: str, *, idle_s: float = 1.0) -> AsyncGenerator[str | None]:
+    """A channel's messages; None once subscribed and after each `idle_s` without one. An outage is waited out
+    (resubscribing with backoff), so a listener never dies of it. Messages sent meanwhile are lost:
+    the caller re-reads the state it cares about on the next None."""
+    delay = 0.05
+    while True:
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(channel)
+                delay = 0.05
+                yield None  # subscribed: from here on nothing published is missed
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=idle_s)
+                    yield None if message is None else as_str(message["data"])
+        except TRANSIENT as exc:
+            log.warning("Redis unreachable (%s): resubscribing to %s in %.2fs", exc, channel, delay)
+            await asyncio.sleep(delay)
+            delay = min(2.0, delay * 2)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ from handoff.model import (
     TranscriptLine,
 )
 from handoff.presence import Presence
-from handoff.redis_conn import Keys, as_str, check_reachable, retrying
+from handoff.redis_conn import TRANSIENT, Keys, as_str, check_reachable, messages, retrying
 from handoff.router import Router
 from handoff.states import status_event
 
@@ -149,24 +149,40 @@ class HandoffService:
                           decision.caller_number)
 
     async def call_events(self, call_id: str) -> AsyncIterator[CallUpdate]:
-        """Updates for one call until it leaves the handoff (overflow, closed, back to the bot, ended)."""
-        async with self.client.pubsub() as pubsub:
-            await pubsub.subscribe(self.keys.call_channel(call_id))
+        """Updates for one call until it leaves the handoff (overflow, closed, back to the bot, ended).
+        Starts with where the call stands; a Redis outage is waited out, then the state is re-read."""
+        subscription = messages(self.client, self.keys.call_channel(call_id))
+        try:
+            await anext(subscription)  # subscribed
             record = await self.calls.get(call_id)
+            told_agent: str | None = None
             if record.state is CallState.CONNECTED and record.agent_id:
+                told_agent = record.agent_id
                 yield AgentConnected(call_id, record.agent_id, self._name_of(record.agent_id))
             elif record.state is CallState.WAITING and record.position:
-                yield QueuePosition(call_id, record.position, 0.0)
-            while not record.final:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if message is None:
-                    record = await self.calls.get(call_id)
+                expected = await self.client.hget(self.keys.call(call_id), "expected_wait_s")
+                yield QueuePosition(call_id, record.position, float(expected or 0.0))
+            async for text in subscription:
+                if text is None:  # quiet, or back after an outage: where does the call stand?
+                    with contextlib.suppress(*TRANSIENT):
+                        record = await self.calls.get(call_id)
+                    if record.final:
+                        return
+                    if record.state is CallState.CONNECTED and record.agent_id and record.agent_id != told_agent:
+                        told_agent = record.agent_id
+                        yield AgentConnected(call_id, record.agent_id, self._name_of(record.agent_id))
                     continue
-                update = decode_call_update(message["data"])
+                update = decode_call_update(text)
+                if isinstance(update, AgentConnected):
+                    told_agent = update.agent_id
+                elif isinstance(update, AgentLeft):
+                    told_agent = None
                 yield update
                 if isinstance(update, _TERMINAL) or (isinstance(update, AgentLeft) and not update.requeued
                                                      and update.reason in ("hangup", "hand_back")):
                     return
+        finally:
+            await subscription.aclose()
 
     async def caller_hung_up(self, call_id: str) -> None:
         await self.calls.update(call_id, hung_up="1")
@@ -259,14 +275,16 @@ class HandoffService:
             await self.presence.transition(agent_id, "disconnect")
 
     async def agent_events(self, agent_id: str) -> AsyncIterator[AgentUpdate]:
-        """Offers, withdrawals, ended calls and status changes for one agent, as they happen."""
+        """Offers, withdrawals, ended calls and status changes for one agent, as they happen
+        (through a Redis outage too: the listener resubscribes)."""
         self.directory.get(agent_id)
-        async with self.client.pubsub() as pubsub:
-            await pubsub.subscribe(self.keys.agent_channel(agent_id))
-            while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if message is not None:
-                    yield decode_agent_update(message["data"])
+        subscription = messages(self.client, self.keys.agent_channel(agent_id))
+        try:
+            async for text in subscription:
+                if text is not None:
+                    yield decode_agent_update(text)
+        finally:
+            await subscription.aclose()
 
     # The supervisor's side.
 

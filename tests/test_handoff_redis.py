@@ -18,7 +18,7 @@ from fakeredis import aioredis as fake_aioredis
 from bot.dialogue.state import ConversationState
 from handoff.config import HandoffConfig
 from handoff.errors import OfferTaken, RedisUnavailable, UnknownAgent
-from handoff.events import Offer, OfferWithdrawn
+from handoff.events import AgentConnected, Offer, OfferWithdrawn
 from handoff.model import AgentStatus, CallState
 from handoff.redis_conn import Keys
 from handoff.store import RedisSessionStore
@@ -411,3 +411,34 @@ async def test_two_processes_share_one_floor_and_every_call_is_answered_once(
     assert sum(a.calls_taken for a in view.agents) == calls
     assert {a.status for a in view.agents} == {AgentStatus.AVAILABLE}
     assert (await client.xpending(Keys(prefix).stream("orders"), "acd"))["pending"] == 0
+
+
+async def test_a_waiting_caller_hears_the_agent_even_if_it_happened_during_an_outage(
+        server: fakeredis.FakeServer | None, prefix: str, tmp_path: Path) -> None:
+    if server is not None:
+        pytest.skip("an outage needs a real server behind a socket")
+    proxy = RedisProxy()
+    await proxy.start()
+    voice_client = aredis.Redis.from_url(f"redis://127.0.0.1:{proxy.port}", decode_responses=True,
+                                         socket_connect_timeout=0.5)
+    direct = aredis.Redis.from_url(REAL_REDIS_URL, decode_responses=True)
+    desk = make_floor(direct, tmp_path, prefix=prefix)  # the agents' process, which keeps its Redis
+    voice = make_floor(voice_client, tmp_path, prefix=prefix, clock=desk.clock, directory=desk.directory)
+    try:
+        await desk.service.start(run_router=False)
+        await desk.staff(("Ann", {"orders": 3}))
+        await voice.service.request("call-1", decision(created_at=desk.clock.now))
+        events = voice.service.call_events("call-1")
+        first = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0.1)
+        await proxy.cut()  # the voice process loses Redis ...
+        await desk.service.router.tick()
+        await desk.service.accept("ann", "call-1:1")  # ... while Ann answers
+        await asyncio.sleep(0.2)
+        await proxy.start()
+        assert await asyncio.wait_for(first, 10) == AgentConnected("call-1", "ann", "Ann")
+        await events.aclose()  # type: ignore[attr-defined]
+    finally:
+        await cleanup(direct, prefix)
+        await voice_client.aclose()
+        await direct.aclose()
