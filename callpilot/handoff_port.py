@@ -19,7 +19,7 @@ from handoff.bridge import AudioBridge, HoldSignal, bridge_client
 from handoff.errors import HandoffError
 from handoff.events import AgentConnected, AgentLeft, CallUpdate, Closed, Overflow, QueuePosition, ReturnedToBot
 from handoff.service import HandoffService
-from voice_gateway.pipeline.agent_leg import (
+from voice_gateway.pipeline.handoff_port import (
     AgentGone,
     AgentJoined,
     BackToBot,

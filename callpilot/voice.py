@@ -25,7 +25,7 @@ from callpilot.settings import Settings
 from voice_gateway.call_log import CallEvent, CallLog, LifecycleKind
 from voice_gateway.events import DTMF_DIGITS
 from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
-from voice_gateway.pipeline.agent_leg import HandoffPort
+from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import PipelineObserver
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
 from voice_gateway.simulated_caller import CallerReport, CallerScript, dial_audiosocket, dial_twilio, run_caller

@@ -23,7 +23,8 @@ from callpilot.settings import Settings
 from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.events import AudioOut
 from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
-from voice_gateway.pipeline.agent_leg import AgentGone, AgentJoined, Hold, InQueue, Leg, LegUpdate, NoAgent
+from voice_gateway.pipeline.agent_leg import Leg
+from voice_gateway.pipeline.handoff_port import AgentGone, AgentJoined, Hold, InQueue, LegUpdate, NoAgent
 from voice_gateway.simulated_caller import InMemoryTwilioLine
 from voice_gateway.transports import CallConnection
 from voice_gateway.tts.formats import resample_pcm16

@@ -2,6 +2,7 @@
 
 from voice_gateway.pipeline.call import CallPipeline
 from voice_gateway.pipeline.dtmf_detect import DtmfDetector, DtmfTuning, synthesize_tone
+from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.playout import PlayFrame, PlayMark, Playout
 from voice_gateway.pipeline.services import (
     DEFAULT_ANNOUNCEMENT,
@@ -19,6 +20,7 @@ __all__ = [
     "Dialogue",
     "DtmfDetector",
     "DtmfTuning",
+    "HandoffPort",
     "Phase",
     "PipelineSettings",
     "PlayFrame",

@@ -12,7 +12,7 @@ from typing import Protocol, TypeVar
 from bot.dialogue import BotTurn
 from voice_gateway.asr import AsrEngine
 from voice_gateway.call_log import CallLog
-from voice_gateway.pipeline.agent_leg import HandoffPort
+from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import NullObserver, PipelineObserver
 from voice_gateway.tts import TtsEngine
 from voice_gateway.vad import EndpointConfig, VadBackend

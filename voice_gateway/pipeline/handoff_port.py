@@ -1,0 +1,93 @@
+"""What a call needs from the humans' side, as a protocol: `voice_gateway.pipeline` must not import `handoff`.
+
+callpilot wires the real handoff service and its Redis audio bridge to `HandoffPort` (callpilot/handoff_port.py)
+and translates the service's events into the updates below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.dialogue import HandoffDecision
+
+# What the handoff side tells a call (callpilot translates the handoff service's events into these).
+
+
+@dataclass(frozen=True)
+class InQueue:
+    position: int  # 1 = next
+    expected_wait_s: float
+
+
+@dataclass(frozen=True)
+class AgentJoined:
+    agent_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class AgentGone:
+    reason: str  # hangup | hand_back | disconnected | transfer
+    requeued: bool  # the call waits for an agent again (else the bot has it, or the call ends on hangup)
+
+
+@dataclass(frozen=True)
+class NoAgent:
+    """Overflow: nobody answered in time; offer a callback, take a voicemail or transfer to `target`."""
+
+    action: str  # callback | voicemail | transfer
+    target: str | None
+
+
+@dataclass(frozen=True)
+class QueueClosed:
+    opens_at: float | None
+
+
+@dataclass(frozen=True)
+class BackToBot:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The agent put the caller on hold (or took them off it); travels with the agent's audio."""
+
+    on: bool
+
+
+LegUpdate = InQueue | AgentJoined | AgentGone | NoAgent | QueueClosed | BackToBot
+
+
+class HandoffPort(Protocol):
+    """What a call needs from the humans' side; agent audio is PCM16 mono at `hold.BRIDGE_RATE`, 20 ms frames."""
+
+    async def request(self, call_id: str, decision: HandoffDecision, *, language: str) -> None: ...
+
+    def updates(self, call_id: str) -> AsyncIterator[LegUpdate]: ...
+
+    async def caller_hung_up(self, call_id: str) -> None: ...
+
+    async def send_to_agent(self, call_id: str, pcm16: bytes) -> None: ...
+
+    def from_agent(self, call_id: str) -> AsyncIterator[bytes | Hold]: ...
+
+
+class LegHost(Protocol):
+    """What the leg asks of its call (CallPipeline implements it)."""
+
+    def say(self, text: str, *, then_hang_up: str | None = None) -> None: ...
+
+    async def silence_bot(self) -> None: ...
+
+    async def resume_bot(self, text: str) -> None: ...
+
+    async def hang_up(self, reason: str) -> None: ...
+
+    async def show(self, status: str, detail: str = "") -> None: ...
+
+    def log_leg(self, stage: str, **data: object) -> None: ...
+
+    def save_voicemail(self, pcm16: bytes) -> None: ...
