@@ -27,6 +27,7 @@ import os
 import platform
 import random
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -59,7 +60,7 @@ GREETING_QUIET_S = 1.2  # the greeting is over once the bot has been silent this
 BARGE_IN_AFTER_S = 0.8  # how far into the answer the caller interrupts
 JITTER_BUFFER_S = 0.06
 PHASE_TIMEOUT_S = 25.0
-STAGGER_S = 3.0  # calls start spread over this long, as real calls do not arrive in the same millisecond
+STAGGER_S = 8.0  # calls start spread over this long: real calls do not all ask their question in the same second
 
 
 def synthesise(text: str, voice: PiperTts) -> bytes:
@@ -262,7 +263,12 @@ def measure(port: int, server: psutil.Process, call_log: Path, n: int, audio: tu
     cpu_after, wall = server.cpu_times(), time.perf_counter() - wall_before
     cpu = (cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system) / wall * 100
     time.sleep(1.0)  # the server writes the calls' `ended` events
-    call_ids = {e.call_id for e in read_call_log(call_log)} - seen
+    events = read_call_log(call_log)
+    call_ids = {e.call_id for e in events} - seen
+    # The server's own view, in call time (caller audio it has processed): a gap much shorter than the
+    # caller's means the server's audio processing fell behind the wall clock.
+    ended = [e.data.get("turn_gaps_ms") for e in events if e.call_id in call_ids and e.kind is LifecycleKind.ENDED]
+    server_gaps = [float(g) for gaps in ended if isinstance(gaps, list) for g in gaps]
     gaps = [g for r in results for g in r.turn_gaps_ms]
     stops = [r.bargein_stop_ms for r in results if r.bargein_stop_ms is not None]
     problems = [p for r in results for p in r.problems]
@@ -277,7 +283,8 @@ def measure(port: int, server: psutil.Process, call_log: Path, n: int, audio: tu
         "rss_mb_per_call": round(max(0, peak - rss_before) / 2**20 / n, 2),
     }
     detail = (f"N={n}: {len(gaps)} turn gaps, {len(stops)} barge-ins, {sum(r.bot_frames for r in results)} bot "
-              f"frames, problems: {dict((p, problems.count(p)) for p in set(problems)) or 'none'}")
+              f"frames, server-side turn gap p50/p95 {percentile(server_gaps, 50)}/{percentile(server_gaps, 95)} "
+              f"ms (call time), problems: {dict((p, problems.count(p)) for p in set(problems)) or 'none'}")
     print(json.dumps(run), "|", detail, flush=True)
     run["_detail"] = detail
     return run
@@ -289,9 +296,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int, call_log: Path) -> subprocess.Popen[bytes]:
+def start_server(port: int, call_log: Path, end_of_turn_ms: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CALLPILOT_AUDIOSOCKET_PORT": "0", "CALLPILOT_CALL_LOG": str(call_log),
-           "CALLPILOT_LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1"}
+           "CALLPILOT_LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1",
+           "CALLPILOT_END_OF_TURN_MS": str(end_of_turn_ms)}
     server = subprocess.Popen([sys.executable, "-m", "callpilot", "run", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -340,14 +348,16 @@ def plot(runs: list[dict[str, object]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 10, 20, 40])
+    parser.add_argument("--end-of-turn-ms", type=int, default=700, help="the server's end-of-turn silence")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice.json")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out (finally below)
     piper = PiperTts()
     audio = (synthesise(QUESTION, piper) + bytes(FRAME * 5), synthesise(INTERRUPTION, piper) + bytes(FRAME * 5))
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         call_log, port = Path(tmp) / "calls.jsonl", free_port()
-        server = start_server(port, call_log)
+        server = start_server(port, call_log, args.end_of_turn_ms)
         try:
             process = psutil.Process(server.pid)
             measure(port, process, call_log, 1, audio)  # warm-up: first-use costs (caches, arenas) not counted
@@ -365,8 +375,9 @@ def main() -> None:
             "ASR whisper-tiny.en (1 thread per decode), TTS hibari, Silero VAD; caller voice piper joe.",
             f"Calls start spread over {STAGGER_S} s; every caller waits for the greeting, asks "
             f"'{QUESTION}', interrupts the answer after {BARGE_IN_AFTER_S} s with '{INTERRUPTION}'.",
-            "turn gap = caller's last voiced frame sent -> first bot frame received; includes the 700 ms "
-            "end-of-turn silence. barge-in stop = interruption's first voiced frame sent -> `clear` received; "
+            "turn gap = caller's last voiced frame sent -> first bot frame received; includes the "
+            f"{args.end_of_turn_ms} ms end-of-turn silence (CALLPILOT_END_OF_TURN_MS). "
+            "barge-in stop = interruption's first voiced frame sent -> `clear` received; "
             "includes the 240 ms of speech a barge-in needs.",
             "dropped_frames = bot frames arriving after their play-out slot (60 ms jitter buffer per bot turn).",
             "rss_mb_per_call = (peak RSS during the run - RSS before it) / N.",
