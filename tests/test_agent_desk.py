@@ -268,3 +268,42 @@ def test_bad_messages_get_clear_errors(desk: Desk) -> None:
         ws.send_bytes(b"\x00\x01")  # audio while not on a call is dropped, not an error
         ws.send_json({"type": "ping"})
         assert receive_until(ws, "pong") == {"type": "pong"}
+
+
+def test_transfer_to_another_queue_then_hand_back_to_the_bot(desk: Desk) -> None:
+    ann, bob = desk.hire("Ann", "orders"), desk.hire("Bob", "tech")
+    heard: list[CallUpdate] = []
+
+    async def listen() -> None:
+        async for update in desk.floor.service.call_events("call-1"):
+            heard.append(update)
+
+    with desk.client.websocket_connect(f"/agent/ws?token={ann}") as ws_ann, \
+            desk.client.websocket_connect(f"/agent/ws?token={bob}") as ws_bob:
+        for ws in (ws_ann, ws_bob):
+            ws.send_json({"type": "status", "status": "available"})
+            receive_until(ws, "status_changed")
+        desk.call_in()
+        listening = desk.run(lambda: [asyncio.ensure_future(listen())])[0]
+        ws_ann.send_json({"type": "accept", "offer_id": receive_until(ws_ann, "offer")["offer_id"]})
+        receive_until(ws_ann, "connected")
+        ws_ann.send_json({"type": "transfer", "queue": "tech"})
+        assert receive_until(ws_ann, "call_ended")["call_id"] == "call-1"
+        desk.run(desk.floor.service.router.tick)
+        offer = receive_until(ws_bob, "offer")
+        assert offer["context"]["call_id"] == "call-1" and offer["context"]["queue"] == "tech"
+        ws_bob.send_json({"type": "accept", "offer_id": offer["offer_id"]})
+        receive_until(ws_bob, "connected")
+        ws_bob.send_json({"type": "hand_back"})
+        assert receive_until(ws_bob, "call_ended")["call_id"] == "call-1"
+        ws_bob.send_json({"type": "hand_back"})  # nothing left to hand back
+        assert receive_until(ws_bob, "error")["code"] == 403
+
+        def reasons() -> list[tuple[str, bool]]:
+            return [(u.reason, u.requeued) for u in heard if isinstance(u, AgentLeft)]
+
+        deadline = time.monotonic() + 5
+        while len(reasons()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reasons() == [("transfer", True), ("hand_back", False)]
+        desk.run(listening.cancel)
