@@ -21,7 +21,7 @@ import redis.asyncio as aredis
 
 from bot.dialogue.handoff import HandoffDecision
 from handoff.acd import expected_wait
-from handoff.calls import CallBook, CallRecord
+from handoff.calls import CallBook
 from handoff.config import HandoffConfig
 from handoff.contacts import ContactLookup
 from handoff.context import build_context
@@ -68,9 +68,10 @@ from handoff.model import (
     TranscriptLine,
 )
 from handoff.presence import Presence
-from handoff.redis_conn import TRANSIENT, Keys, as_str, check_reachable, messages, retrying
+from handoff.redis_conn import TRANSIENT, Keys, check_reachable, messages, retrying
 from handoff.router import Router
 from handoff.states import status_event
+from handoff.supervisor import floor_view
 
 __all__ = [
     "Agent", "AgentConnected", "AgentLeft", "AgentStatus", "AgentUpdate", "AgentView", "CallEnded",
@@ -289,30 +290,6 @@ class HandoffService:
     # The supervisor's side.
 
     async def snapshot(self) -> SupervisorView:
-        now = self._clock()
-        agents = [(s, r) for s, r in await self.presence.snapshot(self.directory.agents())]
-        views = tuple(AgentView(s.agent_id, s.name, s.skills, s.status if s.online else AgentStatus.OFFLINE,
-                                r.since, s.online, r.call_id, r.calls_taken) for s, r in agents)
-        queues = []
-        for name, qc in sorted(self.config.queues.items()):
-            ids = [as_str(m) for m in await self.client.zrange(self.keys.waiting(name), 0, -1)]
-            records = await self.calls.many(ids)
-            waiting = sorted((r for r in records.values() if r.state in (CallState.WAITING, CallState.OFFERED)),
-                             key=lambda r: r.waiting_call().sort_key())
-            serving = [v for v in views if v.online and v.skills.get(name, 0) > 0]
-            calls = tuple(_queued(r, i, now, len(serving), qc) for i, r in enumerate(waiting, start=1))
-            queues.append(QueueView(name, qc.hours.is_open(now) if qc.hours else True, qc.strategy, calls,
-                                    max((c.wait_s for c in calls), default=0.0),
-                                    sum(1 for v in serving if v.status is AgentStatus.AVAILABLE), len(serving)))
-        live_ids = {as_str(k): as_str(v) for k, v in (await self.client.hgetall(self.keys.live_calls)).items()}
-        live = await self.calls.many(sorted(live_ids))
-        return SupervisorView(now, tuple(queues), views, tuple(
-            LiveCall(r.call_id, r.queue, r.agent_id or "", r.context.caller_number, r.connected_at or 0.0)
-            for r in live.values() if r.state is CallState.CONNECTED))
-
-
-def _queued(record: CallRecord, position: int, now: float, serving: int, config: Any) -> QueuedCall:
-    return QueuedCall(record.call_id, record.queue, record.priority, record.state, position,
-                      expected_wait(position, serving, config), record.enqueued_at,
-                      round(now - record.enqueued_at, 3), record.context.caller_number,
-                      record.offered_to[0] if record.offered_to else None)
+        """Queues (waiting calls in order, waits), agents (states), live calls: the supervisor's page."""
+        return await floor_view(self.client, self.keys, self.calls, self.presence, self.directory.agents(),
+                                self.config, self._clock())
