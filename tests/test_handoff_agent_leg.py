@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -287,5 +288,28 @@ def test_overflow_offers_a_callback_and_hangs_up(models: tuple[VoiceServices, Di
         port.pushed.put_nowait(NoAgent("callback", None))
         await call.until(lambda: call.line.closed)
         assert any("call you back" in s for s in call.bot_said())
+
+    asyncio.run(go())
+
+
+def test_overflow_to_voicemail_records_the_message_after_the_tone(
+    models: tuple[VoiceServices, DialogueEngine], tmp_path: Path
+) -> None:
+    async def go() -> None:
+        port = ScriptedPort()
+        services = dataclasses.replace(fresh(models, port), settings=PipelineSettings(recordings_dir=tmp_path))
+        call = Call(services, port)
+        await ask_for_a_human(call, services)
+        port.pushed.put_nowait(NoAgent("voicemail", None))
+        await call.until(lambda: any("leave a message" in s for s in call.bot_said()))
+        tone = await call.feed(seconds=0.6)
+        assert abs(dominant_hz(tone) - 1000) < 20  # the tone
+        message = await speech(services, "please call me back about my order")
+        await call.feed(message, seconds=3.0)
+        await call.line.hang_up()
+        with wave.open(str(tmp_path / f"voicemail-{call.pipeline.state.call_id}.wav")) as saved:
+            pcm = saved.readframes(saved.getnframes())
+        assert rms(pcm) > 300 and len(pcm) >= len(message)
+        assert port.hung_up == []  # nothing to tell the handoff: the queue already gave up
 
     asyncio.run(go())

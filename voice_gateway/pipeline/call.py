@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import wave
 from collections.abc import Callable
 from functools import partial
 
@@ -394,9 +395,13 @@ class CallPipeline:
     def save_voicemail(self, pcm16: bytes) -> None:
         state = self.state
         assert state is not None
-        recorder = CallRecorder(state.sample_rate)
-        recorder.add_caller(pcm16)
-        path = recorder.write(self.services.settings.recordings_dir / f"voicemail-{state.call_id}.wav")
+        path = self.services.settings.recordings_dir / f"voicemail-{state.call_id}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(path), "wb") as out:  # mono: only the caller speaks
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(state.sample_rate)
+            out.writeframes(pcm16)
         self._log(LifecycleKind.HANDOFF, stage="voicemail", path=str(path))
 
     # Records.
