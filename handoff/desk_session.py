@@ -62,6 +62,7 @@ class DeskSession:
         self.frames_to_caller = 0
 
     async def start(self) -> None:
+        await self.service.heartbeat(self.agent.agent_id)  # present from the first moment, not the first ping
         await self._send_json({"type": "welcome", "agent": agent_json(self.agent)})
         self._events = asyncio.create_task(self._pump_events(), name=f"desk-events-{self.agent.agent_id}")
 
