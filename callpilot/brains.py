@@ -12,6 +12,7 @@ from bot.dialogue.factory import build_engine, build_registry
 from bot.dialogue.settings import DialogueSettings
 from bot.rasa_brain.client import RasaClient, RasaUnavailable
 from callpilot.settings import Settings
+from handoff import build_session_store
 
 
 class Brain(Protocol):
@@ -32,9 +33,12 @@ def dialogue_settings(settings: Settings) -> DialogueSettings:
 
 
 def build_dialogue(settings: Settings, interpreter: Interpreter) -> DialogueEngine:
+    """The dialogue engine; with `redis_url` set, conversation states live in Redis, so several
+    processes (and a process restart) share them; otherwise in this process's memory."""
     return build_engine(
         settings.data_dir,
         interpreter,
+        store=build_session_store(settings) if settings.redis_url else None,
         settings=dialogue_settings(settings),
         remote_actions=settings.remote_actions,
     )
