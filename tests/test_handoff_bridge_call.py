@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from pathlib import Path
 
 import fakeredis
 import numpy as np
+import pytest
 from fakeredis import aioredis as fake_aioredis
 
 from bot.dialogue import DialogueEngine
@@ -41,7 +43,7 @@ class BridgedCall(Call):
 
 
 def test_a_caller_talks_with_an_agent_through_the_service_and_goes_back_to_the_bot(
-    models: tuple[VoiceServices, DialogueEngine], tmp_path: Path
+    models: tuple[VoiceServices, DialogueEngine], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def go() -> None:
         server = fakeredis.FakeServer()
@@ -104,6 +106,7 @@ def test_a_caller_talks_with_an_agent_through_the_service_and_goes_back_to_the_b
         await floor.service.stop()
 
     asyncio.run(go())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 def test_hold_music_is_a_tone_pattern_not_silence() -> None:

@@ -193,7 +193,7 @@ class AgentLeg:
                 await self._overflow(action, target)
             case QueueClosed():
                 await self._back_to_bot("closed", CLOSED_TEXT, event="closed")
-            case BackToBot(reason=reason):
+            case BackToBot(reason=reason) if self.state is not Leg.BOT:  # (after AgentGone it is back already)
                 await self._back_to_bot(reason, NO_AGENT_TEXT)
 
     async def _agent_gone(self, reason: str, requeued: bool) -> None:
