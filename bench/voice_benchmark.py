@@ -146,6 +146,7 @@ async def one_call(url: str, question: bytes, interruption: bytes, delay_s: floa
         answer = await _wait_for(caller, asked_at, AudioOut)
         if answer is None:
             result.problems.append("no answer to the question")
+            result.turn_gaps_ms.append(PHASE_TIMEOUT_S * 1000)  # censored: counts as the timeout
             return result
         result.turn_gaps_ms.append((answer - asked_at) * 1000)
         # 3. Interrupt the answer once it has played for a while.
@@ -160,12 +161,14 @@ async def one_call(url: str, question: bytes, interruption: bytes, delay_s: floa
         cleared = await _wait_for(caller, onset, Clear, until=ended + PHASE_TIMEOUT_S)
         if cleared is None:
             result.problems.append("the interruption did not stop the bot")
+            result.bargein_stop_ms = PHASE_TIMEOUT_S * 1000
             return result
         result.bargein_stop_ms = (cleared - onset) * 1000
         # 4. The answer to the interruption.
         reply = await _wait_for(caller, max(ended, cleared), AudioOut)
         if reply is None:
             result.problems.append("no answer to the interruption")
+            result.turn_gaps_ms.append(PHASE_TIMEOUT_S * 1000)
         else:
             result.turn_gaps_ms.append((reply - ended) * 1000)
             while time.perf_counter() - reply < 1.5:
@@ -348,6 +351,7 @@ def plot(runs: list[dict[str, object]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 10, 20, 40])
+    parser.add_argument("--note", action="append", default=[], help="a line for the report's notes")
     parser.add_argument("--end-of-turn-ms", type=int, default=700, help="the server's end-of-turn silence")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice.json")
     args = parser.parse_args()
@@ -379,8 +383,11 @@ def main() -> None:
             f"{args.end_of_turn_ms} ms end-of-turn silence (CALLPILOT_END_OF_TURN_MS). "
             "barge-in stop = interruption's first voiced frame sent -> `clear` received; "
             "includes the 240 ms of speech a barge-in needs.",
+            f"A turn not answered (a barge-in not stopped) within {PHASE_TIMEOUT_S:.0f} s counts as "
+            f"{PHASE_TIMEOUT_S * 1000:.0f} ms in the percentiles.",
             "dropped_frames = bot frames arriving after their play-out slot (60 ms jitter buffer per bot turn).",
             "rss_mb_per_call = (peak RSS during the run - RSS before it) / N.",
+            *args.note,
             *details,
         ],
     }
