@@ -32,7 +32,7 @@ from voice_gateway.pipeline.services import DEFAULT_ANNOUNCEMENT, VoiceServices
 from voice_gateway.pipeline.state import CallState, Phase, Signal, TranscriptLine
 from voice_gateway.recording import CallRecorder
 from voice_gateway.transports import CallConnection
-from voice_gateway.tts import SentenceStreamer
+from voice_gateway.tts import SentenceStreamer, language_of
 from voice_gateway.tts.formats import resample_pcm16
 from voice_gateway.vad import NoInput, SpeechStarted, VoiceActivityDetector
 
@@ -58,6 +58,8 @@ class CallPipeline:
         self._speaker: asyncio.Task[None] | None = None
         self._synthesising = False
         self.leg: AgentLeg | None = None  # the human side, when the app has a handoff service
+        self.ivr_path: tuple[str, ...] = ()  # the menus the caller went through (for the call record)
+        self.language: str | None = None  # of the caller's latest words
 
     # The CallHandler protocol.
 
@@ -117,11 +119,13 @@ class CallPipeline:
         recording, recorder = None, self.recorder
         if recorder is not None:
             path = self.services.settings.recordings_dir / f"{state.call_id}.wav"
-            recording = str(await self.services.run(lambda: recorder.write(path)))
+            recording = str(await self.services.run(lambda: recorder.write(path.resolve())))
         self._log(
             LifecycleKind.ENDED,
             reason=reason,
             recording=recording,
+            language=self.language,
+            ivr_path=list(self.ivr_path),
             barge_ins=state.barge_ins,
             barge_in_onsets_ms=state.barge_in_onsets_ms,
             turn_gaps_ms=state.turn_gaps_ms,
@@ -173,7 +177,9 @@ class CallPipeline:
             state.caller_turn_end_ms = float(event.end_ms)
             state.transcript.append(TranscriptLine("caller", event.text, event.end_ms))
             await self.line.send(DisplayTranscript("caller", event.text))
-            heard = {"speaker": "caller", "text": event.text, "confidence": round(event.confidence, 3)}
+            self.language = language_of(event.text)
+            heard = {"speaker": "caller", "text": event.text, "confidence": round(event.confidence, 3),
+                     "language": self.language}
             await self._caller_turn(lambda: self.services.dialogue.handle_text(state.call_id, event.text), heard)
         elif isinstance(event, NoInput) and not self._bot_busy():
             await self._caller_turn(lambda: self.services.dialogue.handle_no_input(state.call_id))
@@ -226,11 +232,14 @@ class CallPipeline:
         if turn.handoff is not None:
             state.handoffs += 1
             handoff = turn.handoff
-            self._log(LifecycleKind.HANDOFF, reason=handoff.reason, skill=handoff.skill, priority=handoff.priority)
+            self._log(LifecycleKind.HANDOFF, reason=handoff.reason, skill=handoff.skill, priority=handoff.priority,
+                      caller_number=handoff.caller_number, intents=list(handoff.intents),
+                      ivr_path=list(handoff.ivr_path), summary=handoff.summary, language=self.language)
             self.services.observer.on_handoff(state.call_id, handoff.skill, handoff.reason)
             await self.line.send(DisplayStatus("handoff", handoff.skill))
             if self.leg is not None and not self.leg.bot_deaf:
-                await self.leg.request(handoff)
+                await self.leg.request(handoff, language=self.language or "en")
+        self.ivr_path = turn.debug.ivr_path or self.ivr_path
         state.ivr_timeout_ms = int(turn.ivr_timeout * 1000) if turn.ivr_active and turn.ivr_timeout else None
         state.hangup_pending = state.hangup_pending or turn.hangup
         for message in turn.messages:
@@ -395,7 +404,7 @@ class CallPipeline:
     def save_voicemail(self, pcm16: bytes) -> None:
         state = self.state
         assert state is not None
-        path = self.services.settings.recordings_dir / f"voicemail-{state.call_id}.wav"
+        path = (self.services.settings.recordings_dir / f"voicemail-{state.call_id}.wav").resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         with wave.open(str(path), "wb") as out:  # mono: only the caller speaks
             out.setnchannels(1)
