@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bot.backoffice import normalize_phone
@@ -90,6 +91,9 @@ def _on_handoff(row: CallRecord, e: RecordEvent) -> None:
     row.handoff_reason = str(e.data.get("reason") or row.handoff_reason or "") or None
     row.queue = str(e.data.get("queue") or e.data.get("skill") or row.queue or "") or None
     row.contained = False
+    row.caller_number = row.caller_number or caller_number(e.data.get("caller_number"))
+    if e.data.get("summary"):
+        row.extra = {**row.extra, "handoff_summary": _text(e.data["summary"])}
 
 
 def _on_queued(row: CallRecord, e: RecordEvent) -> None:
@@ -162,7 +166,7 @@ def _on_ended(row: CallRecord, e: RecordEvent) -> None:
     else:
         row.status = "completed"
     if e.data.get("recording"):
-        row.recording_path = str(e.data["recording"])
+        row.recording_path = absolute_path(e.data["recording"])
     row.recording_expires_at = expiry(row)
 
 
@@ -205,13 +209,47 @@ def apply_event(row: CallRecord, event: RecordEvent) -> None:
         row.language = str(event.data["language"])[:16]
     if event.data.get("recording_consent") is not None:
         row.recording_consent = bool(event.data["recording_consent"])
-    intents = event.data.get("intents") or ([event.data["intent"]] if event.data.get("intent") else [])
-    for intent in intents:
-        name = (intent.get("name") or intent.get("intent")) if isinstance(intent, Mapping) else intent
-        if name and (not row.intents or row.intents[-1] != name):
-            row.intents = [*row.intents, str(name)]
+    _fold_intents(row, event.data)
     if isinstance(event.data.get("ivr_path"), list | tuple) and event.data["ivr_path"]:
         row.ivr_path = [str(step) for step in event.data["ivr_path"]]
+
+
+def _score(intent: object, confidence: object = None) -> dict[str, Any] | None:
+    """{"intent", "confidence"} from a name or a dict ({"intent"|"name", "confidence"}); None without a name."""
+    if isinstance(intent, Mapping):
+        confidence = intent.get("confidence")
+        intent = intent.get("intent") or intent.get("name")
+    if not intent:
+        return None
+    number = float(confidence) if isinstance(confidence, int | float) and not isinstance(confidence, bool) else None
+    return {"intent": str(intent), "confidence": None if number is None else round(number, 3)}
+
+
+def _fold_intents(row: CallRecord, data: Mapping[str, Any]) -> None:
+    """`intents` (a handoff decision's list: the conversation's whole history) replaces what the turns added,
+    when it says at least as much; one turn's `intent` (with `intent_confidence`) is appended.
+    `row.intents` keeps the names, `extra["intent_scores"]` the same list with the NLU's confidences."""
+    known = row.extra.get("intent_scores")
+    scores: list[dict[str, Any]] = list(known) if known is not None else [
+        {"intent": name, "confidence": None} for name in row.intents]
+    history = data.get("intents")
+    if isinstance(history, list | tuple) and history:
+        named = [s for s in (_score(i) for i in history) if s is not None]
+        folded = [s for n, s in enumerate(named) if n == 0 or named[n - 1]["intent"] != s["intent"]]
+        if len(folded) >= len(scores):
+            scores = folded
+    else:
+        one = _score(data.get("intent"), data.get("intent_confidence"))
+        if one is not None and (not scores or scores[-1]["intent"] != one["intent"]):
+            scores.append(one)
+    if scores != (known or []):
+        row.extra = {**row.extra, "intent_scores": scores[-MAX_UNKNOWN * 4:]}
+        row.intents = [s["intent"] for s in scores[-MAX_UNKNOWN * 4:]]
+
+
+def absolute_path(raw: object) -> str:
+    """A recording path as an absolute path (the purge may run from another folder than the server)."""
+    return str(Path(str(raw)).expanduser().resolve())
 
 
 def _jsonable(value: Any) -> Any:

@@ -16,6 +16,11 @@ CallStatus = Literal["in_progress", "completed", "abandoned", "missed", "failed"
 _E164 = re.compile(r"\+[1-9]\d{7,14}")
 
 
+class IntentScore(BaseModel):
+    intent: str
+    confidence: float | None = Field(None, description="The NLU's confidence (0-1) when it was logged.")
+
+
 class CallOut(BaseModel):
     """One call record (without the transcript: GET /calls/{id}/transcript)."""
 
@@ -35,6 +40,7 @@ class CallOut(BaseModel):
     end_reason: str | None
     ivr_path: list[str]
     intents: list[str]
+    intent_scores: list[IntentScore] = Field(default_factory=list, description="`intents` with confidences.")
     turns: int
     contained: bool | None
     handoff_reason: str | None
@@ -54,7 +60,9 @@ class CallOut(BaseModel):
 
     @classmethod
     def of(cls, row: CallRecord) -> CallOut:
-        return cls.model_validate({**_columns(row), "recording_available": row.recording_path is not None})
+        scores = (row.extra or {}).get("intent_scores") or [{"intent": name} for name in row.intents]
+        return cls.model_validate({**_columns(row), "recording_available": row.recording_path is not None,
+                                   "intent_scores": scores})
 
 
 def _columns(row: CallRecord) -> dict[str, Any]:
