@@ -59,6 +59,9 @@ class OverflowCall:
     target: str | None
     withdraw_offer: str | None  # an offer still ringing, to withdraw
     agent_ids: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()  # offered to the caller by keys; `action` is the default
+    choice_timeout_s: float = 0.0
+    backup: str | None = None  # the transfer number, when transfer is one of the choices
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,12 @@ def ordered(calls: Sequence[WaitingCall]) -> list[WaitingCall]:
     return sorted(calls, key=WaitingCall.sort_key)
 
 
-def expected_wait(position: int, agents_logged_in: int, config: QueueConfig) -> float:
-    """Rough expected wait: calls ahead x average handling time / agents serving the queue."""
-    return round(position * config.average_handle_s / max(1, agents_logged_in), 1)
+def expected_wait(position: int, agents_logged_in: int, config: QueueConfig, handle_s: float | None = None) -> float:
+    """Rough expected wait: calls ahead x average handling time / agents serving the queue. The handling
+    time is the measured one (`handle_s`, a moving average of talk + wrap-up) once there is one, else
+    the configured `average_handle_s`."""
+    handle = config.average_handle_s if handle_s is None else handle_s
+    return round(position * handle / max(1, agents_logged_in), 1)
 
 
 def decide(
@@ -106,6 +112,7 @@ def decide(
     is_open: bool = True,
     opens_at: float | None = None,
     offer_id_for: str = "",
+    handle_s: float | None = None,
 ) -> list[Action]:
     """Everything the router should do for one queue now. Mutates only `memory`."""
     actions: list[Action] = []
@@ -115,8 +122,7 @@ def decide(
     still_waiting: list[WaitingCall] = []
     for call in ordered(calls):
         if call.state is CallState.OFFERED and now - call.enqueued_at >= config.max_wait_s:
-            actions.append(OverflowCall(call.call_id, config.overflow, config.overflow_target,
-                                        call.offer_id, call.offered_to))
+            actions.append(_overflow(call, config, call.offer_id, call.offered_to))
             continue
         if call.state is CallState.OFFERED and now >= call.offer_expires_at and call.offer_id:
             actions.append(RingTimeout(call.call_id, call.offer_id, call.offered_to))
@@ -128,7 +134,7 @@ def decide(
         if not is_open:
             actions.append(CloseCall(call.call_id, opens_at))
         elif now - call.enqueued_at >= config.max_wait_s:
-            actions.append(OverflowCall(call.call_id, config.overflow, config.overflow_target, None))
+            actions.append(_overflow(call, config, None, ()))
         else:
             still_waiting.append(call)
 
@@ -145,7 +151,8 @@ def decide(
             continue
         if call.state is CallState.WAITING and (
                 call.position_sent_at is None or now - call.position_sent_at >= config.position_interval_s):
-            actions.append(SendPosition(call.call_id, position, expected_wait(position, len(serving), config)))
+            expected = expected_wait(position, len(serving), config, handle_s)
+            actions.append(SendPosition(call.call_id, position, expected))
     return actions
 
 
@@ -156,3 +163,11 @@ def _choose(strategy: str, ranked: Sequence[str], taken: set[str], tried: Sequen
         return [a for a in ranked if a not in taken]
     fresh = next((a for a in ranked if a not in taken and a not in tried), None)
     return [fresh if fresh is not None else next(a for a in ranked if a not in taken)]
+
+
+def _overflow(call: WaitingCall, config: QueueConfig, withdraw: str | None, agent_ids: tuple[str, ...]
+              ) -> OverflowCall:
+    if not config.overflow_choices:
+        return OverflowCall(call.call_id, config.overflow, config.overflow_target, withdraw, agent_ids)
+    return OverflowCall(call.call_id, config.overflow, config.overflow_target, withdraw, agent_ids,
+                        tuple(config.overflow_choices), config.overflow_choice_timeout_s, config.overflow_target)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+OverflowAction = Literal["callback", "voicemail", "transfer"]
 Strategy = Literal["ringall", "linear", "longest_idle", "fewest_calls", "round_robin", "random"]
 STRATEGIES: tuple[str, ...] = ("ringall", "linear", "longest_idle", "fewest_calls", "round_robin", "random")
 SKILL_QUEUES: tuple[str, ...] = ("orders", "returns", "tech", "billing", "general")
@@ -86,8 +87,11 @@ class QueueConfig(BaseModel):
     max_wait_s: float = Field(default=300.0, gt=0)
     position_interval_s: float = Field(default=30.0, gt=0)
     # Overflow after max_wait_s: a callback at the caller's number, voicemail, or a backup number.
-    overflow: Literal["callback", "voicemail", "transfer"] = "callback"
+    overflow: OverflowAction = "callback"  # with choices: what happens when the caller presses no key
     overflow_target: str | None = None
+    # Offered by keys (1, 2, 3 in this order) after max_wait_s; empty: `overflow` happens at once.
+    overflow_choices: tuple[OverflowAction, ...] = ()
+    overflow_choice_timeout_s: float = Field(default=8.0, gt=0)  # no key this long after the offer: the default
     hours: BusinessHours | None = None  # None: always open
     agent_order: tuple[str, ...] = ()  # for linear: agent ids in ring order (others after, by name)
     seed: int | None = None  # for random: a fixed seed makes the choice reproducible
@@ -95,8 +99,10 @@ class QueueConfig(BaseModel):
 
     @model_validator(mode="after")
     def _transfer_needs_target(self) -> QueueConfig:
-        if self.overflow == "transfer" and not self.overflow_target:
+        if "transfer" in (self.overflow, *self.overflow_choices) and not self.overflow_target:
             raise ValueError("overflow: transfer needs overflow_target (the backup number)")
+        if len(set(self.overflow_choices)) != len(self.overflow_choices):
+            raise ValueError(f"overflow_choices lists an action twice: {list(self.overflow_choices)}")
         return self
 
 
@@ -115,6 +121,7 @@ class HandoffConfig(BaseModel):
     session_ttl_s: int = Field(default=3600, gt=0)
     record_ttl_s: int = Field(default=86400, gt=0)  # finished calls stay readable this long
     agents_file: str | None = None  # default: <state_dir>/agents.json
+    handle_time_weight: float = Field(default=0.3, gt=0, le=1)  # of the newest call in the handle-time average
 
     @field_validator("queues", mode="before")
     @classmethod

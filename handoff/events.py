@@ -51,12 +51,17 @@ class AgentLeft:
 
 @dataclass(frozen=True)
 class Overflow:
-    """Waited too long: offer a callback at `target`, take a voicemail, or transfer to `target`."""
+    """Waited too long: offer a callback at `target`, take a voicemail, or transfer to `target`. With
+    `choices`, the caller picks one by key (1, 2, 3 in order) and `action` is what happens without a key
+    within `choice_timeout_s`; `backup` is the transfer number."""
 
     kind: ClassVar[str] = "overflow"
     call_id: str
     action: OverflowAction
     target: str | None
+    choices: tuple[OverflowAction, ...] = ()
+    choice_timeout_s: float = 0.0
+    backup: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,8 @@ def decode_call_update(text: str | bytes) -> CallUpdate:
     cls = _CALL_KINDS.get(data.pop("kind", None))
     if cls is None:
         raise ValueError(f"not a call update: {text!r}")
+    if cls is Overflow:
+        data["choices"] = tuple(data.get("choices") or ())
     update: CallUpdate = cls(**data)
     return update
 

@@ -13,6 +13,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from handoff.acd import Ring
+from handoff.caller_feed import ends_the_handoff
 from handoff.calls import CallBook, CallRecord, join
 from handoff.errors import HandoffError, NotYourCall, OfferTaken, UnknownCall
 from handoff.events import (
@@ -56,8 +57,12 @@ class Floor:
         self._name_of = name_of
 
     async def tell_call(self, call_id: str, update: CallUpdate) -> None:
+        """Publish to the caller's side and the supervisor; an update that ends the handoff is also kept in
+        the call's hash (`outcome`), so a listener that subscribes late still hears it."""
         text = encode(update)
         async with self._r.pipeline(transaction=False) as pipe:
+            if ends_the_handoff(update):
+                pipe.hset(self._keys.call(call_id), "outcome", text)
             pipe.publish(self._keys.call_channel(call_id), text)
             pipe.publish(self._keys.supervisor_channel, text)
             await pipe.execute()
@@ -204,7 +209,8 @@ class Floor:
         await self._finish(record, call_next(record.state, "caller_hung_up"))
 
     async def overflow(self, record: CallRecord, action: str, target: str | None,
-                       withdraw_offer: str | None) -> None:
+                       withdraw_offer: str | None, *, choices: tuple[str, ...] = (), choice_timeout_s: float = 0.0,
+                       backup: str | None = None) -> None:
         if withdraw_offer:
             if not await self.calls.claim_offer(withdraw_offer, "overflow"):
                 return
@@ -212,7 +218,8 @@ class Floor:
                                 reason="overflow")
         await self._finish(record, call_next(record.state, "overflow"))
         target = target or (record.context.caller_number if action == "callback" else None)
-        await self.tell_call(record.call_id, Overflow(record.call_id, action, target))  # type: ignore[arg-type]
+        await self.tell_call(record.call_id, Overflow(record.call_id, action, target, choices,  # type: ignore[arg-type]
+                                                      choice_timeout_s, backup))
 
     async def close(self, record: CallRecord, opens_at: float | None) -> None:
         await self._finish(record, call_next(record.state, "close"))

@@ -190,17 +190,38 @@ class QueueView:
     longest_wait_s: float
     agents_available: int
     agents_logged_in: int
+    handle_s: float = 0.0  # the average talk + wrap-up time the expected waits use (measured, else configured)
 
 
 @dataclass(frozen=True)
 class LiveCall:
-    """A caller connected to an agent."""
+    """A caller connected to an agent (`on_hold`: the agent put them on hold)."""
 
     call_id: str
     queue: str
     agent_id: str
     caller_number: str | None
     connected_at: float
+    on_hold: bool = False
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A caller who chose to be called back rather than wait: call `number` about `queue`."""
+
+    call_id: str
+    number: str
+    queue: str
+    requested_at: float
+    reason: str = "overflow"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallbackRequest:
+        return cls(str(data["call_id"]), str(data["number"]), str(data["queue"]), float(data["requested_at"]),
+                   str(data.get("reason") or "overflow"))
 
 
 @dataclass(frozen=True)
@@ -211,6 +232,7 @@ class SupervisorView:
     queues: tuple[QueueView, ...]
     agents: tuple[AgentView, ...]
     live_calls: tuple[LiveCall, ...]
+    callbacks: tuple[CallbackRequest, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

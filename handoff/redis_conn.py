@@ -126,6 +126,16 @@ class Keys:
     def live_calls(self) -> str:
         return f"{self.prefix}handoff:live"
 
+    @property
+    def handle_times(self) -> str:
+        """Hash: queue -> moving average of talk + wrap-up seconds."""
+        return f"{self.prefix}handoff:handle_s"
+
+    @property
+    def callbacks(self) -> str:
+        """Hash: call id -> JSON of a callback the caller asked for."""
+        return f"{self.prefix}handoff:callbacks"
+
     def session(self, sender_id: str) -> str:
         return f"{self.prefix}session:{sender_id}"
 

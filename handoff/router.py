@@ -25,6 +25,7 @@ from handoff.acd import (
     SendPosition,
     decide,
 )
+from handoff.aftercare import HandleTimes
 from handoff.calls import CallRecord, Entry
 from handoff.config import HandoffConfig
 from handoff.events import QueuePosition, encode
@@ -42,13 +43,16 @@ class Router:
 
     def __init__(self, floor: Floor, config: HandoffConfig, agents: Callable[[], Sequence[Agent]], *,
                  clock: Callable[[], float], consumer: str,
-                 on_agent_lost: Callable[[str], Awaitable[None]], batch: int = 512) -> None:
+                 on_agent_lost: Callable[[str], Awaitable[None]], batch: int = 512,
+                 handle_times: HandleTimes | None = None) -> None:
         self._floor = floor
         self._config = config
         self._agents = agents
         self._clock = clock
         self.consumer = consumer
         self._on_agent_lost = on_agent_lost
+        self._handle_times = handle_times
+        self._handle_s: dict[str, float] = {}  # measured handle times per queue, re-read with the agents
         self._batch = batch
         self.owned: dict[str, Entry] = {}
         self._queues = sorted(config.queues)
@@ -106,6 +110,8 @@ class Router:
             began = time.monotonic()
             self._records = await self._live_records(list(self.owned), known=self._records)
             self._snapshot = [s for s, _ in await self._agent_states()]
+            if self._handle_times is not None:
+                self._handle_s = await self._handle_times.all()
             # Never spend more than about a fifth of the time re-reading (a big floor under load);
             # resync_s 0 re-reads on every pass.
             every = self._config.resync_s
@@ -123,7 +129,7 @@ class Router:
             is_open = qc.hours.is_open(now) if qc.hours else True
             opens_at = qc.hours.next_opening(now) if qc.hours and not is_open else None
             actions += decide(queue, qc, mine, self._snapshot, now, self._memory[queue], is_open=is_open,
-                              opens_at=opens_at)
+                              opens_at=opens_at, handle_s=self._handle_s.get(queue))
         await self._carry_out(actions, records, now)
         return actions
 
@@ -178,7 +184,8 @@ class Router:
                     self._synced_at = None
             elif isinstance(action, OverflowCall):
                 await self._floor.overflow(await self._floor.calls.get(action.call_id), action.action,
-                                           action.target, action.withdraw_offer)
+                                           action.target, action.withdraw_offer, choices=action.choices,
+                                           choice_timeout_s=action.choice_timeout_s, backup=action.backup)
                 freed.update(action.agent_ids)
                 self._forget(action.call_id)
             elif isinstance(action, CloseCall):

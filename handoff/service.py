@@ -21,6 +21,8 @@ import redis.asyncio as aredis
 
 from bot.dialogue.handoff import HandoffDecision
 from handoff.acd import expected_wait
+from handoff.aftercare import CallbackList, HandleTimes
+from handoff.caller_feed import CallerFeed
 from handoff.calls import CallBook
 from handoff.config import HandoffConfig
 from handoff.contacts import ContactLookup
@@ -50,13 +52,13 @@ from handoff.events import (
     ReturnedToBot,
     StatusChanged,
     decode_agent_update,
-    decode_call_update,
 )
 from handoff.floor import Floor
 from handoff.model import (
     Agent,
     AgentStatus,
     AgentView,
+    CallbackRequest,
     CallState,
     Contact,
     HandoffContext,
@@ -68,7 +70,7 @@ from handoff.model import (
     TranscriptLine,
 )
 from handoff.presence import Presence
-from handoff.redis_conn import TRANSIENT, Keys, check_reachable, messages, retrying
+from handoff.redis_conn import Keys, check_reachable, messages, retrying
 from handoff.router import Router
 from handoff.states import status_event
 from handoff.supervisor import floor_view
@@ -83,7 +85,6 @@ __all__ = [
 
 
 WrapUpSink = Callable[[dict[str, Any]], Awaitable[None]]
-_TERMINAL = (Overflow, Closed, ReturnedToBot)
 
 
 class HandoffService:
@@ -105,8 +106,11 @@ class HandoffService:
         self.presence = Presence(client, self.keys, heartbeat_ttl_s=config.heartbeat_ttl_s, clock=clock)
         self.floor = Floor(client, self.keys, self.calls, self.presence, clock=clock, name_of=self._name_of)
         consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.handle_times = HandleTimes(client, self.keys, alpha=config.handle_time_weight)
+        self.callbacks = CallbackList(client, self.keys)
+        self.feed = CallerFeed(client, self.keys, self.calls, name_of=self._name_of)
         self.router = Router(self.floor, config, directory.agents, clock=clock, consumer=consumer,
-                             on_agent_lost=self.agent_disconnected)
+                             on_agent_lost=self.agent_disconnected, handle_times=self.handle_times)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -145,49 +149,34 @@ class HandoffService:
         rank: Any = await self.client.zrank(self.keys.waiting(queue), call_id)  # by priority, then arrival
         position = int(rank) + 1 if rank is not None else 1
         serving = sum(1 for a in self.directory.agents() if a.level(queue) > 0)
-        return QueuedCall(call_id, queue, decision.priority, CallState.WAITING, position,
-                          expected_wait(position, serving, self.config.queue(queue)), now, 0.0,
+        expected = expected_wait(position, serving, self.config.queue(queue), await self.handle_times.get(queue))
+        # Kept with the call, so the caller's side hears it even when it subscribes after this returns.
+        await self.client.hset(self.keys.call(call_id), mapping={"position": position, "expected_wait_s": expected})
+        return QueuedCall(call_id, queue, decision.priority, CallState.WAITING, position, expected, now, 0.0,
                           decision.caller_number)
 
-    async def call_events(self, call_id: str) -> AsyncIterator[CallUpdate]:
+    def call_events(self, call_id: str) -> AsyncIterator[CallUpdate]:
         """Updates for one call until it leaves the handoff (overflow, closed, back to the bot, ended).
-        Starts with where the call stands; a Redis outage is waited out, then the state is re-read."""
-        subscription = messages(self.client, self.keys.call_channel(call_id))
-        try:
-            await anext(subscription)  # subscribed
-            record = await self.calls.get(call_id)
-            told_agent: str | None = None
-            if record.state is CallState.CONNECTED and record.agent_id:
-                told_agent = record.agent_id
-                yield AgentConnected(call_id, record.agent_id, self._name_of(record.agent_id))
-            elif record.state is CallState.WAITING and record.position:
-                expected = await self.client.hget(self.keys.call(call_id), "expected_wait_s")
-                yield QueuePosition(call_id, record.position, float(expected or 0.0))
-            async for text in subscription:
-                if text is None:  # quiet, or back after an outage: where does the call stand?
-                    with contextlib.suppress(*TRANSIENT):
-                        record = await self.calls.get(call_id)
-                    if record.final:
-                        return
-                    if record.state is CallState.CONNECTED and record.agent_id and record.agent_id != told_agent:
-                        told_agent = record.agent_id
-                        yield AgentConnected(call_id, record.agent_id, self._name_of(record.agent_id))
-                    continue
-                update = decode_call_update(text)
-                if isinstance(update, AgentConnected):
-                    told_agent = update.agent_id
-                elif isinstance(update, AgentLeft):
-                    told_agent = None
-                yield update
-                if isinstance(update, _TERMINAL) or (isinstance(update, AgentLeft) and not update.requeued
-                                                     and update.reason in ("hangup", "hand_back")):
-                    return
-        finally:
-            await subscription.aclose()
+        Starts with where the call stands (position, agent or outcome), so a late subscriber misses
+        nothing; a Redis outage is waited out, then the state is re-read."""
+        return self.feed.follow(call_id)
 
     async def caller_hung_up(self, call_id: str) -> None:
         await self.calls.update(call_id, hung_up="1")
         await self.floor.caller_gone(await self.calls.get(call_id))
+
+    async def request_callback(self, call_id: str, number: str | None = None) -> CallbackRequest:
+        """The caller chose a callback (at `number`, else the number they call from): on the callback list
+        the supervisor page shows, and to the supervisor channel."""
+        record = await self.calls.get(call_id)
+        number = (number or record.context.caller_number or "").strip()
+        if not number:
+            raise ValueError(f"call {call_id!r}: a callback needs a number and the caller's is unknown")
+        request = CallbackRequest(call_id, number, record.queue, self._clock())
+        await self.callbacks.add(request)
+        await self.client.publish(self.keys.supervisor_channel,
+                                  json.dumps({"kind": "callback_requested", **request.to_dict()}))
+        return request
 
     # The agent's side (desktop).
 
@@ -211,6 +200,11 @@ class HandoffService:
 
     async def decline(self, agent_id: str, offer_id: str) -> None:
         await self.floor.decline(agent_id, offer_id)
+
+    async def hold(self, agent_id: str, call_id: str, on: bool) -> None:
+        """The agent put the caller on hold (or took them off it): shown on the supervisor page."""
+        await self.floor.connected_record(agent_id, call_id)
+        await self.calls.update(call_id, on_hold="1" if on else "0")
 
     async def transfer(self, agent_id: str, call_id: str, *, queue: str | None = None,
                        to_agent: str | None = None) -> None:
@@ -252,6 +246,9 @@ class HandoffService:
                    "disposition": disposition.strip(), "notes": notes, "at": now,
                    "caller_number": record.context.caller_number, "connected_at": record.connected_at}
         await self.calls.update(call_id, disposition=disposition.strip(), notes=notes, wrapped_up_at=now)
+        if record.connected_at is not None:  # talk + wrap-up: what the next callers' expected waits are made of
+            outcome["handle_s"] = round(now - record.connected_at, 3)
+            await self.handle_times.record(record.queue, now - record.connected_at)
         await self.client.publish(self.keys.supervisor_channel, json.dumps(outcome))
         if self._wrap_up_sink is not None:
             await self._wrap_up_sink(outcome)
@@ -292,4 +289,5 @@ class HandoffService:
     async def snapshot(self) -> SupervisorView:
         """Queues (waiting calls in order, waits), agents (states), live calls: the supervisor's page."""
         return await floor_view(self.client, self.keys, self.calls, self.presence, self.directory.agents(),
-                                self.config, self._clock())
+                                self.config, self._clock(), handle_s=await self.handle_times.all(),
+                                callbacks=await self.callbacks.all())

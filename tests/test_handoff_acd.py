@@ -157,6 +157,23 @@ def test_max_wait_overflows_to_the_configured_action() -> None:
     assert not [a for a in actions if a.call_id == "patient" and not isinstance(a, SendPosition)]
 
 
+def test_max_wait_with_choices_offers_them_with_the_default_action() -> None:
+    config = QueueConfig(max_wait_s=60, overflow="callback", overflow_target="+18005550100",
+                         overflow_choices=("callback", "voicemail", "transfer"), overflow_choice_timeout_s=5)
+    actions = decide("orders", config, [call("c1", waited=60)], [], NOW, QueueMemory())
+    assert actions == [OverflowCall("c1", "callback", "+18005550100", None, (), ("callback", "voicemail", "transfer"),
+                                    5.0, "+18005550100")]
+
+
+def test_expected_waits_use_the_measured_handle_time_when_there_is_one() -> None:
+    config = QueueConfig(average_handle_s=180)
+    waiting = [call("c1", waited=10), call("c2", waited=5)]
+    assert [a.expected_wait_s for a in decide("orders", config, waiting, [], NOW, QueueMemory())
+            if isinstance(a, SendPosition)] == [180.0, 360.0]
+    assert [a.expected_wait_s for a in decide("orders", config, waiting, [], NOW, QueueMemory(), handle_s=75.0)
+            if isinstance(a, SendPosition)] == [75.0, 150.0]
+
+
 def test_overflow_needs_a_target_for_a_transfer() -> None:
     with pytest.raises(ValidationError, match="overflow_target"):
         QueueConfig(overflow="transfer")

@@ -18,7 +18,7 @@ from fakeredis import aioredis as fake_aioredis
 from bot.dialogue.state import ConversationState
 from handoff.config import HandoffConfig
 from handoff.errors import OfferTaken, RedisUnavailable, UnknownAgent
-from handoff.events import AgentConnected, Offer, OfferWithdrawn
+from handoff.events import AgentConnected, Offer, OfferWithdrawn, QueuePosition
 from handoff.model import AgentStatus, CallState
 from handoff.redis_conn import Keys
 from handoff.store import RedisSessionStore
@@ -429,6 +429,8 @@ async def test_a_waiting_caller_hears_the_agent_even_if_it_happened_during_an_ou
         await desk.staff(("Ann", {"orders": 3}))
         await voice.service.request("call-1", decision(created_at=desk.clock.now))
         events = voice.service.call_events("call-1")
+        # where the call stands when the voice side subscribes, then what happens next
+        assert await asyncio.wait_for(anext(events), 5) == QueuePosition("call-1", 1, 180.0)
         first = asyncio.ensure_future(anext(events))
         await asyncio.sleep(0.1)
         await proxy.cut()  # the voice process loses Redis ...

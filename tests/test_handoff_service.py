@@ -141,7 +141,8 @@ async def test_position_updates_repeat_every_interval(tmp_path: Path) -> None:
     floor.clock.advance(10)
     await floor.service.router.tick()
     await asyncio.sleep(0.05)
-    assert [u for u in second.heard if isinstance(u, QueuePosition)] == [QueuePosition("second", 1, 60.0)] * 2
+    # the first is where the call stood when the caller's side subscribed (as request() placed it)
+    assert [u for u in second.heard if isinstance(u, QueuePosition)] == [QueuePosition("second", 1, 60.0)] * 3
 
 
 async def test_max_wait_offers_a_callback_at_the_callers_number(tmp_path: Path) -> None:
@@ -340,3 +341,107 @@ async def test_the_supervisor_sees_queues_agents_and_live_calls(floor: Floor) ->
     view = await floor.service.snapshot()
     assert [(c.call_id, c.agent_id) for c in view.live_calls] == [("b", "ann")]
     assert json.dumps(view.to_dict())  # the page gets it as JSON
+
+
+async def test_a_caller_subscribing_late_hears_where_the_call_stands(tmp_path: Path) -> None:
+    floor = floor_with(tmp_path, queues={"orders": {"max_wait_s": 60, "average_handle_s": 90}})
+    await floor.service.start(run_router=False)
+    await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.set_status("ann", AgentStatus.AWAY)
+    await floor.service.request("first", decision(created_at=floor.clock.now))
+    await floor.service.request("second", decision(created_at=floor.clock.now))
+    # subscribed after request() returned and before any router pass: the position is not missed
+    second = Caller(floor, "second")
+    assert await second.hears(QueuePosition) == QueuePosition("second", 2, 180.0)
+    await floor.service.router.tick()  # the router's own announcements, published to nobody for "first"
+    first = Caller(floor, "first")
+    assert await first.hears(QueuePosition) == QueuePosition("first", 1, 90.0)
+    floor.clock.advance(60)
+    await floor.service.router.tick()  # both overflow
+    await first.done()
+    assert first.heard[-1] == Overflow("first", "callback", "+16175550142")
+    late = Caller(floor, "second")  # after the call left the queue: it hears the outcome, then the events end
+    await late.done()
+    assert late.heard == [Overflow("second", "callback", "+16175550142")]
+
+
+async def test_an_overflow_with_choices_tells_the_caller_what_to_offer(tmp_path: Path) -> None:
+    floor = floor_with(tmp_path, queues={"orders": {
+        "max_wait_s": 30, "overflow": "voicemail", "overflow_target": "+4930123456",
+        "overflow_choices": ["callback", "voicemail", "transfer"], "overflow_choice_timeout_s": 6}})
+    await floor.service.start(run_router=False)
+    caller = await call_in(floor)
+    floor.clock.advance(30)
+    await floor.service.router.tick()
+    assert await caller.hears(Overflow) == Overflow("call-1", "voicemail", "+4930123456",
+                                                    ("callback", "voicemail", "transfer"),
+                                                    6.0, "+4930123456")
+    with pytest.raises(ValueError, match="overflow_target"):
+        HandoffConfig.model_validate({"queues": {"orders": {"overflow_choices": ["callback", "transfer"]}}})
+    with pytest.raises(ValueError, match="twice"):
+        HandoffConfig.model_validate({"queues": {"orders": {"overflow_choices": ["callback", "callback"]}}})
+
+
+async def test_callbacks_the_callers_asked_for_are_on_the_supervisors_list(floor: Floor) -> None:
+    await call_in(floor, "a")
+    await call_in(floor, "b", caller=None)
+    first = await floor.service.request_callback("a")
+    assert (first.number, first.queue, first.requested_at) == ("+16175550142", "orders", floor.clock.now)
+    floor.clock.advance(5)
+    with pytest.raises(ValueError, match="caller's is unknown"):
+        await floor.service.request_callback("b")
+    await floor.service.request_callback("b", "+4930555000")
+    view = await floor.service.snapshot()
+    assert [(c.call_id, c.number) for c in view.callbacks] == [("a", "+16175550142"), ("b", "+4930555000")]
+    assert json.loads(json.dumps(view.to_dict()))["callbacks"][1]["number"] == "+4930555000"
+    assert await floor.service.callbacks.done("a") and not await floor.service.callbacks.done("a")
+    assert [c.call_id for c in (await floor.service.snapshot()).callbacks] == ["b"]
+
+
+async def talk(floor: Floor, call_id: str, *, talk_s: float, wrap_s: float) -> None:
+    await floor.service.request(call_id, decision(created_at=floor.clock.now))
+    await floor.service.router.tick()
+    await floor.service.accept("ann", f"{call_id}:1")
+    floor.clock.advance(talk_s)
+    await floor.service.hang_up("ann", call_id)
+    floor.clock.advance(wrap_s)
+    await floor.service.wrap_up("ann", call_id, "resolved", "")
+
+
+async def test_expected_waits_follow_the_measured_handle_times(tmp_path: Path) -> None:
+    floor = floor_with(tmp_path, queues={"orders": {"average_handle_s": 200}}, handle_time_weight=0.25)
+    await floor.service.start(run_router=False)
+    await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.set_status("ann", AgentStatus.AWAY)
+    before = await floor.service.request("before", decision(created_at=floor.clock.now))
+    assert before.expected_wait_s == 200.0  # no history yet: the configured average
+    await floor.service.caller_hung_up("before")
+    await floor.service.set_status("ann", AgentStatus.AVAILABLE)
+    await talk(floor, "c1", talk_s=100, wrap_s=20)  # 120 s: the first measurement sets the average
+    assert await floor.service.handle_times.get("orders") == 120.0
+    await talk(floor, "c2", talk_s=50, wrap_s=10)  # 60 s: 0.25 x 60 + 0.75 x 120
+    assert await floor.service.handle_times.get("orders") == 105.0
+    await floor.service.set_status("ann", AgentStatus.AWAY)
+    queued = await floor.service.request("next", decision(created_at=floor.clock.now))
+    assert queued.expected_wait_s == 105.0
+    floor.clock.advance(1)
+    await floor.service.request("after", decision(created_at=floor.clock.now))
+    caller = Caller(floor, "after")
+    await floor.service.router.tick()
+    await asyncio.sleep(0.05)
+    assert [u for u in caller.heard if isinstance(u, QueuePosition)][-1] == QueuePosition("after", 2, 210.0)
+    orders = next(q for q in (await floor.service.snapshot()).queues if q.name == "orders")
+    assert orders.handle_s == 105.0 and [c.expected_wait_s for c in orders.waiting] == [105.0, 210.0]
+
+
+async def test_the_supervisor_sees_a_caller_on_hold(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}))
+    await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    await floor.service.hold("ann", "call-1", True)
+    assert [c.on_hold for c in (await floor.service.snapshot()).live_calls] == [True]
+    await floor.service.hold("ann", "call-1", False)
+    assert [c.on_hold for c in (await floor.service.snapshot()).live_calls] == [False]
+    with pytest.raises(NotYourCall):
+        await floor.service.hold("bob", "call-1", True)

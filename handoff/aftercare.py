@@ -1,0 +1,73 @@
+"""What a handoff leaves behind for later: measured handle times (for the expected wait) and callbacks to make.
+
+Both live in Redis so every process sees the same: handle times as a moving average per queue, the
+callback list as a hash the supervisor page reads."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+import redis.asyncio as aredis
+
+from handoff.model import CallbackRequest
+from handoff.redis_conn import Keys, as_str
+
+
+class HandleTimes:
+    """An exponentially weighted moving average of talk + wrap-up time per queue: recent calls count most."""
+
+    def __init__(self, client: aredis.Redis, keys: Keys, *, alpha: float) -> None:
+        if not 0 < alpha <= 1:
+            raise ValueError(f"the moving average's weight must be in (0, 1], got {alpha}")
+        self._r = client
+        self._key = keys.handle_times
+        self.alpha = alpha
+
+    async def get(self, queue: str) -> float | None:
+        value = await self._r.hget(self._key, queue)
+        return None if value is None else float(value)
+
+    async def all(self) -> dict[str, float]:
+        data = await self._r.hgetall(self._key)
+        return {as_str(queue): float(value) for queue, value in data.items()}
+
+    async def record(self, queue: str, seconds: float) -> float:
+        """Fold one call's handle time in (the first call sets it); returns the new average.
+        Optimistic (WATCH): two processes recording at once both count."""
+        if seconds < 0:
+            raise ValueError(f"a handle time cannot be negative ({seconds} s)")
+        async with self._r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(self._key)
+                    old = await pipe.hget(self._key, queue)
+                    new = seconds if old is None else self.alpha * seconds + (1 - self.alpha) * float(old)
+                    new = round(new, 3)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(self._key, queue, new)
+                    await pipe.execute()
+                    return new
+                except redis.WatchError:
+                    continue
+
+
+class CallbackList:
+    """Callbacks callers asked for (instead of waiting longer), until someone marks them done."""
+
+    def __init__(self, client: aredis.Redis, keys: Keys) -> None:
+        self._r = client
+        self._key = keys.callbacks
+
+    async def add(self, request: CallbackRequest) -> None:
+        await self._r.hset(self._key, request.call_id, json.dumps(request.to_dict()))
+
+    async def all(self) -> tuple[CallbackRequest, ...]:
+        """Oldest first."""
+        data = await self._r.hgetall(self._key)
+        requests = (CallbackRequest.from_dict(json.loads(text)) for text in data.values())
+        return tuple(sorted(requests, key=lambda r: (r.requested_at, r.call_id)))
+
+    async def done(self, call_id: str) -> bool:
+        """Take a callback off the list (it was made); False if it was not there."""
+        return bool(await self._r.hdel(self._key, call_id))

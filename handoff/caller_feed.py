@@ -1,0 +1,99 @@
+"""What the caller's side hears about a handed-over call: where it stands now, then every update.
+
+Pub/sub forgets what nobody listened to, so a listener that subscribes late (the voice pipeline
+subscribes just after `request()`) or comes back after a Redis outage first hears the call's current
+state, read from its hash: the position and expected wait, the agent it is connected to, or the
+outcome that ended it (overflow, closed, back to the bot), which `Floor.tell_call` stores there."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import redis.asyncio as aredis
+
+from handoff.calls import CallBook, CallRecord
+from handoff.errors import UnknownCall
+from handoff.events import (
+    AgentConnected,
+    AgentLeft,
+    CallUpdate,
+    Closed,
+    Overflow,
+    QueuePosition,
+    ReturnedToBot,
+    decode_call_update,
+)
+from handoff.model import CallState
+from handoff.redis_conn import TRANSIENT, Keys, messages
+
+TERMINAL = (Overflow, Closed, ReturnedToBot)
+
+
+def ends_the_handoff(update: CallUpdate) -> bool:
+    """After this update the call is no longer the handoff's (the bot, the overflow or nobody has it)."""
+    return isinstance(update, TERMINAL) or (isinstance(update, AgentLeft) and not update.requeued
+                                            and update.reason in ("hangup", "hand_back"))
+
+
+class CallerFeed:
+    """`follow(call_id)`: the current state, then the updates, until the call leaves the handoff."""
+
+    def __init__(self, client: aredis.Redis, keys: Keys, calls: CallBook, *, name_of: Callable[[str], str]) -> None:
+        self._r = client
+        self._keys = keys
+        self._calls = calls
+        self._name_of = name_of
+
+    async def current(self, record: CallRecord) -> CallUpdate | None:
+        """The update that describes where the call stands (None: nothing to say yet)."""
+        if record.state is CallState.CONNECTED and record.agent_id:
+            return AgentConnected(record.call_id, record.agent_id, self._name_of(record.agent_id))
+        if record.state in (CallState.WAITING, CallState.OFFERED):
+            stored, expected = await self._r.hmget(self._keys.call(record.call_id), ("position", "expected_wait_s"))
+            position = int(stored or 0)
+            if position <= 0:
+                rank: Any = await self._r.zrank(self._keys.waiting(record.queue), record.call_id)
+                position = 0 if rank is None else int(rank) + 1
+            return QueuePosition(record.call_id, position, float(expected or 0.0)) if position else None
+        if record.final:
+            outcome = await self._r.hget(self._keys.call(record.call_id), "outcome")
+            return decode_call_update(outcome) if outcome else None
+        return None
+
+    async def follow(self, call_id: str) -> AsyncIterator[CallUpdate]:
+        """Subscribe first, then read the state: nothing published in between is missed."""
+        subscription = messages(self._r, self._keys.call_channel(call_id))
+        try:
+            await anext(subscription)  # subscribed
+            told: CallUpdate | None = None
+            with contextlib.suppress(UnknownCall):
+                record = await self._calls.get(call_id)
+                told = await self.current(record)
+                if told is not None:
+                    yield told
+                    if ends_the_handoff(told):
+                        return
+            async for text in subscription:
+                if text is None:  # quiet, or back after an outage: where does the call stand?
+                    try:
+                        record = await self._calls.get(call_id)
+                    except (UnknownCall, *TRANSIENT):
+                        continue
+                    now = await self.current(record)
+                    if now is not None and now != told and not isinstance(now, QueuePosition):
+                        told = now
+                        yield now
+                        if ends_the_handoff(now):
+                            return
+                    if record.final and (now is None or ends_the_handoff(now)):
+                        return
+                    continue
+                update = decode_call_update(text)
+                told = update
+                yield update
+                if ends_the_handoff(update):
+                    return
+        finally:
+            await subscription.aclose()
