@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from bot.nlu import NLUEngine, load_or_train
 from bot.training_data.model import DataError
 from callpilot.brains import Brain, build_brain
-from callpilot.handoff_port import HandoffRuntime
+from callpilot.handoff_port import HandoffRuntime, wrap_up_to_file
 from callpilot.ops.web import mount_ops
 from callpilot.records.runtime import mount_records
 from callpilot.settings import Settings
@@ -90,11 +90,14 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     app.state.holder = holder
     app.state.settings = settings
     voice = mount_voice(app, settings, holder)
-    handoff = HandoffRuntime(settings, wrap_up_log=voice.record_wrap_up)  # queues, agents, audio bridge
-    app.state.handoff = handoff
-    app.include_router(desk_router(handoff.deps))  # /agent, /agent/ws, /agent/api, /supervisor
     records = mount_records(app, settings)
     voice.call_log_listeners.append(records.writer)  # call-log events -> the calls table
+    # Queues, agents, audio bridge; the screen pop looks callers up in the records' contacts (or the CRM), and
+    # wrap-ups reach the records directly (also while the voice models are still loading).
+    handoff = HandoffRuntime(settings, contacts=records.contacts,
+                             wrap_up_sinks=(records.writer.record_wrap_up, wrap_up_to_file(settings.call_log)))
+    app.state.handoff = handoff
+    app.include_router(desk_router(handoff.deps))  # /agent, /agent/ws, /agent/api, /supervisor
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
     voice.observer = ops.observer
 

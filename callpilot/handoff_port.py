@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from bot.dialogue import DialogueEngine, HandoffDecision
@@ -16,9 +17,11 @@ from bot.dialogue.state import Turn
 from callpilot.settings import Settings
 from handoff import build_service
 from handoff.bridge import AudioBridge, HoldSignal, bridge_client
+from handoff.contacts import ContactLookup
 from handoff.errors import HandoffError
 from handoff.events import AgentConnected, AgentLeft, CallUpdate, Closed, Overflow, QueuePosition, ReturnedToBot
 from handoff.service import HandoffService
+from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.pipeline.handoff_port import (
     AgentGone,
     AgentJoined,
@@ -91,24 +94,52 @@ def bot_resumer(engine: DialogueEngine, clock: Callable[[], float] = time.time) 
     return resume
 
 
+WrapUpLog = Callable[[dict[str, Any]], None]
+
+
+def wrap_up_to_file(path: Path | None) -> WrapUpLog:
+    """Append an agent's wrap-up to the JSON-lines call log beside the call's own events.
+
+    Its own `CallLog` without listeners: the records get wrap-ups straight from the runtime, whether or not
+    the voice models (and the pipeline's call log with its listeners) are loaded.
+    """
+    call_log = CallLog(path)
+
+    def record(outcome: dict[str, Any]) -> None:
+        data = {k: v for k, v in outcome.items() if k not in ("call_id", "kind")}
+        call_log.record(str(outcome["call_id"]), LifecycleKind.HANDOFF, 0, stage="wrap_up", **data)
+
+    return record
+
+
 class HandoffRuntime:
     """The handoff service and audio bridge of this process: started in the app's lifespan, shared by the agent
-    desktop (`deps()`) and the voice gateway (`port`). A failure to start (Redis down) leaves calls with the bot."""
+    desktop (`deps()`) and the voice gateway (`port`). A failure to start (Redis down) leaves calls with the bot.
 
-    def __init__(self, settings: Settings, *, wrap_up_log: Callable[[dict[str, Any]], None] | None = None) -> None:
+    `contacts` finds the caller for the agent's screen pop (the records' SQL table or CRM adapter); each wrap-up
+    goes to every sink in `wrap_up_sinks` (the records writer, the call-log file); one failing does not stop the
+    others.
+    """
+
+    def __init__(self, settings: Settings, *, wrap_up_sinks: tuple[WrapUpLog, ...] = (),
+                 contacts: ContactLookup | None = None) -> None:
         self.settings = settings
         self.service: HandoffService | None = None
         self.bridge: AudioBridge | None = None
         self.port: ServicePort | None = None
         self.error: str | None = None
-        self._wrap_up_log = wrap_up_log
+        self.contacts = contacts
+        self._wrap_up_sinks = wrap_up_sinks
 
     async def _record_wrap_up(self, outcome: dict[str, Any]) -> None:
-        if self._wrap_up_log is not None:
-            self._wrap_up_log(outcome)
+        for sink in self._wrap_up_sinks:
+            try:
+                sink(outcome)
+            except Exception:  # the agent's wrap-up must not fail because one place to keep it is broken
+                log.exception("wrap-up of call %s: %r failed", outcome.get("call_id"), sink)
 
     async def start(self) -> None:
-        service = build_service(self.settings, wrap_up_sink=self._record_wrap_up)
+        service = build_service(self.settings, contacts=self.contacts, wrap_up_sink=self._record_wrap_up)
         try:
             await service.start()
         except HandoffError as exc:
