@@ -351,6 +351,7 @@ def plot(runs: list[dict[str, object]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 10, 20, 40])
+    parser.add_argument("--call-log", type=Path, help="keep the server's call log here (default: thrown away)")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes")
     parser.add_argument("--end-of-turn-ms", type=int, default=700, help="the server's end-of-turn silence")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice.json")
@@ -360,7 +361,7 @@ def main() -> None:
     audio = (synthesise(QUESTION, piper) + bytes(FRAME * 5), synthesise(INTERRUPTION, piper) + bytes(FRAME * 5))
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        call_log, port = Path(tmp) / "calls.jsonl", free_port()
+        call_log, port = args.call_log or Path(tmp) / "calls.jsonl", free_port()
         server = start_server(port, call_log, args.end_of_turn_ms)
         try:
             process = psutil.Process(server.pid)

@@ -29,6 +29,7 @@ class CountingTts:
     async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
         self.spoken.append(text)
         for _ in text:
+            await asyncio.sleep(0)  # like a real engine, others run while it works
             yield AudioChunk(b"\x10\x00" * 800, 8000, "counting")
 
 
@@ -60,3 +61,17 @@ def test_hibari_through_memory_is_the_same_voice() -> None:
     assert (engine.name, engine.sample_rate) == ("hibari", 24000)
     first = say(engine, "Our stores are open every day.")
     assert say(engine, "Our stores are open every day.").pcm == first.pcm and engine.hits == 1
+
+
+def test_calls_asking_at_once_share_one_synthesis() -> None:
+    inner = CountingTts()
+    engine = RememberingTts(inner)
+
+    async def everyone() -> list[bytes]:
+        async def one() -> bytes:
+            return b"".join([chunk.pcm async for chunk in engine.synthesize("Welcome.")])
+
+        return list(await asyncio.gather(*(one() for _ in range(5))))
+
+    heard = asyncio.run(everyone())
+    assert inner.spoken == ["Welcome."] and len(set(heard)) == 1 and (engine.hits, engine.misses) == (4, 1)
