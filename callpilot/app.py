@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     app.include_router(desk_router(handoff.deps))  # /agent, /agent/ws, /agent/api, /supervisor
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
     voice.observer = ops.observer
+    records.writer.on_ticket = ops.tickets  # tickets to the CRM (settings.ticket_delivery)
 
     @app.get("/health")
     def health() -> JSONResponse:

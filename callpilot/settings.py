@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from callpilot.ops.config import DEFAULT_ALERT_RULES, AlertRule, WebhookTarget
 from handoff.config import HandoffConfig
@@ -66,12 +66,22 @@ class Settings(BaseModel):
     records_purge_interval_s: float = Field(86400.0, gt=0)  # the server purges expired recordings this often
     crm_url: str | None = None  # None: the built-in contacts table; else GET {crm_url}/contacts?phone=...
     crm_timeout: float = Field(2.0, gt=0)
+    # Tickets on call end: always in the tickets table; "webhook": also ticket.created / ticket.updated to the
+    # webhooks subscribed to them; "crm": also POSTed (signed with crm_secret, retried) to {crm_url}/tickets.
+    ticket_delivery: Literal["table", "webhook", "crm"] = "table"
+    crm_secret: str | None = None  # HMAC key of the X-Callpilot-Signature on ticket POSTs to the CRM
     # Operations (callpilot.ops): webhooks, KPIs, alerts, dashboard
     webhooks: list[WebhookTarget] = Field(default_factory=list)  # [{url, secret, events}]
     webhook_max_attempts: int = Field(6, ge=1)
     service_level_s: float = Field(20.0, gt=0)  # "answered within T seconds" for the service level
     alert_rules: list[AlertRule] = Field(default_factory=lambda: list(DEFAULT_ALERT_RULES))
     alert_interval_s: float = Field(60.0, gt=0)  # how often the rules are evaluated
+
+    @model_validator(mode="after")
+    def _crm_tickets_need_a_crm(self) -> Settings:
+        if self.ticket_delivery == "crm" and not self.crm_url:
+            raise ValueError("ticket_delivery 'crm' posts to {crm_url}/tickets: set crm_url too")
+        return self
 
     @field_validator("recording_retention_days")
     @classmethod

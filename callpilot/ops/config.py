@@ -6,7 +6,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-WebhookEvent = Literal["call.started", "call.ended", "handoff.requested", "alert.fired", "alert.resolved"]
+WebhookEvent = Literal["call.started", "call.ended", "handoff.requested", "alert.fired", "alert.resolved",
+                       "ticket.created", "ticket.updated"]
 WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = get_args(WebhookEvent)
 AlertMetric = Literal[
     "answer_rate",

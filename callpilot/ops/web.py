@@ -23,6 +23,7 @@ from callpilot.ops.facts import CallFact, load_facts
 from callpilot.ops.kpi import Bucket, compute_kpis, hot_topics, longest_wait_s
 from callpilot.ops.metrics import CONTENT_TYPE_LATEST, CallMetrics, FloorView
 from callpilot.ops.observer import OpsObserver
+from callpilot.ops.tickets import TicketDelivery
 from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
 from callpilot.records.apikeys import Principal, verify_key
 from callpilot.records.auth import require_role
@@ -54,20 +55,23 @@ class OpsRuntime:
             backoff=Backoff(max_attempts=settings.webhook_max_attempts),
         )
         self.observer = OpsObserver(self.metrics, self.hooks)
+        self.tickets = TicketDelivery(settings, self.hooks)  # the records writer's `on_ticket`
         self.alerts = AlertMonitor(AlertBook(settings.alert_rules), self.measure, webhook_notifier(self.hooks),
                                    clock=clock, interval_s=settings.alert_interval_s)
 
     async def start(self) -> None:
         await self.hooks.start()
+        await self.tickets.start()
         self.alerts.start()
 
     async def stop(self) -> None:
         await self.alerts.stop()
-        try:  # give queued webhooks (call.ended of the last calls) a moment to go out
-            await asyncio.wait_for(self.hooks.drain(), SHUTDOWN_DRAIN_S)
+        try:  # give queued webhooks (call.ended of the last calls, their tickets) a moment to go out
+            await asyncio.wait_for(asyncio.gather(self.hooks.drain(), self.tickets.drain()), SHUTDOWN_DRAIN_S)
         except TimeoutError:
             log.warning("shutting down with webhooks still queued or retrying")
         await self.hooks.stop()
+        await self.tickets.stop()
 
     # Sources.
 

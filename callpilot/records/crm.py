@@ -154,7 +154,8 @@ def call_ended(session: Session, row: CallRecord) -> Ticket:
     return ticket
 
 
-def wrap_up_after_end(session: Session, row: CallRecord) -> None:
+def wrap_up_after_end(session: Session, row: CallRecord) -> Ticket:
     """The agent's wrap-up arrived after the call ended: the ticket gets the disposition and notes."""
     ticket = call_ended(session, row)
     ticket.subject, ticket.body = _ticket_text(row)
+    return ticket

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from callpilot.records.crm import call_ended, wrap_up_after_end
 from callpilot.records.db import Database
-from callpilot.records.models import CallRecord
+from callpilot.records.models import CallRecord, Ticket
 from callpilot.records.projection import RecordEvent, apply_event, is_wrap_up, new_record
 
 log = logging.getLogger("callpilot.records.writer")
@@ -30,8 +30,14 @@ log = logging.getLogger("callpilot.records.writer")
 _STOP = object()
 
 
-def store_events(session: Session, events: Sequence[RecordEvent], *, retention_days: int) -> list[CallRecord]:
-    """Fold events into their calls' rows (creating rows as needed); returns the rows touched."""
+TicketChange = tuple[str, Ticket, CallRecord]  # ("ticket.created" | "ticket.updated", ticket, its call)
+TicketSink = Callable[[str, dict[str, Any]], None]
+
+
+def store_events(session: Session, events: Sequence[RecordEvent], *, retention_days: int,
+                 tickets: list[TicketChange] | None = None) -> list[CallRecord]:
+    """Fold events into their calls' rows (creating rows as needed); returns the rows touched.
+    Tickets opened (call ended) or updated (a wrap-up after the end) are appended to `tickets`."""
     ids = sorted({e.call_id for e in events})
     rows = {r.call_id: r for r in session.scalars(select(CallRecord).where(CallRecord.call_id.in_(ids)))}
     for event in events:
@@ -43,10 +49,26 @@ def store_events(session: Session, events: Sequence[RecordEvent], *, retention_d
         apply_event(row, event)
         if event.event == "ended":
             session.flush()
-            call_ended(session, row)
+            ticket = call_ended(session, row)
+            if tickets is not None:
+                tickets.append(("ticket.created", ticket, row))
         elif was_over and is_wrap_up(event):
-            wrap_up_after_end(session, row)
+            ticket = wrap_up_after_end(session, row)
+            if tickets is not None:
+                tickets.append(("ticket.updated", ticket, row))
     return list(rows.values())
+
+
+def ticket_payload(ticket: Ticket, row: CallRecord) -> dict[str, Any]:
+    """What the CRM receives about a ticket: the ticket and the call's outcome (text already redacted)."""
+    return {
+        "ticket_id": ticket.id, "call_id": ticket.call_id, "customer_id": ticket.customer_id,
+        "caller_number": ticket.caller_number, "subject": ticket.subject, "body": ticket.body,
+        "status": ticket.status, "created_at": ticket.created_at.isoformat() if ticket.created_at else None,
+        "call": {"channel": row.channel, "status": row.status, "duration_s": row.duration_s,
+                 "contained": row.contained, "queue": row.queue, "agent_id": row.agent_id,
+                 "disposition": row.disposition, "intents": list(row.intents)},
+    }
 
 
 @dataclass
@@ -82,6 +104,8 @@ class RecordWriter:
         self._idle = threading.Condition()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
+        # Called (on the writer thread) for each ticket opened or updated, once its transaction is committed.
+        self.on_ticket: TicketSink | None = None
 
     def start(self) -> RecordWriter:
         if self._thread is None:
@@ -164,10 +188,12 @@ class RecordWriter:
     def _write_with_retries(self, batch: list[RecordEvent]) -> None:
         failures = 0
         while True:
+            tickets: list[TicketChange] = []
             try:
                 with self.database.session() as session:
-                    store_events(session, batch, retention_days=self.retention_days)
+                    store_events(session, batch, retention_days=self.retention_days, tickets=tickets)
                 self.stats.written += len(batch)
+                self._deliver(tickets)
                 return
             except (OperationalError, InterfaceError, DisconnectionError) as exc:
                 failures += 1
@@ -185,10 +211,22 @@ class RecordWriter:
     def _write_one_by_one(self, batch: list[RecordEvent]) -> None:
         """A batch the database refused: write what it accepts, log and skip the rest."""
         for event in batch:
+            tickets: list[TicketChange] = []
             try:
                 with self.database.session() as session:
-                    store_events(session, [event], retention_days=self.retention_days)
+                    store_events(session, [event], retention_days=self.retention_days, tickets=tickets)
                 self.stats.written += 1
+                self._deliver(tickets)
             except Exception:
                 self.stats.failed += 1
                 log.exception("records: could not store %s event of call %s", event.event, event.call_id)
+
+    def _deliver(self, tickets: list[TicketChange]) -> None:
+        """Hand committed tickets to `on_ticket` (which only queues them); a failure there is logged."""
+        if self.on_ticket is None:
+            return
+        for kind, ticket, row in tickets:
+            try:
+                self.on_ticket(kind, ticket_payload(ticket, row))
+            except Exception:
+                log.exception("records: could not hand on %s for call %s", kind, ticket.call_id)
