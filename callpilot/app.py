@@ -101,6 +101,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
     voice.observer = ops.observer
     records.writer.on_ticket = ops.tickets  # tickets to the CRM (settings.ticket_delivery)
+    records.text.observer = ops.observer  # text conversations: metrics and call.started / call.ended too
 
     @app.get("/health")
     def health() -> JSONResponse:

@@ -15,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 __all__ = ["CONTENT_TYPE_LATEST", "CallMetrics", "FloorView"]
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+TEXT = "text"  # the transport of REST-channel conversations
 TURN_GAP_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 8.0)
 
 
@@ -57,6 +58,8 @@ class CallMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.calls_in_progress = Gauge("callpilot_calls_in_progress", "Calls connected right now", registry=r)
+        self.text_open = Gauge("callpilot_text_conversations_open", "Text conversations not ended yet",
+                               registry=r)
         self.calls_started = Counter("callpilot_calls_started", "Calls started", ["transport"], registry=r)
         self.calls_ended = Counter("callpilot_calls_ended", "Calls ended", ["reason"], registry=r)
         self.handoffs = Counter("callpilot_handoffs", "Handoffs requested to agents", ["skill"], registry=r)
@@ -77,18 +80,24 @@ class CallMetrics:
         self.webhooks_dropped = Gauge("callpilot_webhooks_dropped", "Webhook events dropped (queue full)",
                                       registry=r)
         self._live: set[str] = set()
+        self._texts: set[str] = set()  # text conversations (transport "text") are counted apart from calls
 
     # The pipeline's observer methods.
 
     def on_call_started(self, call_id: str, transport: str, caller: str) -> None:
-        self._live.add(call_id)
-        self.calls_in_progress.set(len(self._live))
+        (self._texts if transport == TEXT else self._live).add(call_id)
+        self._set_open()
         self.calls_started.labels(_label(transport)).inc()
 
     def on_call_ended(self, call_id: str, reason: str) -> None:
         self._live.discard(call_id)
-        self.calls_in_progress.set(len(self._live))
+        self._texts.discard(call_id)
+        self._set_open()
         self.calls_ended.labels(_label(reason)).inc()
+
+    def _set_open(self) -> None:
+        self.calls_in_progress.set(len(self._live))
+        self.text_open.set(len(self._texts))
 
     def on_turn_gap(self, call_id: str, gap_ms: float) -> None:
         self.turn_gap.observe(max(0.0, gap_ms) / 1000)

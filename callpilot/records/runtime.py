@@ -29,6 +29,7 @@ class RecordsRuntime:
         self.writer = RecordWriter(self.database, retention_days=settings.recording_retention_days)
         self.contacts = contact_lookup(settings, self.database)
         self.text = TextConversations(self.writer.submit)  # REST-channel conversations
+        self.text_sweep_s = min(60.0, self.text.idle.total_seconds() / 4)  # how often idle ones are ended
         self.ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -39,6 +40,7 @@ class RecordsRuntime:
         install_log_redaction()
         upgraded = await self._try_upgrade(0.0)
         self._tasks.append(asyncio.create_task(self._upgrade_then_run(upgraded), name="records-start"))
+        self._tasks.append(asyncio.create_task(self._end_idle_texts(), name="records-text-idle"))
         if upgraded:
             await self.ready.wait()
 
@@ -61,6 +63,14 @@ class RecordsRuntime:
         self.ready.set()
         log.info("call records in %s", self.database.engine.url.render_as_string(hide_password=True))
         await purge_daily(self.database, self.settings.records_purge_interval_s)
+
+    async def _end_idle_texts(self) -> None:
+        while True:
+            await asyncio.sleep(self.text_sweep_s)
+            try:
+                self.text.end_idle()
+            except Exception:
+                log.exception("ending idle text conversations failed")
 
     async def stop(self) -> None:
         for task in self._tasks:

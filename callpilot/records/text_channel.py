@@ -1,8 +1,9 @@
 """Text-channel conversations (the REST channel) as call records, through the same writer as calls.
 
 A text conversation has no hang-up: it is one record per sender from its first message until it has been
-idle for `idle_s` (the dialogue session's lifetime); it is ended then, when the next message from anyone
-arrives or when the server stops.
+idle for `idle_s` (the dialogue session's lifetime); it is ended by the server's periodic `end_idle()`, when
+the next message from anyone arrives, or when the server stops. Like a phone call, its start and end go to the
+`observer` (metrics and the call.started / call.ended webhooks), with transport "text".
 """
 
 from __future__ import annotations
@@ -11,10 +12,19 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from callpilot.records.models import utcnow
 from callpilot.records.projection import RecordEvent
+
+TEXT_TRANSPORT = "text"
+
+
+class ConversationObserver(Protocol):
+    """The part of the voice pipeline's observer a text conversation reports to (callpilot.ops.OpsObserver)."""
+
+    def on_call_started(self, call_id: str, transport: str, caller: str) -> None: ...
+    def on_call_ended(self, call_id: str, reason: str) -> None: ...
 
 
 @dataclass
@@ -31,6 +41,7 @@ class TextConversations:
         self.submit = submit
         self.idle = timedelta(seconds=idle_s)
         self.clock = clock
+        self.observer: ConversationObserver | None = None  # set by the app (metrics, webhooks)
         self._open: dict[str, _Conversation] = {}
         self._count = 0
         self._lock = threading.Lock()  # FastAPI runs sync routes on a thread pool
@@ -46,6 +57,8 @@ class TextConversations:
                 conversation = _Conversation(f"text-{now:%Y%m%d%H%M%S}-{self._count}", now)
                 self._open[sender] = conversation
                 self.submit(RecordEvent(conversation.call_id, "started", now, {"channel": "text", "caller": sender}))
+                if self.observer is not None:
+                    self.observer.on_call_started(conversation.call_id, TEXT_TRANSPORT, sender)
             conversation.last_seen = now
         self.submit(RecordEvent(conversation.call_id, "turn", now, {"speaker": "caller", "text": message}))
         for reply in replies:
@@ -60,6 +73,13 @@ class TextConversations:
                 self._end(conversation, "server_stopped")
             self._open.clear()
 
+    def end_idle(self) -> int:
+        """End the conversations idle for `idle_s` by now (the server calls this periodically); how many."""
+        with self._lock:
+            before = len(self._open)
+            self._end_idle(self.clock())
+            return before - len(self._open)
+
     def _end_idle(self, now: datetime) -> None:
         for sender, conversation in list(self._open.items()):
             if now - conversation.last_seen >= self.idle:
@@ -68,3 +88,5 @@ class TextConversations:
 
     def _end(self, conversation: _Conversation, reason: str) -> None:
         self.submit(RecordEvent(conversation.call_id, "ended", conversation.last_seen, {"reason": reason}))
+        if self.observer is not None:
+            self.observer.on_call_ended(conversation.call_id, reason)
