@@ -46,7 +46,7 @@ def leg_update(update: CallUpdate) -> LegUpdate:
         case AgentLeft(reason=reason, requeued=requeued):
             return AgentGone(reason, requeued)
         case Overflow(action=action, target=target):
-            return NoAgent(action, target)
+            return NoAgent(action, target, update.choices, update.choice_timeout_s, update.backup)
         case Closed(opens_at=opens_at):
             return QueueClosed(opens_at)
         case ReturnedToBot(reason=reason):
@@ -77,7 +77,16 @@ class ServicePort:
     async def from_agent(self, call_id: str) -> AsyncIterator[bytes | Hold]:
         async with self.bridge.listen(call_id, "caller") as heard:
             async for item in heard:
-                yield Hold(item.on) if isinstance(item, HoldSignal) else item
+                if isinstance(item, HoldSignal):
+                    yield Hold(item.on)
+                elif isinstance(item, bytes):
+                    yield item
+
+    async def key_to_agent(self, call_id: str, digit: str) -> None:
+        await self.bridge.caller_key(call_id, digit)
+
+    async def request_callback(self, call_id: str) -> str:
+        return (await self.service.request_callback(call_id)).number
 
 
 def bot_resumer(engine: DialogueEngine, clock: Callable[[], float] = time.time) -> Callable[[str], None]:

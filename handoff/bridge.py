@@ -1,8 +1,9 @@
 """Agent <-> caller audio over Redis pub/sub, so the agent's browser may be connected to another process than the call.
 
-Per call there are three channels: `callpilot:audio:{call_id}:to_agent` and `:to_caller` carry raw PCM16
+Per call there are four channels: `callpilot:audio:{call_id}:to_agent` and `:to_caller` carry raw PCM16
 mono at 16 kHz, one 20 ms frame (640 bytes) per message; `:control` carries the agent's hold switch as
-JSON (`{"hold": true}`). Pub/sub drops what nobody listens to, which is what live audio wants: a frame
+JSON (`{"hold": true}`), `:keys` the keys the caller presses while talking to the agent (`{"digit": "5"}`).
+Pub/sub drops what nobody listens to, which is what live audio wants: a frame
 nobody hears now is worth nothing later.
 """
 
@@ -37,6 +38,16 @@ class HoldSignal:
     on: bool
 
 
+@dataclass(frozen=True)
+class CallerKey:
+    """The caller pressed a key (0-9, *, #, A-D) while connected to the agent."""
+
+    digit: str
+
+
+DIGITS = frozenset("0123456789*#ABCD")
+
+
 class BadAudio(ValueError):
     """Audio that cannot be PCM16 frames: odd length, empty or too large."""
 
@@ -66,7 +77,7 @@ class AudioBridge:
         self.redis = redis
         self.prefix = prefix
 
-    def channel(self, call_id: str, name: Literal["to_agent", "to_caller", "control"]) -> str:
+    def channel(self, call_id: str, name: Literal["to_agent", "to_caller", "control", "keys"]) -> str:
         return f"{self.prefix}:{call_id}:{name}"
 
     async def to_agent(self, call_id: str, pcm16: bytes) -> None:
@@ -82,6 +93,12 @@ class AudioBridge:
     async def set_hold(self, call_id: str, on: bool) -> None:
         await self.redis.publish(self.channel(call_id, "control"), json.dumps({"hold": on}))
 
+    async def caller_key(self, call_id: str, digit: str) -> None:
+        """A key the caller pressed, for the agent's desktop."""
+        if digit not in DIGITS:
+            raise ValueError(f"not a phone key: {digit!r}")
+        await self.redis.publish(self.channel(call_id, "keys"), json.dumps({"digit": digit}))
+
     def listen(self, call_id: str, side: Side) -> BridgeListener:
         """What one side hears: `async with bridge.listen(id, "caller") as heard: async for item in heard`.
 
@@ -91,7 +108,7 @@ class AudioBridge:
         if side == "caller":
             channels = (self.channel(call_id, "to_caller"), self.channel(call_id, "control"))
         else:
-            channels = (self.channel(call_id, "to_agent"),)
+            channels = (self.channel(call_id, "to_agent"), self.channel(call_id, "keys"))
         return BridgeListener(self.redis.pubsub(), channels)
 
 
@@ -102,6 +119,7 @@ class BridgeListener:
         self._pubsub = pubsub
         self._channels = channels
         self._control = next((c for c in channels if c.endswith(":control")), None)
+        self._keys = next((c for c in channels if c.endswith(":keys")), None)
 
     async def __aenter__(self) -> BridgeListener:
         await self._pubsub.subscribe(*self._channels)
@@ -117,10 +135,10 @@ class BridgeListener:
         await self._pubsub.unsubscribe()
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    def __aiter__(self) -> AsyncIterator[bytes | HoldSignal]:
+    def __aiter__(self) -> AsyncIterator[bytes | HoldSignal | CallerKey]:
         return self._items()
 
-    async def _items(self) -> AsyncIterator[bytes | HoldSignal]:
+    async def _items(self) -> AsyncIterator[bytes | HoldSignal | CallerKey]:
         while True:
             message: dict[str, Any] | None = await self._pubsub.get_message(
                 ignore_subscribe_messages=True, timeout=1.0
@@ -131,6 +149,8 @@ class BridgeListener:
             channel = channel.decode() if isinstance(channel, bytes) else str(channel)
             if channel == self._control:
                 yield HoldSignal(bool(json.loads(data).get("hold")))
+            elif channel == self._keys:
+                yield CallerKey(str(json.loads(data).get("digit")))
             elif isinstance(data, bytes):
                 yield data
             else:

@@ -3,8 +3,9 @@
 The browser sends `{"type": ...}` messages (status, accept, decline, join, hold, transfer, hand_back,
 hang_up, wrap_up, ping) and 20 ms PCM16 frames at 16 kHz from its microphone; we send the agent's
 updates (offer, offer_withdrawn, call_ended, status_changed), `connected` when a call is bridged,
-`error`s, and the caller's audio as binary frames. Everything the agent does goes through
-`HandoffService`; audio goes through the `AudioBridge`, so the call may live in another process.
+`caller_key` when the caller presses a key, `error`s, and the caller's audio as binary frames.
+Everything the agent does goes through `HandoffService`; audio goes through the `AudioBridge`, so the call
+may live in another process.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from handoff.bridge import AudioBridge, BadAudio
+from handoff.bridge import AudioBridge, BadAudio, CallerKey
 from handoff.errors import HandoffError, IllegalTransition, NotYourCall, OfferTaken, UnknownCall, UnknownQueue
 from handoff.events import CallEnded, to_dict
 from handoff.model import Agent, AgentStatus
@@ -128,6 +129,7 @@ class DeskSession:
     async def _on_hold(self, message: dict[str, Any]) -> None:
         call_id = self._current()
         self.held = bool(message.get("on"))
+        await self.service.hold(self.agent.agent_id, call_id, self.held)  # the supervisor sees it
         await self.bridge.set_hold(call_id, self.held)
         await self._send_json({"type": "hold", "on": self.held, "call_id": call_id})
 
@@ -181,7 +183,9 @@ class DeskSession:
         async with self.bridge.listen(call_id, "agent") as heard:
             ready.set()
             async for item in heard:
-                if isinstance(item, bytes) and not self.held:
+                if isinstance(item, CallerKey):
+                    await self._send_json({"type": "caller_key", "call_id": call_id, "digit": item.digit})
+                elif isinstance(item, bytes) and not self.held:
                     await self._send_bytes(item)
 
     async def _unbridge(self) -> None:

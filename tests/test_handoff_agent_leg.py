@@ -44,6 +44,8 @@ class ScriptedPort:
         self.hung_up: list[str] = []
         self.pushed: asyncio.Queue[LegUpdate] = asyncio.Queue()
         self.agent_audio: asyncio.Queue[bytes | Hold] = asyncio.Queue()
+        self.keys_to_agent: list[str] = []
+        self.callbacks: list[str] = []
 
     async def request(self, call_id: str, decision: HandoffDecision, *, language: str) -> None:
         self.requests.append((call_id, decision))
@@ -61,6 +63,13 @@ class ScriptedPort:
     async def from_agent(self, call_id: str) -> AsyncIterator[bytes | Hold]:
         while True:
             yield await self.agent_audio.get()
+
+    async def key_to_agent(self, call_id: str, digit: str) -> None:
+        self.keys_to_agent.append(digit)
+
+    async def request_callback(self, call_id: str) -> str:
+        self.callbacks.append(call_id)
+        return "+16175550142"
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +197,7 @@ def test_queued_caller_hears_position_then_hold_music_and_the_bot_is_deaf(models
         assert call.pipeline.leg.state is Leg.QUEUED
         port.pushed.put_nowait(InQueue(position=2, expected_wait_s=90))
         await call.until(lambda: any("number 2 in the queue" in s for s in call.bot_said()))
-        await call.until(lambda: not call.pipeline._bot_busy())
+        await call.until(lambda: not call.pipeline.bot_busy())
         hold = await call.feed(seconds=2.0)
         windows = [hold[i : i + 3200] for i in range(0, len(hold) - 3199, 3200)]  # 200 ms each
         assert windows and all(rms(w) > 300 for w in windows), [round(rms(w)) for w in windows]
@@ -211,7 +220,7 @@ def test_agent_voice_reaches_the_caller_the_bot_stays_silent_then_takes_the_call
         services = fresh(models, port)
         call = Call(services, port)
         await ask_for_a_human(call, services)
-        await call.until(lambda: not call.pipeline._bot_busy())
+        await call.until(lambda: not call.pipeline.bot_busy())
         port.pushed.put_nowait(AgentJoined("a1", "Alice"))
         await call.feed(seconds=0.2)
         assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.AGENT
@@ -261,7 +270,7 @@ def test_agent_disconnect_requeues_with_hold_music_and_agent_hang_up_ends_the_ca
         services = fresh(models, port)
         call = Call(services, port)
         await ask_for_a_human(call, services)
-        await call.until(lambda: not call.pipeline._bot_busy())
+        await call.until(lambda: not call.pipeline.bot_busy())
         port.pushed.put_nowait(AgentJoined("a1", "Alice"))
         await call.feed(seconds=0.5, agent=agent_tone(0.5))
         port.pushed.put_nowait(AgentGone("disconnected", requeued=True))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-from handoff.bridge import FRAME_BYTES, AudioBridge, BadAudio, HoldSignal
+from handoff.bridge import FRAME_BYTES, AudioBridge, BadAudio, CallerKey, HoldSignal
 
 REAL_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -23,8 +23,8 @@ def tone_frames(count: int) -> list[bytes]:
     return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
 
 
-async def take(stream: AsyncIterator[bytes | HoldSignal], count: int) -> list[bytes | HoldSignal]:
-    items: list[bytes | HoldSignal] = []
+async def take(stream: AsyncIterator[bytes | HoldSignal | CallerKey], count: int) -> list[bytes | HoldSignal | CallerKey]:
+    items: list[bytes | HoldSignal | CallerKey] = []
     async for item in stream:
         items.append(item)
         if len(items) == count:
@@ -83,6 +83,24 @@ def test_the_caller_hears_the_agent_and_the_hold_switch_in_order(make_client: ob
             got = await asyncio.wait_for(take(heard, 4), 10)
         await client.aclose()
         assert got == [frames[0], HoldSignal(True), HoldSignal(False), frames[1]]
+
+    run(go())
+
+
+def test_the_agent_hears_the_callers_keys_between_the_frames(make_client: object) -> None:
+    async def go() -> None:
+        client = await make_client()  # type: ignore[operator]
+        bridge = AudioBridge(client, prefix=f"test:{uuid.uuid4().hex}")
+        frames = tone_frames(2)
+        async with bridge.listen("call-k", "agent") as heard:
+            await bridge.to_agent("call-k", frames[0])
+            await bridge.caller_key("call-k", "5")
+            await bridge.to_agent("call-k", frames[1])
+            got = await asyncio.wait_for(take(heard, 3), 10)
+        with pytest.raises(ValueError, match="not a phone key"):
+            await bridge.caller_key("call-k", "55")
+        await client.aclose()
+        assert got == [frames[0], CallerKey("5"), frames[1]]
 
     run(go())
 

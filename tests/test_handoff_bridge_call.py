@@ -74,7 +74,7 @@ def test_a_caller_talks_with_an_agent_through_the_service_and_goes_back_to_the_b
         assert state is not None and offer.context.call_id == state.call_id
         assert any("human" in line.text for line in offer.context.transcript)
         call.call_id = state.call_id
-        await call.until(lambda: not call.pipeline._bot_busy())
+        await call.until(lambda: not call.pipeline.bot_busy())
         waiting = await call.feed(seconds=1.0)
         assert rms(waiting) > 300  # hold music while it rings
 

@@ -108,7 +108,16 @@ function onMessage(event) {
       if (m.context) showContext(m.context);
       show("offer", false); show("call", true); show("wrapup", false);
       $("call-state").textContent = "talking"; $("hold").textContent = "Hold";
+      $("caller-keys").hidden = true; $("caller-keys").dataset.keys = "";
       say("Connected: speak to the caller.");
+      break;
+    case "caller_key":
+      if (m.call_id === callId) {
+        const keys = $("caller-keys");
+        keys.textContent = `caller pressed ${m.digit}` + (keys.dataset.keys ? ` (before: ${keys.dataset.keys})` : "");
+        keys.dataset.keys = (m.digit + (keys.dataset.keys || "")).slice(0, 8);
+        keys.hidden = false;
+      }
       break;
     case "hold":
       held = m.on; $("hold").textContent = held ? "Resume" : "Hold";

@@ -24,6 +24,14 @@ from voice_gateway.pipeline.handoff_port import (
     QueueClosed,
 )
 from voice_gateway.pipeline.hold import AgentAudio, HoldMusic, ToBridge, beep_frames
+from voice_gateway.pipeline.leg_words import (
+    CLOSED_TEXT,
+    HAND_BACK_TEXT,
+    NO_AGENT_TEXT,
+    OverflowOffer,
+    overflow_text,
+    queue_announcement,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +41,8 @@ class Leg(StrEnum):
     QUEUED = "queued"  # waiting for an agent: hold music, position announcements; the bot does not listen
     AGENT = "agent"  # an agent talks with the caller; the bot is silent and deaf
     HELD = "held"  # the agent put the caller on hold: hold music, nothing bridged
-    OVERFLOW = "overflow"  # nobody answered: the bot speaks the offer
+    OFFERING = "offering"  # nobody answered: the caller hears the overflow choices and may press a key
+    OVERFLOW = "overflow"  # nobody answered: a callback, a voicemail or a transfer is under way
     ENDED = "ended"
 
 
@@ -42,6 +51,8 @@ LEG_TRANSITIONS: dict[tuple[Leg, str], Leg] = {
     (Leg.QUEUED, "position"): Leg.QUEUED,
     (Leg.QUEUED, "agent_joined"): Leg.AGENT,
     (Leg.QUEUED, "overflow"): Leg.OVERFLOW,
+    (Leg.QUEUED, "overflow_offer"): Leg.OFFERING,
+    (Leg.OFFERING, "choose"): Leg.OVERFLOW,
     (Leg.QUEUED, "closed"): Leg.BOT,
     (Leg.QUEUED, "back_to_bot"): Leg.BOT,
     (Leg.AGENT, "hold"): Leg.HELD,
@@ -58,26 +69,6 @@ LEG_TRANSITIONS: dict[tuple[Leg, str], Leg] = {
 
 class IllegalLegTransition(RuntimeError):
     """The handoff side sent something the leg's state does not accept."""
-
-
-def queue_announcement(position: int, expected_wait_s: float) -> str:
-    where = "You are next in line." if position <= 1 else f"You are number {position} in the queue."
-    minutes = round(expected_wait_s / 60)
-    if expected_wait_s < 60:
-        wait = "The expected wait is less than a minute."
-    else:
-        wait = f"The expected wait is about {minutes} minute{'s' if minutes != 1 else ''}."
-    return f"{where} {wait}"
-
-
-OVERFLOW_TEXT = {
-    "callback": "All our colleagues are busy. We will call you back{on} as soon as someone is free. Goodbye.",
-    "voicemail": "All our colleagues are busy. Please leave a message after the tone, then hang up.",
-    "transfer": "All our colleagues here are busy. I am transferring your call{to}.",
-}
-HAND_BACK_TEXT = "You are back with the virtual assistant. What else can I do for you?"
-CLOSED_TEXT = "Our team is not available right now. I can still help with many things. What do you need?"
-NO_AGENT_TEXT = "Nobody from our team can take your call right now. I can still help. What do you need?"
 
 
 class AgentLeg:
@@ -97,6 +88,8 @@ class AgentLeg:
         self.frames_from_agent = 0
         self.voicemail: bytearray | None = None  # the caller's message, recorded after the tone
         self._beep: list[bytes] = []
+        self._offer: OverflowOffer | None = None  # the overflow choices, while the caller may pick one
+        self._overflow_targets: dict[str, str | None] = {}
 
     def move(self, event: str) -> Leg:
         try:
@@ -114,9 +107,6 @@ class AgentLeg:
         """Queue the call for an agent; updates (position, agent, overflow) arrive on a task of their own."""
         self.move("request")
         self._last_position = None
-        if self._updates is None or self._updates.done():
-            self._updates = asyncio.create_task(self._follow_updates(), name=f"leg-{self.call_id}")
-            await asyncio.sleep(0)  # let the task subscribe before the request can produce updates
         try:
             await self.port.request(self.call_id, decision, language=language)
         except Exception as exc:  # no queue must never mean silence: the bot keeps the caller
@@ -124,6 +114,9 @@ class AgentLeg:
             await self._back_to_bot(f"request_failed: {type(exc).__name__}", NO_AGENT_TEXT)
             return
         self.host.log_leg("queued", skill=decision.skill)
+        # Subscribing after the request loses nothing: the updates start with where the call stands.
+        if self._updates is None or self._updates.done():
+            self._updates = asyncio.create_task(self._follow_updates(), name=f"leg-{self.call_id}")
 
     # Audio.
 
@@ -140,7 +133,7 @@ class AgentLeg:
 
     def due(self, now_ms: float) -> list[bytes]:
         """What the caller hears when the bot is quiet: hold music, the agent, or nothing (the bot's turn)."""
-        if self.state in (Leg.QUEUED, Leg.HELD):
+        if self.state in (Leg.QUEUED, Leg.HELD, Leg.OFFERING):
             return [self._hold.frame()]
         if self.state is Leg.AGENT:
             return self._agent_audio.due(now_ms)
@@ -189,7 +182,16 @@ class AgentLeg:
                     self.move("hold" if on else "unhold")
                     self.host.log_leg("hold" if on else "unhold")
                     await self.host.show("on hold" if on else "agent", self.agent.name if self.agent else "")
+            case NoAgent(choices=choices) if choices:
+                self.move("overflow_offer")
+                self._offer = OverflowOffer(choices, update.action, update.choice_timeout_s)
+                self._overflow_targets = {"callback": update.target if update.action == "callback" else None,
+                                          "transfer": update.backup}
+                self.host.log_leg("overflow_offer", choices=list(choices), default=update.action)
+                self.host.say(self._offer.text())
+                await self.host.show("overflow", "choose: " + ", ".join(choices))
             case NoAgent(action=action, target=target):
+                self.move("overflow")
                 await self._overflow(action, target)
             case QueueClosed():
                 await self._back_to_bot("closed", CLOSED_TEXT, event="closed")
@@ -218,12 +220,19 @@ class AgentLeg:
         self.host.log_leg("back_to_bot", reason=reason)
         await self.host.resume_bot(text)
 
-    async def _overflow(self, action: str, target: str | None) -> None:
-        self.move("overflow")
-        self.host.log_leg("overflow", action=action, target=target)
-        template = OVERFLOW_TEXT.get(action, OVERFLOW_TEXT["callback"])
-        on = f" on {' '.join(self.caller)}" if action == "callback" and self.caller else ""
-        text = template.format(on=on, to=f" to {target}" if target else "")
+    async def _overflow(self, action: str, target: str | None, *, chosen_by: str = "") -> None:
+        """Carry the overflow action out: a callback (put on the list), the voicemail tone, or a transfer."""
+        self.host.log_leg("overflow", action=action, target=target, chosen_by=chosen_by or None)
+        first = self._offer is None  # after an offer the caller already knows everyone is busy
+        if action == "callback":
+            try:
+                target = await self.port.request_callback(self.call_id)
+            except Exception:
+                log.exception("call %s: the callback could not be recorded; taking a message instead", self.call_id)
+                action = "voicemail"
+            else:
+                self.host.log_leg("callback_requested", number=target)
+        text = overflow_text(action, target, caller=self.caller, first=first)
         if action == "voicemail":
             self.host.say(text)
             self.voicemail = bytearray()
@@ -231,6 +240,30 @@ class AgentLeg:
         else:
             self.host.say(text, then_hang_up="overflow_" + action)
         await self.host.show("overflow", action)
+
+    async def _choose(self, action: str, chosen_by: str) -> None:
+        self.move("choose")
+        await self.host.silence_bot()  # a key cuts the offer short
+        await self._overflow(action, self._overflow_targets.get(action), chosen_by=chosen_by)
+
+    async def caller_key(self, digit: str) -> None:
+        """A key while the bot does not listen: picks an overflow choice, or goes to the agent's desktop."""
+        if self.state is Leg.OFFERING and self._offer is not None:
+            action = self._offer.key(digit)
+            if action is not None:
+                await self._choose(action, f"key {digit}")
+        elif self.state in (Leg.AGENT, Leg.HELD):
+            try:
+                await self.port.key_to_agent(self.call_id, digit)
+            except Exception:
+                log.exception("call %s: key %s did not reach the agent", self.call_id, digit)
+
+    async def quiet(self, now_ms: float) -> None:
+        """The bot has nothing to say at `now_ms` (call clock): an unanswered overflow offer runs out."""
+        if self.state is Leg.OFFERING and self._offer is not None:
+            action = self._offer.quiet(now_ms)
+            if action is not None:
+                await self._choose(action, "no key")
 
     async def _listen_to_agent(self) -> None:
         try:

@@ -1,14 +1,14 @@
-"""One call end to end: caller audio -> VAD + ASR -> dialogue -> TTS -> transport, with barge-in and DTMF."""
+"""One call end to end: caller audio -> VAD + ASR -> dialogue -> TTS -> transport, with barge-in and DTMF.
+
+The bot's speaking side is `bot_voice.BotVoice`, the call log entries are `call_records.CallRecords`, the
+human side is `agent_leg.AgentLeg` (reached through `leg_host.PipelineLegHost`); this module takes turns.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-import wave
 from collections.abc import Callable
-from functools import partial
 
 from bot.dialogue import BotTurn
 from voice_gateway.asr import AsrFinal, AsrPartial, ListenerEvent, TurnListener
@@ -26,14 +26,15 @@ from voice_gateway.events import (
     TransportError,
 )
 from voice_gateway.pipeline.agent_leg import AgentLeg
+from voice_gateway.pipeline.bot_voice import BotVoice
+from voice_gateway.pipeline.call_records import CallRecords
 from voice_gateway.pipeline.dtmf_detect import DtmfDetector
-from voice_gateway.pipeline.playout import PlayFrame, Playout
+from voice_gateway.pipeline.leg_host import PipelineLegHost
 from voice_gateway.pipeline.services import DEFAULT_ANNOUNCEMENT, VoiceServices
 from voice_gateway.pipeline.state import CallState, Phase, Signal, TranscriptLine
 from voice_gateway.recording import CallRecorder
 from voice_gateway.transports import CallConnection
-from voice_gateway.tts import SentenceStreamer, language_of
-from voice_gateway.tts.formats import resample_pcm16
+from voice_gateway.tts import language_of
 from voice_gateway.vad import NoInput, SpeechStarted, VoiceActivityDetector
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,9 @@ class CallPipeline:
         self._listener: TurnListener | None = None
         self._to_asr: StreamResampler | None = None
         self._keys: DtmfDetector | None = None
-        self._playout: Playout | None = None
+        self.voice: BotVoice | None = None
+        self.records: CallRecords | None = None
         self.recorder: CallRecorder | None = None
-        self._texts: asyncio.Queue[str] = asyncio.Queue()
-        self._speaker: asyncio.Task[None] | None = None
-        self._synthesising = False
         self.leg: AgentLeg | None = None  # the human side, when the app has a handoff service
         self.ivr_path: tuple[str, ...] = ()  # the menus the caller went through (for the call record)
         self.language: str | None = None  # of the caller's latest words
@@ -71,8 +70,8 @@ class CallPipeline:
                 await self._on_audio(event)
             case Dtmf(digit=digit):
                 await self._on_key(digit, "transport")
-            case MarkPlayed(name=name):
-                self._on_mark(name)
+            case MarkPlayed(name=name) if self.voice is not None:
+                self.voice.mark_played(name)
             case CallEnded(reason=reason):
                 await self._on_end(reason)
             case TransportError():
@@ -85,41 +84,39 @@ class CallPipeline:
         settings = self.services.settings
         rate = event.sample_rate
         asr_rate = 8000 if rate == 8000 else 16000
-        self.state = CallState(event.call_id, event.transport, rate, caller=event.caller)
+        self.state = state = CallState(event.call_id, event.transport, rate, caller=event.caller)
         detector = VoiceActivityDetector.create(self.services.vad, asr_rate, settings.endpoint)
         self._listener = TurnListener(detector, self.services.asr.stream(asr_rate))
         self._to_asr = StreamResampler(rate, asr_rate)
         self._keys = DtmfDetector(rate) if settings.inband_dtmf else None
-        self._playout = Playout(rate, lead_ms=settings.lead_ms)
         self.recorder = CallRecorder(rate) if settings.record_calls else None
-        self._speaker = asyncio.create_task(self._speak_forever(), name=f"speaker-{event.call_id}")
+        self.records = CallRecords(state, self.services.call_log, settings.recordings_dir)
+        self.voice = BotVoice(state, self.services, self.line, self.recorder)
+        self.voice.start()
         if self.services.handoff is not None:
-            self.leg = AgentLeg(event.call_id, rate, self.services.handoff, self, caller=event.caller)
+            self.leg = AgentLeg(event.call_id, rate, self.services.handoff, PipelineLegHost(self), caller=event.caller)
         self._log(LifecycleKind.STARTED, transport=event.transport, caller=event.caller, sample_rate=rate)
         self.services.observer.on_call_started(event.call_id, event.transport, event.caller)
         await self.line.send(DisplayStatus("connected"))
         if settings.record_calls:
-            self._say(settings.announcement or DEFAULT_ANNOUNCEMENT)
+            self.say(settings.announcement or DEFAULT_ANNOUNCEMENT)
         caller = event.caller or None
         turn = await self.services.run(lambda: self.services.dialogue.start(event.call_id, caller, settings.channel))
         await self._apply(turn)
 
     async def _on_end(self, reason: str) -> None:
-        state = self.state
-        if state is None or state.phase is Phase.ENDED:
+        state, voice, records = self.state, self.voice, self.records
+        if state is None or voice is None or records is None or state.phase is Phase.ENDED:
             return
         state.move(Signal.END)
         if self.leg is not None:
             await self.leg.close(caller_hung_up=True)
-        if self._speaker is not None:
-            self._speaker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._speaker
-        self._log_bot_utterances(interrupted=False)
+        await voice.stop()
+        records.bot_utterances(interrupted=False)
         recording, recorder = None, self.recorder
         if recorder is not None:
-            path = self.services.settings.recordings_dir / f"{state.call_id}.wav"
-            recording = str(await self.services.run(lambda: recorder.write(path.resolve())))
+            path = records.recording_path()
+            recording = str(await self.services.run(lambda: recorder.write(path)))
         self._log(
             LifecycleKind.ENDED,
             reason=reason,
@@ -141,13 +138,13 @@ class CallPipeline:
         state.clock_ms += event.duration_ms
         if self.recorder is not None:
             self.recorder.add_caller(event.pcm)
+        if self._keys is not None:  # also while queued or with an agent: keys then go to the agent leg
+            for digit in self._keys.accept(event.pcm):
+                await self._on_key(digit, "inband")
         if self.leg is not None and self.leg.bot_deaf:  # queued or with an agent: the bot does not listen
             await self.leg.caller_audio(event.pcm)
             await self._pump()
             return
-        if self._keys is not None:
-            for digit in self._keys.accept(event.pcm):
-                await self._on_key(digit, "inband")
         pcm = to_asr.process(event.pcm)
         began = time.perf_counter()
         # Only audio that may end a pause or a turn can decode; the rest (VAD) costs less than a thread hop.
@@ -165,7 +162,7 @@ class CallPipeline:
         state = self.state
         assert state is not None
         if isinstance(event, SpeechStarted):
-            if self._bot_busy() and self.services.settings.barge_in:
+            if self.bot_busy() and self.services.settings.barge_in:
                 state.barge_in_onsets_ms.append(event.start_ms)
                 await self._barge_in()
         elif isinstance(event, AsrPartial):
@@ -181,7 +178,7 @@ class CallPipeline:
             heard = {"speaker": "caller", "text": event.text, "confidence": round(event.confidence, 3),
                      "language": self.language}
             await self._caller_turn(lambda: self.services.dialogue.handle_text(state.call_id, event.text), heard)
-        elif isinstance(event, NoInput) and not self._bot_busy():
+        elif isinstance(event, NoInput) and not self.bot_busy():
             await self._caller_turn(lambda: self.services.dialogue.handle_no_input(state.call_id))
 
     def _masked_by_key(self, final: AsrFinal) -> bool:
@@ -202,12 +199,13 @@ class CallPipeline:
             return
         state.last_key = (digit, state.clock_ms)
         state.key_times_ms.append(state.clock_ms)
-        if self.leg is not None and self.leg.bot_deaf:
+        if self.leg is not None and self.leg.bot_deaf:  # an overflow choice, or a key for the agent
             self._log(LifecycleKind.DTMF, digit=digit, source=source, leg=self.leg.state.value)
+            await self.leg.caller_key(digit)
             return
         state.transcript.append(TranscriptLine("caller", "", int(state.clock_ms), dtmf=digit))
         self._log(LifecycleKind.DTMF, digit=digit, source=source)
-        if self._bot_busy():
+        if self.bot_busy():
             await self._barge_in()
         await self._caller_turn(lambda: self.services.dialogue.handle_dtmf(state.call_id, digit))
 
@@ -243,74 +241,33 @@ class CallPipeline:
         state.ivr_timeout_ms = int(turn.ivr_timeout * 1000) if turn.ivr_active and turn.ivr_timeout else None
         state.hangup_pending = state.hangup_pending or turn.hangup
         for message in turn.messages:
-            self._say(message)
+            self.say(message)
         if not turn.messages:
-            state.move(Signal.SPEAK if self._bot_busy() else Signal.PLAYED)
+            state.move(Signal.SPEAK if self.bot_busy() else Signal.PLAYED)
             if state.phase is Phase.LISTENING:
                 self._rearm()
 
-    def _say(self, text: str) -> None:
-        state = self.state
-        assert state is not None
+    def say(self, text: str) -> None:
+        """Queue a text for the bot to speak (after anything it is saying)."""
+        state, voice = self.state, self.voice
+        assert state is not None and voice is not None
         state.move(Signal.SPEAK)
-        self._texts.put_nowait(text)
+        voice.queue(text)
 
-    async def _speak_forever(self) -> None:
-        """Synthesise queued texts sentence by sentence into the playout, a mark after each sentence."""
-        state, playout = self.state, self._playout
-        assert state is not None and playout is not None
-        streamer = SentenceStreamer(self.services.tts, voice=self.services.settings.voice)
-        while True:
-            text = await self._texts.get()
-            asked: float | None = time.perf_counter()
-            self._synthesising = True
-            state.utterances += 1
-            try:
-                async for sentence in streamer.stream(text):
-                    if asked is not None:
-                        self.services.observer.on_tts_first_audio(state.call_id, (time.perf_counter() - asked) * 1000)
-                        asked = None
-                    audio = sentence.audio
-                    to_line = partial(resample_pcm16, audio.pcm, audio.sample_rate, state.sample_rate)
-                    pcm = await self.services.run(to_line)
-                    playout.push_audio(pcm)
-                    playout.push_mark(state.new_mark(sentence.text))
-                    await self.line.send(DisplayTranscript("bot", sentence.text))
-            except Exception:
-                self.services.observer.on_error(state.call_id, "tts")
-                log.exception("call %s: could not speak %r", state.call_id, text)
-            finally:
-                self._synthesising = self._texts.qsize() > 0
-
-    def _bot_busy(self) -> bool:
+    def bot_busy(self) -> bool:
         """The bot is talking: audio is queued, being synthesised, or not yet confirmed played."""
-        state, playout = self.state, self._playout
-        if state is None or playout is None:
-            return False
-        unheard = any(not s.heard and name not in state.marks_ignored for name, s in state.sentences.items())
-        return self._synthesising or not self._texts.empty() or playout.pending or unheard
+        return self.voice is not None and self.voice.busy()
 
     async def _pump(self) -> None:
-        """Send the bot audio and marks that are due by the caller clock; notice when playback is over."""
-        state, playout = self.state, self._playout
-        assert state is not None and playout is not None
-        for item in playout.due(state.clock_ms):
-            if isinstance(item, PlayFrame):
-                if state.caller_turn_end_ms is not None:
-                    state.turn_gaps_ms.append(round(item.at_ms - state.caller_turn_end_ms, 1))
-                    self.services.observer.on_turn_gap(state.call_id, state.turn_gaps_ms[-1])
-                    state.caller_turn_end_ms = None
-                if self.recorder is not None:
-                    self.recorder.add_bot(item.pcm)
-                await self.line.send_audio(item.pcm)
-            else:
-                await self.line.send_mark(item.name)
-        if self.leg is not None and not self._bot_busy():
-            for pcm in self.leg.due(state.clock_ms):  # hold music or the agent's voice (right channel)
-                if self.recorder is not None:
-                    self.recorder.add_bot(pcm)
-                await self.line.send_audio(pcm)
-        if state.phase is Phase.SPEAKING and not self._bot_busy():
+        """Send what is due by the caller clock: the bot, else the leg (hold music, the agent); notice when
+        playback is over."""
+        state, voice = self.state, self.voice
+        assert state is not None and voice is not None
+        await voice.send_due()
+        if self.leg is not None and not self.bot_busy():
+            await self.leg.quiet(state.clock_ms)  # an unanswered overflow offer may run out here
+            await voice.send_other(self.leg.due(state.clock_ms))  # hold music or the agent (right channel)
+        if state.phase is Phase.SPEAKING and not self.bot_busy():
             state.move(Signal.PLAYED)
             self._log_bot_utterances(interrupted=False)
             if state.hangup_pending:
@@ -318,45 +275,26 @@ class CallPipeline:
                 return
             self._rearm()
 
-    def _on_mark(self, name: str) -> None:
-        state = self.state
-        if state is None or name in state.marks_ignored:
-            return
-        sentence = state.sentences.get(name)
-        if sentence is not None:
-            sentence.heard = True
-
     async def _barge_in(self) -> None:
         """Stop playback now, drop queued speech (never control events), and listen."""
         state = self.state
         assert state is not None
         state.barge_ins += 1
-        await self._drop_speech()
+        await self.drop_speech()
         if state.phase is Phase.SPEAKING:
             state.move(Signal.BARGE_IN)
         await self.line.send(DisplayStatus("listening", "barge-in"))
         if state.hangup_pending:
             await self.line.hang_up("bot_hangup")
 
-    async def _drop_speech(self) -> None:
+    async def drop_speech(self) -> None:
         """Cut the bot off: queued texts, synthesis in progress, and audio not played yet."""
-        state, playout = self.state, self._playout
-        assert state is not None and playout is not None
-        while not self._texts.empty():
-            self._texts.get_nowait()
-        if self._speaker is not None and self._synthesising:
-            self._speaker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._speaker
-            self._synthesising = False
-            self._speaker = asyncio.create_task(self._speak_forever(), name=f"speaker-{state.call_id}")
-        playout.clear(state.clock_ms)
-        await self.line.send_clear()
-        if self.recorder is not None:
-            self.recorder.cut_bot()
-        # Marks not echoed by now belong to audio the caller did not hear (Twilio echoes cleared marks too).
-        state.marks_ignored.update(name for name, s in state.sentences.items() if not s.heard)
-        self._log_bot_utterances(interrupted=True)
+        assert self.voice is not None
+        await self.voice.cut_off(lambda: self._log_bot_utterances(interrupted=True))
+
+    def stop_listening(self) -> None:
+        if self._listener is not None:
+            self._listener.stop_listening()
 
     def _rearm(self) -> None:
         """Listen for the caller's next turn, with the IVR's key timeout when a menu is active."""
@@ -365,68 +303,12 @@ class CallPipeline:
         if self._listener is not None and self.state is not None and self.state.phase is not Phase.ENDED:
             self._listener.listen(no_input_timeout_ms=self.state.ivr_timeout_ms)
 
-    # The agent leg's host (LegHost): what the human side may ask of the call.
-
-    def say(self, text: str, *, then_hang_up: str | None = None) -> None:
-        if self.state is None or self.state.phase is Phase.ENDED:
-            return
-        self._say(text)
-        self.state.hangup_pending = self.state.hangup_pending or then_hang_up is not None
-
-    async def silence_bot(self) -> None:
-        """An agent takes over: the bot stops mid-sentence and stops listening."""
-        state = self.state
-        assert state is not None
-        if self._listener is not None:
-            self._listener.stop_listening()
-        await self._drop_speech()
-        if state.phase is Phase.SPEAKING:
-            state.move(Signal.BARGE_IN)
-
-    async def resume_bot(self, text: str) -> None:
-        """The bot has the caller again: its conversation leaves handoff mode; it speaks, then listens."""
-        state = self.state
-        assert state is not None
-        resume = self.services.resume_bot
-        if resume is not None:
-            await self.services.run(lambda: resume(state.call_id))
-        self.say(text)
-
-    async def hang_up(self, reason: str) -> None:
-        await self.line.hang_up(reason)
-
-    async def show(self, status: str, detail: str = "") -> None:
-        await self.line.send(DisplayStatus(status, detail))
-
-    def log_leg(self, stage: str, **data: object) -> None:
-        self._log(LifecycleKind.HANDOFF, stage=stage, **data)
-
-    def save_voicemail(self, pcm16: bytes) -> None:
-        state = self.state
-        assert state is not None
-        path = (self.services.settings.recordings_dir / f"voicemail-{state.call_id}.wav").resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(path), "wb") as out:  # mono: only the caller speaks
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(state.sample_rate)
-            out.writeframes(pcm16)
-        self._log(LifecycleKind.HANDOFF, stage="voicemail", path=str(path))
-
     # Records.
 
     def _log_bot_utterances(self, *, interrupted: bool) -> None:
-        """Log what the caller heard of each utterance not logged yet (the last one may be cut short)."""
-        state = self.state
-        assert state is not None
-        for utterance in range(state.utterances_logged + 1, state.utterances + 1):
-            heard, planned = state.heard_text(utterance), state.planned_text(utterance)
-            cut = interrupted and heard != planned
-            state.transcript.append(TranscriptLine("bot", heard, int(state.clock_ms), interrupted=cut))
-            self._log(LifecycleKind.TURN, speaker="bot", text=heard, planned=planned, interrupted=cut)
-        state.utterances_logged = state.utterances
+        assert self.records is not None
+        self.records.bot_utterances(interrupted=interrupted)
 
     def _log(self, kind: LifecycleKind, **data: object) -> None:
-        state = self.state
-        assert state is not None
-        self.services.call_log.record(state.call_id, kind, state.clock_ms, **data)
+        assert self.records is not None
+        self.records.log(kind, **data)

@@ -35,10 +35,14 @@ class AgentGone:
 
 @dataclass(frozen=True)
 class NoAgent:
-    """Overflow: nobody answered in time; offer a callback, take a voicemail or transfer to `target`."""
+    """Overflow: nobody answered in time; offer a callback, take a voicemail or transfer to `target`.
+    With `choices` the caller picks by key (1 = the first) and `action` is the default after `choice_timeout_s`."""
 
     action: str  # callback | voicemail | transfer
     target: str | None
+    choices: tuple[str, ...] = ()
+    choice_timeout_s: float = 0.0
+    backup: str | None = None  # the transfer number when transfer is a choice
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,14 @@ class HandoffPort(Protocol):
     async def send_to_agent(self, call_id: str, pcm16: bytes) -> None: ...
 
     def from_agent(self, call_id: str) -> AsyncIterator[bytes | Hold]: ...
+
+    async def key_to_agent(self, call_id: str, digit: str) -> None:
+        """A key the caller pressed while talking to the agent: shown on the agent's desktop."""
+        ...
+
+    async def request_callback(self, call_id: str) -> str:
+        """Put the caller on the callback list (at the number they call from); returns that number."""
+        ...
 
 
 class LegHost(Protocol):

@@ -1,0 +1,59 @@
+"""The agent leg's host: what the human side may ask of its call (speak, fall silent, resume, hang up,
+show a status, log, keep a voicemail), carried out on the `CallPipeline`. Implements `LegHost`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from voice_gateway.call_log import LifecycleKind
+from voice_gateway.events import DisplayStatus
+from voice_gateway.pipeline.state import Phase, Signal
+
+if TYPE_CHECKING:
+    from voice_gateway.pipeline.call import CallPipeline
+
+
+class PipelineLegHost:
+    """`LegHost` for one call's pipeline."""
+
+    def __init__(self, pipeline: CallPipeline) -> None:
+        self._call = pipeline
+
+    def say(self, text: str, *, then_hang_up: str | None = None) -> None:
+        state = self._call.state
+        if state is None or state.phase is Phase.ENDED:
+            return
+        self._call.say(text)
+        state.hangup_pending = state.hangup_pending or then_hang_up is not None
+
+    async def silence_bot(self) -> None:
+        """An agent takes over (or the caller chose by key): the bot stops mid-sentence and stops listening."""
+        state = self._call.state
+        assert state is not None
+        self._call.stop_listening()
+        await self._call.drop_speech()
+        if state.phase is Phase.SPEAKING:
+            state.move(Signal.BARGE_IN)
+
+    async def resume_bot(self, text: str) -> None:
+        """The bot has the caller again: its conversation leaves handoff mode; it speaks, then listens."""
+        state = self._call.state
+        assert state is not None
+        resume = self._call.services.resume_bot
+        if resume is not None:
+            await self._call.services.run(lambda: resume(state.call_id))
+        self.say(text)
+
+    async def hang_up(self, reason: str) -> None:
+        await self._call.line.hang_up(reason)
+
+    async def show(self, status: str, detail: str = "") -> None:
+        await self._call.line.send(DisplayStatus(status, detail))
+
+    def log_leg(self, stage: str, **data: object) -> None:
+        assert self._call.records is not None
+        self._call.records.log(LifecycleKind.HANDOFF, stage=stage, **data)
+
+    def save_voicemail(self, pcm16: bytes) -> None:
+        assert self._call.records is not None
+        self._call.records.save_voicemail(pcm16)
