@@ -18,6 +18,7 @@ from callpilot.handoff_port import HandoffRuntime, wrap_up_to_file
 from callpilot.ops.web import mount_ops
 from callpilot.records.runtime import mount_records
 from callpilot.settings import Settings
+from callpilot.supervisor_keys import api_key_roles
 from callpilot.voice import mount_voice
 from handoff.desk import desk_router
 
@@ -97,7 +98,8 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     handoff = HandoffRuntime(settings, contacts=records.contacts,
                              wrap_up_sinks=(records.writer.record_wrap_up, wrap_up_to_file(settings.call_log)))
     app.state.handoff = handoff
-    app.include_router(desk_router(handoff.deps))  # /agent, /agent/ws, /agent/api, /supervisor
+    # /agent, /agent/ws, /agent/api; /supervisor behind a supervisor or admin API key
+    app.include_router(desk_router(handoff.deps, supervisor_keys=api_key_roles(app)))
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
     voice.observer = ops.observer
     records.writer.on_ticket = ops.tickets  # tickets to the CRM (settings.ticket_delivery)

@@ -1,4 +1,5 @@
-"""The agent desktop (`/agent`, `/agent/ws`, `/agent/api/...`) and the supervisor page (`/supervisor`).
+"""The agent desktop (`/agent`, `/agent/ws`, `/agent/api/...`), with the supervisor page (`/supervisor`,
+in `handoff.supervisor_page`) mounted beside it.
 
 Agents sign in with the token `callpilot agent add` printed: in the websocket's first JSON message
 (`{"type": "hello", "token": ...}`) or as `?token=`; REST routes take `Authorization: Bearer <token>`.
@@ -10,26 +11,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, Header, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from handoff.bridge import AudioBridge
 from handoff.desk_session import DeskSession, agent_json, error_code
 from handoff.errors import HandoffError, UnknownAgent
 from handoff.model import Agent
 from handoff.service import HandoffService
+from handoff.supervisor_page import SupervisorKeys, supervisor_router
 
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED_CLOSE = 4401  # the websocket twin of HTTP 401
 UNAVAILABLE_CLOSE = 1013  # try again later: the handoff service is not running
 HELLO_TIMEOUT_S = 10.0
-SUPERVISOR_REFRESH_S = 1.0
 WEB_FILES = {"agent.html": "text/html", "agent.js": "text/javascript", "supervisor.html": "text/html",
              "desk.css": "text/css"}
 
@@ -40,8 +40,9 @@ def web_file(name: str) -> str:
     return resources.files("handoff").joinpath("web", name).read_text(encoding="utf-8")
 
 
-def desk_router(deps: Deps) -> APIRouter:
-    """The routes; `deps()` returns the running service and bridge (None while they start or after a failure)."""
+def desk_router(deps: Deps, *, supervisor_keys: SupervisorKeys | None = None) -> APIRouter:
+    """The routes; `deps()` returns the running service and bridge (None while they start or after a failure);
+    `supervisor_keys` checks the API keys of `/supervisor` (None: the page answers 503)."""
     router = APIRouter()
 
     def running() -> tuple[HandoffService, AudioBridge]:
@@ -69,10 +70,6 @@ def desk_router(deps: Deps) -> APIRouter:
     @router.get("/agent")
     def agent_page() -> HTMLResponse:
         return HTMLResponse(web_file("agent.html"))
-
-    @router.get("/supervisor")
-    def supervisor_page() -> HTMLResponse:
-        return HTMLResponse(web_file("supervisor.html"))
 
     @router.get("/agent/static/{name}")
     def static(name: str) -> PlainTextResponse:
@@ -144,25 +141,9 @@ def desk_router(deps: Deps) -> APIRouter:
         finally:
             await asyncio.shield(session.close())  # even when the server cancels us: the call must move on
 
-    # The supervisor.
+    # The supervisor (behind a supervisor or admin API key).
 
-    @router.get("/supervisor/api/snapshot")
-    async def snapshot() -> dict[str, Any]:
-        service, _ = running()
-        return asdict(await service.snapshot())
-
-    @router.get("/supervisor/events")
-    async def supervisor_events(request: Request) -> StreamingResponse:
-        """Server-sent events: the floor (queues, agents, live calls) every second."""
-        service, _ = running()
-
-        async def stream() -> AsyncIterator[str]:
-            while not await request.is_disconnected():
-                view = await service.snapshot()
-                yield f"event: snapshot\ndata: {json.dumps(asdict(view), default=str)}\n\n"
-                await asyncio.sleep(SUPERVISOR_REFRESH_S)
-
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    router.include_router(supervisor_router(lambda: running()[0], supervisor_keys, web_file))
 
     return router
 

@@ -26,6 +26,9 @@ from handoff.desk import UNAUTHORIZED_CLOSE, desk_router
 from handoff.events import AgentLeft, CallUpdate
 from handoff.testing import Floor, decision, make_floor
 
+SUPERVISOR_KEY, ADMIN_KEY, AGENT_KEY = "cp_sup_secret", "cp_adm_secret", "cp_agt_secret"
+AS_SUPERVISOR = {"Authorization": f"Bearer {SUPERVISOR_KEY}"}
+
 
 class Desk:
     """An app with only the desk's routes, on a floor of its own; `run` calls async code on the app's loop."""
@@ -41,8 +44,13 @@ class Desk:
             await self.floor.service.start(run_router=False)
             yield
 
+        self.keys = {SUPERVISOR_KEY: "supervisor", ADMIN_KEY: "admin", AGENT_KEY: "agent"}  # API key -> role
+
+        async def role_of(key: str) -> str | None:
+            return self.keys.get(key)
+
         self.app = FastAPI(lifespan=lifespan)
-        self.app.include_router(desk_router(lambda: (self.floor.service, self.bridge)))
+        self.app.include_router(desk_router(lambda: (self.floor.service, self.bridge), supervisor_keys=role_of))
         self.client = TestClient(self.app)
 
     def run(self, fn: Any, *args: Any) -> Any:
@@ -230,7 +238,7 @@ def test_a_browser_gone_mid_call_sends_the_call_back_not_to_silence(desk: Desk) 
 
 
 def test_pages_and_the_supervisor_snapshot(desk: Desk) -> None:
-    for path, marker in (("/agent", "agent.js"), ("/supervisor", "EventSource"), ("/agent/static/agent.js", "hello")):
+    for path, marker in (("/agent", "agent.js"), ("/agent/static/agent.js", "hello")):
         page = desk.client.get(path)
         assert page.status_code == 200 and marker in page.text, path
     assert desk.client.get("/agent/static/../../etc/passwd").status_code == 404
@@ -239,15 +247,74 @@ def test_pages_and_the_supervisor_snapshot(desk: Desk) -> None:
     with desk.client.websocket_connect(f"/agent/ws?token={token}") as ws:
         ws.send_json({"type": "status", "status": "available"})
         receive_until(ws, "status_changed")
-        view = desk.client.get("/supervisor/api/snapshot").json()
+        view = desk.client.get("/supervisor/api/snapshot", headers=AS_SUPERVISOR).json()
         assert [(a["name"], a["status"]) for a in view["agents"]] == [("Ann", "available")]
         assert {q["name"] for q in view["queues"]} >= {"orders", "tech", "general"}
         desk.call_in()
         ws.send_json({"type": "accept", "offer_id": receive_until(ws, "offer")["offer_id"]})
         receive_until(ws, "connected")
-        view = desk.client.get("/supervisor/api/snapshot").json()
-        assert [(c["call_id"], c["agent_id"]) for c in view["live_calls"]] == [("call-1", "ann")]
+        ws.send_json({"type": "hold", "on": True})
+        receive_until(ws, "hold")
+        view = desk.client.get("/supervisor/api/snapshot", headers=AS_SUPERVISOR).json()
+        assert [(c["call_id"], c["agent_id"], c["on_hold"]) for c in view["live_calls"]] == [("call-1", "ann", True)]
         assert view["agents"][0]["status"] == "on_call"
+
+
+def test_the_supervisor_page_needs_a_supervisor_or_admin_key(desk: Desk) -> None:
+    page = desk.client.get("/supervisor")
+    assert page.status_code == 401 and 'action="/supervisor/login"' in page.text and "EventSource" not in page.text
+    for path in ("/supervisor/api/snapshot", "/supervisor/events"):
+        refused = desk.client.get(path)
+        assert refused.status_code == 401 and "supervisor or admin API key" in refused.json()["detail"], path
+        wrong = desk.client.get(path, headers={"Authorization": "Bearer cp_nope"})
+        assert wrong.status_code == 401 and wrong.json()["detail"] == "unknown or revoked API key"
+        agent = desk.client.get(path, headers={"Authorization": f"Bearer {AGENT_KEY}"})
+        assert agent.status_code == 403 and "role 'agent'" in agent.json()["detail"]
+    admin = desk.client.get("/supervisor/api/snapshot", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert admin.status_code == 200 and "queues" in admin.json()
+    # The browser: the sign-in form keeps the key in an HttpOnly cookie for /supervisor only.
+    bad = desk.client.post("/supervisor/login", data={"key": AGENT_KEY}, follow_redirects=False)
+    assert bad.status_code == 403 and "may not see the floor" in bad.text and "callpilot_supervisor" not in bad.headers.get(
+        "set-cookie", "")
+    signed = desk.client.post("/supervisor/login", data={"key": SUPERVISOR_KEY}, follow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["location"] == "/supervisor"
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Path=/supervisor" in cookie and "samesite=strict" in cookie.lower()
+    page = desk.client.get("/supervisor")
+    assert page.status_code == 200 and "EventSource" in page.text and "Callbacks requested" in page.text
+    with desk.client.stream("GET", "/supervisor/events") as events:  # the stream takes the cookie too
+        assert events.status_code == 200
+        first = next(line for line in events.iter_lines() if line.startswith("data: "))
+        assert "callbacks" in json.loads(first[6:])
+    desk.keys.pop(SUPERVISOR_KEY)  # revoked: the cookie no longer opens the page
+    assert desk.client.get("/supervisor").status_code == 401
+    desk.client.post("/supervisor/logout")
+    assert "callpilot_supervisor" not in desk.client.cookies
+
+
+def test_the_agent_sees_the_keys_the_caller_presses(desk: Desk) -> None:
+    token = desk.hire("Ann")
+    with desk.client.websocket_connect(f"/agent/ws?token={token}") as ws:
+        ws.send_json({"type": "status", "status": "available"})
+        receive_until(ws, "status_changed")
+        desk.call_in()
+        ws.send_json({"type": "accept", "offer_id": receive_until(ws, "offer")["offer_id"]})
+        receive_until(ws, "connected")
+        desk.run(desk.bridge.caller_key, "call-1", "5")
+        assert receive_until(ws, "caller_key") == {"type": "caller_key", "call_id": "call-1", "digit": "5"}
+        ws.send_json({"type": "hang_up"})
+        receive_until(ws, "call_ended")
+        desk.run(desk.bridge.caller_key, "call-1", "7")  # after the call: nobody on this desk listens
+        ws.send_json({"type": "ping"})
+        assert receive_until(ws, "pong") == {"type": "pong"}
+
+
+def test_callbacks_show_on_the_supervisors_snapshot(desk: Desk) -> None:
+    desk.call_in("call-9")
+    desk.run(desk.floor.service.request_callback, "call-9")
+    view = desk.client.get("/supervisor/api/snapshot", headers=AS_SUPERVISOR).json()
+    assert [(c["call_id"], c["number"], c["queue"]) for c in view["callbacks"]] == [
+        ("call-9", "+16175550142", "orders")]
 
 
 def test_bad_messages_get_clear_errors(desk: Desk) -> None:

@@ -1,6 +1,7 @@
 """End to end in a real browser: an agent signs in on /agent (headless Chromium, a fake microphone speaking an
 espeak-ng sentence), a simulated caller on the Twilio websocket asks for a human, the offer pops up with the
-transcript, the agent accepts and talks, and the caller hears the agent's words while the bot stays silent.
+transcript, the agent accepts and talks (and sees the key the caller presses), a supervisor signs in with an
+API key and sees the live call, and the caller hears the agent's words while the bot stays silent.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Caller(threading.Thread):
         self.heard = bytearray()  # one frame of what the caller heard per frame it sent (silence if nothing)
         self.closed_by_server = False
         self.error: BaseException | None = None
+        self.keys: list[str] = []  # keys to press (as Twilio DTMF events), from the test's thread
 
     def run(self) -> None:
         try:
@@ -78,6 +80,8 @@ class Caller(threading.Thread):
         async with dial_twilio(self.url) as line:
             started = loop.time()
             for index in range(len(audio) // FRAME):
+                while self.keys:
+                    line.send_dtmf(self.keys.pop(0))
                 line.send_audio(audio[index * FRAME : (index + 1) * FRAME])
                 await line.flush()
                 got = b"".join(e.pcm for e in line.events() if isinstance(e, AudioOut))
@@ -136,6 +140,14 @@ def add_agent(env: dict[str, str]) -> str:
     return token.group(1)
 
 
+def add_supervisor_key(env: dict[str, str]) -> str:
+    """`callpilot apikey create --role supervisor`, as the README says; returns the key it prints."""
+    created = subprocess.run([*CLI, "apikey", "create", "--role", "supervisor", "--name", "floor manager"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip().splitlines()[-1]
+
+
 def sign_in(page: Any, base: str, token: str) -> None:
     from playwright.sync_api import expect
 
@@ -159,6 +171,7 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     env = server_env(tmp_path)
     token = add_agent(env)
+    supervisor_key = add_supervisor_key(env)
     server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -175,8 +188,16 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
             assert "human agent" in page.locator("#transcript").inner_text().lower()
             page.click("#accept")
             expect(page.locator("#call")).to_be_visible(timeout=10_000)
-            supervisor = browser.new_page()  # meanwhile, the supervisor sees the live call
+            caller.keys.append("5")  # the caller presses a key: the agent sees it, the bot does not answer
+            expect(page.locator("#caller-keys")).to_contain_text("caller pressed 5", timeout=10_000)
+            supervisor = browser.new_page()  # meanwhile, the supervisor signs in and sees the live call
             supervisor.goto(f"{base}/supervisor")
+            expect(supervisor.locator("#signin-error")).to_be_empty()
+            supervisor.fill("#key", token)  # an agent's token is not a supervisor's key
+            supervisor.click("button[type=submit]")
+            expect(supervisor.locator("#signin-error")).to_contain_text("unknown or revoked", timeout=10_000)
+            supervisor.fill("#key", supervisor_key)
+            supervisor.click("button[type=submit]")
             expect(supervisor.locator("#agents")).to_contain_text("on call", timeout=10_000)
             expect(supervisor.locator("#live")).to_contain_text("Alice".lower(), timeout=10_000)
             supervisor.close()
