@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
 from callpilot.ops.webhooks import verify
+from callpilot.records.apikeys import create_key
 from callpilot.records.models import CallRecord
 from callpilot.settings import Settings
 
@@ -110,3 +111,13 @@ def test_a_rest_conversation_is_started_counted_and_ended_when_idle(
         with records.database.session() as session:
             row = session.scalar(select(CallRecord).where(CallRecord.call_id == started["call_id"]))
         assert row is not None and (row.channel, row.status, row.end_reason) == ("text", "completed", "idle")
+
+        # The KPIs keep chats apart from phone calls: `channel=text` counts them, the default (phone) does not.
+        with records.database.session() as session:
+            headers = {"Authorization": f"Bearer {create_key(session, 'supervisor', 'wallboard')}"}
+        phone = client.get("/api/v1/kpis", headers=headers).json()
+        text = client.get("/api/v1/kpis?channel=text", headers=headers).json()
+        assert (phone["channel"], phone["kpis"]["calls"]) == ("phone", 0)
+        assert (text["channel"], text["kpis"]["calls"], text["kpis"]["containment_rate"]) == ("text", 1, 1.0)
+        wrong = client.get("/api/v1/kpis?channel=fax", headers=headers)
+        assert wrong.status_code == 400 and "expected one of phone, voice, api, text, all" in wrong.json()["detail"]

@@ -5,7 +5,7 @@ The KPI functions only see `CallFact`s, so they are tested from hand-written val
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +14,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from callpilot.records.models import CallRecord
+
+# The channels whose records are phone calls: the pipeline's (voice) and those integrators report (api).
+# Text conversations (the REST channel) have their own figures (`?channel=text`), not mixed into the calls'.
+PHONE_CHANNELS = ("voice", "api")
+CHANNEL_CHOICES: dict[str, tuple[str, ...] | None] = {
+    "phone": PHONE_CHANNELS, "voice": ("voice",), "api": ("api",), "text": ("text",), "all": None}
 
 # End reasons where callpilot, not the caller, ended a call that waited for an agent: not an abandonment.
 NOT_ABANDONED = frozenset({"bot_hangup", "callback", "voicemail", "transfer", "overflow", "closed", "agent_hangup"})
@@ -101,12 +107,16 @@ def fact_from_record(row: CallRecord) -> CallFact:
     )
 
 
-def load_facts(session: Session, start: datetime, end: datetime) -> list[CallFact]:
-    """Calls started in [start, end), plus calls still waiting for an agent (for the longest wait)."""
+def load_facts(session: Session, start: datetime, end: datetime, *,
+               channels: Collection[str] | None = PHONE_CHANNELS) -> list[CallFact]:
+    """Calls started in [start, end), plus calls still waiting for an agent (for the longest wait);
+    only records of `channels` (None: every channel)."""
     query = select(CallRecord).where(
         or_(
             (CallRecord.started_at >= start) & (CallRecord.started_at < end),
             CallRecord.handoff_at.is_not(None) & CallRecord.agent_id.is_(None) & CallRecord.ended_at.is_(None),
         )
     )
+    if channels is not None:
+        query = query.where(CallRecord.channel.in_(list(channels)))
     return [fact_from_record(row) for row in session.scalars(query.order_by(CallRecord.started_at))]

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from callpilot.ops import dashboard
 from callpilot.ops.alerts import AlertBook, AlertMonitor, webhook_notifier
-from callpilot.ops.facts import CallFact, load_facts
+from callpilot.ops.facts import CHANNEL_CHOICES, PHONE_CHANNELS, CallFact, load_facts
 from callpilot.ops.kpi import Bucket, compute_kpis, hot_topics, longest_wait_s
 from callpilot.ops.metrics import CONTENT_TYPE_LATEST, CallMetrics, FloorView
 from callpilot.ops.observer import OpsObserver
@@ -78,14 +78,15 @@ class OpsRuntime:
     def database(self) -> Database | None:
         return getattr(self.app.state, "database", None)
 
-    async def facts(self, start: datetime, end: datetime) -> list[CallFact]:
+    async def facts(self, start: datetime, end: datetime, *,
+                    channels: tuple[str, ...] | None = PHONE_CHANNELS) -> list[CallFact]:
         database = self.database()
         if database is None:
             raise HTTPException(503, "the records database is not configured")
 
         def load() -> list[CallFact]:
             with database.session() as session:
-                return load_facts(session, start, end)
+                return load_facts(session, start, end, channels=channels)
 
         return await asyncio.to_thread(load)
 
@@ -153,10 +154,14 @@ def mount_ops(app: FastAPI, settings: Settings) -> OpsRuntime:
             raise HTTPException(400, f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
         if end - start > MAX_SPAN:
             raise HTTPException(400, "the window may span at most 366 days")
-        facts = await ops.facts(start, end)
+        channel = request.query_params.get("channel") or "phone"
+        if channel not in CHANNEL_CHOICES:
+            raise HTTPException(400, f"channel={channel!r}: expected one of {', '.join(CHANNEL_CHOICES)}")
+        facts = await ops.facts(start, end, channels=CHANNEL_CHOICES[channel])
         window = [f for f in facts if start <= f.started_at < end]
         bucket: Bucket = "hour" if end - start <= timedelta(days=2) else "day"
         return {
+            "channel": channel,
             "kpis": compute_kpis(facts, start, end, service_level_s=settings.service_level_s).to_dict(),
             "longest_wait_s": longest_wait_s(facts, now),
             "hot_topics": {"bucket": bucket, "buckets": [
