@@ -251,7 +251,8 @@ class Sampler:
 
 
 async def run_calls(url: str, n: int, question: bytes, interruption: bytes) -> list[CallResult]:
-    delays = [0.0, *sorted(random.Random(n).uniform(0, STAGGER_S) for _ in range(n - 1))]
+    rng = random.Random(n)
+    delays = [0.0, *sorted(rng.uniform(0, STAGGER_S) for _ in range(n - 1))]
     return list(await asyncio.gather(*(one_call(url, question, interruption, d) for d in delays)))
 
 

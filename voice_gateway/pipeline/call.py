@@ -149,7 +149,7 @@ class CallPipeline:
         began = time.perf_counter()
         # Only audio that may end a pause or a turn can decode; the rest (VAD) costs less than a thread hop.
         if listener.may_decode(pcm):
-            results = await self.services.run(lambda: listener.accept(pcm))
+            results = await self.services.decode(lambda: listener.accept(pcm))
         else:
             results = listener.accept(pcm)
         if any(isinstance(heard, AsrFinal) for heard in results):

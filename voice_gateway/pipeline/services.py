@@ -70,10 +70,17 @@ class VoiceServices:
     # Many threads: most wait on the ASR model (it decodes a few utterances at a time), and a call's 20 ms
     # VAD step must never queue behind other calls' decodes (that would stall playout and barge-in for all).
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(64, thread_name_prefix="voice"))
+    # As many decodes at once as the ASR model has workers (faster-whisper `num_workers`, 2 by default).
+    asr_executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="asr"))
     # The humans: queue, agents and audio bridge (None: handoffs are only logged); `resume_bot(call_id)`
     # takes the caller's conversation out of handoff mode when an agent hands the call back.
     handoff: HandoffPort | None = None
     resume_bot: Callable[[str], None] | None = None
+
+    async def decode(self, work: Callable[[], T]) -> T:
+        """Run speech recognition on its own few threads, first come first served: decodes sharing the CPU all
+        at once (GIL-bound feature extraction included) each took ten times longer under load."""
+        return await asyncio.get_running_loop().run_in_executor(self.asr_executor, work)
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run blocking work (ASR decode, VAD, NLU) off the event loop, so one call never delays another."""
@@ -81,6 +88,7 @@ class VoiceServices:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.asr_executor.shutdown(wait=False, cancel_futures=True)
 
 
 def load_services(
