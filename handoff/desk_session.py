@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 SendJson = Callable[[dict[str, Any]], Awaitable[None]]
 SendBytes = Callable[[bytes], Awaitable[None]]
 
+UNBRIDGE_WAIT_S = 2.0
 AGENT_SETTABLE = {"available": AgentStatus.AVAILABLE, "away": AgentStatus.AWAY}
 
 
@@ -68,10 +69,16 @@ class DeskSession:
         self._events = asyncio.create_task(self._pump_events(), name=f"desk-events-{self.agent.agent_id}")
 
     async def _pump_events(self) -> None:
+        """The agent's updates to the browser; the browser learns first, then a call that ended is unbridged
+        (so a slow or failed audio task never keeps `call_ended` from the page)."""
         async for update in self.service.agent_events(self.agent.agent_id):
+            try:
+                await self._send_json({"type": update.kind, **to_dict(update)})
+            except Exception:  # the browser is gone: close() moves the call on
+                log.info("agent %s: desktop gone, %s not sent", self.agent.agent_id, update.kind)
+                return
             if isinstance(update, CallEnded) and update.call_id == self.call_id:
                 await self._unbridge()
-            await self._send_json({"type": update.kind, **to_dict(update)})
 
     # From the browser.
 
@@ -189,11 +196,14 @@ class DeskSession:
                     await self._send_bytes(item)
 
     async def _unbridge(self) -> None:
+        """Stop the caller's audio to this desktop; waits a moment for the task, never for its failures."""
         task, self._audio, self.call_id = self._audio, None, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=UNBRIDGE_WAIT_S)
+        if task in done and not task.cancelled() and task.exception() is not None:
+            log.warning("agent %s: the call's audio stopped with %r", self.agent.agent_id, task.exception())
 
     async def close(self) -> None:
         """The browser went away: a live call goes back to the queue or the bot (the service decides); stop pumping."""
@@ -205,5 +215,5 @@ class DeskSession:
         await self._unbridge()
         if self._events is not None:
             self._events.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # the pump may have died with the socket
                 await self._events
