@@ -3,7 +3,8 @@ and the Redis audio bridge (fakeredis), with the agent played by the service's a
 
 The caller asks for a human and waits with hold music; the agent is rung, accepts and talks (its voice
 reaches the caller, the caller's reaches the agent); then the agent's browser disappears and the call
-goes back to the bot, which speaks and listens again.
+goes back to the bot, which speaks and listens again. Another caller waits too long, hears the overflow
+choices and presses 1 for a callback, which lands on the supervisor's callback list.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from fakeredis import aioredis as fake_aioredis
 from bot.dialogue import DialogueEngine
 from callpilot.handoff_port import ServicePort, bot_resumer
 from handoff.bridge import AudioBridge, HoldSignal
+from handoff.config import HandoffConfig
 from handoff.events import Offer
-from handoff.model import AgentStatus
+from handoff.model import AgentStatus, CallState
 from handoff.testing import make_floor
 from tests.test_handoff_agent_leg import Call, agent_tone, dominant_hz, models, rms, speech
 from voice_gateway.call_log import CallLog
@@ -119,3 +121,43 @@ def test_hold_music_is_a_tone_pattern_not_silence() -> None:
     pitches = {round(dominant_hz(pcm[i : i + 6400])) for i in range(0, len(pcm), 6400)}
     assert len(pitches) >= 3  # a pattern of notes, not one beep
     assert np.frombuffer(pcm, "<i2").std() > 0
+
+
+def test_a_caller_who_waited_too_long_asks_for_a_callback_by_key(
+    models: tuple[VoiceServices, DialogueEngine], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The whole chain: the router's overflow with choices crosses Redis, the bot offers them, the caller
+    presses 1, and the callback lands on the list the supervisor sees."""
+
+    async def go() -> None:
+        server = fakeredis.FakeServer()
+        config = HandoffConfig.model_validate({"queues": {"general": {
+            "max_wait_s": 60, "overflow": "voicemail", "overflow_choices": ["callback", "voicemail"],
+            "overflow_choice_timeout_s": 10}}})
+        floor = make_floor(fake_aioredis.FakeRedis(server=server, decode_responses=True), tmp_path, config=config)
+        bridge = AudioBridge(fake_aioredis.FakeRedis(server=server))
+        await floor.service.start()
+        voice, engine = models
+        services = dataclasses.replace(voice, call_log=CallLog(None), settings=PipelineSettings(),
+                                       handoff=ServicePort(floor.service, bridge), resume_bot=bot_resumer(engine))
+        await floor.staff(("Ann", {"general": 3}))
+        await floor.service.set_status("ann", AgentStatus.AWAY)  # logged in, but nobody picks up
+        call = Call(services)
+        await call.feed(seconds=1.0)
+        await call.until(call.quiet)
+        await call.feed(await speech(services, "I want to talk to a human agent please"), seconds=3.0)
+        await call.until(lambda: any("next in line" in s for s in call.bot_said()))  # the position, from Redis
+        floor.clock.advance(60)  # the router's clock: the maximum wait is over
+        await call.until(lambda: any("Press 1 for a call back" in s for s in call.bot_said()))
+        call.line.send_dtmf("1")
+        await call.until(lambda: call.line.closed)
+        state = call.pipeline.state
+        assert state is not None
+        view = await floor.service.snapshot()
+        assert [(c.call_id, c.number, c.queue) for c in view.callbacks] == [(state.call_id, "+15550100000", "general")]
+        record = await floor.service.calls.get(state.call_id)
+        assert record.state is CallState.OVERFLOWED
+        await floor.service.stop()
+
+    asyncio.run(go())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
