@@ -39,9 +39,6 @@ from voice_gateway.vad import NoInput, SpeechStarted, VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
-KEY_DEDUPE_MS = 300  # the same key from the transport and from the audio within this window is one press
-KEY_MASKS_SPEECH_MS = 150  # speech overlapping a key press (its tone) is not a caller turn
-
 
 class CallPipeline:
     """Implements the transports' `CallHandler` for one call; build one per connection with `services`."""
@@ -168,7 +165,7 @@ class CallPipeline:
         elif isinstance(event, AsrPartial):
             await self.line.send(DisplayTranscript("caller", event.text, final=False))
         elif isinstance(event, AsrFinal):
-            if self._masked_by_key(event) or not event.text.strip():
+            if state.masked_by_key(event.start_ms, event.end_ms) or not event.text.strip():
                 self._rearm()
                 return
             state.caller_turn_end_ms = float(event.end_ms)
@@ -181,24 +178,12 @@ class CallPipeline:
         elif isinstance(event, NoInput) and not self.bot_busy():
             await self._caller_turn(lambda: self.services.dialogue.handle_no_input(state.call_id))
 
-    def _masked_by_key(self, final: AsrFinal) -> bool:
-        """A key tone (or the noise of a key press) was heard as speech."""
-        state = self.state
-        assert state is not None
-        start, end = final.start_ms - KEY_MASKS_SPEECH_MS, final.end_ms + KEY_MASKS_SPEECH_MS
-        return any(start <= t <= end for t in state.key_times_ms)
-
     # Keys.
 
     async def _on_key(self, digit: str, source: str) -> None:
         state = self.state
-        if state is None or state.phase is Phase.ENDED:
+        if state is None or state.phase is Phase.ENDED or not state.press_key(digit):
             return
-        last = state.last_key
-        if last is not None and last[0] == digit and state.clock_ms - last[1] < KEY_DEDUPE_MS:
-            return
-        state.last_key = (digit, state.clock_ms)
-        state.key_times_ms.append(state.clock_ms)
         if self.leg is not None and self.leg.bot_deaf:  # an overflow choice, or a key for the agent
             self._log(LifecycleKind.DTMF, digit=digit, source=source, leg=self.leg.state.value)
             await self.leg.caller_key(digit)

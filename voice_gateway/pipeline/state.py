@@ -68,6 +68,10 @@ class SpokenSentence:
     heard: bool = False
 
 
+KEY_DEDUPE_MS = 300  # the same key from the transport and from the audio within this window is one press
+KEY_MASKS_SPEECH_MS = 150  # speech overlapping a key press (its tone) is not a caller turn
+
+
 @dataclass
 class CallState:
     """Everything one call knows; created at CallStarted and handed along, never global."""
@@ -113,3 +117,17 @@ class CallState:
 
     def planned_text(self, utterance: int) -> str:
         return " ".join(s.text for s in self.sentences.values() if s.utterance == utterance)
+
+    def press_key(self, digit: str) -> bool:
+        """Note a key at the call clock; False when it is the same press heard twice (transport and audio)."""
+        last = self.last_key
+        if last is not None and last[0] == digit and self.clock_ms - last[1] < KEY_DEDUPE_MS:
+            return False
+        self.last_key = (digit, self.clock_ms)
+        self.key_times_ms.append(self.clock_ms)
+        return True
+
+    def masked_by_key(self, start_ms: float, end_ms: float) -> bool:
+        """Speech between these times overlaps a key press: its tone (or the press's noise) was heard as words."""
+        start, end = start_ms - KEY_MASKS_SPEECH_MS, end_ms + KEY_MASKS_SPEECH_MS
+        return any(start <= t <= end for t in self.key_times_ms)
