@@ -12,7 +12,7 @@ end, asks "what are your opening hours" (piper's joe voice, 8 kHz), and barges i
 - dropped frames: bot frames that arrived after their play-out slot (a 60 ms jitter buffer at the start of
   each bot turn; a stall between sentences counts too) - what a caller would hear as a gap;
 - ASR word error: jiwer, what the server's call log says it heard vs the scripted text;
-- CPU percent of the server process (psutil; 100 = one core) and RSS growth per call.
+- CPU percent of the server process and its ASR worker processes (psutil; 100 = one core), RSS growth per call.
 
 Run: .venv/bin/python bench/voice_benchmark.py [--calls 1 10 20 40] [--out bench/results/voice.json]
 (about 3-4 minutes on 2 cores; `--calls 1 10` for a quick check).
@@ -230,19 +230,32 @@ def asr_wer(call_log: Path, call_ids: set[str]) -> float | None:
     return round(float(jiwer.wer(reference, hypothesis)), 3)
 
 
+def family(server: psutil.Process) -> list[psutil.Process]:
+    """The server and its worker processes (ASR)."""
+    return [server, *server.children(recursive=True)]
+
+
+def rss(server: psutil.Process) -> int:
+    return sum(p.memory_info().rss for p in family(server))
+
+
+def cpu_seconds(server: psutil.Process) -> float:
+    return sum(t.user + t.system for t in (p.cpu_times() for p in family(server)))
+
+
 class Sampler:
-    """The server process's peak RSS, sampled every 200 ms in a thread."""
+    """The peak RSS of the server and its workers, sampled every 200 ms in a thread."""
 
     def __init__(self, process: psutil.Process) -> None:
         self.process = process
-        self.peak = process.memory_info().rss
+        self.peak = rss(process)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.2):
-            self.peak = max(self.peak, self.process.memory_info().rss)
+            self.peak = max(self.peak, rss(self.process))
 
     def stop(self) -> int:
         self._stop.set()
@@ -259,13 +272,12 @@ async def run_calls(url: str, n: int, question: bytes, interruption: bytes) -> l
 def measure(port: int, server: psutil.Process, call_log: Path, n: int, audio: tuple[bytes, bytes]) -> dict[str, object]:
     url = f"ws://127.0.0.1:{port}/media/twilio"
     seen = {e.call_id for e in read_call_log(call_log)} if call_log.exists() else set()
-    rss_before = server.memory_info().rss
-    cpu_before, wall_before = server.cpu_times(), time.perf_counter()
+    rss_before = rss(server)
+    cpu_before, wall_before = cpu_seconds(server), time.perf_counter()
     sampler = Sampler(server)
     results = asyncio.run(run_calls(url, n, *audio))
     peak = sampler.stop()
-    cpu_after, wall = server.cpu_times(), time.perf_counter() - wall_before
-    cpu = (cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system) / wall * 100
+    cpu = (cpu_seconds(server) - cpu_before) / (time.perf_counter() - wall_before) * 100
     time.sleep(1.0)  # the server writes the calls' `ended` events
     events = read_call_log(call_log)
     call_ids = {e.call_id for e in events} - seen
@@ -378,7 +390,8 @@ def main() -> None:
                     "load_average_before": round(load_before, 2)},
         "notes": [
             "Twilio Media Streams over loopback websockets against `callpilot run` (one uvicorn process); "
-            "ASR whisper-tiny.en (1 thread per decode), TTS hibari, Silero VAD; caller voice piper joe.",
+            "ASR whisper-tiny.en in 2 worker processes (1 thread per decode), TTS hibari, Silero VAD; "
+            "caller voice piper joe.",
             f"Calls start spread over {STAGGER_S} s; every caller waits for the greeting, asks "
             f"'{QUESTION}', interrupts the answer after {BARGE_IN_AFTER_S} s with '{INTERRUPTION}'.",
             "turn gap = caller's last voiced frame sent -> first bot frame received; includes the "
@@ -388,6 +401,7 @@ def main() -> None:
             f"A turn not answered (a barge-in not stopped) within {PHASE_TIMEOUT_S:.0f} s counts as "
             f"{PHASE_TIMEOUT_S * 1000:.0f} ms in the percentiles.",
             "dropped_frames = bot frames arriving after their play-out slot (60 ms jitter buffer per bot turn).",
+            "cpu_percent and RSS count the server and its ASR worker processes; "
             "rss_mb_per_call = (peak RSS during the run - RSS before it) / N.",
             *args.note,
             *details,

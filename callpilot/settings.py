@@ -50,6 +50,7 @@ class Settings(BaseModel):
     # Voice gateway
     asr_engine: Literal["whisper-tiny.en", "moonshine", "whisper-base", "vosk"] = "whisper-tiny.en"
     tts_engine: Literal["hibari", "piper", "espeak", "chain"] = "hibari"
+    asr_processes: int = Field(2, ge=0, le=16)  # whisper-tiny.en decodes in worker processes (0: in the server)
     audiosocket_port: int = Field(9092, ge=0, le=65535)  # 0 = off
     record_calls: bool = False
     recordings_dir: Path = Path("results/recordings")

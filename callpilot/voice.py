@@ -110,6 +110,7 @@ class VoiceRuntime:
             self.services = load_services(
                 HeardDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),
                 asr_engine=self.settings.asr_engine,
+                asr_processes=self.settings.asr_processes,
                 tts_engine=self.settings.tts_engine,
                 call_log_path=self.settings.call_log,
                 settings=pipeline_settings(self.settings),

@@ -24,6 +24,7 @@ class AsrSettings:
     # Compute
     cpu_threads: int = 1
     num_workers: int = 2
+    processes: int = 0  # whisper-tiny.en in this many worker processes (0: in this process)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -33,7 +34,7 @@ class AsrSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AsrSettings:
-        """Read CALLPILOT_ASR_ENGINE, _VOSK_MODEL_DIR, _LANGUAGE, _CPU_THREADS, _NUM_WORKERS."""
+        """Read CALLPILOT_ASR_ENGINE, _VOSK_MODEL_DIR, _LANGUAGE, _CPU_THREADS, _NUM_WORKERS, _PROCESSES."""
         vosk_dir = environ.get("CALLPILOT_ASR_VOSK_MODEL_DIR")
         return cls(
             engine=environ.get("CALLPILOT_ASR_ENGINE", DEFAULT_ENGINE),
@@ -41,6 +42,7 @@ class AsrSettings:
             language=environ.get("CALLPILOT_ASR_LANGUAGE") or None,
             cpu_threads=int(environ.get("CALLPILOT_ASR_CPU_THREADS", "1")),
             num_workers=int(environ.get("CALLPILOT_ASR_NUM_WORKERS", "2")),
+            processes=int(environ.get("CALLPILOT_ASR_PROCESSES", "0")),
         )
 
 
@@ -63,4 +65,4 @@ def load_engine(settings: AsrSettings) -> AsrEngine:
         )
         return base_engine(options)
     options = WhisperOptions(language="en", cpu_threads=settings.cpu_threads, num_workers=settings.num_workers)
-    return tiny_en_engine(options)
+    return tiny_en_engine(options, processes=settings.processes)

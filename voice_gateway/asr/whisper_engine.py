@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from voice_gateway.asr.audio import Samples
-from voice_gateway.asr.segmented import SegmentedEngine, SegmentTimings, Transcript
+from voice_gateway.asr.segmented import SegmentedEngine, SegmentTimings, Transcriber, Transcript
 
 # Whisper's own rule for "this window was silence" (openai/whisper transcribe.py).
 NO_SPEECH_PROB = 0.6
@@ -121,9 +121,18 @@ class WhisperTranscriber:
         return Transcript(" ".join(texts), math.exp(sum(logprobs) / len(logprobs)))
 
 
-def tiny_en_engine(options: WhisperOptions | None = None, timings: SegmentTimings | None = None) -> SegmentedEngine:
-    """The offline default: Whisper tiny.en, VAD-segmented with speculative decoding."""
-    return SegmentedEngine("whisper-tiny.en", WhisperTranscriber.from_dir(tiny_en_dir(), options), timings)
+def tiny_en_engine(
+    options: WhisperOptions | None = None, timings: SegmentTimings | None = None, *, processes: int = 0
+) -> SegmentedEngine:
+    """The offline default: Whisper tiny.en, VAD-segmented with speculative decoding; in `processes` worker
+    processes when > 0 (`process_pool`), else in this process."""
+    if processes > 0:
+        from voice_gateway.asr.process_pool import ProcessTranscriber
+
+        transcriber: Transcriber = ProcessTranscriber(tiny_en_dir(), options or WhisperOptions(), processes=processes)
+    else:
+        transcriber = WhisperTranscriber.from_dir(tiny_en_dir(), options)
+    return SegmentedEngine("whisper-tiny.en", transcriber, timings)
 
 
 def base_engine(options: WhisperOptions | None = None, timings: SegmentTimings | None = None) -> SegmentedEngine:

@@ -89,6 +89,9 @@ class VoiceServices:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.asr_executor.shutdown(wait=False, cancel_futures=True)
+        close = getattr(getattr(self.asr, "transcriber", None), "close", None)
+        if callable(close):
+            close()  # ASR worker processes
 
 
 def load_services(
@@ -97,6 +100,7 @@ def load_services(
     asr_engine: str = "whisper-tiny.en",
     tts_engine: str = "hibari",
     use_edge: bool = False,
+    asr_processes: int = 0,
     call_log_path: Path | None = None,
     settings: PipelineSettings | None = None,
 ) -> VoiceServices:
@@ -114,7 +118,7 @@ def load_services(
     else:
         tts = load_offline(tts_engine)
     return VoiceServices(
-        asr=load_engine(AsrSettings(engine=asr_engine)),
+        asr=load_engine(AsrSettings(engine=asr_engine, processes=asr_processes)),
         vad=SileroVad(),
         tts=RememberingTts(tts),  # greetings, menus and common answers are synthesised once
         dialogue=dialogue,

@@ -1,0 +1,60 @@
+"""Whisper in worker processes: decodes never wait for the web server's GIL.
+
+faster-whisper needs the GIL between its native steps; in the server process the event loop holds it most of
+the time (every call's frames), and a decode measured twice as slow next to one busy Python thread - several
+times slower under 10 calls. Each worker process loads the model once and decodes one utterance at a time;
+the audio (a few hundred KB of float32) is the only thing that crosses.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from voice_gateway.asr.audio import Samples
+from voice_gateway.asr.segmented import Transcriber, Transcript
+from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber
+
+
+class _Worker:
+    """The model of one worker process (set by the pool's initializer; a process holds exactly one)."""
+
+    transcriber: Transcriber | None = None
+
+
+def _load(model_dir: str, options: WhisperOptions) -> None:
+    _Worker.transcriber = WhisperTranscriber.from_dir(Path(model_dir), options)
+
+
+def _transcribe(samples: Samples) -> Transcript:
+    assert _Worker.transcriber is not None, "the worker's initializer did not run"
+    return _Worker.transcriber.transcribe(samples)
+
+
+class ProcessTranscriber:
+    """A `Transcriber` backed by `processes` worker processes, each with its own copy of the model."""
+
+    def __init__(self, model_dir: Path, options: WhisperOptions, *, processes: int = 2) -> None:
+        if processes < 1:
+            raise ValueError(f"processes must be at least 1, got {processes}")
+        self.processes = processes
+        self._pool = ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a server full of threads
+            initializer=_load,
+            initargs=(str(model_dir), options),
+        )
+        # Load every worker's model now (seconds), not during the first calls.
+        silence = np.zeros(1600, dtype=np.float32)
+        for future in [self._pool.submit(_transcribe, silence) for _ in range(processes)]:
+            future.result()
+
+    def transcribe(self, samples: Samples) -> Transcript:
+        """Decode in a worker; blocks the calling thread (an ASR thread of the pipeline) until done."""
+        return self._pool.submit(_transcribe, samples).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
