@@ -3,9 +3,10 @@
 Everything goes through the engine the bot uses: `NLUEngine.train(..., held_out=...)` (fine-tuning,
 calibration and the out-of-scope thresholds are chosen on the held-out split, never on a test split),
 then `engine.parse_many` on the test split. Parse latency is `engine.parse(text)` one text at a time
-(encoder, classifier, out-of-scope rule and entity extraction) with torch on one thread, after a
-warm-up. Each data set runs in its own process, so its peak RSS is its own. The demo model
-(`nlu_data/`) is timed from scratch, encoder loading included, as `callpilot train` does it.
+(encoder, classifier, out-of-scope rule and entity extraction) on one thread (the encoder's ONNX graph
+on one onnxruntime thread; torch pinned to one too), after a warm-up. Each data set runs in its own
+process, so its peak RSS is its own. The demo model (`nlu_data/`) is timed from scratch, encoder
+loading included, as `callpilot train` does it.
 
 Run: .venv/bin/python bench/nlu_benchmark.py [--only clinc150|banking77|demo] [--out bench/results/nlu.json]
 """
@@ -161,9 +162,12 @@ def main() -> None:
     results["machine"] = machine()
     for name in args.only or list(RUNS):
         print(f"{name} ...", file=sys.stderr, flush=True)
+        load_at_start = [round(v, 2) for v in os.getloadavg()]
         # A fresh process per data set: its own peak RSS, no memory of the previous run.
         with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
             results[name] = pool.submit(RUNS[name]).result()
+        # Timings on a shared machine depend on its load: keep it with each part (they may run at different times).
+        results[name]["load_average"] = {"start": load_at_start, "end": [round(v, 2) for v in os.getloadavg()]}
         print(json.dumps({name: results[name]}, indent=2), file=sys.stderr, flush=True)
     results["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     args.out.parent.mkdir(parents=True, exist_ok=True)
