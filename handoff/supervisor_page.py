@@ -92,6 +92,14 @@ def supervisor_router(service: Callable[[], HandoffService], keys: SupervisorKey
         await require(request)
         return asdict(await service().snapshot())
 
+    @router.post("/supervisor/api/callbacks/{call_id}/done")
+    async def callback_done(call_id: str, request: Request) -> dict[str, Any]:
+        """A supervisor made (or handed out) the callback: off the list."""
+        await require(request)
+        if not await service().callbacks.done(call_id):
+            raise HTTPException(404, f"no callback requested for call {call_id!r}")
+        return {"done": call_id}
+
     @router.get("/supervisor/events")
     async def supervisor_events(request: Request) -> StreamingResponse:
         """Server-sent events: the floor (queues, agents, live calls, callbacks) every second."""

@@ -315,6 +315,12 @@ def test_callbacks_show_on_the_supervisors_snapshot(desk: Desk) -> None:
     view = desk.client.get("/supervisor/api/snapshot", headers=AS_SUPERVISOR).json()
     assert [(c["call_id"], c["number"], c["queue"]) for c in view["callbacks"]] == [
         ("call-9", "+16175550142", "orders")]
+    assert desk.client.post("/supervisor/api/callbacks/call-9/done").status_code == 401
+    done = desk.client.post("/supervisor/api/callbacks/call-9/done", headers=AS_SUPERVISOR)
+    assert done.status_code == 200 and done.json() == {"done": "call-9"}
+    again = desk.client.post("/supervisor/api/callbacks/call-9/done", headers=AS_SUPERVISOR)
+    assert again.status_code == 404 and "no callback" in again.json()["detail"]
+    assert desk.client.get("/supervisor/api/snapshot", headers=AS_SUPERVISOR).json()["callbacks"] == []
 
 
 def test_bad_messages_get_clear_errors(desk: Desk) -> None:

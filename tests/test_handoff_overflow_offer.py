@@ -40,6 +40,15 @@ def test_the_offer_names_the_keys_and_the_default() -> None:
     assert offer.quiet(15_000) == "voicemail"
 
 
+def test_without_the_callers_number_a_callback_is_not_offered() -> None:
+    from voice_gateway.pipeline.agent_leg import AgentLeg
+
+    leg = AgentLeg("c1", 8000, ScriptedPort(), None, caller="")  # type: ignore[arg-type]
+    assert leg._offerable(NoAgent("voicemail", None, CHOICES), CHOICES) == ("voicemail", "transfer")
+    assert leg._offerable(NoAgent("voicemail", "+4930555", CHOICES), CHOICES) == CHOICES
+    assert leg._offerable(NoAgent("callback", None, ("callback",)), ("callback",)) == ()
+
+
 def test_a_key_picks_a_callback_which_goes_on_the_list(models: tuple[VoiceServices, DialogueEngine]) -> None:  # noqa: F811
     async def go() -> None:
         port = ScriptedPort()

@@ -182,7 +182,8 @@ class AgentLeg:
                     self.move("hold" if on else "unhold")
                     self.host.log_leg("hold" if on else "unhold")
                     await self.host.show("on hold" if on else "agent", self.agent.name if self.agent else "")
-            case NoAgent(choices=choices) if choices:
+            case NoAgent(choices=offered) if self._offerable(update, offered):
+                choices = self._offerable(update, offered)
                 self.move("overflow_offer")
                 self._offer = OverflowOffer(choices, update.action, update.choice_timeout_s)
                 self._overflow_targets = {"callback": update.target if update.action == "callback" else None,
@@ -240,6 +241,10 @@ class AgentLeg:
         else:
             self.host.say(text, then_hang_up="overflow_" + action)
         await self.host.show("overflow", action)
+
+    def _offerable(self, update: NoAgent, offered: tuple[str, ...]) -> tuple[str, ...]:
+        """The choices worth offering: no callback without a number to call (none left: the default at once)."""
+        return tuple(c for c in offered if c != "callback" or update.target or self.caller)
 
     async def _choose(self, action: str, chosen_by: str) -> None:
         self.move("choose")
