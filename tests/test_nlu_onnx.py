@@ -12,6 +12,7 @@ from bot.nlu.classifier import IntentClassifier
 from bot.nlu.encoder import TransformerEncoder, base_encoder
 from bot.nlu.engine import NLUConfig
 from bot.nlu.onnx_encoder import GRAPH_FILE, TOKENIZER_FILE, OnnxEncoder, export_onnx
+from bot.training_data.model import Example, NLUData
 
 TEXTS = [
     "where is my order",
@@ -84,3 +85,30 @@ def test_runtime_is_checked_and_old_models_ran_on_torch() -> None:
     assert NLUConfig.from_dict(raw).runtime == "torch"
     with pytest.raises(ValueError, match="unknown NLU runtime 'tpu'"):
         NLUConfig.from_dict({**raw, "runtime": "tpu"})
+
+
+SMALL_NLU = NLUData(
+    examples=[
+        *(Example(text, "greet") for text in ["hello", "hi there", "good morning"]),
+        *(Example(text, "check_order_status") for text in ["where is my order", "track my order please"]),
+    ]
+)
+
+
+def test_the_torch_runtime_keeps_the_encoder_on_torch(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    from bot.nlu import save
+
+    data = SMALL_NLU
+    torch_engine = NLUEngine.train(data, set(), config=NLUConfig(runtime="torch"), encoder=nlu_engine.encoder)
+    onnx_engine = NLUEngine.train(data, set(), encoder=nlu_engine.encoder)
+    assert isinstance(torch_engine.encoder, TransformerEncoder)
+    assert torch_engine.info()["runtime"] == "torch" and onnx_engine.info()["runtime"] == "onnx"
+    folder = save(torch_engine, tmp_path / "models")
+    assert not (folder / GRAPH_FILE).exists()
+    loaded = load(tmp_path / "models", encoder=nlu_engine.encoder)
+    assert isinstance(loaded.encoder, TransformerEncoder)
+    for text in ["hello there", "where is my parcel"]:
+        torch_intent = loaded.parse(text)["intent"]
+        onnx_intent = onnx_engine.parse(text)["intent"]
+        assert torch_intent["name"] == onnx_intent["name"]
+        assert torch_intent["confidence"] == pytest.approx(onnx_intent["confidence"], abs=1e-3)
