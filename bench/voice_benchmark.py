@@ -352,7 +352,7 @@ def plot(runs: list[dict[str, object]], path: Path) -> None:
     left.set_xlabel("concurrent calls")
     left.set_ylabel("ms")
     left.legend(fontsize=8)
-    right.plot(n, series("cpu_percent"), "o-", label="server CPU % (100 = 1 core)")
+    right.plot(n, series("cpu_percent"), "o-", label="CPU %, server + ASR workers (100 = 1 core)")
     right.plot(n, series("dropped_frames"), "s-", label="late bot frames")
     right.set_xlabel("concurrent calls")
     right.legend(fontsize=8)
