@@ -250,8 +250,9 @@ class CallPipeline:
         assert state is not None and voice is not None
         await voice.send_due()
         if self.leg is not None and not self.bot_busy():
-            await self.leg.quiet(state.clock_ms)  # an unanswered overflow offer may run out here
-            await voice.send_other(self.leg.due(state.clock_ms))  # hold music or the agent (right channel)
+            await self.leg.quiet(state.clock_ms)  # an unanswered overflow offer may run out (and speak) here
+            if not self.bot_busy():
+                await voice.send_other(self.leg.due(state.clock_ms))  # hold music or the agent (right channel)
         if state.phase is Phase.SPEAKING and not self.bot_busy():
             state.move(Signal.PLAYED)
             self._log_bot_utterances(interrupted=False)
