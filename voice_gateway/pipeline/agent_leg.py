@@ -1,6 +1,7 @@
 """A call's human leg: queue with hold music, the agent's voice bridged in, the bot silent until it is handed back.
 
-The handoff side is reached only through `HandoffPort` (handoff_port.py). The leg's states are a transition table.
+The handoff side is reached only through `HandoffPort` (handoff_port.py). The leg's states are a transition table
+(leg_states.py).
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from enum import StrEnum
 
 from bot.dialogue import HandoffDecision
 from voice_gateway.pipeline.handoff_port import (
@@ -24,6 +24,7 @@ from voice_gateway.pipeline.handoff_port import (
     QueueClosed,
 )
 from voice_gateway.pipeline.hold import AgentAudio, HoldMusic, ToBridge, beep_frames
+from voice_gateway.pipeline.leg_states import LEG_TRANSITIONS, IllegalLegTransition, Leg
 from voice_gateway.pipeline.leg_words import (
     CLOSED_TEXT,
     HAND_BACK_TEXT,
@@ -35,40 +36,7 @@ from voice_gateway.pipeline.leg_words import (
 
 log = logging.getLogger(__name__)
 
-
-class Leg(StrEnum):
-    BOT = "bot"  # no human involved: the bot talks and listens
-    QUEUED = "queued"  # waiting for an agent: hold music, position announcements; the bot does not listen
-    AGENT = "agent"  # an agent talks with the caller; the bot is silent and deaf
-    HELD = "held"  # the agent put the caller on hold: hold music, nothing bridged
-    OFFERING = "offering"  # nobody answered: the caller hears the overflow choices and may press a key
-    OVERFLOW = "overflow"  # nobody answered: a callback, a voicemail or a transfer is under way
-    ENDED = "ended"
-
-
-LEG_TRANSITIONS: dict[tuple[Leg, str], Leg] = {
-    (Leg.BOT, "request"): Leg.QUEUED,
-    (Leg.QUEUED, "position"): Leg.QUEUED,
-    (Leg.QUEUED, "agent_joined"): Leg.AGENT,
-    (Leg.QUEUED, "overflow"): Leg.OVERFLOW,
-    (Leg.QUEUED, "overflow_offer"): Leg.OFFERING,
-    (Leg.OFFERING, "choose"): Leg.OVERFLOW,
-    (Leg.QUEUED, "closed"): Leg.BOT,
-    (Leg.QUEUED, "back_to_bot"): Leg.BOT,
-    (Leg.AGENT, "hold"): Leg.HELD,
-    (Leg.HELD, "unhold"): Leg.AGENT,
-    (Leg.AGENT, "requeued"): Leg.QUEUED,
-    (Leg.HELD, "requeued"): Leg.QUEUED,
-    (Leg.AGENT, "back_to_bot"): Leg.BOT,
-    (Leg.HELD, "back_to_bot"): Leg.BOT,
-    (Leg.AGENT, "agent_hung_up"): Leg.ENDED,
-    (Leg.HELD, "agent_hung_up"): Leg.ENDED,
-    **{(leg, "end"): Leg.ENDED for leg in Leg},
-}
-
-
-class IllegalLegTransition(RuntimeError):
-    """The handoff side sent something the leg's state does not accept."""
+__all__ = ["LEG_TRANSITIONS", "AgentLeg", "IllegalLegTransition", "Leg"]
 
 
 class AgentLeg:
