@@ -220,3 +220,23 @@ def test_gibberish_is_not_understood(nlu_engine: NLUEngine, text: str) -> None:
 def test_out_of_scope_prediction_stands(nlu_engine: NLUEngine) -> None:
     result = nlu_engine.parse("can you book me a flight to paris")
     assert result["intent"]["name"] == "out_of_scope"
+
+
+def test_old_models_are_pruned_but_never_the_active_one(tmp_path: Path) -> None:
+    import os
+
+    from bot.nlu.storage import prune, set_active
+
+    for age, model_id in enumerate(["nlu-new", "nlu-mid", "nlu-old", "nlu-oldest"]):
+        folder = tmp_path / model_id
+        folder.mkdir()
+        (folder / "meta.json").write_text("{}")
+        os.utime(folder / "meta.json", (1_000_000 - age * 100, 1_000_000 - age * 100))
+    (tmp_path / "not-a-model").mkdir()
+    set_active(tmp_path, "nlu-oldest")  # e.g. rolled back to an old model on purpose
+
+    removed = prune(tmp_path, keep=2)
+
+    assert sorted(removed) == ["nlu-mid", "nlu-old"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["nlu-new", "nlu-oldest", "not-a-model"]
+    assert active_id(tmp_path) == "nlu-oldest"

@@ -186,7 +186,28 @@ def train_project(
         progress=progress,
     )
     save(engine, models_dir)
+    prune(models_dir, keep=KEEP_MODELS)
     return TrainOutcome(engine, True, time.perf_counter() - started)
+
+
+KEEP_MODELS = 3  # model folders kept after training (the active one always, then the newest)
+
+
+def prune(models_dir: Path, *, keep: int = KEEP_MODELS) -> list[str]:
+    """Delete all but the `keep` newest model folders (never the active one); each is ~90 MB.
+
+    A server that already loaded an older model keeps running: the model is in its memory.
+    Returns the ids deleted.
+    """
+    active = active_id(models_dir)
+    folders = [p for p in models_dir.iterdir() if p.is_dir() and (p / "meta.json").exists()]
+    folders.sort(key=lambda p: (p.name == active, (p / "meta.json").stat().st_mtime), reverse=True)
+    removed = []
+    for folder in folders[max(keep, 1):]:
+        if folder.name != active:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
 
 
 def load_or_train(
