@@ -78,8 +78,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
             threading.Thread(target=holder.load, args=(settings,), daemon=True, name="nlu-load").start()
         await records.start()  # the schema first: ops reads the calls table
         await ops.start()
-        await handoff.start()
-        voice.attach_handoff(handoff.port)
+        await handoff.start(on_ready=voice.attach_handoff)
         await voice.start()
         yield
         await voice.stop()
@@ -110,7 +109,8 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         if holder.engine is None:
             status = "error" if holder.error else "loading"
             return JSONResponse({"status": status, "detail": holder.error}, status_code=503)
-        return JSONResponse({"status": "ok", "model_id": holder.engine.model_id, "brain": settings.brain})
+        return JSONResponse({"status": "ok", "model_id": holder.engine.model_id, "brain": settings.brain,
+                             "handoff": handoff.status, "handoff_error": handoff.error})
 
     @app.get("/model")
     def model_info() -> dict[str, Any]:

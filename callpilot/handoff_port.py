@@ -6,6 +6,7 @@ the service's call updates into the pipeline's leg updates, and agent audio into
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -34,6 +35,8 @@ from voice_gateway.pipeline.handoff_port import (
 )
 
 log = logging.getLogger("callpilot.handoff")
+
+RETRY_MAX_S = 30.0  # the longest wait between two attempts to reach Redis
 
 
 def leg_update(update: CallUpdate) -> LegUpdate:
@@ -123,7 +126,8 @@ def wrap_up_to_file(path: Path | None) -> WrapUpLog:
 
 class HandoffRuntime:
     """The handoff service and audio bridge of this process: started in the app's lifespan, shared by the agent
-    desktop (`deps()`) and the voice gateway (`port`). A failure to start (Redis down) leaves calls with the bot.
+    desktop (`deps()`) and the voice gateway (`port`). Redis down at start: a clear error, calls stay with the
+    bot, and the runtime keeps trying until Redis answers.
 
     `contacts` finds the caller for the agent's screen pop (the records' SQL table or CRM adapter); each wrap-up
     goes to every sink in `wrap_up_sinks` (the records writer, the call-log file); one failing does not stop the
@@ -139,6 +143,8 @@ class HandoffRuntime:
         self.error: str | None = None
         self.contacts = contacts
         self._wrap_up_sinks = wrap_up_sinks
+        self._on_ready: Callable[[ServicePort], None] | None = None
+        self._retrying: asyncio.Task[None] | None = None
 
     async def _record_wrap_up(self, outcome: dict[str, Any]) -> None:
         for sink in self._wrap_up_sinks:
@@ -147,18 +153,47 @@ class HandoffRuntime:
             except Exception:  # the agent's wrap-up must not fail because one place to keep it is broken
                 log.exception("wrap-up of call %s: %r failed", outcome.get("call_id"), sink)
 
-    async def start(self) -> None:
+    async def start(self, on_ready: Callable[[ServicePort], None] | None = None) -> None:
+        """Start the service; if Redis cannot be reached, say so clearly and keep trying in the background
+        (calls stay with the bot meanwhile), then hand the port to `on_ready` once it is up."""
+        self._on_ready = on_ready
+        if not await self._try_start():
+            self._retrying = asyncio.create_task(self._retry(), name="handoff-retry")
+
+    async def _try_start(self) -> bool:
         service = build_service(self.settings, contacts=self.contacts, wrap_up_sink=self._record_wrap_up)
         try:
             await service.start()
         except HandoffError as exc:
+            if self.error is None:
+                log.error("handoff unavailable (retrying every %s s; calls stay with the bot): %s",
+                          RETRY_MAX_S, exc)
             self.error = str(exc)
-            log.error("handoff disabled: %s", exc)
-            return
+            return False
         self.service, self.bridge = service, AudioBridge(bridge_client(self.settings.redis_url))
         self.port = ServicePort(service, self.bridge)
+        if self.error is not None:
+            log.warning("handoff available again: Redis reached")
+        self.error = None
+        if self._on_ready is not None:
+            self._on_ready(self.port)
+        return True
+
+    async def _retry(self) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            if await self._try_start():
+                return
+            delay = min(delay * 2, RETRY_MAX_S)
+
+    @property
+    def status(self) -> str:
+        return "ready" if self.service is not None else "unavailable"
 
     async def stop(self) -> None:
+        if self._retrying is not None:
+            self._retrying.cancel()
         if self.service is not None:
             await self.service.stop()
 
