@@ -189,7 +189,9 @@ class HandoffRuntime:
 
     @property
     def status(self) -> str:
-        return "ready" if self.service is not None else "unavailable"
+        if self.service is not None:
+            return "ready"
+        return "unavailable" if self.error is not None else "starting"
 
     async def stop(self) -> None:
         if self._retrying is not None:

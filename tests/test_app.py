@@ -66,7 +66,9 @@ def client(nlu_engine: NLUEngine) -> TestClient:
 def test_health_reports_the_active_model(client: TestClient, nlu_engine: NLUEngine) -> None:
     answer = client.get("/health")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "model_id": nlu_engine.model_id, "brain": "builtin"}
+    # This client runs no lifespan, so the handoff service has not been started.
+    assert answer.json() == {"status": "ok", "model_id": nlu_engine.model_id, "brain": "builtin",
+                             "handoff": "starting", "handoff_error": None}
 
 
 def test_parse_over_http_matches_the_engine(client: TestClient, nlu_engine: NLUEngine) -> None:
