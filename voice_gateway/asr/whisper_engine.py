@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from voice_gateway.asr.audio import Samples
 from voice_gateway.asr.segmented import SegmentedEngine, SegmentTimings, Transcriber, Transcript
+from voice_gateway.asr.short_window import NO_SPEECH_LOGPROB, NO_SPEECH_PROB, ShortWindowDecoder, WindowPolicy
 
-# Whisper's own rule for "this window was silence" (openai/whisper transcribe.py).
-NO_SPEECH_PROB = 0.6
-NO_SPEECH_LOGPROB = -1.0
 MODEL_FILES = ("config.json", "vocabulary.txt", "tokenizer.json")
 
 
@@ -28,6 +26,8 @@ class WhisperOptions:
     # Decoding
     language: str | None = "en"
     beam_size: int = 1
+    # Utterances up to `window.max_window_ms` are encoded on a window sized to them (None: always 30 s).
+    window: WindowPolicy | None = field(default_factory=WindowPolicy)
 
 
 def tiny_en_dir() -> Path:
@@ -62,11 +62,15 @@ def join_split_model(part_dirs: tuple[Path, ...]) -> dict[str, bytes]:
 
 
 class WhisperTranscriber:
-    """Greedy, timestamp-free Whisper decoding of one utterance; confidence is exp(mean token log-prob)."""
+    """Greedy, timestamp-free Whisper decoding of one utterance; confidence is exp(mean token log-prob).
+    Short utterances take the short-window path (`short_window`), long ones faster-whisper's 30 s windows."""
 
     def __init__(self, model: Any, options: WhisperOptions) -> None:
         self.model = model
         self.options = options
+        self.short: ShortWindowDecoder | None = None
+        if options.window is not None and options.beam_size == 1:
+            self.short = ShortWindowDecoder(model, options.language, options.window)
 
     @classmethod
     def from_dir(cls, model_dir: Path, options: WhisperOptions | None = None) -> WhisperTranscriber:
@@ -99,6 +103,11 @@ class WhisperTranscriber:
 
     def transcribe(self, samples: Samples) -> Transcript:
         """Decode one utterance; segments Whisper itself judges as silence are dropped."""
+        decoded = self.short.decode(samples) if self.short is not None else None
+        if decoded is not None:
+            if decoded.is_silence or not decoded.text:
+                return Transcript("", 0.0)
+            return Transcript(decoded.text, decoded.confidence)
         segments, _info = self.model.transcribe(
             samples,
             language=self.options.language,
