@@ -5,7 +5,7 @@ espeak-ng, piper (joe) and hibari, resampled to 8 kHz, with line noise at 20 dB 
 Every utterance runs through the production path: Silero VAD + endpointer + the engine's stream, in 20 ms
 frames. Latency is simulated in real time without sleeping: frame i arrives at (i + 1) * 20 ms, is processed
 as soon as the previous frame is done, and the final's latency is the time its frame finished minus the end of
-speech (the last voiced frame). It therefore includes the end-of-turn silence (700 ms by default).
+speech (the last voiced frame). It therefore includes the end-of-turn silence (500 ms by default).
 
 Run: .venv/bin/python bench/asr_benchmark.py [--fsdd-per-digit 6] [--out bench/results/asr.json]
 """
@@ -36,6 +36,7 @@ from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode
 from voice_gateway.vad import EndpointConfig, SileroVad, SpeechEnded, VoiceActivityDetector, WebRtcVad
 
 ROOT = Path(__file__).resolve().parents[1]
+ENDPOINT = EndpointConfig()
 FSDD = ROOT.parent / "shared" / "benchmarks" / "fsdd" / "recordings"
 RATE = 8000
 FRAME = RATE // 50 * 2
@@ -247,7 +248,9 @@ def main() -> None:
     report = {
         "generated": time.strftime("%Y-%m-%d %H:%M"),
         "machine": {"cpus": os.cpu_count(), "load_average_before": round(load_before, 2), "threads_per_decode": 1},
-        "pipeline": "8 kHz PCM, 20 ms frames -> Silero VAD -> endpointer (end of turn 700 ms, pause 200 ms) -> engine",
+        "pipeline": "8 kHz PCM, 20 ms frames -> Silero VAD -> endpointer (end of turn "
+        f"{ENDPOINT.end_of_turn_silence_ms} ms, pause {ENDPOINT.pause_ms} ms) -> engine; "
+        "whisper-tiny.en on a 10 s window up to 9 s of audio",
         "sets": {name: len(items) for name, items in sets.items()},
         "engines": results,
         "vosk": "measured" if args.vosk_model_dir else "not measured: no English vosk model exists in any registry",

@@ -6,9 +6,9 @@ end, asks "what are your opening hours" (piper's joe voice, 8 kHz), and barges i
 "where is my order". Measured per N, with wall-clock timestamps on the caller's side:
 
 - turn gap: the frame holding the caller's last voiced sample sent -> the first bot audio frame received
-  (it includes the endpoint silence, 700 ms by default); both turns of every call count;
+  (it includes the endpoint silence, 500 ms by default); both turns of every call count;
 - barge-in stop: the first voiced frame of the interruption sent -> Twilio `clear` received (it includes the
-  240 ms of speech a barge-in needs, so coughs do not count);
+  120 ms of confident speech a barge-in needs, so coughs do not count);
 - dropped frames: bot frames that arrived after their play-out slot (a 60 ms jitter buffer at the start of
   each bot turn; a stall between sentences counts too) - what a caller would hear as a gap;
 - ASR word error: jiwer, what the server's call log says it heard vs the scripted text;
@@ -298,7 +298,8 @@ def measure(port: int, server: psutil.Process, call_log: Path, n: int, audio: tu
         "cpu_percent": round(cpu, 1),
         "rss_mb_per_call": round(max(0, peak - rss_before) / 2**20 / n, 2),
     }
-    detail = (f"N={n}: {len(gaps)} turn gaps, {len(stops)} barge-ins, {sum(r.bot_frames for r in results)} bot "
+    detail = (f"N={n}: {len(gaps)} turn gaps, {len(stops)} barge-ins (stop p50 {percentile(stops, 50)} ms, max "
+              f"{max(stops, default=float('nan')):.1f} ms), {sum(r.bot_frames for r in results)} bot "
               f"frames, server-side turn gap p50/p95 {percentile(server_gaps, 50)}/{percentile(server_gaps, 95)} "
               f"ms (call time), problems: {dict((p, problems.count(p)) for p in set(problems)) or 'none'}")
     print(json.dumps(run), "|", detail, flush=True)
@@ -366,7 +367,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 10, 20, 40])
     parser.add_argument("--call-log", type=Path, help="keep the server's call log here (default: thrown away)")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes")
-    parser.add_argument("--end-of-turn-ms", type=int, default=700, help="the server's end-of-turn silence")
+    parser.add_argument("--end-of-turn-ms", type=int, default=500, help="the server's end-of-turn silence")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice.json")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out (finally below)
@@ -397,7 +398,7 @@ def main() -> None:
             "turn gap = caller's last voiced frame sent -> first bot frame received; includes the "
             f"{args.end_of_turn_ms} ms end-of-turn silence (CALLPILOT_END_OF_TURN_MS). "
             "barge-in stop = interruption's first voiced frame sent -> `clear` received; "
-            "includes the 240 ms of speech a barge-in needs.",
+            "includes the 120 ms of confident speech (Silero probability >= 0.6) a barge-in needs.",
             f"A turn not answered (a barge-in not stopped) within {PHASE_TIMEOUT_S:.0f} s counts as "
             f"{PHASE_TIMEOUT_S * 1000:.0f} ms in the percentiles.",
             "dropped_frames = bot frames arriving after their play-out slot (60 ms jitter buffer per bot turn).",

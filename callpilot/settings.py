@@ -57,7 +57,7 @@ class Settings(BaseModel):
     recording_announcement: str | None = None  # None: the default "This call may be recorded..."
     call_log: Path = Path("results/calls.jsonl")
     # Silence that ends a caller's turn: shorter answers sooner, but may cut off callers who pause mid-sentence.
-    end_of_turn_ms: int = Field(700, ge=300, le=3000)
+    end_of_turn_ms: int = Field(500, ge=300, le=3000)
     # Human handoff (handoff/): Redis state engine (None: an in-process fakeredis), queues, agents
     redis_url: str | None = None
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)

@@ -39,7 +39,7 @@ LOAD_WAIT_S = 120.0  # a call arriving while the models load waits this long bef
 def pipeline_settings(settings: Settings) -> PipelineSettings:
     """The call pipeline's settings from callpilot's."""
     endpoint = EndpointConfig(
-        min_speech_ms=240,  # a turn (and a barge-in) needs this much speech: coughs and clicks do not count
+        min_speech_ms=240,  # a turn needs this much speech (a barge-in 120 ms of confident speech): not coughs
         end_of_turn_silence_ms=settings.end_of_turn_ms,
         short_end_of_turn_silence_ms=min(400, settings.end_of_turn_ms),
     )

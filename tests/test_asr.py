@@ -89,8 +89,8 @@ def test_tiny_en_transcript_is_ready_when_the_endpoint_fires(tiny: SegmentedEngi
     listener = tiny_listener(tiny, silero)
     events = listen(listener, phone_call(gap(1000), espeak("where is my order"), gap(1500)))
     kinds = [type(e).__name__ for e in events]
-    assert kinds == ["SpeechStarted", "SpeechPaused", "AsrPartial", "SpeechEnded", "AsrFinal"]
-    ended, final = events[3], events[4]
+    assert kinds == ["SpeechLikely", "SpeechStarted", "SpeechPaused", "AsrPartial", "SpeechEnded", "AsrFinal"]
+    ended, final = events[4], events[5]
     assert isinstance(ended, SpeechEnded) and isinstance(final, AsrFinal)
     assert word_error_rate([("where is my order", final.text)]) <= 0.25
     assert (final.start_ms, final.end_ms) == (ended.start_ms, ended.end_ms)
@@ -102,7 +102,8 @@ def test_tiny_en_transcript_is_ready_when_the_endpoint_fires(tiny: SegmentedEngi
 
 def test_speech_after_a_pause_is_decoded_again_and_kept(tiny: SegmentedEngine, silero: SileroVad) -> None:
     listener = tiny_listener(tiny, silero)
-    audio = phone_call(gap(600), espeak("my order number"), gap(400), espeak("is four two"), gap(1200))
+    # espeak ends each phrase with 300 ms of silence: the caller pauses 400 ms (the turn ends after 500 ms).
+    audio = phone_call(gap(600), espeak("my order number"), gap(100), espeak("is four two"), gap(1200))
     events = listen(listener, audio)
     finals = [e for e in events if isinstance(e, AsrFinal)]
     assert sum(isinstance(e, SpeechStarted) for e in events) == 1 and len(finals) == 1

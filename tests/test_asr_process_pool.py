@@ -8,6 +8,7 @@ import pytest
 
 from voice_gateway.asr.audio import pcm16_to_float
 from voice_gateway.asr.process_pool import ProcessTranscriber
+from voice_gateway.asr.short_window import WindowPolicy
 from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir
 from voice_gateway.tts import HibariTts
 from voice_gateway.tts.formats import resample_pcm16
@@ -19,8 +20,9 @@ def test_a_worker_process_transcribes_like_this_process() -> None:
         return resample_pcm16(b"".join(c.pcm for c in chunks), chunks[0].sample_rate, 16000)
 
     samples = pcm16_to_float(asyncio.run(render()))
-    here = WhisperTranscriber.from_dir(tiny_en_dir(), WhisperOptions()).transcribe(samples)
-    pool = ProcessTranscriber(tiny_en_dir(), WhisperOptions(), processes=1)
+    options = WhisperOptions(window=WindowPolicy())  # the short-window path, as the server runs it
+    here = WhisperTranscriber.from_dir(tiny_en_dir(), options).transcribe(samples)
+    pool = ProcessTranscriber(tiny_en_dir(), options, processes=1)
     try:
         there = pool.transcribe(samples)
     finally:

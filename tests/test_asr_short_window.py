@@ -31,7 +31,7 @@ def espeak_16k(text: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def short() -> WhisperTranscriber:
-    return WhisperTranscriber.from_dir(tiny_en_dir(), WhisperOptions())
+    return WhisperTranscriber.from_dir(tiny_en_dir(), WhisperOptions(window=WindowPolicy()))
 
 
 def test_a_question_decodes_on_the_short_window(short: WhisperTranscriber) -> None:
@@ -40,6 +40,10 @@ def test_a_question_decodes_on_the_short_window(short: WhisperTranscriber) -> No
     transcript = short.transcribe(audio)
     assert normalize(transcript.text) == ["where", "is", "my", "order"]
     assert 0.0 < transcript.confidence <= 1.0
+
+
+def test_a_number_read_out_stays_one_number(short: WhisperTranscriber) -> None:
+    assert "," not in short.transcribe(espeak_16k("my order number is 48215")).text
 
 
 def test_silence_and_line_noise_give_no_words(short: WhisperTranscriber) -> None:

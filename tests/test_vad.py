@@ -17,6 +17,7 @@ from voice_gateway.vad import (
     NoInput,
     SileroVad,
     SpeechEnded,
+    SpeechLikely,
     SpeechPaused,
     SpeechStarted,
     VadEvent,
@@ -28,12 +29,14 @@ RATE = 8000
 FRAME = 160 * 2
 
 
-def run(endpointer: Endpointer, pattern: list[tuple[bool, int]]) -> list[tuple[int, VadEvent]]:
+def run(
+    endpointer: Endpointer, pattern: list[tuple[bool, int]], *, confident: bool | None = None
+) -> list[tuple[int, VadEvent]]:
     """Feed (voiced, milliseconds) runs; return (time after the frame, event) pairs."""
     out: list[tuple[int, VadEvent]] = []
     for voiced, ms in pattern:
         for _ in range(ms // endpointer.config.frame_ms):
-            events = endpointer.accept(voiced)
+            events = endpointer.accept(voiced, confident)
             out.extend((endpointer.now_ms, event) for event in events)
     return out
 
@@ -41,9 +44,10 @@ def run(endpointer: Endpointer, pattern: list[tuple[bool, int]]) -> list[tuple[i
 def test_turn_events_in_order_with_times() -> None:
     events = run(Endpointer(), [(False, 500), (True, 1000), (False, 1000)])
     assert events == [
+        (620, SpeechLikely(start_ms=500)),
         (700, SpeechStarted(start_ms=500)),
         (1700, SpeechPaused(start_ms=500, end_ms=1500)),
-        (2200, SpeechEnded(start_ms=500, end_ms=1500)),
+        (2000, SpeechEnded(start_ms=500, end_ms=1500)),
     ]
     ended = events[-1][1]
     assert isinstance(ended, SpeechEnded) and ended.duration_ms == 1000
@@ -61,16 +65,36 @@ def test_yes_no_question_ends_the_turn_sooner_once() -> None:
     first = run(endpointer, [(True, 400), (False, 1000)])
     assert (800, SpeechEnded(0, 400)) in first
     second = run(endpointer, [(True, 400), (False, 1000)])
-    assert (1400 + 400 + 700, SpeechEnded(1400, 1800)) in second
+    assert (1400 + 400 + 500, SpeechEnded(1400, 1800)) in second
+
+
+def test_a_breath_mid_sentence_does_not_end_the_turn() -> None:
+    events = run(Endpointer(), [(True, 800), (False, 300), (True, 600), (False, 1000)])
+    assert [e for _, e in events if isinstance(e, SpeechEnded)] == [SpeechEnded(0, 1700)]
+    assert [t for t, e in events if isinstance(e, SpeechPaused)] == [1000, 1900]  # decoded early, twice
+
+
+def test_confident_speech_is_likely_before_the_turn_starts() -> None:
+    # Barge-in: 120 ms of confident speech; the turn itself needs min_speech_ms (200 here).
+    events = run(Endpointer(), [(False, 100), (True, 300)])
+    assert events == [(220, SpeechLikely(start_ms=100)), (300, SpeechStarted(start_ms=100))]
+    # Voiced but unsure frames (a cough, a hum) never make speech likely, even when they become a turn.
+    unsure = run(Endpointer(), [(True, 300)], confident=False)
+    assert [type(e) for _, e in unsure] == [SpeechStarted]
+    # A confident run broken by an unsure frame starts counting again.
+    endpointer = Endpointer(EndpointConfig(min_speech_ms=400))
+    broken = run(endpointer, [(True, 100)]) + run(endpointer, [(True, 20)], confident=False)
+    assert broken + run(endpointer, [(True, 100)]) == []
+    assert run(endpointer, [(True, 20)]) == [(240, SpeechLikely(start_ms=0))]
 
 
 def test_short_noises_and_gaps() -> None:
     endpointer = Endpointer()
-    assert run(endpointer, [(False, 200), (True, 100), (False, 500), (True, 120), (False, 1000)]) == []
+    assert run(endpointer, [(False, 200), (True, 100), (False, 500), (True, 100), (False, 1000)]) == []
     # A short gap inside the onset does not lose it; a pause shorter than the endpoint does not end the turn.
     events = run(endpointer, [(True, 100), (False, 60), (True, 200), (False, 400), (True, 300), (False, 800)])
     kinds = [type(e).__name__ for _, e in events]
-    assert kinds == ["SpeechStarted", "SpeechPaused", "SpeechPaused", "SpeechEnded"]
+    assert kinds == ["SpeechStarted", "SpeechPaused", "SpeechPaused", "SpeechEnded"]  # no 120 ms run: not likely
 
 
 def test_no_input_fires_once_and_speech_disarms_it() -> None:
@@ -80,6 +104,7 @@ def test_no_input_fires_once_and_speech_disarms_it() -> None:
     assert events == [(3000, NoInput(at_ms=3000, waited_ms=3000))]
     endpointer.listen(no_input_timeout_ms=1000)
     assert [type(e) for _, e in run(endpointer, [(True, 300), (False, 3000)])] == [
+        SpeechLikely,
         SpeechStarted,
         SpeechPaused,
         SpeechEnded,
@@ -98,6 +123,8 @@ def test_max_speech_forces_an_end() -> None:
 def test_config_rejects_inconsistent_timings() -> None:
     with pytest.raises(ValueError):
         EndpointConfig(pause_ms=500, short_end_of_turn_silence_ms=400)
+    with pytest.raises(ValueError, match="barge_in"):
+        EndpointConfig(barge_in_probability=0.0)
 
 
 # Real classifiers on real(istic) audio.

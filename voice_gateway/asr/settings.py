@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voice_gateway.asr.results import AsrEngine
+from voice_gateway.asr.short_window import WindowPolicy
 from voice_gateway.asr.whisper_engine import WhisperOptions
 
 ENGINES = ("whisper-tiny.en", "moonshine", "whisper-base", "vosk")
@@ -64,5 +65,7 @@ def load_engine(settings: AsrSettings) -> AsrEngine:
             language=settings.language, cpu_threads=settings.cpu_threads, num_workers=settings.num_workers
         )
         return base_engine(options)
-    options = WhisperOptions(language="en", cpu_threads=settings.cpu_threads, num_workers=settings.num_workers)
+    options = WhisperOptions(
+        language="en", cpu_threads=settings.cpu_threads, num_workers=settings.num_workers, window=WindowPolicy()
+    )
     return tiny_en_engine(options, processes=settings.processes)

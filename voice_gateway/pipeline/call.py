@@ -35,7 +35,7 @@ from voice_gateway.pipeline.state import CallState, Phase, Signal, TranscriptLin
 from voice_gateway.recording import CallRecorder
 from voice_gateway.transports import CallConnection
 from voice_gateway.tts import language_of
-from voice_gateway.vad import NoInput, SpeechStarted, VoiceActivityDetector
+from voice_gateway.vad import NoInput, SpeechLikely, SpeechStarted, VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class CallPipeline:
     async def _on_listener(self, event: ListenerEvent) -> None:
         state = self.state
         assert state is not None
-        if isinstance(event, SpeechStarted):
+        if isinstance(event, SpeechLikely | SpeechStarted):  # confident speech stops the bot before the turn
             if self.bot_busy() and self.services.settings.barge_in:
                 state.barge_in_onsets_ms.append(event.start_ms)
                 await self._barge_in()

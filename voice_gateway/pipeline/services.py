@@ -42,7 +42,8 @@ class Dialogue(Protocol):
 class PipelineSettings:
     """How calls behave."""
 
-    # Turn-taking: a turn (and a barge-in) needs 240 ms of speech, so coughs and clicks do not count.
+    # Turn-taking: a turn needs 240 ms of speech, a barge-in 120 ms of confident speech (`EndpointConfig`), so
+    # coughs and clicks do not count.
     endpoint: EndpointConfig = field(default_factory=lambda: EndpointConfig(min_speech_ms=240))
     barge_in: bool = True
     inband_dtmf: bool = True

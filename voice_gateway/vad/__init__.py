@@ -3,7 +3,7 @@
 from voice_gateway.vad.classifiers import FrameClassifier, SileroClassifier, SileroVad, VadBackend, WebRtcVad
 from voice_gateway.vad.detector import VoiceActivityDetector
 from voice_gateway.vad.endpointer import EndpointConfig, Endpointer, EndpointState
-from voice_gateway.vad.events import NoInput, SpeechEnded, SpeechPaused, SpeechStarted, VadEvent
+from voice_gateway.vad.events import NoInput, SpeechEnded, SpeechLikely, SpeechPaused, SpeechStarted, VadEvent
 
 __all__ = [
     "EndpointConfig",
@@ -14,6 +14,7 @@ __all__ = [
     "SileroClassifier",
     "SileroVad",
     "SpeechEnded",
+    "SpeechLikely",
     "SpeechPaused",
     "SpeechStarted",
     "VadBackend",

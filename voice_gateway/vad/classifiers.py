@@ -12,7 +12,10 @@ SUPPORTED_RATES = (8000, 16000)
 
 
 class FrameClassifier(Protocol):
-    """Decides, per 20 ms frame of 16-bit mono PCM, whether the caller is speaking (one per call)."""
+    """Decides, per 20 ms frame of 16-bit mono PCM, whether the caller is speaking (one per call);
+    ``probability`` is how sure the latest frame is speech (0..1)."""
+
+    probability: float
 
     def is_speech(self, pcm16: bytes) -> bool: ...
 
@@ -124,7 +127,11 @@ class WebRtcClassifier:
 
         self._vad: Any = webrtcvad.Vad(aggressiveness)
         self._sample_rate = sample_rate
+        self.probability = 0.0
 
     def is_speech(self, pcm16: bytes) -> bool:
-        """WebRTC VAD only takes 10, 20 or 30 ms frames."""
-        return bool(self._vad.is_speech(pcm16, self._sample_rate))
+        """WebRTC VAD only takes 10, 20 or 30 ms frames; it gives no score and mistakes noise bursts for speech,
+        so its speech frames are never sure (0.5): a barge-in then waits for the turn's onset."""
+        speech = bool(self._vad.is_speech(pcm16, self._sample_rate))
+        self.probability = 0.5 if speech else 0.0
+        return speech

@@ -54,6 +54,8 @@ class VoiceActivityDetector:
         end = len(data) - len(data) % self._frame_bytes
         for offset in range(0, end, self._frame_bytes):
             frame = data[offset : offset + self._frame_bytes]
-            events.extend(self.endpointer.accept(self._classifier.is_speech(frame)))
+            voiced = self._classifier.is_speech(frame)
+            confident = self._classifier.probability >= self.endpointer.config.barge_in_probability
+            events.extend(self.endpointer.accept(voiced, confident))
         self._pending = data[end:]
         return events

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from voice_gateway.vad.events import NoInput, SpeechEnded, SpeechPaused, SpeechStarted, VadEvent
+from voice_gateway.vad.events import NoInput, SpeechEnded, SpeechLikely, SpeechPaused, SpeechStarted, VadEvent
 
 
 @dataclass(frozen=True)
@@ -16,9 +16,14 @@ class EndpointConfig:
     # Onset: a cough or a click is shorter than this much speech and never starts a turn.
     min_speech_ms: int = 200
     onset_gap_ms: int = 100
-    # End of turn.
+    # Barge-in: this much uninterrupted confident speech (classifier probability >= barge_in_probability) stops
+    # the bot before the turn is confirmed; a cough is shorter or less speech-like, a click far shorter.
+    barge_in_ms: int = 120
+    barge_in_probability: float = 0.6  # Silero calls speech from 0.5; coughs and clicks score under 0.2
+    # End of turn: the recogniser decodes at the pause, so the answer is ready when the silence ends the turn;
+    # a 300 ms breath mid-sentence does not end it.
     pause_ms: int = 200
-    end_of_turn_silence_ms: int = 700
+    end_of_turn_silence_ms: int = 500
     short_end_of_turn_silence_ms: int = 400
     max_speech_ms: int = 20_000
     # No input.
@@ -27,6 +32,8 @@ class EndpointConfig:
     def __post_init__(self) -> None:
         if self.frame_ms <= 0 or self.min_speech_ms < self.frame_ms:
             raise ValueError("frame_ms must be positive and min_speech_ms at least one frame")
+        if not self.frame_ms <= self.barge_in_ms or not 0.0 < self.barge_in_probability <= 1.0:
+            raise ValueError("barge_in_ms must be at least one frame and barge_in_probability in (0, 1]")
         if not self.pause_ms < self.short_end_of_turn_silence_ms <= self.end_of_turn_silence_ms:
             raise ValueError("need pause_ms < short_end_of_turn_silence_ms <= end_of_turn_silence_ms")
 
@@ -68,7 +75,7 @@ TRANSITIONS: dict[tuple[EndpointState, Signal], EndpointState] = {
 
 
 class Endpointer:
-    """Turns per-frame voice decisions into SpeechStarted/SpeechPaused/SpeechEnded/NoInput events."""
+    """Turns per-frame voice decisions into SpeechLikely/SpeechStarted/SpeechPaused/SpeechEnded/NoInput events."""
 
     def __init__(self, config: EndpointConfig | None = None) -> None:
         self.config = config or EndpointConfig()
@@ -77,6 +84,8 @@ class Endpointer:
         self._onset_ms = 0
         self._voiced_ms = 0
         self._gap_ms = 0
+        self._confident_ms = 0  # the current run of confident frames in the onset
+        self._likely_sent = False
         self._last_voiced_end_ms = 0
         self._paused = False
         self._turn_silence_ms = self.config.end_of_turn_silence_ms
@@ -105,12 +114,13 @@ class Endpointer:
             or later_ms - self._onset_ms >= self.config.max_speech_ms
         )
 
-    def accept(self, voiced: bool) -> list[VadEvent]:
-        """Advance one frame; return the events that frame caused."""
+    def accept(self, voiced: bool, confident: bool | None = None) -> list[VadEvent]:
+        """Advance one frame (``confident``: the classifier is sure it is speech; default ``voiced``); return
+        the events that frame caused."""
         frame_start = self.now_ms
         self.now_ms += self.config.frame_ms
         events: list[VadEvent] = []
-        signal = self._signal(voiced, frame_start, events)
+        signal = self._signal(voiced, voiced if confident is None else confident and voiced, frame_start, events)
         try:
             self.state = TRANSITIONS[(self.state, signal)]
         except KeyError:
@@ -118,7 +128,7 @@ class Endpointer:
         self._check_no_input(events)
         return events
 
-    def _signal(self, voiced: bool, frame_start: int, events: list[VadEvent]) -> Signal:
+    def _signal(self, voiced: bool, confident: bool, frame_start: int, events: list[VadEvent]) -> Signal:
         """Update the counters for this frame and name what it means; append the events it causes."""
         cfg = self.config
         if self.state in (EndpointState.IDLE, EndpointState.ONSET):
@@ -126,12 +136,17 @@ class Endpointer:
                 if not voiced:
                     return Signal.UNVOICED
                 self._onset_ms, self._voiced_ms, self._gap_ms = frame_start, 0, 0
+                self._confident_ms, self._likely_sent = 0, False
             if voiced:
                 self._voiced_ms += cfg.frame_ms
                 self._gap_ms = 0
                 self._last_voiced_end_ms = self.now_ms
             else:
                 self._gap_ms += cfg.frame_ms
+            self._confident_ms = self._confident_ms + cfg.frame_ms if confident else 0
+            if self._confident_ms >= cfg.barge_in_ms and not self._likely_sent:
+                self._likely_sent = True
+                events.append(SpeechLikely(start_ms=self._onset_ms))
             if self._voiced_ms >= cfg.min_speech_ms:
                 self._paused = False
                 self._no_input_since_ms = None

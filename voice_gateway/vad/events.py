@@ -13,6 +13,14 @@ class SpeechStarted:
 
 
 @dataclass(frozen=True)
+class SpeechLikely:
+    """Confident speech since ``start_ms`` (``barge_in_ms`` of high-probability frames): enough to stop the bot
+    talking, not yet a turn (SpeechStarted follows, or the onset is lost and nothing does)."""
+
+    start_ms: int
+
+
+@dataclass(frozen=True)
 class SpeechPaused:
     """The caller has been silent for the pause time; the turn may end here (decode speculatively)."""
 
@@ -41,4 +49,4 @@ class NoInput:
     waited_ms: int
 
 
-VadEvent = SpeechStarted | SpeechPaused | SpeechEnded | NoInput
+VadEvent = SpeechStarted | SpeechLikely | SpeechPaused | SpeechEnded | NoInput
