@@ -398,7 +398,7 @@ def main() -> None:
             "turn gap = caller's last voiced frame sent -> first bot frame received; includes the "
             f"{args.end_of_turn_ms} ms end-of-turn silence (CALLPILOT_END_OF_TURN_MS). "
             "barge-in stop = interruption's first voiced frame sent -> `clear` received; "
-            "includes the 120 ms of confident speech (Silero probability >= 0.6) a barge-in needs.",
+            "includes the 120 ms of confident speech (Silero probability >= 0.5) a barge-in needs.",
             f"A turn not answered (a barge-in not stopped) within {PHASE_TIMEOUT_S:.0f} s counts as "
             f"{PHASE_TIMEOUT_S * 1000:.0f} ms in the percentiles.",
             "dropped_frames = bot frames arriving after their play-out slot (60 ms jitter buffer per bot turn).",

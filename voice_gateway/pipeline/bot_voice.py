@@ -121,12 +121,14 @@ class BotVoice:
         state = self.state
         while not self._texts.empty():
             self._texts.get_nowait()
+        # The clear goes first: stopping the synthesis may wait for a sentence being synthesised (~100 ms).
+        self.playout.clear(state.clock_ms)
+        await self.line.send_clear()
         if self._speaker is not None and self._synthesising:
             await self.stop()
             self._synthesising = False
             self.start()
-        self.playout.clear(state.clock_ms)
-        await self.line.send_clear()
+            self.playout.clear(state.clock_ms)  # audio it pushed meanwhile
         if self.recorder is not None:
             self.recorder.cut_bot()
         # Marks not echoed by now belong to audio the caller did not hear (Twilio echoes cleared marks too).

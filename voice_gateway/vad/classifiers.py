@@ -131,7 +131,7 @@ class WebRtcClassifier:
 
     def is_speech(self, pcm16: bytes) -> bool:
         """WebRTC VAD only takes 10, 20 or 30 ms frames; it gives no score and mistakes noise bursts for speech,
-        so its speech frames are never sure (0.5): a barge-in then waits for the turn's onset."""
+        so its speech frames are never sure (0.4): a barge-in then waits for the turn's onset."""
         speech = bool(self._vad.is_speech(pcm16, self._sample_rate))
-        self.probability = 0.5 if speech else 0.0
+        self.probability = 0.4 if speech else 0.0
         return speech

@@ -16,10 +16,10 @@ class EndpointConfig:
     # Onset: a cough or a click is shorter than this much speech and never starts a turn.
     min_speech_ms: int = 200
     onset_gap_ms: int = 100
-    # Barge-in: this much uninterrupted confident speech (classifier probability >= barge_in_probability) stops
+    # Barge-in: this much confident speech in the onset (classifier probability >= barge_in_probability) stops
     # the bot before the turn is confirmed; a cough is shorter or less speech-like, a click far shorter.
     barge_in_ms: int = 120
-    barge_in_probability: float = 0.6  # Silero calls speech from 0.5; coughs and clicks score under 0.2
+    barge_in_probability: float = 0.5  # Silero starts speech at 0.5 (holds it down to 0.35); coughs score < 0.2
     # End of turn: the recogniser decodes at the pause, so the answer is ready when the silence ends the turn;
     # a 300 ms breath mid-sentence does not end it.
     pause_ms: int = 200
@@ -84,7 +84,7 @@ class Endpointer:
         self._onset_ms = 0
         self._voiced_ms = 0
         self._gap_ms = 0
-        self._confident_ms = 0  # the current run of confident frames in the onset
+        self._confident_ms = 0  # confident frames in the current onset
         self._likely_sent = False
         self._last_voiced_end_ms = 0
         self._paused = False
@@ -143,7 +143,7 @@ class Endpointer:
                 self._last_voiced_end_ms = self.now_ms
             else:
                 self._gap_ms += cfg.frame_ms
-            self._confident_ms = self._confident_ms + cfg.frame_ms if confident else 0
+            self._confident_ms += cfg.frame_ms if confident else 0
             if self._confident_ms >= cfg.barge_in_ms and not self._likely_sent:
                 self._likely_sent = True
                 events.append(SpeechLikely(start_ms=self._onset_ms))

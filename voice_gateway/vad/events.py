@@ -14,8 +14,8 @@ class SpeechStarted:
 
 @dataclass(frozen=True)
 class SpeechLikely:
-    """Confident speech since ``start_ms`` (``barge_in_ms`` of high-probability frames): enough to stop the bot
-    talking, not yet a turn (SpeechStarted follows, or the onset is lost and nothing does)."""
+    """Confident speech since ``start_ms`` (``barge_in_ms`` of high-probability frames in the onset): enough to
+    stop the bot talking, not yet a turn (SpeechStarted follows, or the onset is lost and nothing does)."""
 
     start_ms: int
 
