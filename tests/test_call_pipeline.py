@@ -114,6 +114,19 @@ def test_inband_dtmf_tone_reaches_the_ivr(services: VoiceServices) -> None:
     assert turns == []  # the tone was not taken for speech
 
 
+def test_a_word_cut_short_stops_the_bot_and_the_silence_after_it_reprompts(services: VoiceServices) -> None:
+    voice = fresh(services, announcement=None)
+    yes = np.frombuffer(speak_8k(services, "yes"), dtype="<i2")
+    start = int(np.flatnonzero(np.abs(yes) > 300)[0])
+    fragment = yes[start : start + RATE * 160 // 1000].tobytes()  # confident speech, too short to be a turn
+    report, pipeline = call(voice, CallerScript(silence(4.0) + fragment + silence(9.0), realtime=False, speed=4))
+    assert pipeline.state is not None and len(report.clears_ms) == 1
+    assert not [e for e in voice.call_log.events if e.kind is LifecycleKind.TURN and e.data["speaker"] == "caller"]
+    bot_turns = [e for e in voice.call_log.events if e.data.get("speaker") == "bot"]
+    cut = next(i for i, e in enumerate(bot_turns) if e.data["interrupted"])
+    assert bot_turns[cut + 1 :], "the bot said nothing more: no-input timer not armed after the barge-in"
+
+
 def test_barge_in_clears_playback_and_logs_what_was_heard(services: VoiceServices, tmp_path: Path) -> None:
     voice = fresh(services, record_calls=True, recordings_dir=tmp_path, announcement=None)
     speech = speak_8k(services, "I want to talk to a human please")

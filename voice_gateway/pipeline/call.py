@@ -162,6 +162,8 @@ class CallPipeline:
             if self.bot_busy() and self.services.settings.barge_in:
                 state.barge_in_onsets_ms.append(event.start_ms)
                 await self._barge_in()
+                if isinstance(event, SpeechLikely):
+                    self._rearm()  # if no turn follows (the onset is lost), the no-input timer reprompts
         elif isinstance(event, AsrPartial):
             await self.line.send(DisplayTranscript("caller", event.text, final=False))
         elif isinstance(event, AsrFinal):
