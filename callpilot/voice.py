@@ -41,7 +41,7 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
     endpoint = EndpointConfig(
         min_speech_ms=240,  # a turn needs this much speech (a barge-in 120 ms of confident speech): not coughs
         end_of_turn_silence_ms=settings.end_of_turn_ms,
-        short_end_of_turn_silence_ms=min(400, settings.end_of_turn_ms),
+        short_end_of_turn_silence_ms=min(300, settings.end_of_turn_ms),
     )
     return PipelineSettings(
         endpoint=endpoint,

@@ -159,3 +159,34 @@ def test_barge_in_clears_playback_and_logs_what_was_heard(services: VoiceService
     assert rms(0, speak_at, speak_at + 1.0) > 300
     heard_until = report.clears_ms[0] / 1000
     assert rms(1, heard_until + 0.2, heard_until + 1.0) < 50  # the cleared greeting is not in the recording
+
+
+def _trimmed(pcm: bytes) -> bytes:
+    """The voice's own leading and trailing silence cut off, so a pause is as long as the test says."""
+    samples = np.frombuffer(pcm, dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples) > 300)
+    return samples[loud[0] : loud[-1] + 1].tobytes()
+
+
+def _caller_turns(voice: VoiceServices) -> list[str]:
+    return [str(e.data["text"]).lower() for e in voice.call_log.events
+            if e.kind is LifecycleKind.TURN and e.data["speaker"] == "caller"]
+
+
+def test_after_a_yes_no_question_a_short_pause_ends_the_callers_turn(services: VoiceServices) -> None:
+    # "yes", a 400 ms pause, "please": after the bot's confirmation question (end of turn 300 ms) the pause
+    # ends the turn; anywhere else (500 ms) it is a pause inside one turn.
+    answer = _trimmed(speak_8k(services, "yes")) + silence(0.4) + _trimmed(speak_8k(services, "please"))
+    voice = fresh(services, announcement=None)
+    audio = silence(5.0) + speak_8k(services, "please cancel my order 41877") + silence(9.0) + answer
+    call(voice, CallerScript(audio + silence(3.0), realtime=False, speed=4))
+    turns = _caller_turns(voice)
+    assert len(turns) >= 2 and "cancel" in turns[0], turns
+    bot = [str(e.data["planned"]).lower() for e in voice.call_log.events if e.data.get("speaker") == "bot"]
+    assert any("do you want to cancel order" in text for text in bot), bot  # the yes/no question was asked
+    assert "yes" in turns[1] and "please" not in turns[1], turns
+
+    control = fresh(services, announcement=None)
+    call(control, CallerScript(silence(5.0) + answer + silence(3.0), realtime=False, speed=4))
+    first = _caller_turns(control)[0]
+    assert "yes" in first and "please" in first, first

@@ -369,3 +369,11 @@ def test_configured_handoff_rule(clock: Clock) -> None:
     assert turn.messages[0] == "We open at 9."  # the rule still answers first
     assert turn.handoff is not None
     assert (turn.handoff.reason, turn.handoff.priority) == ("configured_rule", 4)
+
+
+def test_a_question_the_rules_answer_with_yes_or_no_is_flagged_for_voice(engine: DialogueEngine) -> None:
+    assert engine.handle_text("a", "cancel").messages == ("What is your order number?",)
+    asked = engine.handle_text("a", "four eight two one five")
+    assert asked.messages == ("Cancel order 48215?",)
+    assert asked.expects_yes_no  # the rules follow utter_confirm_cancel with affirm / deny
+    assert not engine.handle_text("b", "where is my order").expects_yes_no  # "What is your order number?"

@@ -56,6 +56,7 @@ class BotTurn:
     hangup: bool = False
     ivr_active: bool = False
     ivr_timeout: float | None = None  # seconds to wait for a key while the IVR is active
+    expects_yes_no: bool = False  # the bot asked a yes/no question (voice ends the caller's turn sooner)
     actions: tuple[str, ...] = ()
     debug: TurnDebug = field(default_factory=TurnDebug)
 
@@ -265,6 +266,8 @@ class DialogueEngine:
             hangup=out.hangup,
             ivr_active=state.mode == "ivr",
             ivr_timeout=out.ivr_timeout if state.mode == "ivr" else None,
+            expects_yes_no=state.pending_confirmation is not None or (
+                bool(out.messages) and self.brain.policy.asks_yes_no(state.last_action)),
             actions=tuple(out.actions),
             debug=TurnDebug(
                 intent=intent.get("name"), confidence=intent.get("confidence"),

@@ -9,6 +9,7 @@ from typing import Any
 from bot.training_data.model import Domain, Rule
 
 NULL = "null"
+YES_NO_INTENTS = ("affirm", "deny")
 _SET_LIKE_TYPES = {"text", "any", "float", "list"}
 
 
@@ -93,6 +94,12 @@ class RulePolicy:
 
     def has_rule_for(self, intent: str) -> bool:
         return any(r.intent == intent for r in self.rules)
+
+    def asks_yes_no(self, action: str | None) -> bool:
+        """The rules expect a yes or a no right after this bot action (e.g. `utter_confirm_cancel`), so a
+        voice call may end the caller's turn sooner."""
+        return action is not None and any(
+            r.prior_action == action and r.intent in YES_NO_INTENTS for r in self.rules)
 
     def _holds(self, rule: CompiledRule, query: PolicyInput) -> bool:
         if rule.conversation_start and not query.conversation_start:

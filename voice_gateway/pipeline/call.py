@@ -226,6 +226,7 @@ class CallPipeline:
                 await self.leg.request(handoff, language=self.language or "en")
         self.ivr_path = turn.debug.ivr_path or self.ivr_path
         state.ivr_timeout_ms = int(turn.ivr_timeout * 1000) if turn.ivr_active and turn.ivr_timeout else None
+        state.expects_yes_no = turn.expects_yes_no
         state.hangup_pending = state.hangup_pending or turn.hangup
         for message in turn.messages:
             self.say(message)
@@ -285,11 +286,12 @@ class CallPipeline:
             self._listener.stop_listening()
 
     def _rearm(self) -> None:
-        """Listen for the caller's next turn, with the IVR's key timeout when a menu is active."""
+        """Listen for the caller's next turn: the IVR's key timeout when a menu is active, a shorter end of turn
+        after a yes/no question."""
         if self.leg is not None and self.leg.bot_deaf:
             return
         if self._listener is not None and self.state is not None and self.state.phase is not Phase.ENDED:
-            self._listener.listen(no_input_timeout_ms=self.state.ivr_timeout_ms)
+            self._listener.listen(yes_no=self.state.expects_yes_no, no_input_timeout_ms=self.state.ivr_timeout_ms)
 
     # Records.
 

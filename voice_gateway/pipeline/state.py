@@ -90,6 +90,7 @@ class CallState:
     key_times_ms: list[float] = field(default_factory=list)
     last_key: tuple[str, float] | None = None
     ivr_timeout_ms: int | None = None
+    expects_yes_no: bool = False  # the bot's last question wants a yes or a no: a shorter end of turn
     hangup_pending: bool = False
     handoffs: int = 0
     barge_ins: int = 0

@@ -24,7 +24,7 @@ class EndpointConfig:
     # a 300 ms breath mid-sentence does not end it.
     pause_ms: int = 200
     end_of_turn_silence_ms: int = 500
-    short_end_of_turn_silence_ms: int = 400
+    short_end_of_turn_silence_ms: int = 300  # after a yes/no question: "yes" needs no thinking pause
     max_speech_ms: int = 20_000
     # No input.
     no_input_timeout_ms: int = 6_000
