@@ -63,7 +63,7 @@ def test_yes_no_question_ends_the_turn_sooner_once() -> None:
     endpointer = Endpointer()
     endpointer.listen(yes_no=True)
     first = run(endpointer, [(True, 400), (False, 1000)])
-    assert (800, SpeechEnded(0, 400)) in first
+    assert (700, SpeechEnded(0, 400)) in first  # 300 ms after the speech
     second = run(endpointer, [(True, 400), (False, 1000)])
     assert (1400 + 400 + 500, SpeechEnded(1400, 1800)) in second
 
