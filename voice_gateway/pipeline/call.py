@@ -269,6 +269,7 @@ class CallPipeline:
         state = self.state
         assert state is not None
         state.barge_ins += 1
+        state.expects_yes_no = False  # the caller cut in before the yes/no question was over: not an answer to it
         await self.drop_speech()
         if state.phase is Phase.SPEAKING:
             state.move(Signal.BARGE_IN)
