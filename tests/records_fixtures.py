@@ -38,7 +38,7 @@ def sqlite_database(folder: Path) -> Database:
 def pg_schema_url() -> Iterator[str]:
     """A uniquely named schema for this test session, dropped at the end."""
     if not postgres_available():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (.ci/run starts it)")
     schema = f"callpilot_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -45,7 +45,7 @@ def server(request: pytest.FixtureRequest) -> fakeredis.FakeServer | None:
         try:
             redis.Redis.from_url(REAL_REDIS_URL, socket_connect_timeout=1).ping()
         except redis.ConnectionError:
-            pytest.skip("no redis-server on 127.0.0.1:6379")
+            pytest.fail("no redis-server on 127.0.0.1:6379 (.ci/run starts one)")
         return None
     return fakeredis.FakeServer()
 
@@ -317,10 +317,9 @@ class RedisProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
+@pytest.mark.parametrize("server", ["redis"], indirect=True)  # an outage needs a real server behind a socket
 async def test_calls_go_on_through_a_redis_outage(server: fakeredis.FakeServer | None, prefix: str,
                                                  tmp_path: Path) -> None:
-    if server is not None:
-        pytest.skip("an outage needs a real server behind a socket")
     proxy = RedisProxy()
     await proxy.start()
     url = f"redis://127.0.0.1:{proxy.port}"
@@ -413,10 +412,9 @@ async def test_two_processes_share_one_floor_and_every_call_is_answered_once(
     assert (await client.xpending(Keys(prefix).stream("orders"), "acd"))["pending"] == 0
 
 
+@pytest.mark.parametrize("server", ["redis"], indirect=True)  # an outage needs a real server behind a socket
 async def test_a_waiting_caller_hears_the_agent_even_if_it_happened_during_an_outage(
         server: fakeredis.FakeServer | None, prefix: str, tmp_path: Path) -> None:
-    if server is not None:
-        pytest.skip("an outage needs a real server behind a socket")
     proxy = RedisProxy()
     await proxy.start()
     voice_client = aredis.Redis.from_url(f"redis://127.0.0.1:{proxy.port}", decode_responses=True,
