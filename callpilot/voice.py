@@ -21,7 +21,7 @@ from callpilot.brains import build_dialogue
 from callpilot.call_command import place_call  # `callpilot call`, still importable from here
 from callpilot.handoff_port import bot_resumer
 from callpilot.settings import Settings
-from voice_gateway.call_log import CallEvent, CallLog, LifecycleKind
+from voice_gateway.call_log import CallEvent
 from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
 from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import PipelineObserver
@@ -146,12 +146,6 @@ class VoiceRuntime:
         self.handoff = port
         if self.services is not None:
             self.services.handoff = port
-
-    def record_wrap_up(self, outcome: dict[str, object]) -> None:
-        """An agent's disposition and notes go into the call log, beside the call's own events."""
-        log_file = self.services.call_log if self.services is not None else CallLog(self.settings.call_log)
-        data = {k: v for k, v in outcome.items() if k not in ("call_id", "kind")}
-        log_file.record(str(outcome["call_id"]), LifecycleKind.HANDOFF, 0, stage="wrap_up", **data)
 
     def start_loading(self) -> None:
         if self._loading is None:
