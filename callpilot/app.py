@@ -1,21 +1,30 @@
-"""The web app: health, Rasa-compatible parse and REST channel, and the action-server webhook."""
+"""The web app: health, Rasa-compatible parse and REST channel, and the action-server webhook.
+
+Who may call what, and which setting opens or closes it: docs/security.md.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Body, FastAPI, HTTPException
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from bot.nlu import NLUEngine, load_or_train
+from bot.nlu import load as load_model
 from bot.training_data.model import DataError
+from callpilot.bodylimit import MaxBodySize
 from callpilot.brains import Brain, build_brain
 from callpilot.handoff_port import HandoffRuntime, wrap_up_to_file
+from callpilot.logsafety import install_secret_masking
 from callpilot.ops.web import mount_ops
+from callpilot.records.apikeys import Principal
+from callpilot.records.auth import require_role
 from callpilot.records.runtime import mount_records
 from callpilot.settings import Settings
 from callpilot.supervisor_keys import api_key_roles
@@ -58,6 +67,24 @@ class ModelHolder:
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("could not load the NLU model")
 
+    def reload_active(self, settings: Settings) -> None:
+        """Load the active model from disk, never training (a request must not run a training job);
+        raises on a missing or broken model and keeps the current one."""
+        self.swap(load_model(settings.models_dir))
+        log.info("NLU model %s loaded", self.engine.model_id if self.engine else "?")
+
+
+def bearer_or_query_token(request: Request) -> str | None:
+    """The token of `Authorization: Bearer <token>`, else `?token=` (how Rasa's EndpointConfig sends it)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.query_params.get("token") or None
+
+
+def token_matches(presented: str | None, expected: str) -> bool:
+    return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
+
 
 def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAPI:
     """Assemble the app; the model loads in the background unless one is given."""
@@ -72,8 +99,14 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
                 brain_box["brain"] = build_brain(settings, holder)
             return brain_box["brain"]
 
+    action_server_on = settings.brain == "rasa" or settings.action_server
+    if action_server_on and not settings.action_token:
+        log.error("POST /webhook (the action server for Rasa) refuses every request: set action_token "
+                  "(CALLPILOT_ACTION_TOKEN) here and export it into Rasa's endpoints.yml (scripts/rasa.sh does)")
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        install_secret_masking()  # after uvicorn configured its loggers: the access log too
         if holder.engine is None:
             threading.Thread(target=holder.load, args=(settings,), daemon=True, name="nlu-load").start()
         await records.start()  # the schema first: ops reads the calls table
@@ -87,6 +120,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         await ops.stop()
 
     app = FastAPI(title="callpilot", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(MaxBodySize, max_bytes=settings.max_body_bytes)
     app.state.holder = holder
     app.state.settings = settings
     voice = mount_voice(app, settings, holder)
@@ -106,11 +140,12 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
 
     @app.get("/health")
     def health() -> JSONResponse:
+        """States only: never a connection string or an error text (those go to the log, masked)."""
         if holder.engine is None:
             status = "error" if holder.error else "loading"
             return JSONResponse({"status": status, "detail": holder.error}, status_code=503)
         return JSONResponse({"status": "ok", "model_id": holder.engine.model_id, "brain": settings.brain,
-                             "handoff": handoff.status, "handoff_error": handoff.error})
+                             "handoff": handoff.status})
 
     @app.get("/model")
     def model_info() -> dict[str, Any]:
@@ -124,33 +159,55 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
             raise HTTPException(400, 'expected a JSON object like {"text": "where is my order"}')
         if holder.engine is None:
             raise HTTPException(503, holder.error or "the NLU model is still loading")
-        result = holder.engine.parse(body["text"])
+        result = holder.engine.parse(body["text"][: settings.max_text_chars])
         if "message_id" in body:
             result["message_id"] = body["message_id"]
         return result
 
     @app.post("/model/reload")
-    def reload() -> dict[str, Any]:
-        """Load the active model from disk (after `callpilot train` in another process)."""
-        holder.load(settings)
-        if holder.error:
-            raise HTTPException(422, holder.error)
+    def reload(_: Principal = Depends(require_role("trainer"))) -> dict[str, Any]:
+        """Load the active model from disk (after `callpilot train` elsewhere); trainer or admin keys only.
+        Never trains: a missing or broken model is a 422 and the current one stays."""
+        try:
+            holder.reload_active(settings)
+        except Exception as exc:
+            raise HTTPException(422, f"cannot load the active model from {settings.models_dir}/: "
+                                     f"{type(exc).__name__}: {exc}") from None
         assert holder.engine is not None
         return holder.engine.info()
 
-    @app.post("/webhooks/rest/webhook")
+    def rest_channel_key(request: Request) -> None:
+        if settings.rest_channel_token and not token_matches(bearer_or_query_token(request),
+                                                             settings.rest_channel_token):
+            raise HTTPException(401, "the REST channel needs 'Authorization: Bearer <rest_channel_token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.post("/webhooks/rest/webhook", dependencies=[Depends(rest_channel_key)])
     def rest_webhook(body: Any = Body(...)) -> list[dict[str, Any]]:
+        """Rasa's REST channel. `sender` is the conversation's only key: clients must make it unguessable."""
         if not isinstance(body, dict) or not isinstance(body.get("message"), str):
             raise HTTPException(400, 'expected a JSON object like {"sender": "id", "message": "hi"}')
         if holder.engine is None and settings.brain == "builtin":
             raise HTTPException(503, holder.error or "the NLU model is still loading")
-        replies = brain().rest(body)
-        records.text.exchange(str(body.get("sender") or "default"), body["message"], replies)
+        message = body["message"][: settings.max_text_chars]  # cut before anything cleans or stores it
+        replies = brain().rest({**body, "message": message})
+        records.text.exchange(str(body.get("sender") or "default"), message, replies)
         return replies
 
-    @app.post("/webhook")
+    def action_token(request: Request) -> None:
+        if not action_server_on:
+            raise HTTPException(404, "the action server is off: it serves a Rasa brain (brain: rasa) or is "
+                                     "switched on with action_server: true")
+        if not settings.action_token:
+            raise HTTPException(503, "the action server needs action_token (CALLPILOT_ACTION_TOKEN)")
+        if not token_matches(bearer_or_query_token(request), settings.action_token):
+            raise HTTPException(401, "missing or wrong action token (endpoints.yml: action_endpoint.token)",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.post("/webhook", dependencies=[Depends(action_token)])
     def action_server(body: Any = Body(...)) -> JSONResponse:
-        """Rasa's action-server protocol, so a Rasa server can run callpilot's actions."""
+        """Rasa's action-server protocol, so a Rasa server can run callpilot's actions: on with `brain: rasa`
+        or `action_server: true`, and only for requests with `action_token` (`?token=` or a bearer header)."""
         status, reply = brain().action_server(body)
         return JSONResponse(reply, status_code=status)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Protocol
 
 from bot.dialogue.action_server import ActionServer
@@ -10,9 +11,12 @@ from bot.dialogue.channels import rest_webhook
 from bot.dialogue.engine import DialogueEngine, Interpreter
 from bot.dialogue.factory import build_engine, build_registry
 from bot.dialogue.settings import DialogueSettings
+from bot.dialogue.store import InMemorySessionStore, SessionStore
 from bot.rasa_brain.client import RasaClient, RasaUnavailable
 from callpilot.settings import Settings
 from handoff import build_session_store
+
+log = logging.getLogger("callpilot.brains")
 
 
 class Brain(Protocol):
@@ -32,13 +36,20 @@ def dialogue_settings(settings: Settings) -> DialogueSettings:
     )
 
 
+def session_store(settings: Settings) -> SessionStore:
+    """With `redis_url` set, conversation states live in Redis (with a TTL), so several processes (and a
+    restart) share them; otherwise in this process's memory, bounded by the same TTL and `session_store_max`."""
+    if settings.redis_url:
+        return build_session_store(settings)
+    return InMemorySessionStore(max_sessions=settings.session_store_max, ttl_s=settings.handoff.session_ttl_s)
+
+
 def build_dialogue(settings: Settings, interpreter: Interpreter) -> DialogueEngine:
-    """The dialogue engine; with `redis_url` set, conversation states live in Redis, so several
-    processes (and a process restart) share them; otherwise in this process's memory."""
+    """The dialogue engine on the settings' session store (see `session_store`)."""
     return build_engine(
         settings.data_dir,
         interpreter,
-        store=build_session_store(settings) if settings.redis_url else None,
+        store=session_store(settings),
         settings=dialogue_settings(settings),
         remote_actions=settings.remote_actions,
     )
@@ -75,8 +86,9 @@ class RasaBrain:
 
         try:
             return asyncio.run(send())
-        except RasaUnavailable as exc:
-            return [{"recipient_id": sender, "text": "Sorry, I can't help right now.", "error": str(exc)}]
+        except RasaUnavailable as exc:  # the reason goes to the log, never to the sender (it names our servers)
+            log.error("REST channel: %s", exc)
+            return [{"recipient_id": sender, "text": "Sorry, I can't help right now."}]
 
     def action_server(self, body: Any) -> tuple[int, dict[str, Any]]:
         reply = self._actions.handle(body)

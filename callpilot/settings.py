@@ -28,6 +28,9 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The address callers and browsers reach us at (https://callpilot.example.com) when behind a proxy;
+    # an https one marks the sign-in cookies Secure.
+    public_url: str | None = None
     # Paths
     data_dir: Path = Path("nlu_data")
     models_dir: Path = Path("models")
@@ -45,8 +48,15 @@ class Settings(BaseModel):
     form_failures_before_handoff: int = Field(2, ge=1)
     # action name -> URL of a Rasa SDK action server's /webhook
     remote_actions: dict[str, str] = Field(default_factory=dict)
+    # Security: POST /webhook (our actions for a Rasa server) is served with `brain: rasa` or `action_server`,
+    # and only to requests that carry `action_token` (Rasa sends it as ?token=, from the exported endpoints.yml).
+    action_server: bool = False
+    action_token: str | None = Field(None, min_length=16)
+    rest_channel_token: str | None = Field(None, min_length=16)  # a bearer key the REST channel then requires
     # Limits
     max_text_chars: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(1_048_576, ge=1024)  # larger HTTP request bodies get 413
+    session_store_max: int = Field(10_000, ge=1)  # in-memory conversation states kept (least recently used go)
     # Voice gateway
     asr_engine: Literal["whisper-tiny.en", "moonshine", "whisper-base", "vosk"] = "whisper-tiny.en"
     tts_engine: Literal["hibari", "piper", "espeak", "chain"] = "hibari"

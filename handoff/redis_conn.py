@@ -17,6 +17,7 @@ import redis
 import redis.asyncio as aredis
 from fakeredis import aioredis as fake_aioredis
 
+from bot.urls import mask_url, mask_urls_in
 from handoff.errors import RedisUnavailable
 
 log = logging.getLogger("callpilot.handoff")
@@ -46,11 +47,12 @@ def sync_client(url: str | None) -> redis.Redis:
 
 
 async def check_reachable(client: aredis.Redis, url: str | None) -> None:
-    """Raise RedisUnavailable naming the URL when the server does not answer a PING."""
+    """Raise RedisUnavailable naming the URL (its password masked) when the server does not answer a PING."""
     try:
         await client.ping()
     except TRANSIENT as exc:
-        raise RedisUnavailable(f"cannot reach Redis at {url or EMBEDDED}: {exc}") from None
+        where = mask_url(url) if url else EMBEDDED
+        raise RedisUnavailable(f"cannot reach Redis at {where}: {mask_urls_in(str(exc))}") from None
 
 
 async def retrying(operation: Callable[[], Awaitable[T]], *, what: str, give_up_after_s: float = 10.0,

@@ -6,7 +6,7 @@
 #   train   venv + export + `rasa train` (skipped when the data fingerprint matches)
 #   run     train + `rasa run --enable-api` on $RASA_PORT (foreground; Ctrl-C stops it)
 # Environment: PYTHON310, PYTHON (project's 3.11 python), RASA_VENV, RASA_DATA, RASA_PROJECT,
-#   RASA_PORT, RASA_ACTION_URL.
+#   RASA_PORT, RASA_ACTION_URL, CALLPILOT_ACTION_TOKEN (written into endpoints.yml: give callpilot the same).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

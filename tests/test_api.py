@@ -20,7 +20,7 @@ from callpilot.records.projection import RecordEvent
 from callpilot.records.runtime import mount_records
 from callpilot.records.writer import store_events
 from callpilot.settings import Settings
-from handoff.model import AgentView, QueueView, SupervisorView
+from handoff.model import AgentView, CallState, QueuedCall, QueueView, SupervisorView
 from tests.records_fixtures import database, pg_schema_url  # noqa: F401
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -60,7 +60,9 @@ def api(database: Database, tmp_path: Path) -> Iterator[Api]:  # noqa: F811
     wav = tmp_path / "rec-1.wav"
     wav.write_bytes(b"RIFF....WAVEfmt fake but real bytes")
     with database.session() as session:
-        keys = {role: create_key(session, role, f"test {role}") for role in ROLES}
+        keys = {role: create_key(session, role, f"test {role}", agent_id="a7" if role == "agent" else None)
+                for role in ROLES}
+        keys["other agent"] = create_key(session, "agent", "test b9", agent_id="b9")
         revoked = create_key(session, "admin", "old")
         revoke_key(session, revoked.split("_")[1])
         keys["revoked"] = revoked
@@ -79,7 +81,7 @@ def api(database: Database, tmp_path: Path) -> Iterator[Api]:  # noqa: F811
 # Who may do what: (method, path, roles allowed besides admin, body)
 ROUTES = [
     ("GET", "/api/v1/calls", {"supervisor", "agent"}, None),
-    ("GET", "/api/v1/calls/bot-1", {"supervisor", "agent"}, None),
+    ("GET", "/api/v1/calls/hand-1", {"supervisor", "agent"}, None),
     ("POST", "/api/v1/calls", {"supervisor"},
      {"customer_id": "C001", "phone_number": "+16175550142", "call_duration": 60, "status": "completed"}),
     ("GET", "/api/v1/calls/bot-1/transcript", {"supervisor", "trainer"}, None),
@@ -87,7 +89,7 @@ ROUTES = [
     ("PUT", "/api/v1/calls/hand-1/retention", {"supervisor"}, {"retention_days": 30}),
     ("GET", "/api/v1/agents", {"supervisor"}, None),
     ("GET", "/api/v1/queues", {"supervisor"}, None),
-    ("GET", "/api/v1/contacts?phone=%2B16175550142", {"supervisor", "agent"}, None),
+    ("GET", "/api/v1/contacts?phone=%2B16175550187", {"supervisor", "agent"}, None),
     ("GET", "/api/v1/tickets", {"supervisor", "agent"}, None),
     ("GET", "/api/v1/audit", set(), None),
 ]
@@ -113,7 +115,7 @@ def test_every_route_checks_the_key_and_the_role(api: Api, method: str, path: st
 
 
 def test_calls_are_listed_newest_first_with_filters_and_a_total(api: Api) -> None:
-    page = api.as_("agent", "GET", "/api/v1/calls").json()
+    page = api.as_("supervisor", "GET", "/api/v1/calls").json()
     assert page["total"] == 3 and [c["call_id"] for c in page["items"]] == ["hand-2", "hand-1", "bot-1"]
 
     def ids(query: str) -> tuple[int, list[str]]:
@@ -154,8 +156,8 @@ def test_integrators_create_calls_in_their_own_shape(api: Api) -> None:
     assert call["duration_s"] == 184.5 and call["status"] == "completed"
     ended = datetime.fromisoformat(call["ended_at"])
     assert ended - datetime.fromisoformat(call["started_at"]) == timedelta(seconds=184.5)
-    assert api.as_("agent", "GET", f"/api/v1/calls/{call['call_id']}").json()["customer_id"] == "C009"
-    tickets = api.as_("agent", "GET", f"/api/v1/tickets?call_id={call['call_id']}").json()
+    assert api.as_("supervisor", "GET", f"/api/v1/calls/{call['call_id']}").json()["customer_id"] == "C009"
+    tickets = api.as_("supervisor", "GET", f"/api/v1/tickets?call_id={call['call_id']}").json()
     assert len(tickets) == 1 and tickets[0]["customer_id"] == "C009"
 
     again = {**sent, "call_id": "ext-77", "started_at": "2026-03-05T10:00:00Z"}
@@ -239,9 +241,42 @@ def test_agents_and_queues_come_from_the_handoff_service(api: Api) -> None:
 
 
 def test_contacts_are_looked_up_by_number(api: Api) -> None:
-    found = api.as_("agent", "GET", "/api/v1/contacts?phone=617-555-0142").json()
+    found = api.as_("supervisor", "GET", "/api/v1/contacts?phone=617-555-0142").json()
     assert (found["contact_id"], found["name"], found["source"]) == ("C001", "Sarah Miller", "sql")
-    assert api.as_("agent", "GET", "/api/v1/contacts?phone=%2B19995550000").status_code == 404
+    assert api.as_("supervisor", "GET", "/api/v1/contacts?phone=%2B19995550000").status_code == 404
+
+
+def test_an_agent_key_sees_only_its_own_calls_and_tickets(api: Api) -> None:
+    page = api.as_("agent", "GET", "/api/v1/calls").json()
+    assert (page["total"], [c["call_id"] for c in page["items"]]) == (1, ["hand-1"])
+    assert api.as_("agent", "GET", "/api/v1/calls?caller=%2B16175550142").json()["total"] == 0
+    assert api.as_("agent", "GET", "/api/v1/calls/bot-1").status_code == 404  # another's call: not even there
+    assert api.as_("other agent", "GET", "/api/v1/calls/hand-1").status_code == 404
+    assert api.as_("other agent", "GET", "/api/v1/calls").json()["total"] == 0
+    assert {t["call_id"] for t in api.as_("agent", "GET", "/api/v1/tickets").json()} == {"hand-1"}
+    assert api.as_("other agent", "GET", "/api/v1/tickets").json() == []
+    assert len(api.as_("supervisor", "GET", "/api/v1/tickets").json()) == 3
+
+
+def test_an_agent_key_sees_only_the_contacts_of_its_callers(api: Api) -> None:
+    # Sarah (+16175550142) called twice, never to agent a7: no lookup of her for a7's key.
+    refused = api.as_("agent", "GET", "/api/v1/contacts?phone=617-555-0142")
+    assert refused.status_code == 403 and "offered to or taken by" in refused.json()["detail"]
+    # a7 took hand-1 from +16175550187 (any written form of the number).
+    assert api.as_("agent", "GET", "/api/v1/contacts?phone=617.555.0187").json()["contact_id"]
+    assert api.as_("other agent", "GET", "/api/v1/contacts?phone=%2B16175550187").status_code == 403
+
+    class Floor:  # now Sarah's call rings at a7
+        async def snapshot(self) -> SupervisorView:
+            waiting = QueuedCall("live-9", "orders", 3, CallState.OFFERED, 1, 0.0, T0.timestamp(), 4.0,
+                                 "+16175550142", "a7")
+            return SupervisorView(T0.timestamp(), (QueueView("orders", True, "longest_idle", (waiting,), 4.0, 0, 1),),
+                                  (), ())
+
+    api.app.state.handoff = Floor()
+    found = api.as_("agent", "GET", "/api/v1/contacts?phone=%2B16175550142").json()
+    assert found["name"] == "Sarah Miller"
+    assert api.as_("other agent", "GET", "/api/v1/contacts?phone=%2B16175550142").status_code == 403
 
 
 def test_the_openapi_page_lists_the_routes_and_the_bearer_scheme(api: Api) -> None:

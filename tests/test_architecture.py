@@ -11,11 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 OURS = ("bot", "callpilot", "voice_gateway", "handoff")
 ALLOWED: dict[str, set[str]] = {
     "bot.training_data": set(),
+    "bot.urls": set(),  # mask_url: every URL we print or return, credentials masked
     "bot.nlu": {"bot.training_data"},
     "bot.ivr": {"bot.training_data"},
     "bot.backoffice": set(),
-    "bot.dialogue": {"bot.training_data", "bot.ivr", "bot.backoffice"},
-    "bot.rasa_brain": {"bot.training_data"},
+    "bot.dialogue": {"bot.training_data", "bot.ivr", "bot.backoffice", "bot.urls"},
+    "bot.rasa_brain": {"bot.training_data", "bot.urls"},
     "voice_gateway.audio": set(),
     "voice_gateway.events": set(),
     "voice_gateway.transports": {"voice_gateway.events", "voice_gateway.audio"},
@@ -28,10 +29,10 @@ ALLOWED: dict[str, set[str]] = {
         "bot.dialogue",
     },
     # Human handoff: the bot's HandoffDecision and conversation state in, the demo customers for contacts.
-    "handoff": {"bot.dialogue", "bot.backoffice"},
+    "handoff": {"bot.dialogue", "bot.backoffice", "bot.urls"},
     # KPIs, dashboard, metrics, alerts, webhooks: the records and settings, never the voice or handoff code
     # (the pipeline and the handoff service are reached through protocols the app wires).
-    "callpilot.ops": {"callpilot", "callpilot.records"},
+    "callpilot.ops": {"callpilot", "callpilot.records", "bot.urls"},
 }
 SUBPARTS = ("callpilot.ops", "callpilot.records")  # callpilot's parts with rules of their own
 

@@ -53,7 +53,16 @@ def test_rest_webhook_text_and_keys(engine: DialogueEngine) -> None:
     out = rest_webhook(engine, {"sender": "u2", "message": "0",
                                 "metadata": {"caller_number": "+15550100"}})
     assert out[-1]["custom"]["handoff"]["skill"] == "general"
-    assert out[-1]["custom"]["handoff"]["caller_number"] == "+15550100"
+
+
+def test_a_forged_sender_gets_no_context_in_the_handoff_reply(engine: DialogueEngine) -> None:
+    """Whoever posts with another user's `sender` id must not get that user's transcript or slots back."""
+    rest_webhook(engine, {"sender": "victim", "message": "where is order 48215",
+                          "metadata": {"caller_number": "+15550100"}})
+    out = rest_webhook(engine, {"sender": "victim", "message": "0"})  # the attacker asks for an agent
+    handoff = out[-1]["custom"]["handoff"]
+    assert set(handoff) == {"skill", "reason", "priority"}
+    assert "48215" not in str(out) and "+15550100" not in str(out)
 
 
 def test_rest_webhook_survives_odd_bodies(engine: DialogueEngine) -> None:

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("RASA_DATA", ROOT / "nlu_data"))
 TEST_PROJECT = ROOT / "build" / "rasa_test_project"
 RASA_VENV = Path(os.environ.get("RASA_VENV", ROOT / ".rasa-venv"))
+ACTION_TOKEN = "rasa-test-action-token-5f1c2a"
 
 DOMAIN = """\
 version: "3.1"
@@ -91,6 +92,9 @@ def test_plan_skips_ivr_and_writes_config_endpoints_credentials() -> None:
     assert [p["name"] for p in config["policies"]] == ["MemoizationPolicy", "RulePolicy"]
     endpoints = yaml.safe_load(plan.files["endpoints.yml"])
     assert endpoints == {"action_endpoint": {"url": "http://127.0.0.1:9999/webhook"}}
+    with_token = plan_export(sources, action_url="http://127.0.0.1:9999/webhook", action_token="t" * 32)
+    assert yaml.safe_load(with_token.files["endpoints.yml"]) == {"action_endpoint": {
+        "url": "http://127.0.0.1:9999/webhook", "token": "t" * 32, "token_name": "token"}}
     assert yaml.safe_load(plan.files["credentials.yml"]) == {"rest": None}
 
 
@@ -119,7 +123,8 @@ def test_export_writes_project_and_drops_stale_data(tmp_path: Path) -> None:
     (data / "nlu" / "chitchat.yml").write_text(NLU)
     (data / "ivr.yml").write_text(IVR)
     out = tmp_path / "project"
-    export(data, out)
+    export(data, out, action_token="a-long-action-token-0123456789")
+    assert (out / "endpoints.yml").stat().st_mode & 0o777 == 0o600  # it holds the action token
     assert (out / "data" / "nlu" / "chitchat.yml").read_text() == NLU
     assert (out / "domain.yml").read_text() == DOMAIN
     assert not (out / "data" / "ivr.yml").exists()
@@ -202,6 +207,7 @@ def rasa_server(callpilot_port: int) -> Iterator[RasaServer]:
         pytest.skip("no Python 3.10 on this machine: the Rasa backend test needs one")
     env = {
         **os.environ,
+        "CALLPILOT_ACTION_TOKEN": ACTION_TOKEN,  # written into endpoints.yml: Rasa sends it as ?token=
         "RASA_DATA": str(DATA_DIR),
         "RASA_PROJECT": str(TEST_PROJECT),
         "RASA_VENV": str(RASA_VENV),
@@ -285,7 +291,8 @@ def test_status_and_bad_answers(rasa_server: RasaServer) -> None:
 @pytest.fixture(scope="module")
 def callpilot_on_rasa(rasa_server: RasaServer, callpilot_port: int) -> Iterator[str]:
     """callpilot run with brain: rasa, in front of the real Rasa server."""
-    env = {**os.environ, "CALLPILOT_BRAIN": "rasa", "CALLPILOT_RASA_URL": rasa_server.url}
+    env = {**os.environ, "CALLPILOT_BRAIN": "rasa", "CALLPILOT_RASA_URL": rasa_server.url,
+           "CALLPILOT_ACTION_TOKEN": ACTION_TOKEN}
     proc = subprocess.Popen(
         [sys.executable, "-m", "callpilot", "run", "--port", str(callpilot_port)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -321,3 +328,7 @@ def test_rasa_brain_runs_callpilots_actions_with_real_data(callpilot_on_rasa: st
     reply = say("where is my order 48215")
     # The order's real status comes from the demo back office, through callpilot's action server.
     assert "Order 48215 is currently shipped" in reply, reply
+    # ... which Rasa reached with the exported token; nobody else gets in.
+    forged = {"next_action": "action_cancel_order", "sender_id": "x", "tracker": {"sender_id": "x", "slots": {}}}
+    assert httpx.post(f"{callpilot_on_rasa}/webhook", json=forged, timeout=10).status_code == 401
+    assert httpx.post(f"{callpilot_on_rasa}/webhook?token=wrong", json=forged, timeout=10).status_code == 401

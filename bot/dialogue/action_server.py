@@ -18,6 +18,7 @@ from bot.dialogue.rasa_format import (
     tracker_from_state,
 )
 from bot.training_data.model import Domain
+from bot.urls import mask_url, mask_urls_in
 
 Transport = Callable[[str, dict[str, Any], float], dict[str, Any]]
 CONFIRM_SLOT = "pending_confirmation"
@@ -108,9 +109,9 @@ def _post_json(url: str, payload: dict[str, Any], timeout: float) -> dict[str, A
         with urllib.request.urlopen(request, timeout=timeout) as response:
             data = json.loads(response.read().decode() or "{}")
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise RemoteActionError(f"action server {url}: {exc}") from exc
+        raise RemoteActionError(f"action server {mask_url(url)}: {mask_urls_in(str(exc))}") from exc
     if not isinstance(data, dict):
-        raise RemoteActionError(f"action server {url}: unexpected answer {data!r}")
+        raise RemoteActionError(f"action server {mask_url(url)}: unexpected answer {data!r}")
     return data
 
 

@@ -63,10 +63,17 @@ def rest_webhook(engine: ChatEngine, body: Mapping[str, Any]) -> list[dict[str, 
 
 
 def turn_to_rest(sender: str, turn: BotTurn) -> list[dict[str, Any]]:
-    """The REST channel's answer: one text per message, then handoff / hang-up as custom."""
+    """The REST channel's answer: one text per message, then handoff / hang-up as custom.
+
+    The handoff says only where the conversation goes (skill, reason, priority), never its context (transcript,
+    slots, caller number, summary): whoever knows a `sender` id may post as that sender, so a reply must not
+    give away what the conversation held before.
+    """
     out: list[dict[str, Any]] = [{"recipient_id": sender, "text": m} for m in turn.messages]
     if turn.handoff is not None:
-        out.append({"recipient_id": sender, "custom": {"handoff": turn.handoff.to_dict()}})
+        h = turn.handoff
+        out.append({"recipient_id": sender,
+                    "custom": {"handoff": {"skill": h.skill, "reason": h.reason, "priority": h.priority}}})
     if turn.hangup:
         out.append({"recipient_id": sender, "custom": {"hangup": True}})
     return out

@@ -26,10 +26,10 @@ class _Parser(Protocol):
 
 
 def clean_text(text: object, max_chars: int) -> str:
-    """Printable text only, whitespace collapsed, cut to `max_chars`."""
+    """Printable text only, whitespace collapsed, cut to `max_chars` (first, so a huge text costs nothing)."""
     if not isinstance(text, str):
         return ""
-    kept = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    kept = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text[:max_chars])
     return " ".join(kept.split())[:max_chars]
 
 

@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.urls import mask_url, mask_urls_in
+
 
 class RasaUnavailable(Exception):
     """The Rasa server could not be reached or answered with something unusable."""
@@ -70,11 +72,12 @@ class RasaClient:
         return result
 
     async def _request(self, method: str, path: str, json: Any = None) -> Any:
-        url = f"{self.base_url}{path}"
+        url = mask_url(f"{self.base_url}{path}")
         try:
             response = await self._http.request(method, path, json=json)
         except httpx.HTTPError as exc:
-            raise RasaUnavailable(f"Rasa server at {self.base_url} unreachable: {exc!r}") from exc
+            raise RasaUnavailable(f"Rasa server at {mask_url(self.base_url)} unreachable: "
+                                 f"{mask_urls_in(repr(exc))}") from exc
         if response.status_code >= 400:
             raise RasaUnavailable(f"{method} {url} -> HTTP {response.status_code}: {response.text[:300]}")
         try:

@@ -1,14 +1,21 @@
-"""Export `nlu_data/` as a trainable Rasa 3.6 project: `python -m bot.rasa_brain.export OUT_DIR`."""
+"""Export `nlu_data/` as a trainable Rasa 3.6 project: `python -m bot.rasa_brain.export OUT_DIR`.
+
+The action token callpilot's `POST /webhook` wants comes from `CALLPILOT_ACTION_TOKEN` (never from the command
+line, which other users can see) and is written into `endpoints.yml`, readable by its owner only.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from bot.rasa_brain.project import DEFAULT_ACTION_URL, ExportPlan, SourceFile, plan_export
 
 YAML_SUFFIXES = (".yml", ".yaml")
+SECRET_FILES = ("endpoints.yml",)  # holds the action token: mode 0600
+TOKEN_ENV = "CALLPILOT_ACTION_TOKEN"
 
 
 def read_sources(data_dir: Path) -> list[SourceFile]:
@@ -33,6 +40,8 @@ def write_plan(plan: ExportPlan, out_dir: Path) -> list[str]:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
+        if relative in SECRET_FILES:
+            tmp.chmod(0o600)
         tmp.replace(target)
         changed.append(relative)
     data_dir = out_dir / "data"
@@ -45,11 +54,12 @@ def write_plan(plan: ExportPlan, out_dir: Path) -> list[str]:
     return changed
 
 
-def export(data_dir: Path, out_dir: Path, *, action_url: str = DEFAULT_ACTION_URL, epochs: int = 80) -> ExportPlan:
+def export(data_dir: Path, out_dir: Path, *, action_url: str = DEFAULT_ACTION_URL, action_token: str | None = None,
+           epochs: int = 80) -> ExportPlan:
     """Read `data_dir`, write the Rasa project into `out_dir`, and return what was planned."""
     if not data_dir.is_dir():
         raise FileNotFoundError(f"no data directory at {data_dir}")
-    plan = plan_export(read_sources(data_dir), action_url=action_url, epochs=epochs)
+    plan = plan_export(read_sources(data_dir), action_url=action_url, action_token=action_token, epochs=epochs)
     if "domain.yml" not in plan.files:
         raise ValueError(f"{data_dir}: no Rasa domain file (intents/responses/...) found")
     write_plan(plan, out_dir)
@@ -65,12 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=80, help="DIETClassifier epochs")
     args = parser.parse_args(argv)
     try:
-        plan = export(args.data, args.out_dir, action_url=args.action_url, epochs=args.epochs)
+        plan = export(args.data, args.out_dir, action_url=args.action_url,
+                      action_token=os.environ.get(TOKEN_ENV) or None, epochs=args.epochs)
     except (OSError, ValueError) as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
     data_files = sum(1 for name in plan.files if name.startswith("data/"))
     print(f"exported {data_files} data file(s) + domain to {args.out_dir}")
+    if not os.environ.get(TOKEN_ENV):
+        print(f"  no {TOKEN_ENV}: callpilot's POST /webhook will refuse this Rasa's action calls", file=sys.stderr)
     for name in plan.skipped:
         print(f"  skipped (not Rasa YAML): {name}")
     return 0

@@ -133,9 +133,13 @@ def config_yaml(*, with_stories: bool, epochs: int = 80) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def endpoints_yaml(action_url: str = DEFAULT_ACTION_URL) -> str:
-    """Endpoints file: custom actions are served by callpilot itself."""
-    return yaml.safe_dump({"action_endpoint": {"url": action_url}}, sort_keys=False)
+def endpoints_yaml(action_url: str = DEFAULT_ACTION_URL, action_token: str | None = None) -> str:
+    """Endpoints file: custom actions are served by callpilot itself, which wants `action_token`; Rasa's
+    EndpointConfig sends `token` as the `?token=` query parameter of every action call."""
+    endpoint: dict[str, str] = {"url": action_url}
+    if action_token:
+        endpoint |= {"token": action_token, "token_name": "token"}
+    return yaml.safe_dump({"action_endpoint": endpoint}, sort_keys=False)
 
 
 def credentials_yaml() -> str:
@@ -143,7 +147,8 @@ def credentials_yaml() -> str:
     return yaml.safe_dump({"rest": None}, sort_keys=False)
 
 
-def plan_export(sources: list[SourceFile], *, action_url: str = DEFAULT_ACTION_URL, epochs: int = 80) -> ExportPlan:
+def plan_export(sources: list[SourceFile], *, action_url: str = DEFAULT_ACTION_URL, action_token: str | None = None,
+                epochs: int = 80) -> ExportPlan:
     """Decide the exported project's files from the data directory's YAML files."""
     files: dict[str, str] = {}
     skipped: list[str] = []
@@ -168,7 +173,7 @@ def plan_export(sources: list[SourceFile], *, action_url: str = DEFAULT_ACTION_U
         merged = merge_domains([doc for _, doc in domains])
         files["domain.yml"] = yaml.safe_dump(merged, sort_keys=False, allow_unicode=True)
     files["config.yml"] = config_yaml(with_stories=has_stories, epochs=epochs)
-    files["endpoints.yml"] = endpoints_yaml(action_url)
+    files["endpoints.yml"] = endpoints_yaml(action_url, action_token)
     files["credentials.yml"] = credentials_yaml()
     return ExportPlan(files=files, skipped=tuple(skipped), has_stories=has_stories)
 

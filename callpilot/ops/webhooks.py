@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from bot.urls import mask_url, mask_urls_in
 from callpilot.ops.config import WEBHOOK_EVENTS, WebhookTarget
 
 log = logging.getLogger("callpilot.webhooks")
@@ -184,7 +185,7 @@ class WebhookDispatcher:
             self._idle.clear()
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning("webhook queue full: dropped %s for %s", delivery.event, delivery.subscription.url)
+            log.warning("webhook queue full: dropped %s for %s", delivery.event, mask_url(delivery.subscription.url))
 
     # Lifecycle.
 
@@ -239,17 +240,17 @@ class WebhookDispatcher:
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            error = f"{type(exc).__name__}: {mask_urls_in(str(exc))}" if str(exc) else type(exc).__name__
         delivered = error is None
         gave_up = not delivered and delivery.attempt >= self.backoff.max_attempts
         self.log.append(
-            DeliveryRecord(delivery.delivery_id, delivery.event, delivery.subscription.url, delivery.attempt,
+            DeliveryRecord(delivery.delivery_id, delivery.event, mask_url(delivery.subscription.url), delivery.attempt,
                            status, error, delivered, gave_up, self.clock())
         )
         if delivered or gave_up:
             if gave_up:
                 log.warning("webhook %s to %s: gave up after %d attempts (%s)",
-                            delivery.event, delivery.subscription.url, delivery.attempt, error)
+                            delivery.event, mask_url(delivery.subscription.url), delivery.attempt, error)
             self._done()
             return
         delay = self.backoff.delay(delivery.attempt)

@@ -1,7 +1,8 @@
 """The `/api/v1` records routes: calls, transcripts, recordings, agents, queues, contacts, tickets, audit.
 
 Every route names the roles it allows with `require_role` (admin passes all of them). Recordings are for
-supervisors and admins only; each download is written to the audit log.
+supervisors and admins only; each download is written to the audit log. An agent key sees only its agent's
+calls (and their tickets), and only the contact of a caller it talks to, is offered, or talked to before.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.orm import Session
 
 from callpilot.records.apikeys import Principal
@@ -55,6 +56,36 @@ def _call(session: Session, call_id: str) -> CallRecord:
     return row
 
 
+def _own_calls(principal: Principal) -> ColumnElement[bool] | None:
+    """The filter that limits an agent key to its agent's calls (None: the role sees every call)."""
+    if principal.role != "agent":
+        return None
+    return false() if not principal.agent_id else CallRecord.agent_id == principal.agent_id
+
+
+def _visible_call(session: Session, call_id: str, principal: Principal) -> CallRecord:
+    """The call, or 404 also when an agent key asks for another agent's call (its existence stays unknown)."""
+    row = _call(session, call_id)
+    if principal.role == "agent" and (not principal.agent_id or row.agent_id != principal.agent_id):
+        raise HTTPException(404, f"no call {call_id!r}")
+    return row
+
+
+async def _agent_knows_caller(request: Request, session: Session, principal: Principal, phone: str) -> bool:
+    """Whether the number is a caller the agent talks to or is offered now (the live floor) or talked to
+    before (the records)."""
+    agent, number = principal.agent_id, caller_number(phone)
+    if not agent or number is None:
+        return False
+    view = await _floor(request)
+    live = [*_items(view, "live_calls"), *(c for q in _items(view, "queues") for c in _items(q, "waiting"))]
+    for call in live:  # _items gives plain dicts
+        if call.get("agent_id") == agent and caller_number(call.get("caller_number")) == number:
+            return True
+    own = select(CallRecord.id).where(CallRecord.agent_id == agent, CallRecord.caller_number == number).limit(1)
+    return session.scalar(own) is not None
+
+
 async def _floor(request: Request) -> Any:
     """The handoff service's snapshot (helper: `app.state.handoff`), or None when there is no handoff."""
     source = getattr(request.app.state, "handoff", None)
@@ -80,7 +111,7 @@ def records_router() -> APIRouter:
     @router.get("/calls", response_model=CallPage)
     def list_calls(
         session: SessionDep,
-        _: Annotated[Principal, Depends(READ_CALLS)],
+        who: Annotated[Principal, Depends(READ_CALLS)],
         start: Annotated[datetime | None, Query(alias="from", description="Started at or after (ISO 8601).")] = None,
         end: Annotated[datetime | None, Query(alias="to", description="Started before (ISO 8601).")] = None,
         caller: Annotated[str | None, Query(description="Caller number (E.164).")] = None,
@@ -92,8 +123,10 @@ def records_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> CallPage:
-        """Calls, newest first, filtered; `total` counts all matches for paging."""
+        """Calls, newest first, filtered; `total` counts all matches for paging. Agent keys: their own calls."""
         query = select(CallRecord)
+        if (own := _own_calls(who)) is not None:
+            query = query.where(own)
         if start is not None:
             query = query.where(CallRecord.started_at >= _utc(start))
         if end is not None:
@@ -134,8 +167,8 @@ def records_router() -> APIRouter:
         return CallOut.of(row)
 
     @router.get("/calls/{call_id}", response_model=CallOut)
-    def get_call(call_id: str, session: SessionDep, _: Annotated[Principal, Depends(READ_CALLS)]) -> CallOut:
-        return CallOut.of(_call(session, call_id))
+    def get_call(call_id: str, session: SessionDep, who: Annotated[Principal, Depends(READ_CALLS)]) -> CallOut:
+        return CallOut.of(_visible_call(session, call_id, who))
 
     @router.get("/calls/{call_id}/transcript", response_model=Transcript)
     def get_transcript(call_id: str, session: SessionDep, _: Annotated[Principal, Depends(TRANSCRIPTS)]) -> Transcript:
@@ -188,9 +221,13 @@ def records_router() -> APIRouter:
         return {"items": jsonable_encoder(_items(await _floor(request), "queues"))}
 
     @router.get("/contacts", response_model=ContactOut)
-    async def contact(request: Request, phone: Annotated[str, Query(min_length=3)],
-                      _: Annotated[Principal, Depends(READ_CALLS)]) -> ContactOut:
-        """The caller's contact record (built-in table or the external CRM)."""
+    async def contact(request: Request, session: SessionDep, phone: Annotated[str, Query(min_length=3)],
+                      who: Annotated[Principal, Depends(READ_CALLS)]) -> ContactOut:
+        """The caller's contact record (built-in table or the external CRM). Agent keys: only a caller of a
+        call offered to or taken by their agent."""
+        if who.role == "agent" and not await _agent_knows_caller(request, session, who, phone):
+            raise HTTPException(403, "an agent key sees only the contact of a caller offered to or taken by its "
+                                     "agent")
         lookup = getattr(request.app.state, "contacts", None)
         found = await lookup.by_number(phone) if lookup is not None else None
         if found is None:
@@ -198,10 +235,13 @@ def records_router() -> APIRouter:
         return ContactOut.model_validate(asdict(found))
 
     @router.get("/tickets", response_model=list[TicketOut])
-    def tickets(session: SessionDep, _: Annotated[Principal, Depends(READ_CALLS)],
+    def tickets(session: SessionDep, who: Annotated[Principal, Depends(READ_CALLS)],
                 call_id: str | None = None, status: str | None = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[TicketOut]:
+        """Tickets, newest first. Agent keys: the tickets of their own calls."""
         query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
+        if (own := _own_calls(who)) is not None:
+            query = query.where(Ticket.call_id.in_(select(CallRecord.call_id).where(own)))
         if call_id:
             query = query.where(Ticket.call_id == call_id)
         if status:

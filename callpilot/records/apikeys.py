@@ -28,6 +28,7 @@ class Principal:
     key_id: str
     name: str
     role: str
+    agent_id: str | None = None  # role agent: the agent whose calls (and callers) this key may see
 
     @property
     def actor(self) -> str:
@@ -42,6 +43,7 @@ class KeyInfo:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    agent_id: str | None = None
 
 
 def check_role(role: str) -> str:
@@ -54,12 +56,24 @@ def _digest(salt: str, secret: str) -> str:
     return hmac.new(bytes.fromhex(salt), secret.encode(), hashlib.sha256).hexdigest()
 
 
-def create_key(session: Session, role: str, name: str = "", *, actor: str = "cli") -> str:
-    """Store a new key and return it in full (the only time it is ever shown)."""
+class MissingAgent(ValueError):
+    """An agent key must name its agent (it sees only that agent's calls); other roles must not."""
+
+
+def create_key(session: Session, role: str, name: str = "", *, agent_id: str | None = None,
+               actor: str = "cli") -> str:
+    """Store a new key and return it in full (the only time it is ever shown). A key of role agent names the
+    agent (`agent_id`, as in `callpilot agent list`) whose calls and callers it may see."""
     check_role(role)
+    if role == "agent" and not agent_id:
+        raise MissingAgent("an agent key sees only its agent's calls: name the agent (--agent AGENT_ID)")
+    if role != "agent" and agent_id:
+        raise MissingAgent(f"only agent keys name an agent; a {role} key sees what its role allows")
     key_id, secret, salt = secrets.token_hex(6), secrets.token_urlsafe(24), secrets.token_hex(16)
-    session.add(ApiKey(key_id=key_id, name=name, role=role, salt=salt, secret_hash=_digest(salt, secret)))
-    session.add(AuditEntry(actor=actor, action="apikey.create", target=key_id, detail={"role": role, "name": name}))
+    session.add(ApiKey(key_id=key_id, name=name, role=role, salt=salt, secret_hash=_digest(salt, secret),
+                       agent_id=agent_id))
+    session.add(AuditEntry(actor=actor, action="apikey.create", target=key_id,
+                           detail={"role": role, "name": name, "agent_id": agent_id}))
     return f"{PREFIX}_{key_id}_{secret}"
 
 
@@ -75,12 +89,12 @@ def verify_key(session: Session, token: str) -> Principal | None:
     if not hmac.compare_digest(row.secret_hash, _digest(row.salt, secret)):
         return None
     row.last_used_at = utcnow()
-    return Principal(row.key_id, row.name, row.role)
+    return Principal(row.key_id, row.name, row.role, row.agent_id)
 
 
 def list_keys(session: Session) -> list[KeyInfo]:
     rows = session.scalars(select(ApiKey).order_by(ApiKey.id))
-    return [KeyInfo(r.key_id, r.name, r.role, r.created_at, r.revoked_at, r.last_used_at) for r in rows]
+    return [KeyInfo(r.key_id, r.name, r.role, r.created_at, r.revoked_at, r.last_used_at, r.agent_id) for r in rows]
 
 
 def revoke_key(session: Session, key_id: str, *, actor: str = "cli") -> bool:

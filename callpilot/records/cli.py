@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from bot.urls import mask_url
 from callpilot.settings import Settings, SettingsError
 
 db_app = typer.Typer(help="The call records database.", no_args_is_help=True)
@@ -43,17 +44,18 @@ def db_upgrade(config: ConfigOpt = None) -> None:
 
     database = _upgraded(config)
     typer.echo(f"database at revision {current_revision(database.engine)}: "
-               f"{database.engine.url.render_as_string(hide_password=True)}")
+               f"{mask_url(database.engine.url.render_as_string(hide_password=False))}")
 
 
 @apikey_app.command("create")
 def apikey_create(
     role: Annotated[str, typer.Option(help="admin, supervisor, agent or trainer.")],
     name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "",
+    agent: Annotated[str | None, typer.Option(help="Role agent: the agent id whose calls the key may see.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create a key and print it once (only its salted hash is stored)."""
-    from callpilot.records.apikeys import UnknownRole, check_role, create_key
+    from callpilot.records.apikeys import MissingAgent, UnknownRole, check_role, create_key
 
     try:
         check_role(role)
@@ -61,7 +63,11 @@ def apikey_create(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     with _upgraded(config).session() as session:
-        key = create_key(session, role, name)
+        try:
+            key = create_key(session, role, name, agent_id=agent)
+        except MissingAgent as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
     typer.echo(key)
     typer.echo("store it now: it cannot be shown again", err=True)
 
@@ -76,7 +82,8 @@ def apikey_list(config: ConfigOpt = None) -> None:
     typer.echo(f"{'key id':<14} {'role':<11} {'state':<8} {'created':<20} name")
     for key in keys:
         state = "revoked" if key.revoked_at else "active"
-        typer.echo(f"{key.key_id:<14} {key.role:<11} {state:<8} {key.created_at:%Y-%m-%d %H:%M:%S}  {key.name}")
+        agent = f" (agent {key.agent_id})" if key.agent_id else ""
+        typer.echo(f"{key.key_id:<14} {key.role:<11} {state:<8} {key.created_at:%Y-%m-%d %H:%M:%S}  {key.name}{agent}")
 
 
 @apikey_app.command("revoke")

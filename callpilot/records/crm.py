@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.backoffice import normalize_phone
+from bot.urls import mask_url, mask_urls_in
 from callpilot.records.db import Database
 from callpilot.records.models import CallRecord, Ticket
 from callpilot.records.models import Contact as ContactRow
@@ -80,7 +81,8 @@ class HttpContacts:
             response.raise_for_status()
             return parse_crm_contact(response.json(), phone)
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            log.warning("CRM lookup failed (%s: %s); using %s", type(exc).__name__, exc,
+            log.warning("CRM lookup at %s failed (%s: %s); using %s", mask_url(self.base_url), type(exc).__name__,
+                        mask_urls_in(str(exc)),
                         type(self.fallback).__name__)
             return await self.fallback.by_number(number)
 

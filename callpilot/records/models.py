@@ -119,6 +119,21 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    agent_id: Mapped[str | None] = mapped_column(String(64))  # role agent: whose calls the key may see
+
+
+class WebSession(Base):
+    """A browser's sign-in (dashboard, supervisor page): the cookie holds the session id, this row its hash."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the cookie's session id
+    key_id: Mapped[str] = mapped_column(String(32), index=True)  # the API key signed in with
+    scope: Mapped[str] = mapped_column(String(32))  # "dashboard" | "supervisor": a cookie opens one page
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
 
 
 class Contact(Base):

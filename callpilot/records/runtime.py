@@ -8,6 +8,7 @@ import logging
 
 from fastapi import FastAPI
 
+from bot.urls import mask_url, mask_urls_in
 from callpilot.records.api import records_router
 from callpilot.records.crm import contact_lookup
 from callpilot.records.db import Database
@@ -49,7 +50,8 @@ class RecordsRuntime:
             await asyncio.to_thread(self.database.upgrade)
             return True
         except Exception as exc:
-            log.error("records database upgrade failed (%s: %s); retrying in %.1f s", type(exc).__name__, exc,
+            log.error("records database upgrade failed (%s: %s); retrying in %.1f s", type(exc).__name__,
+                      mask_urls_in(str(exc)),
                       retry_in or 0.5)
             return False
 
@@ -61,7 +63,7 @@ class RecordsRuntime:
             upgraded = await self._try_upgrade(delay)
         self.writer.start()
         self.ready.set()
-        log.info("call records in %s", self.database.engine.url.render_as_string(hide_password=True))
+        log.info("call records in %s", mask_url(self.database.engine.url.render_as_string(hide_password=False)))
         await purge_daily(self.database, self.settings.records_purge_interval_s)
 
     async def _end_idle_texts(self) -> None:
