@@ -27,7 +27,7 @@ from callpilot.records.apikeys import Principal
 from callpilot.records.auth import require_role
 from callpilot.records.runtime import mount_records
 from callpilot.settings import Settings
-from callpilot.supervisor_keys import api_key_roles
+from callpilot.supervisor_keys import ApiKeySessions, secure_cookies
 from callpilot.voice import mount_voice
 from handoff.desk import desk_router
 
@@ -132,7 +132,8 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
                              wrap_up_sinks=(records.writer.record_wrap_up, wrap_up_to_file(settings.call_log)))
     app.state.handoff = handoff
     # /agent, /agent/ws, /agent/api; /supervisor behind a supervisor or admin API key
-    app.include_router(desk_router(handoff.deps, supervisor_keys=api_key_roles(app)))
+    app.include_router(desk_router(handoff.deps, supervisor_auth=ApiKeySessions(
+        app, secure_cookie=secure_cookies(settings.public_url))))
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
     voice.observer = ops.observer
     records.writer.on_ticket = ops.tickets  # tickets to the CRM (settings.ticket_delivery)

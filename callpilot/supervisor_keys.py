@@ -1,30 +1,72 @@
-"""The supervisor page's API-key check: the records' API keys (`callpilot apikey create --role supervisor`),
-handed to `handoff.desk_router`, which knows no database."""
+"""The supervisor page's checks: the records' API keys (`callpilot apikey create --role supervisor`) and web
+sessions, handed to `handoff.desk_router`, which knows no database."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 
 from callpilot.records.apikeys import verify_key
-from handoff.supervisor_page import SupervisorKeys
+from callpilot.records.db import Database
+from callpilot.records.web_sessions import close_session, open_session, session_principal
+
+T = TypeVar("T")
+SCOPE = "supervisor"
 
 
-def api_key_roles(app: FastAPI) -> SupervisorKeys:
-    """`role_of(key)`: the role of an active key in the app's records database (`app.state.database`),
-    None for an unknown or revoked one, or when there is no database yet."""
+def secure_cookies(public_url: str | None) -> bool:
+    """Sign-in cookies are Secure when the public URL is https (TLS may end at a proxy in front of us)."""
+    return bool(public_url and public_url.lower().startswith("https://"))
 
-    async def role_of(key: str) -> str | None:
-        database = getattr(app.state, "database", None)
+
+class ApiKeySessions:
+    """`SupervisorAuth` on the app's records database (`app.state.database`); with no database yet every key
+    and session is unknown."""
+
+    def __init__(self, app: FastAPI, *, secure_cookie: bool = False) -> None:
+        self.app = app
+        self.secure_cookie = secure_cookie
+
+    async def _run(self, work: Callable[[Session], T], default: T) -> T:
+        database: Database | None = getattr(self.app.state, "database", None)
         if database is None:
-            return None
+            return default
 
-        def check() -> str | None:
+        def run() -> T:
             with database.session() as session:
-                principal = verify_key(session, key)
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def role_of_key(self, key: str) -> str | None:
+        def check(session: Session) -> str | None:
+            principal = verify_key(session, key)
             return None if principal is None else principal.role
 
-        return await asyncio.to_thread(check)
+        return await self._run(check, None)
 
-    return role_of
+    async def open_session(self, key: str) -> str:
+        def open_(session: Session) -> str:
+            principal = verify_key(session, key)
+            if principal is None:
+                raise PermissionError("unknown or revoked API key")
+            return open_session(session, principal, SCOPE)
+
+        opened = await self._run(open_, "")
+        if not opened:
+            raise PermissionError("no records database: no sessions")
+        return opened
+
+    async def role_of_session(self, session_id: str) -> str | None:
+        def check(session: Session) -> str | None:
+            principal = session_principal(session, session_id, SCOPE)
+            return None if principal is None else principal.role
+
+        return await self._run(check, None)
+
+    async def close_session(self, session_id: str) -> None:
+        await self._run(lambda session: close_session(session, session_id), None)

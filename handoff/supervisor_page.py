@@ -1,9 +1,11 @@
 """The supervisor page (`/supervisor`) and its data (`/supervisor/api/snapshot`, `/supervisor/events`),
 behind a supervisor or admin API key.
 
-The key comes as `Authorization: Bearer <key>` or, for the browser, from the sign-in form, which keeps it
-in an HttpOnly, SameSite=Strict cookie scoped to `/supervisor` (the event stream sends it too). Keys are
-checked by `SupervisorKeys` (callpilot wires the records' API keys), so this module knows no database.
+The key comes as `Authorization: Bearer <key>` or, for the browser, from the sign-in form, which opens a
+server-side session: the HttpOnly, SameSite=Strict cookie scoped to `/supervisor` holds only the session id
+(expiring, revocable, `Secure` over https), never the key. Keys and sessions are checked by a `SupervisorAuth`
+(callpilot wires the records' API keys and web sessions), so this module knows no database. An open event
+stream re-checks its key or session before each event and ends once it is revoked.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Request
@@ -21,42 +23,69 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from handoff.service import HandoffService
 
-SupervisorKeys = Callable[[str], Awaitable[str | None]]  # an API key -> its role; None: unknown or revoked
 SUPERVISOR_ROLES = ("supervisor", "admin")
 COOKIE = "callpilot_supervisor"
 REFRESH_S = 1.0
 COOKIE_MAX_AGE_S = 12 * 3600
 
 
-def presented_key(request: Request) -> str | None:
+class SupervisorAuth(Protocol):
+    """API keys and browser sessions for `/supervisor`; roles are None for unknown, revoked or expired ones."""
+
+    secure_cookie: bool  # mark the cookie Secure even over plain http (the public URL is https behind a proxy)
+
+    async def role_of_key(self, key: str) -> str | None: ...
+
+    async def open_session(self, key: str) -> str:
+        """A new session id for a valid key (kept server-side; the cookie holds only the id)."""
+        ...
+
+    async def role_of_session(self, session_id: str) -> str | None: ...
+
+    async def close_session(self, session_id: str) -> None: ...
+
+
+def presented(request: Request) -> tuple[str, str] | None:
+    """("key", API key) from the bearer header, else ("session", id) from the cookie, else None."""
     header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return request.cookies.get(COOKIE) or None
+    if header.lower().startswith("bearer ") and header[7:].strip():
+        return "key", header[7:].strip()
+    session_id = request.cookies.get(COOKIE)
+    return ("session", session_id) if session_id else None
 
 
-def supervisor_router(service: Callable[[], HandoffService], keys: SupervisorKeys | None,
+def supervisor_router(service: Callable[[], HandoffService], auth: SupervisorAuth | None,
                       page: Callable[[str], str]) -> APIRouter:
     """`service()` is the running HandoffService (raises 503 otherwise); `page(name)` reads a web file."""
     router = APIRouter()
 
-    async def verdict(key: str | None) -> tuple[int, str]:
-        """200 with the role, or the status and message of the refusal."""
-        if keys is None:
-            return 503, "the supervisor page needs API keys (the records database is not configured)"
-        if not key:
-            return 401, "sign in with a supervisor or admin API key (callpilot apikey create --role supervisor)"
-        role = await keys(key)
+    def judge(role: str | None, what: str) -> tuple[int, str]:
         if role is None:
-            return 401, "unknown or revoked API key"
+            return 401, f"unknown or revoked {what}"
         if role not in SUPERVISOR_ROLES:
             return 403, f"role {role!r} may not see the floor; needs supervisor or admin"
         return 200, role
 
-    async def require(request: Request) -> None:
-        status, message = await verdict(presented_key(request))
+    async def verdict(credential: tuple[str, str] | None) -> tuple[int, str]:
+        """200 with the role, or the status and message of the refusal."""
+        if auth is None:
+            return 503, "the supervisor page needs API keys (the records database is not configured)"
+        if credential is None:
+            return 401, "sign in with a supervisor or admin API key (callpilot apikey create --role supervisor)"
+        kind, value = credential
+        if kind == "key":
+            return judge(await auth.role_of_key(value), "API key")
+        return judge(await auth.role_of_session(value), "session: sign in again")
+
+    async def require(request: Request) -> tuple[str, str] | None:
+        credential = presented(request)
+        status, message = await verdict(credential)
         if status != 200:
             raise HTTPException(status, message, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
+        return credential
+
+    def secure(request: Request) -> bool:
+        return request.url.scheme == "https" or bool(auth is not None and auth.secure_cookie)
 
     def sign_in_page(message: str, status: int) -> HTMLResponse:
         return HTMLResponse(page("supervisor_login.html").replace("{{message}}", html.escape(message)),
@@ -64,27 +93,32 @@ def supervisor_router(service: Callable[[], HandoffService], keys: SupervisorKey
 
     @router.get("/supervisor")
     async def supervisor_page(request: Request) -> HTMLResponse:
-        status, message = await verdict(presented_key(request))
+        credential = presented(request)
+        status, message = await verdict(credential)
         if status != 200:
-            return sign_in_page("" if presented_key(request) is None and status == 401 else message, status)
+            return sign_in_page("" if credential is None and status == 401 else message, status)
         return HTMLResponse(page("supervisor.html"))
 
     @router.post("/supervisor/login")
     async def supervisor_login(request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         key = form.get("key", "").strip()
-        status, message = await verdict(key)
-        if status != 200:
+        status, message = await verdict(("key", key) if key else None)
+        if status != 200 or auth is None:
             return sign_in_page(message, status)
         response = RedirectResponse("/supervisor", status_code=303)
-        response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/supervisor",
-                            secure=request.url.scheme == "https", max_age=COOKIE_MAX_AGE_S)
+        response.set_cookie(COOKIE, await auth.open_session(key), httponly=True, samesite="strict",
+                            path="/supervisor", secure=secure(request), max_age=COOKIE_MAX_AGE_S)
         return response
 
     @router.post("/supervisor/logout")
-    async def supervisor_logout() -> Response:
+    async def supervisor_logout(request: Request) -> Response:
+        """Ends the session on the server too, so a copied cookie is worthless afterwards."""
+        session_id = request.cookies.get(COOKIE)
+        if session_id and auth is not None:
+            await auth.close_session(session_id)
         response = RedirectResponse("/supervisor", status_code=303)
-        response.delete_cookie(COOKIE, path="/supervisor")
+        response.delete_cookie(COOKIE, path="/supervisor", secure=secure(request), httponly=True, samesite="strict")
         return response
 
     @router.get("/supervisor/api/snapshot")
@@ -102,12 +136,17 @@ def supervisor_router(service: Callable[[], HandoffService], keys: SupervisorKey
 
     @router.get("/supervisor/events")
     async def supervisor_events(request: Request) -> StreamingResponse:
-        """Server-sent events: the floor (queues, agents, live calls, callbacks) every second."""
-        await require(request)
+        """Server-sent events: the floor (queues, agents, live calls, callbacks) every second, while the key or
+        session that opened the stream stays valid (re-checked before each event)."""
+        credential = await require(request)
         running = service()
 
         async def stream() -> AsyncIterator[str]:
             while not await request.is_disconnected():
+                status, message = await verdict(credential)
+                if status != 200:
+                    yield f"event: signed_out\ndata: {json.dumps({'status': status, 'detail': message})}\n\n"
+                    return
                 view = await running.snapshot()
                 yield f"event: snapshot\ndata: {json.dumps(asdict(view), default=str)}\n\n"
                 await asyncio.sleep(REFRESH_S)

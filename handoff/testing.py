@@ -113,3 +113,28 @@ async def cleanup(client: aredis.Redis, prefix: str) -> None:
     keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
     if keys:
         await client.delete(*keys)
+
+
+class KeyTable:
+    """A `SupervisorAuth` over a table of API key -> role with sessions in memory, for the desk's tests
+    (callpilot's is `ApiKeySessions`, on the records database). Removing a key from `roles` revokes it."""
+
+    def __init__(self, roles: dict[str, str], *, secure_cookie: bool = False) -> None:
+        self.roles = roles
+        self.secure_cookie = secure_cookie
+        self.sessions: dict[str, str] = {}  # session id -> key
+
+    async def role_of_key(self, key: str) -> str | None:
+        return self.roles.get(key)
+
+    async def open_session(self, key: str) -> str:
+        session_id = uuid.uuid4().hex
+        self.sessions[session_id] = key
+        return session_id
+
+    async def role_of_session(self, session_id: str) -> str | None:
+        key = self.sessions.get(session_id)
+        return None if key is None else self.roles.get(key)
+
+    async def close_session(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)

@@ -24,7 +24,7 @@ from handoff.bridge import FRAME_BYTES, AudioBridge, HoldSignal
 from handoff.config import HandoffConfig
 from handoff.desk import UNAUTHORIZED_CLOSE, desk_router
 from handoff.events import AgentLeft, CallUpdate
-from handoff.testing import Floor, decision, make_floor
+from handoff.testing import Floor, KeyTable, decision, make_floor
 
 SUPERVISOR_KEY, ADMIN_KEY, AGENT_KEY = "cp_sup_secret", "cp_adm_secret", "cp_agt_secret"
 AS_SUPERVISOR = {"Authorization": f"Bearer {SUPERVISOR_KEY}"}
@@ -45,12 +45,10 @@ class Desk:
             yield
 
         self.keys = {SUPERVISOR_KEY: "supervisor", ADMIN_KEY: "admin", AGENT_KEY: "agent"}  # API key -> role
-
-        async def role_of(key: str) -> str | None:
-            return self.keys.get(key)
+        self.auth = KeyTable(self.keys)
 
         self.app = FastAPI(lifespan=lifespan)
-        self.app.include_router(desk_router(lambda: (self.floor.service, self.bridge), supervisor_keys=role_of))
+        self.app.include_router(desk_router(lambda: (self.floor.service, self.bridge), supervisor_auth=self.auth))
         self.client = TestClient(self.app)
 
     def run(self, fn: Any, *args: Any) -> Any:
@@ -280,6 +278,9 @@ def test_the_supervisor_page_needs_a_supervisor_or_admin_key(desk: Desk) -> None
     assert signed.status_code == 303 and signed.headers["location"] == "/supervisor"
     cookie = signed.headers["set-cookie"]
     assert "HttpOnly" in cookie and "Path=/supervisor" in cookie and "samesite=strict" in cookie.lower()
+    # The cookie holds a server-side session id, never the API key.
+    assert SUPERVISOR_KEY not in cookie and desk.client.cookies["callpilot_supervisor"] in desk.auth.sessions
+    assert "Secure" not in cookie  # plain http, no https public URL
     page = desk.client.get("/supervisor")
     assert page.status_code == 200 and "EventSource" in page.text and "Callbacks requested" in page.text
     with desk.client.stream("GET", "/supervisor/events") as events:  # the stream takes the cookie too
@@ -290,6 +291,39 @@ def test_the_supervisor_page_needs_a_supervisor_or_admin_key(desk: Desk) -> None
     assert desk.client.get("/supervisor").status_code == 401
     desk.client.post("/supervisor/logout")
     assert "callpilot_supervisor" not in desk.client.cookies
+
+
+def test_signing_out_ends_the_session_on_the_server(desk: Desk) -> None:
+    desk.client.post("/supervisor/login", data={"key": SUPERVISOR_KEY}, follow_redirects=False)
+    stolen = desk.client.cookies["callpilot_supervisor"]
+    desk.client.post("/supervisor/logout")
+    replayed = desk.client.get("/supervisor/api/snapshot", cookies={"callpilot_supervisor": stolen})
+    assert replayed.status_code == 401 and "sign in again" in replayed.json()["detail"]
+
+
+def test_the_cookie_is_secure_when_the_public_url_is_https(desk: Desk) -> None:
+    desk.auth.secure_cookie = True  # callpilot sets it from public_url: https://... (TLS ends at a proxy)
+    signed = desk.client.post("/supervisor/login", data={"key": SUPERVISOR_KEY}, follow_redirects=False)
+    assert "Secure" in signed.headers["set-cookie"]
+
+
+@pytest.mark.parametrize("how", ["cookie", "bearer"])
+def test_a_revoked_key_ends_an_open_supervisor_stream(desk: Desk, how: str) -> None:
+    headers = AS_SUPERVISOR if how == "bearer" else {}
+    if how == "cookie":
+        desk.client.post("/supervisor/login", data={"key": SUPERVISOR_KEY}, follow_redirects=False)
+    with desk.client.stream("GET", "/supervisor/events", headers=headers) as events:
+        lines = events.iter_lines()
+        assert next(line for line in lines if line.startswith("data: "))
+        desk.keys.pop(SUPERVISOR_KEY)  # revoked while the stream is open
+        seen: list[str] = []
+        for line in lines:  # a stream that ignored the revocation would go on: give up after a few snapshots
+            seen.append(line)
+            if line == "event: signed_out" or sum(x.startswith("data: ") for x in seen) > 4:
+                break
+        assert "event: signed_out" in seen, seen
+        rest = list(lines)  # then the server ends the stream: this returns
+    assert not any('"queues"' in line for line in rest), rest
 
 
 def test_the_agent_sees_the_keys_the_caller_presses(desk: Desk) -> None:

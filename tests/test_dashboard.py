@@ -16,9 +16,10 @@ from bot.dialogue.handoff import HandoffDecision
 from callpilot.app import create_app
 from callpilot.ops.alerts import AlertBook
 from callpilot.ops.config import AlertRule
-from callpilot.records.apikeys import create_key
+from callpilot.records.apikeys import create_key, revoke_key
 from callpilot.records.db import Database
 from callpilot.records.projection import RecordEvent
+from callpilot.records.web_sessions import session_principal
 from callpilot.records.writer import store_events
 from callpilot.settings import Settings
 from handoff import build_service
@@ -103,7 +104,7 @@ async def site(tmp_path: Path, database: Database) -> AsyncIterator[Site]:
     app.state.database = database
     app.state.ops.clock = lambda: NOW
     with database.session() as session:
-        supervisor, agent = create_key(session, "supervisor", "sue"), create_key(session, "agent", "ann")
+        supervisor, agent = create_key(session, "supervisor", "sue"), create_key(session, "agent", "ann", agent_id="ann")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield Site(client, supervisor, agent, app)
 
@@ -165,10 +166,42 @@ async def test_signing_in_with_a_key_sets_a_cookie_for_the_page(site: Site) -> N
     assert signed_in.status_code == 303
     cookie = signed_in.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/dashboard" in cookie
+    assert site.supervisor.split("_")[2] not in cookie and "Secure" not in cookie  # a session id, not the key
     page = await site.client.get("/dashboard")  # the client keeps the cookie
     assert page.status_code == 200 and tile(page.text, "Calls")[0] == "3"
+    session_id = site.client.cookies["callpilot_dashboard"]
     await site.client.post("/dashboard/logout")
     assert (await site.client.get("/dashboard")).status_code == 401
+    # Signing out ends the session on the server: a copy of the cookie no longer opens the page.
+    replayed = await site.client.get("/dashboard", cookies={"callpilot_dashboard": session_id})
+    assert replayed.status_code == 401
+
+
+async def test_a_dashboard_session_ends_with_its_key_and_never_opens_another_page(site: Site,
+                                                                                  database: Database) -> None:
+    await site.client.post("/dashboard/login", content=f"key={site.supervisor}",
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    session_id = site.client.cookies["callpilot_dashboard"]
+    assert (await site.client.get("/dashboard")).status_code == 200
+    # A session id is no API key, and a dashboard session does not open the supervisor page.
+    as_key = await site.client.get("/api/v1/kpis", headers={"authorization": f"Bearer {session_id}"})
+    assert as_key.status_code == 401
+    with database.session() as session:
+        assert session_principal(session, session_id, "supervisor") is None
+        revoke_key(session, site.supervisor.split("_")[1])
+    assert (await site.client.get("/dashboard")).status_code == 401
+
+
+async def test_the_dashboard_cookie_is_secure_behind_an_https_proxy(tmp_path: Path, database: Database) -> None:
+    app = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl",
+                              public_url="https://callpilot.example.com"))
+    app.state.database = database
+    with database.session() as session:
+        key = create_key(session, "supervisor", "sue")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        signed_in = await client.post("/dashboard/login", content=f"key={key}",
+                                      headers={"content-type": "application/x-www-form-urlencoded"})
+    assert signed_in.status_code == 303 and "Secure" in signed_in.headers["set-cookie"]
 
 
 async def test_the_kpi_api_needs_a_supervisor_and_gives_the_same_numbers(site: Site) -> None:

@@ -28,11 +28,14 @@ from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
 from callpilot.records.apikeys import Principal, verify_key
 from callpilot.records.auth import require_role
 from callpilot.records.db import Database
+from callpilot.records.web_sessions import SESSION_LIFETIME, close_session, open_session, session_principal
 from callpilot.settings import Settings
+from callpilot.supervisor_keys import secure_cookies
 
 log = logging.getLogger("callpilot.ops")
 
-COOKIE = "callpilot_dashboard"
+COOKIE = "callpilot_dashboard"  # holds a web session id (callpilot.records.web_sessions), never the API key
+SCOPE = "dashboard"
 DASHBOARD_ROLES = ("supervisor", "admin")
 MAX_SPAN = timedelta(days=366)
 SHUTDOWN_DRAIN_S = 3.0
@@ -171,14 +174,19 @@ def mount_ops(app: FastAPI, settings: Settings) -> OpsRuntime:
         }
 
     def dashboard_principal(request: Request) -> Principal | None:
+        """A bearer API key (scripts), else the browser's session cookie (never a key); supervisor or admin."""
         header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
+        key = header[7:].strip() if header.lower().startswith("bearer ") else None
+        session_id = None if key else request.cookies.get(COOKIE)
         database = ops.database()
-        if not token or database is None:
+        if not (key or session_id) or database is None:
             return None
         with database.session() as session:
-            principal = verify_key(session, token)
+            principal = verify_key(session, key) if key else session_principal(session, session_id or "", SCOPE)
         return principal if principal is not None and principal.role in DASHBOARD_ROLES else None
+
+    def secure(request: Request) -> bool:
+        return request.url.scheme == "https" or secure_cookies(settings.public_url)
 
     @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard_page(request: Request) -> HTMLResponse:
@@ -201,25 +209,37 @@ def mount_ops(app: FastAPI, settings: Settings) -> OpsRuntime:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         key = form.get("key", "").strip()
         database = ops.database()
-        principal = None
+        signed_in: tuple[Principal | None, str | None] = (None, None)
         if key and database is not None:
-            def check() -> Principal | None:
+            def check() -> tuple[Principal | None, str | None]:
                 with database.session() as session:
-                    return verify_key(session, key)
+                    principal = verify_key(session, key)
+                    if principal is None or principal.role not in DASHBOARD_ROLES:
+                        return principal, None
+                    return principal, open_session(session, principal, SCOPE)
 
-            principal = await asyncio.to_thread(check)
-        if principal is None or principal.role not in DASHBOARD_ROLES:
+            signed_in = await asyncio.to_thread(check)
+        principal, session_id = signed_in
+        if principal is None or session_id is None:
             why = "unknown or revoked API key" if principal is None else f"role {principal.role!r} may not see it"
             return HTMLResponse(dashboard.render_login(why), status_code=401)
         response = RedirectResponse("/dashboard", status_code=303)
-        response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/dashboard",
-                            secure=request.url.scheme == "https", max_age=12 * 3600)
+        response.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/dashboard",
+                            secure=secure(request), max_age=int(SESSION_LIFETIME.total_seconds()))
         return response
 
     @app.post("/dashboard/logout", include_in_schema=False)
-    async def dashboard_logout() -> Response:
+    async def dashboard_logout(request: Request) -> Response:
+        """Ends the session on the server too, so a copied cookie is worthless afterwards."""
+        session_id, database = request.cookies.get(COOKIE), ops.database()
+        if session_id and database is not None:
+            def close() -> None:
+                with database.session() as session:
+                    close_session(session, session_id)
+
+            await asyncio.to_thread(close)
         response = RedirectResponse("/dashboard", status_code=303)
-        response.delete_cookie(COOKIE, path="/dashboard")
+        response.delete_cookie(COOKIE, path="/dashboard", secure=secure(request), httponly=True, samesite="strict")
         return response
 
     return ops
