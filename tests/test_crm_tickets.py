@@ -4,6 +4,7 @@ with retries; always kept in the tickets table. Against a real local receiver.""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -149,6 +150,23 @@ def test_without_a_delivery_setting_tickets_stay_in_the_table(
         assert [p["event"] for p in receiver.posts if p["event"].startswith("ticket.")] == []
         with client.app.state.records.database.session() as session:  # type: ignore[attr-defined]
             assert list(session.scalars(select(Ticket.call_id))) == ["t-3"]
+
+
+def test_crm_tickets_are_never_sent_unsigned(
+    tmp_path: Path, nlu_engine: NLUEngine, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="callpilot.ops.tickets")
+    with server(tmp_path, nlu_engine, ticket_delivery="crm", crm_url=receiver.url) as client:  # no crm_secret
+        assert "crm_secret (CALLPILOT_CRM_SECRET) is not set" in caplog.text  # said at start
+        simulate_call(client, "t-4")
+        assert client.app.state.records.writer.flush(30)  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 30
+        while "ticket.created of ticket" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "kept in the tickets table, not sent to the CRM" in caplog.text
+        with client.app.state.records.database.session() as session:  # type: ignore[attr-defined]
+            assert list(session.scalars(select(Ticket.call_id))) == ["t-4"]
+    assert receiver.posts == []  # nothing went out, signed with an empty key or otherwise
 
 
 def test_crm_delivery_needs_the_crm_url() -> None:
