@@ -17,12 +17,22 @@ class SecretMaskingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(mask_urls_in(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_masked(a) for a in record.args)
         elif isinstance(record.args, dict):
-            record.args = {k: mask_urls_in(v) if isinstance(v, str) else v for k, v in record.args.items()}
+            record.args = {k: _masked(v) for k, v in record.args.items()}
         if isinstance(record.msg, str):
             record.msg = mask_urls_in(record.msg)
         return True
+
+
+def _masked(value: object) -> object:
+    """Strings and objects that print as a URL (httpx logs an `httpx.URL`) come back masked; numbers stay
+    numbers, so `%d` still formats them."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    masked = mask_urls_in(text)
+    return masked if masked != text or isinstance(value, str) else value
 
 
 def install_secret_masking(prefixes: Iterable[str] = LOGGER_PREFIXES) -> SecretMaskingFilter:
