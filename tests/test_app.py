@@ -68,7 +68,7 @@ def test_health_reports_the_active_model(client: TestClient, nlu_engine: NLUEngi
     assert answer.status_code == 200
     # This client runs no lifespan, so the handoff service has not been started.
     assert answer.json() == {"status": "ok", "model_id": nlu_engine.model_id, "brain": "builtin",
-                             "handoff": "starting", "handoff_error": None}
+                             "handoff": "starting"}
 
 
 def test_parse_over_http_matches_the_engine(client: TestClient, nlu_engine: NLUEngine) -> None:
@@ -96,8 +96,11 @@ def test_rest_channel_speaks_rasas_format(client: TestClient) -> None:
     assert "return" in " ".join(m.get("text", "") for m in answer.json()).lower()
 
 
-def test_action_server_webhook_refuses_a_bad_request(client: TestClient) -> None:
-    answer = client.post("/webhook", json={"next_action": "action_check_order_status"})
+def test_action_server_webhook_refuses_a_bad_request(nlu_engine: NLUEngine) -> None:
+    settings = Settings.load(None, {}, data_dir=ROOT / "nlu_data", action_server=True,
+                             action_token="action-token-for-this-test")
+    client = TestClient(create_app(settings, engine=nlu_engine))
+    answer = client.post("/webhook?token=action-token-for-this-test", json={"next_action": "action_check_order_status"})
     assert answer.status_code == 400
     assert "error" in answer.json()
 
