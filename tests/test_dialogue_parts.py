@@ -21,6 +21,8 @@ from bot.dialogue.validation import (
     validate_repair_number,
 )
 from bot.training_data import load_domain_text, load_rules_text
+from callpilot.brains import session_store
+from callpilot.settings import Settings
 from tests.test_dialogue_engine import DOMAIN, RULES
 
 TODAY = date(2025, 6, 2)  # a Monday
@@ -65,6 +67,34 @@ def test_in_memory_store_keeps_json() -> None:
     assert loaded == state and loaded is not state
     store.delete("s1")
     assert store.load("s1") is None and len(store) == 0
+
+
+def test_in_memory_store_forgets_idle_states_and_is_bounded() -> None:
+    now = [0.0]
+    store = InMemorySessionStore(max_sessions=3, ttl_s=60, clock=lambda: now[0])
+    for sender in ("a", "b", "c"):
+        store.save(ConversationState.new(sender, now=0.0))
+    assert store.load("a") is not None  # "a" was used last: "b" is now the least recently used
+    store.save(ConversationState.new("d", now=0.0))
+    assert len(store) == 3 and store.load("b") is None
+    assert {s for s in "acd" if store.load(s) is not None} == {"a", "c", "d"}
+    now[0] = 59.0
+    store.save(ConversationState.new("d", now=59.0))  # saved again: a new lease
+    now[0] = 61.0
+    assert store.load("a") is None and store.load("c") is None  # idle for the TTL: gone
+    assert store.load("d") is not None
+    store.save(ConversationState.new("e", now=61.0))
+    assert len(store) == 2  # the expired ones do not count against the bound
+    # Traffic from many senders never grows it past the bound.
+    for n in range(1000):
+        store.save(ConversationState.new(f"flood-{n}", now=61.0))
+    assert len(store) == 3
+
+
+def test_the_web_apps_session_store_is_bounded_by_the_settings() -> None:
+    settings = Settings.load(None, {}, session_store_max=5, handoff={"session_ttl_s": 120})
+    store = session_store(settings)
+    assert isinstance(store, InMemorySessionStore) and (store.max_sessions, store.ttl_s) == (5, 120)
 
 
 # Policy
