@@ -78,7 +78,7 @@ def test_db_upgrade_and_api_keys_on_the_command_line(tmp_path: Path) -> None:
     runner = CliRunner()
     env = {"CALLPILOT_STATE_DIR": str(tmp_path)}
     upgraded = runner.invoke(cli, ["db", "upgrade"], env=env)
-    assert upgraded.exit_code == 0 and "revision 0002" in upgraded.output
+    assert upgraded.exit_code == 0 and "revision 0003" in upgraded.output
     assert (tmp_path / "callpilot.db").exists()
     assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0  # again: nothing to do
 
@@ -96,6 +96,11 @@ def test_db_upgrade_and_api_keys_on_the_command_line(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "no key 'nope'" in missing.output
     bad_role = runner.invoke(cli, ["apikey", "create", "--role", "boss"], env=env)
     assert bad_role.exit_code == 2 and "unknown role 'boss'" in bad_role.output
+    # An agent key names its agent: it sees that agent's calls only.
+    no_agent = runner.invoke(cli, ["apikey", "create", "--role", "agent"], env=env)
+    assert no_agent.exit_code == 2 and "--agent AGENT_ID" in no_agent.output
+    agent = runner.invoke(cli, ["apikey", "create", "--role", "agent", "--agent", "ann-lee"], env=env)
+    assert agent.exit_code == 0 and "(agent ann-lee)" in runner.invoke(cli, ["apikey", "list"], env=env).output
 
 
 def test_the_server_starts_while_the_database_is_down_and_catches_up(pg_schema_url: str, tmp_path: Path) -> None:  # noqa: F811
