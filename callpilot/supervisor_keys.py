@@ -12,15 +12,11 @@ from sqlalchemy.orm import Session
 
 from callpilot.records.apikeys import verify_key
 from callpilot.records.db import Database
-from callpilot.records.web_sessions import close_session, open_session, session_principal
+from callpilot.records.web_sessions import close_session, open_session, secure_cookies, session_principal
 
 T = TypeVar("T")
 SCOPE = "supervisor"
-
-
-def secure_cookies(public_url: str | None) -> bool:
-    """Sign-in cookies are Secure when the public URL is https (TLS may end at a proxy in front of us)."""
-    return bool(public_url and public_url.lower().startswith("https://"))
+__all__ = ["ApiKeySessions", "secure_cookies"]
 
 
 class ApiKeySessions:

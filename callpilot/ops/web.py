@@ -28,9 +28,14 @@ from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
 from callpilot.records.apikeys import Principal, verify_key
 from callpilot.records.auth import require_role
 from callpilot.records.db import Database
-from callpilot.records.web_sessions import SESSION_LIFETIME, close_session, open_session, session_principal
+from callpilot.records.web_sessions import (
+    SESSION_LIFETIME,
+    close_session,
+    open_session,
+    secure_cookies,
+    session_principal,
+)
 from callpilot.settings import Settings
-from callpilot.supervisor_keys import secure_cookies
 
 log = logging.getLogger("callpilot.ops")
 

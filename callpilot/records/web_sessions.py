@@ -21,6 +21,11 @@ SESSION_LIFETIME = timedelta(hours=12)
 SCOPES = ("dashboard", "supervisor")
 
 
+def secure_cookies(public_url: str | None) -> bool:
+    """Sign-in cookies are Secure when the public URL is https (TLS may end at a proxy in front of us)."""
+    return bool(public_url and public_url.lower().startswith("https://"))
+
+
 def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
