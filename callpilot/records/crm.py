@@ -81,8 +81,8 @@ class HttpContacts:
             response.raise_for_status()
             return parse_crm_contact(response.json(), phone)
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            log.warning("CRM lookup at %s failed (%s: %s); using %s", mask_url(self.base_url), type(exc).__name__,
-                        mask_urls_in(str(exc)),
+            log.warning("CRM lookup failed (%s: %s) at %s; using %s", type(exc).__name__, mask_urls_in(str(exc)),
+                        mask_url(self.base_url),
                         type(self.fallback).__name__)
             return await self.fallback.by_number(number)
 
