@@ -166,9 +166,9 @@ def test_model_reload_needs_a_trainer_key_and_never_trains(tmp_path: Path, nlu_e
     assert empty.status_code == 422 and "callpilot train" in empty.json()["detail"]
     assert list(models.iterdir()) == []
     assert client.get("/health").json()["model_id"] == nlu_engine.model_id  # the running model stays
-    # With the model trained elsewhere (here: the test's), reload loads it.
-    app.state.settings.__dict__["models_dir"] = ROOT / "models"  # frozen settings; this test only
-    loaded = client.post("/model/reload", headers={"Authorization": f"Bearer {keys['admin']}"})
+    # With a model trained elsewhere (here: the one the tests trained in models/), reload loads it.
+    trained = app_for(tmp_path, nlu_engine, models_dir=ROOT / "models")
+    loaded = TestClient(trained).post("/model/reload", headers={"Authorization": f"Bearer {keys['admin']}"})
     assert loaded.status_code == 200 and loaded.json()["model_id"] == nlu_engine.model_id
 
 
