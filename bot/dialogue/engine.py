@@ -221,7 +221,8 @@ class DialogueEngine:
                                       channel=old.channel)
         state.session_count = old.session_count + 1
         if self.brain.domain.session_config.carry_over_slots_to_new_session:
-            state.slots = old.filled_slots()
+            state.slots = {k: v for k, v in old.filled_slots().items()
+                           if k not in self.settings.session_only_slots}
         state.transcript.append(Turn("system", "new session", now))
         return state
 
