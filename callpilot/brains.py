@@ -13,6 +13,7 @@ from bot.dialogue.factory import build_engine, build_registry
 from bot.dialogue.settings import DialogueSettings
 from bot.dialogue.verification_seal import VerificationSeal
 from bot.rasa_brain.client import RasaClient, RasaUnavailable
+from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
 from handoff import build_session_store
 
@@ -53,6 +54,7 @@ def build_dialogue(settings: Settings, interpreter: Interpreter) -> DialogueEngi
         store=build_session_store(settings) if settings.redis_url else None,
         settings=dialogue_settings(settings),
         remote_actions=settings.remote_actions,
+        redact=redact_stored,
     )
 
 
