@@ -136,3 +136,5 @@ def test_stored_text_also_loses_any_long_digit_run() -> None:
     assert redact_stored("4111111111111111") == "[card]"
     assert redact_stored("order 48215, tracking 1234567890123") == "order 48215, tracking [card]"
     assert redact_stored("call +16175550142") == "call [phone]" and redact_stored("") == ""
+    twilio_id = "CA" + "0123456789012345" + "abcdef0123456789"  # a call id in a recording's path stays
+    assert redact_stored(f"/rec/{twilio_id}.wav") == f"/rec/{twilio_id}.wav"

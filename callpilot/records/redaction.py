@@ -92,7 +92,7 @@ def redact(text: str) -> str:
     return text
 
 
-_LONG_DIGIT_RUN = re.compile(r"\d{13,}")
+_LONG_DIGIT_RUN = re.compile(r"(?<![A-Za-z0-9])\d{13,}(?![A-Za-z0-9])")  # not inside ids (`CA0123...`)
 
 
 def redact_stored(text: str) -> str:
