@@ -84,7 +84,7 @@ def verify_caller(ctx: ActionContext) -> list[Event]:
     pending = ctx.slot(PENDING_SLOT)
     clear = [SlotSet(ANSWER_SLOT, None)]
     if order is None or not pending:  # nothing waits for a verification (a forged or stale request)
-        return [*clear, SlotSet(PENDING_SLOT, None)]
+        return [*clear, SlotSet(PENDING_SLOT, None), UtterResponse("utter_how_can_i_help")]
     method = answer_matches(office, order, str(ctx.slot(ANSWER_SLOT) or ""))
     if method is not None:
         return [*clear, SlotSet(PENDING_SLOT, None), SlotSet(FAILURES_SLOT, None),
