@@ -7,12 +7,15 @@ import logging
 from typing import Any, Protocol
 
 from bot.dialogue.action_server import ActionServer
+from bot.dialogue.actions.registry import ActionRegistry
 from bot.dialogue.channels import rest_webhook
 from bot.dialogue.engine import DialogueEngine, Interpreter
 from bot.dialogue.factory import build_engine, build_registry
 from bot.dialogue.settings import DialogueSettings
 from bot.dialogue.store import InMemorySessionStore, SessionStore
+from bot.dialogue.verification_seal import VerificationSeal
 from bot.rasa_brain.client import RasaClient, RasaUnavailable
+from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
 from handoff import build_session_store
 
@@ -32,6 +35,7 @@ def dialogue_settings(settings: Settings) -> DialogueSettings:
         fallbacks_before_escalation=settings.fallbacks_before_escalation,
         no_input_before_ivr=settings.no_input_before_ivr,
         form_failures_before_handoff=settings.form_failures_before_handoff,
+        verification_attempts=settings.verification_attempts,
         max_text_chars=settings.max_text_chars,
     )
 
@@ -44,6 +48,15 @@ def session_store(settings: Settings) -> SessionStore:
     return InMemorySessionStore(max_sessions=settings.session_store_max, ttl_s=settings.handoff.session_ttl_s)
 
 
+def action_server(settings: Settings, engine: DialogueEngine, registry: ActionRegistry) -> ActionServer:
+    """Our actions for a Rasa server; verifications travel in its tracker sealed with `verification_secret`."""
+    domain = engine.brain.domain
+    seal = VerificationSeal(settings.verification_secret.encode() if settings.verification_secret else None,
+                            max_age_s=max(domain.session_config.session_expiration_time, 1) * 60.0)
+    return ActionServer(registry, domain, engine.brain.backoffice, now=engine.now, seal=seal,
+                        verification_attempts=settings.verification_attempts)
+
+
 def build_dialogue(settings: Settings, interpreter: Interpreter) -> DialogueEngine:
     """The dialogue engine on the settings' session store (see `session_store`)."""
     return build_engine(
@@ -52,15 +65,17 @@ def build_dialogue(settings: Settings, interpreter: Interpreter) -> DialogueEngi
         store=session_store(settings),
         settings=dialogue_settings(settings),
         remote_actions=settings.remote_actions,
+        redact=redact_stored,
     )
 
 
 class BuiltinBrain:
     """callpilot's dialogue engine on the local NLU model."""
 
-    def __init__(self, engine: DialogueEngine) -> None:
+    def __init__(self, engine: DialogueEngine, actions: ActionServer | None = None) -> None:
         self.engine = engine
-        self._actions = ActionServer(engine.brain.actions, engine.brain.domain, engine.brain.backoffice, now=engine.now)
+        self._actions = actions or ActionServer(engine.brain.actions, engine.brain.domain, engine.brain.backoffice,
+                                                now=engine.now)
 
     def rest(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         return rest_webhook(self.engine, body)
@@ -98,7 +113,6 @@ class RasaBrain:
 def build_brain(settings: Settings, interpreter: Interpreter) -> Brain:
     engine = build_dialogue(settings, interpreter)
     if settings.brain == "rasa":
-        registry = build_registry(settings.remote_actions)
-        actions = ActionServer(registry, engine.brain.domain, engine.brain.backoffice, now=engine.now)
+        actions = action_server(settings, engine, build_registry(settings.remote_actions))
         return RasaBrain(settings.rasa_url, settings.rasa_timeout, actions)
-    return BuiltinBrain(engine)
+    return BuiltinBrain(engine, action_server(settings, engine, engine.brain.actions))

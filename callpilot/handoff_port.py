@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.dialogue import DialogueEngine, HandoffDecision
 from bot.dialogue.state import Turn
+from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
 from handoff import build_service
 from handoff.bridge import AudioBridge, HoldSignal, bridge_client
@@ -115,7 +116,7 @@ def wrap_up_to_file(path: Path | None) -> WrapUpLog:
     Its own `CallLog` without listeners: the records get wrap-ups straight from the runtime, whether or not
     the voice models (and the pipeline's call log with its listeners) are loaded.
     """
-    call_log = CallLog(path)
+    call_log = CallLog(path, redact=redact_stored)
 
     def record(outcome: dict[str, Any]) -> None:
         data = {k: v for k, v in outcome.items() if k not in ("call_id", "kind")}
@@ -161,7 +162,8 @@ class HandoffRuntime:
             self._retrying = asyncio.create_task(self._retry(), name="handoff-retry")
 
     async def _try_start(self) -> bool:
-        service = build_service(self.settings, contacts=self.contacts, wrap_up_sink=self._record_wrap_up)
+        service = build_service(self.settings, contacts=self.contacts, wrap_up_sink=self._record_wrap_up,
+                                redact=redact_stored)
         try:
             await service.start()
         except HandoffError as exc:

@@ -46,6 +46,9 @@ class Settings(BaseModel):
     fallbacks_before_escalation: int = Field(2, ge=1)
     no_input_before_ivr: int = Field(2, ge=1)
     form_failures_before_handoff: int = Field(2, ge=1)
+    # Caller verification before an order is changed, cancelled or its invoice sent
+    verification_attempts: int = Field(3, ge=1)  # wrong answers to the security question before refusing
+    verification_secret: str | None = None  # HMAC key of the Rasa brain's verification seal (None: per process)
     # action name -> URL of a Rasa SDK action server's /webhook
     remote_actions: dict[str, str] = Field(default_factory=dict)
     # Security: POST /webhook (our actions for a Rasa server) is served with `brain: rasa` or `action_server`,

@@ -20,6 +20,7 @@ from bot.training_data.project import load_nlu_text
 from callpilot.brains import build_dialogue
 from callpilot.call_command import place_call  # `callpilot call`, still importable from here
 from callpilot.handoff_port import bot_resumer
+from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
 from voice_gateway.call_log import CallEvent
 from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
@@ -113,6 +114,7 @@ class VoiceRuntime:
                 asr_processes=self.settings.asr_processes,
                 tts_engine=self.settings.tts_engine,
                 call_log_path=self.settings.call_log,
+                call_log_redact=redact_stored,  # the file: caller numbers, cards, e-mails never in clear
                 settings=pipeline_settings(self.settings),
             )
             self.services.handoff, self.services.resume_bot = self.handoff, bot_resumer(dialogue)

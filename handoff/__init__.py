@@ -39,12 +39,14 @@ def agents_path(settings: ServiceSettings) -> Path:
 
 def build_service(settings: ServiceSettings, *, contacts: ContactLookup | None = None,
                   clock: Callable[[], float] = time.time, keys: Keys | None = None,
-                  wrap_up_sink: WrapUpSink | None = None) -> HandoffService:
-    """The service on Redis at `settings.redis_url` (None: this process's in-memory Redis)."""
+                  wrap_up_sink: WrapUpSink | None = None,
+                  redact: Callable[[str], str] | None = None) -> HandoffService:
+    """The service on Redis at `settings.redis_url` (None: this process's in-memory Redis); `redact` cleans a
+    handoff's transcript, summary and slots before they are stored."""
     return HandoffService(async_client(settings.redis_url), config=settings.handoff,
                           directory=AgentDirectory(agents_path(settings)),
                           contacts=contacts or BackOfficeContacts(), clock=clock, keys=keys,
-                          redis_url=settings.redis_url, wrap_up_sink=wrap_up_sink)
+                          redis_url=settings.redis_url, wrap_up_sink=wrap_up_sink, redact=redact)
 
 
 def build_session_store(settings: ServiceSettings, *, keys: Keys | None = None) -> RedisSessionStore:

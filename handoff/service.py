@@ -93,8 +93,9 @@ class HandoffService:
     def __init__(self, client: aredis.Redis, *, config: HandoffConfig, directory: AgentDirectory,
                  contacts: ContactLookup, clock: Callable[[], float] = time.time, keys: Keys | None = None,
                  redis_url: str | None = None, consumer: str | None = None,
-                 wrap_up_sink: WrapUpSink | None = None) -> None:
+                 wrap_up_sink: WrapUpSink | None = None, redact: Callable[[str], str] | None = None) -> None:
         self.client = client
+        self._redact = redact  # applied to a handoff's transcript, summary and slots before Redis has them
         self.config = config
         self.directory = directory
         self.keys = keys or Keys()
@@ -144,7 +145,8 @@ class HandoffService:
         queue = self.config.queue_for(decision.skill)
         now = self._clock()
         context = await build_context(call_id, decision, queue=queue, language=language,
-                                      contacts=self._contacts, now=now)
+                                      contacts=self._contacts, now=now,
+                                      **({"redact": self._redact} if self._redact else {}))
         await retrying(lambda: self.calls.enqueue(context, enqueued_at=now), what=f"enqueue call {call_id}")
         rank: Any = await self.client.zrank(self.keys.waiting(queue), call_id)  # by priority, then arrival
         position = int(rank) + 1 if rank is not None else 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,7 +93,8 @@ class Floor:
 def make_floor(client: aredis.Redis, tmp: Path, *, config: HandoffConfig | None = None,
                prefix: str | None = None, clock: FakeClock | None = None,
                contacts: ContactLookup | None = None, consumer: str = "router-1",
-               directory: AgentDirectory | None = None) -> Floor:
+               directory: AgentDirectory | None = None,
+               redact: Callable[[str], str] | None = None) -> Floor:
     clock = clock or FakeClock()
     config = config or HandoffConfig()
     if "resync_s" not in config.model_fields_set:
@@ -101,7 +102,8 @@ def make_floor(client: aredis.Redis, tmp: Path, *, config: HandoffConfig | None 
     directory = directory or AgentDirectory(tmp / "agents.json", clock=clock)
     service = HandoffService(client, config=config, directory=directory,
                              contacts=contacts or BackOfficeContacts(), clock=clock,
-                             keys=Keys(prefix or f"test:{uuid.uuid4().hex[:10]}:"), consumer=consumer)
+                             keys=Keys(prefix or f"test:{uuid.uuid4().hex[:10]}:"), consumer=consumer,
+                             redact=redact)
     return Floor(service, clock, directory)
 
 

@@ -122,7 +122,14 @@ def test_lists_actions(server: ActionServer) -> None:
     assert "action_check_order_status" in names and "action_cancel_order" in names
 
 
-def test_cancel_asks_first_then_cancels_when_confirmed(server: ActionServer) -> None:
+def _slots(reply: Any) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in reply.body["events"] if e["event"] == "slot"}
+
+
+YES = {"intent": {"name": "affirm", "confidence": 0.99}, "entities": [], "text": "yes"}
+
+
+def test_cancel_asks_first_then_the_security_question_then_cancels(server: ActionServer) -> None:
     tracker = {**REQUEST["tracker"], "slots": {"order_number": "41877"}}
     ask = server.handle({**REQUEST, "next_action": "action_cancel_order", "tracker": tracker})
     assert {"event": "slot", "timestamp": None, "name": "pending_confirmation",
@@ -130,12 +137,65 @@ def test_cancel_asks_first_then_cancels_when_confirmed(server: ActionServer) -> 
     assert "cancel order 41877" in ask.body["responses"][0]["text"]
     confirmed = {**tracker, "slots": {"order_number": "41877",
                                       "pending_confirmation": "action_cancel_order"},
-                 "latest_message": {"intent": {"name": "affirm", "confidence": 0.99},
-                                    "entities": [], "text": "yes"}}
-    done = server.handle({**REQUEST, "next_action": "action_cancel_order", "tracker": confirmed})
-    slots = {e["name"]: e["value"] for e in done.body["events"] if e["event"] == "slot"}
+                 "latest_message": YES}
+    asked = server.handle({**REQUEST, "next_action": "action_cancel_order", "tracker": confirmed})
+    slots = _slots(asked)
+    assert "order_status" not in slots and slots["verification_for"] == "action_cancel_order"
+    assert {"event": "active_loop", "timestamp": None, "name": "verify_form"} in asked.body["events"]
+    assert server.backoffice.order("41877").status.value == "processing"
+    # Rasa's verify_form collected the answer; the action checks it and seals the result.
+    answered = {**tracker, "slots": {"order_number": "41877", "confirm_cancel": True,
+                                     "verification_for": "action_cancel_order",
+                                     "verification_answer": "60607"}}
+    verified = server.handle({**REQUEST, "next_action": "action_verify_caller", "tracker": answered})
+    seal = _slots(verified)["caller_verified"]
+    assert {"event": "followup", "timestamp": None, "name": "action_cancel_order"} in verified.body["events"]
+    resumed = {**tracker, "slots": {"order_number": "41877", "confirm_cancel": True, "caller_verified": seal}}
+    done = server.handle({**REQUEST, "next_action": "action_cancel_order", "tracker": resumed})
+    slots = _slots(done)
     assert slots["order_status"] == "cancelled" and slots["refund_amount"] == "$649.00"
-    assert slots["pending_confirmation"] is None
+
+
+FORGED_PROOFS = ["C003", {"C003": "postcode"}, "v1.eyJzIjoiY2FsbGVyLTEifQ.00", None]
+
+
+@pytest.mark.parametrize("proof", FORGED_PROOFS, ids=range(len(FORGED_PROOFS)))
+def test_a_forged_tracker_cannot_cancel_change_or_invoice(server: ActionServer, proof: Any) -> None:
+    """POST /webhook with a tracker that claims a confirmed, verified caller (and a calling number)."""
+    slots = {"order_number": "41877", "confirm_cancel": True, "pending_confirmation": "action_cancel_order",
+             "city": "Denver", "email": "attacker@example.com", "caller_verified": proof,
+             "verification_failures": 0}
+    latest = {**YES, "metadata": {"caller_number": "+13125550147"}}
+    tracker = {**REQUEST["tracker"], "slots": slots, "latest_message": latest,
+               "latest_input_channel": "twilio"}
+    for action in ("action_cancel_order", "action_change_address", "action_send_invoice"):
+        reply = server.handle({**REQUEST, "next_action": action, "tracker": tracker})
+        assert reply.status == 200
+        assert _slots(reply)["verification_for"] == action
+        assert "caller_verified" not in _slots(reply)
+    order = server.backoffice.order("41877")
+    assert order.status.value == "processing" and order.address.city == "Chicago"
+    assert server.backoffice.invoices == ()
+
+
+def test_a_seal_from_another_conversation_or_too_old_is_refused(server: ActionServer) -> None:
+    other = server.seal.seal("someone-else", {"C003": "postcode"}, 1718000000.0)
+    old = server.seal.seal("caller-1", {"C003": "postcode"}, 1718000001.0 - 7200)
+    for proof in (other, old):
+        slots = {"order_number": "41877", "confirm_cancel": True, "caller_verified": proof}
+        tracker = {**REQUEST["tracker"], "slots": slots, "latest_message": YES}
+        reply = server.handle({**REQUEST, "next_action": "action_cancel_order", "tracker": tracker})
+        assert "order_status" not in _slots(reply)
+    assert server.backoffice.order("41877").status.value == "processing"
+
+
+def test_wrong_answers_end_in_a_refusal(server: ActionServer) -> None:
+    slots = {"order_number": "41877", "verification_for": "action_cancel_order",
+             "verification_answer": "11111", "verification_failures": 2.0}
+    tracker = {**REQUEST["tracker"], "slots": slots}
+    reply = server.handle({**REQUEST, "next_action": "action_verify_caller", "tracker": tracker})
+    assert {"event": "followup", "timestamp": None, "name": "utter_verification_refused"} in reply.body["events"]
+    assert _slots(reply)["verification_failures"] == 3.0 and "caller_verified" not in _slots(reply)
 
 
 def test_handoff_travels_as_a_slot(server: ActionServer) -> None:

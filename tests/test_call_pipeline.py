@@ -97,7 +97,7 @@ def test_twilio_dtmf_event_reaches_the_ivr(services: VoiceServices) -> None:
     voice = fresh(services)
     report, pipeline = call(voice, CallerScript(silence(0.5), keys=(("1", 0.5),), realtime=False, speed=6))
     keys = [e for e in voice.call_log.events if e.kind is LifecycleKind.DTMF]
-    assert [(k.data["digit"], k.data["source"]) for k in keys] == [("1", "transport")]
+    assert [(k.data["keys"], k.data["source"]) for k in keys] == [("1", "transport")]
     bot = [str(e.data["planned"]) for e in voice.call_log.events if e.data.get("speaker") == "bot"]
     assert any("press 1" in text for text in bot), bot
     assert pipeline.state is not None and pipeline.state.barge_ins == 1  # the key cut the greeting short
@@ -108,7 +108,7 @@ def test_inband_dtmf_tone_reaches_the_ivr(services: VoiceServices) -> None:
     voice = fresh(services)
     audio = silence(0.6) + synthesize_tone("1", RATE, 80, amplitude=0.2)
     call(voice, CallerScript(audio, realtime=False, speed=6))
-    keys = [(e.data["digit"], e.data["source"]) for e in voice.call_log.events if e.kind is LifecycleKind.DTMF]
+    keys = [(e.data["keys"], e.data["source"]) for e in voice.call_log.events if e.kind is LifecycleKind.DTMF]
     assert keys == [("1", "inband")]
     turns = [e for e in voice.call_log.events if e.kind is LifecycleKind.TURN and e.data["speaker"] == "caller"]
     assert turns == []  # the tone was not taken for speech

@@ -377,3 +377,32 @@ def test_a_question_the_rules_answer_with_yes_or_no_is_flagged_for_voice(engine:
     assert asked.messages == ("Cancel order 48215?",)
     assert asked.expects_yes_no  # the rules follow utter_confirm_cancel with affirm / deny
     assert not engine.handle_text("b", "where is my order").expects_yes_no  # "What is your order number?"
+
+
+def test_keys_typed_one_by_one_are_one_redacted_run_in_the_state(nlu_engine: Any) -> None:
+    """A card typed on the keypad (after two menu keys) is never stored, not even spread over one-key lines:
+    the state (Redis, when shared) and the handoff's transcript hold the run redacted whole."""
+    from pathlib import Path
+
+    from bot.dialogue.factory import build_engine
+    from callpilot.records.redaction import redact_stored
+
+    card = "4111111111111111"
+    engine = build_engine(Path(__file__).resolve().parent.parent / "nlu_data", nlu_engine,
+                          settings=DialogueSettings(raise_errors=True), now=lambda: 1.75e9,
+                          redact=redact_stored)
+    engine.start("keys", "+15550100", "voice")
+    for key in "11" + card + "#":
+        engine.handle_dtmf("keys", key)
+    turn = engine.handle_dtmf("keys", "0")  # an agent, please
+    state = engine.state_of("keys")
+    assert state is not None and turn.handoff is not None
+    stored = state.to_json() + str(turn.handoff.to_dict())
+    assert card not in stored and card[-8:] not in stored
+    # Redacted as soon as the run looks like a number to hide (ten digits: a phone), the rest of it with it.
+    assert [t.dtmf for t in state.transcript if t.role == "user"] == ["[phone]#0"]
+    assert [t["dtmf"] for t in turn.handoff.transcript if t["role"] == "user"] == ["[phone]#0"]
+    engine.handle_text("keys", "hello")
+    engine.handle_dtmf("keys", "5")  # words end a run: the next keys are a line of their own
+    later = engine.state_of("keys")
+    assert later is not None and [t.dtmf for t in later.transcript if t.role == "user"][-2:] == [None, "5"]

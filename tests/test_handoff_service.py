@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import fakeredis
 import pytest
+import redis.asyncio as aredis
 from fakeredis import aioredis as fake_aioredis
 
 from handoff.config import HandoffConfig
@@ -445,3 +447,47 @@ async def test_the_supervisor_sees_a_caller_on_hold(floor: Floor) -> None:
     assert [c.on_hold for c in (await floor.service.snapshot()).live_calls] == [False]
     with pytest.raises(NotYourCall):
         await floor.service.hold("bob", "call-1", True)
+
+
+CARD = "4111111111111111"
+
+
+async def test_the_context_is_redacted_before_redis_stores_it(tmp_path: Path) -> None:
+    """Transcript, keys, summary and slots reach Redis (a real server) without card numbers or e-mails."""
+    from callpilot.records.redaction import redact_stored
+    from handoff.testing import REAL_REDIS_URL, cleanup
+
+    client = aredis.Redis.from_url(REAL_REDIS_URL, decode_responses=True)
+    prefix = f"test:redact:{uuid.uuid4().hex[:8]}:"
+    floor = make_floor(client, tmp_path, prefix=prefix, redact=redact_stored)
+    transcript = (
+        {"role": "user", "text": f"my card is {CARD} and I'm jo@example.com", "timestamp": 1.0,
+         "intent": "billing_dispute", "confidence": 0.9, "dtmf": None},
+        {"role": "user", "text": "", "timestamp": 2.0, "intent": None, "confidence": None, "dtmf": f"11{CARD}#"})
+    try:
+        await floor.service.start(run_router=False)
+        await floor.service.request("call-r", decision(transcript=transcript, slots={"email": "jo@example.com",
+                                                                                     "order_number": "48215"},
+                                                       summary=f"Card {CARD} charged twice"))
+        stored = []
+        async for key in client.scan_iter(match=f"{prefix}*"):
+            kind = await client.type(key)
+            if kind == "hash":
+                stored.append(json.dumps(await client.hgetall(key)))
+            elif kind == "stream":
+                stored.append(json.dumps(await client.xrange(key)))
+            elif kind == "string":
+                stored.append(str(await client.get(key)))
+        everything = "\n".join(stored)
+        assert "call-r" in everything and "48215" in everything  # the context is there, order number kept
+        assert CARD not in everything and "jo@example.com" not in everything
+        record = await floor.service.calls.get("call-r")
+        assert record is not None
+        lines = record.context.transcript
+        assert lines[0].text == "my card is [card] and I'm [email]" and lines[1].dtmf == "[card]#"
+        assert record.context.summary == "Card [card] charged twice"
+        assert record.context.caller_number == "+16175550142"  # kept: the contact and a callback need it
+    finally:
+        await floor.service.stop()
+        await cleanup(client, prefix)
+        await client.aclose()

@@ -71,6 +71,8 @@ def test_a_call_the_bot_handles_is_one_contained_row(database: Database, writer:
     log.record("c1", LifecycleKind.TURN, 7000, speaker="caller", text="where is order 48215, my card was 4111 1111 1111 1111",
                confidence=0.91, intent="order_status")
     log.record("c1", LifecycleKind.DTMF, 7100, digit="1", source="inband")
+    log.record("c1", LifecycleKind.DTMF, 7200, keys="114111111111111111#", source="inband")  # a run of keys
+    log.record("c1", LifecycleKind.DTMF, 7300, keys="48215#", source="inband")
     clock.advance(20)
     log.record("c1", LifecycleKind.ENDED, 27000, reason="bot_hangup", recording="results/recordings/c1.wav")
     assert writer.flush(30)
@@ -84,7 +86,8 @@ def test_a_call_the_bot_handles_is_one_contained_row(database: Database, writer:
     assert row.contained is True and row.handoff_at is None
     assert row.turns == 1 and row.intents == ["order_status"]
     said = [entry["text"] for entry in row.transcript]
-    assert said == ["Welcome to Northwind, how can I help?", "where is order 48215, my card was [card]", "[key 1]"]
+    assert said == ["Welcome to Northwind, how can I help?", "where is order 48215, my card was [card]", "[key 1]",
+                    "[keys [card]#]", "[keys 48215#]"]  # a card after menu keys fails Luhn as a whole: still redacted
     assert row.recording_path == str(Path.cwd() / "results/recordings/c1.wav")  # absolute: the purge may run elsewhere
     assert row.retention_days == 90 and row.recording_expires_at == row.ended_at + timedelta(days=90)
     ticket = _ticket(database, "c1")

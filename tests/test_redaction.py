@@ -127,3 +127,14 @@ def test_access_log_lines_are_redacted_and_keep_their_format() -> None:
         '127.0.0.1:5000 - "GET /api/v1/calls?caller=[phone]&limit=5 HTTP/1.1" 200 OK',
         '127.0.0.1:5000 - "GET /api/v1/calls/CA12/recording HTTP/1.1" 200 OK',
     ]
+
+
+def test_stored_text_also_loses_any_long_digit_run() -> None:
+    from callpilot.records.redaction import redact_stored
+
+    assert redact_stored("114111111111111111#") == "[card]#"  # menu keys then a card: fails Luhn as a whole
+    assert redact_stored("4111111111111111") == "[card]"
+    assert redact_stored("order 48215, tracking 1234567890123") == "order 48215, tracking [card]"
+    assert redact_stored("call +16175550142") == "call [phone]" and redact_stored("") == ""
+    twilio_id = "CA" + "0123456789012345" + "abcdef0123456789"  # a call id in a recording's path stays
+    assert redact_stored(f"/rec/{twilio_id}.wav") == f"/rec/{twilio_id}.wav"

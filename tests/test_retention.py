@@ -18,7 +18,15 @@ from callpilot.records.apikeys import create_key
 from callpilot.records.db import Database
 from callpilot.records.models import AuditEntry, CallRecord
 from callpilot.records.projection import RecordEvent
-from callpilot.records.retention import RetentionError, check_retention, purge, purge_daily, set_retention
+from callpilot.records.retention import (
+    CallLogRetention,
+    RetentionError,
+    check_retention,
+    purge,
+    purge_call_log,
+    purge_daily,
+    set_retention,
+)
 from callpilot.records.runtime import mount_records
 from callpilot.records.writer import store_events
 from callpilot.settings import Settings
@@ -151,3 +159,45 @@ def test_the_server_purge_task_runs_at_start_and_then_on_its_interval(tmp_path: 
         return [target for target, _ in _purges(db)]
 
     assert asyncio.run(run()) == ["r-task-1", "r-task-2"]
+
+
+def _call_log_purges(db: Database) -> list[str]:
+    with db.session() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "call_log.purge")
+                                  .order_by(AuditEntry.id)).all()
+        return [e.target for e in entries]
+
+
+def test_the_daily_task_rotates_the_call_log_and_purges_its_old_days(tmp_path: Path) -> None:
+    """The call log (and the wrap-ups in it) follows the default retention: its days go after 30 here."""
+    from voice_gateway.call_log import CallLog, LifecycleKind, rotated_call_logs
+
+    db, path = sqlite_database(tmp_path), tmp_path / "results" / "calls.jsonl"
+    written = [T0]
+    log = CallLog(path, clock=lambda: written[0].timestamp())
+    log.record("old", LifecycleKind.STARTED, 0, caller="+16175550142")
+    written[0] = T0 + timedelta(days=1)
+    log.record("next-day", LifecycleKind.STARTED, 0)  # rotates the first day aside
+    now = [T0 + timedelta(days=20)]
+    retention = CallLogRetention(path, 30)
+
+    async def run() -> None:
+        task = asyncio.create_task(purge_daily(db, 0.01, clock=lambda: now[0], call_log=retention))
+        while [d for d, _ in rotated_call_logs(path)] != [T0.date(), (T0 + timedelta(days=1)).date()]:
+            await asyncio.sleep(0.01)  # day 20: the stale current file is rotated, nothing is old enough
+        assert _call_log_purges(db) == []
+        now[0] = T0 + timedelta(days=31, hours=1)  # a later day's run: the first day is past 30 days
+        while len(_call_log_purges(db)) < 1:
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(run())
+    assert _call_log_purges(db) == ["calls.2026-01-10.jsonl"]
+    assert [p.name for _, p in rotated_call_logs(path)] == ["calls.2026-01-11.jsonl"]
+    assert not path.exists()  # nothing written since: no current file
+
+
+def test_purge_call_log_without_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "calls.jsonl"
+    (tmp_path / "calls.2025-01-01.jsonl").write_text("{}\n", encoding="utf-8")
+    assert [p.name for p in purge_call_log(None, CallLogRetention(path, 90), T0)] == ["calls.2025-01-01.jsonl"]

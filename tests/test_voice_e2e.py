@@ -81,7 +81,9 @@ def test_simulated_caller_checks_an_order_over_twilio(tmp_path: Path) -> None:
     events = read_call_log(tmp_path / "calls.jsonl")
     kinds = [e.kind for e in events]
     assert kinds[0] is LifecycleKind.STARTED and kinds[-1] is LifecycleKind.ENDED, kinds
-    assert events[0].data["caller"] == "+15550100000" and events[0].data["transport"] == "twilio"
+    # The file is redacted as written (the records writer got the number itself).
+    assert events[0].data["caller"] == "[phone]" and events[0].data["transport"] == "twilio"
+    assert "+15550100000" not in (tmp_path / "calls.jsonl").read_text(encoding="utf-8")
     recording = Path(str(events[-1].data["recording"]))
     with wave.open(str(recording)) as wav_in:
         assert wav_in.getnchannels() == 2

@@ -10,13 +10,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.dialogue.actions.registry import ActionContext, ActionRegistry, UnknownAction
-from bot.dialogue.events import Event, event_to_rasa, events_from_rasa, response_to_rasa
+from bot.dialogue.events import (
+    CallerVerified,
+    Event,
+    SlotSet,
+    event_to_rasa,
+    events_from_rasa,
+    response_to_rasa,
+)
 from bot.dialogue.rasa_format import (
     RASA_VERSION,
     domain_to_rasa,
     state_from_tracker,
     tracker_from_state,
 )
+from bot.dialogue.verification_seal import SLOT as VERIFIED_SLOT
+from bot.dialogue.verification_seal import VerificationSeal
 from bot.training_data.model import Domain
 from bot.urls import mask_url, mask_urls_in
 
@@ -36,9 +45,13 @@ class ActionServer:
     """Serves our registered Python actions to a Rasa server (`POST /webhook`)."""
 
     def __init__(self, registry: ActionRegistry, domain: Domain, backoffice: Any = None, *,
-                 now: Callable[[], float] | None = None) -> None:
+                 now: Callable[[], float] | None = None, seal: VerificationSeal | None = None,
+                 verification_attempts: int = 3) -> None:
         self.registry, self.domain, self.backoffice = registry, domain, backoffice
         self._now = now or (lambda: 0.0)
+        self.seal = seal or VerificationSeal(
+            max_age_s=max(domain.session_config.session_expiration_time, 1) * 60.0)
+        self.verification_attempts = verification_attempts
 
     def actions(self) -> list[dict[str, str]]:
         """Body of `GET /actions`."""
@@ -53,22 +66,38 @@ class ActionServer:
             return ActionServerReply(400, {"error": "Received an action call without an action."})
         tracker = body["tracker"]
         state = state_from_tracker(tracker)
+        now = self._now()
+        # The tracker comes from the caller of this webhook: only our seal proves a verification, and it
+        # never carries a calling number (network_number stays None), so verifying takes the second factor.
+        state.verified = self.seal.open(state.sender_id, state.slots.get(VERIFIED_SLOT), now)
         latest = tracker.get("latest_message") or {}
         intent = (latest.get("intent") or {}).get("name")
         confirmed = intent == "affirm" and state.slots.get(CONFIRM_SLOT) == name
         context = ActionContext(state=state, domain=self.domain, backoffice=self.backoffice,
-                                latest_message=latest, confirmed=confirmed, now=self._now())
+                                latest_message=latest, confirmed=confirmed, now=now,
+                                verification_attempts=self.verification_attempts)
         try:
             events = self.registry.run_local(str(name), context)
         except UnknownAction:
             return ActionServerReply(404, {"error": f"No registered action found for name "
                                                     f"'{name}'.", "action_name": name})
-        return ActionServerReply(200, render_reply(events, confirmed=confirmed))
+        return ActionServerReply(200, render_reply(self._sealed(state.sender_id, state.verified, events, now),
+                                                   confirmed=confirmed))
+
+    def _sealed(self, sender_id: str, verified: dict[str, str], events: list[Event],
+                now: float) -> list[Event]:
+        """CallerVerified events become the sealed `caller_verified` slot Rasa keeps in its tracker."""
+        found = {e.customer_id: e.method for e in events if isinstance(e, CallerVerified)}
+        if not found:
+            return events
+        token = self.seal.seal(sender_id, {**verified, **found}, now)
+        kept: list[Event] = [e for e in events if not isinstance(e, CallerVerified)]
+        return [*kept, SlotSet(VERIFIED_SLOT, token)]
 
 
 def render_reply(events: list[Event], *, confirmed: bool = False) -> dict[str, Any]:
     """`{"events": [...], "responses": [...]}` for our events."""
-    from bot.dialogue.events import AskConfirmation, SlotSet
+    from bot.dialogue.events import AskConfirmation
 
     rasa_events: list[dict[str, Any]] = []
     responses: list[dict[str, Any]] = []

@@ -15,7 +15,8 @@ Clock = Callable[[], float]
 EngineFactory = Callable[[Clock], DialogueEngine]
 START_TIME = 1_750_000_000.0  # a fixed, arbitrary moment so tests never depend on today
 _STEP_KEYS = {"user", "dtmf", "no_input", "speech_down", "start", "wait", "bot", "bot_not",
-              "slots", "handoff", "hangup", "ivr", "action", "actions", "intent", "form", "mode"}
+              "slots", "handoff", "hangup", "ivr", "action", "actions", "intent", "form", "mode",
+              "verified"}
 _INPUTS = ("user", "dtmf", "no_input", "speech_down", "start")
 
 
@@ -173,6 +174,11 @@ def check_turn(expect: Mapping[str, Any], turn: BotTurn, engine: DialogueEngine,
     state = engine.state_of(sender)
     if state is None or type(state).from_json(state.to_json()) != state:
         failures.append("saved state does not round-trip through JSON")
+    if "verified" in expect:
+        methods = sorted(set((state.verified if state is not None else {}).values()))
+        wanted = [] if expect["verified"] in (False, None) else [str(expect["verified"])]
+        if methods != wanted:
+            failures.append(f"caller verified by {wanted or 'nothing'}; it is {methods or 'nothing'}")
     return failures
 
 

@@ -80,8 +80,11 @@ class DialogueEngine:
         now: Callable[[], float] = time.time,
         *,
         backoffice: Any = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.settings = settings or DialogueSettings()
+        # Applied to the keys a caller types (a run of them, so a card number typed key by key is caught whole)
+        self.redact: Callable[[str], str] = redact or (lambda text: text)
         self.brain = Brain(domain=domain, policy=RulePolicy.from_rules(domain, rules),
                            renderer=ResponseRenderer(domain), actions=actions or ActionRegistry(),
                            settings=self.settings, backoffice=backoffice)
@@ -118,8 +121,7 @@ class DialogueEngine:
         """The caller pressed keys; any key outside the IVR opens it."""
         state = self._begin(sender_id, caller_number, channel)
         pressed = "".join(k for k in keys if k in DTMF_KEYS)
-        state.transcript.append(Turn("user", "", state.last_activity_at,
-                                     dtmf=pressed or keys[:32]))
+        self._record_keys(state, pressed or keys[:32])
         runner = TurnRunner(self.brain, state, {"text": ""}, state.last_activity_at)
         return self._guarded(state, runner, lambda: self._on_dtmf(runner, pressed))
 
@@ -221,9 +223,21 @@ class DialogueEngine:
                                       channel=old.channel)
         state.session_count = old.session_count + 1
         if self.brain.domain.session_config.carry_over_slots_to_new_session:
-            state.slots = old.filled_slots()
+            state.slots = {k: v for k, v in old.filled_slots().items()
+                           if k not in self.settings.session_only_slots}
         state.transcript.append(Turn("system", "new session", now))
         return state
+
+    def _record_keys(self, state: ConversationState, keys: str) -> None:
+        """Keys since the caller last spoke are one transcript line (the bot's prompts in between do not
+        split it), redacted as a whole: never a card number spread over sixteen one-key lines."""
+        last = next((t for t in reversed(state.transcript) if t.role == "user"), None)
+        if last is not None and last.dtmf is not None and not last.text:
+            if last.dtmf.endswith("]") and keys.isdigit():
+                return  # the run so far was redacted ("[phone]"): its next digits go with it
+            last.dtmf = self.redact(last.dtmf + keys)
+        else:
+            state.transcript.append(Turn("user", "", state.last_activity_at, dtmf=self.redact(keys)))
 
     def _record_user(self, state: ConversationState, text: str,
                      parse: dict[str, Any] | None) -> None:

@@ -66,6 +66,14 @@ class AskConfirmation:
 
 
 @dataclass(frozen=True)
+class CallerVerified:
+    """The caller proved to be this customer (`method`: caller_number, postcode, phone_last4)."""
+
+    customer_id: str
+    method: str
+
+
+@dataclass(frozen=True)
 class EndConversation:
     """The bot hangs up after its messages."""
 
@@ -80,7 +88,7 @@ HANDOFF_SLOT = "handoff_reason"
 
 Event = (
     SlotSet | BotMessage | UtterResponse | HandoffRequested | FollowupAction | ActiveLoop
-    | RetrySlot | AskConfirmation | EndConversation | AllSlotsReset
+    | RetrySlot | AskConfirmation | EndConversation | AllSlotsReset | CallerVerified
 )
 
 

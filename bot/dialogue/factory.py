@@ -39,6 +39,7 @@ def build_engine(
     backoffice: Any = None,
     remote_actions: Mapping[str, str] | None = None,
     ivr_file: Path | None = None,
+    redact: Callable[[str], str] | None = None,
 ) -> DialogueEngine:
     """Load `data_dir` (Rasa YAML + ivr.yml) and wire it to the demo back office."""
     project = load_project(data_dir)
@@ -48,4 +49,4 @@ def build_engine(
         backoffice = BackOffice.demo(today=datetime.fromtimestamp(now(), tz=UTC).date())
     return DialogueEngine(project.domain, project.rules, interpreter,
                           build_registry(remote_actions), ivr, store, settings, now,
-                          backoffice=backoffice)
+                          backoffice=backoffice, redact=redact)

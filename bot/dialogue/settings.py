@@ -33,6 +33,7 @@ class DialogueSettings:
     fallbacks_before_escalation: int = 2
     no_input_before_ivr: int = 2
     form_failures_before_handoff: int = 2
+    verification_attempts: int = 3  # wrong answers to the security question before the bot refuses the change
     # Understanding: these intents mean "not understood" (escalation counts them)
     not_understood_intents: tuple[str, ...] = ("nlu_fallback", "out_of_scope")
     topic_change_confidence: float = 0.5  # below this, an intent does not leave a form
@@ -46,6 +47,9 @@ class DialogueSettings:
     small_talk_intents: tuple[str, ...] = ("greet", "thank")
     # Slots that take a short answer as is when the NLU tags nothing ("Boston")
     free_text_slots: tuple[str, ...] = ("city", "product")
+    # Slots that belong to one session only (the security question in progress): never carried over
+    session_only_slots: tuple[str, ...] = ("verification_answer", "verification_for",
+                                           "verification_failures", "caller_verified")
     # Built-in responses a domain may override
     hangup_actions: tuple[str, ...] = ("utter_goodbye",)
     texts: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TEXTS))

@@ -139,7 +139,10 @@ class SpeechTurn:
         slot = state.requested_slot or ""
         intent = runner.intent or FALLBACK
         leaves = self._leaves_form(runner, form.ignored_intents)
-        if leaves or intent == "deny":  # a bare answer is only trusted inside the form's topic
+        if slot in extraction.values and _takes_whole_text(self.brain, slot):
+            # The whole answer is this slot's value (the security answer): its digits are no order number.
+            extraction = Extraction({slot: extraction.values[slot]})
+        elif leaves or intent == "deny":  # a bare answer is only trusted inside the form's topic
             extraction = Extraction({k: v for k, v in extraction.values.items()
                                      if k not in extraction.guessed}, extraction.invalid)
         if any(name in form.required_slots for name in extraction.values):
@@ -215,6 +218,11 @@ class SpeechTurn:
         state.last_completed_form = form_name
         runner.run_actions(self.brain.policy.submit_actions(form_name, state.slots))
         return True
+
+
+def _takes_whole_text(brain: Brain, slot: str) -> bool:
+    definition = brain.domain.slots.get(slot)
+    return definition is not None and any(m.type == "from_text" for m in definition.mappings)
 
 
 def _says_stop(text: str, stop_words: tuple[str, ...]) -> bool:

@@ -91,6 +91,9 @@ class ConversationState:
     pending_confirmation: PendingConfirmation | None = None
     latest_handoff: dict[str, Any] | None = None
     session_count: int = 1
+    # Customers this caller proved to be (customer id -> how: caller_number, postcode, phone_last4); kept for
+    # the rest of the conversation, never carried into a new session.
+    verified: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

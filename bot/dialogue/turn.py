@@ -14,6 +14,7 @@ from bot.dialogue.events import (
     AllSlotsReset,
     AskConfirmation,
     BotMessage,
+    CallerVerified,
     EndConversation,
     Event,
     FollowupAction,
@@ -117,6 +118,9 @@ class TurnRunner:
             self.run_action(name)
             if self.state.active_form is not None and form_before is None:
                 return  # a form (re)opened: it now waits for the caller
+            latest = self.state.last_action
+            if latest != name and self.brain.policy.asks_yes_no(latest):
+                return  # the action's follow-up asked the caller a question: wait for the answer
 
     def run_action(self, name: str, *, confirmed: bool = False) -> None:
         self._chained += 1
@@ -142,25 +146,35 @@ class TurnRunner:
         elif name.startswith("utter_"):
             self.say(name)
         elif name in self.brain.actions:
-            self._run_custom(name, confirmed)
+            if self._run_custom(name, confirmed):
+                self._hangup_after(name)
+                return  # as in Rasa, the follow-up action is the latest action
         else:
             log.warning("unknown action %s", name)
         self.state.last_action = name
+        self._hangup_after(name)
+
+    def _hangup_after(self, name: str) -> None:
         if name in self.brain.settings.hangup_actions:
             self.out.hangup = True
 
-    def _run_custom(self, name: str, confirmed: bool) -> None:
-        context = ActionContext(state=self.state, domain=self.brain.domain,
+    def _run_custom(self, name: str, confirmed: bool) -> bool:
+        """Run a Python action and carry out its events; True if it handed over to a follow-up action."""
+        settings, state = self.brain.settings, self.state
+        network_number = state.caller_number if state.channel in settings.voice_channels else None
+        context = ActionContext(state=state, domain=self.brain.domain,
                                 backoffice=self.brain.backoffice, latest_message=self.parse,
-                                confirmed=confirmed, now=self.now)
+                                confirmed=confirmed, now=self.now, network_number=network_number,
+                                verification_attempts=settings.verification_attempts)
         try:
             events = self.brain.actions.run(name, context)
         except Exception:  # an action bug must not drop the call
             log.exception("action %s failed", name)
             self.say("utter_action_failed")
             self.request_handoff(handoff_rules.ACTION_REQUEST, intent=self.intent)
-            return
+            return False
         self.apply(events)
+        return any(isinstance(e, FollowupAction) for e in events)
 
     def apply(self, events: list[Event]) -> None:
         """Carry out what an action asked for."""
@@ -190,6 +204,8 @@ class TurnRunner:
                 self.out.hangup = True
             elif isinstance(event, AllSlotsReset):
                 self.state.slots.clear()
+            elif isinstance(event, CallerVerified):
+                self.state.verified[event.customer_id] = event.method
 
     def handle_intent(self, intent: str, confidence: float) -> None:
         """Run what the rules say for this intent (or `utter_<intent>`), then any handoff."""

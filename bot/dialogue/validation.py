@@ -127,6 +127,13 @@ def validate_text(value: Any, today: date) -> str | None:
     return text[:500] if text else None
 
 
+def validate_security_answer(value: Any, today: date) -> str | None:
+    """The digits of a postcode or of the phone number's last four ("six zero six zero seven")."""
+    text = re.sub(r"\blast\s+(?:four|4)\b(?:\s+digits)?", " ", str(value).lower())
+    digits = "".join(re.findall(r"\d", text)) if re.search(r"\d", text) else spoken_digits(text)
+    return digits if 4 <= len(digits) <= 10 else None
+
+
 DEFAULT_VALIDATORS: dict[str, Validator] = {
     "order_number": validate_order_number,
     "repair_number": validate_repair_number,
@@ -136,6 +143,7 @@ DEFAULT_VALIDATORS: dict[str, Validator] = {
     "date": validate_date,
     "installation_date": validate_date,
     "preferred_date": validate_date,
+    "verification_answer": validate_security_answer,
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.backoffice import normalize_phone
 from callpilot.records.models import CallRecord
-from callpilot.records.redaction import redact
+from callpilot.records.redaction import redact, redact_stored
 from callpilot.records.retention import expiry
 
 MAX_UNKNOWN = 50  # unknown events kept per call
@@ -77,7 +77,10 @@ def _on_turn(row: CallRecord, e: RecordEvent) -> None:
 
 
 def _on_dtmf(row: CallRecord, e: RecordEvent) -> None:
-    entry = {"at": e.at.isoformat(), "speaker": "caller", "text": f"[key {e.data.get('digit', '?')}]"}
+    """A run of keys (`keys`, one event per run so that a typed card number is redacted whole) or one key."""
+    keys = e.data.get("keys")
+    text = f"[keys {redact_stored(str(keys))}]" if keys is not None else f"[key {_text(e.data.get('digit', '?'))}]"
+    entry = {"at": e.at.isoformat(), "speaker": "caller", "text": text}
     row.transcript = [*row.transcript, entry]
 
 

@@ -2,7 +2,8 @@
 
 `purge_expired` deletes recordings whose time is up (the file and the call's recording fields) and writes one
 audit-log entry per recording; the server runs it daily and `callpilot records purge [--now ISO]` on demand.
-The clock is always passed in, so tests control it.
+The same daily task rotates the call-log file (`results/calls.jsonl`, also the wrap-ups' file) and deletes
+its days older than the default retention (`purge_call_log`). The clock is always passed in, so tests control it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from callpilot.records.db import Database
 from callpilot.records.models import AuditEntry, CallRecord, utcnow
+from voice_gateway.call_log import purge_call_logs
 
 log = logging.getLogger("callpilot.records.retention")
 
@@ -98,11 +100,40 @@ def purge(database: Database, now: datetime | None = None) -> list[Purged]:
     return done
 
 
-async def purge_daily(database: Database, interval_s: float, *, clock: Callable[[], datetime] = utcnow) -> None:
+@dataclass(frozen=True)
+class CallLogRetention:
+    """The call-log file and how many days of it to keep (the default retention policy)."""
+
+    path: Path
+    days: int
+
+
+def purge_call_log(database: Database | None, retention: CallLogRetention, now: datetime,
+                   *, actor: str = "system:purge") -> list[Path]:
+    """Rotate the call log if its day is over and delete its days older than the retention, audited."""
+    gone = purge_call_logs(retention.path, now.date(), retention.days)
+    for path in gone:
+        log.info("purged the call log %s (older than %d days)", path, retention.days)
+    if gone and database is not None:
+        with database.session() as session:
+            session.add_all(AuditEntry(at=now, actor=actor, action="call_log.purge", target=path.name,
+                                       detail={"path": str(path), "retention_days": retention.days})
+                            for path in gone)
+    return gone
+
+
+async def purge_daily(database: Database, interval_s: float, *, clock: Callable[[], datetime] = utcnow,
+                      call_log: CallLogRetention | None = None) -> None:
     """The server's purge task: once at start, then every `interval_s` seconds (a day by default)."""
     while True:
+        now = clock()
+        if call_log is not None:
+            try:
+                await asyncio.to_thread(purge_call_log, database, call_log, now)
+            except Exception:  # a file system or database error; try again next time
+                log.exception("the call-log purge failed")
         try:
-            await asyncio.to_thread(purge, database, clock())
+            await asyncio.to_thread(purge, database, now)
         except Exception:  # the database may be down; try again next time
             log.exception("the recording purge failed")
         await asyncio.sleep(interval_s)

@@ -13,7 +13,7 @@ from callpilot.records.api import records_router
 from callpilot.records.crm import contact_lookup
 from callpilot.records.db import Database
 from callpilot.records.redaction import install_log_redaction
-from callpilot.records.retention import purge_daily
+from callpilot.records.retention import CallLogRetention, purge_daily
 from callpilot.records.text_channel import TextConversations
 from callpilot.records.writer import RecordWriter
 from callpilot.settings import Settings
@@ -64,7 +64,8 @@ class RecordsRuntime:
         self.writer.start()
         self.ready.set()
         log.info("call records in %s", mask_url(self.database.engine.url.render_as_string(hide_password=False)))
-        await purge_daily(self.database, self.settings.records_purge_interval_s)
+        await purge_daily(self.database, self.settings.records_purge_interval_s,
+                          call_log=CallLogRetention(self.settings.call_log, self.settings.recording_retention_days))
 
     async def _end_idle_texts(self) -> None:
         while True:

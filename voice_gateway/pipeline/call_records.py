@@ -4,22 +4,63 @@ recording and a voicemail. Kept apart from the call pipeline so the records' sha
 from __future__ import annotations
 
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.pipeline.state import CallState, TranscriptLine
 
+KEY_RUN_LIMIT = 64  # keys held back at most before they are logged anyway
+
+
+@dataclass(frozen=True)
+class _Key:
+    digit: str
+    call_ms: float
+    source: object
+    leg: object
+
 
 class CallRecords:
-    """One call's entries in the call log (JSON lines, read by the records writer)."""
+    """One call's entries in the call log (JSON lines, read by the records writer).
+
+    Keys are logged as runs, one `dtmf` event with `keys="4111111111111111#"` rather than one event per key:
+    a card number typed on the keypad is then one string that redaction can recognise, never sixteen
+    harmless-looking digits. A run ends with `#` or `*`, the caller's next words or any other event (the bot's
+    prompts between menu keys do not end it), a change of leg, or KEY_RUN_LIMIT keys.
+    """
 
     def __init__(self, state: CallState, call_log: CallLog, recordings_dir: Path) -> None:
         self.state = state
         self.call_log = call_log
         self.recordings_dir = recordings_dir
+        self._keys: list[_Key] = []
 
     def log(self, kind: LifecycleKind, **data: object) -> None:
+        if kind is LifecycleKind.DTMF:
+            self._add_key(data)
+            return
+        if not (kind is LifecycleKind.TURN and data.get("speaker") == "bot"):
+            self.flush_keys()
         self.call_log.record(self.state.call_id, kind, self.state.clock_ms, **data)
+
+    def _add_key(self, data: dict[str, object]) -> None:
+        key = _Key(str(data.get("digit", "")), self.state.clock_ms, data.get("source"), data.get("leg"))
+        if self._keys and self._keys[-1].leg != key.leg:
+            self.flush_keys()
+        self._keys.append(key)
+        if key.digit in "*#" or len(self._keys) >= KEY_RUN_LIMIT:  # "#" enters what was typed
+            self.flush_keys()
+
+    def flush_keys(self) -> None:
+        """Log the keys held back as one event (at the first key's position in the call)."""
+        if not self._keys:
+            return
+        first, keys = self._keys[0], "".join(k.digit for k in self._keys)
+        self._keys = []
+        extra = {"leg": first.leg} if first.leg is not None else {}
+        self.call_log.record(self.state.call_id, LifecycleKind.DTMF, first.call_ms, keys=keys,
+                             source=first.source, **extra)
 
     def bot_utterances(self, *, interrupted: bool) -> None:
         """Log what the caller heard of each utterance not logged yet (the last one may be cut short)."""

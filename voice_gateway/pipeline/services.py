@@ -103,6 +103,7 @@ def load_services(
     use_edge: bool = False,
     asr_processes: int = 0,
     call_log_path: Path | None = None,
+    call_log_redact: Callable[[str], str] | None = None,
     settings: PipelineSettings | None = None,
 ) -> VoiceServices:
     """Load the offline models (a few seconds); `tts_engine` is "hibari", "piper", "espeak" or "chain"."""
@@ -123,6 +124,6 @@ def load_services(
         vad=SileroVad(),
         tts=RememberingTts(tts),  # greetings, menus and common answers are synthesised once
         dialogue=dialogue,
-        call_log=CallLog(call_log_path),
+        call_log=CallLog(call_log_path, redact=call_log_redact),
         settings=settings or PipelineSettings(),
     )

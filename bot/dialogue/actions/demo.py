@@ -19,6 +19,7 @@ from bot.backoffice.results import (
     CancelOutcome,
     InstallationOutcome,
 )
+from bot.dialogue.actions import verification
 from bot.dialogue.actions.registry import ActionContext, ActionRegistry
 from bot.dialogue.events import (
     AskConfirmation,
@@ -84,6 +85,16 @@ def delivery_time(ctx: ActionContext) -> list[Event]:
 
 def change_address(ctx: ActionContext) -> list[Event]:
     office = _office(ctx)
+    order = _find_order(ctx)
+    if order is None:
+        return _not_found(ctx)
+    allowed, checked = verification.gate(ctx, office, order, "action_change_address")
+    if not allowed:
+        return checked
+    return [*checked, *_changed_address(ctx, office)]
+
+
+def _changed_address(ctx: ActionContext, office: BackOffice) -> list[Event]:
     result = office.change_address(str(ctx.slot("order_number") or ""), str(ctx.slot("city") or ""))
     order_events = _order_slots(result.order) if result.order else []
     if result.outcome is AddressChangeOutcome.NOT_FOUND:
@@ -105,8 +116,16 @@ def cancel_order(ctx: ActionContext) -> list[Event]:
         return [AskConfirmation("action_cancel_order",
                                 f"Just to confirm: do you want to cancel order {number}?",
                                 "utter_cancel_kept")]
-    result = _office(ctx).cancel_order(str(ctx.slot("order_number") or ""))
-    events: list[Event] = [SlotSet("confirm_cancel", None)]
+    office, order = _office(ctx), _find_order(ctx)
+    if order is None:
+        return [SlotSet("confirm_cancel", None), *_not_found(ctx)]
+    # The caller said yes already: after the security question the cancellation goes ahead.
+    allowed, checked = verification.gate(ctx, office, order, "action_cancel_order",
+                                         (SlotSet("confirm_cancel", True),))
+    if not allowed:
+        return checked
+    result = office.cancel_order(order.number)
+    events: list[Event] = [*checked, SlotSet("confirm_cancel", None)]
     if result.outcome is CancelOutcome.NOT_FOUND:
         return [*events, *_not_found(ctx)]
     order_events = _order_slots(result.order) if result.order else []
@@ -193,14 +212,19 @@ def book_installation(ctx: ActionContext) -> list[Event]:
 
 
 def send_invoice(ctx: ActionContext) -> list[Event]:
+    office, order = _office(ctx), _find_order(ctx)
+    if order is None:
+        return _not_found(ctx)
+    allowed, checked = verification.gate(ctx, office, order, "action_send_invoice")
+    if not allowed:
+        return checked
     try:
-        invoice = _office(ctx).create_invoice(str(ctx.slot("order_number") or ""),
-                                              str(ctx.slot("email") or ""))
+        invoice = office.create_invoice(order.number, str(ctx.slot("email") or ""))
     except UnknownOrderError:
         return _not_found(ctx)
     except ValueError:
-        return [BotMessage("Sorry, that email address doesn't look right."), RetrySlot("email")]
-    return [SlotSet("invoice_id", invoice.invoice_id), SlotSet("email", invoice.email),
+        return [*checked, BotMessage("Sorry, that email address doesn't look right."), RetrySlot("email")]
+    return [*checked, SlotSet("invoice_id", invoice.invoice_id), SlotSet("email", invoice.email),
             UtterResponse("utter_invoice_sent")]
 
 
@@ -259,6 +283,7 @@ DEMO_ACTIONS = {
     "action_product_info": product_info,
     "action_create_ticket": create_ticket,
     "action_handoff": handoff,
+    "action_verify_caller": verification.verify_caller,
 }
 
 

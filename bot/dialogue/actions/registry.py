@@ -21,6 +21,10 @@ class ActionContext:
     latest_message: Mapping[str, Any] = field(default_factory=dict)
     confirmed: bool = False  # True when the caller just said yes to this action's question
     now: float = 0.0
+    # The calling number as the phone network gave it (voice channels only; never from a text channel's
+    # body or a Rasa tracker, which the sender controls): enough to verify the caller.
+    network_number: str | None = None
+    verification_attempts: int = 3  # wrong answers to the security question before the bot refuses
 
     def slot(self, name: str) -> Any:
         return self.state.slots.get(name)
