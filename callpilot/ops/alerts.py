@@ -1,8 +1,9 @@
 """Threshold alerts with hysteresis: a transition table per rule, evaluated by a periodic asyncio task.
 
 A rule reads one KPI and the number of calls behind it; the reading is classified (breach / between / healthy /
-no data, which includes fewer calls than the rule's `min_calls`) and the rule's state moves by `TRANSITIONS`. Only ok -> firing and firing -> ok are reported, so a value hovering between the fire
-and clear thresholds never flaps.
+no data, which includes fewer calls than the rule's `min_calls`) and the rule's state moves by `TRANSITIONS`.
+Only ok -> firing and firing -> ok are reported, so a value hovering between the fire and clear thresholds
+never flaps.
 """
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ class AlertChange:
     def to_payload(self) -> dict[str, object]:
         r = self.rule
         return {"alert": r.name, "state": self.state.value, "metric": r.metric, "value": self.value,
-                "when": r.when, "fire": r.fire, "clear": r.clear, "window_s": r.window_s, "calls": self.calls, "min_calls": r.min_calls,
-                "at": self.at.isoformat()}
+                "when": r.when, "fire": r.fire, "clear": r.clear, "window_s": r.window_s, "calls": self.calls,
+                "min_calls": r.min_calls, "at": self.at.isoformat()}
 
 
 class AlertBook:
