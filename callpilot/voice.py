@@ -21,6 +21,7 @@ from callpilot.brains import build_dialogue
 from callpilot.call_command import place_call  # `callpilot call`, still importable from here
 from callpilot.handoff_port import bot_resumer
 from callpilot.settings import Settings
+from voice_gateway.asr import AsrSettings
 from voice_gateway.call_log import CallEvent
 from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
 from voice_gateway.pipeline.handoff_port import HandoffPort
@@ -48,6 +49,18 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
         record_calls=settings.record_calls,
         recordings_dir=settings.recordings_dir,
         announcement=settings.recording_announcement,
+    )
+
+
+def asr_settings(settings: Settings) -> AsrSettings:
+    """The recogniser's settings from callpilot's: every `asr_*` setting reaches the engine."""
+    return AsrSettings(
+        engine=settings.asr_engine,
+        vosk_model_dir=settings.asr_vosk_model_dir,
+        language=settings.asr_language,
+        cpu_threads=settings.asr_cpu_threads,
+        num_workers=settings.asr_num_workers,
+        processes=settings.asr_processes,
     )
 
 
@@ -109,8 +122,7 @@ class VoiceRuntime:
             dialogue = build_dialogue(self.settings, self.interpreter)
             self.services = load_services(
                 HeardDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),
-                asr_engine=self.settings.asr_engine,
-                asr_processes=self.settings.asr_processes,
+                asr=asr_settings(self.settings),
                 tts_engine=self.settings.tts_engine,
                 call_log_path=self.settings.call_log,
                 settings=pipeline_settings(self.settings),
@@ -246,4 +258,5 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
     return runtime
 
 
-__all__ = ["HeardDialogue", "VoiceRuntime", "id_patterns", "mount_voice", "pipeline_settings", "place_call"]
+__all__ = ["HeardDialogue", "VoiceRuntime", "asr_settings", "id_patterns", "mount_voice", "pipeline_settings",
+           "place_call"]

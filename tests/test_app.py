@@ -63,11 +63,14 @@ def client(nlu_engine: NLUEngine) -> TestClient:
     return TestClient(create_app(Settings.load(None, {}, data_dir=ROOT / "nlu_data"), engine=nlu_engine))
 
 
-def test_health_reports_the_active_model(client: TestClient, nlu_engine: NLUEngine) -> None:
+def test_health_reports_the_active_model_and_is_not_ready_without_the_voice(
+    client: TestClient, nlu_engine: NLUEngine
+) -> None:
     answer = client.get("/health")
-    assert answer.status_code == 200
-    # This client runs no lifespan, so the handoff service has not been started.
-    assert answer.json() == {"status": "ok", "model_id": nlu_engine.model_id, "brain": "builtin",
+    # This client runs no lifespan: the voice models never start loading and the handoff service is not started.
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "loading", "not_ready": ["voice"], "nlu": "ready", "voice": "loading",
+                             "detail": None, "model_id": nlu_engine.model_id, "brain": "builtin",
                              "handoff": "starting", "handoff_error": None}
 
 
@@ -114,8 +117,8 @@ def test_health_is_503_until_the_model_is_loaded(tmp_path: Path) -> None:
                 break
             time.sleep(0.05)
         assert answer.status_code == 503
-        assert answer.json()["status"] == "error"
-        assert "nlu.yml:" in answer.json()["detail"]
+        assert answer.json()["status"] == "error" and "nlu" in answer.json()["not_ready"]
+        assert answer.json()["detail"].startswith("nlu: ") and "nlu.yml:" in answer.json()["detail"]
 
 
 # The real server and the command line

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from bot.dialogue import BotTurn
-from voice_gateway.asr import AsrEngine
+from voice_gateway.asr import AsrEngine, AsrSettings
 from voice_gateway.call_log import CallLog
 from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import NullObserver, PipelineObserver
@@ -98,15 +98,15 @@ class VoiceServices:
 def load_services(
     dialogue: Dialogue,
     *,
-    asr_engine: str = "whisper-tiny.en",
+    asr: AsrSettings | None = None,
     tts_engine: str = "hibari",
     use_edge: bool = False,
-    asr_processes: int = 0,
     call_log_path: Path | None = None,
     settings: PipelineSettings | None = None,
 ) -> VoiceServices:
-    """Load the offline models (a few seconds); `tts_engine` is "hibari", "piper", "espeak" or "chain"."""
-    from voice_gateway.asr import AsrSettings, load_engine
+    """Load the offline models (a few seconds): the recogniser `asr` describes (default whisper-tiny.en in this
+    process); `tts_engine` is "hibari", "piper", "espeak" or "chain"."""
+    from voice_gateway.asr import load_engine
     from voice_gateway.tts import EspeakTts, default_chain, load_offline
     from voice_gateway.tts.remembered import RememberingTts
     from voice_gateway.vad import SileroVad
@@ -119,7 +119,7 @@ def load_services(
     else:
         tts = load_offline(tts_engine)
     return VoiceServices(
-        asr=load_engine(AsrSettings(engine=asr_engine, processes=asr_processes)),
+        asr=load_engine(asr or AsrSettings()),
         vad=SileroVad(),
         tts=RememberingTts(tts),  # greetings, menus and common answers are synthesised once
         dialogue=dialogue,
