@@ -49,6 +49,7 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
         record_calls=settings.record_calls,
         recordings_dir=settings.recordings_dir,
         announcement=settings.recording_announcement,
+        id_patterns=tuple(id_patterns(settings.data_dir)),
     )
 
 

@@ -50,6 +50,8 @@ class PipelineSettings:
     # Playback
     lead_ms: int = 100  # bot audio sent ahead of playback; what a `clear` has to drop at most
     voice: str | None = None
+    # Regexes of identifiers the bot reads out (the NLU data's `*_number` regexes): spoken digit by digit
+    id_patterns: tuple[str, ...] = ()
     # Recording
     record_calls: bool = False
     recordings_dir: Path = Path("results/recordings")
