@@ -62,7 +62,8 @@ class BotVoice:
         """Synthesise queued texts sentence by sentence into the playout, a mark after each sentence."""
         state, playout = self.state, self.playout
         settings = self.services.settings
-        streamer = SentenceStreamer(self.services.tts, voice=settings.voice, id_patterns=settings.id_patterns)
+        streamer = SentenceStreamer(self.services.tts, voice=settings.voice, id_patterns=settings.id_patterns,
+                                    cache=self.services.tts_cache)
         while True:
             text = await self._texts.get()
             asked: float | None = time.perf_counter()

@@ -14,7 +14,7 @@ from voice_gateway.asr import AsrEngine, AsrSettings
 from voice_gateway.call_log import CallLog
 from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import NullObserver, PipelineObserver
-from voice_gateway.tts import TtsEngine
+from voice_gateway.tts import SentenceCache, TtsEngine
 from voice_gateway.vad import EndpointConfig, VadBackend
 
 T = TypeVar("T")
@@ -67,6 +67,8 @@ class VoiceServices:
     vad: VadBackend
     tts: TtsEngine
     dialogue: Dialogue
+    # Sentences without caller data (greetings, menus, common answers) synthesised once for every call
+    tts_cache: SentenceCache | None = None
     call_log: CallLog = field(default_factory=lambda: CallLog(None))
     settings: PipelineSettings = field(default_factory=PipelineSettings)
     observer: PipelineObserver = field(default_factory=NullObserver)  # metrics, webhooks (set by the app)
@@ -110,7 +112,6 @@ def load_services(
     process); `tts_engine` is "hibari", "piper", "espeak" or "chain"."""
     from voice_gateway.asr import load_engine
     from voice_gateway.tts import EspeakTts, default_chain, load_offline
-    from voice_gateway.tts.remembered import RememberingTts
     from voice_gateway.vad import SileroVad
 
     tts: TtsEngine
@@ -123,7 +124,8 @@ def load_services(
     return VoiceServices(
         asr=load_engine(asr or AsrSettings()),
         vad=SileroVad(),
-        tts=RememberingTts(tts),  # greetings, menus and common answers are synthesised once
+        tts=tts,
+        tts_cache=SentenceCache(tts),
         dialogue=dialogue,
         call_log=CallLog(call_log_path),
         settings=settings or PipelineSettings(),
