@@ -116,18 +116,25 @@ class VoiceRuntime:
         self.handoff: HandoffPort | None = None  # the humans, once the handoff service runs
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
         self.call_log_listeners: list[Callable[[CallEvent], None]] = []  # e.g. the call records' writer
+        self._lock = threading.Lock()
+        self._stopped = False
 
     def load(self) -> None:
         """Load ASR, VAD and TTS and build the dialogue engine (seconds; runs in a thread)."""
         try:
             dialogue = build_dialogue(self.settings, self.interpreter)
-            self.services = load_services(
+            services = load_services(
                 HeardDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),
                 asr=asr_settings(self.settings),
                 tts_engine=self.settings.tts_engine,
                 call_log_path=self.settings.call_log,
                 settings=pipeline_settings(self.settings),
             )
+            with self._lock:
+                if self._stopped:  # the server stopped while the models loaded: nothing may outlive it
+                    services.close()
+                    return
+                self.services = services
             self.services.handoff, self.services.resume_bot = self.handoff, bot_resumer(dialogue)
             if self.observer is not None:
                 self.services.observer = self.observer
@@ -201,8 +208,11 @@ class VoiceRuntime:
             self._starting.cancel()
         if self.audiosocket is not None:
             await self.audiosocket.close()
-        if self.services is not None:
-            self.services.close()
+        with self._lock:
+            self._stopped = True  # models still loading are closed as soon as they are loaded
+            services = self.services
+        if services is not None:
+            await asyncio.to_thread(services.close)  # waits for the ASR worker processes to exit
 
 
 def _web_file(name: str) -> str:

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
 from callpilot.settings import Settings, SettingsError
+from tests.voice_helpers import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "callpilot"]
@@ -149,8 +150,7 @@ def test_callpilot_run_serves_health_and_parse(nlu_engine: NLUEngine) -> None:
         parsed = httpx.post(f"http://127.0.0.1:{port}/model/parse", json={"text": "I want to talk to an agent"})
         assert parsed.json()["intent"]["name"] == "talk_to_human"
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_process(proc)
 
 
 def test_parse_from_stdin_prints_one_json_per_line(nlu_engine: NLUEngine) -> None:

@@ -3,10 +3,12 @@ error); every ASR setting reaches the engine `callpilot run` builds."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 
@@ -102,3 +104,18 @@ def test_callpilot_run_loads_and_decodes_with_the_configured_vosk_model(nlu_engi
             stream.accept(pcm[offset : offset + 320])
         (final,) = stream.flush()
     assert isinstance(final, AsrFinal) and final.text.strip()
+
+
+def test_a_server_stopped_while_the_models_load_leaves_no_worker_process(nlu_engine: NLUEngine) -> None:
+    runtime = VoiceRuntime(settings(asr_processes=1), nlu_engine)
+
+    async def stop_early() -> None:
+        runtime.start_loading()
+        await runtime.stop()  # SIGTERM seconds after start: the models are still loading
+        assert await asyncio.to_thread(runtime.ready.wait, 300)
+
+    asyncio.run(stop_early())
+    assert runtime.services is None and runtime.error is None  # loaded, then closed at once
+    workers = [p for p in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []
