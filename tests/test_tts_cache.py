@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,27 +14,14 @@ from bot.nlu import NLUEngine
 from callpilot.brains import build_dialogue
 from callpilot.settings import Settings
 from tests.test_call_pipeline import silence, speak_8k
+from tests.test_spoken_text import Heard
 from voice_gateway.call_log import CallLog
 from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
 from voice_gateway.simulated_caller import CallerScript, InMemoryTwilioLine, run_caller
 from voice_gateway.transports import CallConnection
-from voice_gateway.tts import AudioChunk, HibariTts, SentenceCache, SentenceStreamer, TtsEngine
+from voice_gateway.tts import AudioChunk, HibariTts, SentenceCache, SentenceStreamer
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Heard:
-    """A real engine that also keeps the texts it was asked to say."""
-
-    def __init__(self, engine: TtsEngine) -> None:
-        self.engine = engine
-        self.spoken: list[str] = []
-        self.name, self.voices, self.sample_rate = engine.name, engine.voices, engine.sample_rate
-
-    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
-        self.spoken.append(text)
-        async for chunk in self.engine.synthesize(text, voice):
-            yield chunk
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +40,10 @@ def test_the_second_time_a_sentence_comes_from_memory(hibari: HibariTts) -> None
     cache = SentenceCache(engine)
     first, second = get(cache, "Hello."), get(cache, "Hello.")
     assert first.pcm == second.pcm and first.engine == "hibari" and first.sample_rate == 24000
-    assert engine.spoken == ["Hello."] and (cache.hits, cache.misses) == (1, 1)
+    assert engine.texts == ["Hello."] and (cache.hits, cache.misses) == (1, 1)
     assert cache.size_bytes == len(first.pcm) and cache.key("Hello.") in cache
     get(cache, "Hello.", "heart")  # a voice named is another key than the default (None)
-    assert engine.spoken == ["Hello.", "Hello."] and len(cache) == 2
+    assert engine.texts == ["Hello.", "Hello."] and len(cache) == 2
 
 
 def test_least_recently_used_sentences_leave_when_the_budget_is_full(hibari: HibariTts) -> None:
@@ -65,7 +52,7 @@ def test_least_recently_used_sentences_leave_when_the_budget_is_full(hibari: Hib
     cache = SentenceCache(engine, max_bytes=one * 2 + one // 2)  # room for about two short sentences
     for text in ("One.", "Two.", "One.", "Six.", "One.", "Two."):
         get(cache, text)
-    assert engine.spoken == ["One.", "Two.", "Six.", "Two."]  # "Two." was the oldest when "Six." came
+    assert engine.texts == ["One.", "Two.", "Six.", "Two."]  # "Two." was the oldest when "Six." came
     assert cache.size_bytes <= cache.max_bytes
 
 
@@ -84,7 +71,7 @@ def test_calls_asking_at_once_share_one_synthesis(hibari: HibariTts) -> None:
         return list(await asyncio.gather(*(cache.get("Welcome.") for _ in range(5))))
 
     heard = asyncio.run(everyone())
-    assert engine.spoken == ["Welcome."] and len({a.pcm for a in heard if a}) == 1
+    assert engine.texts == ["Welcome."] and len({a.pcm for a in heard if a}) == 1
     assert (cache.hits, cache.misses) == (4, 1)
 
 
@@ -99,9 +86,9 @@ def test_sentences_with_caller_data_are_synthesised_per_call_and_not_kept(hibari
 
     assert asyncio.run(one_call()) == asyncio.run(one_call()) == [
         "Thanks for calling.", "Order 48213 is on its way.", "I've sent it to sam@example.org.", "Anything else?"]
-    said_twice = [text for text in engine.spoken if engine.spoken.count(text) == 2]
+    said_twice = [text for text in engine.texts if engine.texts.count(text) == 2]
     assert said_twice == ["Order four eight two, one three is on its way.", "I've sent it to sam@example.org."] * 2
-    assert engine.spoken.count("Thanks for calling.") == 1 and engine.spoken.count("Anything else?") == 1
+    assert engine.texts.count("Thanks for calling.") == 1 and engine.texts.count("Anything else?") == 1
     assert len(cache) == 2 and cache.hits == 2
     assert not cache.shares("Order 48213 is on its way.") and not cache.shares("x" * 401)
 
@@ -135,7 +122,7 @@ def test_the_servers_calls_share_the_announcement_but_not_the_order_answer(
 
     asyncio.run(two_calls())
     announcement = "This call may be recorded for quality and training purposes."
-    assert engine.spoken.count(announcement) == 1 and cache.key(announcement) in cache  # the second call: memory
-    answers = [text for text in engine.spoken if "four eight two, one five" in text]
-    assert len(answers) == 2, engine.spoken  # the answer with the order number: synthesised on each call
+    assert engine.texts.count(announcement) == 1 and cache.key(announcement) in cache  # the second call: memory
+    answers = [text for text in engine.texts if "four eight two, one five" in text]
+    assert len(answers) == 2, engine.texts  # the answer with the order number: synthesised on each call
     assert all(cache.key(text) not in cache for text in answers) and cache.hits >= 1
