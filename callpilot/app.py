@@ -141,12 +141,21 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
 
     @app.get("/health")
     def health() -> JSONResponse:
-        """States only: never a connection string or an error text (those go to the log, masked)."""
-        if holder.engine is None:
-            status = "error" if holder.error else "loading"
-            return JSONResponse({"status": status, "detail": holder.error}, status_code=503)
-        return JSONResponse({"status": "ok", "model_id": holder.engine.model_id, "brain": settings.brain,
-                             "handoff": handoff.status})
+        """Readiness (load balancers, Kubernetes): 200 once the NLU and the voice models are loaded; 503 with
+        what is not ready ("loading", or "error" once a part failed to load) until then. States only, never a
+        connection string (those go to the log, masked)."""
+        nlu = "ready" if holder.engine is not None else "failed" if holder.error else "loading"
+        voice_status = voice.status()
+        parts = {"nlu": nlu, "voice": str(voice_status["status"])}
+        errors = {"nlu": holder.error, "voice": voice_status["error"]}
+        not_ready = [part for part, state in parts.items() if state != "ready"]
+        failed = [part for part, state in parts.items() if state == "failed"]
+        status = "error" if failed else "loading" if not_ready else "ok"
+        detail = "\n".join(f"{part}: {errors[part]}" for part in failed) or None
+        return JSONResponse({"status": status, "not_ready": not_ready, **parts, "detail": detail,
+                             "model_id": holder.engine.model_id if holder.engine is not None else None,
+                             "brain": settings.brain, "handoff": handoff.status},
+                            status_code=200 if status == "ok" else 503)
 
     @app.get("/model")
     def model_info() -> dict[str, Any]:

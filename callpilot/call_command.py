@@ -4,6 +4,7 @@ AudioSocket), the bot's audio saved, and both sides of the conversation printed 
 from __future__ import annotations
 
 import asyncio
+import uuid
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 from callpilot.settings import Settings
 from voice_gateway.events import DTMF_DIGITS
 from voice_gateway.simulated_caller import CallerReport, CallerScript, dial_audiosocket, dial_twilio, run_caller
+from voice_gateway.transports.audiosocket_caller import caller_uuid
 from voice_gateway.tts.formats import resample_pcm16
 from voice_gateway.twiml import MEDIA_STREAM_PATH
 
@@ -70,6 +72,7 @@ def place_call(
     url: str | None = None,
     tail_s: float = 20.0,
     transcribe: bool = True,
+    caller: str | None = None,
 ) -> CallerReport:
     """Dial the server, play `wav` (then silence), save the bot's audio and print both sides with timings."""
     audio = read_caller_wav(wav)
@@ -79,10 +82,12 @@ def place_call(
     async def dial() -> CallerReport:
         if transport == "twilio":
             ws_url = base.replace("https://", "wss://").replace("http://", "ws://").rstrip("/") + MEDIA_STREAM_PATH
-            async with dial_twilio(ws_url) as line:
+            async with dial_twilio(ws_url, **({"caller": caller} if caller else {})) as line:
                 return await run_caller(line, script)
         if transport == "audiosocket":
-            async with dial_audiosocket(settings.host, settings.audiosocket_port) as phone:
+            # The caller id travels in the UUID, as the README's dialplan puts it there.
+            call_uuid = caller_uuid(caller, uuid.uuid4().hex) if caller else None
+            async with dial_audiosocket(settings.host, settings.audiosocket_port, call_uuid=call_uuid) as phone:
                 return await run_caller(phone, script)
         raise ValueError(f"unknown transport {transport!r}: use twilio or audiosocket")
 

@@ -90,6 +90,7 @@ def call(
     out: Annotated[Path, typer.Option(help="Where to save the bot's audio.")] = Path("bot.wav"),
     url: Annotated[str | None, typer.Option(help="Server base URL (default from settings).")] = None,
     tail: Annotated[float, typer.Option(help="Most seconds of silence to wait for the bot.")] = 20.0,
+    caller: Annotated[str | None, typer.Option(help="The caller's number, e.g. +16175550142.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Call the running server like a phone would, play WAV, save and print what the bot said."""
@@ -98,7 +99,7 @@ def call(
     settings = _settings(config)
     try:
         place_call(settings, wav, transport=transport, dtmf=dtmf or [], realtime=realtime, out=out, url=url,
-                   tail_s=tail)
+                   tail_s=tail, caller=caller)
     except (OSError, ValueError) as exc:
         raise _fail(f"error: {exc}") from None
 

@@ -13,6 +13,7 @@ from callpilot.ops.config import DEFAULT_ALERT_RULES, AlertRule, WebhookTarget
 from handoff.config import HandoffConfig
 
 ENV_PREFIX = "CALLPILOT_"
+ENGLISH_ONLY_ASR = ("whisper-tiny.en", "moonshine")
 
 
 class SettingsError(ValueError):
@@ -64,6 +65,10 @@ class Settings(BaseModel):
     asr_engine: Literal["whisper-tiny.en", "moonshine", "whisper-base", "vosk"] = "whisper-tiny.en"
     tts_engine: Literal["hibari", "piper", "espeak", "chain"] = "hibari"
     asr_processes: int = Field(2, ge=0, le=16)  # whisper-tiny.en decodes in worker processes (0: in the server)
+    asr_vosk_model_dir: Path | None = None  # the vosk model folder (am/, conf/ ...), needed by asr_engine vosk
+    asr_language: str | None = None  # whisper-base: "zh", "en" ... (None: detected per turn); English-only others
+    asr_cpu_threads: int = Field(1, ge=1, le=16)  # per decode
+    asr_num_workers: int = Field(2, ge=1, le=16)  # decodes at once in one whisper model
     audiosocket_port: int = Field(9092, ge=0, le=65535)  # 0 = off
     record_calls: bool = False
     recordings_dir: Path = Path("results/recordings")
@@ -90,6 +95,16 @@ class Settings(BaseModel):
     service_level_s: float = Field(20.0, gt=0)  # "answered within T seconds" for the service level
     alert_rules: list[AlertRule] = Field(default_factory=lambda: list(DEFAULT_ALERT_RULES))
     alert_interval_s: float = Field(60.0, gt=0)  # how often the rules are evaluated
+
+    @model_validator(mode="after")
+    def _asr_is_complete(self) -> Settings:
+        if self.asr_engine == "vosk" and self.asr_vosk_model_dir is None:
+            raise ValueError("asr_engine vosk needs asr_vosk_model_dir (CALLPILOT_ASR_VOSK_MODEL_DIR): "
+                             "a downloaded vosk model folder")
+        if self.asr_engine in ENGLISH_ONLY_ASR and self.asr_language not in (None, "en"):
+            raise ValueError(f"asr_engine {self.asr_engine} recognises English only, not asr_language "
+                             f"{self.asr_language!r} (whisper-base recognises other languages)")
+        return self
 
     @model_validator(mode="after")
     def _crm_tickets_need_a_crm(self) -> Settings:

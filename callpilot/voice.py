@@ -22,6 +22,7 @@ from callpilot.call_command import place_call  # `callpilot call`, still importa
 from callpilot.handoff_port import bot_resumer
 from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
+from voice_gateway.asr import AsrSettings
 from voice_gateway.call_log import CallEvent
 from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
 from voice_gateway.pipeline.handoff_port import HandoffPort
@@ -49,6 +50,19 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
         record_calls=settings.record_calls,
         recordings_dir=settings.recordings_dir,
         announcement=settings.recording_announcement,
+        id_patterns=tuple(id_patterns(settings.data_dir)),
+    )
+
+
+def asr_settings(settings: Settings) -> AsrSettings:
+    """The recogniser's settings from callpilot's: every `asr_*` setting reaches the engine."""
+    return AsrSettings(
+        engine=settings.asr_engine,
+        vosk_model_dir=settings.asr_vosk_model_dir,
+        language=settings.asr_language,
+        cpu_threads=settings.asr_cpu_threads,
+        num_workers=settings.asr_num_workers,
+        processes=settings.asr_processes,
     )
 
 
@@ -103,20 +117,26 @@ class VoiceRuntime:
         self.handoff: HandoffPort | None = None  # the humans, once the handoff service runs
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
         self.call_log_listeners: list[Callable[[CallEvent], None]] = []  # e.g. the call records' writer
+        self._lock = threading.Lock()
+        self._stopped = False
 
     def load(self) -> None:
         """Load ASR, VAD and TTS and build the dialogue engine (seconds; runs in a thread)."""
         try:
             dialogue = build_dialogue(self.settings, self.interpreter)
-            self.services = load_services(
+            services = load_services(
                 HeardDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),
-                asr_engine=self.settings.asr_engine,
-                asr_processes=self.settings.asr_processes,
+                asr=asr_settings(self.settings),
                 tts_engine=self.settings.tts_engine,
                 call_log_path=self.settings.call_log,
                 call_log_redact=redact_stored,  # the file: caller numbers, cards, e-mails never in clear
                 settings=pipeline_settings(self.settings),
             )
+            with self._lock:
+                if self._stopped:  # the server stopped while the models loaded: nothing may outlive it
+                    services.close()
+                    return
+                self.services = services
             self.services.handoff, self.services.resume_bot = self.handoff, bot_resumer(dialogue)
             if self.observer is not None:
                 self.services.observer = self.observer
@@ -190,8 +210,11 @@ class VoiceRuntime:
             self._starting.cancel()
         if self.audiosocket is not None:
             await self.audiosocket.close()
-        if self.services is not None:
-            self.services.close()
+        with self._lock:
+            self._stopped = True  # models still loading are closed as soon as they are loaded
+            services = self.services
+        if services is not None:
+            await asyncio.to_thread(services.close)  # waits for the ASR worker processes to exit
 
 
 def _web_file(name: str) -> str:
@@ -248,4 +271,5 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
     return runtime
 
 
-__all__ = ["HeardDialogue", "VoiceRuntime", "id_patterns", "mount_voice", "pipeline_settings", "place_call"]
+__all__ = ["HeardDialogue", "VoiceRuntime", "asr_settings", "id_patterns", "mount_voice", "pipeline_settings",
+           "place_call"]

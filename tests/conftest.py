@@ -1,10 +1,13 @@
-"""Shared fixtures: the demo NLU model, trained once per test session (or reused from models/)."""
+"""Shared fixtures: the demo NLU model, trained once per test session (or reused from models/); a session-end
+check that no test left a child process running."""
 
 from __future__ import annotations
 
 import os
+from multiprocessing import resource_tracker
 from pathlib import Path
 
+import psutil
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,3 +22,46 @@ ROOT = Path(__file__).resolve().parent.parent
 def nlu_engine() -> NLUEngine:
     """The demo assistant's model, trained from nlu_data/ unless models/ already has it."""
     return load_or_train(ROOT / "nlu_data", ROOT / "models")
+
+
+# Every process this session starts inherits the mark, so one that outlives its parent (an ASR worker of a
+# server killed mid-test, re-parented to init) is still found.
+SESSION_MARK = "CALLPILOT_TEST_SESSION"
+os.environ[SESSION_MARK] = f"{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def _started_by_this_session(process: psutil.Process) -> bool:
+    try:
+        return process.environ().get(SESSION_MARK) == os.environ[SESSION_MARK]
+    except psutil.Error:
+        return False
+
+
+def _leftover_processes() -> list[psutil.Process]:
+    """Processes this test session started that still run once every test is done (a few seconds' grace for
+    pools and servers that were told to stop). The session's own multiprocessing resource tracker is not one:
+    it serves this interpreter and exits with it."""
+    exempt = {os.getpid(), getattr(resource_tracker._resource_tracker, "_pid", None)}
+    started = [p for p in psutil.process_iter() if p.pid not in exempt and _started_by_this_session(p)]
+    _, alive = psutil.wait_procs(started, timeout=10)
+    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests leave no process behind: fail the run if a process they started still runs at the end, and stop it."""
+    leftovers = _leftover_processes()
+    if not leftovers:
+        return
+    lines = []
+    for child in leftovers:
+        try:
+            lines.append(f"  pid {child.pid}: {' '.join(child.cmdline())[:200]}")
+            child.kill()
+        except psutil.Error:
+            continue
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = "tests left processes running (now killed):\n" + "\n".join(lines)
+    if reporter is not None:
+        reporter.write_line("")
+        reporter.write_line(message, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

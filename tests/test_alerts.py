@@ -17,13 +17,14 @@ from callpilot.ops.alerts import (
     AlertState,
     IllegalAlertTransition,
     Reading,
+    Sample,
     classify,
     next_state,
     webhook_notifier,
 )
 from callpilot.ops.config import AlertRule
 from callpilot.ops.facts import CallFact
-from callpilot.ops.kpi import compute_kpis, longest_wait_s
+from callpilot.ops.kpi import compute_kpis, in_window, longest_wait_s, sample_sizes, settled
 from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
 from tests.test_webhooks import SECRET, Receiver
 
@@ -34,12 +35,12 @@ LONG_WAIT = AlertRule(name="longest_wait_high", metric="longest_wait_s", when="a
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
-def run_series(rule: AlertRule, values: list[float | None]) -> list[tuple[int, str]]:
-    """Feed one value per minute; return (index, new state) for each change."""
+def run_series(rule: AlertRule, values: list[float | None], calls: int = 100) -> list[tuple[int, str]]:
+    """Feed one value per minute (over `calls` calls); return (index, new state) for each change."""
     book = AlertBook([rule])
     changes = []
     for n, value in enumerate(values):
-        for change in book.observe({rule.name: value}, T0 + timedelta(minutes=n)):
+        for change in book.observe({rule.name: Sample(value, calls)}, T0 + timedelta(minutes=n)):
             changes.append((n, change.state.value))
     return changes
 
@@ -74,6 +75,18 @@ def test_no_data_keeps_the_current_state() -> None:
     assert run_series(ANSWER_RATE, [0.5, None, None, 0.9, None]) == [(0, "firing"), (3, "ok")]
 
 
+def test_a_rate_over_fewer_calls_than_min_calls_is_no_data() -> None:
+    assert ANSWER_RATE.min_calls == 20 and LONG_WAIT.min_calls == 0  # defaults: rates 20, the live gauge 0
+    assert classify(ANSWER_RATE, 0.0, calls=1) is Reading.NO_DATA  # one abandoned call at night
+    assert classify(ANSWER_RATE, 0.5, calls=19) is Reading.NO_DATA
+    assert classify(ANSWER_RATE, 0.5, calls=20) is Reading.BREACH
+    assert run_series(ANSWER_RATE, [0.0, 0.5, 0.9], calls=3) == []
+    quiet = ANSWER_RATE.model_copy(update={"min_calls": 3})
+    assert run_series(quiet, [0.0, 0.5, 0.9], calls=3) == [(0, "firing"), (2, "ok")]
+    assert classify(LONG_WAIT, 90, calls=1) is Reading.BREACH  # one caller waiting too long is worth an alert
+    assert AlertRule(name="w", metric="longest_wait_s", when="above", fire=60, clear=30, min_calls=2).min_calls == 2
+
+
 def test_longest_wait_fires_above_60_s_and_resolves_below_30_s() -> None:
     assert run_series(LONG_WAIT, [10, 61, 45, 31, 30, 29, 59, 70]) == [(1, "firing"), (5, "ok"), (7, "firing")]
 
@@ -106,13 +119,19 @@ async def test_the_monitor_measures_real_kpis_over_its_window_by_the_injected_cl
     facts: list[CallFact] = []
     clock = Clock(T0)
 
-    async def measure(start: datetime, end: datetime) -> Mapping[str, float | None]:
+    async def measure(start: datetime, end: datetime) -> Mapping[str, Sample]:
         k = compute_kpis(facts, start, end)
-        return {"answer_rate": k.answer_rate, "longest_wait_s": longest_wait_s(facts, end)}
+        calls = sample_sizes(k, settled(in_window(facts, start, end)))
+        return {"answer_rate": Sample(k.answer_rate, calls["answer_rate"]),
+                "longest_wait_s": Sample(longest_wait_s(facts, end), 0)}
 
     notified: list[AlertChange] = []
-    monitor = AlertMonitor(AlertBook([ANSWER_RATE, LONG_WAIT]), measure, notified.append, clock=clock)
+    rule = ANSWER_RATE.model_copy(update={"min_calls": 4})
+    monitor = AlertMonitor(AlertBook([rule, LONG_WAIT]), measure, notified.append, clock=clock)
     assert await monitor.tick() == []  # no calls: no data, stays ok
+    facts += [offered(n, answered=False, start=T0 - timedelta(minutes=55)) for n in range(3)]
+    assert await monitor.tick() == []  # 0 / 3 answered, but 3 calls are fewer than min_calls: no data
+    facts.clear()
 
     facts += [offered(n, answered=n % 3 != 0, start=T0 - timedelta(minutes=50)) for n in range(6)]
     # c0 and c3 abandoned: 4 answered / 6 offered = 0.667 < 0.80
@@ -133,9 +152,9 @@ async def test_the_monitor_task_delivers_alert_webhooks_to_a_receiver() -> None:
 
     rounds: list[datetime] = []
 
-    async def measure(start: datetime, end: datetime) -> Mapping[str, float | None]:
+    async def measure(start: datetime, end: datetime) -> Mapping[str, Sample]:
         rounds.append(end)
-        return {"longest_wait_s": longest_wait_s([waiting], end)}  # 90 s > 60 s
+        return {"longest_wait_s": Sample(longest_wait_s([waiting], end), 1)}  # 90 s > 60 s
 
     with Receiver(SECRET) as receiver:
         hooks = WebhookDispatcher([Subscription(receiver.url, SECRET)], backoff=Backoff(0.01, 0.05, 3))
@@ -163,7 +182,11 @@ def test_rules_and_webhooks_come_from_typed_settings() -> None:
         "CALLPILOT_WEBHOOKS": '[{"url": "http://127.0.0.1:9/hook", "secret": "s3cret-s3cret", "events": ["alert.fired"]}]',
     })
     (rule,) = settings.alert_rules
-    assert (rule.metric, rule.when, rule.fire, rule.clear, rule.window_s) == ("abandonment_rate", "above", 0.1, 0.05, 3600)
+    assert (rule.metric, rule.when, rule.fire, rule.clear, rule.window_s, rule.min_calls) == (
+        "abandonment_rate", "above", 0.1, 0.05, 3600, 20)
+    night = Settings.load(environ={"CALLPILOT_ALERT_RULES": "[{name: a, metric: answer_rate, when: below, fire: 0.8, "
+                                                           "clear: 0.85, window_s: 3600, min_calls: 50}]"})
+    assert night.alert_rules[0].min_calls == 50
     assert settings.webhooks[0].events == ("alert.fired",)
     assert [r.name for r in Settings().alert_rules] == ["answer_rate_low", "longest_wait_high"]
     with pytest.raises(SettingsError, match=r"alert_rules\.0\.metric"):

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
 from callpilot.settings import Settings, SettingsError
+from tests.voice_helpers import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "callpilot"]
@@ -63,11 +64,14 @@ def client(nlu_engine: NLUEngine) -> TestClient:
     return TestClient(create_app(Settings.load(None, {}, data_dir=ROOT / "nlu_data"), engine=nlu_engine))
 
 
-def test_health_reports_the_active_model(client: TestClient, nlu_engine: NLUEngine) -> None:
+def test_health_reports_the_active_model_and_is_not_ready_without_the_voice(
+    client: TestClient, nlu_engine: NLUEngine
+) -> None:
     answer = client.get("/health")
-    assert answer.status_code == 200
-    # This client runs no lifespan, so the handoff service has not been started.
-    assert answer.json() == {"status": "ok", "model_id": nlu_engine.model_id, "brain": "builtin",
+    # This client runs no lifespan: the voice models never start loading and the handoff service is not started.
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "loading", "not_ready": ["voice"], "nlu": "ready", "voice": "loading",
+                             "detail": None, "model_id": nlu_engine.model_id, "brain": "builtin",
                              "handoff": "starting"}
 
 
@@ -117,8 +121,8 @@ def test_health_is_503_until_the_model_is_loaded(tmp_path: Path) -> None:
                 break
             time.sleep(0.05)
         assert answer.status_code == 503
-        assert answer.json()["status"] == "error"
-        assert "nlu.yml:" in answer.json()["detail"]
+        assert answer.json()["status"] == "error" and "nlu" in answer.json()["not_ready"]
+        assert answer.json()["detail"].startswith("nlu: ") and "nlu.yml:" in answer.json()["detail"]
 
 
 # The real server and the command line
@@ -149,8 +153,7 @@ def test_callpilot_run_serves_health_and_parse(nlu_engine: NLUEngine) -> None:
         parsed = httpx.post(f"http://127.0.0.1:{port}/model/parse", json={"text": "I want to talk to an agent"})
         assert parsed.json()["intent"]["name"] == "talk_to_human"
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_process(proc)
 
 
 def test_parse_from_stdin_prints_one_json_per_line(nlu_engine: NLUEngine) -> None:

@@ -1,9 +1,16 @@
-"""Whisper tiny.en in a worker process hears what it hears in this process (same model, greedy decoding)."""
+"""Whisper tiny.en in a worker process hears what it hears in this process (same model, greedy decoding); the
+workers stop with the pool, and with the server process even when it is killed."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
+import psutil
 import pytest
 
 from voice_gateway.asr.audio import pcm16_to_float
@@ -12,6 +19,8 @@ from voice_gateway.asr.short_window import WindowPolicy
 from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir
 from voice_gateway.tts import HibariTts
 from voice_gateway.tts.formats import resample_pcm16
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_worker_process_transcribes_like_this_process() -> None:
@@ -34,3 +43,35 @@ def test_a_worker_process_transcribes_like_this_process() -> None:
 def test_no_worker_processes_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         ProcessTranscriber(tiny_en_dir(), WhisperOptions(), processes=0)
+
+
+def _workers(process: psutil.Process) -> list[psutil.Process]:
+    return [p for p in process.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+
+
+def test_closing_the_pool_stops_its_workers() -> None:
+    pool = ProcessTranscriber(tiny_en_dir(), WhisperOptions(), processes=1)
+    workers = _workers(psutil.Process())
+    assert workers
+    pool.close()
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]  # gone when close returns
+
+
+SERVER_THAT_DIES = """
+import os, signal, psutil
+from voice_gateway.asr.process_pool import ProcessTranscriber
+from voice_gateway.asr.whisper_engine import WhisperOptions, tiny_en_dir
+pool = ProcessTranscriber(tiny_en_dir(), WhisperOptions(), processes=2)
+print(" ".join(str(p.pid) for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no shutdown, no atexit: a crashed or killed server
+"""
+
+
+def test_workers_exit_when_the_server_process_is_killed() -> None:
+    done = subprocess.run([sys.executable, "-c", SERVER_THAT_DIES], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    workers = [psutil.Process(int(pid)) for pid in done.stdout.split() if psutil.pid_exists(int(pid))]
+    assert len(done.stdout.split()) == 2, done.stdout
+    _, alive = psutil.wait_procs(workers, timeout=15)  # orphans re-parented to init once their server died
+    assert alive == [], [p.cmdline() for p in alive]

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from tests.voice_helpers import stop_process
 from voice_gateway.events import AudioOut
 from voice_gateway.simulated_caller import dial_twilio
 
@@ -211,8 +212,7 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
             expect(page.locator("#message")).to_have_text("Wrap-up saved.", timeout=10_000)
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_process(server)
     assert caller.error is None, caller.error
     assert caller.closed_by_server, "the agent hung up, so the call should have ended"
 
@@ -273,8 +273,7 @@ def test_a_newcomer_talks_to_themselves_from_phone_to_agent(tmp_path: Path) -> N
             agent_browser.close()
             caller_browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_process(server)
     events = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     joined = next(e for e in events if e["event"] == "handoff" and e.get("stage") == "agent_joined")
     ended = next(e for e in events if e["event"] == "ended" and e["call_id"] == joined["call_id"])

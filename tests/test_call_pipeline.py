@@ -44,7 +44,7 @@ def silence(seconds: float) -> bytes:
 @pytest.fixture(scope="module")
 def services(nlu_engine: NLUEngine) -> Iterator[VoiceServices]:
     dialogue = build_dialogue(Settings(data_dir=ROOT / "nlu_data"), nlu_engine)
-    loaded = load_services(dialogue, asr_engine="whisper-tiny.en", tts_engine="hibari")
+    loaded = load_services(dialogue, tts_engine="hibari")
     yield loaded
     loaded.close()
 

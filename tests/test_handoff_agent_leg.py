@@ -75,7 +75,7 @@ class ScriptedPort:
 @pytest.fixture(scope="module")
 def models(nlu_engine: NLUEngine) -> Iterator[tuple[VoiceServices, DialogueEngine]]:
     engine = build_dialogue(Settings(data_dir=ROOT / "nlu_data"), nlu_engine)
-    loaded = load_services(engine, asr_engine="whisper-tiny.en", tts_engine="hibari")
+    loaded = load_services(engine, tts_engine="hibari")
     yield loaded, engine
     loaded.close()
 

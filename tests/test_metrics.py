@@ -114,7 +114,7 @@ def test_the_observer_sends_call_webhooks_and_never_raises() -> None:
 @pytest.fixture(scope="module")
 def services(nlu_engine: NLUEngine) -> Iterator[VoiceServices]:
     dialogue = build_dialogue(Settings(data_dir=ROOT / "nlu_data"), nlu_engine)
-    loaded = load_services(dialogue, asr_engine="whisper-tiny.en", tts_engine="hibari")
+    loaded = load_services(dialogue, tts_engine="hibari")
     yield loaded
     loaded.close()
 

@@ -36,7 +36,7 @@ CALLER = "+16175550142"  # Anna Berg (C001) in the demo contacts
 @pytest.fixture(scope="module")
 def services(nlu_engine: NLUEngine) -> Iterator[VoiceServices]:
     dialogue = build_dialogue(Settings(data_dir=ROOT / "nlu_data"), nlu_engine)
-    loaded = load_services(dialogue, asr_engine="whisper-tiny.en", tts_engine="hibari")
+    loaded = load_services(dialogue, tts_engine="hibari")
     yield loaded
     loaded.close()
 

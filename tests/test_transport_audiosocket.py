@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
+from tests.asterisk_dialplan import audiosocket_uuid
 from voice_gateway.events import AudioIn, CallEnded, CallStarted, Dtmf, ErrorKind, MarkPlayed, TransportError
-from voice_gateway.transports import AudioSocketCodec, encode_frame
+from voice_gateway.transports import AudioSocketCodec, audiosocket_caller, encode_frame
 
 CALL = uuid.UUID("40325ec2-5efd-4bd3-805f-53576e581d13")
 HELLO = b"\x01\x00\x10" + CALL.bytes
@@ -142,3 +144,38 @@ def test_encode_frame() -> None:
     assert encode_frame(0x10, bytes(320))[:3] == b"\x10\x01\x40"
     with pytest.raises(ValueError):
         encode_frame(0x10, bytes(0x10000))
+
+
+# The caller's number in the UUID (the README's dialplan; AudioSocket itself carries only the UUID)
+
+
+DIALPLAN = audiosocket_caller.__doc__ or ""
+
+
+@pytest.mark.parametrize(("callerid_num", "caller"), [
+    ("+16175550142", "+16175550142"),
+    ("02079460958", "02079460958"),
+    ("+86 138-1234-5678", "+8613812345678"),
+    ("+123456789012345678", "+456789012345678"),  # longer than E.164's 15 digits: the last 15
+    ("", ""),  # withheld
+    ("anonymous", ""),
+])
+def test_the_documented_dialplan_puts_the_caller_in_the_uuid(callerid_num: str, caller: str) -> None:
+    sent = uuid.UUID(audiosocket_uuid(DIALPLAN, callerid_num))
+    codec = AudioSocketCodec()
+    codec.receive_data(b"\x01\x00\x10" + sent.bytes)
+    assert codec.events_received() == [CallStarted(str(sent), "audiosocket", 8000, caller=caller, stream_id=str(sent))]
+    assert audiosocket_caller.caller_uuid(callerid_num, "1733212345.42") == sent  # `callpilot call --caller`
+
+
+def test_a_uuid_without_the_layout_carries_no_caller() -> None:
+    assert audiosocket_caller.caller_from_uuid(CALL) == ""  # a random (version 4) UUID
+    assert audiosocket_caller.caller_from_uuid(uuid.UUID("f167d0af-cd3a-ca11-ffff-b16175550142")) == ""
+    # Two calls from one number get different UUIDs (the call ids).
+    assert audiosocket_uuid(DIALPLAN, "+16175550142", "1.1") != audiosocket_uuid(DIALPLAN, "+16175550142", "1.2")
+
+
+def test_the_readme_shows_the_dialplan_the_server_reads() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    lines = [line.strip() for line in DIALPLAN.splitlines() if line.strip().startswith(("exten", "same"))]
+    assert len(lines) == 8 and all(line in readme for line in lines)

@@ -26,7 +26,6 @@ from voice_gateway.tts import (
     HibariTts,
     OutputFormat,
     PiperTts,
-    PromptCache,
     SentenceStreamer,
     TtsEngine,
     default_chain,
@@ -273,43 +272,7 @@ def test_fallback_chain_with_no_working_engine_says_why(refused: tuple[str, int]
         run(speak(chain, "Hello."))
 
 
-# Prompt cache and transport formats
-
-
-def test_prompt_cache_warms_hits_and_evicts_by_bytes(hibari: HibariTts) -> None:
-    menu = "Press one for orders."
-
-    async def scenario() -> None:
-        cache = PromptCache(hibari)
-        assert await cache.warm([menu, menu]) == 1
-        first = await cache.get(menu)
-        assert cache.hits == 1 and cache.misses == 1 and first.engine == "hibari"
-        assert cache.size_bytes == len(first.audio) == round(first.sample_rate * 2 * AudioChunk(first.audio, 24000).duration_s)
-        phone = await cache.get(menu, output=TWILIO)
-        assert cache.misses == 2 and phone.sample_rate == 8000 and len(cache) == 2
-        assert len(phone.audio) == pytest.approx(len(first.audio) / 2 / 3, abs=2)
-        # Room for the native render only: adding the telephone one pushes out the least recently used.
-        small = PromptCache(hibari, max_bytes=len(first.audio) + 100)
-        await small.warm([menu])
-        await small.get(menu, output=TWILIO)
-        assert len(small) == 1 and small.key(menu, None, TWILIO) in small
-        assert small.size_bytes == len(phone.audio)
-        await small.get(menu)
-        assert small.misses == 3
-
-    run(scenario())
-
-
-def test_concurrent_requests_render_a_prompt_once(hibari: HibariTts) -> None:
-    recording = Recording(hibari)
-    cache = PromptCache(recording)
-
-    async def scenario() -> None:
-        prompts = await asyncio.gather(*(cache.get("Please hold.") for _ in range(3)))
-        assert len({p.audio for p in prompts}) == 1
-
-    run(scenario())
-    assert sum(1 for kind, _, _ in recording.events if kind == "start") == 1
+# Transport formats (the sentence cache: tests/test_tts_cache.py)
 
 
 def test_telephone_format_is_8khz_mulaw_of_the_same_speech(piper: PiperTts) -> None:

@@ -1,10 +1,13 @@
 """End to end over Asterisk's AudioSocket: a real `callpilot run`, dialled like Asterisk does, greets, answers
-a spoken question, takes keys; `callpilot call --realtime` really plays the caller's audio in real time."""
+a spoken question, takes keys, knows the caller's number from the dialplan's UUID; `callpilot call --realtime`
+really plays the caller's audio in real time."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +15,11 @@ import pytest
 
 from callpilot.settings import Settings
 from callpilot.voice import place_call
+from tests.asterisk_dialplan import audiosocket_uuid
 from tests.voice_helpers import CLI, ROOT, VoiceServer, silence, speech, voice_server, write_wav
 from voice_gateway.call_log import CallEvent, LifecycleKind, read_call_log
+from voice_gateway.simulated_caller import CallerScript, dial_audiosocket, run_caller
+from voice_gateway.transports import audiosocket_caller
 
 RATE = 8000
 OPENING_HOURS = "monday to saturday"
@@ -120,3 +126,21 @@ def test_callpilot_call_realtime_plays_the_caller_in_real_time(
     assert any("opening hours" in line for line in caller_lines), done.stdout
     assert bot_lines and float(bot_lines[0].split("-")[0]) < 6.0, done.stdout  # greeting first, at its time
     assert "the caller hung up" in printed
+
+
+def test_the_caller_id_from_the_documented_dialplan_reaches_the_call_and_the_handoff(server: VoiceServer) -> None:
+    seen = logged_calls(server)
+    # The UUID a real Asterisk sends for a call from +16175550142 with the README's dialplan.
+    call_uuid = uuid.UUID(audiosocket_uuid(audiosocket_caller.__doc__ or "", "+16175550142", "1733212345.77"))
+
+    async def call() -> None:
+        async with dial_audiosocket("127.0.0.1", server.audiosocket_port, call_uuid=call_uuid) as phone:
+            script = CallerScript(silence(6.0, RATE), keys=(("0", 1.0),), tail_s=4.0, realtime=False)
+            await run_caller(phone, script)  # "0": an agent, please
+
+    asyncio.run(call())
+    events = wait_for_end(server, seen)
+    assert events[0].call_id == str(call_uuid) and events[0].data["caller"] == "+16175550142"
+    handoffs = [e for e in events if e.kind is LifecycleKind.HANDOFF and "caller_number" in e.data]
+    # The handoff (screen pop, callback number) knows who is calling.
+    assert handoffs and handoffs[0].data["caller_number"] == "+16175550142", events

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.voice_helpers import stop_process
 from voice_gateway.call_log import LifecycleKind, read_call_log
 from voice_gateway.tts import HibariTts
 from voice_gateway.tts.formats import resample_pcm16
@@ -76,8 +77,7 @@ def test_simulated_caller_checks_an_order_over_twilio(tmp_path: Path) -> None:
         assert "caller:" in printed and "bot:" in printed, done.stdout
         assert "48215" in printed.replace(",", "") or "warehouse" in printed, done.stdout
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_process(server)
     events = read_call_log(tmp_path / "calls.jsonl")
     kinds = [e.kind for e in events]
     assert kinds[0] is LifecycleKind.STARTED and kinds[-1] is LifecycleKind.ENDED, kinds

@@ -1,16 +1,24 @@
-"""`/health/voice`: the voice models are loading, ready (with the engines' names) or failed (with the error)."""
+"""`/health/voice` and `/health`: the voice models are loading, ready (with the engines' names) or failed (with the
+error); every ASR setting reaches the engine `callpilot run` builds."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from pathlib import Path
 
+import psutil
+import pytest
 from fastapi.testclient import TestClient
 
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
-from callpilot.settings import Settings
-from callpilot.voice import VoiceRuntime
+from callpilot.settings import Settings, SettingsError
+from callpilot.voice import VoiceRuntime, asr_settings
+from tests.test_asr import RATE, espeak, gap, phone_call
+from voice_gateway.asr import AsrFinal, AsrSettings
+from voice_gateway.asr.vosk_engine import VoskEngine, korean_test_model_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,18 +45,77 @@ def test_before_loading_the_voice_is_reported_as_loading(nlu_engine: NLUEngine) 
     assert runtime.status() == {"status": "loading", "asr": "whisper-tiny.en", "tts": "hibari", "error": None}
 
 
-def test_loaded_voice_is_ready_with_its_engines(nlu_engine: NLUEngine) -> None:
+def test_loaded_voice_is_ready_with_its_engines_and_health_waits_for_it(nlu_engine: NLUEngine) -> None:
     with TestClient(create_app(settings(), engine=nlu_engine)) as client:
+        loading = client.get("/health")  # the models take seconds: the first answer comes while they load
+        assert loading.status_code == 503
+        assert loading.json()["status"] == "loading" and loading.json()["not_ready"] == ["voice"]
         body = wait_for_voice(client)
+        ready = client.get("/health")
     assert body == {"status": "ready", "asr": "whisper-tiny.en", "tts": "hibari", "error": None}
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ok" and ready.json()["not_ready"] == [] and ready.json()["voice"] == "ready"
 
 
-def test_a_model_that_cannot_load_is_reported_as_failed_with_the_reason(nlu_engine: NLUEngine) -> None:
-    # vosk needs a model folder nobody configured: the voice fails, the text channels keep working.
-    with TestClient(create_app(settings(asr_engine="vosk"), engine=nlu_engine)) as client:
+def test_a_model_that_cannot_load_is_reported_as_failed_with_the_reason(nlu_engine: NLUEngine, tmp_path: Path) -> None:
+    # The configured vosk folder holds no model: the voice fails, /health says so, the text channels keep working.
+    with TestClient(create_app(settings(asr_engine="vosk", asr_vosk_model_dir=tmp_path), engine=nlu_engine)) as client:
         body = wait_for_voice(client)
-        assert client.get("/health").status_code == 200
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "error" and health.json()["not_ready"] == ["voice"]
+        assert "is not a vosk model folder" in health.json()["detail"]
         chat = client.post("/webhooks/rest/webhook", json={"sender": "t1", "message": "hello"})
         assert chat.status_code == 200 and chat.json()
     assert body["status"] == "failed" and body["asr"] == "vosk"
-    assert "CALLPILOT_ASR_VOSK_MODEL_DIR" in str(body["error"])
+    assert f"{tmp_path} is not a vosk model folder" in str(body["error"])
+
+
+def test_vosk_without_a_model_folder_is_refused_when_the_settings_are_read() -> None:
+    with pytest.raises(SettingsError, match="CALLPILOT_ASR_VOSK_MODEL_DIR"):
+        Settings.load(None, {"CALLPILOT_ASR_ENGINE": "vosk"})
+    with pytest.raises(SettingsError, match="English only"):
+        Settings.load(None, {"CALLPILOT_ASR_LANGUAGE": "zh"})  # whisper-tiny.en
+
+
+def test_every_asr_setting_reaches_the_engine_settings(tmp_path: Path) -> None:
+    chosen = Settings.load(None, {"CALLPILOT_ASR_ENGINE": "whisper-base", "CALLPILOT_ASR_LANGUAGE": "zh",
+                                  "CALLPILOT_ASR_VOSK_MODEL_DIR": str(tmp_path), "CALLPILOT_ASR_CPU_THREADS": "3",
+                                  "CALLPILOT_ASR_NUM_WORKERS": "4", "CALLPILOT_ASR_PROCESSES": "5"})
+    assert asr_settings(chosen) == AsrSettings(engine="whisper-base", vosk_model_dir=tmp_path, language="zh",
+                                               cpu_threads=3, num_workers=4, processes=5)
+    # A field added to AsrSettings needs its callpilot setting, or the server would silently drop it.
+    assert {f"asr_{f.name}" for f in dataclasses.fields(AsrSettings)} <= set(Settings.model_fields)
+
+
+def test_callpilot_run_loads_and_decodes_with_the_configured_vosk_model(nlu_engine: NLUEngine) -> None:
+    model_dir = korean_test_model_dir()
+    environ = {"CALLPILOT_ASR_ENGINE": "vosk", "CALLPILOT_ASR_VOSK_MODEL_DIR": str(model_dir)}
+    configured = Settings.load(None, environ, data_dir=ROOT / "nlu_data", audiosocket_port=0)
+    app = create_app(configured, engine=nlu_engine)
+    with TestClient(app) as client:
+        body = wait_for_voice(client)
+        assert body["status"] == "ready" and body["asr"] == "vosk", body
+        services = app.state.voice.services
+        assert isinstance(services.asr, VoskEngine) and services.asr.model_dir == model_dir
+        stream = services.asr.stream(RATE)  # the engine every call of this server opens its stream on
+        pcm = phone_call(gap(300), espeak("안녕하세요", voice="ko"), gap(300))
+        for offset in range(0, len(pcm), 320):
+            stream.accept(pcm[offset : offset + 320])
+        (final,) = stream.flush()
+    assert isinstance(final, AsrFinal) and final.text.strip()
+
+
+def test_a_server_stopped_while_the_models_load_leaves_no_worker_process(nlu_engine: NLUEngine) -> None:
+    runtime = VoiceRuntime(settings(asr_processes=1), nlu_engine)
+
+    async def stop_early() -> None:
+        runtime.start_loading()
+        await runtime.stop()  # SIGTERM seconds after start: the models are still loading
+        assert await asyncio.to_thread(runtime.ready.wait, 300)
+
+    asyncio.run(stop_early())
+    assert runtime.services is None and runtime.error is None  # loaded, then closed at once
+    workers = [p for p in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []

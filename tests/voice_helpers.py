@@ -69,9 +69,19 @@ def voice_server(tmp: Path) -> Iterator[VoiceServer]:
         _wait_for_port(audiosocket_port, deadline)
         yield VoiceServer(url, port, audiosocket_port, tmp / "calls.jsonl", env)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_process(server)
         log.close()
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """Stop a server the way an operator does (SIGTERM, it shuts down cleanly), killed if it has not exited in
+    `timeout_s`: a test leaves no process behind (its ASR workers follow it, see `asr/process_pool.py`)."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def _wait_for_port(port: int, deadline: float) -> None:

@@ -144,10 +144,13 @@ class AudioSocketLine(_SocketLine):
 
 
 @contextlib.asynccontextmanager
-async def dial_audiosocket(host: str, port: int) -> AsyncIterator[AudioSocketLine]:
-    """Connect like Asterisk's `AudioSocket(uuid,host:port)` and send the call's UUID."""
+async def dial_audiosocket(
+    host: str, port: int, *, call_uuid: uuid.UUID | None = None
+) -> AsyncIterator[AudioSocketLine]:
+    """Connect like Asterisk's `AudioSocket(uuid,host:port)` and send the call's UUID (random unless given, e.g.
+    `audiosocket_caller.caller_uuid(...)` as the documented dialplan builds it)."""
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(encode_frame(Kind.UUID, uuid.uuid4().bytes))
+    writer.write(encode_frame(Kind.UUID, (call_uuid or uuid.uuid4()).bytes))
     line = AudioSocketLine(reader, writer)
     try:
         yield line

@@ -1,8 +1,9 @@
 """Threshold alerts with hysteresis: a transition table per rule, evaluated by a periodic asyncio task.
 
-A rule reads one KPI; the reading is classified (breach / between / healthy / no data) and the rule's state
-moves by `TRANSITIONS`. Only ok -> firing and firing -> ok are reported, so a value hovering between the fire
-and clear thresholds never flaps.
+A rule reads one KPI and the number of calls behind it; the reading is classified (breach / between / healthy /
+no data, which includes fewer calls than the rule's `min_calls`) and the rule's state moves by `TRANSITIONS`.
+Only ok -> firing and firing -> ok are reported, so a value hovering between the fire and clear thresholds
+never flaps.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Reading(StrEnum):
     BREACH = "breach"  # past `fire`
     BETWEEN = "between"  # between `fire` and `clear` (inclusive): keep the current state
     HEALTHY = "healthy"  # past `clear`
-    NO_DATA = "no_data"  # e.g. no call offered in the window: nothing to judge
+    NO_DATA = "no_data"  # no value, or fewer calls behind it than the rule's `min_calls`: nothing to judge
 
 
 TRANSITIONS: dict[tuple[AlertState, Reading], AlertState] = {
@@ -50,8 +51,17 @@ class IllegalAlertTransition(RuntimeError):
     """A (state, reading) pair the table does not list."""
 
 
-def classify(rule: AlertRule, value: float | None) -> Reading:
-    if value is None:
+@dataclass(frozen=True)
+class Sample:
+    """A metric over one window and how many calls it is computed from (e.g. offered calls for answer_rate)."""
+
+    value: float | None
+    calls: int
+
+
+def classify(rule: AlertRule, value: float | None, calls: int | None = None) -> Reading:
+    """`calls`: the sample size behind `value` (None: not counted, e.g. a live gauge)."""
+    if value is None or (calls is not None and calls < rule.min_calls):
         return Reading.NO_DATA
     if rule.when == "below":
         return Reading.BREACH if value < rule.fire else Reading.HEALTHY if value > rule.clear else Reading.BETWEEN
@@ -73,6 +83,7 @@ class AlertChange:
     state: AlertState
     value: float | None
     at: datetime
+    calls: int | None = None
 
     @property
     def event(self) -> str:
@@ -81,7 +92,8 @@ class AlertChange:
     def to_payload(self) -> dict[str, object]:
         r = self.rule
         return {"alert": r.name, "state": self.state.value, "metric": r.metric, "value": self.value,
-                "when": r.when, "fire": r.fire, "clear": r.clear, "window_s": r.window_s, "at": self.at.isoformat()}
+                "when": r.when, "fire": r.fire, "clear": r.clear, "window_s": r.window_s, "calls": self.calls,
+                "min_calls": r.min_calls, "at": self.at.isoformat()}
 
 
 class AlertBook:
@@ -95,24 +107,24 @@ class AlertBook:
         self.states = {r.name: AlertState.OK for r in self.rules}
         self.values: dict[str, float | None] = {r.name: None for r in self.rules}
 
-    def observe(self, values: Mapping[str, float | None], at: datetime) -> list[AlertChange]:
-        """`values`: rule name -> its metric's current value (missing = no data)."""
+    def observe(self, samples: Mapping[str, Sample], at: datetime) -> list[AlertChange]:
+        """`samples`: rule name -> its metric over the rule's window (missing = no data)."""
         changes = []
         for rule in self.rules:
-            value = values.get(rule.name)
+            sample = samples.get(rule.name, Sample(None, 0))
             before = self.states[rule.name]
-            after = next_state(before, classify(rule, value))
-            self.states[rule.name], self.values[rule.name] = after, value
+            after = next_state(before, classify(rule, sample.value, sample.calls))
+            self.states[rule.name], self.values[rule.name] = after, sample.value
             if after is not before:
-                changes.append(AlertChange(rule, after, value, at))
+                changes.append(AlertChange(rule, after, sample.value, at, sample.calls))
         return changes
 
     def firing(self) -> list[str]:
         return [name for name, state in self.states.items() if state is AlertState.FIRING]
 
 
-# KPIs for [start, end): metric name -> value (None: no data).
-Measure = Callable[[datetime, datetime], Awaitable[Mapping[str, float | None]]]
+# KPIs for [start, end): metric name -> its value and sample size.
+Measure = Callable[[datetime, datetime], Awaitable[Mapping[str, Sample]]]
 Notify = Callable[[AlertChange], None]
 
 
@@ -120,8 +132,8 @@ def webhook_notifier(hooks: WebhookDispatcher | None) -> Notify:
     """Log every change, and send it as alert.fired / alert.resolved when webhooks are configured."""
 
     def notify(change: AlertChange) -> None:
-        log.warning("alert %s %s: %s %s %s (value %s)", change.rule.name, change.state.value, change.rule.metric,
-                    change.rule.when, change.rule.fire, change.value)
+        log.warning("alert %s %s: %s %s %s (value %s over %s calls)", change.rule.name, change.state.value,
+                    change.rule.metric, change.rule.when, change.rule.fire, change.value, change.calls)
         if hooks is not None:
             hooks.emit(change.event, change.to_payload())
 
@@ -150,11 +162,11 @@ class AlertMonitor:
     async def tick(self) -> list[AlertChange]:
         """One evaluation round: one measurement per distinct window, then the table."""
         now = self.clock()
-        by_window: dict[int, Mapping[str, float | None]] = {}
+        by_window: dict[int, Mapping[str, Sample]] = {}
         for window in sorted({r.window_s for r in self.book.rules}):
             by_window[window] = await self.measure(now - timedelta(seconds=window), now)
-        values = {r.name: by_window[r.window_s].get(r.metric) for r in self.book.rules}
-        changes = self.book.observe(values, now)
+        samples = {r.name: by_window[r.window_s].get(r.metric, Sample(None, 0)) for r in self.book.rules}
+        changes = self.book.observe(samples, now)
         for change in changes:
             self.notify(change)
         return changes

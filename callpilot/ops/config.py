@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -43,6 +43,16 @@ class AlertRule(BaseModel):
     fire: float
     clear: float
     window_s: int = Field(default=3600, ge=60)  # the rate is computed over the calls of the last window_s seconds
+    # Fewer calls than this behind the value (e.g. offered calls for answer_rate) is "no data": one abandoned call
+    # at night is not a 0 % answer rate. Default: 20 for rates and averages, 0 for longest_wait_s (a live gauge).
+    min_calls: int = Field(default=20, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_min_calls(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("min_calls") is None and data.get("metric") == "longest_wait_s":
+            return {**data, "min_calls": 0}
+        return data
 
     @model_validator(mode="after")
     def _clear_is_past_fire(self) -> AlertRule:

@@ -130,6 +130,12 @@ def compute_kpis(
     )
 
 
+def sample_sizes(kpis: Kpis, settled_calls: int) -> dict[str, int]:
+    """How many calls each alert metric is computed from (its denominator), for the rules' `min_calls`."""
+    return {"answer_rate": settled_calls, "abandonment_rate": settled_calls, "service_level": settled_calls,
+            "containment_rate": kpis.ended, "average_speed_of_answer_s": kpis.answered}
+
+
 Bucket = Literal["hour", "day"]
 
 

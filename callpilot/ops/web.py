@@ -18,9 +18,9 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from callpilot.ops import dashboard
-from callpilot.ops.alerts import AlertBook, AlertMonitor, webhook_notifier
+from callpilot.ops.alerts import AlertBook, AlertMonitor, Sample, webhook_notifier
 from callpilot.ops.facts import CHANNEL_CHOICES, PHONE_CHANNELS, CallFact, load_facts
-from callpilot.ops.kpi import Bucket, compute_kpis, hot_topics, longest_wait_s
+from callpilot.ops.kpi import Bucket, compute_kpis, hot_topics, in_window, longest_wait_s, sample_sizes, settled
 from callpilot.ops.metrics import CONTENT_TYPE_LATEST, CallMetrics, FloorView
 from callpilot.ops.observer import OpsObserver
 from callpilot.ops.tickets import TicketDelivery
@@ -111,17 +111,23 @@ class OpsRuntime:
             return None
         return view
 
-    async def measure(self, start: datetime, end: datetime) -> Mapping[str, float | None]:
-        """The alert rules' metrics over [start, end); the longest wait also looks at the live queues."""
+    async def measure(self, start: datetime, end: datetime) -> Mapping[str, Sample]:
+        """The alert rules' metrics over [start, end) with the calls behind each; the longest wait also looks at
+        the live queues."""
         facts = await self.facts(start, end) if self.database() is not None else []  # no records: no data
         k = compute_kpis(facts, start, end, service_level_s=self.settings.service_level_s)
+        calls = sample_sizes(k, settled(in_window(facts, start, end)))
         wait = longest_wait_s(facts, end)
+        waiting = sum(f.offered and not f.answered and f.ended_at is None for f in facts)
         view = await self.floor()
         if view is not None:
             wait = max([wait, *(q.longest_wait_s for q in view.queues)])
-        return {"answer_rate": k.answer_rate, "abandonment_rate": k.abandonment_rate,
-                "service_level": k.service_level, "containment_rate": k.containment_rate,
-                "average_speed_of_answer_s": k.average_speed_of_answer_s, "longest_wait_s": wait}
+            waiting = max(waiting, sum(len(q.waiting) for q in view.queues))
+        values = {"answer_rate": k.answer_rate, "abandonment_rate": k.abandonment_rate,
+                  "service_level": k.service_level, "containment_rate": k.containment_rate,
+                  "average_speed_of_answer_s": k.average_speed_of_answer_s}
+        return {**{metric: Sample(value, calls[metric]) for metric, value in values.items()},
+                "longest_wait_s": Sample(wait, waiting)}
 
 
 def parse_when(name: str, raw: str | None, default: datetime) -> datetime:

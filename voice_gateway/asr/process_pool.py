@@ -9,6 +9,9 @@ the audio (a few hundred KB of float32) is the only thing that crosses.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from voice_gateway.asr.audio import Samples
 from voice_gateway.asr.segmented import Transcriber, Transcript
 from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber
 
+PARENT_CHECK_S = 1.0
+
 
 class _Worker:
     """The model of one worker process (set by the pool's initializer; a process holds exactly one)."""
@@ -25,7 +30,15 @@ class _Worker:
     transcriber: Transcriber | None = None
 
 
+def _exit_with(parent: int) -> None:
+    """A worker outlives nothing: when the server process is gone (killed, crashed), it exits too."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
 def _load(model_dir: str, options: WhisperOptions) -> None:
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True, name="parent-watch").start()
     _Worker.transcriber = WhisperTranscriber.from_dir(Path(model_dir), options)
 
 
@@ -57,4 +70,5 @@ class ProcessTranscriber:
         return self._pool.submit(_transcribe, samples).result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers and wait for them to exit (a decode in progress finishes first)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

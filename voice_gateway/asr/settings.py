@@ -32,6 +32,8 @@ class AsrSettings:
             raise ValueError(f"unknown ASR engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
         if self.engine == "vosk" and self.vosk_model_dir is None:
             raise ValueError("the vosk engine needs CALLPILOT_ASR_VOSK_MODEL_DIR (a downloaded vosk model folder)")
+        if self.engine in ("whisper-tiny.en", "moonshine") and self.language not in (None, "en"):
+            raise ValueError(f"the {self.engine} engine recognises English only, not {self.language!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AsrSettings:

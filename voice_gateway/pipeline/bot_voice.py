@@ -61,7 +61,9 @@ class BotVoice:
     async def _speak_forever(self) -> None:
         """Synthesise queued texts sentence by sentence into the playout, a mark after each sentence."""
         state, playout = self.state, self.playout
-        streamer = SentenceStreamer(self.services.tts, voice=self.services.settings.voice)
+        settings = self.services.settings
+        streamer = SentenceStreamer(self.services.tts, voice=settings.voice, id_patterns=settings.id_patterns,
+                                    cache=self.services.tts_cache)
         while True:
             text = await self._texts.get()
             asked: float | None = time.perf_counter()

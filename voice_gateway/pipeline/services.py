@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from bot.dialogue import BotTurn
-from voice_gateway.asr import AsrEngine
+from voice_gateway.asr import AsrEngine, AsrSettings
 from voice_gateway.call_log import CallLog
 from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import NullObserver, PipelineObserver
-from voice_gateway.tts import TtsEngine
+from voice_gateway.tts import SentenceCache, TtsEngine
 from voice_gateway.vad import EndpointConfig, VadBackend
 
 T = TypeVar("T")
@@ -50,6 +50,8 @@ class PipelineSettings:
     # Playback
     lead_ms: int = 100  # bot audio sent ahead of playback; what a `clear` has to drop at most
     voice: str | None = None
+    # Regexes of identifiers the bot reads out (the NLU data's `*_number` regexes): spoken digit by digit
+    id_patterns: tuple[str, ...] = ()
     # Recording
     record_calls: bool = False
     recordings_dir: Path = Path("results/recordings")
@@ -65,6 +67,8 @@ class VoiceServices:
     vad: VadBackend
     tts: TtsEngine
     dialogue: Dialogue
+    # Sentences without caller data (greetings, menus, common answers) synthesised once for every call
+    tts_cache: SentenceCache | None = None
     call_log: CallLog = field(default_factory=lambda: CallLog(None))
     settings: PipelineSettings = field(default_factory=PipelineSettings)
     observer: PipelineObserver = field(default_factory=NullObserver)  # metrics, webhooks (set by the app)
@@ -98,18 +102,17 @@ class VoiceServices:
 def load_services(
     dialogue: Dialogue,
     *,
-    asr_engine: str = "whisper-tiny.en",
+    asr: AsrSettings | None = None,
     tts_engine: str = "hibari",
     use_edge: bool = False,
-    asr_processes: int = 0,
     call_log_path: Path | None = None,
     call_log_redact: Callable[[str], str] | None = None,
     settings: PipelineSettings | None = None,
 ) -> VoiceServices:
-    """Load the offline models (a few seconds); `tts_engine` is "hibari", "piper", "espeak" or "chain"."""
-    from voice_gateway.asr import AsrSettings, load_engine
+    """Load the offline models (a few seconds): the recogniser `asr` describes (default whisper-tiny.en in this
+    process); `tts_engine` is "hibari", "piper", "espeak" or "chain"."""
+    from voice_gateway.asr import load_engine
     from voice_gateway.tts import EspeakTts, default_chain, load_offline
-    from voice_gateway.tts.remembered import RememberingTts
     from voice_gateway.vad import SileroVad
 
     tts: TtsEngine
@@ -120,9 +123,10 @@ def load_services(
     else:
         tts = load_offline(tts_engine)
     return VoiceServices(
-        asr=load_engine(AsrSettings(engine=asr_engine, processes=asr_processes)),
+        asr=load_engine(asr or AsrSettings()),
         vad=SileroVad(),
-        tts=RememberingTts(tts),  # greetings, menus and common answers are synthesised once
+        tts=tts,
+        tts_cache=SentenceCache(tts),
         dialogue=dialogue,
         call_log=CallLog(call_log_path, redact=call_log_redact),
         settings=settings or PipelineSettings(),

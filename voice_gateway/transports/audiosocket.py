@@ -1,8 +1,9 @@
 """Sans-I/O codec for Asterisk AudioSocket (TCP), our server's side.
 
 Every frame is a 1-byte kind, a 2-byte big-endian payload length and the payload. Asterisk sends the
-call's UUID first, then 20 ms of signed-linear 16-bit 8 kHz mono audio (little-endian samples) per frame,
-DTMF digits and finally a hang-up; we send audio frames and a hang-up.
+call's UUID first (with the caller's number in it when the dialplan follows `audiosocket_caller.py`), then
+20 ms of signed-linear 16-bit 8 kHz mono audio (little-endian samples) per frame, DTMF digits and finally a
+hang-up; we send audio frames and a hang-up.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from enum import IntEnum, StrEnum
 
 from voice_gateway.audio.frames import FrameBuffer
 from voice_gateway.events import DTMF_DIGITS, AudioIn, CallStarted, Dtmf, ErrorKind, MarkPlayed
+from voice_gateway.transports.audiosocket_caller import caller_from_uuid
 from voice_gateway.transports.base import CodecBase
 
 SAMPLE_RATE = 8000
@@ -137,9 +139,11 @@ class AudioSocketCodec(CodecBase):
             return
         self.state = next_state
         if kind is Kind.UUID:
-            self.call_id = str(uuid.UUID(bytes=payload))
+            call_uuid = uuid.UUID(bytes=payload)
+            self.call_id = str(call_uuid)
             self._start()
-            self._events.append(CallStarted(self.call_id, self.transport, SAMPLE_RATE, stream_id=self.call_id))
+            self._events.append(CallStarted(self.call_id, self.transport, SAMPLE_RATE, stream_id=self.call_id,
+                                            caller=caller_from_uuid(call_uuid)))
         elif kind is Kind.AUDIO:
             self._events.append(AudioIn(payload, SAMPLE_RATE))
         elif kind is Kind.DTMF:

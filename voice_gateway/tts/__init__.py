@@ -1,7 +1,7 @@
-"""Speech synthesis behind one streaming interface: engines, fallback chain, sentence streaming, prompt cache."""
+"""Speech synthesis behind one streaming interface: engines, fallback, spoken text, sentence streaming and cache."""
 
 from voice_gateway.tts.breaker import BreakerState, CircuitBreaker
-from voice_gateway.tts.cache import PromptCache, RenderedPrompt
+from voice_gateway.tts.cache import SentenceCache
 from voice_gateway.tts.edge import EdgeTts
 from voice_gateway.tts.engines import OFFLINE_DEFAULT, default_chain, load_offline
 from voice_gateway.tts.espeak import EspeakTts
@@ -30,9 +30,8 @@ __all__ = [
     "HibariTts",
     "OutputFormat",
     "PiperTts",
-    "PromptCache",
-    "RenderedPrompt",
     "SentenceAudio",
+    "SentenceCache",
     "SentenceStreamer",
     "TtsEngine",
     "default_chain",

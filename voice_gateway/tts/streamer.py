@@ -1,12 +1,19 @@
-"""Speak a bot reply sentence by sentence: the first sentence plays while the rest are synthesised."""
+"""Speak a bot reply sentence by sentence: the first sentence plays while the rest are synthesised.
+
+Every sentence goes through `spoken_text.speakable` first (identifiers digit by digit, amounts and dates in
+words), so every engine says the same words; sentences without caller data come from the `SentenceCache`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from voice_gateway.tts.cache import SentenceCache
+from voice_gateway.tts.fallback import language_of
+from voice_gateway.tts.spoken_text import languages, speakable
 from voice_gateway.tts.types import AudioChunk, TtsEngine
 
 # A sentence ends at . ! ? … followed by space, or at Chinese end punctuation (no space follows it).
@@ -34,11 +41,18 @@ def split_sentences(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class SentenceAudio:
-    """One sentence of a reply and all of its audio."""
+    """One sentence of a reply (as written, for transcripts), the words the engine said, and all of its audio."""
 
     index: int
     text: str
     audio: AudioChunk
+    spoken: str = ""
+
+
+def spoken_form(sentence: str, id_patterns: Sequence[str] = ()) -> str:
+    """The words an engine says for a sentence (unchanged in a language without a `spoken_text` reader)."""
+    language = language_of(sentence)
+    return speakable(sentence, language=language, id_patterns=id_patterns) if language in languages() else sentence
 
 
 @dataclass(frozen=True)
@@ -49,21 +63,32 @@ class _Failed:
 class SentenceStreamer:
     """Synthesises a reply's sentences in order, `lookahead` ahead of the consumer, and yields each when done."""
 
-    def __init__(self, engine: TtsEngine, *, voice: str | None = None, lookahead: int = 1) -> None:
+    def __init__(self, engine: TtsEngine, *, voice: str | None = None, lookahead: int = 1,
+                 id_patterns: Sequence[str] = (), cache: SentenceCache | None = None) -> None:
         if lookahead < 1:
             raise ValueError(f"lookahead must be at least 1, got {lookahead}")
+        if cache is not None and cache.engine is not engine:
+            raise ValueError(f"the sentence cache speaks with {cache.engine.name}, not {engine.name}")
         self.engine = engine
         self.voice = voice
         self.lookahead = lookahead
+        self.id_patterns = tuple(id_patterns)  # the NLU data's identifier regexes (order numbers ...)
+        self.cache = cache  # sentences without caller data, shared between calls
+
+    async def _synthesize(self, text: str, spoken: str) -> list[AudioChunk]:
+        if self.cache is not None and self.cache.shares(text):
+            audio = await self.cache.get(spoken, self.voice)
+            return [audio] if audio is not None else []
+        return [chunk async for chunk in self.engine.synthesize(spoken, self.voice) if chunk.pcm]
 
     async def _speak(self, index: int, text: str) -> SentenceAudio | None:
-        chunks = [chunk async for chunk in self.engine.synthesize(text, self.voice)]
-        chunks = [chunk for chunk in chunks if chunk.pcm]
+        spoken = spoken_form(text, self.id_patterns)
+        chunks = await self._synthesize(text, spoken)
         if not chunks:
             return None
         if len({chunk.sample_rate for chunk in chunks}) > 1:
             raise ValueError(f"{self.engine.name} changed sample rate within one sentence")
-        return SentenceAudio(index=index, text=text, audio=AudioChunk.join(chunks))
+        return SentenceAudio(index=index, text=text, audio=AudioChunk.join(chunks), spoken=spoken)
 
     async def _produce(self, sentences: list[str], queue: asyncio.Queue[SentenceAudio | _Failed | None]) -> None:
         try:
