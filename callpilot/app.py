@@ -18,6 +18,7 @@ from callpilot.handoff_port import HandoffRuntime, wrap_up_to_file
 from callpilot.ops.web import mount_ops
 from callpilot.records.runtime import mount_records
 from callpilot.settings import Settings
+from callpilot.site import mount_site
 from callpilot.supervisor_keys import api_key_roles
 from callpilot.voice import mount_voice
 from handoff.desk import desk_router
@@ -86,7 +87,9 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         await records.stop()
         await ops.stop()
 
-    app = FastAPI(title="callpilot", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc come from mount_site: FastAPI's own load Swagger UI and ReDoc from a CDN.
+    app = FastAPI(title="callpilot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    mount_site(app)  # /, the stylesheet, the favicon, /docs, /redoc
     app.state.holder = holder
     app.state.settings = settings
     voice = mount_voice(app, settings, holder)

@@ -64,9 +64,12 @@ def supervisor_router(service: Callable[[], HandoffService], keys: SupervisorKey
 
     @router.get("/supervisor")
     async def supervisor_page(request: Request) -> HTMLResponse:
+        """The floor, or the sign-in form: a page to fill in, so 200 (a refused key is said on it)."""
         status, message = await verdict(presented_key(request))
+        if status == 503:
+            return sign_in_page(message, status)
         if status != 200:
-            return sign_in_page("" if presented_key(request) is None and status == 401 else message, status)
+            return sign_in_page("" if presented_key(request) is None else message, 200)
         return HTMLResponse(page("supervisor.html"))
 
     @router.post("/supervisor/login")
