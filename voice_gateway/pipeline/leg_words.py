@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-def queue_announcement(position: int, expected_wait_s: float) -> str:
+def queue_announcement(position: int, expected_wait_s: float | None) -> str:
+    """The caller's place in the queue, and the expected wait only when it is known."""
     where = "You are next in line." if position <= 1 else f"You are number {position} in the queue."
+    if expected_wait_s is None:
+        return where
     minutes = round(expected_wait_s / 60)
     if expected_wait_s < 60:
         wait = "The expected wait is less than a minute."
