@@ -87,9 +87,9 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         await records.stop()
         await ops.stop()
 
-    # /docs and /redoc come from mount_site: FastAPI's own load Swagger UI and ReDoc from a CDN.
+    # /docs comes from mount_site: FastAPI's own loads Swagger UI from a CDN (and no /redoc: ReDoc's logo does).
     app = FastAPI(title="callpilot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
-    mount_site(app)  # /, the stylesheet, the favicon, /docs, /redoc
+    mount_site(app)  # /, the stylesheet, the favicon, /docs
     app.state.holder = holder
     app.state.settings = settings
     voice = mount_voice(app, settings, holder)

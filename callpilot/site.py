@@ -1,6 +1,6 @@
 """The site around the app's pages: the landing page (`/`), the one stylesheet and the favicon every page
-links, and the API docs (`/docs`, `/redoc`) with their scripts served from an installed package, so every page
-works offline."""
+links, and the API docs (`/docs`) with Swagger UI's files served from an installed package, so every page works
+offline. There is no `/redoc`: ReDoc's bundle loads its logo from a CDN."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI, HTTPException
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 STYLESHEET = "/static/style.css"
 FAVICON = "/favicon.svg"
 DOCS_ASSETS = "/static/docs"
-# Swagger UI and ReDoc as the `fastapi-offline` package ships them (no CDN).
+# Swagger UI as the `fastapi-offline` package ships it (no CDN).
 DOCS_FILES = Path(fastapi_offline.__file__).parent / "static"
 SITE_FILES = {"style.css": "text/css", "favicon.svg": "image/svg+xml"}
 
@@ -44,7 +44,7 @@ PAGES: tuple[PageLink, ...] = (
     PageLink("/dashboard", "Dashboard", "Today's and the last 7 days' KPIs, charts, hot topics, alerts.",
              "A supervisor or admin API key, as for the supervisor page."),
     PageLink("/docs", "API docs",
-             'The REST API (<code>/api/v1</code>) to try out; ReDoc at <a href="/redoc">/redoc</a>.',
+             "The REST API (<code>/api/v1</code>): every route and field, to try out.",
              "Reading the docs needs nothing; calls need <code>Authorization: Bearer &lt;API key&gt;</code>."),
 )
 
@@ -83,8 +83,8 @@ def landing_page(pages: tuple[PageLink, ...] = PAGES) -> str:
 
 
 def mount_site(app: FastAPI) -> None:
-    """`/`, `/static/style.css`, `/favicon.svg` (and `/favicon.ico`), `/docs` and `/redoc`. The app must be
-    created with `docs_url=None, redoc_url=None` (FastAPI's own pages load their scripts from a CDN)."""
+    """`/`, `/static/style.css`, `/favicon.svg` (and `/favicon.ico`) and `/docs`. The app must be created with
+    `docs_url=None, redoc_url=None` (FastAPI's own pages load their scripts from a CDN)."""
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_FILES), name="docs-assets")
 
     @app.get("/", include_in_schema=False)
@@ -117,9 +117,3 @@ def mount_site(app: FastAPI) -> None:
     @app.get(oauth2_redirect, include_in_schema=False)
     def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=openapi_url, title=f"{app.title}: API reference",
-                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js", redoc_favicon_url=FAVICON,
-                              with_google_fonts=False)
