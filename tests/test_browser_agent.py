@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -135,9 +134,9 @@ def add_agent(env: dict[str, str]) -> str:
     added = subprocess.run([*CLI, "agent", "add", "Alice", "--skills", "orders,returns,tech,billing,general"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert added.returncode == 0, added.stderr
-    token = re.search(r"token \(shown once[^)]*\): (\S+)", added.stdout)
-    assert token, added.stdout
-    return token.group(1)
+    lines = added.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cpa_"), added.stdout  # the token alone, like an API key
+    return lines[0]
 
 
 def add_supervisor_key(env: dict[str, str]) -> str:
