@@ -70,7 +70,7 @@ class OverflowOffer:
         parts = [CHOICE_TEXT[action].format(key=n) for n, action in enumerate(self.choices, start=1)
                  if action in CHOICE_TEXT]
         listed = ", ".join(parts[:-1]) + f", or {parts[-1]}" if len(parts) > 1 else parts[0]
-        return (f"All our colleagues are still busy. Press {listed}. "
+        return (f"None of our colleagues can take your call right now. Press {listed}. "
                 f"Or stay on the line and {STAY_TEXT.get(self.default, STAY_TEXT['callback'])}.")
 
     def key(self, digit: str) -> str | None:
