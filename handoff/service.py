@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from bot.dialogue.handoff import HandoffDecision
-from handoff.acd import expected_wait, nobody_signed_in, signed_in
+from handoff.acd import expected_wait, nobody_signed_in
 from handoff.aftercare import CallbackList, HandleTimes
 from handoff.caller_feed import CallerFeed
 from handoff.calls import CallBook
@@ -149,9 +149,9 @@ class HandoffService:
         rank: Any = await self.client.zrank(self.keys.waiting(queue), call_id)  # by priority, then arrival
         position = int(rank) + 1 if rank is not None else 1
         config = self.config.queue(queue)
-        skilled = [a for a in self.directory.agents() if a.level(queue) > 0]
-        agents = [snapshot for snapshot, _ in await self.presence.snapshot(skilled)]
-        serving = len(signed_in(agents, queue))
+        # Logged in (any status but offline; the router also drops agents whose heartbeat expired): one SMEMBERS.
+        online = set(await self.presence.online_ids())
+        serving = sum(1 for a in self.directory.agents() if a.level(queue) > 0 and a.agent_id in online)
         expected = expected_wait(position, serving, config, await self.handle_times.get(queue))
         is_open = config.hours.is_open(now) if config.hours else True
         if is_open and not serving:
