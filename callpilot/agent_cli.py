@@ -35,7 +35,7 @@ def agent_add(
     expires_days: Annotated[float | None, typer.Option("--expires-days", help="The token expires after.")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Register an agent and print its login token (once: only its hash is stored)."""
+    """Register an agent and print its login token alone on stdout (once: only its hash is stored)."""
     directory = _directory(config)
     try:
         agent, token = directory.add(name, parse_skills(skills),
@@ -44,8 +44,9 @@ def agent_add(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     levels = ", ".join(f"{s}:{lvl}" for s, lvl in sorted(agent.skills.items()))
-    typer.echo(f"added agent {agent.agent_id} ({agent.name}; skills {levels}) to {directory.path}")
-    typer.echo(f"token (shown once, keep it safe): {token}")
+    typer.echo(token)  # alone on stdout, like `apikey create`'s key: TOKEN=$(callpilot agent add ...)
+    typer.echo(f"added agent {agent.agent_id} ({agent.name}; skills {levels}) to {directory.path}", err=True)
+    typer.echo("that is the agent's sign-in token for /agent: store it now, it cannot be shown again", err=True)
 
 
 @agent_app.command("list")

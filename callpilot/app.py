@@ -27,6 +27,7 @@ from callpilot.records.apikeys import Principal
 from callpilot.records.auth import require_role
 from callpilot.records.runtime import mount_records
 from callpilot.settings import Settings
+from callpilot.site import mount_site
 from callpilot.supervisor_keys import ApiKeySessions, secure_cookies
 from callpilot.voice import mount_voice
 from handoff.desk import desk_router
@@ -119,7 +120,9 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         await records.stop()
         await ops.stop()
 
-    app = FastAPI(title="callpilot", version="0.1.0", lifespan=lifespan)
+    # /docs comes from mount_site: FastAPI's own loads Swagger UI from a CDN (and no /redoc: ReDoc's logo does).
+    app = FastAPI(title="callpilot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    mount_site(app)  # /, the stylesheet, the favicon, /docs
     app.add_middleware(MaxBodySize, max_bytes=settings.max_body_bytes)
     app.state.holder = holder
     app.state.settings = settings

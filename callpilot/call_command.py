@@ -1,9 +1,12 @@
 """The `callpilot call` command: a simulated caller against a running server (Twilio websocket or
-AudioSocket), the bot's audio saved, and both sides of the conversation printed with their timings."""
+AudioSocket), the bot's audio saved under the results folder, and both sides of the conversation printed with
+their timings: the caller, what was heard of the bot (speech recognition of its audio) and the bot's own words
+(from the server's call log)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 import wave
 from collections.abc import Callable
@@ -12,11 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from callpilot.settings import Settings
+from voice_gateway.call_log import LifecycleKind, read_call_log
 from voice_gateway.events import DTMF_DIGITS
 from voice_gateway.simulated_caller import CallerReport, CallerScript, dial_audiosocket, dial_twilio, run_caller
 from voice_gateway.transports.audiosocket_caller import caller_uuid
 from voice_gateway.tts.formats import resample_pcm16
 from voice_gateway.twiml import MEDIA_STREAM_PATH
+
+GREETING_WAIT_S = 30.0  # --wait-for-greeting: the longest silence before the caller speaks anyway
 
 
 def read_caller_wav(path: Path) -> bytes:
@@ -61,6 +67,25 @@ def _transcriber() -> Callable[[bytes], str]:
     return transcribe
 
 
+def bot_lines_from_log(path: Path, call_id: str, *, wait_s: float = 3.0) -> list[tuple[float, str, bool]] | None:
+    """The bot's own words in the call, in order, from the server's call log: (seconds into the call when it was
+    logged, i.e. played out or cut off; text; interrupted). None when the log is not readable here (the server
+    writes it elsewhere); waits for the call's `ended`."""
+    if not path.is_file():
+        return None
+    deadline = time.monotonic() + wait_s
+    while True:
+        events = [e for e in read_call_log(path) if e.call_id == call_id]
+        if any(e.kind is LifecycleKind.ENDED for e in events) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if not events:
+        return None
+    return [(e.call_ms / 1000, str(e.data.get("planned") or e.data.get("text") or ""), bool(e.data.get("interrupted")))
+            for e in events if e.kind is LifecycleKind.TURN and e.data.get("speaker") == "bot"
+            and str(e.data.get("planned") or e.data.get("text") or "").strip()]
+
+
 def place_call(
     settings: Settings,
     wav: Path,
@@ -68,30 +93,40 @@ def place_call(
     transport: str = "twilio",
     dtmf: list[str] | None = None,
     realtime: bool = True,
-    out: Path = Path("bot.wav"),
+    out: Path | None = None,
     url: str | None = None,
     tail_s: float = 20.0,
     transcribe: bool = True,
-    caller: str | None = None,
+    caller_number: str | None = None,
+    wait_for_greeting: bool = False,
 ) -> CallerReport:
-    """Dial the server, play `wav` (then silence), save the bot's audio and print both sides with timings."""
+    """Dial the server, play `wav` (then silence), save the bot's audio (default:
+    `<results_dir>/calls/<call id>-bot.wav`) and print both sides with timings: what the caller said, what was
+    heard of the bot (ASR of its audio), and the bot's own words from the server's call log when it is readable."""
     audio = read_caller_wav(wav)
-    script = CallerScript(audio, parse_keys(dtmf or []), tail_s=tail_s, realtime=realtime)
+    script = CallerScript(audio, parse_keys(dtmf or []), tail_s=tail_s, realtime=realtime,
+                          wait_for_greeting_s=GREETING_WAIT_S if wait_for_greeting else None)
     base = url or f"http://{settings.host}:{settings.port}"
+    call_id = ""
 
     async def dial() -> CallerReport:
+        nonlocal call_id
         if transport == "twilio":
             ws_url = base.replace("https://", "wss://").replace("http://", "ws://").rstrip("/") + MEDIA_STREAM_PATH
-            async with dial_twilio(ws_url, **({"caller": caller} if caller else {})) as line:
+            async with dial_twilio(ws_url, **({"caller": caller_number} if caller_number else {})) as line:
+                call_id = line.call_id
                 return await run_caller(line, script)
         if transport == "audiosocket":
             # The caller id travels in the UUID, as the README's dialplan puts it there.
-            call_uuid = caller_uuid(caller, uuid.uuid4().hex) if caller else None
+            call_uuid = caller_uuid(caller_number, uuid.uuid4().hex) if caller_number else None
             async with dial_audiosocket(settings.host, settings.audiosocket_port, call_uuid=call_uuid) as phone:
+                call_id = phone.call_id
                 return await run_caller(phone, script)
         raise ValueError(f"unknown transport {transport!r}: use twilio or audiosocket")
 
     report = asyncio.run(dial())
+    out = out or settings.results_dir / "calls" / f"{call_id}-bot.wav"
+    out.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(out), "wb") as writer:
         writer.setnchannels(1)
         writer.setsampwidth(2)
@@ -99,14 +134,27 @@ def place_call(
         writer.writeframes(bytes(report.bot_audio))
     text = _transcriber() if transcribe else None
     lines: list[tuple[float, str]] = []
-    for who, pcm in (("caller", audio), ("bot", bytes(report.bot_audio))):
-        for start, end in _spans(pcm):
-            said = text(pcm[int(start * 16) : int(end * 16)]) if text else ""
-            lines.append((start, f"{start / 1000:7.2f}-{end / 1000:6.2f}s {who:>6}: {said}"))
-    lines += [(at, f"{at / 1000:7.2f}s        caller: [key {digit}]") for digit, at in report.keys_ms]
-    lines += [(at, f"{at / 1000:7.2f}s           bot: [playback cleared: barge-in]") for at in report.clears_ms]
+    offset = report.audio_start_ms
+    for start, end in _spans(audio):
+        said = text(audio[int(start * 16) : int(end * 16)]) if text else ""
+        lines.append((offset + start, f"{(offset + start) / 1000:7.2f}-{(offset + end) / 1000:6.2f}s  caller: {said}"))
+    bot = bytes(report.bot_audio)
+    for start, end in _spans(bot):
+        heard = text(bot[int(start * 16) : int(end * 16)]) if text else ""
+        lines.append((start, f"{start / 1000:7.2f}-{end / 1000:6.2f}s   heard: {heard}"))
+    lines += [(at, f"{at / 1000:7.2f}s         caller: [key {digit}]") for digit, at in report.keys_ms]
+    lines += [(at, f"{at / 1000:7.2f}s          heard: [the bot stopped: barge-in]") for at in report.clears_ms]
+    said_by_bot = bot_lines_from_log(settings.call_log, call_id) if call_id else None
+    print(f"call {call_id}")
     for _, line in sorted(lines):
         print(line)
+    if said_by_bot is not None:
+        print("what the bot said (its own words, from the server's call log):")
+        for _, words, cut in said_by_bot:
+            print(f"            bot: {words}{' (cut off by the caller)' if cut else ''}")
+    else:
+        print(f"(the bot's own words are not shown: the call log {settings.call_log} is not readable here; "
+              "run from the server's folder or set CALLPILOT_CALL_LOG)")
     ended = "the bot hung up" if report.hung_up_by_bot_ms is not None else "the caller hung up"
     print(f"{ended}; bot audio saved to {out}")
     return report

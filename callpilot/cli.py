@@ -87,19 +87,24 @@ def call(
     transport: Annotated[str, typer.Option(help="twilio or audiosocket.")] = "twilio",
     dtmf: Annotated[list[str] | None, typer.Option(help="Key presses as DIGIT@SECONDS, e.g. 1@3.5.")] = None,
     realtime: Annotated[bool, typer.Option("--realtime/--fast", help="Real-time pacing, or faster.")] = True,
-    out: Annotated[Path, typer.Option(help="Where to save the bot's audio.")] = Path("bot.wav"),
+    out: Annotated[Path | None, typer.Option(
+        help="Where to save the bot's audio (default: <results_dir>/calls/<call id>-bot.wav).")] = None,
     url: Annotated[str | None, typer.Option(help="Server base URL (default from settings).")] = None,
     tail: Annotated[float, typer.Option(help="Most seconds of silence to wait for the bot.")] = 20.0,
-    caller: Annotated[str | None, typer.Option(help="The caller's number, e.g. +16175550142.")] = None,
+    caller_number: Annotated[str | None, typer.Option(
+        "--caller-number", help="The number the call comes from, e.g. +16175550142 (a demo customer's, to "
+                                "see the agent's screen pop); over AudioSocket it travels in the call's UUID.")] = None,
+    wait_for_greeting: Annotated[bool, typer.Option(
+        "--wait-for-greeting", help="Stay silent until the bot's greeting is over, then play WAV.")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Call the running server like a phone would, play WAV, save and print what the bot said."""
+    """Call the running server like a phone would, play WAV, save the bot's audio and print both sides."""
     from callpilot.voice import place_call
 
     settings = _settings(config)
     try:
         place_call(settings, wav, transport=transport, dtmf=dtmf or [], realtime=realtime, out=out, url=url,
-                   tail_s=tail, caller=caller)
+                   tail_s=tail, caller_number=caller_number, wait_for_greeting=wait_for_greeting)
     except (OSError, ValueError) as exc:
         raise _fail(f"error: {exc}") from None
 

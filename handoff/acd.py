@@ -74,10 +74,20 @@ class CloseCall:
 class SendPosition:
     call_id: str
     position: int
-    expected_wait_s: float
+    expected_wait_s: float | None  # None: not known (no agent serving the queue right now)
 
 
-Action = Ring | RingTimeout | OverflowCall | CloseCall | SendPosition
+@dataclass(frozen=True)
+class NobodySignedIn:
+    """No agent with the queue's skill is signed in: waiting would be for nobody. With `overflow_choices`
+    the caller is offered them at once (`overflow`); otherwise the bot takes the call back."""
+
+    call_id: str
+    reason: str
+    overflow: OverflowCall | None = None
+
+
+Action = Ring | RingTimeout | OverflowCall | CloseCall | SendPosition | NobodySignedIn
 
 
 @dataclass
@@ -93,12 +103,30 @@ def ordered(calls: Sequence[WaitingCall]) -> list[WaitingCall]:
     return sorted(calls, key=WaitingCall.sort_key)
 
 
-def expected_wait(position: int, agents_logged_in: int, config: QueueConfig, handle_s: float | None = None) -> float:
-    """Rough expected wait: calls ahead x average handling time / agents serving the queue. The handling
-    time is the measured one (`handle_s`, a moving average of talk + wrap-up) once there is one, else
-    the configured `average_handle_s`."""
+def expected_wait(position: int, agents_logged_in: int, config: QueueConfig,
+                  handle_s: float | None = None) -> float | None:
+    """Rough expected wait: calls ahead x average handling time / agents signed in to the queue (busy or on a
+    break). The handling time is the measured one (`handle_s`, a moving average of talk + wrap-up) once there
+    is one, else the configured `average_handle_s`. None (not known, so not announced) while nobody is signed in."""
+    if agents_logged_in <= 0:
+        return None
     handle = config.average_handle_s if handle_s is None else handle_s
-    return round(position * handle / max(1, agents_logged_in), 1)
+    return round(position * handle / agents_logged_in, 1)
+
+
+def signed_in(agents: Sequence[AgentSnapshot], queue: str) -> list[AgentSnapshot]:
+    """The agents who could take a call of `queue`: signed in (heartbeat alive) with the skill, even if away."""
+    return [a for a in agents if a.online and a.skills.get(queue, 0) > 0 and a.status is not AgentStatus.OFFLINE]
+
+
+def nobody_signed_in(call_id: str, queue: str, config: QueueConfig) -> NobodySignedIn:
+    """What happens to a call of a queue nobody is signed in to: the overflow choices at once, or the bot."""
+    reason = f"no {queue} agent is logged in"
+    if not config.overflow_choices:
+        return NobodySignedIn(call_id, reason)
+    return NobodySignedIn(call_id, reason, OverflowCall(
+        call_id, config.overflow, config.overflow_target, None, (), tuple(config.overflow_choices),
+        config.overflow_choice_timeout_s, config.overflow_target))
 
 
 def decide(
@@ -119,6 +147,7 @@ def decide(
     serving = [a for a in agents if a.online and a.skills.get(queue, 0) > 0
                and a.status not in (AgentStatus.OFFLINE, AgentStatus.AWAY)]
     free = {a.agent_id: a for a in serving if a.status is AgentStatus.AVAILABLE}
+    staffed = len(signed_in(agents, queue))
     still_waiting: list[WaitingCall] = []
     for call in ordered(calls):
         if call.state is CallState.OFFERED and now - call.enqueued_at >= config.max_wait_s:
@@ -135,6 +164,8 @@ def decide(
             actions.append(CloseCall(call.call_id, opens_at))
         elif now - call.enqueued_at >= config.max_wait_s:
             actions.append(_overflow(call, config, None, ()))
+        elif not staffed:
+            actions.append(nobody_signed_in(call.call_id, queue, config))
         else:
             still_waiting.append(call)
 
@@ -151,7 +182,7 @@ def decide(
             continue
         if call.state is CallState.WAITING and (
                 call.position_sent_at is None or now - call.position_sent_at >= config.position_interval_s):
-            expected = expected_wait(position, len(serving), config, handle_s)
+            expected = expected_wait(position, staffed, config, handle_s)
             actions.append(SendPosition(call.call_id, position, expected))
     return actions
 

@@ -52,11 +52,14 @@ class CallerFeed:
             return AgentConnected(record.call_id, record.agent_id, self._name_of(record.agent_id))
         if record.state in (CallState.WAITING, CallState.OFFERED):
             stored, expected = await self._r.hmget(self._keys.call(record.call_id), ("position", "expected_wait_s"))
+            if stored is not None and int(stored) <= 0:
+                return None  # told nothing yet (nobody was signed in): the router decides what happens
             position = int(stored or 0)
             if position <= 0:
                 rank: Any = await self._r.zrank(self._keys.waiting(record.queue), record.call_id)
                 position = 0 if rank is None else int(rank) + 1
-            return QueuePosition(record.call_id, position, float(expected or 0.0)) if position else None
+            wait = float(expected) if expected not in (None, "", b"") else None
+            return QueuePosition(record.call_id, position, wait) if position else None
         if record.final:
             outcome = await self._r.hget(self._keys.call(record.call_id), "outcome")
             return decode_call_update(outcome) if outcome else None

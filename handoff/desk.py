@@ -30,8 +30,7 @@ log = logging.getLogger(__name__)
 UNAUTHORIZED_CLOSE = 4401  # the websocket twin of HTTP 401
 UNAVAILABLE_CLOSE = 1013  # try again later: the handoff service is not running
 HELLO_TIMEOUT_S = 10.0
-WEB_FILES = {"agent.html": "text/html", "agent.js": "text/javascript", "supervisor.html": "text/html",
-             "desk.css": "text/css"}
+WEB_FILES = {"agent.html": "text/html", "agent.js": "text/javascript", "supervisor.html": "text/html"}
 
 Deps = Callable[[], tuple[HandoffService, AudioBridge] | None]
 

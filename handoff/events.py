@@ -20,12 +20,12 @@ OverflowAction = Literal["callback", "voicemail", "transfer"]
 
 @dataclass(frozen=True)
 class QueuePosition:
-    """Still waiting: the voice side speaks the position and the expected wait."""
+    """Still waiting: the voice side speaks the position, and the expected wait when it is known."""
 
     kind: ClassVar[str] = "queue_position"
     call_id: str
     position: int
-    expected_wait_s: float
+    expected_wait_s: float | None  # None: not known (no agent serves the queue right now)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from handoff.acd import Ring
+from handoff.acd import NobodySignedIn, Ring
 from handoff.caller_feed import ends_the_handoff
 from handoff.calls import CallBook, CallRecord, join
 from handoff.errors import HandoffError, NotYourCall, OfferTaken, UnknownCall
@@ -220,6 +220,20 @@ class Floor:
         target = target or (record.context.caller_number if action == "callback" else None)
         await self.tell_call(record.call_id, Overflow(record.call_id, action, target, choices,  # type: ignore[arg-type]
                                                       choice_timeout_s, backup))
+
+    async def nobody_signed_in(self, outcome: NobodySignedIn) -> None:
+        """No agent could take the call: the overflow choices at once, or back to the bot. The record is
+        re-read, so a call another process already settled is left alone."""
+        record = await self.calls.get(outcome.call_id)
+        if record.state is not CallState.WAITING:
+            return
+        if outcome.overflow is not None:
+            o = outcome.overflow
+            await self.overflow(record, o.action, o.target, None, choices=o.choices,
+                                choice_timeout_s=o.choice_timeout_s, backup=o.backup)
+            return
+        await self._finish(record, call_next(record.state, "no_agents"))
+        await self.tell_call(record.call_id, ReturnedToBot(record.call_id, outcome.reason))
 
     async def close(self, record: CallRecord, opens_at: float | None) -> None:
         await self._finish(record, call_next(record.state, "close"))

@@ -143,7 +143,7 @@ class QueuedCall:
     priority: int
     state: CallState
     position: int  # 1 = next; 0 once an agent has it
-    expected_wait_s: float
+    expected_wait_s: float | None  # None: not known (no agent serves the queue right now)
     enqueued_at: float
     wait_s: float = 0.0
     caller_number: str | None = None

@@ -18,6 +18,7 @@ from typing import Any
 from handoff.acd import (
     Action,
     CloseCall,
+    NobodySignedIn,
     OverflowCall,
     QueueMemory,
     Ring,
@@ -191,6 +192,9 @@ class Router:
             elif isinstance(action, CloseCall):
                 await self._floor.close(record, action.opens_at)
                 self._forget(action.call_id)
+            elif isinstance(action, NobodySignedIn):
+                await self._floor.nobody_signed_in(action)
+                self._forget(action.call_id)
             elif isinstance(action, SendPosition):
                 positions.append(action)
                 records[action.call_id] = replace(record, position_sent_at=now, position=action.position)
@@ -226,14 +230,16 @@ class Router:
                 pipe.zrank(keys.waiting(self._records[p.call_id].queue), p.call_id)
             ranks = await pipe.execute()
         positions = [p if rank is None or rank + 1 == p.position else
-                     SendPosition(p.call_id, rank + 1, round(p.expected_wait_s * (rank + 1) / p.position, 1))
+                     SendPosition(p.call_id, rank + 1, None if p.expected_wait_s is None else
+                                  round(p.expected_wait_s * (rank + 1) / p.position, 1))
                      for p, rank in zip(positions, ranks, strict=True)]
         async with r.pipeline(transaction=False) as pipe:
             for p in positions:
                 text = encode(QueuePosition(p.call_id, p.position, p.expected_wait_s))
                 pipe.publish(keys.call_channel(p.call_id), text)
-                pipe.hset(keys.call(p.call_id), mapping={"position_sent_at": now, "position": p.position,
-                                                         "expected_wait_s": p.expected_wait_s})
+                pipe.hset(keys.call(p.call_id), mapping={
+                    "position_sent_at": now, "position": p.position,
+                    "expected_wait_s": "" if p.expected_wait_s is None else p.expected_wait_s})
             await pipe.execute()
 
 

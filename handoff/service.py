@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from bot.dialogue.handoff import HandoffDecision
-from handoff.acd import expected_wait
+from handoff.acd import expected_wait, nobody_signed_in
 from handoff.aftercare import CallbackList, HandleTimes
 from handoff.caller_feed import CallerFeed
 from handoff.calls import CallBook
@@ -150,10 +150,23 @@ class HandoffService:
         await retrying(lambda: self.calls.enqueue(context, enqueued_at=now), what=f"enqueue call {call_id}")
         rank: Any = await self.client.zrank(self.keys.waiting(queue), call_id)  # by priority, then arrival
         position = int(rank) + 1 if rank is not None else 1
-        serving = sum(1 for a in self.directory.agents() if a.level(queue) > 0)
-        expected = expected_wait(position, serving, self.config.queue(queue), await self.handle_times.get(queue))
+        config = self.config.queue(queue)
+        # Logged in (any status but offline; the router also drops agents whose heartbeat expired): one SMEMBERS.
+        online = set(await self.presence.online_ids())
+        serving = sum(1 for a in self.directory.agents() if a.level(queue) > 0 and a.agent_id in online)
+        expected = expected_wait(position, serving, config, await self.handle_times.get(queue))
+        is_open = config.hours.is_open(now) if config.hours else True
+        if is_open and not serving:
+            # Nobody could take it: say nothing about a queue (position 0) and settle it now (the router
+            # would too, a moment later), so the caller hears the choices or the bot at once.
+            await self.client.hset(self.keys.call(call_id), mapping={"position": 0, "expected_wait_s": ""})
+            outcome = nobody_signed_in(call_id, queue, config)
+            await self.floor.nobody_signed_in(outcome)
+            state = CallState.RETURNED_TO_BOT if outcome.overflow is None else CallState.OVERFLOWED
+            return QueuedCall(call_id, queue, decision.priority, state, 0, None, now, 0.0, decision.caller_number)
         # Kept with the call, so the caller's side hears it even when it subscribes after this returns.
-        await self.client.hset(self.keys.call(call_id), mapping={"position": position, "expected_wait_s": expected})
+        await self.client.hset(self.keys.call(call_id), mapping={
+            "position": position, "expected_wait_s": "" if expected is None else expected})
         return QueuedCall(call_id, queue, decision.priority, CallState.WAITING, position, expected, now, 0.0,
                           decision.caller_number)
 

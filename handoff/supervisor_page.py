@@ -93,10 +93,13 @@ def supervisor_router(service: Callable[[], HandoffService], auth: SupervisorAut
 
     @router.get("/supervisor")
     async def supervisor_page(request: Request) -> HTMLResponse:
+        """The floor, or the sign-in form: a page to fill in, so 200 (a refused key is said on it)."""
         credential = presented(request)
         status, message = await verdict(credential)
+        if status == 503:
+            return sign_in_page(message, status)
         if status != 200:
-            return sign_in_page("" if credential is None and status == 401 else message, status)
+            return sign_in_page("" if credential is None else message, 200)
         return HTMLResponse(page("supervisor.html"))
 
     @router.post("/supervisor/login")

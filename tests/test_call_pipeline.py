@@ -84,6 +84,10 @@ def test_order_status_by_voice(services: VoiceServices) -> None:
     report, pipeline = call(voice, CallerScript(audio, realtime=False, speed=4.0))
     log = voice.call_log.events
     assert next(e.kind for e in log) is LifecycleKind.STARTED and log[-1].kind is LifecycleKind.ENDED
+    # Answered once, when the greeting's first audio went out: before the greeting was logged as heard.
+    [answered] = [e for e in log if e.kind is LifecycleKind.ANSWERED]
+    first_bot = next(e for e in log if e.kind is LifecycleKind.TURN and e.data["speaker"] == "bot")
+    assert log.index(answered) < log.index(first_bot) and answered.call_ms < first_bot.call_ms
     caller_turns = [e for e in log if e.kind is LifecycleKind.TURN and e.data["speaker"] == "caller"]
     assert caller_turns and "order" in str(caller_turns[0].data["text"]).lower()
     # The reply is the bot audio after the caller's question, transcribed back.

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from handoff.acd import (
     CloseCall,
+    NobodySignedIn,
     OverflowCall,
     QueueMemory,
     Ring,
@@ -114,7 +115,7 @@ def test_offline_busy_unskilled_and_silent_agents_are_not_rung() -> None:
              agent("tech", skill="tech"), agent("gone", online=False)]
     actions = decide("orders", QueueConfig(), [call("c1")], floor, NOW, QueueMemory())
     assert rings(actions) == {}
-    assert actions == [SendPosition("c1", 1, 180.0)]  # one serving agent (busy): 1 x 180 s
+    assert actions == [SendPosition("c1", 1, 90.0)]  # two signed in (away, busy): 1 x 180 s / 2
 
 
 def test_each_free_agent_rings_for_one_call_at_a_time() -> None:
@@ -151,7 +152,7 @@ def test_max_wait_overflows_to_the_configured_action() -> None:
     calls = [call("patient", waited=119), call("too-long", waited=120),
              call("ringing", waited=130, state=CallState.OFFERED, offer_id="ringing:2", offered_to=("ann",),
                   offer_expires_at=NOW + 5)]
-    actions = decide("orders", config, calls, [], NOW, QueueMemory())
+    actions = decide("orders", config, calls, [agent("ann", status=AgentStatus.RINGING)], NOW, QueueMemory())
     assert OverflowCall("too-long", "transfer", "+18005550100", None) in actions
     assert OverflowCall("ringing", "transfer", "+18005550100", "ringing:2", ("ann",)) in actions
     assert not [a for a in actions if a.call_id == "patient" and not isinstance(a, SendPosition)]
@@ -160,7 +161,8 @@ def test_max_wait_overflows_to_the_configured_action() -> None:
 def test_max_wait_with_choices_offers_them_with_the_default_action() -> None:
     config = QueueConfig(max_wait_s=60, overflow="callback", overflow_target="+18005550100",
                          overflow_choices=("callback", "voicemail", "transfer"), overflow_choice_timeout_s=5)
-    actions = decide("orders", config, [call("c1", waited=60)], [], NOW, QueueMemory())
+    actions = decide("orders", config, [call("c1", waited=60)], [agent("ann", status=AgentStatus.AWAY)], NOW,
+                     QueueMemory())
     assert actions == [OverflowCall("c1", "callback", "+18005550100", None, (), ("callback", "voicemail", "transfer"),
                                     5.0, "+18005550100")]
 
@@ -168,10 +170,32 @@ def test_max_wait_with_choices_offers_them_with_the_default_action() -> None:
 def test_expected_waits_use_the_measured_handle_time_when_there_is_one() -> None:
     config = QueueConfig(average_handle_s=180)
     waiting = [call("c1", waited=10), call("c2", waited=5)]
-    assert [a.expected_wait_s for a in decide("orders", config, waiting, [], NOW, QueueMemory())
+    busy = [agent("ann", status=AgentStatus.ON_CALL)]
+    assert [a.expected_wait_s for a in decide("orders", config, waiting, busy, NOW, QueueMemory())
             if isinstance(a, SendPosition)] == [180.0, 360.0]
-    assert [a.expected_wait_s for a in decide("orders", config, waiting, [], NOW, QueueMemory(), handle_s=75.0)
+    assert [a.expected_wait_s for a in decide("orders", config, waiting, busy, NOW, QueueMemory(), handle_s=75.0)
             if isinstance(a, SendPosition)] == [75.0, 150.0]
+
+
+# Nobody signed in for the skill: waiting would be for nobody.
+
+def test_nobody_signed_in_sends_the_call_back_to_the_bot_at_once() -> None:
+    gone = [agent("ann", online=False), agent("bob", status=AgentStatus.OFFLINE), agent("cy", skill="tech")]
+    actions = decide("orders", QueueConfig(), [call("c1", waited=1)], gone, NOW, QueueMemory())
+    assert actions == [NobodySignedIn("c1", "no orders agent is logged in")]
+
+
+def test_nobody_signed_in_offers_the_overflow_choices_at_once() -> None:
+    config = QueueConfig(overflow="callback", overflow_choices=("callback", "voicemail"), overflow_choice_timeout_s=6)
+    actions = decide("orders", config, [call("c1", waited=1)], [], NOW, QueueMemory())
+    assert actions == [NobodySignedIn("c1", "no orders agent is logged in", OverflowCall(
+        "c1", "callback", None, None, (), ("callback", "voicemail"), 6.0, None))]
+
+
+def test_an_agent_signed_in_but_away_keeps_the_call_waiting() -> None:
+    actions = decide("orders", QueueConfig(), [call("c1", waited=1)], [agent("ann", status=AgentStatus.AWAY)], NOW,
+                     QueueMemory())
+    assert actions == [SendPosition("c1", 1, 180.0)]
 
 
 def test_overflow_needs_a_target_for_a_transfer() -> None:

@@ -25,7 +25,8 @@ from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.events import AudioOut
 from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
 from voice_gateway.pipeline.agent_leg import Leg
-from voice_gateway.pipeline.handoff_port import AgentGone, AgentJoined, Hold, InQueue, LegUpdate, NoAgent
+from voice_gateway.pipeline.handoff_port import AgentGone, AgentJoined, BackToBot, Hold, InQueue, LegUpdate, NoAgent
+from voice_gateway.pipeline.leg_words import NO_AGENT_TEXT, queue_announcement
 from voice_gateway.simulated_caller import InMemoryTwilioLine
 from voice_gateway.transports import CallConnection
 from voice_gateway.tts.formats import resample_pcm16
@@ -208,6 +209,31 @@ def test_queued_caller_hears_position_then_hold_music_and_the_bot_is_deaf(models
         assert port.heard_by_agent == b""  # nobody is connected yet
         await call.line.hang_up()
         assert port.hung_up == [call_id]
+
+    asyncio.run(go())
+
+
+def test_an_unknown_wait_is_not_announced() -> None:
+    assert queue_announcement(1, None) == "You are next in line."
+    assert queue_announcement(3, 200) == "You are number 3 in the queue. The expected wait is about 3 minutes."
+
+
+def test_nobody_logged_in_gives_the_caller_back_to_the_bot_at_once(models: tuple[VoiceServices, DialogueEngine]) -> None:
+    async def go() -> None:
+        port = ScriptedPort()
+        services = fresh(models, port)
+        call = Call(services, port)
+        await ask_for_a_human(call, services)
+        assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.QUEUED
+        port.pushed.put_nowait(BackToBot("no orders agent is logged in"))  # what the service answers at once
+        await call.until(lambda: any(NO_AGENT_TEXT in s for s in call.bot_said()))
+        await call.until(lambda: call.pipeline.leg is not None and call.pipeline.leg.state is Leg.BOT)
+        assert not any("expected wait" in s or "in line" in s for s in call.bot_said())
+        await call.until(lambda: not call.pipeline.bot_busy())
+        turns = call.caller_turns()
+        await call.feed(await speech(services, "what are your opening hours"), seconds=4.0)
+        assert call.caller_turns() > turns, "the bot did not listen again"
+        await call.line.hang_up()
 
     asyncio.run(go())
 

@@ -72,7 +72,9 @@ def test_the_agent_commands(tmp_path: Path) -> None:
     env = {"CALLPILOT_STATE_DIR": str(tmp_path)}
     added = runner.invoke(app, ["agent", "add", "Ann Lee", "--skills", "orders,tech:4"], env=env)
     assert added.exit_code == 0, added.output
-    token = re.search(r"token \(shown once, keep it safe\): (cpa_\S+)", added.output).group(1)  # type: ignore[union-attr]
+    # the token alone on stdout (like `apikey create`'s key), so TOKEN=$(callpilot agent add ...) works
+    [token] = added.stdout.splitlines()
+    assert re.fullmatch(r"cpa_\S+", token) and "added agent ann-lee" in added.stderr
     assert AgentDirectory(tmp_path / "agents.json").by_token(token).skills == {"orders": 3, "tech": 4}
     listed = runner.invoke(app, ["agent", "list"], env=env)
     assert "ann-lee\tAnn Lee\torders:3,tech:4\ttoken expires never" in listed.output

@@ -31,7 +31,7 @@ def handoff_stages(services: VoiceServices) -> list[dict[str, object]]:
 def test_the_offer_names_the_keys_and_the_default() -> None:
     offer = OverflowOffer(CHOICES, "voicemail", 5.0)
     assert offer.text() == (
-        "All our colleagues are still busy. Press 1 for a call back at the number you are calling from, "
+        "None of our colleagues can take your call right now. Press 1 for a call back at the number you are calling from, "
         "2 to leave a message, or 3 to be transferred to a colleague. "
         "Or stay on the line and you can leave a message.")
     assert [offer.key(d) for d in "1234#"] == ["callback", "voicemail", "transfer", None, None]

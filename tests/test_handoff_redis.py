@@ -146,12 +146,14 @@ async def test_an_entry_read_but_never_handled_is_claimed_and_offered(client: ar
     cfg = config(router_lease_s=0.05)
     one = make_floor(client, tmp_path, config=cfg, prefix=prefix, consumer="router-1")
     await one.service.start(run_router=False)
+    [cat] = await one.staff(("Cat", {"orders": 2}))
+    await one.service.set_status(cat.agent_id, AgentStatus.AWAY)  # signed in, so the call waits
     await one.service.request("call-7", decision(created_at=one.clock.now))
     entries = await one.service.calls.read_new("router-1", ["orders"], count=10, block_ms=None)
     assert [e.call_id for e in entries] == ["call-7"]  # ... and router-1 crashes before doing anything
     two = make_floor(client, tmp_path, config=cfg, prefix=prefix, clock=one.clock, consumer="router-2",
                      directory=one.directory)
-    [cat] = await two.staff(("Cat", {"orders": 2}))
+    await two.service.set_status(cat.agent_id, AgentStatus.AVAILABLE)
     await asyncio.sleep(0.1)
     await two.service.router.tick()
     assert await two.ringing([cat.agent_id]) == {"cat": "call-7:1"}
@@ -161,6 +163,8 @@ async def test_a_live_router_keeps_its_calls(client: aredis.Redis, prefix: str, 
     cfg = config(router_lease_s=30)
     one = make_floor(client, tmp_path, config=cfg, prefix=prefix, consumer="router-1")
     await one.service.start(run_router=False)
+    [ann] = await one.staff(("Ann", {"orders": 2}))
+    await one.service.set_status(ann.agent_id, AgentStatus.AWAY)  # signed in, so the call waits
     await one.service.request("call-1", decision(created_at=one.clock.now))
     await one.service.router.tick()
     two = make_floor(client, tmp_path, config=cfg, prefix=prefix, clock=one.clock, consumer="router-2",
@@ -359,6 +363,9 @@ async def test_without_a_redis_url_the_whole_process_shares_one_embedded_redis(t
     web, voice = build_service(settings, keys=Keys(prefix)), build_service(settings, keys=Keys(prefix))
     await web.start(run_router=False)
     await voice.start(run_router=False)
+    ann, _ = web.directory.add("Ann", {"orders": 3})
+    await web.set_status(ann.agent_id, AgentStatus.AWAY)  # signed in (on a break), so the call waits
+    await web.heartbeat(ann.agent_id)
     await voice.request("call-1", decision(created_at=0))
     orders = next(q for q in (await web.snapshot()).queues if q.name == "orders")
     assert [c.call_id for c in orders.waiting] == ["call-1"]
@@ -375,7 +382,7 @@ async def test_two_processes_share_one_floor_and_every_call_is_answered_once(
     two = make_floor(client, tmp_path, config=cfg, prefix=prefix, consumer="router-2", clock=one.clock,
                      directory=one.directory)
     agents = await one.staff(*((f"Agent {n}", {"orders": 3}) for n in range(6)))
-    calls, answered, done = 30, [], asyncio.Event()
+    calls, answered, wrapped, done = 30, [], [], asyncio.Event()
 
     async def desktop(service: Any, agent_id: str) -> None:
         async for update in service.agent_events(agent_id):
@@ -387,7 +394,8 @@ async def test_two_processes_share_one_floor_and_every_call_is_answered_once(
                 answered.append((context.call_id, agent_id))
                 await service.hang_up(agent_id, context.call_id)
                 await service.wrap_up(agent_id, context.call_id, "resolved", "")
-                if len(answered) == calls:
+                wrapped.append(context.call_id)
+                if len(wrapped) == calls:  # every desk done (not only the last call answered)
                     done.set()
 
     desks = [asyncio.create_task(desktop((one, two)[i % 2].service, a.agent_id)) for i, a in enumerate(agents)]

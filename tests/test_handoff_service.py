@@ -115,10 +115,12 @@ async def test_an_unknown_caller_and_an_unknown_skill(tmp_path: Path) -> None:
 
 
 async def test_a_waiting_caller_hears_position_then_the_agent(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.set_status("ann", AgentStatus.AWAY)  # signed in, on a break
     caller = await call_in(floor)
     await floor.service.router.tick()
     assert await caller.hears(QueuePosition) == QueuePosition("call-1", 1, 180.0)
-    await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.set_status("ann", AgentStatus.AVAILABLE)
     await floor.service.router.tick()
     await floor.service.accept("ann", "call-1:1")
     assert await caller.hears(AgentConnected) == AgentConnected("call-1", "ann", "Ann")
@@ -150,6 +152,8 @@ async def test_position_updates_repeat_every_interval(tmp_path: Path) -> None:
 async def test_max_wait_offers_a_callback_at_the_callers_number(tmp_path: Path) -> None:
     floor = floor_with(tmp_path, queues={"orders": {"max_wait_s": 120, "overflow": "callback"}})
     await floor.service.start(run_router=False)
+    await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.set_status("ann", AgentStatus.AWAY)
     caller = await call_in(floor)
     await floor.service.router.tick()
     floor.clock.advance(119)
@@ -408,6 +412,39 @@ async def talk(floor: Floor, call_id: str, *, talk_s: float, wrap_s: float) -> N
     await floor.service.hang_up("ann", call_id)
     floor.clock.advance(wrap_s)
     await floor.service.wrap_up("ann", call_id, "resolved", "")
+
+
+async def test_nobody_signed_in_for_the_skill_gives_the_call_back_to_the_bot_at_once(floor: Floor) -> None:
+    await floor.staff(("Bob", {"tech": 3}))  # signed in, but not for orders
+    floor.hire("Ann", {"orders": 3})  # has the skill, not signed in
+    queued = await floor.service.request("call-1", decision(created_at=floor.clock.now))
+    assert (queued.state, queued.position, queued.expected_wait_s) == (CallState.RETURNED_TO_BOT, 0, None)
+    caller = Caller(floor, "call-1")  # subscribes after request(), as the pipeline does
+    await caller.done()
+    assert caller.heard == [ReturnedToBot("call-1", "no orders agent is logged in")]  # no "next in line"
+    assert (await floor.service.calls.get("call-1")).state is CallState.RETURNED_TO_BOT
+
+
+async def test_nobody_signed_in_offers_the_overflow_choices_at_once(tmp_path: Path) -> None:
+    floor = floor_with(tmp_path, queues={"orders": {"overflow": "callback", "overflow_choices": ["callback", "voicemail"],
+                                                    "overflow_choice_timeout_s": 6}})
+    await floor.service.start(run_router=False)
+    await floor.service.request("call-1", decision(created_at=floor.clock.now))
+    caller = Caller(floor, "call-1")
+    await caller.done()
+    assert caller.heard == [Overflow("call-1", "callback", "+16175550142", ("callback", "voicemail"), 6.0, None)]
+
+
+async def test_a_waiting_call_goes_back_to_the_bot_when_the_last_agent_signs_out(floor: Floor) -> None:
+    await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.set_status("ann", AgentStatus.AWAY)
+    caller = await call_in(floor)
+    await floor.service.router.tick()
+    assert await caller.hears(QueuePosition) == QueuePosition("call-1", 1, 180.0)
+    await floor.service.agent_disconnected("ann")  # signed out (the desk closed)
+    await floor.service.router.tick()
+    assert await caller.hears(ReturnedToBot) == ReturnedToBot("call-1", "no orders agent is logged in")
+    await caller.done()
 
 
 async def test_expected_waits_follow_the_measured_handle_times(tmp_path: Path) -> None:

@@ -28,8 +28,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _espeak_wav(path: Path, text: str) -> Path:
-    """espeak-ng's voice after 6 s of silence (the greeting plays first)."""
+def _espeak_wav(path: Path, text: str, *, lead_s: int = 6) -> Path:
+    """espeak-ng's voice after `lead_s` of silence (the greeting plays first)."""
     spoken = path.with_suffix(".raw.wav")
     subprocess.run(["espeak-ng", "-s", "150", "-w", str(spoken), text], check=True, timeout=60)
     with wave.open(str(spoken)) as src:
@@ -38,7 +38,7 @@ def _espeak_wav(path: Path, text: str) -> Path:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(bytes(rate * 2 * 6) + frames)
+        out.writeframes(bytes(rate * 2 * lead_s) + frames)
     return path
 
 
@@ -101,10 +101,23 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 def test_simulated_calls_show_up_in_the_api_and_on_the_dashboard(server: Server, tmp_path: Path) -> None:
     for name, text in CALLERS.items():
-        wav = _espeak_wav(tmp_path / f"{name}.wav", text)
-        printed = server.cli("call", "--wav", str(wav), "--fast", "--url", server.url,
-                             "--out", str(tmp_path / f"bot-{name}.wav"))
-        assert "caller:" in printed and "bot:" in printed, printed
+        wav = _espeak_wav(tmp_path / f"{name}.wav", text, lead_s=0)  # --wait-for-greeting: no silence needed
+        # a demo customer's number (its screen pop), speaking only once the greeting is over (in real time: a
+        # --fast call's timing is at the mercy of a busy machine)
+        printed = server.cli("call", "--wav", str(wav), "--url", server.url, "--wait-for-greeting",
+                             *(("--caller-number", "+16175550142") if name == "order" else ()))
+        call_id = printed.splitlines()[0].removeprefix("call ")
+        lines = printed.splitlines()
+        caller_at = min(float(line.split("-")[0]) for line in lines if " caller: " in line)
+        # what was heard of the bot (ASR of its audio): the whole greeting before the caller spoke
+        heard = [line for line in lines if " heard: " in line and line.split("heard: ")[1].strip()]
+        assert heard and float(heard[0].split("-")[0]) < caller_at, printed
+        assert "barge-in" not in printed, printed  # the caller waited for the greeting to end
+        # and its own words, from the server's call log
+        assert any(line.strip().startswith("bot: ") and "Brightline" in line for line in lines), printed
+        saved = server.folder / "results" / "calls" / f"{call_id}-bot.wav"  # in the results folder, not the cwd
+        assert saved.stat().st_size > 44 and f"saved to {saved}" in printed, printed
+    assert not list(server.folder.glob("*bot*.wav"))  # nothing in the folder the command ran in
     key = server.cli("apikey", "create", "--role", "admin", "--name", "ops").splitlines()[0].strip()
     assert key.startswith("cp_")
     auth = {"Authorization": f"Bearer {key}"}
@@ -117,6 +130,8 @@ def test_simulated_calls_show_up_in_the_api_and_on_the_dashboard(server: Server,
         calls = {c["intents"][-1] if c["intents"] else None: c for c in page["items"]}
         assert all(c["status"] in ("completed", "abandoned") and c["transport"] == "twilio" for c in page["items"])
         assert all(c["language"] == "en" and c["recording_available"] for c in page["items"])
+        [demo] = [c for c in page["items"] if c["caller_number"] == "+16175550142"]  # --caller-number
+        assert demo["customer_id"] == "C001"  # the demo customer the agent's screen pop would show
         human = calls["talk_to_human"]
         assert human["contained"] is False and human["queue"] and human["handoff_reason"] == "caller_asked"
         assert [s["intent"] for s in human["intent_scores"]] == human["intents"]

@@ -65,7 +65,9 @@ def _ticket(database: Database, call_id: str) -> Ticket | None:  # noqa: F811
 def test_a_call_the_bot_handles_is_one_contained_row(database: Database, writer: RecordWriter, clock: Clock) -> None:  # noqa: F811
     log = _log(writer, clock)
     log.record("c1", LifecycleKind.STARTED, 0, transport="twilio", caller="+1 617-555-0142", sample_rate=8000)
-    clock.advance(3)
+    clock.advance(0.5)
+    log.record("c1", LifecycleKind.ANSWERED, 500, by="bot")  # the greeting's first audio went out
+    clock.advance(2.5)
     log.record("c1", LifecycleKind.TURN, 3000, speaker="bot", text="Welcome to Northwind, how can I help?")
     clock.advance(4)
     log.record("c1", LifecycleKind.TURN, 7000, speaker="caller", text="where is order 48215, my card was 4111 1111 1111 1111",
@@ -81,7 +83,7 @@ def test_a_call_the_bot_handles_is_one_contained_row(database: Database, writer:
     assert row.caller_number == "+16175550142"
     assert row.customer_id == "C001"  # found in the contacts table seeded from the demo customers
     assert (row.channel, row.transport, row.status, row.end_reason) == ("voice", "twilio", "completed", "bot_hangup")
-    assert row.started_at == T0 and row.answered_at == T0
+    assert row.started_at == T0 and row.answered_at == T0 + timedelta(seconds=0.5)  # not started_at
     assert row.ended_at == T0 + timedelta(seconds=27) and row.duration_s == 27.0
     assert row.contained is True and row.handoff_at is None
     assert row.turns == 1 and row.intents == ["order_status"]
@@ -122,8 +124,39 @@ def test_a_handed_off_call_has_queue_agent_wait_talk_and_wrap_up(
     assert row.disposition == "refund_issued" and row.extra["wrap_up_s"] == 30.0
     assert row.notes == "refund to card [card], mail [email]"
     assert row.recording_path is None and row.recording_expires_at is None
+    assert row.answered_at == T0 + timedelta(seconds=55)  # no bot audio logged: the agent answered
+    # the agent's part of the call, in the transcript
+    assert [(e["speaker"], e["text"]) for e in row.transcript] == [
+        ("agent", "[agent Maria joined the call]"), ("agent", "[the agent hung up]"),
+        ("agent", "[wrap-up: refund issued] refund to card [card], mail [email]")]
     ticket = _ticket(database, "c2")
     assert ticket is not None and "refund_issued" in ticket.subject and "Notes: refund to card [card]" in ticket.body
+
+
+def test_the_transcript_drops_empty_bot_lines_and_keeps_the_agent_leg(
+    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+) -> None:
+    log = _log(writer, clock)
+    log.record("c9", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550142", sample_rate=8000)
+    log.record("c9", LifecycleKind.TURN, 200, speaker="bot", text="", planned="Welcome!", interrupted=True)
+    clock.advance(2)
+    log.record("c9", LifecycleKind.TURN, 2000, speaker="caller", text="a human please")
+    log.record("c9", LifecycleKind.TURN, 2500, speaker="bot", text="  ", planned="Connecting you.", interrupted=True)
+    log.record("c9", LifecycleKind.HANDOFF, 2600, reason="caller_asked", skill="orders")
+    clock.advance(5)
+    log.record("c9", LifecycleKind.HANDOFF, 7600, stage="agent_joined", agent_id="ann", agent="Ann")
+    log.record("c9", LifecycleKind.HANDOFF, 8000, stage="hold")
+    log.record("c9", LifecycleKind.HANDOFF, 9000, stage="unhold")
+    log.record("c9", LifecycleKind.HANDOFF, 9500, stage="agent_left", reason="hand_back", requeued=False)
+    log.record("c9", LifecycleKind.HANDOFF, 9500, stage="back_to_bot", reason="hand_back")
+    log.record("c9", LifecycleKind.ENDED, 12000, reason="caller_hangup")
+    assert writer.flush(30)
+    row = _row(database, "c9")
+    assert [(e["speaker"], e["text"]) for e in row.transcript] == [
+        ("caller", "a human please"), ("agent", "[agent Ann joined the call]"),
+        ("agent", "[the agent put the caller on hold]"), ("agent", "[the agent took the caller off hold]"),
+        ("agent", "[the agent handed the caller back to the bot]"), ("agent", "[back with the bot]")]
+    assert row.turns == 1 and row.answered_at == T0 + timedelta(seconds=7)  # nothing heard of the bot: the agent
 
 
 def test_a_caller_who_hangs_up_in_the_queue_is_abandoned(

@@ -26,6 +26,7 @@ class LifecycleKind(StrEnum):
     """What happened in a call."""
 
     STARTED = "started"
+    ANSWERED = "answered"  # the bot's first audio went to the caller
     TURN = "turn"
     DTMF = "dtmf"
     HANDOFF = "handoff"

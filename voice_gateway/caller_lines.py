@@ -22,6 +22,7 @@ class _SocketLine:
     def __init__(self) -> None:
         self._closed = False
         self._events: list[AudioOut | Mark | Clear | TransportError] = []
+        self.call_id = ""  # the id the server gives the call (Twilio's callSid, AudioSocket's UUID)
 
     def events(self) -> list[AudioOut | Mark | Clear | TransportError]:
         events, self._events = self._events, []
@@ -93,6 +94,7 @@ async def dial_twilio(url: str, *, caller: str = "+15550100000") -> AsyncIterato
     )
     async with connect(url, max_size=2**20) as websocket:
         line = TwilioWebsocketLine(websocket, codec)
+        line.call_id = codec.call_sid
         codec.connect()
         await line.flush()
         try:
@@ -150,8 +152,10 @@ async def dial_audiosocket(
     """Connect like Asterisk's `AudioSocket(uuid,host:port)` and send the call's UUID (random unless given, e.g.
     `audiosocket_caller.caller_uuid(...)` as the documented dialplan builds it)."""
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(encode_frame(Kind.UUID, (call_uuid or uuid.uuid4()).bytes))
+    call_uuid = call_uuid or uuid.uuid4()
+    writer.write(encode_frame(Kind.UUID, call_uuid.bytes))
     line = AudioSocketLine(reader, writer)
+    line.call_id = str(call_uuid)
     try:
         yield line
     finally:

@@ -57,6 +57,13 @@ class CallerScript:
     quiet_s: float | None = 1.5  # hang up once the bot has answered and then been silent this long
     realtime: bool = True
     speed: float = 8.0  # how much faster than real time a --fast call runs
+    wait_for_greeting_s: float | None = None  # silent until the bot spoke and paused (at most this, wall clock)
+
+
+# The bot quiet this long after speaking (caller time, and wall-clock time: a --fast call's sentence gaps are
+# the server's synthesis time, stretched on the caller's clock): its greeting is over.
+GREETING_PAUSE_MS = 1200.0
+GREETING_PAUSE_WALL_S = 0.5
 
 
 @dataclass
@@ -70,6 +77,7 @@ class CallerReport:
     errors: list[str] = field(default_factory=list)
     hung_up_by_bot_ms: float | None = None
     sent_ms: float = 0.0  # caller audio sent, in caller time
+    audio_start_ms: float = 0.0  # where the script's audio (and its keys' times) began: after the greeting
     wall_s: float = 0.0  # how long the call took on the wall clock (about sent_ms when paced in real time)
 
     def place(self, at_ms: float, pcm16: bytes) -> None:
@@ -96,16 +104,33 @@ class CallerReport:
 async def run_caller(line: CallerLine, script: CallerScript) -> CallerReport:
     """Play the script frame by frame, echoing marks as the bot's audio 'plays'; stop when the bot hangs up."""
     report = CallerReport()
-    audio = script.audio + bytes(int(script.tail_s * RATE) * 2)
-    frames = FrameBuffer(FRAME_BYTES).push(audio)
-    keys = sorted(script.keys, key=lambda key: key[1])
     frame_s = FRAME_BYTES / 2 / RATE
     loop = asyncio.get_running_loop()
     started = loop.time()
+    pace = 1.0 if script.realtime else 1.0 / script.speed
+    lead = 0
+    if script.wait_for_greeting_s is not None:  # silence until the greeting is over
+        spoke_ms: float | None = None
+        spoke_wall = 0.0
+        while loop.time() - started < script.wait_for_greeting_s and not line.closed:
+            now_ms = lead * frame_s * 1000
+            line.send_audio(bytes(FRAME_BYTES))
+            await line.flush()
+            if _collect(line, report, now_ms):
+                spoke_ms, spoke_wall = now_ms, loop.time()
+            lead += 1
+            if (spoke_ms is not None and now_ms - spoke_ms >= GREETING_PAUSE_MS
+                    and loop.time() - spoke_wall >= GREETING_PAUSE_WALL_S):
+                break
+            await asyncio.sleep(max(0.0, started + lead * frame_s * pace - loop.time()))
+    offset_ms = report.audio_start_ms = lead * frame_s * 1000
+    audio = script.audio + bytes(int(script.tail_s * RATE) * 2)
+    frames = FrameBuffer(FRAME_BYTES).push(audio)
+    keys = sorted(script.keys, key=lambda key: key[1])
     last_bot_ms = -1.0
-    for index, frame in enumerate(frames):
+    for index, frame in enumerate(frames, start=lead):
         now_ms = index * frame_s * 1000
-        while keys and keys[0][1] * 1000 <= now_ms:
+        while keys and offset_ms + keys[0][1] * 1000 <= now_ms:
             digit = keys.pop(0)[0]
             line.send_dtmf(digit)
             report.keys_ms.append((digit, now_ms))
@@ -117,10 +142,9 @@ async def run_caller(line: CallerLine, script: CallerScript) -> CallerReport:
         if line.closed:
             report.hung_up_by_bot_ms = now_ms
             break
-        caller_done_ms = max([len(script.audio) / 2 / RATE * 1000] + [t * 1000 for _, t in script.keys])
+        caller_done_ms = offset_ms + max([len(script.audio) / 2 / RATE * 1000] + [t * 1000 for _, t in script.keys])
         if script.quiet_s is not None and caller_done_ms < last_bot_ms < now_ms - script.quiet_s * 1000:
             break
-        pace = 1.0 if script.realtime else 1.0 / script.speed
         delay = started + (index + 1) * frame_s * pace - loop.time()
         await asyncio.sleep(max(0.0, delay))
     await line.hang_up()

@@ -22,6 +22,17 @@ DAYS = 7
 SMALL_TALK = ("greet", "goodbye", "affirm", "deny", "thank_you", "nlu_fallback")
 
 _templates = Environment(loader=PackageLoader("callpilot.ops", "templates"), autoescape=select_autoescape())
+QUEUE_LABELS = {"orders": "Orders", "returns": "Returns", "tech": "Technical support", "billing": "Billing",
+                "general": "General"}
+
+
+def human(code: str) -> str:
+    """A code as words for the main view: `check_order_status` -> "Check order status"."""
+    words = str(code).replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+_templates.filters["human"] = human
 
 
 def percent(value: float | None) -> str:
@@ -68,7 +79,8 @@ def floor_rows(floor: FloorView | None) -> list[dict[str, Any]] | None:
     if floor is None:
         return None
     return [
-        {"name": q.name, "waiting": len(q.waiting), "longest_wait": seconds(q.longest_wait_s),
+        {"name": q.name, "label": QUEUE_LABELS.get(q.name, human(q.name)), "waiting": len(q.waiting),
+         "longest_wait": seconds(q.longest_wait_s),
          "agents_available": q.agents_available}
         for q in floor.queues
     ]
@@ -107,7 +119,7 @@ def context(
         "volume_chart": volume,
         "rates_chart": rates,
         "days": days,
-        "hours": [{"start": h.start.strftime("%H:00"), "top": h.top} for h in hours],
+        "hours": [{"start": h.start.strftime("%H:00"), "iso": h.start.isoformat(), "top": h.top} for h in hours],
         "week_top": week_top,
         "queues": floor_rows(floor),
         "longest_wait": seconds(longest_wait_s(facts, now)),

@@ -204,7 +204,7 @@ def mount_ops(app: FastAPI, settings: Settings) -> OpsRuntime:
         if ops.database() is None:
             raise HTTPException(503, "the records database is not configured")
         if await asyncio.to_thread(dashboard_principal, request) is None:
-            return HTMLResponse(dashboard.render_login(), status_code=401)
+            return HTMLResponse(dashboard.render_login())  # a form to fill in, not an error
         now = ops.clock()
         first = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=dashboard.DAYS - 1)
         facts = await ops.facts(first, now + timedelta(seconds=1))

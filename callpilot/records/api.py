@@ -31,12 +31,32 @@ from callpilot.records.schemas import (
     CallIn,
     CallOut,
     CallPage,
+    CallStatus,
     ContactOut,
     RetentionIn,
     TicketOut,
     Transcript,
     TranscriptLine,
 )
+
+
+def known_filters_only(request: Request) -> None:
+    """400 for a query parameter the route does not take (`?stauts=` must not quietly return everything)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known: set[str] = set()
+    todo = [dependant]
+    while todo:  # the route's own query parameters and its dependencies'
+        part = todo.pop()
+        known.update(param.alias for param in part.query_params)
+        todo.extend(part.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise HTTPException(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
+                                 f"{', '.join(unknown)}; this route takes {', '.join(sorted(known)) or 'none'}")
+
 
 SUPERVISOR = require_role("supervisor")
 READ_CALLS = require_role("supervisor", "agent")
@@ -106,7 +126,7 @@ def _items(view: Any, name: str) -> list[Any]:
 
 
 def records_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["records"])
+    router = APIRouter(prefix="/api/v1", tags=["records"], dependencies=[Depends(known_filters_only)])
 
     @router.get("/calls", response_model=CallPage)
     def list_calls(
@@ -119,11 +139,14 @@ def records_router() -> APIRouter:
         queue: str | None = None,
         agent: Annotated[str | None, Query(description="Agent id.")] = None,
         disposition: str | None = None,
-        channel: str | None = None,
+        channel: Annotated[str | None, Query(description="voice, text or api.")] = None,
+        status: Annotated[CallStatus | None, Query(description="in_progress, completed, abandoned ...")] = None,
+        customer_id: Annotated[str | None, Query(description="The customer (contact) id.")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> CallPage:
-        """Calls, newest first, filtered; `total` counts all matches for paging. Agent keys: their own calls."""
+        """Calls, newest first, filtered; `total` counts all matches for paging. Agent keys: their own calls. A
+        filter this route does not know is a 400."""
         query = select(CallRecord)
         if (own := _own_calls(who)) is not None:
             query = query.where(own)
@@ -136,7 +159,8 @@ def records_router() -> APIRouter:
         if contained is not None:
             query = query.where(CallRecord.contained == contained)
         for column, value in ((CallRecord.queue, queue), (CallRecord.agent_id, agent),
-                              (CallRecord.disposition, disposition), (CallRecord.channel, channel)):
+                              (CallRecord.disposition, disposition), (CallRecord.channel, channel),
+                              (CallRecord.status, status), (CallRecord.customer_id, customer_id)):
             if value:
                 query = query.where(column == value)
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -174,7 +198,7 @@ def records_router() -> APIRouter:
     def get_transcript(call_id: str, session: SessionDep, _: Annotated[Principal, Depends(TRANSCRIPTS)]) -> Transcript:
         """The call's turns, PII-redacted (card, ID, e-mail and phone numbers)."""
         row = _call(session, call_id)
-        lines = [TranscriptLine.model_validate(line) for line in row.transcript]
+        lines = [TranscriptLine.model_validate(line) for line in row.transcript if str(line.get("text") or "").strip()]
         return Transcript(call_id=call_id, redacted=True, lines=lines)
 
     @router.get("/calls/{call_id}/recording", response_class=FileResponse,

@@ -125,12 +125,17 @@ def _ticket_text(row: CallRecord) -> tuple[str, str]:
     who = row.caller_number or "unknown caller"
     if row.disposition:
         outcome = row.disposition
+    elif row.status == "abandoned":
+        outcome = f"abandoned in queue {row.queue}" if row.queue else "abandoned"
+    elif row.agent_id or row.agent_name:  # an agent took it (or, for a posted call, handled it)
+        why = f" ({row.handoff_reason})" if row.handoff_reason else ""
+        outcome = f"handled by {row.agent_name or row.agent_id}{why}"
+    elif row.handoff_at is not None:  # handed off, and no agent answered (back to the bot, an overflow)
+        outcome = f"handed off to queue {row.queue or '?'} ({row.handoff_reason or 'handoff'}), no agent answered"
     elif row.contained:
         outcome = "resolved by the bot"
-    elif row.status == "abandoned":
-        outcome = f"abandoned in queue {row.queue or '?'}"
-    else:
-        outcome = f"handed to {row.agent_name or row.agent_id or 'an agent'} ({row.handoff_reason or 'handoff'})"
+    else:  # e.g. a call another system reported: only its status is known
+        outcome = row.status.replace("_", " ")
     lines = [
         f"Call {row.call_id} from {who}, {row.duration_s or 0:.0f} s, {outcome}.",
         f"Intents: {', '.join(row.intents) or '-'}",

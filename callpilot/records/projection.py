@@ -60,20 +60,36 @@ def _text(value: object) -> str:
 
 
 def _on_started(row: CallRecord, e: RecordEvent) -> None:
-    row.started_at = row.answered_at = e.at
+    row.started_at = e.at  # answered: when the caller first heard the bot (`answered`) or got a reply
     row.transport = str(e.data["transport"]) if e.data.get("transport") else row.transport
     row.channel = str(e.data.get("channel") or ("voice" if row.transport else "text"))
     row.caller_number = caller_number(e.data.get("caller")) or row.caller_number
 
 
+def _on_answered(row: CallRecord, e: RecordEvent) -> None:
+    """The caller heard the bot's first audio (the voice pipeline logs it once per call)."""
+    row.answered_at = row.answered_at or e.at
+
+
 def _on_turn(row: CallRecord, e: RecordEvent) -> None:
     speaker = str(e.data.get("speaker", "caller"))
-    entry: dict[str, object] = {"at": e.at.isoformat(), "speaker": speaker, "text": _text(e.data.get("text"))}
+    if speaker == "caller":
+        row.turns += 1
+    elif speaker == "bot" and row.answered_at is None and str(e.data.get("text") or "").strip():
+        row.answered_at = e.at  # a text conversation's first reply (or a call log without `answered`)
+    text = _text(e.data.get("text")).strip()
+    if not text:
+        return  # nothing was said or heard (e.g. the caller cut the bot off before its first word)
+    entry: dict[str, object] = {"at": e.at.isoformat(), "speaker": speaker, "text": text}
     if e.data.get("interrupted"):
         entry["interrupted"] = True
     row.transcript = [*row.transcript, entry]
-    if speaker == "caller":
-        row.turns += 1
+
+
+def _agent_line(row: CallRecord, e: RecordEvent, text: str) -> None:
+    """The agent's part of the call in the transcript: what happened on the agent leg, in brackets (the
+    agent's words are not transcribed)."""
+    row.transcript = [*row.transcript, {"at": e.at.isoformat(), "speaker": "agent", "text": _text(text)}]
 
 
 def _on_dtmf(row: CallRecord, e: RecordEvent) -> None:
@@ -105,11 +121,20 @@ def _on_queued(row: CallRecord, e: RecordEvent) -> None:
     row.contained = False
 
 
+LEG_WORDS = {"hold": "[the agent put the caller on hold]", "unhold": "[the agent took the caller off hold]",
+             "back_to_bot": "[back with the bot]", "voicemail": "[the caller left a voicemail]"}
+
+
 def _on_other_stage(row: CallRecord, e: RecordEvent) -> None:
     """hold, unhold, back_to_bot, overflow, voicemail ...: kept in order in `extra["leg"]`."""
-    entry = {"stage": str(e.data.get("stage")), "at": e.at.isoformat(),
+    stage = str(e.data.get("stage"))
+    entry = {"stage": stage, "at": e.at.isoformat(),
              **{k: _jsonable(v) for k, v in e.data.items() if k != "stage"}}
     row.extra = {**row.extra, "leg": [*row.extra.get("leg", []), entry][-MAX_UNKNOWN:]}
+    if stage in LEG_WORDS:
+        _agent_line(row, e, LEG_WORDS[stage])
+    elif stage == "overflow":
+        _agent_line(row, e, f"[no agent free: {str(e.data.get('action') or 'callback').replace('_', ' ')}]")
 
 
 def _on_agent_connected(row: CallRecord, e: RecordEvent) -> None:
@@ -122,6 +147,8 @@ def _on_agent_connected(row: CallRecord, e: RecordEvent) -> None:
         row.wait_s = _seconds(e.at, row.handoff_at)
     row.contained = False
     row.extra = {**row.extra, "talk_from": e.at.isoformat()}
+    row.answered_at = row.answered_at or e.at
+    _agent_line(row, e, f"[agent {row.agent_name or row.agent_id or ''} joined the call]".replace("  ", " "))
 
 
 def _stop_talking(row: CallRecord, at: datetime) -> None:
@@ -132,9 +159,16 @@ def _stop_talking(row: CallRecord, at: datetime) -> None:
         row.extra = {k: v for k, v in row.extra.items() if k != "talk_from"}
 
 
+AGENT_LEFT_WORDS = {"hangup": "hung up", "hand_back": "handed the caller back to the bot",
+                    "transfer": "transferred the call", "disconnected": "lost the connection"}
+
+
 def _on_agent_left(row: CallRecord, e: RecordEvent) -> None:
     _stop_talking(row, e.at)
-    row.extra = {**row.extra, "agent_left": str(e.data.get("reason", "")), "agent_left_at": e.at.isoformat()}
+    reason = str(e.data.get("reason", ""))
+    row.extra = {**row.extra, "agent_left": reason, "agent_left_at": e.at.isoformat()}
+    how = AGENT_LEFT_WORDS.get(reason, f"left ({reason.replace('_', ' ')})" if reason else "left")
+    _agent_line(row, e, f"[the agent {how}]")
 
 
 def _on_wrap_up(row: CallRecord, e: RecordEvent) -> None:
@@ -145,6 +179,9 @@ def _on_wrap_up(row: CallRecord, e: RecordEvent) -> None:
         row.extra = {**row.extra, "wrap_up_s": _seconds(e.at, since)}
     row.disposition = str(e.data.get("disposition") or row.disposition or "") or None
     row.notes = _text(e.data.get("notes")) or row.notes
+    notes = _text(e.data.get("notes")).strip()
+    outcome = str(e.data.get("disposition") or "").replace("_", " ")
+    _agent_line(row, e, f"[wrap-up: {outcome or 'no disposition'}]" + (f" {notes}" if notes else ""))
     row.agent_id = str(e.data.get("agent_id") or row.agent_id or "") or None
 
 
@@ -183,6 +220,7 @@ STAGES: dict[str, Handler] = {
 }
 HANDLERS: dict[str, Handler] = {
     "started": _on_started,
+    "answered": _on_answered,
     "turn": _on_turn,
     "dtmf": _on_dtmf,
     "handoff": _on_handoff,

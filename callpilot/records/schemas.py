@@ -22,21 +22,30 @@ class IntentScore(BaseModel):
 
 
 class CallOut(BaseModel):
-    """One call record (without the transcript: GET /calls/{id}/transcript)."""
+    """One call record (without the transcript: GET /calls/{id}/transcript). The names `POST /calls` takes
+    (`customer_id`, `phone_number`, `call_duration`, `status`) are returned too, beside callpilot's own."""
 
     model_config = ConfigDict(from_attributes=True)
 
     call_id: str
-    channel: str
-    status: str
-    caller_number: str | None
+    channel: str = Field(description="voice (a phone call through callpilot), text (the REST channel) or api "
+                                     "(reported through POST /calls).")
+    status: str = Field(description="in_progress, completed, abandoned (the caller hung up waiting for an agent), "
+                                    "or what an integrator posted (missed, failed, busy, no_answer, voicemail).")
+    caller_number: str | None = Field(description="The caller's number (E.164 when North American).")
+    phone_number: str | None = Field(None, description="The same as `caller_number` (POST /calls' name).")
     customer_id: str | None
     language: str | None
     transport: str | None
-    started_at: datetime
-    answered_at: datetime | None
+    started_at: datetime = Field(description="When the call reached callpilot (the gateway took the stream).")
+    answered_at: datetime | None = Field(description=(
+        "When the caller was answered: for voice calls the moment the bot's first audio (its greeting, or the "
+        "recording announcement) was sent, or an agent joining if that came first; for text conversations the "
+        "bot's first reply; for posted calls `started_at` when the status is completed. None: never answered "
+        "(the caller hung up first). When an agent answered: `handoff_at` + `wait_s`."))
     ended_at: datetime | None
-    duration_s: float | None
+    duration_s: float | None = Field(description="Seconds from started_at to ended_at.")
+    call_duration: float | None = Field(None, description="The same as `duration_s` (POST /calls' name).")
     end_reason: str | None
     ivr_path: list[str]
     intents: list[str]
@@ -62,7 +71,8 @@ class CallOut(BaseModel):
     def of(cls, row: CallRecord) -> CallOut:
         scores = (row.extra or {}).get("intent_scores") or [{"intent": name} for name in row.intents]
         return cls.model_validate({**_columns(row), "recording_available": row.recording_path is not None,
-                                   "intent_scores": scores})
+                                   "intent_scores": scores, "phone_number": row.caller_number,
+                                   "call_duration": row.duration_s})
 
 
 def _columns(row: CallRecord) -> dict[str, Any]:
@@ -78,9 +88,10 @@ class CallPage(BaseModel):
 
 class TranscriptLine(BaseModel):
     at: datetime
-    speaker: str
-    text: str
-    interrupted: bool = False
+    speaker: str = Field(description="caller, bot, or agent (the agent leg: joined, hold, left, wrap-up notes, "
+                                     "in brackets; the agent's words are not transcribed).")
+    text: str = Field(description="What was said (the bot: what the caller heard of it), or `[key 5]`.")
+    interrupted: bool = Field(False, description="The caller cut the bot off: `text` is the part they heard.")
 
 
 class Transcript(BaseModel):

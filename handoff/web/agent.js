@@ -9,7 +9,7 @@ let offer = null, callId = null, held = false, waitTimer = null;
 function show(id, visible) { $(id).hidden = !visible; }
 function say(text) { $("message").textContent = text; }
 function setStatus(status) {
-  $("status").textContent = status.replace("_", " ");
+  $("status").textContent = label(STATUSES, status);
   $("status").className = "badge " + status;
   document.body.dataset.status = status;
 }
@@ -39,6 +39,30 @@ function playCaller(buffer) {
   if (node) node.port.postMessage({ type: "audio", samples }, [samples.buffer]);
 }
 
+// Human words for the codes the server sends; the codes themselves are under "Details (codes)".
+const REASONS = {
+  caller_asked: "The caller asked for a person", intent_needs_agent: "The request needs an agent",
+  repeated_fallback: "The bot could not understand the caller", form_failed: "The caller could not give valid details",
+  configured_rule: "A handoff rule applies", ivr_request: "The caller chose an agent in the phone menu",
+  action_request: "The bot could not complete the request",
+};
+const QUEUES = { orders: "Orders", returns: "Returns", tech: "Technical support", billing: "Billing", general: "General" };
+const ENDINGS = {
+  caller_hung_up: "the caller hung up", agent_hung_up: "you hung up", handed_back: "handed back to the bot",
+  transferred: "transferred", agent_disconnected: "your connection dropped",
+};
+const WITHDRAWN = {
+  taken: "another agent took it", caller_hung_up: "the caller hung up", timeout: "nobody answered in time",
+  overflow: "the caller was offered a callback or voicemail", declined: "declined",
+};
+const LANGUAGES = { en: "English", zh: "Chinese" };
+const STATUSES = { available: "available", ringing: "ringing", on_call: "on a call", wrap_up: "wrapping up",
+                   away: "away", offline: "offline" };
+const words = (code) => (code ? String(code).replaceAll("_", " ") : "");
+const label = (table, code) => table[code] || words(code);
+const sentence = (text) => (text ? text.charAt(0).toUpperCase() + text.slice(1) : text);
+const sureness = (confidence) => (confidence >= 0.8 ? "sure" : confidence >= 0.5 ? "fairly sure" : "unsure");
+
 function fill(list, rows) {
   const el = $(list);
   el.replaceChildren();
@@ -47,6 +71,7 @@ function fill(list, rows) {
     const dd = document.createElement("dd"); dd.textContent = value ?? "—";
     el.append(dt, dd);
   }
+  return rows.length;
 }
 
 function time(seconds) { return new Date(seconds * 1000).toLocaleTimeString(); }
@@ -54,28 +79,40 @@ function time(seconds) { return new Date(seconds * 1000).toLocaleTimeString(); }
 function showContext(ctx) {
   if (!ctx) return;
   const contact = ctx.contact;
+  const topics = [...new Set((ctx.intents || []).map((i) => sentence(words(i.intent))))];
   fill("facts", [
-    ["Caller", ctx.caller_number], ["Customer", contact ? `${contact.name} (${contact.contact_id})` : "unknown"],
-    ["Tier / city", contact ? [contact.tier, contact.city].filter(Boolean).join(", ") : null],
-    ["Email", contact && contact.email], ["Language", ctx.language], ["Queue", `${ctx.queue} (priority ${ctx.priority})`],
-    ["Reason", ctx.reason], ["Summary", ctx.summary], ["IVR path", (ctx.ivr_path || []).join(" › ") || null],
-  ]);
+    ["Caller", ctx.caller_number || "number withheld"],
+    ["Customer", contact ? contact.name : "not found by this number"],
+    ["Tier / city", contact ? [contact.tier, contact.city].filter(Boolean).join(", ") || null : null],
+    ["Email", contact && contact.email], ["Language", label(LANGUAGES, ctx.language) || null],
+    ["Queue", label(QUEUES, ctx.queue) + (ctx.priority <= 1 ? " (priority)" : "")],
+    ["Why a person", label(REASONS, ctx.reason)], ["Summary", ctx.summary],
+    ["Topics", topics.join(", ") || null],
+    ["Phone menu", (ctx.ivr_path || []).join(" › ") || null],
+  ].filter(([key, value]) => value !== null || ["Caller", "Customer"].includes(key)));
+  const slots = Object.entries(ctx.slots || {}).filter(([, v]) => v !== null && v !== "");
+  $("slots-part").hidden = fill("slots", slots.map(([k, v]) => [sentence(words(k)), Array.isArray(v) ? v.join(", ") : String(v)])) === 0;
+  fill("code-facts", [["Call id", ctx.call_id], ["Reason", ctx.reason], ["Queue", ctx.queue],
+                      ["Priority", String(ctx.priority)], ["Customer id", contact && contact.contact_id],
+                      ["Slots", slots.length ? JSON.stringify(Object.fromEntries(slots)) : null]]);
   $("intents").replaceChildren(...(ctx.intents || []).map((i) => {
     const li = document.createElement("li");
     li.textContent = `${i.intent} ${(i.confidence * 100).toFixed(0)}% at ${time(i.timestamp)}`;
     return li;
   }));
-  fill("slots", Object.entries(ctx.slots || {}).filter(([, v]) => v !== null).map(([k, v]) => [k, JSON.stringify(v)]));
-  $("transcript").replaceChildren(...(ctx.transcript || []).map((line) => {
+  const lines = (ctx.transcript || []).filter((line) => line.dtmf || (line.text || "").trim());
+  $("transcript").replaceChildren(...lines.map((line) => {
     const li = document.createElement("li");
     li.className = line.role;
     const when = document.createElement("time"); when.textContent = time(line.timestamp);
-    const who = document.createElement("b"); who.textContent = (line.role === "user" ? "caller" : line.role) + ": ";
-    const what = document.createTextNode(line.dtmf ? `[keys ${line.dtmf}]` : line.text);
+    const who = document.createElement("span"); who.className = "speaker";
+    who.textContent = (line.role === "user" ? "Caller" : line.role === "bot" ? "Bot" : sentence(line.role)) + ": ";
+    const what = document.createTextNode(line.dtmf ? `pressed ${line.dtmf}` : line.text);
     li.append(when, who, what);
-    if (line.intent) li.append(` (${line.intent} ${((line.confidence || 0) * 100).toFixed(0)}%)`);
+    if (line.intent) li.title = `${line.intent} ${((line.confidence || 0) * 100).toFixed(0)}% (${sureness(line.confidence || 0)})`;
     return li;
   }));
+  $("transcript-part").hidden = lines.length === 0;
   show("context", true);
 }
 
@@ -91,17 +128,17 @@ function onMessage(event) {
   const m = JSON.parse(event.data);
   switch (m.type) {
     case "welcome":
-      $("who").textContent = `${m.agent.name} · ${Object.keys(m.agent.skills).join(", ")}`;
+      $("who").textContent = `${m.agent.name} · ${Object.keys(m.agent.skills).map((q) => label(QUEUES, q)).join(", ")}`;
       show("signin", false); show("desk", true); setStatus("signed in");
       break;
     case "status_changed": setStatus(m.status); break;
     case "offer":
       offer = m; showContext(m.context); show("offer", true); startWaitClock(m.context.requested_at);
-      say(`Call from ${m.context.caller_number || "unknown number"}`);
+      say(`Call from ${m.context.caller_number || "a withheld number"}`);
       break;
     case "offer_withdrawn":
       if (offer && offer.offer_id === m.offer_id) { offer = null; show("offer", false); clearInterval(waitTimer); }
-      say(`Offer withdrawn: ${m.reason}`);
+      say(`The call stopped ringing: ${label(WITHDRAWN, m.reason)}.`);
       break;
     case "connected":
       callId = m.call_id; held = false; offer = null; clearInterval(waitTimer);
@@ -125,10 +162,10 @@ function onMessage(event) {
       break;
     case "call_ended":
       callId = null; show("call", false); show("wrapup", true);
-      say(`Call ended: ${m.reason.replace("_", " ")}`);
+      say(`Call ended: ${label(ENDINGS, m.reason)}.`);
       break;
     case "wrapped_up": show("wrapup", false); show("context", false); say("Wrap-up saved."); break;
-    case "error": say(`${m.code}: ${m.message}`); if (m.code === 401) $("signin-error").textContent = m.message; break;
+    case "error": say(`Could not do that: ${m.message}`); if (m.code === 401) $("signin-error").textContent = m.message; break;
   }
 }
 

@@ -100,6 +100,8 @@ class BotVoice:
         state = self.state
         for item in self.playout.due(state.clock_ms):
             if isinstance(item, PlayFrame):
+                if state.answered_ms is None:
+                    state.answered_ms = item.at_ms
                 if state.caller_turn_end_ms is not None:
                     state.turn_gaps_ms.append(round(item.at_ms - state.caller_turn_end_ms, 1))
                     self.services.observer.on_turn_gap(state.call_id, state.turn_gaps_ms[-1])

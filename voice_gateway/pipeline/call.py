@@ -251,7 +251,10 @@ class CallPipeline:
         playback is over."""
         state, voice = self.state, self.voice
         assert state is not None and voice is not None
+        answered = state.answered_ms is not None
         await voice.send_due()
+        if not answered and state.answered_ms is not None:
+            self._log(LifecycleKind.ANSWERED, by="bot")
         if self.leg is not None and not self.bot_busy():
             await self.leg.quiet(state.clock_ms)  # an unanswered overflow offer may run out (and speak) here
             if not self.bot_busy():

@@ -18,7 +18,7 @@ from bot.dialogue import HandoffDecision
 @dataclass(frozen=True)
 class InQueue:
     position: int  # 1 = next
-    expected_wait_s: float
+    expected_wait_s: float | None  # None: not known, so not announced
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-def queue_announcement(position: int, expected_wait_s: float) -> str:
+def queue_announcement(position: int, expected_wait_s: float | None) -> str:
+    """The caller's place in the queue, and the expected wait only when it is known."""
     where = "You are next in line." if position <= 1 else f"You are number {position} in the queue."
+    if expected_wait_s is None:
+        return where
     minutes = round(expected_wait_s / 60)
     if expected_wait_s < 60:
         wait = "The expected wait is less than a minute."
@@ -67,7 +70,7 @@ class OverflowOffer:
         parts = [CHOICE_TEXT[action].format(key=n) for n, action in enumerate(self.choices, start=1)
                  if action in CHOICE_TEXT]
         listed = ", ".join(parts[:-1]) + f", or {parts[-1]}" if len(parts) > 1 else parts[0]
-        return (f"All our colleagues are still busy. Press {listed}. "
+        return (f"None of our colleagues can take your call right now. Press {listed}. "
                 f"Or stay on the line and {STAY_TEXT.get(self.default, STAY_TEXT['callback'])}.")
 
     def key(self, digit: str) -> str | None:

@@ -97,6 +97,7 @@ class CallState:
     barge_in_onsets_ms: list[int] = field(default_factory=list)  # where the caller's speech began, per barge-in
     caller_turn_end_ms: float | None = None  # last voiced frame of the caller's latest turn
     turn_gaps_ms: list[float] = field(default_factory=list)  # caller's last voice -> first bot frame sent
+    answered_ms: float | None = None  # the call clock when the bot's first audio was sent (the call is answered)
 
     def move(self, signal: Signal) -> Phase:
         """Apply a signal; an illegal one raises."""
