@@ -161,7 +161,7 @@ def test_integrators_create_calls_in_their_own_shape(api: Api) -> None:
     assert len(tickets) == 1 and tickets[0]["customer_id"] == "C009"
     assert "handed" not in tickets[0]["subject"] and "completed" in tickets[0]["subject"]  # no agent was involved
     # reads return the shape that was posted, beside callpilot's own names
-    read = api.as_("agent", "GET", f"/api/v1/calls/{call['call_id']}").json()
+    read = api.as_("supervisor", "GET", f"/api/v1/calls/{call['call_id']}").json()
     assert {k: read[k] for k in sent} == {**sent, "phone_number": "+16175550199"}
     assert (read["caller_number"], read["duration_s"]) == ("+16175550199", 184.5)
 
@@ -175,9 +175,10 @@ def test_calls_filter_by_status_and_refuse_unknown_filters(api: Api) -> None:
     for n, status in enumerate(("completed", "abandoned", "abandoned")):
         sent = {"customer_id": f"C10{n}", "phone_number": "+16175550199", "call_duration": 30, "status": status}
         assert api.as_("supervisor", "POST", "/api/v1/calls", json=sent).status_code == 201
-    abandoned = api.as_("agent", "GET", "/api/v1/calls?status=abandoned&channel=api").json()
+    abandoned = api.as_("supervisor", "GET", "/api/v1/calls?status=abandoned&channel=api").json()
     assert abandoned["total"] == 2 and {c["status"] for c in abandoned["items"]} == {"abandoned"}
-    assert api.as_("agent", "GET", "/api/v1/calls?customer_id=C100").json()["total"] == 1
+    assert api.as_("supervisor", "GET", "/api/v1/calls?customer_id=C100").json()["total"] == 1
+    assert api.as_("agent", "GET", "/api/v1/calls?customer_id=C100").json()["total"] == 0  # not their call
     assert api.as_("agent", "GET", "/api/v1/calls?status=lost").status_code == 422
     typo = api.as_("agent", "GET", "/api/v1/calls?stauts=abandoned")
     assert typo.status_code == 400 and "unknown query parameter stauts" in typo.json()["detail"]
