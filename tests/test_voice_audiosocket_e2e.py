@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from callpilot.settings import Settings
@@ -142,7 +143,20 @@ def test_the_caller_id_from_the_documented_dialplan_reaches_the_call_and_the_han
 
     asyncio.run(call())
     events = wait_for_end(server, seen)
-    assert events[0].call_id == str(call_uuid) and events[0].data["caller"] == "+16175550142"
+    # The call log file is redacted as it is written: the number is there, as "[phone]".
+    assert events[0].call_id == str(call_uuid) and events[0].data["caller"] == "[phone]"
     handoffs = [e for e in events if e.kind is LifecycleKind.HANDOFF and "caller_number" in e.data]
     # The handoff (screen pop, callback number) knows who is calling.
-    assert handoffs and handoffs[0].data["caller_number"] == "+16175550142", events
+    assert handoffs and handoffs[0].data["caller_number"] == "[phone]", events
+    # The call records (the operator's view) hold the number itself.
+    done = subprocess.run([*CLI, "apikey", "create", "--role", "admin", "--name", "ops"], cwd=ROOT, env=server.env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    key = done.stdout.splitlines()[0].strip()
+    for _ in range(50):
+        reply = httpx.get(f"{server.url}/api/v1/calls/{call_uuid}", headers={"Authorization": f"Bearer {key}"})
+        if reply.status_code == 200 and reply.json().get("ended_at"):
+            break
+        time.sleep(0.2)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["caller_number"] == "+16175550142", reply.json()

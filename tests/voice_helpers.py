@@ -51,6 +51,7 @@ def voice_server(tmp: Path) -> Iterator[VoiceServer]:
         "CALLPILOT_AUDIOSOCKET_PORT": str(audiosocket_port),
         "CALLPILOT_CALL_LOG": str(tmp / "calls.jsonl"),
         "CALLPILOT_RESULTS_DIR": str(tmp / "results"),
+        "CALLPILOT_STATE_DIR": str(tmp / "state"),  # the call records' SQLite file, the agent directory
     }
     log = (tmp / "server.log").open("wb")
     server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
