@@ -214,9 +214,31 @@ def test_handoff_decision_has_context_and_summary() -> None:
     data = decision.to_dict()
     assert data["transcript"][0]["text"] == "my dryer is broken and smoking"
     assert data["intents"] == [{"intent": "technical_fault", "confidence": 0.8, "timestamp": 1.0}]
-    for piece in ("+15550100", "technical fault", "smoking", "product=dryer",
-                  "main > 3:repairs", "tech"):
+    for piece in ("+15550100", "a fault with the dryer", "smoking", "product dryer",
+                  "main > 3:repairs", "Queue: tech"):
         assert piece in decision.summary
+    # an agent's note: no internal names, at most three sentences
+    assert "_" not in decision.summary and "=" not in decision.summary
+    assert decision.summary.count(". ") <= 3, decision.summary
+
+
+def test_the_agent_note_says_what_is_wanted_now_and_what_the_bot_did_before() -> None:
+    state = ConversationState.new("s2", now=0.0, caller_number="+15550100")
+    state.transcript = [Turn("user", "where is order 48215", 1.0, "check_order_status", 0.95),
+                        Turn("bot", "Order 48215 is out for delivery today.", 1.5),
+                        Turn("user", "and I want to cancel it", 2.0, "cancel_order", 0.9),
+                        Turn("user", "just get me a person", 3.0, "talk_to_human", 0.97)]
+    state.intents_seen = [IntentSeen("check_order_status", 0.95, 1.0), IntentSeen("cancel_order", 0.9, 2.0),
+                          IntentSeen("talk_to_human", 0.97, 3.0)]
+    state.slots = {"order_number": "48215"}
+    note = decide(state, reason="caller_asked", settings=HandoffSettings(), now=5.0).summary
+    assert note.startswith('Caller +15550100 needs help with cancelling order 48215: "and I want to cancel it"')
+    assert "already helped with where order 48215 is" in note and "they asked for a person" in note
+    assert "Left for you: cancelling order 48215" in note
+    nobody = decide(ConversationState.new("s3", now=0.0), reason="repeated_fallback",
+                    settings=HandoffSettings(), now=1.0).summary
+    assert nobody.startswith("An anonymous caller did not say what they need.")
+    assert "could not understand them twice" in nobody
 
 
 def test_agent_words() -> None:

@@ -103,7 +103,7 @@ def test_ivr_keys_to_an_agent_leave_the_path_and_handoff_in_the_record_and_a_pur
     assert row.caller_number == CALLER and row.customer_id == "C001"
     assert "[keys 23]" in [line["text"] for line in row.transcript]  # the keys as one run, up to the handoff
     summary = row.extra["handoff_summary"]
-    assert "IVR path: main > 2:returns" in summary and CALLER not in summary  # redacted like the transcript
+    assert "keypad: main > 2:returns" in summary and CALLER not in summary  # redacted like the transcript
     assert row.language is None  # no word was spoken
 
     # The recording's path is absolute, so a purge started from another folder deletes the file.

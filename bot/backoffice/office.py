@@ -23,6 +23,7 @@ from bot.backoffice.ids import (
 from bot.backoffice.installations import InstallationCalendar
 from bot.backoffice.loading import DEMO_DATA_DIR, DemoData, parse_data, read_data_dir
 from bot.backoffice.models import (
+    City,
     Customer,
     Order,
     OrderStatus,
@@ -43,6 +44,7 @@ from bot.backoffice.results import (
     Invoice,
     Ticket,
 )
+from bot.places import Gazetteer, default_gazetteer
 
 HIGH_PRIORITY_TOPICS = frozenset({"complaint", "billing_dispute"})
 
@@ -54,8 +56,10 @@ class UnknownOrderError(LookupError):
 class BackOffice:
     """Orders, repairs, stores, products and customers of the demo company."""
 
-    def __init__(self, data: DemoData, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, data: DemoData, *, clock: Callable[[], datetime] | None = None,
+                 gazetteer: Callable[[], Gazetteer] = default_gazetteer) -> None:
         self._data = data
+        self._gazetteer = gazetteer  # loaded on the first city our data does not list
         self._clock = clock or (lambda: datetime.combine(data.as_of, datetime.now().time()))
         self._orders = {order.number: order for order in data.orders}
         self._repairs = {repair.number: repair for repair in data.repairs}
@@ -160,7 +164,7 @@ class BackOffice:
         here = self.stores_in(city)
         if here:
             return here[0]
-        place = self._cities.get(city.strip().lower())
+        place = self._cities.get(city.strip().lower()) or self._place_of(city)
         if place is not None:
             located = [
                 (store, spot)
@@ -174,6 +178,13 @@ class BackOffice:
             (store for store in stores if store.is_default),
             stores[0] if stores else None,
         )
+
+    def _place_of(self, city: str) -> City | None:
+        """A city our data does not list, placed by the world gazetteer ("Tulsa", "杭州")."""
+        if not city.strip():
+            return None
+        found = self._gazetteer().lookup(city)
+        return None if found is None else City(found.name, found.country, found.lat, found.lon)
 
     # Changes, kept in this instance only.
 
@@ -213,7 +224,7 @@ class BackOffice:
             return AddressChangeResult(AddressChangeOutcome.CANCELLED, order.number, order)
         if order.status is not OrderStatus.PROCESSING:
             return AddressChangeResult(AddressChangeOutcome.ALREADY_SHIPPED, order.number, order)
-        place = self._cities.get(city.strip().lower())
+        place = self._cities.get(city.strip().lower()) or self._place_of(city)
         if place is None:
             return AddressChangeResult(AddressChangeOutcome.UNKNOWN_CITY, order.number, order)
         address = dataclasses.replace(

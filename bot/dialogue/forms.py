@@ -32,6 +32,7 @@ class FormContext:
     requested_slot: str | None
     today: date
     free_text_slots: tuple[str, ...] = ()
+    last_action: str | None = None  # the bot's latest question: a yes/no answers only that one
 
 
 def coerce(slot: Slot, value: Any) -> tuple[bool, Any]:
@@ -93,7 +94,10 @@ def _raw_value(
         return value is not None, value
     if mapping.type == "from_text" and requested:
         return True, parse.get("text", "")
-    if mapping.type == "from_intent" and mapping.intent and (requested or not mapping.active_loop):
+    # A yes or a no fills a slot only when it answers that slot's question (the form asks for it, or the
+    # bot's latest action was `utter_<slot>` / `utter_ask_<slot>`), never a slot of another question.
+    asked = ctx.last_action in (f"utter_{name}", f"utter_ask_{name}")
+    if mapping.type == "from_intent" and mapping.intent and (requested or (asked and not mapping.active_loop)):
         return True, mapping.value
     return False, None
 

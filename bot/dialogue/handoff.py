@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from bot.dialogue.agent_note import write_note
 from bot.dialogue.state import ConversationState
 
 # Reasons
@@ -169,46 +169,6 @@ def decide(
     )
 
 
-_REASON_TEXT = {
-    CALLER_ASKED: "the caller asked for a person",
-    INTENT_NEEDS_AGENT: "the request needs an agent",
-    REPEATED_FALLBACK: "the bot could not understand the caller twice in a row",
-    FORM_FAILED: "the caller could not give valid details",
-    CONFIGURED_RULE: "a handoff rule applies",
-    IVR_REQUEST: "the caller chose an agent in the phone menu",
-    ACTION_REQUEST: "the bot could not complete the request",
-}
-
-
 def summarise(state: ConversationState, *, reason: str, skill: str) -> str:
-    """One paragraph for the agent: who, what they wanted, what the bot did, what is known."""
-    who = f"Caller {state.caller_number}" if state.caller_number else "An anonymous caller"
-    started = datetime.fromtimestamp(state.started_at, tz=UTC).strftime("%H:%M UTC")
-    topics = _unique(i.intent.replace("_", " ") for i in state.intents_seen
-                     if i.intent not in ("greet", "affirm", "deny", "thank", "nlu_fallback"))
-    wanted = f"wanted help with: {', '.join(topics)}" if topics else "did not state a clear topic"
-    user_lines = [t.text for t in state.transcript if t.role == "user" and t.text]
-    said = f' They said: "{user_lines[0][:160]}"' if user_lines else ""
-    if len(user_lines) > 1:
-        said += f', and last: "{user_lines[-1][:160]}"'
-    said += "." if said else ""
-    keys = [t.dtmf for t in state.transcript if t.dtmf]
-    if keys:
-        said += f" Keys pressed: {' '.join(keys)}."
-    bot_lines = [t.text for t in state.transcript if t.role == "bot"]
-    did = (f" The bot replied {len(bot_lines)} time(s); last: \"{bot_lines[-1][:160]}\"."
-           if bot_lines else " The bot had not answered yet.")
-    filled = ", ".join(f"{k}={v}" for k, v in sorted(state.filled_slots().items()))
-    known = f" Known details: {filled}." if filled else " No details collected."
-    ivr = f" IVR path: {' > '.join(state.ivr_path)}." if state.ivr_path else ""
-    why = _REASON_TEXT.get(reason, reason)
-    return (f"{who} (call started {started}) {wanted}.{said}{did}{known}{ivr} "
-            f"Transferred to {skill} because {why}.")
-
-
-def _unique(items: Any) -> list[str]:
-    out: list[str] = []
-    for item in items:
-        if item not in out:
-            out.append(item)
-    return out
+    """The agent's note (see `agent_note`): who, what they want now, what the bot did, what is left."""
+    return write_note(state, reason=reason, skill=skill)

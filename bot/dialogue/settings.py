@@ -22,6 +22,8 @@ DEFAULT_TEXTS: dict[str, str] = {
     "utter_ivr_intro": "Let's try the keypad instead.",
     "utter_ivr_unavailable": "Sorry, the keypad menu is not available right now.",
     "utter_session_ended": "This call has ended.",
+    "utter_confirm_goodbye": "Sorry, did you want to end the call?",
+    "utter_offer_order_check": "Would you like me to check a specific order?",
 }
 
 
@@ -38,6 +40,16 @@ class DialogueSettings:
     not_understood_intents: tuple[str, ...] = ("nlu_fallback", "out_of_scope")
     topic_change_confidence: float = 0.5  # below this, an intent does not leave a form
     speech_back_confidence: float = 0.8  # a spoken intent this sure leaves the IVR
+    # Ending the call: the bot hangs up only on a goodbye this sure, after the caller's first turn;
+    # otherwise it asks first (`utter_confirm_goodbye`): ending a call on a guess is the worst failure
+    ending_intents: tuple[str, ...] = ("goodbye",)
+    goodbye_confidence: float = 0.9
+    # A general question on these intents ("how long does delivery take?") gets the policy response first,
+    # then an offer to run the form for a specific order: intent -> (response, form)
+    general_answers: dict[str, tuple[str, str]] = field(default_factory=lambda: {
+        "delivery_time": ("utter_delivery_policy", "delivery_form"),
+        "refund_status": ("utter_refund_policy", "refund_form"),
+    })
     max_text_chars: int = 1000  # longer messages are cut before the NLU sees them
     # Channels: on these, repeated failures go to the DTMF menu before a human
     voice_channels: tuple[str, ...] = ("voice", "phone", "twilio", "audiosocket", "sip")

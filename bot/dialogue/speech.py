@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.dialogue import handoff as handoff_rules
 from bot.dialogue.forms import Extraction, FormContext, extract_slots
+from bot.dialogue.general import is_general_question
 from bot.dialogue.policy import PolicyInput
+from bot.dialogue.state import PendingConfirmation
 from bot.dialogue.turn import Brain, TurnRunner
 
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ class SpeechTurn:
         today = datetime.fromtimestamp(runner.now, tz=UTC).date()
         extraction = extract_slots(
             self.brain.domain, runner.parse,
-            FormContext(state.active_form, state.requested_slot, today, settings.free_text_slots),
+            FormContext(state.active_form, state.requested_slot, today, settings.free_text_slots, state.last_action),
             settings.validators)
         answered = state.requested_slot in extraction.values  # trust a valid answer over intent
         if handoff_rules.asks_for_human(None if answered else intent, text):
@@ -88,6 +90,13 @@ class SpeechTurn:
             self._not_understood(runner, intent)
             return
         state.consecutive_fallbacks = 0
+        if intent in settings.ending_intents and not self._sure_goodbye(runner):
+            self._confirm_goodbye(runner)
+            return
+        general = settings.general_answers.get(intent)
+        if general and not extraction.values and is_general_question(text) and self.brain.renderer.has(general[0]):
+            self._answer_in_general(runner, *general)
+            return
         runner.handle_intent(intent, confidence)
 
     def no_input(self, runner: TurnRunner) -> None:
@@ -102,6 +111,26 @@ class SpeechTurn:
             runner.say_text(state.last_bot_messages[-1])
 
     # Steps
+
+    def _sure_goodbye(self, runner: TurnRunner) -> bool:
+        """A goodbye the bot may act on: confident, and not the caller's first words."""
+        spoken = sum(1 for turn in runner.state.transcript if turn.role == "user")
+        return runner.confidence >= self.brain.settings.goodbye_confidence and spoken > 1
+
+    def _answer_in_general(self, runner: TurnRunner, response: str, form: str) -> None:
+        """The policy answer, then "shall I check a specific order?" (yes opens the form)."""
+        runner.say(response)
+        runner.say("utter_offer_order_check")
+        prompt = runner.out.messages[-1] if runner.out.messages else ""
+        runner.state.pending_confirmation = PendingConfirmation(form, prompt, "utter_how_can_i_help")
+        runner.state.last_action = "utter_offer_order_check"
+
+    def _confirm_goodbye(self, runner: TurnRunner) -> None:
+        """Ask before hanging up: yes ends the call (`utter_goodbye`), no asks what else."""
+        runner.say("utter_confirm_goodbye")
+        prompt = runner.out.messages[-1] if runner.out.messages else ""
+        runner.state.pending_confirmation = PendingConfirmation("utter_goodbye", prompt, "utter_how_can_i_help")
+        runner.state.last_action = "utter_confirm_goodbye"
 
     def _not_understood(self, runner: TurnRunner, intent: str) -> None:
         """Answer (utter_default, out of scope...); escalate after too many in a row."""

@@ -15,6 +15,7 @@ from bot.nlu.encoder import Encoder, TransformerEncoder, base_encoder, load_enco
 from bot.nlu.entities import CRFExtractor, Entity, PatternExtractors, merge
 from bot.nlu.numbers import normalise_numbers
 from bot.nlu.onnx_encoder import OnnxEncoder, export_onnx
+from bot.nlu.places import city_from_gazetteer
 from bot.nlu.tuning import TuningConfig, calibration_split, tune_encoder
 from bot.training_data.model import Example, NLUData
 
@@ -149,7 +150,7 @@ class NLUEngine:
     def entities(self, text: str) -> list[Entity]:
         norm = normalise_numbers(text)
         found = self.patterns.extract(norm) + self.crf.extract(norm, self.patterns)
-        return merge(found)
+        return merge(found + city_from_gazetteer(norm.original, found))
 
     def info(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,7 @@ from bot.training_data.model import Example, NLUData
 
 _TOKEN = re.compile(r"[\w@.+'-]+")
 # Which extractor wins when two report the same span (first wins).
-PRIORITY = ("RegexEntityExtractor", "CRFEntityExtractor", "LookupEntityExtractor")
+PRIORITY = ("RegexEntityExtractor", "CRFEntityExtractor", "LookupEntityExtractor", "GazetteerEntityExtractor")
 
 
 @dataclass(frozen=True)
