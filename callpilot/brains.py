@@ -1,4 +1,4 @@
-"""The two brains behind the text channels: callpilot's own dialogue engine, or a Rasa server."""
+"""The two brains behind the text channels and voice calls: callpilot's own dialogue engine, or a Rasa server."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bot.dialogue.settings import DialogueSettings
 from bot.dialogue.store import InMemorySessionStore, SessionStore
 from bot.dialogue.verification_seal import VerificationSeal
 from bot.rasa_brain.client import RasaClient, RasaUnavailable
+from callpilot.rasa_voice import RasaDialogue
 from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
 from handoff import build_session_store
@@ -67,6 +68,13 @@ def build_dialogue(settings: Settings, interpreter: Interpreter) -> DialogueEngi
         remote_actions=settings.remote_actions,
         redact=redact_stored,
     )
+
+
+def voice_dialogue(settings: Settings, engine: DialogueEngine) -> DialogueEngine | RasaDialogue:
+    """What voice calls talk to: the engine itself, or (`brain: rasa`) the Rasa server in front of it."""
+    if settings.brain == "rasa":
+        return RasaDialogue(engine, settings.rasa_url, settings.rasa_timeout)
+    return engine
 
 
 class BuiltinBrain:

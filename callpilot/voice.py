@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from bot.dialogue import BotTurn, Interpreter
 from bot.training_data.project import load_nlu_text
-from callpilot.brains import build_dialogue
+from callpilot.brains import build_dialogue, voice_dialogue
 from callpilot.call_command import place_call  # `callpilot call`, still importable from here
 from callpilot.handoff_port import bot_resumer
 from callpilot.records.redaction import redact_stored
@@ -123,7 +123,8 @@ class VoiceRuntime:
     def load(self) -> None:
         """Load ASR, VAD and TTS and build the dialogue engine (seconds; runs in a thread)."""
         try:
-            dialogue = build_dialogue(self.settings, self.interpreter)
+            engine = build_dialogue(self.settings, self.interpreter)
+            dialogue = voice_dialogue(self.settings, engine)  # the engine, or a Rasa server in front of it
             services = load_services(
                 HeardDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),
                 asr=asr_settings(self.settings),
@@ -137,7 +138,7 @@ class VoiceRuntime:
                     services.close()
                     return
                 self.services = services
-            self.services.handoff, self.services.resume_bot = self.handoff, bot_resumer(dialogue)
+            self.services.handoff, self.services.resume_bot = self.handoff, bot_resumer(engine)
             if self.observer is not None:
                 self.services.observer = self.observer
             for listener in self.call_log_listeners:

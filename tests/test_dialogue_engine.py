@@ -406,3 +406,34 @@ def test_keys_typed_one_by_one_are_one_redacted_run_in_the_state(nlu_engine: Any
     engine.handle_dtmf("keys", "5")  # words end a run: the next keys are a line of their own
     later = engine.state_of("keys")
     assert later is not None and [t.dtmf for t in later.transcript if t.role == "user"][-2:] == [None, "5"]
+
+
+def test_a_turn_another_brain_answered_is_kept_like_our_own(engine: DialogueEngine) -> None:
+    """`handle_remote_turn` (the voice calls of the Rasa brain): the transcript, slots, handoff and hang-up."""
+    from bot.dialogue import RemoteTurn
+
+    engine.start("r", "+15550100", "voice")
+    turn = engine.handle_remote_turn("r", "where is order 48215", RemoteTurn(
+        {"name": "check_order_status", "confidence": 0.97}, ({"entity": "order_number", "value": "48215"},),
+        ("Order 48215 has shipped.",), {"order_number": "48215", "unknown_slot": 1}, ("action_check_order_status",)))
+    assert turn.messages == ("Order 48215 has shipped.",) and turn.debug.slots == {"order_number": "48215"}
+    assert turn.actions == ("action_check_order_status",) and not turn.hangup and turn.handoff is None
+    human = engine.handle_remote_turn("r", "a person please", RemoteTurn(
+        {"name": "talk_to_human", "confidence": 0.99}, messages=("Connecting you.",), handoff_reason="caller_asked"))
+    assert human.handoff is not None and human.handoff.reason == "caller_asked"
+    assert [t["text"] for t in human.handoff.transcript if t["role"] == "user"] == [
+        "where is order 48215", "a person please"]
+    engine.start("s", None, "voice")
+    bye = engine.handle_remote_turn("s", "bye", RemoteTurn({"name": "goodbye", "confidence": 0.99},
+                                                             messages=("Goodbye!",), hangup=True))
+    assert bye.hangup and bye.debug.mode == "ended"
+
+
+def test_two_turns_another_brain_did_not_understand_open_the_menus_on_a_call(engine: DialogueEngine) -> None:
+    from bot.dialogue import RemoteTurn
+
+    engine.start("f", None, "voice")
+    lost = RemoteTurn({"name": "nlu_fallback", "confidence": 0.3}, messages=("Sorry?",))
+    assert engine.handle_remote_turn("f", "mumble", lost).messages == ("Sorry?",)
+    second = engine.handle_remote_turn("f", "mumble mumble", lost)
+    assert second.ivr_active and "Sorry?" not in second.messages

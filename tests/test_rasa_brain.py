@@ -332,3 +332,37 @@ def test_rasa_brain_runs_callpilots_actions_with_real_data(callpilot_on_rasa: st
     forged = {"next_action": "action_cancel_order", "sender_id": "x", "tracker": {"sender_id": "x", "slots": {}}}
     assert httpx.post(f"{callpilot_on_rasa}/webhook", json=forged, timeout=10).status_code == 401
     assert httpx.post(f"{callpilot_on_rasa}/webhook?token=wrong", json=forged, timeout=10).status_code == 401
+
+
+@pytest.mark.rasa
+def test_a_voice_call_runs_on_the_rasa_brain(callpilot_on_rasa: str, rasa_server: RasaServer,
+                                             nlu_engine: Any) -> None:
+    """The voice pipeline's dialogue with `brain: rasa`: speech to the real Rasa server (its actions served by
+    callpilot), keys and the menus by callpilot's engine, the call's transcript and handoff context kept."""
+    from bot.dialogue.factory import build_engine
+    from callpilot.rasa_voice import RasaDialogue
+
+    engine = build_engine(DATA_DIR, nlu_engine)
+    dialogue = RasaDialogue(engine, rasa_server.url, timeout=120)
+    call = "rasa-voice-1"
+    greeting = dialogue.start(call, "+16175550142", "voice")
+    assert greeting.text in _response_texts("utter_greet")
+    status = dialogue.handle_text(call, "where is my order 48215")
+    assert "Order 48215 is currently shipped" in status.text, status
+    assert status.debug.intent == "check_order_status" and status.debug.slots.get("order_number") == "48215"
+    human = dialogue.handle_text(call, "can i speak to a real person please")
+    assert human.handoff is not None, human
+    assert human.handoff.caller_number == "+16175550142" and human.handoff.slots.get("order_number") == "48215"
+    said = [t["text"] for t in human.handoff.transcript if t["role"] == "user"]
+    assert said == ["where is my order 48215", "can i speak to a real person please"]
+    assert "order 48215" in human.handoff.summary
+
+    # Keys stay with callpilot: "0" in the menus is an agent, on either brain.
+    keys_call = "rasa-voice-2"
+    dialogue.start(keys_call, "+16175550142", "voice")
+    assert dialogue.handle_dtmf(keys_call, "0").handoff is not None
+
+    # A Rasa server that does not answer: the call goes on in the keypad menu, not silence.
+    down = RasaDialogue(build_engine(DATA_DIR, nlu_engine), f"http://127.0.0.1:{_free_port()}", timeout=2)
+    down.start("rasa-voice-3", None, "voice")
+    assert down.handle_text("rasa-voice-3", "where is my order 48215").ivr_active

@@ -32,6 +32,10 @@ def test_the_demo_data_names_its_order_and_repair_number_patterns() -> None:
         ("where is my order for 8215", "where is my order 48215"),
         ("My order number is for 8215.", "My order number is 48215."),
         ("For 8215, please", "48215, please"),
+        # the number read out in two pieces
+        ("Where is my order for 821 5?", "Where is my order 48215?"),
+        ("my order is 48 215", "my order is 48215"),
+        ("repair R 123 456", "repair R 123 456"),  # (the NLU's own patterns read repair numbers)
     ],
 )
 def test_for_before_a_number_that_misses_its_leading_four_is_the_four(heard: str, meant: str) -> None:
@@ -46,6 +50,8 @@ def test_for_before_a_number_that_misses_its_leading_four_is_the_four(heard: str
         "I paid for 1500 dollars of stuff",  # a unit follows
         "it's been broken for 3 weeks",
         "I paid $1,500 for 2 items",
+        "2 3 4 5 6 7",  # keys read out, no identifier: left alone
+        "order 48215 2 items",  # a whole identifier next to another number
         "for 82.15 I expect better",  # a price, not an identifier
         "what are you calling for",
     ],
@@ -66,7 +72,8 @@ def test_spoken_order_number_through_whisper_tiny_reaches_the_order_lookup(nlu_e
     audio = asyncio.run(render("where is my order four eight two one five")) + bytes(16000 * 2)
     listener = TurnListener(VoiceActivityDetector.create(SileroVad(), 8000), load_engine(AsrSettings()).stream(8000))
     heard = " ".join(e.text for e in listener.accept(audio) + listener.flush() if isinstance(e, AsrFinal))
-    assert "8215" in heard.replace(",", ""), heard
+    # Whisper tiny.en hears "for 8215" or "for 821 5" (the TTS's timing varies): the fixer makes it the number
+    assert "48215" in FIXER.fix(heard).replace(",", ""), heard
     dialogue = HeardDialogue(build_dialogue(Settings(data_dir=ROOT / "nlu_data"), nlu_engine), FIXER)
     dialogue.start("caller-1", None, "voice")
     reply = " ".join(dialogue.handle_text("caller-1", heard).messages)

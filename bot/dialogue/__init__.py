@@ -18,7 +18,7 @@ from bot.dialogue.conversation_tests import (
     run_conversation_dir,
     run_conversation_file,
 )
-from bot.dialogue.engine import BotTurn, DialogueEngine, Interpreter, TurnDebug
+from bot.dialogue.engine import BotTurn, DialogueEngine, Interpreter, RemoteTurn, TurnDebug
 from bot.dialogue.factory import build_engine, build_registry
 from bot.dialogue.handoff import HandoffDecision, HandoffRule, HandoffSettings
 from bot.dialogue.settings import DialogueSettings
@@ -42,6 +42,7 @@ __all__ = [
     "Interpreter",
     "RemoteActionClient",
     "RemoteActionError",
+    "RemoteTurn",
     "SessionStore",
     "TurnDebug",
     "build_engine",

@@ -48,6 +48,19 @@ class TurnDebug:
 
 
 @dataclass(frozen=True)
+class RemoteTurn:
+    """What another brain (a Rasa server) made of one caller utterance."""
+
+    intent: dict[str, Any]  # {"name", "confidence"}
+    entities: tuple[dict[str, Any], ...] = ()
+    messages: tuple[str, ...] = ()
+    slots: dict[str, Any] = field(default_factory=dict)
+    actions: tuple[str, ...] = ()
+    handoff_reason: str | None = None  # the brain handed the caller over
+    hangup: bool = False  # the brain ended the conversation
+
+
+@dataclass(frozen=True)
 class BotTurn:
     """The bot's answer to one caller event."""
 
@@ -115,6 +128,38 @@ class DialogueEngine:
             return self._no_input(state)
         runner = TurnRunner(self.brain, state, {"text": cleaned}, state.last_activity_at)
         return self._guarded(state, runner, lambda: self._on_text(runner, cleaned))
+
+    def handle_remote_turn(self, sender_id: str, text: str, remote: RemoteTurn,
+                           caller_number: str | None = None, channel: str | None = None) -> BotTurn:
+        """A spoken turn another brain (a Rasa server) answered: kept in this conversation like our own turns,
+        so keys, silences, the IVR, the handoff context and the call records work the same on either brain.
+        Two "not understood" turns in a row still open the IVR on voice channels."""
+        state = self._begin(sender_id, caller_number, channel)
+        cleaned = clean_text(text, self.settings.max_text_chars)
+        parse = {"text": cleaned, "intent": dict(remote.intent), "entities": list(remote.entities)}
+        runner = TurnRunner(self.brain, state, parse, state.last_activity_at)
+
+        def act() -> None:
+            self._record_user(state, cleaned, parse)
+            state.slots.update({k: v for k, v in remote.slots.items() if k in self.brain.domain.slots})
+            if runner.intent in self.settings.not_understood_intents:
+                state.consecutive_fallbacks += 1
+                if (state.consecutive_fallbacks >= self.settings.fallbacks_before_escalation
+                        and state.channel in self.settings.voice_channels):
+                    state.consecutive_fallbacks = 0
+                    self.ivr.escalate(runner, "speech not understood")
+                    return
+            else:
+                state.consecutive_fallbacks = 0
+            for message in remote.messages:
+                runner.say_text(message)
+            runner.out.actions.extend(remote.actions)
+            if remote.handoff_reason:
+                runner.request_handoff(remote.handoff_reason, intent=runner.intent)
+            elif remote.hangup:
+                runner.out.hangup = True
+
+        return self._guarded(state, runner, act)
 
     def handle_dtmf(self, sender_id: str, keys: str, caller_number: str | None = None,
                     channel: str | None = None) -> BotTurn:

@@ -27,7 +27,7 @@ class CallRecords:
     Keys are logged as runs, one `dtmf` event with `keys="4111111111111111#"` rather than one event per key:
     a card number typed on the keypad is then one string that redaction can recognise, never sixteen
     harmless-looking digits. A run ends with `#` or `*`, the caller's next words or any other event (the bot's
-    prompts between menu keys do not end it), a change of leg, or KEY_RUN_LIMIT keys.
+    first audio and its prompts between menu keys do not end it), a change of leg, or KEY_RUN_LIMIT keys.
     """
 
     def __init__(self, state: CallState, call_log: CallLog, recordings_dir: Path) -> None:
@@ -40,7 +40,8 @@ class CallRecords:
         if kind is LifecycleKind.DTMF:
             self._add_key(data)
             return
-        if not (kind is LifecycleKind.TURN and data.get("speaker") == "bot"):
+        bot_side = kind is LifecycleKind.ANSWERED or (kind is LifecycleKind.TURN and data.get("speaker") == "bot")
+        if not bot_side:  # the bot starting to talk or prompting between menu keys does not end a run
             self.flush_keys()
         self.call_log.record(self.state.call_id, kind, self.state.clock_ms, **data)
 
