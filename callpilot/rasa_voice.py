@@ -4,7 +4,7 @@ handoff context and the records - so the same call runs on either brain.
 
 A Rasa turn is read from two answers: the REST channel's messages, and the tracker (the parse of the
 utterance, the slots, the actions run since it). Rasa's `action_handoff` (served by callpilot's action server)
-sets the `handoff_reason` slot; `utter_goodbye` / `action_hangup` end the call. A Rasa server that does not
+runs (it may set the `handoff_reason` slot); `utter_goodbye` / `action_hangup` end the call. A Rasa server that does not
 answer sends the call to the DTMF menus, as a failed ASR does.
 """
 
@@ -20,6 +20,7 @@ from bot.rasa_brain.client import RasaClient, RasaUnavailable
 
 log = logging.getLogger("callpilot.rasa_voice")
 HANGUP_ACTIONS = frozenset({"utter_goodbye", "action_hangup"})
+HANDOFF_ACTION = "action_handoff"
 LOCAL_MODES = frozenset({"ivr", "handoff", "ended"})  # the engine answers: the menus, waiting for an agent
 
 
@@ -33,6 +34,8 @@ def remote_turn(replies: list[dict[str, Any]], tracker: dict[str, Any]) -> Remot
                     and e["name"] != "action_listen")
     handoff = next((str(e["value"]) for e in since
                     if e.get("event") == "slot" and e.get("name") == HANDOFF_SLOT and e.get("value")), None)
+    if handoff is None and HANDOFF_ACTION in actions:
+        handoff = ""  # the engine says why, from the caller's words (as for its own action_handoff)
     intent = latest.get("intent") or {}
     return RemoteTurn(
         intent={"name": intent.get("name"), "confidence": intent.get("confidence")},

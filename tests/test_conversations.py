@@ -25,7 +25,7 @@ def engine_factory(interpreter: Interpreter) -> object:
 
 
 def test_there_are_enough_conversations() -> None:
-    assert len(CONVERSATIONS) >= 30
+    assert len(CONVERSATIONS) >= 100
 
 
 @pytest.mark.parametrize("path", CONVERSATIONS, ids=[p.stem for p in CONVERSATIONS])

@@ -56,7 +56,7 @@ class RemoteTurn:
     messages: tuple[str, ...] = ()
     slots: dict[str, Any] = field(default_factory=dict)
     actions: tuple[str, ...] = ()
-    handoff_reason: str | None = None  # the brain handed the caller over
+    handoff_reason: str | None = None  # the brain handed the caller over ("": for the reason the words give)
     hangup: bool = False  # the brain ended the conversation
 
 
@@ -154,8 +154,8 @@ class DialogueEngine:
             for message in remote.messages:
                 runner.say_text(message)
             runner.out.actions.extend(remote.actions)
-            if remote.handoff_reason:
-                runner.request_handoff(remote.handoff_reason, intent=runner.intent)
+            if remote.handoff_reason is not None:  # "" : the engine says why, from the caller's words
+                runner.request_handoff(remote.handoff_reason, intent=runner.intent, announce=False)
             elif remote.hangup:
                 runner.out.hangup = True
 

@@ -44,6 +44,12 @@ class DialogueSettings:
     # otherwise it asks first (`utter_confirm_goodbye`): ending a call on a guess is the worst failure
     ending_intents: tuple[str, ...] = ("goodbye",)
     goodbye_confidence: float = 0.9
+    # A request for a person is trusted from the NLU only this sure ("48215" alone parses as talk_to_human at
+    # 0.46); the words "agent", "human", "operator"... always count
+    human_request_confidence: float = 0.6
+    # A message that is only an identifier ("48215", "R118902") outside a form means this intent
+    bare_identifier_intents: dict[str, str] = field(default_factory=lambda: {
+        "order_number": "check_order_status", "repair_number": "track_repair"})
     # A general question on these intents ("how long does delivery take?") gets the policy response first,
     # then an offer to run the form for a specific order: intent -> (response, form)
     general_answers: dict[str, tuple[str, str]] = field(default_factory=lambda: {

@@ -71,11 +71,17 @@ class SpeechTurn:
             FormContext(state.active_form, state.requested_slot, today, settings.free_text_slots, state.last_action),
             settings.validators)
         answered = state.requested_slot in extraction.values  # trust a valid answer over intent
-        if handoff_rules.asks_for_human(None if answered else intent, text):
+        bare = (None if state.active_form or state.pending_confirmation or state.last_completed_form
+                else _bare_identifier(extraction.values, text, settings.bare_identifier_intents))
+        if bare is not None:  # "48215" alone: the caller wants that order's status
+            runner.parse = {**runner.parse, "intent": {"name": bare, "confidence": 1.0}}
+            intent, confidence = bare, 1.0
+        trusted = intent if confidence >= settings.human_request_confidence else None
+        if handoff_rules.asks_for_human(None if answered else trusted, text):
             state.consecutive_fallbacks = 0
             runner.request_handoff(handoff_rules.CALLER_ASKED)
             return
-        if intent == "repeat" and not answered:
+        if intent == "repeat" and not answered and not _says_stop(text, settings.stop_words):  # "forget it"
             runner.repeat_last()
             return
         recent_form, state.last_completed_form = state.last_completed_form, None
@@ -174,11 +180,15 @@ class SpeechTurn:
         elif leaves or intent == "deny":  # a bare answer is only trusted inside the form's topic
             extraction = Extraction({k: v for k, v in extraction.values.items()
                                      if k not in extraction.guessed}, extraction.invalid)
+        stop = _says_stop(text, settings.stop_words)
+        if stop and leaves:  # "never mind, where is my order 48215": the new request, not the old form
+            runner.deactivate_form()
+            return False
         if any(name in form.required_slots for name in extraction.values):
             state.slots.update(extraction.values)
             runner.activate_form(form.name)
             return True
-        if intent == "deny" or _says_stop(text, settings.stop_words):
+        if intent == "deny" or stop:
             runner.deactivate_form()
             runner.say("utter_form_stopped")
             runner.run_action("utter_how_can_i_help")
@@ -206,7 +216,7 @@ class SpeechTurn:
         """A confident intent with its own rule, other than the form's own, changes topic."""
         settings = self.brain.settings
         intent, state = runner.intent or FALLBACK, runner.state
-        if (intent in CORRECTION_INTENTS or intent in ignored
+        if (intent in CORRECTION_INTENTS or intent in ignored or intent == "repeat"
                 or intent in settings.small_talk_intents
                 or intent in settings.not_understood_intents
                 or runner.confidence < settings.topic_change_confidence):
@@ -257,3 +267,19 @@ def _takes_whole_text(brain: Brain, slot: str) -> bool:
 def _says_stop(text: str, stop_words: tuple[str, ...]) -> bool:
     lowered = text.lower()
     return any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in stop_words)
+
+
+_ID_FILLERS = frozenset({"order", "number", "repair", "it's", "its", "it", "is", "my", "the", "uh", "um", "er",
+                         "ok", "okay", "ref", "reference"})
+
+
+def _bare_identifier(values: dict[str, Any], text: str, intents: dict[str, str]) -> str | None:
+    """The intent a message made of one identifier and fillers stands for ("48215" -> the order's status)."""
+    found = [slot for slot in intents if slot in values]
+    if len(found) != 1:
+        return None
+    words = [w for w in re.split(r"[\s,.!?:;#]+", text.lower()) if w]
+    leftover = [w for w in words if w not in _ID_FILLERS and not any(c.isdigit() for c in w)
+                and w != str(values[found[0]]).lower() and len(w) > 1]
+    return intents[found[0]] if not leftover else None
+
