@@ -22,6 +22,7 @@ from callpilot.bodylimit import MaxBodySize
 from callpilot.brains import Brain, build_brain
 from callpilot.handoff_port import HandoffRuntime, wrap_up_to_file
 from callpilot.logsafety import install_secret_masking
+from callpilot.ops.history_web import mount_history
 from callpilot.ops.web import mount_ops
 from callpilot.records.apikeys import Principal
 from callpilot.records.auth import require_role
@@ -138,6 +139,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     app.include_router(desk_router(handoff.deps, supervisor_auth=ApiKeySessions(
         app, secure_cookie=secure_cookies(settings.public_url))))
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
+    mount_history(app, settings, ops.database)  # /calls: the call history pages
     voice.observer = ops.observer
     records.writer.on_ticket = ops.tickets  # tickets to the CRM (settings.ticket_delivery)
     records.text.observer = ops.observer  # text conversations: metrics and call.started / call.ended too

@@ -43,6 +43,8 @@ PAGES: tuple[PageLink, ...] = (
              "A supervisor or admin API key: <code>callpilot apikey create --role supervisor</code>."),
     PageLink("/dashboard", "Dashboard", "Today's and the last 7 days' KPIs, charts, hot topics, alerts.",
              "A supervisor or admin API key, as for the supervisor page."),
+    PageLink("/calls", "Call history", "Find any past call: timeline, transcript, recording, ticket; CSV export.",
+             "A supervisor or admin API key (an agent key shows the agent's own calls)."),
     PageLink("/docs", "API docs",
              "The REST API (<code>/api/v1</code>): every route and field, to try out.",
              "Reading the docs needs nothing; calls need <code>Authorization: Bearer &lt;API key&gt;</code>."),

@@ -114,7 +114,7 @@ def test_a_newcomer_walks_from_the_landing_page_to_every_page(tmp_path: Path) ->
                               "callpilot agent add", "callpilot apikey create --role supervisor"):
                     assert words in landing, words
                 links = page.eval_on_selector_all("ul.pages li > a", "links => links.map(a => a.getAttribute('href'))")
-                assert links == ["/phone", "/agent", "/supervisor", "/dashboard", "/docs"]
+                assert links == ["/phone", "/agent", "/supervisor", "/dashboard", "/calls", "/docs"]
                 icon = page.request.get(f"{base}/favicon.ico")
                 assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml")
 
@@ -135,7 +135,7 @@ def test_a_newcomer_walks_from_the_landing_page_to_every_page(tmp_path: Path) ->
                         page.click("#available")
                         expect(page.locator("#status")).to_have_text("available", timeout=10_000)
                         assert "Alice" in browser.look(link)
-                    elif link in ("/supervisor", "/dashboard"):
+                    elif link in ("/supervisor", "/dashboard", "/calls"):
                         assert "Sign in" in browser.look(link)  # 200, no console error before a key
                         page.fill("input[name=key]", key)
                         with page.expect_navigation():
@@ -146,6 +146,9 @@ def test_a_newcomer_walks_from_the_landing_page_to_every_page(tmp_path: Path) ->
                             text = browser.look(link)
                             assert "Alice" in text and "longest idle first" in text
                             assert "average handle time" in text  # what the README promises
+                        elif link == "/calls":
+                            text = browser.look(link)
+                            assert "Call history" in text and "No call matches" in text
                         else:
                             text = browser.look(link)
                             assert "Answer rate" in text and "none" in text

@@ -141,5 +141,11 @@ def render(values: Mapping[str, Any]) -> str:
     return _templates.get_template("dashboard.html").render(**values)
 
 
-def render_login(error: str | None = None) -> str:
-    return _templates.get_template("login.html").render(error=error)
+def render_login(error: str | None = None, *, page: str = "Dashboard", action: str = "/dashboard/login",
+                 who: str = "With a supervisor or admin API key") -> str:
+    return _templates.get_template("login.html").render(error=error, page=page, action=action, who=who)
+
+
+def render_page(name: str, values: Mapping[str, Any]) -> str:
+    """Another page of the operations templates (the call history's)."""
+    return _templates.get_template(name).render(**values)

@@ -83,6 +83,10 @@ def _on_turn(row: CallRecord, e: RecordEvent) -> None:
     entry: dict[str, object] = {"at": e.at.isoformat(), "speaker": speaker, "text": text}
     if e.data.get("interrupted"):
         entry["interrupted"] = True
+    if speaker == "caller" and e.data.get("intent"):  # what the NLU understood: the call page's timeline
+        entry["intent"] = str(e.data["intent"])
+        if isinstance(e.data.get("intent_confidence"), int | float):
+            entry["confidence"] = round(float(e.data["intent_confidence"]), 3)
     row.transcript = [*row.transcript, entry]
 
 

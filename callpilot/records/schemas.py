@@ -92,6 +92,8 @@ class TranscriptLine(BaseModel):
                                      "in brackets; the agent's words are not transcribed).")
     text: str = Field(description="What was said (the bot: what the caller heard of it), or `[key 5]`.")
     interrupted: bool = Field(False, description="The caller cut the bot off: `text` is the part they heard.")
+    intent: str | None = Field(None, description="The caller's words: the intent the NLU understood.")
+    confidence: float | None = Field(None, description="The NLU's confidence in `intent`.")
 
 
 class Transcript(BaseModel):
