@@ -76,6 +76,10 @@ class RasaDialogue:
     def handle_no_input(self, sender_id: str) -> BotTurn:
         return self.engine.handle_no_input(sender_id)
 
+    def speech_unavailable(self, sender_id: str, caller_number: str | None = None,
+                           channel: str | None = None) -> BotTurn:
+        return self.engine.speech_unavailable(sender_id, caller_number, channel)
+
     async def _ask(self, sender_id: str, text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         async with RasaClient(self.url, timeout=self.timeout) as client:
             replies = await client.send(sender_id, text)

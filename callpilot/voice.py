@@ -98,6 +98,11 @@ class HeardDialogue:
     def handle_no_input(self, sender_id: str) -> BotTurn:
         return self.dialogue.handle_no_input(sender_id)
 
+    def speech_unavailable(
+        self, sender_id: str, caller_number: str | None = None, channel: str | None = None
+    ) -> BotTurn:
+        return self.dialogue.speech_unavailable(sender_id, caller_number, channel)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.dialogue, name)  # the rest of the engine's API (hand back, sessions) unchanged
 
@@ -150,8 +155,9 @@ class VoiceRuntime:
         finally:
             self.ready.set()
 
-    def status(self) -> dict[str, str | None]:
-        """For `/health/voice`: loading | ready | failed, the engines configured (and loaded), the error."""
+    def status(self) -> dict[str, str | int | None]:
+        """For `/health/voice`: loading | ready | failed, the engines configured (and loaded), the error, and
+        how many times dead ASR worker processes were replaced (`asr_worker_restarts`)."""
         if not self.ready.is_set():
             state = "loading"
         else:
@@ -162,6 +168,8 @@ class VoiceRuntime:
             "asr": services.asr.name if services is not None else self.settings.asr_engine,
             "tts": services.tts.name if services is not None else self.settings.tts_engine,
             "error": self.error,
+            "asr_worker_restarts": getattr(getattr(services.asr, "transcriber", None), "rebuilds", 0)
+            if services is not None else 0,
         }
 
     def attach_handoff(self, port: HandoffPort | None) -> None:

@@ -75,3 +75,24 @@ def test_workers_exit_when_the_server_process_is_killed() -> None:
     assert len(done.stdout.split()) == 2, done.stdout
     _, alive = psutil.wait_procs(workers, timeout=15)  # orphans re-parented to init once their server died
     assert alive == [], [p.cmdline() for p in alive]
+
+
+def test_a_killed_worker_is_replaced_and_the_next_decode_still_answers() -> None:
+    """A worker killed with SIGKILL breaks a ProcessPoolExecutor for good; ours starts new workers and retries."""
+    async def render() -> bytes:
+        chunks = [chunk async for chunk in HibariTts().synthesize("where is my order")]
+        return resample_pcm16(b"".join(c.pcm for c in chunks), chunks[0].sample_rate, 16000)
+
+    samples = pcm16_to_float(asyncio.run(render()))
+    pool = ProcessTranscriber(tiny_en_dir(), WhisperOptions(), processes=1)
+    try:
+        [worker] = _workers(psutil.Process())
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        heard = pool.transcribe(samples)  # the broken pool is noticed here, rebuilt, and the decode retried
+        assert "order" in heard.text.lower() and pool.rebuilds == 1
+        [new_worker] = _workers(psutil.Process())
+        assert new_worker.pid != worker.pid
+    finally:
+        pool.close()
+    assert not [w for w in _workers(psutil.Process()) if w.status() != psutil.STATUS_ZOMBIE]

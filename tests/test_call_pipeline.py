@@ -194,3 +194,24 @@ def test_after_a_yes_no_question_a_short_pause_ends_the_callers_turn(services: V
     call(control, CallerScript(silence(5.0) + answer + silence(3.0), realtime=False, speed=4))
     first = _caller_turns(control)[0]
     assert "yes" in first and "please" in first, first
+
+
+def test_when_speech_recognition_dies_the_call_goes_on_in_the_keypad_menu(services: VoiceServices) -> None:
+    """The ASR's worker processes are gone (shut down: every decode fails, no rebuild): the caller hears an
+    apology and the keypad menu instead of a hang-up or silence, and keys still work."""
+    from voice_gateway.asr.process_pool import ProcessTranscriber
+    from voice_gateway.asr.segmented import SegmentedEngine
+    from voice_gateway.asr.whisper_engine import WhisperOptions, tiny_en_dir
+
+    workers = ProcessTranscriber(tiny_en_dir(), WhisperOptions(), processes=1)
+    workers.close()  # the workers are gone for good
+    voice = dataclasses.replace(fresh(services), asr=SegmentedEngine("whisper-tiny.en", workers))
+    audio = silence(6.0) + speak_8k(services, "where is my order") + silence(2.0)
+    call(voice, CallerScript(audio, keys=(("1", 10.0),), realtime=False, speed=6, tail_s=4.0))
+    bot = [str(e.data["planned"]) for e in voice.call_log.events if e.data.get("speaker") == "bot"]
+    assert any("can't understand speech" in text for text in bot), bot
+    assert any("press 1" in text for text in bot), bot  # the menu was read out
+    keys = [e.data["keys"] for e in voice.call_log.events if e.kind is LifecycleKind.DTMF]
+    assert keys == ["1"]
+    ended = [e for e in voice.call_log.events if e.kind is LifecycleKind.ENDED]
+    assert ended and ended[0].data.get("reason") != "error", ended

@@ -308,7 +308,10 @@ def test_no_input_twice_opens_the_ivr(engine: DialogueEngine) -> None:
 
 def test_speech_unavailable_enters_ivr_and_back_to_speech(engine: DialogueEngine) -> None:
     engine.start("a", None, "voice")
-    assert engine.speech_unavailable("a").messages == ("For orders press 1. To talk again press 9.",)
+    assert engine.speech_unavailable("a").messages == (
+        "Sorry, I can't understand speech right now. Let's use the keypad instead.",
+        "For orders press 1. To talk again press 9.")
+    assert engine.speech_unavailable("a").messages == ()  # already on the keypad: nothing said twice
     turn = engine.handle_dtmf("a", "9")
     assert not turn.ivr_active and turn.messages == ("Okay, go ahead.",)
     assert engine.handle_text("a", "hello").messages == ("Hello, how can I help?",)

@@ -180,8 +180,14 @@ class DialogueEngine:
         state = self._begin(sender_id, caller_number, channel)
         state.transcript.append(Turn("system", "speech unavailable", state.last_activity_at))
         runner = TurnRunner(self.brain, state, {}, state.last_activity_at)
-        return self._guarded(state, runner, lambda: self.ivr.escalate(
-            runner, "speech services unavailable", announce=False, any_channel=True))
+
+        def act() -> None:
+            if state.mode in ("ivr", "handoff", "ended"):
+                return  # already on the keypad (or with a person): nothing to say again
+            runner.say("utter_speech_unavailable")
+            self.ivr.escalate(runner, "speech services unavailable", announce=False, any_channel=True)
+
+        return self._guarded(state, runner, act)
 
     def state_of(self, sender_id: str) -> ConversationState | None:
         return self.store.load(sender_id)

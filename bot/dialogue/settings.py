@@ -20,6 +20,7 @@ DEFAULT_TEXTS: dict[str, str] = {
     "utter_nothing_to_repeat": "I haven't said anything yet. How can I help you?",
     "utter_greet": "Hello, how can I help you today?",
     "utter_ivr_intro": "Let's try the keypad instead.",
+    "utter_speech_unavailable": "Sorry, I can't understand speech right now. Let's use the keypad instead.",
     "utter_ivr_unavailable": "Sorry, the keypad menu is not available right now.",
     "utter_session_ended": "This call has ended.",
     "utter_confirm_goodbye": "Sorry, did you want to end the call?",

@@ -50,6 +50,10 @@ class TurnListener:
         self._pending = data[end:]
         return out
 
+    def reset(self) -> None:
+        """Forget buffered audio (after a failed decode: the next frames start clean)."""
+        self._pending = b""
+
     def flush(self) -> list[AsrResult]:
         """End the turn now (hang-up, key press): the ASR stream's final, if any."""
         return self.asr.flush()

@@ -8,11 +8,13 @@ the audio (a few hundred KB of float32) is the only thing that crosses.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from voice_gateway.asr.segmented import Transcriber, Transcript
 from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber
 
 PARENT_CHECK_S = 1.0
+log = logging.getLogger(__name__)
 
 
 class _Worker:
@@ -48,27 +51,59 @@ def _transcribe(samples: Samples) -> Transcript:
 
 
 class ProcessTranscriber:
-    """A `Transcriber` backed by `processes` worker processes, each with its own copy of the model."""
+    """A `Transcriber` backed by `processes` worker processes, each with its own copy of the model.
+
+    A worker that dies (killed, out of memory) breaks the whole `ProcessPoolExecutor`: the pool is then rebuilt
+    once per failure and the decode retried, so one crash costs one utterance's delay, not every later call
+    (`rebuilds` counts them, for `/health/voice`). If the new pool fails too, the error reaches the call, which
+    goes on in the keypad menu.
+    """
 
     def __init__(self, model_dir: Path, options: WhisperOptions, *, processes: int = 2) -> None:
         if processes < 1:
             raise ValueError(f"processes must be at least 1, got {processes}")
         self.processes = processes
-        self._pool = ProcessPoolExecutor(
-            processes,
+        self._model_dir, self._options = model_dir, options
+        self._lock = threading.Lock()
+        self.rebuilds = 0
+        self._closed = False
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(
+            self.processes,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a server full of threads
             initializer=_load,
-            initargs=(str(model_dir), options),
+            initargs=(str(self._model_dir), self._options),
         )
         # Load every worker's model now (seconds), not during the first calls.
         silence = np.zeros(1600, dtype=np.float32)
-        for future in [self._pool.submit(_transcribe, silence) for _ in range(processes)]:
+        for future in [pool.submit(_transcribe, silence) for _ in range(self.processes)]:
             future.result()
+        return pool
 
     def transcribe(self, samples: Samples) -> Transcript:
         """Decode in a worker; blocks the calling thread (an ASR thread of the pipeline) until done."""
-        return self._pool.submit(_transcribe, samples).result()
+        pool = self._pool
+        try:
+            return pool.submit(_transcribe, samples).result()
+        except BrokenProcessPool:
+            return self._rebuilt(pool).submit(_transcribe, samples).result()
+
+    def _rebuilt(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """A working pool in place of `broken` (another thread may have rebuilt it already)."""
+        with self._lock:
+            if self._closed:
+                raise BrokenProcessPool("the ASR workers are shut down")
+            if self._pool is broken:
+                log.error("an ASR worker process died: starting new workers")
+                broken.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._start()
+                self.rebuilds += 1
+            return self._pool
 
     def close(self) -> None:
         """Stop the workers and wait for them to exit (a decode in progress finishes first)."""
+        with self._lock:
+            self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)

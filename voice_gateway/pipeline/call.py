@@ -48,6 +48,7 @@ class CallPipeline:
         self.services = services
         self.state: CallState | None = None
         self._listener: TurnListener | None = None
+        self._asr_down = False  # the ASR failed on this call; the caller is on the keypad until it works again
         self._to_asr: StreamResampler | None = None
         self._keys: DtmfDetector | None = None
         self.voice: BotVoice | None = None
@@ -145,15 +146,36 @@ class CallPipeline:
         pcm = to_asr.process(event.pcm)
         began = time.perf_counter()
         # Only audio that may end a pause or a turn can decode; the rest (VAD) costs less than a thread hop.
-        if listener.may_decode(pcm):
-            results = await self.services.decode(lambda: listener.accept(pcm))
-        else:
-            results = listener.accept(pcm)
+        try:
+            if listener.may_decode(pcm):
+                results = await self.services.decode(lambda: listener.accept(pcm))
+            else:
+                results = listener.accept(pcm)
+        except Exception:  # the ASR failed (a crashed worker, a model that would not load): keys, not silence
+            await self._asr_failed()
+            return
+        if self._asr_down:
+            self._asr_down = False
+            log.info("call %s: speech recognition works again", state.call_id)
         if any(isinstance(heard, AsrFinal) for heard in results):
             self.services.observer.on_asr_final(state.call_id, (time.perf_counter() - began) * 1000)
         for heard in results:
             await self._on_listener(heard)
         await self._pump()
+
+    async def _asr_failed(self) -> None:
+        """Speech recognition failed on this call: say so and continue in the keypad menu (once); the next
+        audio tries the ASR again, and a confident spoken request leaves the menu when it works again."""
+        state = self.state
+        assert state is not None
+        self.services.observer.on_error(state.call_id, "asr")
+        if self._asr_down:
+            return
+        self._asr_down = True
+        log.exception("call %s: speech recognition failed; the caller goes to the keypad menu", state.call_id)
+        if self._listener is not None:
+            self._listener.reset()
+        await self._caller_turn(lambda: self.services.dialogue.speech_unavailable(state.call_id))
 
     async def _on_listener(self, event: ListenerEvent) -> None:
         state = self.state

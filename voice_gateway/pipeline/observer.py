@@ -26,7 +26,7 @@ class PipelineObserver(Protocol):
     def on_handoff(self, call_id: str, skill: str, reason: str) -> None: ...
 
     def on_error(self, call_id: str, where: str) -> None:
-        """Something failed inside the call (`where`: "tts", "transport", ...)."""
+        """Something failed inside the call (`where`: "tts", "asr", "transport", ...)."""
 
     def on_call_ended(self, call_id: str, reason: str) -> None: ...
 

@@ -37,6 +37,10 @@ class Dialogue(Protocol):
 
     def handle_no_input(self, sender_id: str) -> BotTurn: ...
 
+    def speech_unavailable(
+        self, sender_id: str, caller_number: str | None = None, channel: str | None = None
+    ) -> BotTurn: ...
+
 
 @dataclass(frozen=True)
 class PipelineSettings:
