@@ -173,7 +173,7 @@ class AgentView:
     name: str
     skills: dict[str, int]
     status: AgentStatus
-    since: float
+    since: float | None  # when the agent entered `status`; None: never signed in
     online: bool
     call_id: str | None = None
     calls_taken: int = 0

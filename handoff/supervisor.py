@@ -31,7 +31,7 @@ async def floor_view(client: aredis.Redis, keys: Keys, calls: CallBook, presence
     """The whole floor at `now`, read from Redis (so it is the same from every process)."""
     measured = handle_s or {}
     views = tuple(AgentView(s.agent_id, s.name, s.skills, s.status if s.online else AgentStatus.OFFLINE,
-                            r.since, s.online, r.call_id, r.calls_taken)
+                            r.since or None, s.online, r.call_id, r.calls_taken)
                   for s, r in await presence.snapshot(agents))
     queues = []
     for name, qc in sorted(config.queues.items()):

@@ -349,6 +349,16 @@ async def test_the_supervisor_sees_queues_agents_and_live_calls(floor: Floor) ->
     assert json.dumps(view.to_dict())  # the page gets it as JSON
 
 
+async def test_an_agent_who_never_signed_in_has_no_since(floor: Floor) -> None:
+    """Not "offline since 29938049 min": an agent in the directory who never signed in has no time in state."""
+    await floor.staff(("Ann", {"orders": 3}))
+    floor.hire("Bob", {"billing": 2})
+    floor.clock.advance(30)
+    agents = {a.agent_id: a for a in (await floor.service.snapshot()).agents}
+    assert agents["bob"].since is None and agents["bob"].status is AgentStatus.OFFLINE
+    assert agents["ann"].since is not None and floor.clock.now - agents["ann"].since >= 30
+
+
 async def test_a_caller_subscribing_late_hears_where_the_call_stands(tmp_path: Path) -> None:
     floor = floor_with(tmp_path, queues={"orders": {"max_wait_s": 60, "average_handle_s": 90}})
     await floor.service.start(run_router=False)
