@@ -70,6 +70,20 @@ class Settings(BaseModel):
     asr_cpu_threads: int = Field(1, ge=1, le=16)  # per decode
     asr_num_workers: int = Field(2, ge=1, le=16)  # decodes at once in one whisper model
     audiosocket_port: int = Field(9092, ge=0, le=65535)  # 0 = off
+    audiosocket_host: str = "127.0.0.1"  # AudioSocket has no authentication: Asterisk on this host only by default
+    # Twilio: requests to /twilio/voice must carry a valid X-Twilio-Signature (HMAC-SHA1 with this token over
+    # `public_url` + the form), and the media stream the per-call token the TwiML handed out. None: unverified
+    # (a warning at start).
+    twilio_auth_token: str | None = None
+    # The browser softphone (/phone, /phone/ws) places bot calls with any caller number: None = on only while
+    # the server listens on loopback (a demo on this machine), True/False = always on / off
+    phone_enabled: bool | None = None
+    phone_calls_per_minute: int = Field(6, ge=1, le=600)  # per client address
+    # Every transport: the start message within this many seconds, a call at most this long, at most this many
+    # calls at once in this process (more: Twilio gets <Reject reason="busy"/>, the others a clean close)
+    call_start_timeout_s: float = Field(10.0, gt=0, le=300)
+    max_call_s: float = Field(3600.0, gt=0)
+    max_calls: int = Field(100, ge=1)
     record_calls: bool = False
     recordings_dir: Path = Path("results/recordings")
     recording_announcement: str | None = None  # None: the default "This call may be recorded..."

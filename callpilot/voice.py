@@ -22,13 +22,23 @@ from callpilot.call_command import place_call  # `callpilot call`, still importa
 from callpilot.handoff_port import bot_resumer
 from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
+from callpilot.voice_access import (
+    BUSY_TWIML,
+    RateLimiter,
+    call_limits,
+    media_start_check,
+    phone_enabled,
+    twilio_request_ok,
+    warn_about_open_doors,
+)
 from voice_gateway.asr import AsrSettings
 from voice_gateway.call_log import CallEvent
 from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
 from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import PipelineObserver
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
-from voice_gateway.transports import AudioSocketServer, CallConnection, serve_softphone, serve_twilio
+from voice_gateway.transports import AudioSocketServer, CallConnection, CallGate, serve_softphone, serve_twilio
+from voice_gateway.twilio_security import MEDIA_TOKEN_PARAMETER, media_token
 from voice_gateway.twiml import media_stream_url, voice_twiml_for_form
 from voice_gateway.vad import EndpointConfig
 
@@ -121,6 +131,7 @@ class VoiceRuntime:
         self._starting: asyncio.Task[None] | None = None
         self.handoff: HandoffPort | None = None  # the humans, once the handoff service runs
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
+        self.gate = CallGate(settings.max_calls, on_reject=lambda transport: self.rejected(transport, "busy"))
         self.call_log_listeners: list[Callable[[CallEvent], None]] = []  # e.g. the call records' writer
         self._lock = threading.Lock()
         self._stopped = False
@@ -188,6 +199,11 @@ class VoiceRuntime:
         await asyncio.to_thread(self.ready.wait, LOAD_WAIT_S)
         return self.services
 
+    def rejected(self, transport: str, reason: str) -> None:
+        """A call refused before it started (counted in /metrics)."""
+        if self.observer is not None:
+            self.observer.on_call_rejected(transport, reason)
+
     def new_call(self, line: CallConnection) -> CallPipeline:
         assert self.services is not None, "calls are only accepted once the voice models are loaded"
         return CallPipeline(line, self.services)
@@ -205,7 +221,9 @@ class VoiceRuntime:
     async def _serve_audiosocket(self) -> None:
         if await self.wait_ready() is None:
             return
-        server = AudioSocketServer(self.new_call, host=self.settings.host, port=self.settings.audiosocket_port)
+        server = AudioSocketServer(self.new_call, host=self.settings.audiosocket_host,
+                                   port=self.settings.audiosocket_port, limits=call_limits(self.settings),
+                                   gate=self.gate)
         try:
             await server.start()
         except OSError as exc:
@@ -237,31 +255,71 @@ def _public_url(request: Request) -> str:
     return f"{proto}://{host}"
 
 
+async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Accept, then close with a code and a reason the caller's side can show (a close before the handshake is
+    only an HTTP 403 to a browser)."""
+    await websocket.accept()
+    await websocket.close(code, reason)
+
+
 def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> VoiceRuntime:
     """Add the voice routes to the app; the caller starts and stops the returned runtime in its lifespan."""
     runtime = VoiceRuntime(settings, interpreter)
     app.state.voice = runtime
 
+    warn_about_open_doors(settings)
+    limits, phone_limit = call_limits(settings), RateLimiter(settings.phone_calls_per_minute)
+
     @app.post("/twilio/voice")
     async def twilio_voice(request: Request) -> Response:
-        """Twilio's "a call comes in" webhook: connect the call to our media stream."""
+        """Twilio's "a call comes in" webhook: connect the call to our media stream (signed requests only when
+        a Twilio auth token is set; `<Reject reason="busy"/>` when every line is taken)."""
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        twiml = voice_twiml_for_form(form, media_stream_url(_public_url(request)))
-        return Response(twiml, media_type="application/xml")
+        if not twilio_request_ok(settings, request, form):
+            runtime.rejected("twilio", "forbidden")
+            return Response("invalid X-Twilio-Signature", status_code=403, media_type="text/plain")
+        if runtime.gate.active >= runtime.gate.max_calls:
+            runtime.rejected("twilio", "busy")
+            return Response(BUSY_TWIML, media_type="application/xml")
+        extra = {}
+        if settings.twilio_auth_token and form.get("CallSid"):
+            extra[MEDIA_TOKEN_PARAMETER] = media_token(settings.twilio_auth_token, form["CallSid"])
+        stream = media_stream_url(settings.public_url or _public_url(request))
+        return Response(voice_twiml_for_form(form, stream, extra), media_type="application/xml")
 
     @app.websocket("/media/twilio")
     async def twilio_media(websocket: WebSocket) -> None:
         if await runtime.wait_ready() is None:
             await websocket.close(1013)  # try again later
             return
-        await serve_twilio(websocket, runtime.new_call)
+        if not runtime.gate.enter("twilio"):
+            await refuse(websocket, 1013, "all our lines are busy")
+            return
+        try:
+            await serve_twilio(websocket, runtime.new_call, limits=limits, verify_start=media_start_check(settings))
+        finally:
+            runtime.gate.leave()
 
     @app.websocket("/phone/ws")
     async def softphone(websocket: WebSocket) -> None:
+        client = websocket.client.host if websocket.client else "?"
+        if not phone_enabled(settings):
+            await refuse(websocket, 1008, "the softphone is off (phone_enabled)")
+            return
+        if not phone_limit.allow(client):
+            runtime.rejected("softphone", "rate_limited")
+            await refuse(websocket, 1008, "too many calls from this address: try again in a minute")
+            return
         if await runtime.wait_ready() is None:
             await websocket.close(1013)
             return
-        await serve_softphone(websocket, runtime.new_call)
+        if not runtime.gate.enter("softphone"):
+            await refuse(websocket, 1013, "all our lines are busy: please call again later")
+            return
+        try:
+            await serve_softphone(websocket, runtime.new_call, limits=limits)
+        finally:
+            runtime.gate.leave()
 
     @app.get("/health/voice")
     def voice_health() -> JSONResponse:
@@ -271,6 +329,9 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
 
     @app.get("/phone")
     def phone_page() -> HTMLResponse:
+        if not phone_enabled(settings):
+            return HTMLResponse("<p>The browser softphone is off on this server (setting <code>phone_enabled</code>)."
+                                "</p>", status_code=404)
         return HTMLResponse(_web_file("phone.html"))
 
     @app.get("/phone/phone-worklet.js")

@@ -74,7 +74,7 @@ def twilio_messages(draw: st.DrawFn) -> str | bytes:
         message["streamSid"] = mostly(draw, st.sampled_from(["MZ1", "MZ2"]))
     body: dict[str, Any] = {}
     if event == "start":
-        body = {"streamSid": mostly(draw, st.sampled_from(["MZ1", "MZ2"])), "callSid": mostly(draw, st.just("CA1"))}
+        body = {"streamSid": mostly(draw, st.sampled_from(["MZ1", "MZ2"])), "callSid": mostly(draw, st.just("CA00000000000000000000000000000001"))}
         if draw(st.booleans()):
             body["mediaFormat"] = mostly(
                 draw, st.just({"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1})
@@ -98,7 +98,7 @@ def twilio_messages(draw: st.DrawFn) -> str | bytes:
 TWILIO_START = json.dumps(
     {
         "event": "start",
-        "start": {"streamSid": "MZ1", "callSid": "CA1", "customParameters": {"caller": "+1555"}},
+        "start": {"streamSid": "MZ1", "callSid": "CA00000000000000000000000000000001", "customParameters": {"caller": "+1555"}},
         "streamSid": "MZ1",
     }
 )

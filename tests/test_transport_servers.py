@@ -161,7 +161,7 @@ def test_twilio_media_stream_over_a_real_websocket() -> None:
     async def scenario() -> None:
         handlers = Handlers()
         async with serving(websocket_app(handlers)) as port:
-            twilio = TwilioCallerCodec(call_sid="CA9", parameters={"caller": "+15550009999"})
+            twilio = TwilioCallerCodec(call_sid="CA00000000000000000000000000000009", parameters={"caller": "+15550009999"})
             async with connect(f"ws://127.0.0.1:{port}/media/twilio") as ws:
                 twilio.connect()
                 twilio.send_audio(b"\x00\x00" * 160)
@@ -178,7 +178,7 @@ def test_twilio_media_stream_over_a_real_websocket() -> None:
             handler = handlers.made[0]
             await asyncio.wait_for(handler.ended.wait(), TIMEOUT)
             started = handler.events[0]
-            assert isinstance(started, CallStarted) and (started.call_id, started.caller) == ("CA9", "+15550009999")
+            assert isinstance(started, CallStarted) and (started.call_id, started.caller) == ("CA00000000000000000000000000000009", "+15550009999")
             assert handler.events[-1] == CallEnded("stop")
 
             async with connect(f"ws://127.0.0.1:{port}/media/twilio") as ws:  # a violation closes with a code

@@ -97,7 +97,7 @@ def test_a_call_from_connected_to_stop() -> None:
     assert not codec.close_expected
     codec.receive_data(
         json.dumps(
-            {"event": "stop", "sequenceNumber": "6", "stop": {"accountSid": "AC0", "callSid": "CA1"}, "streamSid": SID}
+            {"event": "stop", "sequenceNumber": "6", "stop": {"accountSid": "AC0", "callSid": "CA00000000000000000000000000000001"}, "streamSid": SID}
         )
     )
     assert codec.events_received() == [CallEnded("stop")]
@@ -199,13 +199,13 @@ def test_a_message_over_64_kib_is_fatal_and_ends_the_call() -> None:
         (
             {
                 "streamSid": SID,
-                "callSid": "CA1",
+                "callSid": "CA00000000000000000000000000000001",
                 "mediaFormat": {"encoding": "audio/x-l16", "sampleRate": 16000, "channels": 1},
             },
             ErrorKind.UNSUPPORTED,
         ),
-        ({"callSid": "CA1"}, ErrorKind.MALFORMED),
-        ({"streamSid": SID, "callSid": "CA1", "customParameters": ["x"]}, ErrorKind.MALFORMED),
+        ({"callSid": "CA00000000000000000000000000000001"}, ErrorKind.MALFORMED),
+        ({"streamSid": SID, "callSid": "CA00000000000000000000000000000001", "customParameters": ["x"]}, ErrorKind.MALFORMED),
     ],
 )
 def test_an_unusable_start_is_fatal(start: dict[str, object], kind: ErrorKind) -> None:
@@ -216,7 +216,7 @@ def test_an_unusable_start_is_fatal(start: dict[str, object], kind: ErrorKind) -
 
 
 def test_in_memory_pair_with_twilios_side() -> None:
-    twilio = TwilioCallerCodec(stream_sid=SID, call_sid="CA42", parameters={"caller": "+15550001111"})
+    twilio = TwilioCallerCodec(stream_sid=SID, call_sid="CA00000000000000000000000000000042", parameters={"caller": "+15550001111"})
     server = TwilioCodec()
     twilio.connect()
     twilio.send_audio(b"\x10\x00" * 250)  # 500 bytes: one 20 ms frame now, the rest waits
@@ -227,7 +227,7 @@ def test_in_memory_pair_with_twilios_side() -> None:
     started_event, first, second, key = server.events_received()
     assert (
         isinstance(started_event, CallStarted)
-        and started_event.call_id == "CA42"
+        and started_event.call_id == "CA00000000000000000000000000000042"
         and started_event.caller == "+15550001111"
     )
     assert isinstance(first, AudioIn) and isinstance(second, AudioIn) and key == Dtmf("#")
@@ -270,12 +270,12 @@ def test_voice_twiml_connects_a_stream_with_the_caller_as_a_parameter() -> None:
     )
     stream = ET.fromstring(twiml).find("Connect/Stream")
     assert stream is not None and stream.findall("Parameter")[2].get("value") == 'a"<b>&c'
-    form = {"From": "+15551230000", "To": "+18005550100", "CallSid": "CA1"}
+    form = {"From": "+15551230000", "To": "+18005550100", "CallSid": "CA00000000000000000000000000000001"}
     parameters = ET.fromstring(voice_twiml_for_form(form, "wss://x/media/twilio")).findall("Connect/Stream/Parameter")
     assert {p.get("name"): p.get("value") for p in parameters} == {
         "caller": "+15551230000",
         "called": "+18005550100",
-        "callSid": "CA1",
+        "callSid": "CA00000000000000000000000000000001",
     }
     assert media_stream_url("https://bot.example.com/") == "wss://bot.example.com/media/twilio"
     assert media_stream_url("http://127.0.0.1:8000") == "ws://127.0.0.1:8000/media/twilio"

@@ -41,8 +41,9 @@ class VoiceServer:
 
 
 @contextlib.contextmanager
-def voice_server(tmp: Path) -> Iterator[VoiceServer]:
-    """`callpilot run` on free ports, returned once its voice models are ready (`/health/voice`)."""
+def voice_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[VoiceServer]:
+    """`callpilot run` on free ports (with `extra_env` settings), returned once its voice models are ready
+    (`/health/voice`)."""
     port, audiosocket_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -52,6 +53,7 @@ def voice_server(tmp: Path) -> Iterator[VoiceServer]:
         "CALLPILOT_CALL_LOG": str(tmp / "calls.jsonl"),
         "CALLPILOT_RESULTS_DIR": str(tmp / "results"),
         "CALLPILOT_STATE_DIR": str(tmp / "state"),  # the call records' SQLite file, the agent directory
+        **(extra_env or {}),
     }
     log = (tmp / "server.log").open("wb")
     server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)

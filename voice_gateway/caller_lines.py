@@ -190,7 +190,7 @@ class InMemoryTwilioLine:
     """
 
     def __init__(self, new_handler: HandlerFactory, *, caller: str = "+15550100000") -> None:
-        self.codec = TwilioCallerCodec(parameters={"caller": caller})
+        self.codec = TwilioCallerCodec(call_sid=f"CA{uuid.uuid4().hex}", parameters={"caller": caller})
         self.server = TwilioCodec()
         self._events: list[AudioOut | Mark | Clear | TransportError] = []
         self._socket = _MemorySocket(self.codec, self._events)

@@ -24,6 +24,7 @@ class ErrorKind(StrEnum):
     TOO_LARGE = "too_large"  # a message or frame over the transport's limit
     UNSUPPORTED = "unsupported"  # a media format or sample rate we cannot handle
     PEER_ERROR = "peer_error"  # the other side reported an error (AudioSocket 0xff)
+    FORBIDDEN = "forbidden"  # a start message without the per-call token the server handed out
 
 
 # Inbound: from the caller's side.

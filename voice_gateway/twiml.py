@@ -39,6 +39,8 @@ def voice_twiml(stream_url: str, caller: str = "", called: str = "", extra: Mapp
     )
 
 
-def voice_twiml_for_form(form: Mapping[str, str], stream_url: str) -> str:
-    """The TwiML answering Twilio's voice webhook form (From, To, CallSid)."""
-    return voice_twiml(stream_url, form.get("From", ""), form.get("To", ""), {"callSid": form.get("CallSid", "")})
+def voice_twiml_for_form(form: Mapping[str, str], stream_url: str, extra: Mapping[str, str] | None = None) -> str:
+    """The TwiML answering Twilio's voice webhook form (From, To, CallSid), plus `extra` parameters (the
+    stream's token)."""
+    return voice_twiml(stream_url, form.get("From", ""), form.get("To", ""),
+                       {"callSid": form.get("CallSid", ""), **(extra or {})})

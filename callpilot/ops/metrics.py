@@ -64,6 +64,8 @@ class CallMetrics:
         self.calls_ended = Counter("callpilot_calls_ended", "Calls ended", ["reason"], registry=r)
         self.handoffs = Counter("callpilot_handoffs", "Handoffs requested to agents", ["skill"], registry=r)
         self.errors = Counter("callpilot_errors", "Errors inside calls", ["where"], registry=r)
+        self.calls_rejected = Counter("callpilot_calls_rejected", "Calls refused before they started",
+                                      ["transport", "reason"], registry=r)
         self.turn_gap = Histogram("callpilot_turn_gap_seconds", "Caller's last voice to the bot's first audio",
                                   buckets=TURN_GAP_BUCKETS, registry=r)
         self.asr_latency = Histogram("callpilot_asr_latency_seconds", "VAD + ASR step that produced a final",
@@ -113,6 +115,9 @@ class CallMetrics:
 
     def on_error(self, call_id: str, where: str) -> None:
         self.errors.labels(_label(where)).inc()
+
+    def on_call_rejected(self, transport: str, reason: str) -> None:
+        self.calls_rejected.labels(_label(transport), _label(reason)).inc()
 
     # Scrape time.
 

@@ -68,3 +68,6 @@ class OpsObserver:
 
     def on_error(self, call_id: str, where: str) -> None:
         self._safely(lambda: self.metrics.on_error(call_id, where))
+
+    def on_call_rejected(self, transport: str, reason: str) -> None:
+        self._safely(lambda: self.metrics.on_call_rejected(transport, reason))

@@ -32,12 +32,13 @@ from voice_gateway.pipeline.dtmf_detect import DtmfDetector
 from voice_gateway.pipeline.leg_host import PipelineLegHost
 from voice_gateway.pipeline.services import DEFAULT_ANNOUNCEMENT, VoiceServices
 from voice_gateway.pipeline.state import CallState, Phase, Signal, TranscriptLine
-from voice_gateway.recording import CallRecorder
+from voice_gateway.recording import CallRecorder, RecordingFile
 from voice_gateway.transports import CallConnection
 from voice_gateway.tts import language_of
 from voice_gateway.vad import NoInput, SpeechLikely, SpeechStarted, VoiceActivityDetector
 
 log = logging.getLogger(__name__)
+RECORDING_SPOOL_BYTES = 64_000  # both tracks together: about 2 s at 8 kHz
 
 
 class CallPipeline:
@@ -49,6 +50,7 @@ class CallPipeline:
         self.state: CallState | None = None
         self._listener: TurnListener | None = None
         self._asr_down = False  # the ASR failed on this call; the caller is on the keypad until it works again
+        self.recording_file: RecordingFile | None = None
         self._to_asr: StreamResampler | None = None
         self._keys: DtmfDetector | None = None
         self.voice: BotVoice | None = None
@@ -80,6 +82,11 @@ class CallPipeline:
 
     async def _on_start(self, event: CallStarted) -> None:
         settings = self.services.settings
+        if not self.services.claim_call_id(event.call_id):
+            log.warning("call %s refused: this call id was used already", event.call_id)
+            self.services.observer.on_call_rejected(event.transport, "duplicate_call_id")
+            await self.line.hang_up("duplicate_call_id")
+            return
         rate = event.sample_rate
         asr_rate = 8000 if rate == 8000 else 16000
         self.state = state = CallState(event.call_id, event.transport, rate, caller=event.caller)
@@ -89,6 +96,13 @@ class CallPipeline:
         self._keys = DtmfDetector(rate) if settings.inband_dtmf else None
         self.recorder = CallRecorder(rate) if settings.record_calls else None
         self.records = CallRecords(state, self.services.call_log, settings.recordings_dir)
+        if self.recorder is not None:
+            try:  # streamed to disk as the call goes on (RAM holds only the last second or so)
+                self.recording_file = RecordingFile(self.records.recording_path(), rate)
+            except (OSError, ValueError):
+                log.exception("call %s: cannot record (the call goes on unrecorded)", event.call_id)
+                self.services.observer.on_error(event.call_id, "recording")
+                self.recorder = None
         self.voice = BotVoice(state, self.services, self.line, self.recorder)
         self.voice.start()
         if self.services.handoff is not None:
@@ -111,10 +125,7 @@ class CallPipeline:
             await self.leg.close(caller_hung_up=True)
         await voice.stop()
         records.bot_utterances(interrupted=False)
-        recording, recorder = None, self.recorder
-        if recorder is not None:
-            path = records.recording_path()
-            recording = str(await self.services.run(lambda: recorder.write(path)))
+        recording = await self._finish_recording()
         self._log(
             LifecycleKind.ENDED,
             reason=reason,
@@ -127,6 +138,40 @@ class CallPipeline:
         )
         self.services.observer.on_call_ended(state.call_id, reason)
 
+    # Recording.
+
+    def _spool_recording(self) -> None:
+        """Move the settled part of the recording from memory to its file (about once a second)."""
+        recorder, file = self.recorder, self.recording_file
+        if recorder is None or file is None or recorder.held_bytes < RECORDING_SPOOL_BYTES:
+            return
+        try:
+            file.write(recorder.drain())
+        except OSError:  # disk full: the call goes on, the recording is given up
+            log.exception("call %s: writing the recording failed; the call goes on unrecorded",
+                          self.state.call_id if self.state else "?")
+            self.services.observer.on_error(self.state.call_id if self.state else "", "recording")
+            file.abandon()
+            self.recorder = self.recording_file = None
+            if self.voice is not None:
+                self.voice.recorder = None
+
+    async def _finish_recording(self) -> str | None:
+        recorder, file = self.recorder, self.recording_file
+        if recorder is None or file is None:
+            return None
+
+        def finish() -> str:
+            file.write(recorder.drain(everything=True))
+            return str(file.finish())
+
+        try:
+            return await self.services.run(finish)
+        except OSError:
+            log.exception("call %s: saving the recording failed", self.state.call_id if self.state else "?")
+            file.abandon()
+            return None
+
     # Caller audio.
 
     async def _on_audio(self, event: AudioIn) -> None:
@@ -136,6 +181,7 @@ class CallPipeline:
         state.clock_ms += event.duration_ms
         if self.recorder is not None:
             self.recorder.add_caller(event.pcm)
+            self._spool_recording()
         if self._keys is not None:  # also while queued or with an agent: keys then go to the agent leg
             for digit in self._keys.accept(event.pcm):
                 await self._on_key(digit, "inband")

@@ -3,12 +3,13 @@ recording and a voicemail. Kept apart from the call pipeline so the records' sha
 
 from __future__ import annotations
 
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.pipeline.state import CallState, TranscriptLine
+from voice_gateway.recording import RecordingFile
+from voice_gateway.transports.call_ids import file_for_call
 
 KEY_RUN_LIMIT = 64  # keys held back at most before they are logged anyway
 
@@ -74,16 +75,14 @@ class CallRecords:
         state.utterances_logged = state.utterances
 
     def recording_path(self) -> Path:
-        return (self.recordings_dir / f"{self.state.call_id}.wav").resolve()
+        """The call's WAV in the recordings folder (BadCallId if the id would lead out of it)."""
+        return file_for_call(self.recordings_dir, self.state.call_id)
 
     def save_voicemail(self, pcm16: bytes) -> Path:
         """The caller's message as a mono WAV (only the caller speaks), logged as a handoff stage."""
-        path = (self.recordings_dir / f"voicemail-{self.state.call_id}.wav").resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(self.state.sample_rate)
-            out.writeframes(pcm16)
+        target = file_for_call(self.recordings_dir, self.state.call_id, prefix="voicemail-")
+        file = RecordingFile(target, self.state.sample_rate, channels=1)
+        file.write(pcm16)
+        path = file.finish()
         self.log(LifecycleKind.HANDOFF, stage="voicemail", path=str(path))
         return path

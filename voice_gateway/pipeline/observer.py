@@ -30,6 +30,9 @@ class PipelineObserver(Protocol):
 
     def on_call_ended(self, call_id: str, reason: str) -> None: ...
 
+    def on_call_rejected(self, transport: str, reason: str) -> None:
+        """A call refused before it started (`reason`: busy, rate_limited, forbidden)."""
+
 
 class NullObserver:
     """The default: nobody is listening."""
@@ -53,4 +56,7 @@ class NullObserver:
         pass
 
     def on_call_ended(self, call_id: str, reason: str) -> None:
+        pass
+
+    def on_call_rejected(self, transport: str, reason: str) -> None:
         pass

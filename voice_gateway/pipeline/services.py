@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -85,6 +86,18 @@ class VoiceServices:
     # takes the caller's conversation out of handoff mode when an agent hands the call back.
     handoff: HandoffPort | None = None
     resume_bot: Callable[[str], None] | None = None
+    # The call ids this process served lately: a reused id is refused, never merged into another call's
+    # records or recording
+    recent_call_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def claim_call_id(self, call_id: str, keep: int = 100_000) -> bool:
+        """True the first time this process sees `call_id` (within the last `keep` calls)."""
+        if call_id in self.recent_call_ids:
+            return False
+        self.recent_call_ids[call_id] = None
+        while len(self.recent_call_ids) > keep:
+            self.recent_call_ids.popitem(last=False)
+        return True
 
     async def decode(self, work: Callable[[], T]) -> T:
         """Run speech recognition on its own few threads, first come first served: decodes sharing the CPU all

@@ -2,7 +2,15 @@
 
 from voice_gateway.transports.audiosocket import AudioSocketCodec, encode_frame
 from voice_gateway.transports.base import MAX_MESSAGE_BYTES, Codec, LocalProtocolError
-from voice_gateway.transports.connection import CallConnection, CallHandler, HandlerFactory, SocketIO, run_call
+from voice_gateway.transports.connection import (
+    CallConnection,
+    CallGate,
+    CallHandler,
+    CallLimits,
+    HandlerFactory,
+    SocketIO,
+    run_call,
+)
 from voice_gateway.transports.softphone import SoftphoneCodec
 from voice_gateway.transports.tcp import AudioSocketServer
 from voice_gateway.transports.twilio import TwilioCodec
@@ -14,7 +22,9 @@ __all__ = [
     "AudioSocketCodec",
     "AudioSocketServer",
     "CallConnection",
+    "CallGate",
     "CallHandler",
+    "CallLimits",
     "Codec",
     "HandlerFactory",
     "LocalProtocolError",

@@ -38,6 +38,11 @@ class Codec(Protocol):
 
     def receive_data(self, data: bytes | str) -> None: ...
 
+    @property
+    def started(self) -> bool:
+        """A CallStarted was emitted (the start message arrived and was accepted)."""
+        ...
+
     def receive_eof(self) -> None: ...
 
     def events_received(self) -> list[InboundEvent]: ...
@@ -66,6 +71,11 @@ class CodecBase:
         """Events parsed since the last call, oldest first."""
         events, self._events = self._events, []
         return events
+
+    @property
+    def started(self) -> bool:
+        """A CallStarted was emitted (the start message arrived and was accepted)."""
+        return self._started
 
     def receive_eof(self) -> None:
         """The connection closed: a started call that did not end properly ends as `disconnected`."""

@@ -7,12 +7,15 @@ dispatcher task, so a slow handler delays its own events only, never another cal
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from voice_gateway.events import (
+    AudioIn,
     AudioOut,
     CallEnded,
     Clear,
@@ -29,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Websocket close codes (RFC 6455) for fatal transport errors; anything else fatal is 1008.
 NORMAL_CLOSURE = 1000
-CLOSE_CODES = {ErrorKind.TOO_LARGE: 1009, ErrorKind.UNSUPPORTED: 1003}
+CLOSE_CODES = {ErrorKind.TOO_LARGE: 1009, ErrorKind.UNSUPPORTED: 1003, ErrorKind.FORBIDDEN: 1008}
 POLICY_VIOLATION = 1008
 
 
@@ -51,6 +54,45 @@ class CallHandler(Protocol):
     async def on_event(self, event: InboundEvent) -> None: ...
 
 
+class EventQueue:
+    """A call's inbound events waiting for its handler. At most `max_audio` audio frames wait (30 s of 20 ms
+    frames, under 1 MB): a handler that falls further behind loses the oldest audio, counted in
+    `dropped_audio`, instead of memory growing with the call; control events (start, keys, marks, errors, the
+    end) are never dropped."""
+
+    def __init__(self, max_audio: int = 1500) -> None:
+        self.max_audio = max_audio
+        self.dropped_audio = 0
+        self._items: collections.deque[InboundEvent | None] = collections.deque()
+        self._audio = 0
+        self._ready = asyncio.Event()
+
+    def put_nowait(self, event: InboundEvent | None) -> None:
+        if isinstance(event, AudioIn):
+            if self._audio >= self.max_audio:
+                oldest = next(i for i, item in enumerate(self._items) if isinstance(item, AudioIn))
+                del self._items[oldest]
+                self._audio -= 1
+                self.dropped_audio += 1
+                if self.dropped_audio in (1, 50) or self.dropped_audio % 1000 == 0:
+                    log.warning("call handler behind: %d audio frames dropped", self.dropped_audio)
+            self._audio += 1
+        self._items.append(event)
+        self._ready.set()
+
+    async def get(self) -> InboundEvent | None:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        event = self._items.popleft()
+        if isinstance(event, AudioIn):
+            self._audio -= 1
+        return event
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
 class CallConnection:
     """One call's way back to the caller: send audio, marks, clear and hang-up through its codec."""
 
@@ -58,7 +100,7 @@ class CallConnection:
         self.codec = codec
         self._io = io
         self._write_lock = asyncio.Lock()
-        self._queue: asyncio.Queue[InboundEvent | None] = asyncio.Queue()
+        self._queue = EventQueue()
         self._close_code = NORMAL_CLOSURE
         self.closed = False
 
@@ -136,13 +178,62 @@ class CallConnection:
 HandlerFactory = Callable[[CallConnection], CallHandler]
 
 
-async def run_call(codec: Codec, io: SocketIO, new_handler: HandlerFactory) -> None:
-    """Serve one call until either side ends it; returns once its handler has seen the last event."""
+class CallGate:
+    """At most `max_calls` calls at once in this process; the transports ask before starting one."""
+
+    def __init__(self, max_calls: int, on_reject: Callable[[str], None] | None = None) -> None:
+        self.max_calls = max_calls
+        self.active = 0
+        self.rejected = 0
+        self._on_reject = on_reject
+
+    def enter(self, transport: str) -> bool:
+        """Room for one more call (counted until `leave`)? False: the caller gets a busy signal."""
+        if self.active >= self.max_calls:
+            self.rejected += 1
+            log.warning("%s call refused: all %d lines are busy", transport, self.max_calls)
+            if self._on_reject is not None:
+                self._on_reject(transport)
+            return False
+        self.active += 1
+        return True
+
+    def leave(self) -> None:
+        self.active = max(0, self.active - 1)
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """How long a connection may take to start its call, and how long a call may last."""
+
+    start_timeout_s: float = 10.0
+    max_call_s: float = 3600.0
+
+
+async def run_call(codec: Codec, io: SocketIO, new_handler: HandlerFactory, limits: CallLimits | None = None) -> None:
+    """Serve one call until either side ends it; returns once its handler has seen the last event. A connection
+    that sends no start message within `limits.start_timeout_s` is closed; a call longer than `max_call_s` is
+    hung up (reason `max_call_length`)."""
+    limits = limits or CallLimits()
     connection = CallConnection(codec, io)
     dispatcher = asyncio.create_task(connection._dispatch(new_handler(connection)))
+    clock = asyncio.get_running_loop().time
+    opened = clock()
     try:
         while not connection.closed:
-            data = await io.receive()
+            started = codec.started
+            deadline = opened + (limits.max_call_s if started else min(limits.start_timeout_s, limits.max_call_s))
+            try:
+                data = await asyncio.wait_for(io.receive(), timeout=max(0.0, deadline - clock()))
+            except TimeoutError:
+                if not started:
+                    log.warning("%s connection: no start message in %.0f s; closed", codec.transport,
+                                limits.start_timeout_s)
+                    break
+                log.warning("%s call: longer than %.0f s; hanging up", codec.transport, limits.max_call_s)
+                await connection.hang_up("max_call_length")
+                connection._collect()
+                break
             if data is None:
                 break
             codec.receive_data(data)

@@ -7,10 +7,11 @@ import contextlib
 from types import TracebackType
 
 from voice_gateway.transports.audiosocket import AudioSocketCodec
-from voice_gateway.transports.connection import HandlerFactory, run_call
+from voice_gateway.transports.connection import CallGate, CallLimits, HandlerFactory, run_call
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
+HANGUP_FRAME = b"\x00\x00\x00"  # AudioSocket kind 0x00 (hang up), no payload
 
 
 class StreamSocket:
@@ -39,9 +40,12 @@ class StreamSocket:
 class AudioSocketServer:
     """Listens for Asterisk's `AudioSocket(uuid,host:port)` connections; `port=0` picks a free port."""
 
-    def __init__(self, new_handler: HandlerFactory, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    def __init__(self, new_handler: HandlerFactory, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                 limits: CallLimits | None = None, gate: CallGate | None = None) -> None:
         self.new_handler = new_handler
         self.host, self._port = host, port
+        self.limits = limits
+        self.gate = gate  # over its limit, a connection is hung up at once (AudioSocket's hang-up frame)
         self._server: asyncio.Server | None = None
         self._calls: set[asyncio.Task[None]] = set()
 
@@ -58,11 +62,19 @@ class AudioSocketServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if self.gate is not None and not self.gate.enter("audiosocket"):
+            writer.write(HANGUP_FRAME)
+            with contextlib.suppress(OSError):
+                await writer.drain()
+            writer.close()
+            return
         self._calls.add(task)
         try:
-            await run_call(AudioSocketCodec(), StreamSocket(reader, writer), self.new_handler)
+            await run_call(AudioSocketCodec(), StreamSocket(reader, writer), self.new_handler, self.limits)
         finally:
             self._calls.discard(task)
+            if self.gate is not None:
+                self.gate.leave()
 
     async def serve_forever(self) -> None:
         if self._server is None:

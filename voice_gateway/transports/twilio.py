@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
 from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode
 from voice_gateway.events import DTMF_DIGITS, AudioIn, CallStarted, Dtmf, ErrorKind, MarkPlayed
 from voice_gateway.transports.base import MAX_MESSAGE_BYTES, CodecBase, LocalProtocolError
+from voice_gateway.transports.call_ids import BadCallId, check_call_id
 
 SAMPLE_RATE = 8000
 MEDIA_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
@@ -62,8 +64,10 @@ class TwilioCodec(CodecBase):
 
     transport = "twilio"
 
-    def __init__(self, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+    def __init__(self, *, max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 verify_start: Callable[[str, Mapping[str, str]], bool] | None = None) -> None:
         super().__init__()
+        self.verify_start = verify_start  # (callSid, customParameters) -> the stream's token is right
         self.max_message_bytes = max_message_bytes
         self.state = TwilioState.NEW
         self.stream_sid = ""
@@ -117,6 +121,10 @@ class TwilioCodec(CodecBase):
         start = _field(message, "start", dict)
         stream_sid = _field(start, "streamSid", str, "start")
         call_sid = _field(start, "callSid", str, "start")
+        try:  # it names the recording and the records row: only Twilio's own shape (CA + 32 hex) is taken
+            check_call_id(self.transport, call_sid)
+        except BadCallId as exc:
+            raise _Malformed(str(exc)) from None
         media_format = start.get("mediaFormat", MEDIA_FORMAT)
         if media_format != MEDIA_FORMAT:
             self._error(ErrorKind.UNSUPPORTED, f"media format {media_format!r}; expected {MEDIA_FORMAT}", fatal=True)
@@ -125,6 +133,11 @@ class TwilioCodec(CodecBase):
         if not isinstance(raw_parameters, dict):
             raise _Malformed("'start.customParameters' must be an object")
         parameters = {str(k): str(v) for k, v in raw_parameters.items()}
+        if self.verify_start is not None and not self.verify_start(call_sid, parameters):
+            self._error(ErrorKind.FORBIDDEN, f"the start of {call_sid} lacks the token its TwiML handed out",
+                        fatal=True)
+            return
+        parameters.pop("token", None)  # a secret: not a call parameter to log or show
         self.stream_sid, self.call_sid = stream_sid, call_sid
         self._start()
         self._events.append(

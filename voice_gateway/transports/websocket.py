@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from voice_gateway.transports.connection import HandlerFactory, run_call
+from voice_gateway.transports.connection import CallLimits, HandlerFactory, run_call
 from voice_gateway.transports.softphone import SoftphoneCodec
 from voice_gateway.transports.twilio import TwilioCodec
 
@@ -41,14 +42,17 @@ class StarletteSocket:
             await self.websocket.close(code)
 
 
-async def serve_twilio(websocket: WebSocket, new_handler: HandlerFactory) -> None:
-    """Accept Twilio's websocket (`ws://HOST/media/twilio`) and run the call until it ends."""
+async def serve_twilio(websocket: WebSocket, new_handler: HandlerFactory, *, limits: CallLimits | None = None,
+                       verify_start: Callable[[str, Mapping[str, str]], bool] | None = None) -> None:
+    """Accept Twilio's websocket (`ws://HOST/media/twilio`) and run the call until it ends; with `verify_start`,
+    a start message without the call's token is refused (close 1008)."""
     await websocket.accept()
-    await run_call(TwilioCodec(), StarletteSocket(websocket), new_handler)
+    await run_call(TwilioCodec(verify_start=verify_start), StarletteSocket(websocket), new_handler, limits)
 
 
-async def serve_softphone(websocket: WebSocket, new_handler: HandlerFactory, call_id: str | None = None) -> None:
+async def serve_softphone(websocket: WebSocket, new_handler: HandlerFactory, call_id: str | None = None, *,
+                          limits: CallLimits | None = None) -> None:
     """Accept a browser softphone's websocket (`/phone/ws`) and run the call until it ends."""
     await websocket.accept()
     codec = SoftphoneCodec(call_id or f"phone-{uuid.uuid4().hex[:12]}")
-    await run_call(codec, StarletteSocket(websocket), new_handler)
+    await run_call(codec, StarletteSocket(websocket), new_handler, limits)
