@@ -218,7 +218,7 @@ class DataEditor:
             if version is not None and version != folder.version:
                 raise VersionConflict(f"the data changed since version {version} (now {folder.version}): "
                                       "reload and make the change again")
-            changed = edit(folder)
+            changed = {path: text for path, text in edit(folder).items() if folder.texts.get(path) != text}
             merged = {**folder.texts, **changed}
             errors = [p for p in validate_texts(list(merged.items()), self.root.as_posix())
                       if p.severity == "error"]
@@ -226,7 +226,8 @@ class DataEditor:
                 raise EditRefused([_problem(p) for p in errors])
             for path, text in changed.items():
                 _write_atomically(Path(path), text)
-            commit(self.root, sorted(changed), author=author, message=message)
+            if changed:
+                commit(self.root, sorted(changed), author=author, message=message)
             return DataFolder(self.root, merged).version
 
 
@@ -248,10 +249,12 @@ def commit(root: Path, paths: list[str], *, author: str, message: str) -> bool:
     name = author or "trainer"
     identity = ["-c", f"user.name={name}", "-c", "user.email=trainer@callpilot.invalid"]
     relative = [Path(p).resolve().relative_to(root.resolve()).as_posix() for p in paths]
-    subprocess.run(["git", "-C", str(root), "add", "--", *relative], check=True, capture_output=True)
-    subprocess.run(["git", "-C", str(root), *identity, "commit", "-q", "-m", message,
-                    f"--author={name} <trainer@callpilot.invalid>", "--", *relative],
-                   check=True, capture_output=True)
+    for command in (["add", "--", *relative],
+                    [*identity, "commit", "-q", "-m", message, f"--author={name} <trainer@callpilot.invalid>",
+                     "--", *relative]):
+        done = subprocess.run(["git", "-C", str(root), *command], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"git {command[0]} in {root} failed: {done.stderr.strip() or done.stdout.strip()}")
     return True
 
 
