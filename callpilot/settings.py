@@ -43,7 +43,8 @@ class Settings(BaseModel):
     # The trainer's workbench (callpilot.trainer)
     inbox_confidence_threshold: float = Field(0.5, ge=0.0, le=1.0)  # caller turns understood less surely: inbox
     train_niceness: int = Field(10, ge=0, le=19)  # the background training's `nice` (calls come first)
-    held_out_data: Path | None = None  # Rasa NLU YAML never trained on: new vs active model are compared on it
+    held_out_data: Path | None = Path("held_out/nlu.yml")  # Rasa NLU YAML never trained on: models compared on it
+    conversation_tests_dir: Path | None = Path("tests/conversations")  # a new model must pass these to go live
     keep_models: int = Field(5, ge=1)  # trained models kept for activation and roll-back (the active one always)
     # Dialogue
     brain: Literal["builtin", "rasa"] = "builtin"

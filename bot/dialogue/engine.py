@@ -116,13 +116,10 @@ class DialogueEngine:
         self.turn_observers: list[TurnObserver] = []
         self.parts_lock = SwapLock()  # a turn runs on one set of parts; `replace_parts` swaps between turns
 
-    def replace_parts(self, other: DialogueEngine, also: Callable[[], None] | None = None) -> None:
-        """Take `other`'s domain, rules, responses, actions and IVR (a new model's) once the turns in
-        progress have finished; `also` (the NLU swap) runs in the same pause. Sessions are kept."""
-        with self.parts_lock.swap():
-            self.brain, self.ivr, self.speech = other.brain, other.ivr, other.speech
-            if also is not None:
-                also()
+    def take_parts(self, other: DialogueEngine) -> None:
+        """Take `other`'s domain, rules, responses, actions and IVR (a new model's); sessions are kept.
+        Call it inside `parts_lock.swap()`, so the turns in progress finish on the old parts."""
+        self.brain, self.ivr, self.speech = other.brain, other.ivr, other.speech
 
     # Public API: one method per caller event
 
