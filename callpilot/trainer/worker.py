@@ -29,6 +29,12 @@ DATA_SNAPSHOT = "data"  # models/<id>/data: the domain, rules, responses and IVR
 TRAINER_MARK = "trainer.json"  # models/<id>/trainer.json: trained on the workbench (its evaluation)
 
 
+def activated_on_workbench(models_dir: Path) -> bool:
+    """Is the active model one trained on the workbench (then a restart loads it as is, never retraining)?"""
+    model_id = active_id(models_dir)
+    return model_id is not None and (models_dir / model_id / TRAINER_MARK).exists()
+
+
 def _write(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=1, default=str))
