@@ -14,6 +14,7 @@ import typer
 from callpilot.agent_cli import agent_app
 from callpilot.records.cli import apikey_app, db_app, records_app
 from callpilot.settings import Settings, SettingsError
+from callpilot.trainer.cli import inbox, models_app
 
 app = typer.Typer(help="callpilot: an AI-first contact centre for your hotline.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -25,6 +26,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(records_app, name="records")
 app.add_typer(agent_app, name="agent")
+app.add_typer(models_app, name="models")
+app.command("inbox")(inbox)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML file of settings.")]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Training data folder (default nlu_data).")]

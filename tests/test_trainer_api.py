@@ -52,8 +52,7 @@ def test_rest_turns_fill_the_inbox_and_annotations_edit_the_data(tmp_path: Path,
         done = client.post(f"/api/v1/trainer/inbox/{item['id']}/annotate", headers=bench.auth(),
                            json={"intent": "product_info", "version": version})
         assert done.status_code == 200, done.text
-        assert "- do you do gift wrapping\n" in (bench.settings.data_dir / "nlu/store.yml").read_text() or \
-            "- do you do gift wrapping\n" in "".join(snapshot(bench.settings.data_dir).values())
+        assert "- do you do gift wrapping\n" in (bench.settings.data_dir / "nlu/store.yml").read_text()
         # A second save on the version the first trainer saw is a conflict, not an overwrite.
         stale = client.post("/api/v1/trainer/data/intents/greet/examples", headers=bench.auth("admin"),
                             json={"text": "top of the morning", "version": version})

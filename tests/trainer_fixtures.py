@@ -4,9 +4,15 @@ and activate without touching the repository's)."""
 from __future__ import annotations
 
 import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import uvicorn
 
 from bot.nlu import NLUEngine
 from bot.nlu.storage import set_active
@@ -44,3 +50,21 @@ def workbench(tmp_path: Path, engine: NLUEngine, **values: Any) -> Workbench:
         keys = {role: create_key(session, role, role, agent_id="ann" if role == "agent" else None)
                 for role in ("trainer", "agent", "supervisor", "admin")}
     return Workbench(app, settings, keys)
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """The app in a real uvicorn on a free port (its lifespan runs: records, inbox, voice stays unloaded)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
