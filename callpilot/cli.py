@@ -174,11 +174,13 @@ def chat(
     """Talk to the bot in the terminal; a digit, * or # is a key press."""
     from bot.dialogue.channels import run_chat
     from callpilot.brains import build_dialogue
+    from callpilot.trainer.chat_inbox import chat_inbox
 
     settings = _settings(config)
     engine = build_dialogue(settings, _load_engine(settings))
     typer.echo("callpilot chat: type as a caller would; digits, * and # are key presses; /quit ends.")
-    run_chat(engine, input, typer.echo, debug)
+    with chat_inbox(settings, engine):  # what the bot did not understand goes to the trainer's inbox
+        run_chat(engine, input, typer.echo, debug)
 
 
 @test_app.command("nlu")

@@ -38,3 +38,12 @@ def test_inbox_and_models_on_the_command_line(tmp_path: Path, nlu_engine: NLUEng
     assert runner.invoke(cli, ["models", "activate", "nlu-nope"], env=env).exit_code == 1
     done = runner.invoke(cli, ["models", "activate", nlu_engine.model_id], env=env)
     assert done.exit_code == 0 and active_id(models) == nlu_engine.model_id
+
+
+def test_callpilot_chat_turns_reach_the_inbox(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    env = {"CALLPILOT_STATE_DIR": str(tmp_path), "CALLPILOT_DATA_DIR": str(ROOT / "nlu_data"),
+           "CALLPILOT_MODELS_DIR": str(ROOT / "models")}
+    chatted = CliRunner().invoke(cli, ["chat"], input="purple elephants dance on my roof\n/quit\n", env=env)
+    assert chatted.exit_code == 0, chatted.output
+    listed = CliRunner().invoke(cli, ["inbox", "--json"], env=env)
+    assert "purple elephants dance on my roof" in listed.output and '"call_id": "chat-' in listed.output
