@@ -124,3 +124,23 @@ def test_each_save_is_a_git_commit_by_the_trainer(data_dir: Path) -> None:
                               message="again")  # no change: no commit, no error
     log = subprocess.run([*git, "log", "-1", "--format=%s"], capture_output=True, text=True, check=True)
     assert log.stdout.strip() == "trainer: greet"
+
+
+def test_the_comparison_of_new_and_active_model() -> None:
+    from callpilot.trainer.compare import held_out_comparison, inbox_comparison
+
+    texts, truth = ["a", "b", "c", "d"], ["x", "x", "y", "y"]
+    result = held_out_comparison(texts, truth, new=["x", "y", "y", "y"], old=["x", "x", "y", "x"])
+    assert result["new"]["accuracy"] == 0.75 and result["old"]["accuracy"] == 0.75
+    assert result["worse"] == [{"text": "b", "intent": "x", "old": "x", "new": "y"}]
+    assert result["better"] == [{"text": "d", "intent": "y", "old": "x", "new": "y"}]
+    assert {c["intent"] for c in result["f1_changes"]} == {"x", "y"} or result["f1_changes"] == []
+
+    def parse(name: str, confidence: float) -> dict[str, object]:
+        return {"intent": {"name": name, "confidence": confidence}}
+
+    items = [{"id": 1, "text": "gift wrap", "expected": "product_info"}, {"id": 2, "text": "hm"},
+             {"id": 3, "text": "wrong", "expected": "greet"}]
+    handled = inbox_comparison(items, [parse("product_info", 0.9), parse("nlu_fallback", 0.3), parse("deny", 0.9)],
+                               [parse("payment_methods", 0.3), parse("nlu_fallback", 0.3), parse("deny", 0.9)], 0.5)
+    assert [h["id"] for h in handled] == [1]

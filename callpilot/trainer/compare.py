@@ -51,11 +51,16 @@ def handled(parse: dict[str, Any], threshold: float) -> bool:
 
 def inbox_comparison(items: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]],
                      old: Sequence[dict[str, Any]] | None, threshold: float) -> list[dict[str, Any]]:
-    """The inbox items the new model now understands (and the active one did not)."""
+    """The inbox items the new model now understands (and the active one did not); an item a trainer assigned
+    (`expected`) counts only when it gets that intent."""
     out = []
     for index, (item, parse) in enumerate(zip(items, new, strict=True)):
         before = old[index] if old is not None else None
-        if handled(parse, threshold) and (before is None or not handled(before, threshold)):
+        expected = item.get("expected")
+        right = expected is None or parse["intent"]["name"] == expected
+        was_right = before is not None and handled(before, threshold) and (
+            expected is None or before["intent"]["name"] == expected)
+        if right and (handled(parse, threshold) or expected == "out_of_scope") and not was_right:
             out.append({"id": item["id"], "text": item["text"], "intent": parse["intent"]["name"],
                         "confidence": parse["intent"]["confidence"]})
     return out

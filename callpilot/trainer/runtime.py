@@ -4,6 +4,7 @@ training jobs and the model switcher, wired once per app."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,19 @@ class TrainerRuntime:
             self.broadcast.stop()
 
     def start_training(self, by: str) -> Job:
+        pointer = self.settings.models_dir / "active"
+        since = datetime.fromtimestamp(pointer.stat().st_mtime, UTC) if pointer.exists() else None
         with self.database.session() as session:
             items = [{"id": i.id, "text": i.text} for i in session.scalars(
                 select(InboxItem).where(InboxItem.status == "open").order_by(InboxItem.count.desc())
                 .limit(INBOX_FOR_EVALUATION))]
+            # Assigned since the live model went live: does the new one give them the intent they were given?
+            assigned = select(InboxItem).where(InboxItem.status.in_(("done", "out_of_scope")))
+            if since is not None:
+                assigned = assigned.where(InboxItem.resolved_at >= since)
+            items += [{"id": i.id, "text": i.text, "expected": i.resolution.get("intent")}
+                      for i in session.scalars(assigned.order_by(InboxItem.resolved_at.desc())
+                                               .limit(INBOX_FOR_EVALUATION))]
         spec = {
             "data_dir": str(self.settings.data_dir.resolve()), "models_dir": str(self.settings.models_dir.resolve()),
             "held_out": str(self.settings.held_out_data.resolve()) if self.settings.held_out_data else None,

@@ -103,7 +103,7 @@ def run(job_dir: Path) -> dict[str, Any]:
     evaluation["breaks_conversations"] = bool(conversations and conversations["failed"])
     evaluation["seconds"] = round(time.time() - started, 1)
     _write(models_dir / model_id / TRAINER_MARK, {"evaluation": evaluation, "job": job_dir.name})
-    progress("done", 3, 3)
+    progress("compared", 3, 3)
     return evaluation
 
 
