@@ -92,3 +92,27 @@ def test_a_training_that_crashes_half_way_changes_nothing(tmp_path: Path, nlu_en
         assert snapshot(bench.settings.data_dir) == data
         assert client.get("/api/v1/trainer/inbox", headers=bench.auth()).json()["items"] == inbox
         assert client.get("/health").json()["model_id"] == nlu_engine.model_id
+
+
+def test_a_cluster_becomes_a_new_intent(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    from callpilot.trainer.inbox import Sighting, store_sighting
+
+    bench = workbench(tmp_path, nlu_engine)
+    texts = ["can i pay with bitcoin", "do you take crypto currency", "is paying in ethereum possible",
+             "can i use dogecoin to pay", "do you accept crypto payments"]
+    with bench.app.state.database.session() as session:
+        ids = [store_sighting(session, Sighting(text=t, reason="fallback", call_id="c", channel="rest",
+                                                predicted_intent="nlu_fallback", confidence=0.2)).id for t in texts]
+    with TestClient(bench.app) as client:
+        one = client.post("/api/v1/trainer/inbox/annotate", headers=bench.auth(),
+                          json={"item_ids": ids[:1], "intent": "pay_with_crypto", "new_intent": True})
+        assert one.status_code == 422 and "at least 5" in str(one.json()["detail"])
+        assert not (bench.settings.data_dir / "nlu/trainer.yml").exists()
+        made = client.post("/api/v1/trainer/inbox/annotate", headers=bench.auth(),
+                           json={"item_ids": ids, "intent": "pay_with_crypto", "new_intent": True})
+        assert made.status_code == 200, made.text
+        assert "- pay_with_crypto" in (bench.settings.data_dir / "domain.yml").read_text()
+        assert "- do you take crypto currency\n" in (bench.settings.data_dir / "nlu/trainer.yml").read_text()
+        intents = {i["intent"]: i for i in client.get("/api/v1/trainer/data", headers=bench.auth()).json()["intents"]}
+        assert intents["pay_with_crypto"]["examples"] == 5
+        assert client.get("/api/v1/trainer/inbox", headers=bench.auth()).json()["items"] == []
