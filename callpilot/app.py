@@ -19,17 +19,18 @@ from bot.nlu import NLUEngine, load_or_train
 from bot.nlu import load as load_model
 from bot.training_data.model import DataError
 from callpilot.bodylimit import MaxBodySize
-from callpilot.brains import Brain, build_brain
+from callpilot.brains import Brain, BuiltinBrain, build_brain
 from callpilot.handoff_port import HandoffRuntime, wrap_up_to_file
 from callpilot.logsafety import install_secret_masking
 from callpilot.ops.history_web import mount_history
 from callpilot.ops.web import mount_ops
-from callpilot.records.apikeys import Principal
-from callpilot.records.auth import require_role
 from callpilot.records.runtime import mount_records
 from callpilot.settings import Settings
 from callpilot.site import mount_site
 from callpilot.supervisor_keys import ApiKeySessions, secure_cookies
+from callpilot.trainer.page import mount_trainer
+from callpilot.trainer.runtime import TrainerRuntime
+from callpilot.trainer.worker import activated_on_workbench
 from callpilot.voice import mount_voice
 from handoff.desk import desk_router
 
@@ -60,7 +61,8 @@ class ModelHolder:
     def load(self, settings: Settings) -> None:
         """Train if needed and load; keep the current model if the data is broken."""
         try:
-            self.swap(load_or_train(settings.data_dir, settings.models_dir))
+            self.swap(load_model(settings.models_dir) if activated_on_workbench(settings.models_dir)
+                      else load_or_train(settings.data_dir, settings.models_dir))
             log.info("NLU model %s loaded", self.engine.model_id if self.engine else "?")
         except DataError as exc:
             self.error = f"training data has errors:\n{exc}"
@@ -68,12 +70,6 @@ class ModelHolder:
         except Exception as exc:  # a broken model must not take the server down
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("could not load the NLU model")
-
-    def reload_active(self, settings: Settings) -> None:
-        """Load the active model from disk, never training (a request must not run a training job);
-        raises on a missing or broken model and keeps the current one."""
-        self.swap(load_model(settings.models_dir))
-        log.info("NLU model %s loaded", self.engine.model_id if self.engine else "?")
 
 
 def bearer_or_query_token(request: Request) -> str | None:
@@ -98,7 +94,9 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         """Built on first use (it loads the domain and back office), once."""
         with brain_lock:
             if "brain" not in brain_box:
-                brain_box["brain"] = build_brain(settings, holder)
+                brain_box["brain"] = built = build_brain(settings, holder)
+                if isinstance(built, BuiltinBrain):
+                    trainer.attach(built.engine)  # its turns feed the inbox; it follows model activations
             return brain_box["brain"]
 
     action_server_on = settings.brain == "rasa" or settings.action_server
@@ -115,7 +113,9 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         await ops.start()
         await handoff.start(on_ready=voice.attach_handoff)
         await voice.start()
+        trainer.start()
         yield
+        trainer.stop()
         await voice.stop()
         await handoff.stop()
         await records.stop()
@@ -143,6 +143,11 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     voice.observer = ops.observer
     records.writer.on_ticket = ops.tickets  # tickets to the CRM (settings.ticket_delivery)
     records.text.observer = ops.observer  # text conversations: metrics and call.started / call.ended too
+    # The trainer's workbench: the inbox hears every dialogue engine's turns; /trainer and /api/v1/trainer
+    trainer = TrainerRuntime(settings, records.database, holder, call_id_of=records.text.call_id_of)
+    app.state.trainer = trainer
+    voice.engine_listeners.append(trainer.attach)
+    mount_trainer(app)
 
     @app.get("/health")
     def health() -> JSONResponse:
@@ -179,18 +184,6 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
             result["message_id"] = body["message_id"]
         return result
 
-    @app.post("/model/reload")
-    def reload(_: Principal = Depends(require_role("trainer"))) -> dict[str, Any]:
-        """Load the active model from disk (after `callpilot train` elsewhere); trainer or admin keys only.
-        Never trains: a missing or broken model is a 422 and the current one stays."""
-        try:
-            holder.reload_active(settings)
-        except Exception as exc:
-            raise HTTPException(422, f"cannot load the active model from {settings.models_dir}/: "
-                                     f"{type(exc).__name__}: {exc}") from None
-        assert holder.engine is not None
-        return holder.engine.info()
-
     def rest_channel_key(request: Request) -> None:
         if settings.rest_channel_token and not token_matches(bearer_or_query_token(request),
                                                              settings.rest_channel_token):
@@ -205,6 +198,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         if holder.engine is None and settings.brain == "builtin":
             raise HTTPException(503, holder.error or "the NLU model is still loading")
         message = body["message"][: settings.max_text_chars]  # cut before anything cleans or stores it
+        records.text.begin(str(body.get("sender") or "default"))  # the inbox links its items to this call
         replies = brain().rest({**body, "message": message})
         records.text.exchange(str(body.get("sender") or "default"), message, replies)
         return replies

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any, Protocol
 
 from bot.dialogue.action_server import ActionServer
@@ -14,6 +15,7 @@ from bot.dialogue.factory import build_engine, build_registry
 from bot.dialogue.settings import DialogueSettings
 from bot.dialogue.store import InMemorySessionStore, SessionStore
 from bot.dialogue.verification_seal import VerificationSeal
+from bot.nlu.storage import active_id
 from bot.rasa_brain.client import RasaClient, RasaUnavailable
 from callpilot.rasa_voice import RasaDialogue
 from callpilot.records.redaction import redact_stored
@@ -58,16 +60,28 @@ def action_server(settings: Settings, engine: DialogueEngine, registry: ActionRe
                         verification_attempts=settings.verification_attempts)
 
 
-def build_dialogue(settings: Settings, interpreter: Interpreter) -> DialogueEngine:
-    """The dialogue engine on the settings' session store (see `session_store`)."""
+def build_dialogue(settings: Settings, interpreter: Interpreter, *, data_dir: Path | None = None,
+                   store: SessionStore | None = None) -> DialogueEngine:
+    """The dialogue engine on the settings' session store (see `session_store`), from `data_dir` (default: the
+    data the active model went live with, see `live_data_dir`)."""
     return build_engine(
-        settings.data_dir,
+        data_dir or live_data_dir(settings),
         interpreter,
-        store=session_store(settings),
+        store=store if store is not None else session_store(settings),
         settings=dialogue_settings(settings),
         remote_actions=settings.remote_actions,
         redact=redact_stored,
     )
+
+
+def live_data_dir(settings: Settings) -> Path:
+    """The domain, rules, responses and IVR to run: those snapshotted with the active model when it was trained
+    on the trainer's workbench (so a roll-back brings back its responses too), else `data_dir`."""
+    model_id = active_id(settings.models_dir)
+    if model_id is None:
+        return settings.data_dir
+    folder = settings.models_dir / model_id
+    return folder / "data" if (folder / "trainer.json").exists() and (folder / "data").is_dir() else settings.data_dir
 
 
 def voice_dialogue(settings: Settings, engine: DialogueEngine) -> DialogueEngine | RasaDialogue:

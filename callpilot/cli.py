@@ -14,6 +14,7 @@ import typer
 from callpilot.agent_cli import agent_app
 from callpilot.records.cli import apikey_app, db_app, records_app
 from callpilot.settings import Settings, SettingsError
+from callpilot.trainer.cli import inbox, models_app
 
 app = typer.Typer(help="callpilot: an AI-first contact centre for your hotline.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -25,6 +26,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(records_app, name="records")
 app.add_typer(agent_app, name="agent")
+app.add_typer(models_app, name="models")
+app.command("inbox")(inbox)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML file of settings.")]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Training data folder (default nlu_data).")]
@@ -171,11 +174,13 @@ def chat(
     """Talk to the bot in the terminal; a digit, * or # is a key press."""
     from bot.dialogue.channels import run_chat
     from callpilot.brains import build_dialogue
+    from callpilot.trainer.chat_inbox import chat_inbox
 
     settings = _settings(config)
     engine = build_dialogue(settings, _load_engine(settings))
     typer.echo("callpilot chat: type as a caller would; digits, * and # are key presses; /quit ends.")
-    run_chat(engine, input, typer.echo, debug)
+    with chat_inbox(settings, engine):  # what the bot did not understand goes to the trainer's inbox
+        run_chat(engine, input, typer.echo, debug)
 
 
 @test_app.command("nlu")

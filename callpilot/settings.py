@@ -40,6 +40,12 @@ class Settings(BaseModel):
     # NLU
     encoder: str = "all-MiniLM-L6-v2"
     fallback_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # The trainer's workbench (callpilot.trainer)
+    inbox_confidence_threshold: float = Field(0.5, ge=0.0, le=1.0)  # caller turns understood less surely: inbox
+    train_niceness: int = Field(10, ge=0, le=19)  # the background training's `nice` (calls come first)
+    held_out_data: Path | None = Path("held_out/nlu.yml")  # Rasa NLU YAML never trained on: models compared on it
+    conversation_tests_dir: Path | None = Path("tests/conversations")  # a new model must pass these to go live
+    keep_models: int = Field(5, ge=1)  # trained models kept for activation and roll-back (the active one always)
     # Dialogue
     brain: Literal["builtin", "rasa"] = "builtin"
     rasa_url: str = "http://127.0.0.1:5005"

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from bot.dialogue import BotTurn, Interpreter
+from bot.dialogue import BotTurn, DialogueEngine, Interpreter
 from bot.training_data.project import load_nlu_text
 from callpilot.brains import build_dialogue, voice_dialogue
 from callpilot.call_command import place_call  # `callpilot call`, still importable from here
@@ -133,6 +133,7 @@ class VoiceRuntime:
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
         self.gate = CallGate(settings.max_calls, on_reject=lambda transport: self.rejected(transport, "busy"))
         self.call_log_listeners: list[Callable[[CallEvent], None]] = []  # e.g. the call records' writer
+        self.engine_listeners: list[Callable[[DialogueEngine], None]] = []  # e.g. the trainer's workbench
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -140,6 +141,8 @@ class VoiceRuntime:
         """Load ASR, VAD and TTS and build the dialogue engine (seconds; runs in a thread)."""
         try:
             engine = build_dialogue(self.settings, self.interpreter)
+            for engine_listener in self.engine_listeners:
+                engine_listener(engine)
             dialogue = voice_dialogue(self.settings, engine)  # the engine, or a Rasa server in front of it
             services = load_services(
                 HeardDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),

@@ -63,7 +63,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     db = Database(url)
     db.upgrade()
     with db.engine.begin() as connection:  # each test starts clean; the schema stays for the session
-        for table in ("calls", "api_keys", "tickets", "audit_log"):
+        for table in ("calls", "api_keys", "tickets", "audit_log", "inbox_items", "web_sessions"):
             connection.execute(text(f"DELETE FROM {table}"))
     yield db
     db.dispose()

@@ -78,7 +78,7 @@ def test_db_upgrade_and_api_keys_on_the_command_line(tmp_path: Path) -> None:
     runner = CliRunner()
     env = {"CALLPILOT_STATE_DIR": str(tmp_path)}
     upgraded = runner.invoke(cli, ["db", "upgrade"], env=env)
-    assert upgraded.exit_code == 0 and "revision 0003" in upgraded.output
+    assert upgraded.exit_code == 0 and "revision 0004" in upgraded.output
     assert (tmp_path / "callpilot.db").exists()
     assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0  # again: nothing to do
 

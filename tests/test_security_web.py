@@ -147,30 +147,26 @@ def test_the_action_server_wants_the_token_rasa_sends(tmp_path: Path, nlu_engine
     assert bearer.status_code == 400  # through the gate, then the action server's own check
 
 
-# Item 4: /model/reload
+# Item 4: /model/reload is gone; the trainer's workbench (/api/v1/trainer) replaces it
 
 
-def test_model_reload_needs_a_trainer_key_and_never_trains(tmp_path: Path, nlu_engine: NLUEngine) -> None:
-    models = tmp_path / "models"
-    models.mkdir()
-    app = app_for(tmp_path, nlu_engine, models_dir=models)
+def test_model_reload_is_gone_and_the_trainer_api_needs_a_trainer_key(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    app = app_for(tmp_path, nlu_engine)
     app.state.database.upgrade()
     with app.state.database.session() as session:
         keys = {role: create_key(session, role, role, agent_id="ann" if role == "agent" else None)
                 for role in ("trainer", "agent", "supervisor", "admin")}
     client = TestClient(app)
-    assert client.post("/model/reload").status_code == 401
-    for role in ("agent", "supervisor"):
-        assert client.post("/model/reload", headers={"Authorization": f"Bearer {keys[role]}"}).status_code == 403
-    # No model in models_dir: the trainer gets a 422 and nothing is trained in the request.
-    empty = client.post("/model/reload", headers={"Authorization": f"Bearer {keys['trainer']}"})
-    assert empty.status_code == 422 and "callpilot train" in empty.json()["detail"]
-    assert list(models.iterdir()) == []
-    assert client.get("/health").json()["model_id"] == nlu_engine.model_id  # the running model stays
-    # With a model trained elsewhere (here: the one the tests trained in models/), reload loads it.
-    trained = app_for(tmp_path, nlu_engine, models_dir=ROOT / "models")
-    loaded = TestClient(trained).post("/model/reload", headers={"Authorization": f"Bearer {keys['admin']}"})
-    assert loaded.status_code == 200 and loaded.json()["model_id"] == nlu_engine.model_id
+    assert client.post("/model/reload").status_code in (404, 405)
+    for method, path in (("get", "/api/v1/trainer/inbox"), ("post", "/api/v1/trainer/train"),
+                         ("get", "/api/v1/trainer/models"), ("post", "/api/v1/trainer/models/x/activate")):
+        assert getattr(client, method)(path).status_code == 401
+        for role in ("agent", "supervisor"):
+            denied = getattr(client, method)(path, headers={"Authorization": f"Bearer {keys[role]}"})
+            assert denied.status_code == 403, (path, role)
+    for role in ("trainer", "admin"):
+        assert client.get("/api/v1/trainer/inbox", headers={"Authorization": f"Bearer {keys[role]}"}).status_code == 200
+    assert "/api/v1/trainer/inbox/{item_id}/annotate" in client.get("/openapi.json").json()["paths"]
 
 
 # Item 6: the REST channel

@@ -17,6 +17,7 @@ from bot.dialogue.settings import DialogueSettings
 from bot.dialogue.speech import SpeechTurn, clean_text, safe_parse
 from bot.dialogue.state import ConversationState, IntentSeen, Turn
 from bot.dialogue.store import InMemorySessionStore, SessionStore
+from bot.dialogue.swap import SwapLock
 from bot.dialogue.turn import Brain, TurnRunner
 from bot.ivr.engine import IvrEngine
 from bot.training_data.model import Domain, Rule
@@ -78,6 +79,12 @@ class BotTurn:
         return " ".join(self.messages)
 
 
+class TurnObserver(Protocol):
+    """Told about every caller text turn and what the bot made of it (the trainer's inbox listens)."""
+
+    def __call__(self, sender_id: str, channel: str, text: str, turn: BotTurn) -> None: ...
+
+
 class DialogueEngine:
     """Runs the domain (rules, forms, responses, actions) plus handoff and IVR fallback."""
 
@@ -106,12 +113,23 @@ class DialogueEngine:
         self.now = now
         self.ivr = IvrBridge(ivr, self.brain)
         self.speech = SpeechTurn(self.brain, self.ivr)
+        self.turn_observers: list[TurnObserver] = []
+        self.parts_lock = SwapLock()  # a turn runs on one set of parts; `replace_parts` swaps between turns
+
+    def take_parts(self, other: DialogueEngine) -> None:
+        """Take `other`'s domain, rules, responses, actions and IVR (a new model's); sessions are kept.
+        Call it inside `parts_lock.swap()`, so the turns in progress finish on the old parts."""
+        self.brain, self.ivr, self.speech = other.brain, other.ivr, other.speech
 
     # Public API: one method per caller event
 
     def start(self, sender_id: str, caller_number: str | None = None,
               channel: str = "voice") -> BotTurn:
         """A new call: fresh state and the greeting."""
+        with self.parts_lock.turn():
+            return self._start(sender_id, caller_number, channel)
+
+    def _start(self, sender_id: str, caller_number: str | None, channel: str) -> BotTurn:
         now = self.now()
         state = ConversationState.new(sender_id, now=now, caller_number=caller_number,
                                       channel=channel)
@@ -122,20 +140,36 @@ class DialogueEngine:
     def handle_text(self, sender_id: str, text: str, caller_number: str | None = None,
                     channel: str | None = None) -> BotTurn:
         """The caller said (or typed) something."""
-        state = self._begin(sender_id, caller_number, channel)
-        cleaned = clean_text(text, self.settings.max_text_chars)
-        if not cleaned:
-            return self._no_input(state)
-        runner = TurnRunner(self.brain, state, {"text": cleaned}, state.last_activity_at)
-        return self._guarded(state, runner, lambda: self._on_text(runner, cleaned))
+        with self.parts_lock.turn():
+            state = self._begin(sender_id, caller_number, channel)
+            cleaned = clean_text(text, self.settings.max_text_chars)
+            if not cleaned:
+                return self._no_input(state)
+            runner = TurnRunner(self.brain, state, {"text": cleaned}, state.last_activity_at)
+            turn = self._guarded(state, runner, lambda: self._on_text(runner, cleaned))
+        self._observed(state, cleaned, turn)
+        return turn
+
+    def _observed(self, state: ConversationState, text: str, turn: BotTurn) -> None:
+        for observer in self.turn_observers:
+            try:
+                observer(state.sender_id, state.channel, text, turn)
+            except Exception:  # an observer never breaks a conversation
+                log.exception("turn observer failed")
 
     def handle_remote_turn(self, sender_id: str, text: str, remote: RemoteTurn,
                            caller_number: str | None = None, channel: str | None = None) -> BotTurn:
         """A spoken turn another brain (a Rasa server) answered: kept in this conversation like our own turns,
         so keys, silences, the IVR, the handoff context and the call records work the same on either brain.
         Two "not understood" turns in a row still open the IVR on voice channels."""
-        state = self._begin(sender_id, caller_number, channel)
-        cleaned = clean_text(text, self.settings.max_text_chars)
+        with self.parts_lock.turn():
+            state = self._begin(sender_id, caller_number, channel)
+            cleaned = clean_text(text, self.settings.max_text_chars)
+            turn = self._remote_turn(state, cleaned, remote)
+        self._observed(state, cleaned, turn)
+        return turn
+
+    def _remote_turn(self, state: ConversationState, cleaned: str, remote: RemoteTurn) -> BotTurn:
         parse = {"text": cleaned, "intent": dict(remote.intent), "entities": list(remote.entities)}
         runner = TurnRunner(self.brain, state, parse, state.last_activity_at)
 
@@ -164,30 +198,33 @@ class DialogueEngine:
     def handle_dtmf(self, sender_id: str, keys: str, caller_number: str | None = None,
                     channel: str | None = None) -> BotTurn:
         """The caller pressed keys; any key outside the IVR opens it."""
-        state = self._begin(sender_id, caller_number, channel)
-        pressed = "".join(k for k in keys if k in DTMF_KEYS)
-        self._record_keys(state, pressed or keys[:32])
-        runner = TurnRunner(self.brain, state, {"text": ""}, state.last_activity_at)
-        return self._guarded(state, runner, lambda: self._on_dtmf(runner, pressed))
+        with self.parts_lock.turn():
+            state = self._begin(sender_id, caller_number, channel)
+            pressed = "".join(k for k in keys if k in DTMF_KEYS)
+            self._record_keys(state, pressed or keys[:32])
+            runner = TurnRunner(self.brain, state, {"text": ""}, state.last_activity_at)
+            return self._guarded(state, runner, lambda: self._on_dtmf(runner, pressed))
 
     def handle_no_input(self, sender_id: str) -> BotTurn:
         """The caller said nothing before the timeout."""
-        return self._no_input(self._begin(sender_id, None, None))
+        with self.parts_lock.turn():
+            return self._no_input(self._begin(sender_id, None, None))
 
     def speech_unavailable(self, sender_id: str, caller_number: str | None = None,
                            channel: str | None = None) -> BotTurn:
         """ASR or NLU is down: continue in the DTMF menu (or hand over without one)."""
-        state = self._begin(sender_id, caller_number, channel)
-        state.transcript.append(Turn("system", "speech unavailable", state.last_activity_at))
-        runner = TurnRunner(self.brain, state, {}, state.last_activity_at)
+        with self.parts_lock.turn():
+            state = self._begin(sender_id, caller_number, channel)
+            state.transcript.append(Turn("system", "speech unavailable", state.last_activity_at))
+            runner = TurnRunner(self.brain, state, {}, state.last_activity_at)
 
-        def act() -> None:
-            if state.mode in ("ivr", "handoff", "ended"):
-                return  # already on the keypad (or with a person): nothing to say again
-            runner.say("utter_speech_unavailable")
-            self.ivr.escalate(runner, "speech services unavailable", announce=False, any_channel=True)
+            def act() -> None:
+                if state.mode in ("ivr", "handoff", "ended"):
+                    return  # already on the keypad (or with a person): nothing to say again
+                runner.say("utter_speech_unavailable")
+                self.ivr.escalate(runner, "speech services unavailable", announce=False, any_channel=True)
 
-        return self._guarded(state, runner, act)
+            return self._guarded(state, runner, act)
 
     def state_of(self, sender_id: str) -> ConversationState | None:
         return self.store.load(sender_id)

@@ -179,4 +179,31 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class InboxItem(Base):
+    """A caller turn the bot did not handle well (the trainer's inbox); near-identical texts share one row.
+
+    Open items wait for a trainer; done (assigned to an intent), out_of_scope and dismissed ones leave the
+    inbox but stay, with who resolved them and when.
+    """
+
+    __tablename__ = "inbox_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    text: Mapped[str] = mapped_column(Text)  # redacted like the transcripts
+    text_key: Mapped[str] = mapped_column(String(255), index=True)  # normalised: near-identical texts merge
+    language: Mapped[str | None] = mapped_column(String(16))
+    predicted_intent: Mapped[str | None] = mapped_column(String(128))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(32))  # fallback | low_confidence | corrected | handoff
+    call_id: Mapped[str | None] = mapped_column(String(80), index=True)  # the latest call it came from
+    channel: Mapped[str | None] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open|done|out_of_scope|dismissed
+    resolution: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"intent", "entities", "file"}
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    resolved_at: Mapped[datetime | None]
+
+
 Index("ix_calls_ended_at", CallRecord.ended_at)

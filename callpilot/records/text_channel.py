@@ -46,9 +46,27 @@ class TextConversations:
         self._count = 0
         self._lock = threading.Lock()  # FastAPI runs sync routes on a thread pool
 
+    def call_id_of(self, sender: str) -> str | None:
+        """The open conversation's call id for `sender` (None: none open)."""
+        with self._lock:
+            conversation = self._open.get(sender)
+            return conversation.call_id if conversation is not None else None
+
+    def begin(self, sender: str) -> str:
+        """Open `sender`'s conversation if it is not open yet (before the bot answers); its call id."""
+        return self._touch(sender, self.clock()).call_id
+
     def exchange(self, sender: str, message: str, replies: Sequence[Mapping[str, Any]]) -> str:
         """Record one message and the bot's replies; returns the conversation's call id."""
         now = self.clock()
+        conversation = self._touch(sender, now)
+        self.submit(RecordEvent(conversation.call_id, "turn", now, {"speaker": "caller", "text": message}))
+        for reply in replies:
+            if reply.get("text"):
+                self.submit(RecordEvent(conversation.call_id, "turn", now, {"speaker": "bot", "text": reply["text"]}))
+        return conversation.call_id
+
+    def _touch(self, sender: str, now: datetime) -> _Conversation:
         with self._lock:
             self._end_idle(now)
             conversation = self._open.get(sender)
@@ -60,11 +78,7 @@ class TextConversations:
                 if self.observer is not None:
                     self.observer.on_call_started(conversation.call_id, TEXT_TRANSPORT, sender)
             conversation.last_seen = now
-        self.submit(RecordEvent(conversation.call_id, "turn", now, {"speaker": "caller", "text": message}))
-        for reply in replies:
-            if reply.get("text"):
-                self.submit(RecordEvent(conversation.call_id, "turn", now, {"speaker": "bot", "text": reply["text"]}))
-        return conversation.call_id
+            return conversation
 
     def close_all(self) -> None:
         """The server stops: every open conversation ends at its last message."""

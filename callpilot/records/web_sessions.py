@@ -18,7 +18,7 @@ from callpilot.records.apikeys import Principal
 from callpilot.records.models import ApiKey, WebSession, utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)
-SCOPES = ("dashboard", "supervisor", "calls")
+SCOPES = ("dashboard", "supervisor", "calls", "trainer")
 
 
 def secure_cookies(public_url: str | None) -> bool:

@@ -1,0 +1,144 @@
+"""The trainer's inbox: which turns land there (real dialogue engine and NLU), merging, clusters, actions."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.dialogue.factory import build_engine
+from bot.nlu import NLUEngine
+from callpilot.records.db import Database
+from callpilot.records.models import InboxItem
+from callpilot.trainer.data_edit import DataEditor, EditRefused
+from callpilot.trainer.inbox import InboxRecorder, Sighting, corrects, store_sighting, text_key
+from callpilot.trainer.inbox_view import annotate, dismiss, listing, mark_out_of_scope
+from tests.records_fixtures import database, pg_schema_url  # noqa: F401
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "nlu_data"
+    shutil.copytree(ROOT / "nlu_data", target)
+    return target
+
+
+@pytest.fixture
+def recorder(database: Database, nlu_engine: NLUEngine) -> Iterator[InboxRecorder]:  # noqa: F811
+    recorder = InboxRecorder(database, threshold=0.5, call_id_of=lambda sender: f"call-of-{sender}")
+    yield recorder
+    recorder.close()
+
+
+def sighting(text: str, reason: str = "fallback") -> Sighting:
+    return Sighting(text=text, reason=reason, call_id="c1", channel="rest", predicted_intent="nlu_fallback",
+                    confidence=0.2)
+
+
+def test_fallback_handoff_and_corrected_turns_land_redacted(database: Database, nlu_engine: NLUEngine,  # noqa: F811
+                                                            recorder: InboxRecorder) -> None:
+    engine = build_engine(ROOT / "nlu_data", nlu_engine)
+    engine.turn_observers.append(recorder)
+    engine.handle_text("s1", "purple elephants dance on my roof, call me on 617-555-0142", channel="rest")
+    engine.handle_text("s2", "where is my order", channel="rest")  # understood: not in the inbox
+    engine.handle_text("s2", "I want to talk to a human", channel="rest")  # a handoff
+    assert recorder.flush()
+    with database.session() as session:
+        items = {i.reason: i for i in session.scalars(select(InboxItem))}
+    assert "where is my order" not in {i.text for i in items.values()}
+    fallback = items["fallback"]
+    assert "617-555-0142" not in fallback.text and "[phone]" in fallback.text
+    assert fallback.call_id == "call-of-s1" and fallback.channel == "rest" and fallback.language == "en"
+    assert fallback.predicted_intent in ("nlu_fallback", "out_of_scope") and fallback.count == 1
+    assert items["handoff"].text == "I want to talk to a human"
+
+
+def test_a_repeated_turn_marks_the_one_before_as_corrected() -> None:
+    assert corrects("where is my parcel", "no, I mean where is my parcel")
+    assert corrects("wheres my parcel", "where's my parcel?")
+    assert not corrects("where is my order", "thanks, goodbye")
+
+
+def test_near_identical_texts_merge_and_count(database: Database) -> None:  # noqa: F811
+    with database.session() as session:
+        first = store_sighting(session, sighting("Can I pay with bitcoin?"))
+        store_sighting(session, sighting("can i pay with bitcoin"))
+        store_sighting(session, sighting("can i pay with bitcoins"))
+        other = store_sighting(session, sighting("do you sell garden furniture"))
+    with database.session() as session:
+        rows = {i.id: i for i in session.scalars(select(InboxItem))}
+    assert rows[first.id].count == 3 and rows[other.id].count == 1 and len(rows) == 2
+    assert text_key("Where's   my ORDER?") == "wheres my order"
+
+
+def test_clusters_by_meaning_named_by_the_central_text(database: Database, nlu_engine: NLUEngine) -> None:  # noqa: F811
+    texts = ["can i pay with bitcoin", "do you take crypto currency", "is paying in ethereum possible",
+             "what is the weather in paris tomorrow"]
+    with database.session() as session:
+        for text in texts:
+            store_sighting(session, sighting(text))
+    with database.session() as session:
+        view = listing(session, vectorise=nlu_engine.encoder.encode)
+    assert {i["text"] for i in view["items"]} == set(texts)
+    sizes = sorted(c["size"] for c in view["clusters"])
+    assert sizes[-1] >= 2, view["clusters"]  # the crypto questions go together
+    crypto = max(view["clusters"], key=lambda c: c["size"])
+    assert "weather" not in crypto["name"] and crypto["name"] in texts
+
+
+def test_assign_writes_the_example_and_closes_the_item_with_audit(database: Database,  # noqa: F811
+                                                                  data_dir: Path) -> None:
+    editor = DataEditor(data_dir)
+    with database.session() as session:
+        item = store_sighting(session, sighting("where the heck is my parcel 12345"))
+        item_id = item.id
+    with database.session() as session:
+        annotate(session, editor, [item_id], "check_order_status", by="apikey:tr1",
+                 entities=[{"start": 28, "end": 33, "entity": "order_number"}])
+    assert "- where the heck is my parcel [12345](order_number)\n" in (data_dir / "nlu/orders.yml").read_text()
+    with database.session() as session:
+        done = session.get(InboxItem, item_id)
+        assert done is not None
+        assert done.status == "done" and done.resolved_by == "apikey:tr1" and done.resolved_at is not None
+        assert done.resolution["intent"] == "check_order_status"
+        assert listing(session)["items"] == []
+        assert [i["id"] for i in listing(session, status="done")["items"]] == [item_id]
+
+
+def test_bad_annotations_change_nothing(database: Database, data_dir: Path) -> None:  # noqa: F811
+    editor = DataEditor(data_dir)
+    before = {p: p.read_text() for p in data_dir.rglob("*.yml")}
+    with database.session() as session:
+        item_id = store_sighting(session, sighting("my kettle is on fire")).id
+    bad = [
+        ({"intent": "no_such_intent"}, "unknown intent"),
+        ({"intent": "technical_fault", "entities": [{"start": 5, "end": 99, "entity": "product"}]}, "not inside"),
+        ({"intent": "brand_new", "new_intent": True}, "at least 5"),  # one example is not an intent yet
+    ]
+    for kwargs, words in bad:
+        with database.session() as session, pytest.raises(EditRefused, match=words):
+            annotate(session, editor, [item_id], by="t", **kwargs)  # type: ignore[arg-type]
+    assert {p: p.read_text() for p in data_dir.rglob("*.yml")} == before
+    with database.session() as session:
+        assert listing(session)["items"][0]["id"] == item_id  # still open
+
+
+def test_out_of_scope_and_dismiss(database: Database, data_dir: Path) -> None:  # noqa: F811
+    editor = DataEditor(data_dir)
+    with database.session() as session:
+        a = store_sighting(session, sighting("what is the meaning of life")).id
+        b = store_sighting(session, sighting("asdf qwerty")).id
+    with database.session() as session:
+        mark_out_of_scope(session, editor, [a], by="t")
+        dismiss(session, [b], by="t")
+    assert "- what is the meaning of life\n" in (data_dir / "nlu/out_of_scope.yml").read_text()
+    with database.session() as session:
+        assert session.get(InboxItem, a).status == "out_of_scope"  # type: ignore[union-attr]
+        assert session.get(InboxItem, b).status == "dismissed"  # type: ignore[union-attr]
+        with pytest.raises(EditRefused, match="already resolved"):
+            dismiss(session, [b], by="t")
