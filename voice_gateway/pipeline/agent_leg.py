@@ -54,7 +54,8 @@ class AgentLeg:
         self._listening: asyncio.Task[None] | None = None
         self.frames_to_agent = 0
         self.frames_from_agent = 0
-        self.voicemail: bytearray | None = None  # the caller's message, recorded after the tone
+        self.voicemail = False  # recording the caller's message (after the tone), streamed to disk by the host
+        self.voicemail_bytes = 0
         self._beep: list[bytes] = []
         self._offer: OverflowOffer | None = None  # the overflow choices, while the caller may pick one
         self._overflow_targets: dict[str, str | None] = {}
@@ -91,8 +92,9 @@ class AgentLeg:
     async def caller_audio(self, pcm16: bytes) -> None:
         """Caller audio at the line's rate; while an agent is connected it goes to the agent."""
         frames = self._to_bridge.frames(pcm16)
-        if self.voicemail is not None and not self._beep:
-            self.voicemail += pcm16
+        if self.voicemail and not self._beep:
+            self.host.voicemail_audio(pcm16)
+            self.voicemail_bytes += len(pcm16)
         if self.state is not Leg.AGENT:
             return
         for frame in frames:
@@ -204,7 +206,7 @@ class AgentLeg:
         text = overflow_text(action, target, caller=self.caller, first=first)
         if action == "voicemail":
             self.host.say(text)
-            self.voicemail = bytearray()
+            self.voicemail = True
             self._beep = beep_frames(self.line_rate)
         else:
             self.host.say(text, then_hang_up="overflow_" + action)
@@ -262,8 +264,8 @@ class AgentLeg:
         """The call ended: stop both tasks and tell the handoff side if the caller left while it had the call."""
         involved = self.state in (Leg.QUEUED, Leg.AGENT, Leg.HELD)
         self.state = Leg.ENDED
-        if self.voicemail:
-            self.host.save_voicemail(bytes(self.voicemail))
+        if self.voicemail_bytes:
+            self.host.save_voicemail()
         await self._stop_listening()
         if self._updates is not None and self._updates is not asyncio.current_task():
             self._updates.cancel()

@@ -36,6 +36,7 @@ class CallRecords:
         self.call_log = call_log
         self.recordings_dir = recordings_dir
         self._keys: list[_Key] = []
+        self._voicemail: RecordingFile | None = None
 
     def log(self, kind: LifecycleKind, **data: object) -> None:
         if kind is LifecycleKind.DTMF:
@@ -78,11 +79,23 @@ class CallRecords:
         """The call's WAV in the recordings folder (BadCallId if the id would lead out of it)."""
         return file_for_call(self.recordings_dir, self.state.call_id)
 
-    def save_voicemail(self, pcm16: bytes) -> Path:
-        """The caller's message as a mono WAV (only the caller speaks), logged as a handoff stage."""
-        target = file_for_call(self.recordings_dir, self.state.call_id, prefix="voicemail-")
-        file = RecordingFile(target, self.state.sample_rate, channels=1)
-        file.write(pcm16)
-        path = file.finish()
+    def voicemail_audio(self, pcm16: bytes) -> None:
+        """The caller's message as it comes: streamed to a hidden file next to the recordings (never all in RAM);
+        a disk that fails loses the message, not the call."""
+        if self._voicemail is None:
+            target = file_for_call(self.recordings_dir, self.state.call_id, prefix="voicemail-")
+            self._voicemail = RecordingFile(target, self.state.sample_rate, channels=1)
+        try:
+            self._voicemail.write(pcm16)
+        except OSError:
+            self._voicemail.abandon()
+            self._voicemail = None
+            self.log(LifecycleKind.HANDOFF, stage="voicemail_failed")
+
+    def save_voicemail(self) -> Path | None:
+        """The message as a mono WAV (only the caller speaks), logged as a handoff stage."""
+        if self._voicemail is None:
+            return None
+        path, self._voicemail = self._voicemail.finish(), None
         self.log(LifecycleKind.HANDOFF, stage="voicemail", path=str(path))
         return path

@@ -102,4 +102,8 @@ class LegHost(Protocol):
 
     def log_leg(self, stage: str, **data: object) -> None: ...
 
-    def save_voicemail(self, pcm16: bytes) -> None: ...
+    def voicemail_audio(self, pcm16: bytes) -> None:
+        """The caller's message, as it is spoken (written to disk as it comes)."""
+
+    def save_voicemail(self) -> None:
+        """The message is over: keep it (and log it)."""

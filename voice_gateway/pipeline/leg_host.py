@@ -54,6 +54,10 @@ class PipelineLegHost:
         assert self._call.records is not None
         self._call.records.log(LifecycleKind.HANDOFF, stage=stage, **data)
 
-    def save_voicemail(self, pcm16: bytes) -> None:
+    def voicemail_audio(self, pcm16: bytes) -> None:
         assert self._call.records is not None
-        self._call.records.save_voicemail(pcm16)
+        self._call.records.voicemail_audio(pcm16)
+
+    def save_voicemail(self) -> None:
+        assert self._call.records is not None
+        self._call.records.save_voicemail()
