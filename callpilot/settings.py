@@ -90,6 +90,7 @@ class Settings(BaseModel):
     call_start_timeout_s: float = Field(10.0, gt=0, le=300)
     max_call_s: float = Field(3600.0, gt=0)
     max_calls: int = Field(100, ge=1)
+    shutdown_drain_s: float = Field(10.0, ge=0, le=600)  # on SIGTERM, AudioSocket calls may finish this long
     record_calls: bool = False
     recordings_dir: Path = Path("results/recordings")
     recording_announcement: str | None = None  # None: the default "This call may be recorded..."

@@ -238,8 +238,9 @@ class VoiceRuntime:
     async def stop(self) -> None:
         if self._starting is not None:
             self._starting.cancel()
-        if self.audiosocket is not None:
-            await self.audiosocket.close()
+        self.gate.max_calls = 0  # shutting down: no new call is taken
+        if self.audiosocket is not None:  # calls in progress get `shutdown_drain_s`, then a proper hang-up
+            await self.audiosocket.close(drain_s=self.settings.shutdown_drain_s)
         with self._lock:
             self._stopped = True  # models still loading are closed as soon as they are loaded
             services = self.services

@@ -38,6 +38,7 @@ class VoiceServer:
     audiosocket_port: int
     call_log: Path
     env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None  # `callpilot run` itself (to stop it as an operator does)
 
 
 @contextlib.contextmanager
@@ -70,7 +71,7 @@ def voice_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator
                 pass
             time.sleep(0.3)
         _wait_for_port(audiosocket_port, deadline)
-        yield VoiceServer(url, port, audiosocket_port, tmp / "calls.jsonl", env)
+        yield VoiceServer(url, port, audiosocket_port, tmp / "calls.jsonl", env, server)
     finally:
         stop_process(server)
         log.close()

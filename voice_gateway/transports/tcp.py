@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from types import TracebackType
+from typing import Any
 
 from voice_gateway.transports.audiosocket import AudioSocketCodec
-from voice_gateway.transports.connection import CallGate, CallLimits, HandlerFactory, run_call
+from voice_gateway.transports.connection import (
+    CallConnection,
+    CallGate,
+    CallHandler,
+    CallLimits,
+    HandlerFactory,
+    run_call,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
+HANG_UP_WAIT_S = 5.0  # a hung-up call has this long to write its end (records, recording)
 HANGUP_FRAME = b"\x00\x00\x00"  # AudioSocket kind 0x00 (hang up), no payload
 
 
@@ -48,6 +57,7 @@ class AudioSocketServer:
         self.gate = gate  # over its limit, a connection is hung up at once (AudioSocket's hang-up frame)
         self._server: asyncio.Server | None = None
         self._calls: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[Any], CallConnection] = {}
 
     @property
     def port(self) -> int:
@@ -69,10 +79,16 @@ class AudioSocketServer:
             writer.close()
             return
         self._calls.add(task)
+
+        def new_handler(connection: CallConnection) -> CallHandler:
+            self._connections[task] = connection
+            return self.new_handler(connection)
+
         try:
-            await run_call(AudioSocketCodec(), StreamSocket(reader, writer), self.new_handler, self.limits)
+            await run_call(AudioSocketCodec(), StreamSocket(reader, writer), new_handler, self.limits)
         finally:
             self._calls.discard(task)
+            self._connections.pop(task, None)
             if self.gate is not None:
                 self.gate.leave()
 
@@ -82,10 +98,18 @@ class AudioSocketServer:
         assert self._server is not None
         await self._server.serve_forever()
 
-    async def close(self) -> None:
-        """Stop listening and end the calls in progress."""
+    async def close(self, drain_s: float = 0.0) -> None:
+        """Stop listening; let the calls in progress finish for up to `drain_s` seconds, then hang up the rest
+        (each call still ends properly: its `ended` record, its recording), and only then cancel what is left."""
         if self._server is not None:
             self._server.close()
+        if self._calls and drain_s > 0:
+            await asyncio.wait(set(self._calls), timeout=drain_s)
+        for connection in list(self._connections.values()):
+            with contextlib.suppress(OSError, RuntimeError):
+                await connection.hang_up("server_shutdown")
+        if self._calls:
+            await asyncio.wait(set(self._calls), timeout=HANG_UP_WAIT_S)
         for task in list(self._calls):
             task.cancel()
         await asyncio.gather(*self._calls, return_exceptions=True)
