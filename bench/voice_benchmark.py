@@ -2,20 +2,27 @@
 
 `callpilot run` (uvicorn, offline models: Whisper tiny.en ASR, hibari TTS) is started on a free loopback port.
 Each simulated caller dials /media/twilio, sends 20 ms mu-law frames in real time, waits for the greeting to
-end, asks "what are your opening hours" (piper's joe voice, 8 kHz), and barges in during the answer with
-"where is my order". Measured per N, with wall-clock timestamps on the caller's side:
+end, asks a question and barges in during the answer with a second one. The load is varied like a real line's:
+every caller draws its two utterances from a script covering all the demo intents (one word such as "yes",
+spoken order and repair numbers, sentences of up to ~8 s; a share of them with a 400-700 ms pause in the
+middle), spoken by one of three voices (piper joe, hibari, espeak-ng), at 8 kHz mu-law. Measured per N, with
+wall-clock timestamps on the caller's side:
 
 - turn gap: the frame holding the caller's last voiced sample sent -> the first bot audio frame received
-  (it includes the endpoint silence, 500 ms by default); both turns of every call count;
+  (it includes the end-of-turn silence, 500 ms by default); both turns of every call count;
+- false cut-ins: the bot started answering while the caller was still in the middle of the utterance (its
+  audio arrived between the utterance's first and last voiced frames), as a share of caller turns;
+- digit-string accuracy: spoken order / repair numbers the server heard exactly (its call log);
 - barge-in stop: the first voiced frame of the interruption sent -> Twilio `clear` received (it includes the
   120 ms of confident speech a barge-in needs, so coughs do not count);
 - dropped frames: bot frames that arrived after their play-out slot (a 60 ms jitter buffer at the start of
   each bot turn; a stall between sentences counts too) - what a caller would hear as a gap;
-- ASR word error: jiwer, what the server's call log says it heard vs the scripted text;
+- ASR word error: jiwer, what the server's call log says it heard vs each call's own script;
+- the TTS cache's hit share over the run (`/health/voice`): answers the cache served instead of synthesising;
 - CPU percent of the server process and its ASR worker processes (psutil; 100 = one core), RSS growth per call.
 
 Run: .venv/bin/python bench/voice_benchmark.py [--calls 1 10 20 40] [--out bench/results/voice.json]
-(about 3-4 minutes on 2 cores; `--calls 1 10` for a quick check).
+(several minutes on 2 cores; `--calls 1 10` for a quick check).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,13 +57,40 @@ sys.path.insert(0, str(ROOT))
 from voice_gateway.call_log import LifecycleKind, read_call_log  # noqa: E402
 from voice_gateway.events import AudioOut, Clear, Mark  # noqa: E402
 from voice_gateway.simulated_caller import TwilioWebsocketLine, dial_twilio  # noqa: E402
-from voice_gateway.tts import PiperTts  # noqa: E402
+from voice_gateway.tts import HibariTts, PiperTts  # noqa: E402
 from voice_gateway.tts.formats import resample_pcm16  # noqa: E402
 
 RATE = 8000
 FRAME = 320  # bytes of PCM16 in 20 ms at 8 kHz
-QUESTION = "what are your opening hours"
-INTERRUPTION = "where is my order"
+# What callers say (question, then the interruption is drawn from the same list): every demo intent, one-word
+# answers, spoken identifiers (`digits` = what the server must hear exactly), up to ~8 s. `|` marks where a
+# share of the callers pause for 400-700 ms mid-sentence.
+SCRIPTS: tuple[tuple[str, str | None], ...] = (
+    ("what are your opening hours", None),
+    ("where is my order | four eight two one five", "48215"),
+    ("my order number is | four one eight seven seven", "41877"),
+    ("I'd like to cancel order four five one two zero please", "45120"),
+    ("yes", None),
+    ("no thanks", None),
+    ("how long does delivery take", None),
+    ("can you tell me the status of repair R one zero four two three three", "104233"),
+    ("what is your return policy for opened items", None),
+    ("I want to talk to a real person | please", None),
+    ("do you accept PayPal or apple pay", None),
+    ("is there a store near Boston", None),
+    ("my dishwasher is leaking water all over the kitchen floor | and I don't know what to do", None),
+    ("can you send me the invoice for order four three five six one", "43561"),
+    ("I need to change the delivery address for my order | because I'm moving next week", None),
+    ("what does the warranty cover on the washing machine", None),
+    ("I was charged twice for the same order and I want my money back", None),
+    ("hello", None),
+    ("can somebody install my new fridge next tuesday", None),
+    ("I forgot the password for my online account", None),
+    ("where is my refund", None),
+    ("tell me about the AquaWash 900 steam washing machine", None),
+)
+VOICES = ("piper", "hibari", "espeak")
+PAUSE_SHARE = 0.3  # callers who pause mid-sentence where a script has `|`
 GREETING_QUIET_S = 1.2  # the greeting is over once the bot has been silent this long
 BARGE_IN_AFTER_S = 0.8  # how far into the answer the caller interrupts
 JITTER_BUFFER_S = 0.06
@@ -63,16 +98,62 @@ PHASE_TIMEOUT_S = 25.0
 STAGGER_S = 8.0  # calls start spread over this long: real calls do not all ask their question in the same second
 
 
-def synthesise(text: str, voice: PiperTts) -> bytes:
-    """Caller speech: piper joe at 8 kHz PCM16 (the codec turns it into mu-law like a phone line)."""
+def synthesise(text: str, voice: str) -> bytes:
+    """Caller speech at 8 kHz PCM16 (the codec turns it into mu-law like a phone line)."""
+    if voice == "espeak":
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "say.wav"
+            subprocess.run(["espeak-ng", "-s", "165", "-w", str(path), text], check=True, timeout=60)
+            with wave.open(str(path)) as wav:
+                return resample_pcm16(wav.readframes(wav.getnframes()), wav.getframerate(), RATE)
+    engine = PiperTts() if voice == "piper" else HibariTts()
 
     async def render() -> bytes:
-        chunks = [chunk async for chunk in voice.synthesize(text)]
+        chunks = [chunk async for chunk in engine.synthesize(text)]
         return resample_pcm16(b"".join(c.pcm for c in chunks), chunks[0].sample_rate, RATE)
 
     return asyncio.run(render())
 
 
+@dataclass(frozen=True)
+class Utterance:
+    """One scripted caller turn: its audio, words and (for spoken numbers) the digits the server must hear."""
+
+    pcm: bytes
+    text: str
+    digits: str | None
+    voice: str
+    paused: bool
+
+
+def utterance(script: tuple[str, str | None], voice: str, pause_ms: int | None) -> Utterance:
+    """The script in `voice`; with `pause_ms`, that much silence where the script has `|`."""
+    text, digits = script
+    parts = [part.strip() for part in text.split("|")]
+    if pause_ms is None or len(parts) == 1:
+        pcm = synthesise(" ".join(parts), voice)
+    else:
+        gap = bytes(int(RATE * pause_ms / 1000) * 2)
+        pcm = gap.join(synthesise(part, voice) for part in parts)
+    return Utterance(pcm + bytes(FRAME * 5), " ".join(parts), digits, voice, pause_ms is not None and len(parts) > 1)
+
+
+def caller_pool(size: int, seed: int = 7) -> list[tuple[Utterance, Utterance]]:
+    """`size` distinct callers: two utterances each, scripts and voices and pauses drawn at random."""
+    rng = random.Random(seed)
+    cache: dict[tuple[int, str, int | None], Utterance] = {}
+    pool = []
+    for n in range(size):
+        pair = []
+        for script in rng.sample(range(len(SCRIPTS)), 2):
+            voice = VOICES[(n + script) % len(VOICES)]
+            pause = rng.choice((400, 500, 600, 700)) if rng.random() < PAUSE_SHARE else None
+            key = (script, voice, pause)
+            if key not in cache:
+                cache[key] = utterance(SCRIPTS[script], voice, pause)
+            pair.append(cache[key])
+        pool.append((pair[0], pair[1]))
+    return pool
 def voiced_frames(pcm: bytes) -> tuple[int, int]:
     """Index of the first and last 20 ms frame above -50 dBFS."""
     frames = np.frombuffer(pcm[: len(pcm) // FRAME * FRAME], "<i2").reshape(-1, FRAME // 2).astype(np.float64)
@@ -84,7 +165,11 @@ def voiced_frames(pcm: bytes) -> tuple[int, int]:
 class CallResult:
     """One call's measurements, in milliseconds."""
 
+    call_id: str = ""
+    said: tuple[Utterance, ...] = ()
     turn_gaps_ms: list[float] = field(default_factory=list)
+    caller_turns: int = 0
+    false_cut_ins: int = 0
     bargein_stop_ms: float | None = None
     late_frames: int = 0
     bot_frames: int = 0
@@ -120,12 +205,13 @@ class Caller:
         return [t for t, e in self.timed if t >= since and isinstance(e, kind)]
 
 
-async def one_call(url: str, question: bytes, interruption: bytes, delay_s: float) -> CallResult:
+async def one_call(url: str, question: Utterance, interruption: Utterance, delay_s: float) -> CallResult:
     """Greeting, question, interruption during the answer, the answer to that; measured on the caller's side."""
     await asyncio.sleep(delay_s)
-    result = CallResult()
+    result = CallResult(said=(question, interruption))
     silence = bytes(FRAME)
     async with dial_twilio(url) as opened:
+        result.call_id = opened.call_id
         caller = Caller(opened)
         # 1. The greeting: wait until the bot has spoken and then been quiet.
         deadline = time.perf_counter() + PHASE_TIMEOUT_S
@@ -137,12 +223,15 @@ async def one_call(url: str, question: bytes, interruption: bytes, delay_s: floa
         else:
             result.problems.append("the greeting never ended")
         # 2. The question.
-        first, last = voiced_frames(question)
-        asked_at = 0.0
-        for index in range(0, len(question) // FRAME):
-            sent = await caller.send(question[index * FRAME : (index + 1) * FRAME])
-            if index == last:
-                asked_at = sent
+        pcm = question.pcm
+        first, last = voiced_frames(pcm)
+        began = asked_at = 0.0
+        for index in range(0, len(pcm) // FRAME):
+            sent = await caller.send(pcm[index * FRAME : (index + 1) * FRAME])
+            began = sent if index == first else began
+            asked_at = sent if index == last else asked_at
+        result.caller_turns += 1
+        result.false_cut_ins += bool([t for t in caller.events_since(began, AudioOut) if t < asked_at])
         answer = await _wait_for(caller, asked_at, AudioOut)
         if answer is None:
             result.problems.append("no answer to the question")
@@ -152,18 +241,22 @@ async def one_call(url: str, question: bytes, interruption: bytes, delay_s: floa
         # 3. Interrupt the answer once it has played for a while.
         while time.perf_counter() - answer < BARGE_IN_AFTER_S:
             await caller.send(silence)
-        first, last = voiced_frames(interruption)
+        pcm = interruption.pcm
+        first, last = voiced_frames(pcm)
         onset = ended = 0.0
-        for index in range(0, len(interruption) // FRAME):
-            sent = await caller.send(interruption[index * FRAME : (index + 1) * FRAME])
+        for index in range(0, len(pcm) // FRAME):
+            sent = await caller.send(pcm[index * FRAME : (index + 1) * FRAME])
             onset = sent if index == first else onset
             ended = sent if index == last else ended
+        result.caller_turns += 1
         cleared = await _wait_for(caller, onset, Clear, until=ended + PHASE_TIMEOUT_S)
         if cleared is None:
             result.problems.append("the interruption did not stop the bot")
             result.bargein_stop_ms = PHASE_TIMEOUT_S * 1000
             return result
         result.bargein_stop_ms = (cleared - onset) * 1000
+        # the bot answering before the interruption was over (after it had stopped for it)
+        result.false_cut_ins += bool([t for t in caller.events_since(cleared, AudioOut) if t < ended])
         # 4. The answer to the interruption.
         reply = await _wait_for(caller, max(ended, cleared), AudioOut)
         if reply is None:
@@ -217,17 +310,36 @@ def normalise(text: str) -> str:
     return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
 
 
-def asr_wer(call_log: Path, call_ids: set[str]) -> float | None:
-    """Word error of what the server heard in these calls vs the script (both caller turns per call)."""
-    heard: dict[str, list[str]] = {call_id: [] for call_id in call_ids}
+def heard_by_server(call_log: Path, results: list[CallResult]) -> dict[str, list[str]]:
+    """What the server's call log says each call's caller said, in order."""
+    heard: dict[str, list[str]] = {r.call_id: [] for r in results if r.call_id}
     for event in read_call_log(call_log):
         if event.call_id in heard and event.kind is LifecycleKind.TURN and event.data.get("speaker") == "caller":
             heard[event.call_id].append(str(event.data["text"]))
-    if not heard:
+    return heard
+
+
+def asr_wer(heard: dict[str, list[str]], results: list[CallResult]) -> float | None:
+    """Word error of what the server heard vs each call's own script (both caller turns)."""
+    pairs = [(normalise(" ".join(u.text for u in r.said)), normalise(" ".join(heard.get(r.call_id, []))) or "<nothing>")
+             for r in results if r.call_id in heard]
+    if not pairs:
         return None
-    reference = [normalise(f"{QUESTION} {INTERRUPTION}")] * len(heard)
-    hypothesis = [normalise(" ".join(texts)) or "<nothing>" for texts in heard.values()]
-    return round(float(jiwer.wer(reference, hypothesis)), 3)
+    return round(float(jiwer.wer([ref for ref, _ in pairs], [hyp for _, hyp in pairs])), 3)
+
+
+def digit_accuracy(heard: dict[str, list[str]], results: list[CallResult]) -> tuple[float | None, int]:
+    """Share of spoken identifiers the server heard exactly (digits in order in that turn's transcript)."""
+    hits = total = 0
+    for result in results:
+        turns = heard.get(result.call_id, [])
+        for index, said in enumerate(result.said):
+            if said.digits is None:
+                continue
+            total += 1
+            text = turns[index] if index < len(turns) else ""
+            hits += said.digits in re.sub(r"\D", "", text)
+    return (round(hits / total, 3) if total else None), total
 
 
 def family(server: psutil.Process) -> list[psutil.Process]:
@@ -263,19 +375,27 @@ class Sampler:
         return self.peak
 
 
-async def run_calls(url: str, n: int, question: bytes, interruption: bytes) -> list[CallResult]:
-    rng = random.Random(n)
-    delays = [0.0, *sorted(rng.uniform(0, STAGGER_S) for _ in range(n - 1))]
-    return list(await asyncio.gather(*(one_call(url, question, interruption, d) for d in delays)))
+async def run_calls(url: str, callers: list[tuple[Utterance, Utterance]]) -> list[CallResult]:
+    rng = random.Random(len(callers))
+    delays = [0.0, *sorted(rng.uniform(0, STAGGER_S) for _ in range(len(callers) - 1))]
+    return list(await asyncio.gather(*(one_call(url, q, i, d) for (q, i), d in zip(callers, delays, strict=True))))
 
 
-def measure(port: int, server: psutil.Process, call_log: Path, n: int, audio: tuple[bytes, bytes]) -> dict[str, object]:
+def tts_cache(port: int) -> tuple[int, int]:
+    status = httpx.get(f"http://127.0.0.1:{port}/health/voice", timeout=10).json()
+    return int(status.get("tts_cache_hits", 0)), int(status.get("tts_cache_misses", 0))
+
+
+def measure(port: int, server: psutil.Process, call_log: Path, callers: list[tuple[Utterance, Utterance]]
+            ) -> dict[str, object]:
     url = f"ws://127.0.0.1:{port}/media/twilio"
+    n = len(callers)
     seen = {e.call_id for e in read_call_log(call_log)} if call_log.exists() else set()
     rss_before = rss(server)
+    hits_before, misses_before = tts_cache(port)
     cpu_before, wall_before = cpu_seconds(server), time.perf_counter()
     sampler = Sampler(server)
-    results = asyncio.run(run_calls(url, n, *audio))
+    results = asyncio.run(run_calls(url, callers))
     peak = sampler.stop()
     cpu = (cpu_seconds(server) - cpu_before) / (time.perf_counter() - wall_before) * 100
     time.sleep(1.0)  # the server writes the calls' `ended` events
@@ -288,13 +408,21 @@ def measure(port: int, server: psutil.Process, call_log: Path, n: int, audio: tu
     gaps = [g for r in results for g in r.turn_gaps_ms]
     stops = [r.bargein_stop_ms for r in results if r.bargein_stop_ms is not None]
     problems = [p for r in results for p in r.problems]
+    heard = heard_by_server(call_log, results)
+    digits, digit_turns = digit_accuracy(heard, results)
+    hits, misses = (now - before for now, before in zip(tts_cache(port), (hits_before, misses_before), strict=True))
+    turns = sum(r.caller_turns for r in results)
     run: dict[str, object] = {
         "concurrent_calls": n,
         "turn_gap_ms_p50": percentile(gaps, 50),
         "turn_gap_ms_p95": percentile(gaps, 95),
         "bargein_stop_ms_p95": percentile(stops, 95),
         "dropped_frames": sum(r.late_frames for r in results),
-        "asr_wer": asr_wer(call_log, call_ids),
+        "asr_wer": asr_wer(heard, results),
+        "false_cut_ins": round(sum(r.false_cut_ins for r in results) / turns, 3) if turns else None,
+        "digit_string_accuracy": digits,
+        "digit_strings": digit_turns,
+        "tts_cache_hit_share": round(hits / (hits + misses), 3) if hits + misses else None,
         "cpu_percent": round(cpu, 1),
         "rss_mb_per_call": round(max(0, peak - rss_before) / 2**20 / n, 2),
     }
@@ -368,19 +496,26 @@ def main() -> None:
     parser.add_argument("--call-log", type=Path, help="keep the server's call log here (default: thrown away)")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes")
     parser.add_argument("--end-of-turn-ms", type=int, default=500, help="the server's end-of-turn silence")
+    parser.add_argument("--seed", type=int, default=7, help="which callers (scripts, voices, pauses) are drawn")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice.json")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out (finally below)
-    piper = PiperTts()
-    audio = (synthesise(QUESTION, piper) + bytes(FRAME * 5), synthesise(INTERRUPTION, piper) + bytes(FRAME * 5))
+    # Distinct callers for every run (and the warm-up): no run replays another's callers, so a cache only a
+    # benchmark hits cannot flatter it.
+    sizes = [1, *args.calls]
+    pool = caller_pool(sum(sizes), seed=args.seed)
+    batches, start = [], 0
+    for size in sizes:
+        batches.append(pool[start:start + size])
+        start += size
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         call_log, port = args.call_log or Path(tmp) / "calls.jsonl", free_port()
         server = start_server(port, call_log, args.end_of_turn_ms)
         try:
             process = psutil.Process(server.pid)
-            measure(port, process, call_log, 1, audio)  # warm-up: first-use costs (caches, arenas) not counted
-            runs = [measure(port, process, call_log, n, audio) for n in args.calls]
+            measure(port, process, call_log, batches[0])  # warm-up: first-use costs (arenas) not counted
+            runs = [measure(port, process, call_log, batch) for batch in batches[1:]]
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -393,8 +528,15 @@ def main() -> None:
             "Twilio Media Streams over loopback websockets against `callpilot run` (one uvicorn process); "
             "ASR whisper-tiny.en in 2 worker processes (1 thread per decode), TTS hibari, Silero VAD; "
             "caller voice piper joe.",
-            f"Calls start spread over {STAGGER_S} s; every caller waits for the greeting, asks "
-            f"'{QUESTION}', interrupts the answer after {BARGE_IN_AFTER_S} s with '{INTERRUPTION}'.",
+            f"Calls start spread over {STAGGER_S} s; every caller waits for the greeting, asks a question and "
+            f"interrupts the answer after {BARGE_IN_AFTER_S} s with another, both drawn from {len(SCRIPTS)} "
+            f"scripts over the demo intents (one word to ~8 s, spoken order and repair numbers), in one of "
+            f"{', '.join(VOICES)}; {PAUSE_SHARE:.0%} of the sentences with a `|` get a 400-700 ms pause there. "
+            f"Seed {args.seed}; no caller is replayed across runs.",
+            "false_cut_ins = caller turns in which bot audio arrived between the turn's first and last voiced "
+            "frames (after the `clear` for an interruption), over all caller turns. digit_string_accuracy = "
+            "spoken identifiers whose digits the server's transcript holds in order, over `digit_strings`. "
+            "tts_cache_hit_share = sentences served by the server's TTS cache / all sentences, over the run.",
             "turn gap = caller's last voiced frame sent -> first bot frame received; includes the "
             f"{args.end_of_turn_ms} ms end-of-turn silence (CALLPILOT_END_OF_TURN_MS). "
             "barge-in stop = interruption's first voiced frame sent -> `clear` received; "

@@ -171,7 +171,8 @@ class VoiceRuntime:
 
     def status(self) -> dict[str, str | int | None]:
         """For `/health/voice`: loading | ready | failed, the engines configured (and loaded), the error, and
-        how many times dead ASR worker processes were replaced (`asr_worker_restarts`)."""
+        how many times dead ASR worker processes were replaced (`asr_worker_restarts`), the TTS cache's hits
+        and misses."""
         if not self.ready.is_set():
             state = "loading"
         else:
@@ -184,6 +185,9 @@ class VoiceRuntime:
             "error": self.error,
             "asr_worker_restarts": getattr(getattr(services.asr, "transcriber", None), "rebuilds", 0)
             if services is not None else 0,
+            # sentences spoken from the shared TTS cache vs synthesised (the benchmark reports the share)
+            "tts_cache_hits": services.tts_cache.hits if services is not None and services.tts_cache else 0,
+            "tts_cache_misses": services.tts_cache.misses if services is not None and services.tts_cache else 0,
         }
 
     def attach_handoff(self, port: HandoffPort | None) -> None:
