@@ -154,7 +154,7 @@ def trainer_router(prefix: str = "/api/v1/trainer", *, in_schema: bool = True) -
             body = {"version": folder.version, "intents": folder.intents(), "responses": folder.responses()}
         except EDIT_ERRORS as exc:
             raise _refused(exc) from None
-        return JSONResponse(body, headers={"ETag": folder.version})
+        return JSONResponse(body, headers={"ETag": folder.version, "Cache-Control": "no-store"})
 
     @router.get("/data/intents/{intent}")
     def intent_examples(intent: str, trainer: TrainerRuntime = Depends(runtime),

@@ -2,7 +2,7 @@
 
 Pure: vectors in, groups out (any `Encoder` makes the vectors). Greedy single pass in order of how often a text
 was seen, so the big groups form around the most frequent texts; a text joins the group whose centre is
-nearest if that centre is at least `min_similarity` away in cosine terms.
+nearest if their cosine similarity is at least `min_similarity`; then groups whose centres are that close merge.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-MIN_SIMILARITY = 0.7
+MIN_SIMILARITY = 0.45  # cosine to a group's centre (the demo encoder: same topic 0.4-0.7 pairwise, others ~0)
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,26 @@ def cluster(ids: list[int], texts: list[str], counts: list[int], vectors: npt.ND
                 continue
         members.append([i])
         centres.append(unit[i])
+    members = _merge(members, unit, min_similarity)
     clusters = []
     for group in members:
         block = unit[group]
         central = group[int(np.argmax((block @ block.T).sum(axis=1)))]
         clusters.append(Cluster(texts[central], tuple(ids[i] for i in group), sum(counts[i] for i in group)))
     return sorted(clusters, key=lambda c: (-c.count, c.name))
+
+
+def _merge(members: list[list[int]], unit: npt.NDArray[np.float32], min_similarity: float) -> list[list[int]]:
+    """Join groups whose centres are close (the single pass cannot see a later text bridging two groups)."""
+    while len(members) > 1:
+        centres = np.stack([unit[g].mean(axis=0) for g in members])
+        centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
+        similarity = centres @ centres.T
+        np.fill_diagonal(similarity, -1.0)
+        a, b = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+        if similarity[a, b] < min_similarity:
+            break
+        first, second = sorted((int(a), int(b)))
+        members[first] = members[first] + members[second]
+        del members[second]
+    return members

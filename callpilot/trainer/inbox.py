@@ -57,8 +57,11 @@ def reason_for(turn: BotTurn, threshold: float) -> str | None:
 
 
 def corrects(previous: str, text: str) -> bool:
-    """Does `text` correct or repeat `previous` (the caller's turn just before)?"""
-    return bool(_CORRECTION.match(text.strip())) or fuzz.ratio(text_key(previous), text_key(text)) >= REPEATED
+    """Does `text` correct or repeat `previous` (the caller's turn just before)? A short answer said twice
+    ("yes", "yes") is two answers, not a repetition."""
+    if _CORRECTION.match(text.strip()):
+        return True
+    return len(text_key(previous).split()) >= 3 and fuzz.ratio(text_key(previous), text_key(text)) >= REPEATED
 
 
 @dataclass(frozen=True)

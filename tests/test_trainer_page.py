@@ -1,0 +1,65 @@
+"""The /trainer page in a real browser (Debian Chromium), without a training: an entity marked by selecting
+words, a cluster turned into a new intent, a refused annotation shown with its reason."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bot.nlu import NLUEngine
+from callpilot.trainer.inbox import Sighting, store_sighting
+from tests.test_browser_agent import CHROMIUM_ARGS
+from tests.trainer_fixtures import serve, workbench
+
+CRYPTO = ["can i pay with bitcoin", "do you take crypto currency", "is paying in ethereum possible",
+          "can i use dogecoin to pay", "do you accept crypto payments"]
+
+
+def test_entities_clusters_and_refusals_on_the_page(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    bench = workbench(tmp_path, nlu_engine)
+    with bench.app.state.database.session() as session:
+        for text in [*CRYPTO, "please ship it to Boston instead", "the thing with the stuff"]:
+            store_sighting(session, Sighting(text=text, reason="fallback", call_id="text-1", channel="rest",
+                                             predicted_intent="nlu_fallback", confidence=0.2))
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed (.ci/run installs it)"
+    with serve(bench.app) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base}/trainer")
+        page.fill("input[name=key]", bench.keys["trainer"])
+        page.click("button.go")
+        # An entity: select "Boston" in the caller's words, name it, assign.
+        row = page.locator("#inbox tbody tr", has_text="ship it to Boston")
+        expect(row).to_be_visible(timeout=20_000)
+        row.locator("span.text").evaluate("""node => {
+            const start = node.textContent.indexOf('Boston'), range = document.createRange();
+            range.setStart(node.firstChild, start); range.setEnd(node.firstChild, start + 6);
+            const s = window.getSelection(); s.removeAllRanges(); s.addRange(range);
+            node.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+        }""")
+        expect(row).to_contain_text("[Boston]")
+        row.locator("input[aria-label=entity]").fill("city")
+        row.locator("select").select_option("change_delivery_address")
+        row.locator("button", has_text="Assign").click()
+        expect(page.locator("#status")).to_contain_text("assigned to change_delivery_address")
+        assert "- please ship it to [Boston](city) instead\n" in \
+            (bench.settings.data_dir / "nlu/orders.yml").read_text()
+        # A refusal: no intent chosen -> the reason, nothing written.
+        other = page.locator("#inbox tbody tr", has_text="the thing with the stuff")
+        other.locator("button", has_text="Assign").click()
+        expect(page.locator("#status")).to_contain_text("intent")
+        # A cluster becomes a new intent.
+        cluster = page.locator("#clusters li", has_text="(5 texts)")
+        expect(cluster).to_contain_text("5 callers")
+        cluster.locator("input").fill("pay_with_crypto")
+        cluster.locator("button", has_text="Assign all").click()
+        expect(page.locator("#status")).to_contain_text("assigned to pay_with_crypto")
+        expect(page.locator("#intents")).to_contain_text("pay_with_crypto")
+        browser.close()
+    assert errors == []
+    assert "- pay_with_crypto" in (bench.settings.data_dir / "domain.yml").read_text()
