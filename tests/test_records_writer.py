@@ -350,3 +350,22 @@ def test_talk_time_adds_up_over_a_transfer_and_the_first_answer_is_kept(
     assert row.agent_connected_at == T0 + timedelta(seconds=12)
     assert (row.wait_s, row.talk_s, row.duration_s, row.status) == (12.0, 100.0, 137.0, "completed")
     assert "talk_from" not in row.extra
+
+
+def test_a_reused_call_id_never_merges_into_the_earlier_calls_row(database: Database, writer: RecordWriter,  # noqa: F811
+                                                                   clock: Clock) -> None:
+    log = _log(writer, clock)
+    log.record("CAreused", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550142", sample_rate=8000)
+    log.record("CAreused", LifecycleKind.TURN, 3000, speaker="caller", text="where is order 48215", intent="order_status")
+    clock.advance(30)
+    log.record("CAreused", LifecycleKind.ENDED, 30000, reason="hangup")
+    assert writer.flush(30)
+    first = _row(database, "CAreused")
+    clock.advance(600)  # later (another process, or after a restart): a second call arrives with the same id
+    log.record("CAreused", LifecycleKind.STARTED, 0, transport="twilio", caller="+13125550147", sample_rate=8000)
+    log.record("CAreused", LifecycleKind.TURN, 2000, speaker="caller", text="cancel order 41877", intent="cancel_order")
+    log.record("CAreused", LifecycleKind.ENDED, 9000, reason="hangup")
+    assert writer.flush(30)
+    row = _row(database, "CAreused")
+    assert (row.caller_number, row.started_at, row.ended_at) == (first.caller_number, first.started_at, first.ended_at)
+    assert [e["text"] for e in row.transcript] == ["where is order 48215"] and row.intents == ["order_status"]

@@ -35,13 +35,22 @@ TicketSink = Callable[[str, dict[str, Any]], None]
 
 
 def store_events(session: Session, events: Sequence[RecordEvent], *, retention_days: int,
-                 tickets: list[TicketChange] | None = None) -> list[CallRecord]:
+                 tickets: list[TicketChange] | None = None, reused: set[str] | None = None) -> list[CallRecord]:
     """Fold events into their calls' rows (creating rows as needed); returns the rows touched.
-    Tickets opened (call ended) or updated (a wrap-up after the end) are appended to `tickets`."""
+    Tickets opened (call ended) or updated (a wrap-up after the end) are appended to `tickets`.
+    A `started` event for a call id whose row has ended already is a reused id: that call's events are not
+    merged into the earlier call's row (they stay in the call log); its id is added to `reused`."""
+    reused = reused if reused is not None else set()
     ids = sorted({e.call_id for e in events})
     rows = {r.call_id: r for r in session.scalars(select(CallRecord).where(CallRecord.call_id.in_(ids)))}
     for event in events:
         row = rows.get(event.call_id)
+        if event.event == "started" and row is not None and row.ended_at is not None:
+            reused.add(event.call_id)
+            log.error("call id %s was used again by a new call: its events stay out of the earlier call's record",
+                      event.call_id)
+        if event.call_id in reused and not is_wrap_up(event):
+            continue
         if row is None:
             row = rows[event.call_id] = new_record(event, retention_days=retention_days)
             session.add(row)
@@ -99,6 +108,7 @@ class RecordWriter:
         self.batch_size = batch_size
         self.first_retry_s, self.longest_retry_s = first_retry_s, longest_retry_s
         self.stats = WriterStats()
+        self._reused: set[str] = set()  # call ids a second call came with (kept out of the first call's row)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._unfinished = 0
         self._idle = threading.Condition()
@@ -191,7 +201,8 @@ class RecordWriter:
             tickets: list[TicketChange] = []
             try:
                 with self.database.session() as session:
-                    store_events(session, batch, retention_days=self.retention_days, tickets=tickets)
+                    store_events(session, batch, retention_days=self.retention_days, tickets=tickets,
+                                 reused=self._reused)
                 self.stats.written += len(batch)
                 self._deliver(tickets)
                 return
