@@ -178,6 +178,18 @@ class CallConnection:
 HandlerFactory = Callable[[CallConnection], CallHandler]
 
 
+async def _watch(codec: Codec, connection: CallConnection, limits: CallLimits) -> None:
+    """Close a connection that has not started its call in time; hang up a call that went on too long."""
+    await asyncio.sleep(min(limits.start_timeout_s, limits.max_call_s))
+    if not codec.started:
+        log.warning("%s connection: no start message in %.0f s; closed", codec.transport, limits.start_timeout_s)
+        await connection._close()
+        return
+    await asyncio.sleep(max(0.0, limits.max_call_s - limits.start_timeout_s))
+    log.warning("%s call: longer than %.0f s; hanging up", codec.transport, limits.max_call_s)
+    await connection.hang_up("max_call_length")
+
+
 class CallGate:
     """At most `max_calls` calls at once in this process; the transports ask before starting one."""
 
@@ -217,23 +229,10 @@ async def run_call(codec: Codec, io: SocketIO, new_handler: HandlerFactory, limi
     limits = limits or CallLimits()
     connection = CallConnection(codec, io)
     dispatcher = asyncio.create_task(connection._dispatch(new_handler(connection)))
-    clock = asyncio.get_running_loop().time
-    opened = clock()
+    watchdog = asyncio.create_task(_watch(codec, connection, limits))  # one timer per call, not one per frame
     try:
         while not connection.closed:
-            started = codec.started
-            deadline = opened + (limits.max_call_s if started else min(limits.start_timeout_s, limits.max_call_s))
-            try:
-                data = await asyncio.wait_for(io.receive(), timeout=max(0.0, deadline - clock()))
-            except TimeoutError:
-                if not started:
-                    log.warning("%s connection: no start message in %.0f s; closed", codec.transport,
-                                limits.start_timeout_s)
-                    break
-                log.warning("%s call: longer than %.0f s; hanging up", codec.transport, limits.max_call_s)
-                await connection.hang_up("max_call_length")
-                connection._collect()
-                break
+            data = await io.receive()
             if data is None:
                 break
             codec.receive_data(data)
@@ -243,6 +242,7 @@ async def run_call(codec: Codec, io: SocketIO, new_handler: HandlerFactory, limi
         dispatcher.cancel()  # server shutdown: do not wait for a handler that may never finish
         raise
     finally:
+        watchdog.cancel()
         codec.receive_eof()
         connection._collect()
         await connection._close()
