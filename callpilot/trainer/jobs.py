@@ -77,7 +77,10 @@ class JobRunner:
             job.folder = self.jobs_dir / job.id
             job.folder.mkdir(parents=True)
             (job.folder / "job.json").write_text(json.dumps(spec, indent=1, default=str))
-            env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            # One thread for the training's math: the other cores stay free for live calls and chats (the
+            # niceness alone does not stop a 2-thread torch from delaying every live turn on a 2-core machine)
+            env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+                   "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
                    "PYTHONPATH": os.pathsep.join(p for p in (str(Path.cwd()), os.environ.get("PYTHONPATH")) if p)}
             log = (job.folder / "output.log").open("wb")
             job.process = subprocess.Popen(
