@@ -177,9 +177,12 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     def parse(body: Any = Body(...)) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
             raise HTTPException(400, 'expected a JSON object like {"text": "where is my order"}')
+        language = body.get("language")
+        if language is not None and language not in settings.languages:
+            raise HTTPException(400, f"language must be one of the line's languages: {', '.join(settings.languages)}")
         if holder.engine is None:
             raise HTTPException(503, holder.error or "the NLU model is still loading")
-        result = holder.engine.parse(body["text"][: settings.max_text_chars])
+        result = holder.engine.parse(body["text"][: settings.max_text_chars], language=language)
         if "message_id" in body:
             result["message_id"] = body["message_id"]
         return result

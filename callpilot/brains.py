@@ -40,6 +40,7 @@ def dialogue_settings(settings: Settings) -> DialogueSettings:
         form_failures_before_handoff=settings.form_failures_before_handoff,
         verification_attempts=settings.verification_attempts,
         max_text_chars=settings.max_text_chars,
+        languages=tuple(settings.languages),
     )
 
 

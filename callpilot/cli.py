@@ -154,15 +154,20 @@ def train(
 def parse(
     text: Annotated[str, typer.Argument(help="Text to parse, or - to read one text per line from stdin.")],
     config: ConfigOpt = None,
+    language: Annotated[str | None, typer.Option(
+        help="Parse as this language (en, zh) instead of detecting each text's.")] = None,
 ) -> None:
-    """Print the parse of TEXT as JSON (Rasa's format)."""
+    """Print the parse of TEXT as JSON (Rasa's format, plus the `language` it was parsed in)."""
     settings = _settings(config)
+    if language is not None and language not in settings.languages:
+        raise typer.BadParameter(f"not one of the line's languages ({', '.join(settings.languages)})",
+                                 param_hint="--language")
     engine = _load_engine(settings)
     if text != "-":
-        typer.echo(json.dumps(engine.parse(text), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(engine.parse(text, language=language), ensure_ascii=False, indent=2))
         return
     for line in sys.stdin:
-        typer.echo(json.dumps(engine.parse(line.rstrip("\n")), ensure_ascii=False))
+        typer.echo(json.dumps(engine.parse(line.rstrip("\n"), language=language), ensure_ascii=False))
         sys.stdout.flush()
 
 

@@ -16,6 +16,9 @@ ENV_PREFIX = "CALLPILOT_"
 ENGLISH_ONLY_ASR = ("whisper-tiny.en", "moonshine")
 
 
+DEFAULT_LANGUAGES: tuple[Literal["en", "zh"], ...] = ("en", "zh")
+
+
 class SettingsError(ValueError):
     """A setting has a bad value; the message names it and the source."""
 
@@ -46,6 +49,9 @@ class Settings(BaseModel):
     held_out_data: Path | None = Path("held_out/nlu.yml")  # Rasa NLU YAML never trained on: models compared on it
     conversation_tests_dir: Path | None = Path("tests/conversations")  # a new model must pass these to go live
     keep_models: int = Field(5, ge=1)  # trained models kept for activation and roll-back (the active one always)
+    # The line's languages, the first its default: spoken until a caller's language is known (detected from what
+    # they say, per turn, or picked from the language menu a silent caller hears). A 400 line: zh,en.
+    languages: list[Literal["en", "zh"]] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES), min_length=1)
     # Dialogue
     brain: Literal["builtin", "rasa"] = "builtin"
     rasa_url: str = "http://127.0.0.1:5005"
@@ -116,6 +122,19 @@ class Settings(BaseModel):
     service_level_s: float = Field(20.0, gt=0)  # "answered within T seconds" for the service level
     alert_rules: list[AlertRule] = Field(default_factory=lambda: list(DEFAULT_ALERT_RULES))
     alert_interval_s: float = Field(60.0, gt=0)  # how often the rules are evaluated
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _languages_list(cls, value: Any) -> Any:
+        """CALLPILOT_LANGUAGES=zh,en"""
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("languages")
+    @classmethod
+    def _languages_once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"a language is listed twice: {value}")
+        return value
 
     @model_validator(mode="after")
     def _asr_is_complete(self) -> Settings:

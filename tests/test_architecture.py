@@ -13,10 +13,11 @@ ALLOWED: dict[str, set[str]] = {
     "bot.training_data": set(),
     "bot.urls": set(),  # mask_url: every URL we print or return, credentials masked
     "bot.places": set(),  # the world gazetteer (GeoNames cities)
-    "bot.nlu": {"bot.training_data", "bot.places"},
+    "bot.language": set(),  # a text's language (by script), Chinese numerals, traditional -> simplified
+    "bot.nlu": {"bot.training_data", "bot.places", "bot.language"},
     "bot.ivr": {"bot.training_data"},
     "bot.backoffice": {"bot.places"},
-    "bot.dialogue": {"bot.training_data", "bot.ivr", "bot.backoffice", "bot.urls"},
+    "bot.dialogue": {"bot.training_data", "bot.ivr", "bot.backoffice", "bot.urls", "bot.language"},
     "bot.rasa_brain": {"bot.training_data", "bot.urls"},
     "voice_gateway.audio": set(),
     "voice_gateway.events": set(),

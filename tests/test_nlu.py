@@ -58,7 +58,8 @@ def test_normalised_offsets_point_back_into_the_original() -> None:
 
 def test_parse_has_rasas_format(nlu_engine: NLUEngine) -> None:
     result = nlu_engine.parse("hi I want to know where my order 48215 is")
-    assert set(result) == {"text", "intent", "entities", "intent_ranking"}
+    assert set(result) == {"text", "intent", "entities", "intent_ranking", "language"}
+    assert result["language"] == "en"
     assert result["text"] == "hi I want to know where my order 48215 is"
     assert result["intent"]["name"] == "check_order_status"
     assert 0.5 < result["intent"]["confidence"] <= 1.0
@@ -129,7 +130,8 @@ def test_empty_text_is_a_fallback(nlu_engine: NLUEngine) -> None:
 
 def test_demo_model_is_accurate_on_held_out_examples() -> None:
     project = load_project(ROOT / "nlu_data")
-    evaluation = held_out(project.nlu, set(project.domain.entities), test_fraction=0.2, seed=1)
+    english = project.nlu.for_language("en")  # the Chinese model: test_nlu_chinese.py
+    evaluation = held_out(english, set(project.domain.entities), test_fraction=0.2, seed=1)
     assert len(evaluation.examples) > 200
     assert evaluation.accuracy >= 0.90, evaluation.misclassified()
     assert evaluation.report()["entities"]["f1"] >= 0.85

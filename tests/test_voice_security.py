@@ -140,9 +140,9 @@ def start_message(call_sid: str, token: str | None) -> str:
 async def closed_with(url: str, messages: list[str], wait_s: float = 10.0) -> int | None:
     """Send the messages; the close code the server answered with (None: still open after `wait_s`)."""
     async with connect(url) as websocket:
-        for message in messages:
-            await websocket.send(message)
         try:
+            for message in messages:  # the server may close before it has read them all
+                await websocket.send(message)
             while True:
                 await asyncio.wait_for(websocket.recv(), wait_s)
         except ConnectionClosed as closed:

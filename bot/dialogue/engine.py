@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from bot.dialogue.actions.registry import ActionRegistry
 from bot.dialogue.handoff import HandoffDecision
 from bot.dialogue.ivr_bridge import IvrBridge
+from bot.dialogue.languages import language_keys, language_menu
 from bot.dialogue.policy import RulePolicy
 from bot.dialogue.responses import ResponseRenderer
 from bot.dialogue.settings import DialogueSettings
@@ -73,6 +74,7 @@ class BotTurn:
     expects_yes_no: bool = False  # the bot asked a yes/no question (voice ends the caller's turn sooner)
     actions: tuple[str, ...] = ()
     debug: TurnDebug = field(default_factory=TurnDebug)
+    language: str = "en"  # the language the bot answered in (the voice speaks and listens in it)
 
     @property
     def text(self) -> str:
@@ -101,6 +103,7 @@ class DialogueEngine:
         *,
         backoffice: Any = None,
         redact: Callable[[str], str] | None = None,
+        ivr_translations: dict[str, IvrEngine] | None = None,
     ) -> None:
         self.settings = settings or DialogueSettings()
         # Applied to the keys a caller types (a run of them, so a card number typed key by key is caught whole)
@@ -111,7 +114,7 @@ class DialogueEngine:
         self.interpreter = interpreter
         self.store: SessionStore = store if store is not None else InMemorySessionStore()
         self.now = now
-        self.ivr = IvrBridge(ivr, self.brain)
+        self.ivr = IvrBridge(ivr, self.brain, ivr_translations)
         self.speech = SpeechTurn(self.brain, self.ivr)
         self.turn_observers: list[TurnObserver] = []
         self.parts_lock = SwapLock()  # a turn runs on one set of parts; `replace_parts` swaps between turns
@@ -237,7 +240,9 @@ class DialogueEngine:
             self._record_user(state, text, None)
             runner.say("utter_handoff_waiting")
             return
-        parse = safe_parse(self.interpreter, text)
+        parse = safe_parse(self.interpreter, text, state.language, self.settings.languages)
+        if parse.get("language") in self.settings.languages:
+            state.language = parse["language"]  # a caller who switches language is answered in the new one
         if state.mode == "ivr" and not self.ivr.spoken_way_out(runner, parse):
             self._record_user(state, text, parse)
             self.ivr.reprompt(runner)
@@ -248,6 +253,11 @@ class DialogueEngine:
 
     def _on_dtmf(self, runner: TurnRunner, keys: str) -> None:
         state = runner.state
+        chosen = language_keys(self.settings.languages).get(keys.rstrip("#"))
+        if state.language_offered and state.language is None and state.mode == "speech" and chosen:
+            state.language = chosen  # the language menu's answer
+            runner.say("utter_how_can_i_help")
+            return
         if state.mode == "handoff":
             runner.say("utter_handoff_waiting")
         elif state.mode == "ivr":
@@ -280,8 +290,20 @@ class DialogueEngine:
                 runner.say("utter_handoff_waiting")
             else:
                 self.speech.no_input(runner)
+                self._offer_languages(runner)
 
         return self._guarded(state, runner, act)
+
+    def _offer_languages(self, runner: TurnRunner) -> None:
+        """A caller silent at the start of a call on a line with several languages hears the language menu
+        ("中文服务请按1。For English, press 2."), once; a key from it sets the call's language."""
+        state = runner.state
+        if (len(self.settings.languages) > 1 and state.language is None and not state.language_offered
+                and state.mode == "speech" and not runner.out.hangup and runner.out.handoff is None
+                and state.channel in self.settings.voice_channels
+                and not any(t.role == "user" and (t.text or t.dtmf) for t in state.transcript)):
+            state.language_offered = True
+            runner.say_text(language_menu(self.settings.languages))
 
     # Turn plumbing
 
@@ -371,6 +393,7 @@ class DialogueEngine:
             expects_yes_no=state.pending_confirmation is not None or (
                 bool(out.messages) and self.brain.policy.asks_yes_no(state.last_action)),
             actions=tuple(out.actions),
+            language=state.language or self.settings.default_language,
             debug=TurnDebug(
                 intent=intent.get("name"), confidence=intent.get("confidence"),
                 entities=tuple(dict(e) for e in parse.get("entities") or []),

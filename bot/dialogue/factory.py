@@ -17,6 +17,7 @@ from bot.dialogue.settings import DialogueSettings
 from bot.dialogue.store import SessionStore
 from bot.ivr import IvrEngine, load_ivr
 from bot.training_data import load_project
+from bot.training_data.project import LANGUAGE_FOLDERS
 
 IVR_FILE = "ivr.yml"
 
@@ -45,8 +46,11 @@ def build_engine(
     project = load_project(data_dir)
     ivr_path = ivr_file or data_dir / IVR_FILE
     ivr = IvrEngine(load_ivr(ivr_path)) if ivr_path.exists() else None
+    # The same menus in another language: `<data>/<language>/ivr.yml` (prompts only differ)
+    translated = {folder.name: IvrEngine(load_ivr(folder / IVR_FILE)) for folder in sorted(data_dir.iterdir())
+                  if ivr is not None and folder.name in LANGUAGE_FOLDERS and (folder / IVR_FILE).exists()}
     if backoffice is None:
         backoffice = BackOffice.demo(today=datetime.fromtimestamp(now(), tz=UTC).date())
     return DialogueEngine(project.domain, project.rules, interpreter,
                           build_registry(remote_actions), ivr, store, settings, now,
-                          backoffice=backoffice, redact=redact)
+                          backoffice=backoffice, redact=redact, ivr_translations=translated)

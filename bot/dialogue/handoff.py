@@ -19,8 +19,8 @@ CONFIGURED_RULE = "configured_rule"
 IVR_REQUEST = "ivr_request"
 ACTION_REQUEST = "action_request"
 
-_AGENT_WORDS = re.compile(r"\b(agent|representative|operator|human|real person|someone real)s?\b",
-                          re.IGNORECASE)
+_AGENT_WORDS = re.compile(
+    r"\b(agent|representative|operator|human|real person|someone real)s?\b|人工|真人|客服人员|接线员", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

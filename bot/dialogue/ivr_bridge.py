@@ -29,8 +29,11 @@ log = logging.getLogger(__name__)
 class IvrBridge:
     """Runs the IVR for a conversation; works without an IVR too (then hands over)."""
 
-    def __init__(self, engine: IvrEngine | None, brain: Brain) -> None:
+    def __init__(self, engine: IvrEngine | None, brain: Brain,
+                 translations: dict[str, IvrEngine] | None = None) -> None:
         self.engine, self.brain = engine, brain
+        # The same menus with prompts in another language (`<data>/<language>/ivr.yml`), by language.
+        self.translations = translations or {}
 
     @property
     def available(self) -> bool:
@@ -52,7 +55,7 @@ class IvrBridge:
         if announce:
             runner.say("utter_ivr_intro")
         runner.deactivate_form()
-        self._apply(runner, lambda ivr: self._engine().enter(ivr, reason=reason))
+        self._apply(runner, lambda ivr: self._engine(runner.state).enter(ivr, reason=reason))
 
     def open_with_keys(self, runner: TurnRunner, keys: str) -> None:
         """A key pressed while talking: open the menu and use the keys in it."""
@@ -64,9 +67,9 @@ class IvrBridge:
             return
         runner.deactivate_form()
         ivr = IvrState()
-        opened = self._engine().enter(ivr, reason="caller pressed a key")
+        opened = self._engine(runner.state).enter(ivr, reason="caller pressed a key")
         if keys.strip("*#"):  # digits: act on them in the start menu, skip its prompt
-            self._apply(runner, lambda s: self._engine().press(s, keys), ivr)
+            self._apply(runner, lambda s: self._engine(runner.state).press(s, keys), ivr)
         else:
             self._apply(runner, lambda s: opened, ivr)
 
@@ -76,14 +79,14 @@ class IvrBridge:
         if not keys:
             self.reprompt(runner)
             return
-        self._apply(runner, lambda ivr: self._engine().press(ivr, keys))
+        self._apply(runner, lambda ivr: self._engine(runner.state).press(ivr, keys))
 
     def timeout(self, runner: TurnRunner) -> None:
-        self._apply(runner, lambda ivr: self._engine().timeout(ivr))
+        self._apply(runner, lambda ivr: self._engine(runner.state).timeout(ivr))
 
     def reprompt(self, runner: TurnRunner) -> None:
         """Say the current menu again (the `*` key)."""
-        self._apply(runner, lambda ivr: self._engine().press(ivr, "*"))
+        self._apply(runner, lambda ivr: self._engine(runner.state).press(ivr, "*"))
 
     def spoken_way_out(self, runner: TurnRunner, parse: dict[str, Any]) -> bool:
         """A clearly understood sentence during the IVR takes the caller back to speech."""
@@ -147,7 +150,9 @@ class IvrBridge:
             new = [p for p in ivr.path if p not in known]
             state.ivr_path.extend(new or ivr.path[-1:])
 
-    def _engine(self) -> IvrEngine:
+    def _engine(self, state: ConversationState) -> IvrEngine:
+        """The menus in the caller's language (the base ones if there is no translation)."""
         if self.engine is None:
             raise RuntimeError("no IVR configured")
-        return self.engine
+        language = state.language or self.brain.settings.default_language
+        return self.translations.get(language, self.engine)

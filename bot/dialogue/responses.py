@@ -53,10 +53,12 @@ class ResponseRenderer:
         return name in self._domain.responses
 
     def choose(
-        self, name: str, slots: Mapping[str, Any], *, channel: str = "", times_said: int = 0
+        self, name: str, slots: Mapping[str, Any], *, channel: str = "", times_said: int = 0,
+        language: str | None = None,
     ) -> ResponseVariant | None:
-        """Conditional variants that match win; rotate through variants on repeats."""
-        response = self._domain.responses.get(name)
+        """Conditional variants that match win; rotate through variants on repeats. The response in
+        `language` if the data has it, else the base (English) one."""
+        response = self._domain.translations.get(language or "", {}).get(name) or self._domain.responses.get(name)
         if response is None:
             return None
         candidates = [v for v in response.variants if _matches(v, slots, channel)]
@@ -74,8 +76,9 @@ class ResponseRenderer:
         channel: str = "",
         times_said: int = 0,
         extra: Mapping[str, Any] | None = None,
+        language: str | None = None,
     ) -> str | None:
-        variant = self.choose(name, slots, channel=channel, times_said=times_said)
+        variant = self.choose(name, slots, channel=channel, times_said=times_said, language=language)
         if variant is None:
             return None
         values = {**slots, **(extra or {})}

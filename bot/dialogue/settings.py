@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.dialogue.handoff import HandoffSettings
+from bot.dialogue.languages import BUILT_IN_TEXTS, STOP_WORDS
 from bot.dialogue.validation import DEFAULT_VALIDATORS, Validator
 
 # Texts the engine needs when the domain has no response for them.
@@ -58,11 +59,14 @@ class DialogueSettings:
         "refund_status": ("utter_refund_policy", "refund_form"),
     })
     max_text_chars: int = 1000  # longer messages are cut before the NLU sees them
+    # Languages: the line's languages, the first the default (spoken until the caller's is known). A caller's
+    # language is detected per turn from what they say, or chosen with a key from the language menu, which
+    # is offered when a caller says nothing at the start of a call on a line with several languages.
+    languages: tuple[str, ...] = ("en", "zh")
     # Channels: on these, repeated failures go to the DTMF menu before a human
     voice_channels: tuple[str, ...] = ("voice", "phone", "twilio", "audiosocket", "sip")
     # Forms
-    stop_words: tuple[str, ...] = ("stop", "never mind", "nevermind", "forget it",
-                                   "forget about it", "cancel that", "leave it")
+    stop_words: tuple[str, ...] = tuple(w for words in STOP_WORDS.values() for w in words)
     small_talk_intents: tuple[str, ...] = ("greet", "thank")
     # Slots that take a short answer as is when the NLU tags nothing ("Boston")
     free_text_slots: tuple[str, ...] = ("city", "product")
@@ -78,3 +82,11 @@ class DialogueSettings:
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
     # Validation: slot name -> validator
     validators: dict[str, Validator] = field(default_factory=lambda: dict(DEFAULT_VALIDATORS))
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0] if self.languages else "en"
+
+    def text(self, name: str, language: str | None = None) -> str | None:
+        """A built-in text in `language` (English if it has none)."""
+        return BUILT_IN_TEXTS.get(language or "", {}).get(name) or self.texts.get(name)

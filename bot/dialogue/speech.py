@@ -14,6 +14,7 @@ from bot.dialogue.general import is_general_question
 from bot.dialogue.policy import PolicyInput
 from bot.dialogue.state import PendingConfirmation
 from bot.dialogue.turn import Brain, TurnRunner
+from bot.language import chinese_to_digits, detect_language, han_count
 
 if TYPE_CHECKING:
     from bot.dialogue.ivr_bridge import IvrBridge
@@ -41,17 +42,24 @@ def fallback_parse(text: str) -> dict[str, Any]:
     return {"text": text, "intent": intent, "entities": [], "intent_ranking": [intent]}
 
 
-def safe_parse(interpreter: _Parser, text: str) -> dict[str, Any]:
-    """Parse with the NLU; a failure or a malformed answer counts as not understood."""
+def safe_parse(interpreter: _Parser, text: str, language: str | None = None,
+               languages: tuple[str, ...] = ("en",)) -> dict[str, Any]:
+    """Parse with the NLU; a failure or a malformed answer counts as not understood.
+
+    The result's `language` is the text's (the NLU's answer, else detected), else `language`, the
+    conversation's so far ("48215" is in no language).
+    """
     try:
-        parse = interpreter.parse(text)
+        multilingual = getattr(interpreter, "languages", None)
+        parse = interpreter.parse(text, fallback=language) if multilingual else interpreter.parse(text)  # type: ignore[call-arg]
     except Exception:
         log.exception("NLU failed on %r", text[:80])
-        return fallback_parse(text)
+        parse = fallback_parse(text)
     if not isinstance(parse, dict) or not isinstance(parse.get("intent"), dict):
-        return fallback_parse(text)
+        parse = fallback_parse(text)
     entities = [e for e in parse.get("entities") or [] if isinstance(e, dict)]
-    return {**parse, "text": text, "entities": entities}
+    said = parse.get("language") or detect_language(text, languages) or language
+    return {**parse, "text": text, "entities": entities, "language": said if said in languages else language}
 
 
 class SpeechTurn:
@@ -266,9 +274,10 @@ def _takes_whole_text(brain: Brain, slot: str) -> bool:
 
 def _says_stop(text: str, stop_words: tuple[str, ...]) -> bool:
     lowered = text.lower()
-    return any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in stop_words)
+    return any(w in lowered if han_count(w) else re.search(rf"\b{re.escape(w)}\b", lowered) for w in stop_words)
 
 
+_ZH_ID_FILLERS = "订单维修号码编是的那个嗯呃喂我就呢啊吧哦噢好，。？！ ,.?!：:"
 _ID_FILLERS = frozenset({"order", "number", "repair", "it's", "its", "it", "is", "my", "the", "uh", "um", "er",
                          "ok", "okay", "ref", "reference"})
 
@@ -278,6 +287,9 @@ def _bare_identifier(values: dict[str, Any], text: str, intents: dict[str, str])
     found = [slot for slot in intents if slot in values]
     if len(found) != 1:
         return None
+    if han_count(text):  # "订单号是四八二一五": what is left without the number and the fillers
+        rest = chinese_to_digits(text).replace(str(values[found[0]]), "")
+        return intents[found[0]] if not rest.strip(_ZH_ID_FILLERS) else None
     words = [w for w in re.split(r"[\s,.!?:;#]+", text.lower()) if w]
     leftover = [w for w in words if w not in _ID_FILLERS and not any(c.isdigit() for c in w)
                 and w != str(values[found[0]]).lower() and len(w) > 1]

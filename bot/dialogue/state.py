@@ -94,6 +94,10 @@ class ConversationState:
     # Customers this caller proved to be (customer id -> how: caller_number, postcode, phone_last4); kept for
     # the rest of the conversation, never carried into a new session.
     verified: dict[str, str] = field(default_factory=dict)
+    # The caller's language: chosen with a key or detected from what they say, per turn (None: not yet known,
+    # the line's default is spoken); `language_offered`: the "press 1 for ..." language menu was said.
+    language: str | None = None
+    language_offered: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -81,15 +81,21 @@ class TurnRunner:
         value = (self.parse.get("intent") or {}).get("confidence")
         return float(value) if isinstance(value, (int, float)) else 0.0
 
+    @property
+    def language(self) -> str:
+        """The language the bot answers in: the caller's, else the line's default."""
+        return self.state.language or self.brain.settings.default_language
+
     # Saying things
 
     def say(self, name: str, extra: Mapping[str, Any] | None = None) -> None:
         """Say a domain response (or the engine's built-in text of that name)."""
         times = self.state.response_counts.get(name, 0)
+        language = self.language
         text = self.brain.renderer.render(name, self.state.slots, channel=self.state.channel,
-                                          times_said=times, extra=extra)
+                                          times_said=times, extra=extra, language=language)
         if text is None:
-            text = self.brain.settings.texts.get(name)
+            text = self.brain.settings.text(name, language)
         if text is None:
             log.warning("no response %s in the domain", name)
             return

@@ -198,7 +198,12 @@ def load_encoder(name: str) -> Encoder:
     """Load an encoder by its configured name."""
     if name in ("all-MiniLM-L6-v2", "minilm"):
         return TransformerEncoder(minilm_model_dir(), name="all-MiniLM-L6-v2")
+    from bot.nlu.e5_encoder import E5_NAMES, e5_encoder
+
+    if name in E5_NAMES:
+        return e5_encoder()
     path = Path(name)
     if path.is_dir():
         return TransformerEncoder(path, name=path.name, source=name)
-    raise EncoderUnavailable(f"unknown encoder {name!r}: use 'all-MiniLM-L6-v2' or a model folder")
+    raise EncoderUnavailable(f"unknown encoder {name!r}: use 'all-MiniLM-L6-v2', 'multilingual-e5-small' "
+                             "or a model folder")

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bot.language import detect_language, normalise_text
 from bot.nlu.classifier import FALLBACK, ClassifierConfig, IntentClassifier, train_classifier
 from bot.nlu.encoder import Encoder, TransformerEncoder, base_encoder, load_encoder
 from bot.nlu.entities import CRFExtractor, Entity, PatternExtractors, merge
@@ -35,6 +36,8 @@ class NLUConfig:
     tuning: TuningConfig = field(default_factory=TuningConfig)
     # What runs a transformer encoder at parse time: its exported ONNX graph (same vectors, ~2x faster) or torch.
     runtime: Runtime = "onnx"
+    # The encoder of each language other than the base (English) one; measured in bench/results/nlu.json.
+    encoders: tuple[tuple[str, str], ...] = (("zh", "multilingual-e5-small"),)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,7 +45,16 @@ class NLUConfig:
             "classifier": self.classifier.__dict__,
             "tuning": self.tuning.__dict__,
             "runtime": self.runtime,
+            "encoders": dict(self.encoders),
         }
+
+    def for_language(self, language: str) -> NLUConfig:
+        """The config of the model that serves `language` (its own encoder, which is used as it is)."""
+        encoder = dict(self.encoders).get(language)
+        if encoder is None or encoder == self.encoder:
+            return self
+        return NLUConfig(encoder=encoder, classifier=self.classifier, tuning=TuningConfig(layers=0),
+                         runtime=self.runtime, encoders=())
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> NLUConfig:
@@ -51,7 +63,8 @@ class NLUConfig:
         if runtime not in ("onnx", "torch"):
             raise ValueError(f"unknown NLU runtime {runtime!r}: use 'onnx' or 'torch'")
         classifier = ClassifierConfig(**raw["classifier"])
-        return cls(encoder=raw["encoder"], classifier=classifier, tuning=tuning, runtime=runtime)
+        encoders = tuple(sorted(raw.get("encoders", {}).items()))
+        return cls(encoder=raw["encoder"], classifier=classifier, tuning=tuning, runtime=runtime, encoders=encoders)
 
 
 @dataclass
@@ -65,6 +78,13 @@ class NLUEngine:
     patterns: PatternExtractors
     crf: CRFExtractor
     trained_at: float = 0.0
+    language: str = "en"
+    # The models of the other languages (each with its own encoder); a text goes to its language's model.
+    others: dict[str, NLUEngine] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> list[str]:
+        return [self.language, *self.others]
 
     @classmethod
     def train(
@@ -78,12 +98,39 @@ class NLUEngine:
         progress: Progress | None = None,
         held_out: list[Example] | None = None,
     ) -> NLUEngine:
-        """Train every component; `held_out` (if given) tunes calibration and thresholds.
+        """Train one model per language of `data` (English first); `held_out` tunes calibration and thresholds.
 
         Without `held_out`, a big enough data set lends a stratified part of its
         examples for that (they still train the classifier, not the encoder).
         """
         config = config or NLUConfig()
+        languages = data.languages or ["en"]
+        if len(languages) == 1:
+            return cls._train_one(data, entity_names, config, model_id, encoder, progress, held_out, languages[0])
+        engines = []
+        for language in languages:
+            held = [e for e in held_out if e.language == language] if held_out is not None else None
+            lang_config = config.for_language(language)
+            given = encoder if lang_config.encoder == config.encoder else None
+            engines.append(cls._train_one(data.for_language(language), entity_names, lang_config, model_id, given,
+                                          progress, held, language))
+        main = engines[0]
+        main.config = config
+        main.others = {e.language: e for e in engines[1:]}
+        return main
+
+    @classmethod
+    def _train_one(
+        cls,
+        data: NLUData,
+        entity_names: set[str],
+        config: NLUConfig,
+        model_id: str,
+        encoder: Encoder | None,
+        progress: Progress | None,
+        held_out: list[Example] | None,
+        language: str,
+    ) -> NLUEngine:
         step = progress or (lambda _msg, _i, _n: None)
         step("loading encoder", 0, 4)
         encoder = base_encoder(encoder or load_encoder(config.encoder))
@@ -110,13 +157,36 @@ class NLUEngine:
         patterns = PatternExtractors.from_data(data, entity_names | set(data.entity_names))
         crf = CRFExtractor.train(data.examples, patterns, seed=config.classifier.seed)
         step("done", 4, 4)
-        return cls(model_id, config, encoder, classifier, patterns, crf, trained_at=time.time())
+        return cls(model_id, config, encoder, classifier, patterns, crf, trained_at=time.time(), language=language)
 
-    def parse(self, text: str) -> dict[str, Any]:
-        """Parse one text into Rasa's format (`intent`, `entities`, `intent_ranking`)."""
-        return self.parse_many([text])[0]
+    def parse(self, text: str, *, language: str | None = None, fallback: str | None = None) -> dict[str, Any]:
+        """Parse one text into Rasa's format (`intent`, `entities`, `intent_ranking`) plus its `language`.
 
-    def parse_many(self, texts: list[str]) -> list[dict[str, Any]]:
+        The language is `language` if given, else the one the text is written in, else `fallback` (the
+        conversation's language: "48215" says nothing), else the base language.
+        """
+        return self.parse_many([text], language=language, fallback=fallback)[0]
+
+    def language_of(self, text: str, *, language: str | None = None, fallback: str | None = None) -> str:
+        for candidate in (language, detect_language(text, self.languages), fallback):
+            if candidate in self.languages:
+                return candidate
+        return self.language
+
+    def parse_many(
+        self, texts: list[str], *, language: str | None = None, fallback: str | None = None
+    ) -> list[dict[str, Any]]:
+        chosen = [self.language_of(t, language=language, fallback=fallback) for t in texts]
+        results: list[dict[str, Any]] = [{} for _ in texts]
+        for lang in dict.fromkeys(chosen):
+            rows = [i for i, c in enumerate(chosen) if c == lang]
+            engine = self.others.get(lang, self)
+            parsed = engine._parse_many([normalise_text(texts[i], lang) for i in rows])
+            for i, result in zip(rows, parsed, strict=True):
+                results[i] = {**result, "text": texts[i], "language": lang}
+        return results
+
+    def _parse_many(self, texts: list[str]) -> list[dict[str, Any]]:
         cleaned = [_clean(t) for t in texts]
         to_encode = [c for c in cleaned if c]
         vectors = self.encoder.encode(to_encode) if to_encode else np.zeros((0, self.encoder.dim), dtype=np.float32)
@@ -162,6 +232,12 @@ class NLUEngine:
             "tuned_layers": getattr(self.encoder, "tuned_layers", 0),
             "runtime": "onnx" if isinstance(self.encoder, OnnxEncoder) else "torch",
             "trained_at": self.trained_at,
+            "language": self.language,
+            "languages": {
+                e.language: {"encoder": e.encoder.name, "intents": len(e.classifier.classes),
+                             "fallback_threshold": round(e.classifier.threshold, 4)}
+                for e in (self, *self.others.values())
+            },
         }
 
 

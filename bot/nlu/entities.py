@@ -15,7 +15,9 @@ import sklearn_crfsuite
 from bot.nlu.numbers import NormalisedText, normalise_numbers
 from bot.training_data.model import Example, NLUData
 
-_TOKEN = re.compile(r"[\w@.+'-]+")
+# Chinese is written without spaces: each Han character is a token of its own (the CRF sees its neighbours).
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(rf"[{_HAN}]|(?:(?![{_HAN}])[\w@.+'-])+")
 # Which extractor wins when two report the same span (first wins).
 PRIORITY = ("RegexEntityExtractor", "CRFEntityExtractor", "LookupEntityExtractor", "GazetteerEntityExtractor")
 
@@ -80,7 +82,7 @@ class PatternExtractors:
             if table.name in entity_names and table.elements:
                 words = sorted({e.strip() for e in table.elements if e.strip()}, key=len, reverse=True)
                 alternatives = "|".join(re.escape(w) for w in words)
-                lookups[table.name] = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+                lookups[table.name] = re.compile(rf"(?<![^\W{_HAN}])(?:{alternatives})(?![^\W{_HAN}])", re.IGNORECASE)
         return cls(regexes, lookups, data.full_synonym_map())
 
     def extract(self, norm: NormalisedText) -> list[Entity]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from text_to_num import text2num
 
+from bot.language.numerals import chinese_number_spans
+
 DIGIT_WORDS = {
     "zero": "0", "oh": "0", "o": "0", "nought": "0",
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
@@ -137,17 +139,19 @@ def _compound_runs(tokens: list[re.Match[str]], taken: set[int]) -> list[tuple[i
 
 
 def normalise_numbers(text: str) -> NormalisedText:
-    """Rewrite spoken digit runs and compound numbers in `text` as digits."""
+    """Rewrite spoken digit runs and compound numbers in `text` as digits (English words and Chinese numerals)."""
     tokens = list(_TOKEN.finditer(text))
     runs = _digit_runs(tokens)
     taken = {k for a, b, _ in runs for k in range(a, b + 1)}
     runs = sorted(runs + _compound_runs(tokens, taken))
+    spans = chinese_number_spans(text)
+    spans += [(tokens[a].start(), tokens[b].end(), digits) for a, b, digits in runs
+              if not any(s < tokens[b].end() and tokens[a].start() < e for s, e, _ in spans)]
     out: list[str] = []
     rewrites: list[Rewrite] = []
     pos = 0
     norm_len = 0
-    for first, last, digits in runs:
-        start, end = tokens[first].start(), tokens[last].end()
+    for start, end, digits in sorted(spans):
         out.append(text[pos:start])
         norm_len += start - pos
         out.append(digits)

@@ -29,12 +29,12 @@ from bot.nlu.onnx_encoder import GRAPH_FILE, OnnxEncoder
 from bot.training_data import fingerprint, load_project
 from bot.training_data.model import Project
 
-MODEL_FORMAT = "callpilot-nlu-4"
+MODEL_FORMAT = "callpilot-nlu-5"
 ACTIVE = "active"
 # The model id covers the code that trains and applies a model, so a change there retrains.
 _CODE = (
     *("classifier.py", "encoder.py", "engine.py", "entities.py"),
-    *("numbers.py", "onnx_encoder.py", "storage.py", "tuning.py"),
+    *("numbers.py", "onnx_encoder.py", "storage.py", "tuning.py", "e5_encoder.py"),
 )
 
 
@@ -42,6 +42,8 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for name in _CODE:
         digest.update((Path(__file__).parent / name).read_bytes())
+    for name in ("detect.py", "numerals.py"):  # the language of a text and its Chinese numbers
+        digest.update((Path(__file__).parent.parent / "language" / name).read_bytes())
     return digest.hexdigest()
 
 
@@ -68,24 +70,12 @@ def save(engine: NLUEngine, models_dir: Path, *, activate: bool = True) -> Path:
     target = models_dir / engine.model_id
     tmp = Path(tempfile.mkdtemp(prefix=f".{engine.model_id}-", dir=models_dir))
     try:
-        np.savez(tmp / "classifier.npz", **engine.classifier.to_arrays())  # type: ignore[arg-type]
-        if isinstance(engine.encoder, OnnxEncoder):
-            # The whole encoder as run at parse time (~90 MB float32), tuned layers included.
-            engine.encoder.save(tmp)
-        elif isinstance(engine.encoder, TransformerEncoder) and engine.encoder.tuned_layers:
-            # Only the fine-tuned top layers; the rest is the installed encoder.
-            np.savez(tmp / "encoder.npz", **engine.encoder.tuned_state())  # type: ignore[arg-type]
-        joblib.dump({"patterns": engine.patterns, "crf": engine.crf}, tmp / "entities.joblib")
-        meta = {
-            "model_id": engine.model_id,
-            "format": MODEL_FORMAT,
-            "config": engine.config.to_dict(),
-            "trained_at": engine.trained_at,
-            "intents": engine.classifier.classes,
-            "encoder_name": engine.encoder.name,
-            "tuned_layers": getattr(engine.encoder, "tuned_layers", 0),
-        }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        meta = _write_parts(engine, tmp)
+        meta["languages"] = {}
+        for language, other in engine.others.items():
+            (tmp / language).mkdir()
+            meta["languages"][language] = _write_parts(other, tmp / language)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -95,6 +85,28 @@ def save(engine: NLUEngine, models_dir: Path, *, activate: bool = True) -> Path:
     if activate:
         set_active(models_dir, engine.model_id)
     return target
+
+
+def _write_parts(engine: NLUEngine, folder: Path) -> dict[str, Any]:
+    """One language's classifier, entity extractors and (tuned or exported) encoder; returns its meta."""
+    np.savez(folder / "classifier.npz", **engine.classifier.to_arrays())  # type: ignore[arg-type]
+    if isinstance(engine.encoder, OnnxEncoder):
+        # The whole encoder as run at parse time (~90 MB float32), tuned layers included.
+        engine.encoder.save(folder)
+    elif isinstance(engine.encoder, TransformerEncoder) and engine.encoder.tuned_layers:
+        # Only the fine-tuned top layers; the rest is the installed encoder.
+        np.savez(folder / "encoder.npz", **engine.encoder.tuned_state())  # type: ignore[arg-type]
+    joblib.dump({"patterns": engine.patterns, "crf": engine.crf}, folder / "entities.joblib")
+    return {
+        "model_id": engine.model_id,
+        "format": MODEL_FORMAT,
+        "config": engine.config.to_dict(),
+        "trained_at": engine.trained_at,
+        "intents": engine.classifier.classes,
+        "encoder_name": engine.encoder.name,
+        "tuned_layers": getattr(engine.encoder, "tuned_layers", 0),
+        "language": engine.language,
+    }
 
 
 def set_active(models_dir: Path, model_id: str) -> None:
@@ -121,21 +133,28 @@ def load(models_dir: Path, model_id: str | None = None, *, encoder: Encoder | No
         meta: dict[str, Any] = json.loads((folder / "meta.json").read_text())
     except FileNotFoundError as exc:
         raise ModelNotFound(f"model {model_id} not found in {models_dir}/") from exc
+    engine = _read_parts(folder, meta, model_id, encoder)
+    engine.others = {language: _read_parts(folder / language, part, model_id, None)
+                     for language, part in meta.get("languages", {}).items()}
+    return engine
+
+
+def _read_parts(folder: Path, meta: dict[str, Any], model_id: str, encoder: Encoder | None) -> NLUEngine:
     config = NLUConfig.from_dict(meta["config"])
     with np.load(folder / "classifier.npz") as arrays:
         classifier = IntentClassifier.from_arrays(dict(arrays))
     parts = joblib.load(folder / "entities.joblib")
-    encoder = _load_encoder(folder, meta, config, encoder)
     patterns: PatternExtractors = parts["patterns"]
     crf: CRFExtractor = parts["crf"]
     return NLUEngine(
         model_id=model_id,
         config=config,
-        encoder=encoder,
+        encoder=_load_encoder(folder, meta, config, encoder),
         classifier=classifier,
         patterns=patterns,
         crf=crf,
         trained_at=float(meta.get("trained_at", 0.0)),
+        language=str(meta.get("language", "en")),
     )
 
 

@@ -19,6 +19,7 @@ def fingerprint(data: Project | NLUData) -> str:
             [
                 e.text,
                 e.intent,
+                e.language,
                 sorted(
                     [s.start, s.end, s.entity, s.value, s.role or "", s.group or ""]
                     for s in e.entities
@@ -32,13 +33,17 @@ def fingerprint(data: Project | NLUData) -> str:
         "format": _FORMAT,
         "examples": examples,  # duplicates kept: they weigh on training
         "synonyms": _grouped((s.value, s.examples) for s in nlu.synonyms),
-        "regexes": _grouped((r.name, r.patterns) for r in nlu.regexes),
-        "lookups": _grouped((t.name, t.elements) for t in nlu.lookups),
+        "regexes": _grouped((_named(r.name, r.language), r.patterns) for r in nlu.regexes),
+        "lookups": _grouped((_named(t.name, t.language), t.elements) for t in nlu.lookups),
     }
     canonical = json.dumps(
         content, ensure_ascii=False, sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _named(name: str, language: str) -> str:
+    return name if language == "en" else f"{language}:{name}"
 
 
 def _grouped(entries: Iterable[tuple[str, tuple[str, ...]]]) -> dict[str, list[str]]:

@@ -61,6 +61,7 @@ class Example:
     intent: str
     entities: tuple[EntitySpan, ...] = ()
     location: Location = Location("<memory>")
+    language: str = "en"  # the language folder it came from (`nlu_data/zh/...`: "zh"); the rest is English
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class RegexFeature:
     name: str  # usually an entity name
     patterns: tuple[str, ...]
     location: Location = Location("<memory>")
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class LookupTable:
     name: str  # usually an entity name
     elements: tuple[str, ...]
     location: Location = Location("<memory>")
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,24 @@ class NLUData:
     @property
     def intents(self) -> list[str]:
         return sorted({e.intent for e in self.examples})
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages with examples, English first."""
+        return sorted({e.language for e in self.examples}, key=lambda lang: (lang != "en", lang))
+
+    def for_language(self, language: str) -> NLUData:
+        """The examples, regexes and lookup tables of one language (the base language's regexes and tables
+        for the names it has none of); synonyms serve every language."""
+        examples = [e for e in self.examples if e.language == language]
+        intents = {e.intent for e in examples}
+        own_regexes = {r.name for r in self.regexes if r.language == language}
+        own_lookups = {t.name for t in self.lookups if t.language == language}
+        return NLUData(
+            examples, list(self.synonyms),
+            [r for r in self.regexes if r.language == language or r.name not in own_regexes and r.language == "en"],
+            [t for t in self.lookups if t.language == language or t.name not in own_lookups and t.language == "en"],
+            {i: loc for i, loc in self.intent_locations.items() if i in intents})
 
     @property
     def entity_names(self) -> list[str]:
@@ -183,6 +204,8 @@ class Domain:
     forms: dict[str, Form] = field(default_factory=dict)
     actions: list[str] = field(default_factory=list)
     session_config: SessionConfig = field(default_factory=SessionConfig)
+    # language -> response name -> the response in that language (from `<data>/<language>/` files)
+    translations: dict[str, dict[str, Response]] = field(default_factory=dict)
     # intent name -> location where the domain lists it (for messages)
     intent_locations: dict[str, Location] = field(default_factory=dict)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from bot.training_data.domain import DOMAIN_KEYS, merge_domains, parse_domain
@@ -14,6 +14,7 @@ from bot.training_data.model import (
     NLUData,
     Problem,
     Project,
+    Response,
     Rule,
 )
 from bot.training_data.nlu import parse_nlu
@@ -23,7 +24,9 @@ from bot.training_data.yaml_lines import YNode, parse_yaml
 
 DATA_KEYS = frozenset({"nlu", "rules", "stories"})
 SUPPORTED_VERSIONS = ("2.0", "3.0", "3.1")
-TEST_FILE_PREFIX = "test_"  # Rasa reads `test_*.yml` as test stories, not training data
+TEST_FILE_PREFIX = "test_"
+# Folders of data in another language than the base (English) one: `nlu_data/zh/`.
+LANGUAGE_FOLDERS = ("zh",)  # Rasa reads `test_*.yml` as test stories, not training data
 
 
 @dataclass
@@ -117,6 +120,13 @@ def is_test_file(path: str) -> bool:
     return PurePosixPath(path).name.startswith(TEST_FILE_PREFIX)
 
 
+def language_of(path: str, root: str) -> str:
+    """`<root>/zh/...` holds Chinese data; every other file is English (the base language)."""
+    pure, base = PurePosixPath(path), PurePosixPath(root)
+    parts = pure.relative_to(base).parts if pure.is_relative_to(base) else pure.parts
+    return parts[0] if len(parts) > 1 and parts[0] in LANGUAGE_FOLDERS else "en"
+
+
 def build_project(
     files: Iterable[tuple[str, str]], root: str
 ) -> tuple[Project, list[Problem], bool]:
@@ -124,6 +134,7 @@ def build_project(
     project = Project(root=root, nlu=NLUData(), domain=Domain(), rules=[], files=[])
     problems: list[Problem] = []
     domains: list[Domain] = []
+    translations: dict[str, dict[str, Response]] = {}
     yaml_ok = True
     for path, text in sorted(files):
         parsed = parse_file(text, path) if not is_test_file(path) else ParsedFile(path)
@@ -133,13 +144,41 @@ def build_project(
             project.skipped_files.append(path)
             continue
         project.files.append(path)
+        language = language_of(path, root)
+        if language != "en":
+            parsed.nlu.examples = [replace(e, language=language) for e in parsed.nlu.examples]
+            parsed.nlu.regexes = [replace(r, language=language) for r in parsed.nlu.regexes]
+            parsed.nlu.lookups = [replace(t, language=language) for t in parsed.nlu.lookups]
+            problems.extend(_translation(parsed, language, translations.setdefault(language, {})))
         _merge_nlu(project.nlu, parsed.nlu)
         project.rules.extend(parsed.rules)
-        if parsed.domain is not None:
+        if parsed.domain is not None and language == "en":
             domains.append(parsed.domain)
     project.domain, merge_problems = merge_domains(domains)
+    project.domain.translations = translations
     problems.extend(merge_problems)
     return project, problems, yaml_ok
+
+
+def _translation(parsed: ParsedFile, language: str, into: dict[str, Response]) -> list[Problem]:
+    """A language folder's domain file gives responses in that language, nothing else."""
+    problems: list[Problem] = []
+    if parsed.rules:
+        problems.append(Problem(Location(parsed.path), f"rules and stories serve every language: move them "
+                                                       f"out of the '{language}' folder"))
+    domain = parsed.domain
+    if domain is None:
+        return problems
+    if domain.intents or domain.slots or domain.forms or domain.actions or domain.entities:
+        problems.append(Problem(Location(parsed.path), f"a '{language}' file holds only responses (translations): "
+                                                       "intents, entities, slots, forms and actions go in the domain"))
+    for name, response in domain.responses.items():
+        if name in into:
+            problems.append(Problem(response.location, f"response '{name}' in {language} is defined twice "
+                                                       f"(first at {into[name].location})"))
+        else:
+            into[name] = response
+    return problems
 
 
 def _merge_nlu(into: NLUData, part: NLUData) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from bot.training_data.model import Example, Location, Problem, Project, RuleStep
 
 MIN_EXAMPLES_PER_INTENT = 5
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Intents and actions every Rasa assistant has without declaring them.
 DEFAULT_INTENTS = frozenset(
     {"restart", "back", "out_of_scope", "session_start", "nlu_fallback"}
@@ -47,6 +49,7 @@ def check_project(
         )
         return problems
     problems += _check_intents(project)
+    problems += _check_translations(project)
     problems += _check_rules(project)
     problems += _check_forms_and_slots(project)
     return problems
@@ -61,8 +64,13 @@ def _check_examples(project: Project, min_examples: int) -> list[Problem]:
     first_seen: dict[str, Example] = {}
     counts = dict.fromkeys(project.nlu.intent_locations, 0)
     declared = set(project.domain.entities)
+    other_languages: dict[str, dict[str, int]] = {}
     for example in project.nlu.examples:
-        counts[example.intent] = counts.get(example.intent, 0) + 1
+        if example.language == "en":
+            counts[example.intent] = counts.get(example.intent, 0) + 1
+        else:
+            per_intent = other_languages.setdefault(example.language, {})
+            per_intent[example.intent] = per_intent.get(example.intent, 0) + 1
         key = _normalized(example.text)
         first = first_seen.setdefault(key, example)
         if first is not example and first.intent != example.intent:
@@ -100,6 +108,40 @@ def _check_examples(project: Project, min_examples: int) -> list[Problem]:
                     f"intent '{intent}' has only {count} example(s); at least {min_examples} are needed",
                 )
             )
+    for language, per_intent in sorted(other_languages.items()):
+        for intent in sorted(set(counts) | set(per_intent)):
+            count = per_intent.get(intent, 0)
+            if count < min_examples:
+                problems.append(Problem(
+                    project.nlu.intent_locations.get(intent, Location(project.root)),
+                    f"intent '{intent}' has only {count} {language} example(s); at least {min_examples} are "
+                    f"needed, or {language} callers asking for it are taken for another intent",
+                    "warning"))
+    return problems
+
+
+def _check_translations(project: Project) -> list[Problem]:
+    """Every response a language folder gives exists in English with the same `{slot}` placeholders;
+    a response with no translation is said in English (one warning per language)."""
+    problems: list[Problem] = []
+    english = project.domain.responses
+    for language, responses in sorted(project.domain.translations.items()):
+        for name, response in responses.items():
+            if name not in english:
+                problems.append(Problem(response.location, f"{language} response '{name}' has no English "
+                                                           "response of that name: the bot never says it"))
+                continue
+            wanted = {p for v in english[name].variants for p in _PLACEHOLDER.findall(v.text)}
+            for variant in response.variants:
+                extra = set(_PLACEHOLDER.findall(variant.text)) - wanted - set(project.domain.slots)
+                if extra:
+                    problems.append(Problem(response.location, f"{language} response '{name}' uses "
+                                                               f"{', '.join(sorted(extra))}, which is not a slot"))
+        missing = sorted(set(english) - set(responses))
+        if missing:
+            shown = ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
+            problems.append(Problem(Location(project.root), f"{len(missing)} response(s) have no {language} text "
+                                                            f"and are said in English: {shown}", "warning"))
     return problems
 
 

@@ -9,8 +9,6 @@ from bot.backoffice.models import (
     Order,
     OrderStatus,
     Product,
-    Refund,
-    RefundStatus,
     format_price,
 )
 from bot.backoffice.office import BackOffice, UnknownOrderError
@@ -19,7 +17,7 @@ from bot.backoffice.results import (
     CancelOutcome,
     InstallationOutcome,
 )
-from bot.dialogue.actions import verification
+from bot.dialogue.actions import spoken, verification
 from bot.dialogue.actions.registry import ActionContext, ActionRegistry
 from bot.dialogue.events import (
     AskConfirmation,
@@ -38,18 +36,22 @@ def _office(ctx: ActionContext) -> BackOffice:
     return ctx.backoffice
 
 
-def spoken_day(day: date) -> str:
-    """`Tuesday June 17`."""
-    return f"{day:%A %B} {day.day}"
+def spoken_day(day: date, language: str = "en") -> str:
+    """`Tuesday June 17` (`6月17日星期二` in Chinese)."""
+    return spoken.day(day, language)
 
 
-def _order_slots(order: Order) -> list[Event]:
-    window = order.delivery_window.describe() if order.delivery_window else None
+def _language(ctx: ActionContext) -> str:
+    return ctx.state.language or "en"
+
+
+def _order_slots(order: Order, language: str = "en") -> list[Event]:
+    window = spoken.window(order.delivery_window, language) if order.delivery_window else None
     return [
         SlotSet("order_number", order.number),
         SlotSet("order_status", order.status.value),
         SlotSet("customer_name", order.customer_name),
-        SlotSet("ship_date", spoken_day(order.ship_date) if order.ship_date else None),
+        SlotSet("ship_date", spoken_day(order.ship_date, language) if order.ship_date else None),
         SlotSet("delivery_window", window),
         SlotSet("carrier", order.carrier),
         SlotSet("tracking_number", order.tracking_number),
@@ -69,7 +71,7 @@ def check_order_status(ctx: ActionContext) -> list[Event]:
     order = _find_order(ctx)
     if order is None:
         return _not_found(ctx)
-    return [*_order_slots(order), UtterResponse("utter_order_status")]
+    return [*_order_slots(order, _language(ctx)), UtterResponse("utter_order_status")]
 
 
 def delivery_time(ctx: ActionContext) -> list[Event]:
@@ -77,10 +79,10 @@ def delivery_time(ctx: ActionContext) -> list[Event]:
     if order is None:
         return _not_found(ctx)
     if order.status in (OrderStatus.CANCELLED, OrderStatus.DELIVERED):
-        return [*_order_slots(order), UtterResponse("utter_order_status")]
+        return [*_order_slots(order, _language(ctx)), UtterResponse("utter_order_status")]
     if order.delivery_window is None:
-        return [*_order_slots(order), UtterResponse("utter_delivery_not_scheduled")]
-    return [*_order_slots(order), UtterResponse("utter_delivery_window")]
+        return [*_order_slots(order, _language(ctx)), UtterResponse("utter_delivery_not_scheduled")]
+    return [*_order_slots(order, _language(ctx)), UtterResponse("utter_delivery_window")]
 
 
 def change_address(ctx: ActionContext) -> list[Event]:
@@ -96,7 +98,7 @@ def change_address(ctx: ActionContext) -> list[Event]:
 
 def _changed_address(ctx: ActionContext, office: BackOffice) -> list[Event]:
     result = office.change_address(str(ctx.slot("order_number") or ""), str(ctx.slot("city") or ""))
-    order_events = _order_slots(result.order) if result.order else []
+    order_events = _order_slots(result.order, _language(ctx)) if result.order else []
     if result.outcome is AddressChangeOutcome.NOT_FOUND:
         return _not_found(ctx)
     if result.outcome is AddressChangeOutcome.UNKNOWN_CITY:
@@ -128,7 +130,7 @@ def cancel_order(ctx: ActionContext) -> list[Event]:
     events: list[Event] = [*checked, SlotSet("confirm_cancel", None)]
     if result.outcome is CancelOutcome.NOT_FOUND:
         return [*events, *_not_found(ctx)]
-    order_events = _order_slots(result.order) if result.order else []
+    order_events = _order_slots(result.order, _language(ctx)) if result.order else []
     if result.outcome is CancelOutcome.ALREADY_SHIPPED:
         return [*events, *order_events, UtterResponse("utter_cannot_cancel_shipped")]
     if result.outcome is CancelOutcome.ALREADY_CANCELLED:
@@ -138,22 +140,14 @@ def cancel_order(ctx: ActionContext) -> list[Event]:
             UtterResponse("utter_order_cancelled")]
 
 
-def _refund_state(refund: Refund) -> str:
-    if refund.status is RefundStatus.PAID and refund.paid_on is not None:
-        return f"paid, it went back to your account on {spoken_day(refund.paid_on)}"
-    if refund.status is RefundStatus.PROCESSING:
-        return "being processed and should reach your account within 5 business days"
-    return "approved and will be processed in the next few days"
-
-
 def refund_status(ctx: ActionContext) -> list[Event]:
     order = _find_order(ctx)
     if order is None:
         return _not_found(ctx)
     if order.refund is None:
-        return [*_order_slots(order), UtterResponse("utter_no_refund")]
-    return [*_order_slots(order), SlotSet("refund_amount", format_price(order.refund.amount)),
-            SlotSet("refund_state", _refund_state(order.refund)),
+        return [*_order_slots(order, _language(ctx)), UtterResponse("utter_no_refund")]
+    return [*_order_slots(order, _language(ctx)), SlotSet("refund_amount", format_price(order.refund.amount)),
+            SlotSet("refund_state", spoken.refund_state(order.refund, _language(ctx))),
             UtterResponse("utter_refund_status")]
 
 
@@ -165,7 +159,7 @@ def track_repair(ctx: ActionContext) -> list[Event]:
     return [SlotSet("repair_number", repair.number),
             SlotSet("repair_status", repair.status.value),
             SlotSet("product", repair.product),
-            SlotSet("repair_expected_date", spoken_day(repair.expected_on)),
+            SlotSet("repair_expected_date", spoken_day(repair.expected_on, _language(ctx))),
             UtterResponse("utter_repair_status")]
 
 
@@ -177,7 +171,7 @@ def find_store(ctx: ActionContext) -> list[Event]:
         return [BotMessage("Sorry, I can't look up our stores right now.")]
     events: list[Event] = [
         SlotSet("store_name", store.name), SlotSet("store_address", store.address),
-        SlotSet("store_hours", store.hours_on(office.today).describe()),
+        SlotSet("store_hours", spoken.hours(store.hours_on(office.today), _language(ctx))),
         SlotSet("store_phone", store.phone),
     ]
     here = office.stores_in(city)
@@ -208,7 +202,7 @@ def book_installation(ctx: ActionContext) -> list[Event]:
         return [BotMessage(f"Sorry, {why}.{hint}"), RetrySlot("date")]
     return [SlotSet("installation_id", result.booking_id),
             UtterResponse("utter_installation_booked",
-                          (("date", spoken_day(result.day)), ("product", result.product)))]
+                          (("date", spoken_day(result.day, _language(ctx))), ("product", result.product)))]
 
 
 def send_invoice(ctx: ActionContext) -> list[Event]:
