@@ -115,8 +115,8 @@ class NLUData:
         own_lookups = {t.name for t in self.lookups if t.language == language}
         return NLUData(
             examples, list(self.synonyms),
-            [r for r in self.regexes if r.language == language or r.name not in own_regexes and r.language == "en"],
-            [t for t in self.lookups if t.language == language or t.name not in own_lookups and t.language == "en"],
+            [r for r in self.regexes if r.language == language or (r.name not in own_regexes and r.language == "en")],
+            [t for t in self.lookups if t.language == language or (t.name not in own_lookups and t.language == "en")],
             {i: loc for i, loc in self.intent_locations.items() if i in intents})
 
     @property
