@@ -16,7 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "bot.language": set(),  # a text's language (by script), Chinese numerals, traditional -> simplified
     "bot.nlu": {"bot.training_data", "bot.places", "bot.language"},
     "bot.ivr": {"bot.training_data"},
-    "bot.backoffice": {"bot.places"},
+    "bot.backoffice": {"bot.places", "bot.language"},
     "bot.dialogue": {"bot.training_data", "bot.ivr", "bot.backoffice", "bot.urls", "bot.language"},
     "bot.rasa_brain": {"bot.training_data", "bot.urls"},
     "voice_gateway.audio": set(),

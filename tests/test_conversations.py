@@ -34,7 +34,8 @@ def test_conversation(path: Path, nlu_engine: Interpreter) -> None:
     assert result.passed, result.report()
 
 
-BAD_INPUTS = ["", "x" * 10_000, "🙂" * 50, "¿Dónde está mi pedido?", "我的订单在哪里",
+BAD_INPUTS = ["", "x" * 10_000, "🙂" * 50, "¿Dónde está mi pedido?", "我的order在哪里🙂🙂", "訂單４８２１５呢？",
+              "ｗｈｅｒｅ ｉｓ ｍｙ ｏｒｄｅｒ", "喂" * 600, "😀订单😀",
               "\x00\x07\x1b[31m", "12345678901234567890", "four", "R", "@@@@", "\u202e\ufeff",
               "where is my order " * 200, "{order_number} {email}"]
 

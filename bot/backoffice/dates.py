@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from bot.language import chinese_to_digits, han_count
+
 WEEKDAYS = (
     "monday",
     "tuesday",
@@ -29,6 +31,8 @@ _FILLERS = {"the", "on", "of", "this", "coming", "for", "at", "in"}
 
 def parse_spoken_date(text: str, today: date) -> date | None:
     """The calendar day meant by `text`, or None if it is not a date this parser knows."""
+    if han_count(text):
+        return _chinese_date(chinese_to_digits(text), today)
     words = [w for w in re.findall(r"[a-z]+|\d+", text.lower()) if w not in _FILLERS]
     phrase = " ".join(words)
     iso = re.search(r"\d{4}-\d{2}-\d{2}", text)
@@ -92,6 +96,39 @@ def _month_day(words: list[str], today: date) -> date | None:
     if found is not None and found < today:
         found = _safe_date(today.year + 1, month, day)
     return found
+
+
+_ZH_RELATIVE = {"今天": 0, "今晚": 0, "明天": 1, "明儿": 1, "后天": 2, "大后天": 3}
+_ZH_WEEKDAY = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5}
+_ZH_WEEK = re.compile(r"(下下|下个?|这个?|本)?(?:周|星期|礼拜)([一二三四五六日天末1-6])")
+_ZH_MONTH_DAY = re.compile(r"(?:(\d{4})年)?(\d{1,2})月(\d{1,2})[日号]")
+_ZH_DAY = re.compile(r"(?<![月\d])(\d{1,2})[日号]")
+
+
+def _chinese_date(text: str, today: date) -> date | None:
+    """明天, 大后天, 下周三, 这周五, 周末, 十二月五号 (numerals already digits: 12月5号), 15号."""
+    for word, days in sorted(_ZH_RELATIVE.items(), key=lambda kv: -len(kv[0])):
+        if word in text:
+            return today + timedelta(days=days)
+    week = _ZH_WEEK.search(text)
+    if week:
+        prefix, day = week.group(1) or "", week.group(2)
+        weekday = int(day) - 1 if day.isdigit() else _ZH_WEEKDAY[day]
+        monday = today - timedelta(days=today.weekday())
+        weeks = 2 if prefix == "下下" else 1 if prefix.startswith("下") else 0
+        in_week = monday + timedelta(days=7 * weeks + weekday)
+        return in_week if in_week > today or weeks else in_week + timedelta(days=7)
+    if "下周" in text or "下个星期" in text:
+        return today + timedelta(days=7 - today.weekday())
+    named = _ZH_MONTH_DAY.search(text)
+    if named:
+        year = int(named.group(1)) if named.group(1) else today.year
+        day = _safe_date(year, int(named.group(2)), int(named.group(3)))
+        if day is not None and day < today and not named.group(1):
+            day = _safe_date(year + 1, int(named.group(2)), int(named.group(3)))
+        return day
+    day_only = _ZH_DAY.search(text)
+    return _month_day([day_only.group(1)], today) if day_only else None
 
 
 def _safe_date(year: int, month: int, day: int) -> date | None:

@@ -16,7 +16,7 @@ EngineFactory = Callable[[Clock], DialogueEngine]
 START_TIME = 1_750_000_000.0  # a fixed, arbitrary moment so tests never depend on today
 _STEP_KEYS = {"user", "dtmf", "no_input", "speech_down", "start", "wait", "bot", "bot_not",
               "slots", "handoff", "hangup", "ivr", "action", "actions", "intent", "form", "mode",
-              "verified"}
+              "verified", "language"}
 _INPUTS = ("user", "dtmf", "no_input", "speech_down", "start")
 
 
@@ -168,7 +168,7 @@ def check_turn(expect: Mapping[str, Any], turn: BotTurn, engine: DialogueEngine,
         if action not in turn.actions:
             failures.append(f"action {action} should run; ran {list(turn.actions)}")
     for key, actual in (("intent", turn.debug.intent), ("form", turn.debug.active_form),
-                        ("mode", turn.debug.mode)):
+                        ("mode", turn.debug.mode), ("language", turn.language)):
         if key in expect and expect[key] != actual:
             failures.append(f"{key} should be {expect[key]!r}; it is {actual!r}")
     state = engine.state_of(sender)

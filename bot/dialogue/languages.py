@@ -44,3 +44,18 @@ def language_menu(languages: Sequence[str]) -> str:
     """ "中文服务请按1。For English, press 2." for a zh, en line."""
     return " ".join(_MENU_LINES.get(lang, f"{lang}: {{key}}").format(key=key)
                     for key, lang in language_keys(languages).items())
+
+# Slot values the back office keeps in English (canonical product names, states) as said in another language.
+SLOT_VALUE_NAMES: dict[str, dict[str, dict[str, str]]] = {
+    "zh": {
+        "product": {
+            "refrigerator": "冰箱", "washing machine": "洗衣机", "tv": "电视", "dryer": "烘干机",
+            "dishwasher": "洗碗机", "oven": "烤箱", "microwave": "微波炉", "vacuum cleaner": "吸尘器",
+            "air conditioner": "空调", "freezer": "冷柜", "coffee machine": "咖啡机",
+        },
+        "order_status": {"processing": "备货中", "shipped": "已发货", "out_for_delivery": "派送中",
+                         "delivered": "已送达", "cancelled": "已取消"},
+        "repair_status": {"received": "已收到", "diagnosing": "检测中", "waiting_for_parts": "等配件",
+                          "repaired": "已修好", "returned": "已寄回"},
+    },
+}

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from bot.dialogue.languages import SLOT_VALUE_NAMES
 from bot.training_data.model import Domain, ResponseVariant
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -82,4 +83,6 @@ class ResponseRenderer:
         if variant is None:
             return None
         values = {**slots, **(extra or {})}
+        names = SLOT_VALUE_NAMES.get(language or "", {})
+        values = {k: names[k].get(str(v), v) if k in names else v for k, v in values.items()}
         return fill_template(variant.text, values, self._slot_names)

@@ -7,6 +7,9 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from bot.backoffice.dates import parse_spoken_date
+from bot.language import chinese_to_digits, han_count
+
 Validator = Callable[[Any, date], Any]
 
 _DIGIT_WORDS = {
@@ -52,7 +55,7 @@ def _only_digit_talk(text: str) -> bool:
 
 def validate_order_number(value: Any, today: date) -> str | None:
     """Order numbers are 5-8 digits."""
-    text = str(value)
+    text = chinese_to_digits(str(value))
     digits = re.sub(r"\D", "", text) if re.search(r"\d", text) else spoken_digits(text)
     if re.search(r"[a-z]", text.lower()) and not _only_digit_talk(text):
         runs = [re.sub(r"\D", "", r) for r in re.findall(r"\d[\d\s-]*\d|\d", text)]
@@ -62,7 +65,7 @@ def validate_order_number(value: Any, today: date) -> str | None:
 
 def validate_repair_number(value: Any, today: date) -> str | None:
     """Repair numbers are R followed by six digits (callers may drop or spell the R)."""
-    text = str(value).strip().lower()
+    text = chinese_to_digits(str(value)).strip().lower()
     text = re.sub(r"^(?:are|ar|r)\b[\s-]*|^r(?=\d)", "", text)
     digits = spoken_digits(text) if _only_digit_talk(text) else "".join(re.findall(r"\d", text))
     return f"R{digits}" if len(digits) == 6 else None
@@ -79,7 +82,7 @@ def validate_email(value: Any, today: date) -> str | None:
 
 def validate_phone(value: Any, today: date) -> str | None:
     """A phone number: 7-15 digits, keeping a leading +."""
-    text = str(value).strip()
+    text = chinese_to_digits(str(value)).strip()
     digits = re.sub(r"\D", "", text) or spoken_digits(text)
     if not 7 <= len(digits) <= 15:
         return None
@@ -87,8 +90,11 @@ def validate_phone(value: Any, today: date) -> str | None:
 
 
 def validate_date(value: Any, today: date) -> str | None:
-    """A date in the future-ish: ISO, d/m/y, `tomorrow`, weekdays, `12 march`; ISO out."""
+    """A date in the future-ish: ISO, d/m/y, `tomorrow`, weekdays, `12 march`, 明天, 下周三, 十二月五号; ISO out."""
     text = str(value).strip().lower()
+    if han_count(text):
+        day = parse_spoken_date(text, today)
+        return day.isoformat() if day is not None else None
     if m := re.search(r"(\d{4})-(\d{1,2})-(\d{1,2})", text):
         return _iso(int(m[1]), int(m[2]), int(m[3]))
     if m := re.search(r"(\d{1,2})[/.](\d{1,2})(?:[/.](\d{2,4}))?", text):
@@ -129,7 +135,7 @@ def validate_text(value: Any, today: date) -> str | None:
 
 def validate_security_answer(value: Any, today: date) -> str | None:
     """The digits of a postcode or of the phone number's last four ("six zero six zero seven")."""
-    text = re.sub(r"\blast\s+(?:four|4)\b(?:\s+digits)?", " ", str(value).lower())
+    text = re.sub(r"\blast\s+(?:four|4)\b(?:\s+digits)?|后四位", " ", chinese_to_digits(str(value)).lower())
     digits = "".join(re.findall(r"\d", text)) if re.search(r"\d", text) else spoken_digits(text)
     return digits if 4 <= len(digits) <= 10 else None
 

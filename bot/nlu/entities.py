@@ -228,6 +228,9 @@ def merge(entities: list[Entity]) -> list[Entity]:
         clash = next((k for k in kept if ent.start < k.end and k.start < ent.end), None)
         if clash is None:
             kept.append(ent)
+        elif (clash.entity == ent.entity and ent.start <= clash.start and clash.end <= ent.end
+              and ent.end - ent.start > clash.end - clash.start and ent.extractor == "LookupEntityExtractor"):
+            kept[kept.index(clash)] = Entity(**{**ent.__dict__, "role": clash.role or ent.role})  # 芝加哥, not 芝加
         elif clash.role is None and ent.role and clash.entity == ent.entity:
             kept[kept.index(clash)] = Entity(**{**clash.__dict__, "role": ent.role})
     return sorted(kept, key=lambda e: e.start)

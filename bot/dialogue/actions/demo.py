@@ -102,7 +102,9 @@ def _changed_address(ctx: ActionContext, office: BackOffice) -> list[Event]:
     if result.outcome is AddressChangeOutcome.NOT_FOUND:
         return _not_found(ctx)
     if result.outcome is AddressChangeOutcome.UNKNOWN_CITY:
-        return [BotMessage(f"Sorry, we don't deliver to {ctx.slot('city')}."),
+        city = ctx.slot("city")
+        sorry = f"不好意思，我们不送{city}。" if _language(ctx) == "zh" else f"Sorry, we don't deliver to {city}."
+        return [BotMessage(sorry),
                 RetrySlot("city")]
     if result.outcome is AddressChangeOutcome.ALREADY_SHIPPED:
         return [*order_events, UtterResponse("utter_address_change_too_late")]
