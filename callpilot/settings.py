@@ -76,9 +76,10 @@ class Settings(BaseModel):
     # Voice gateway
     asr_engine: Literal["whisper-tiny.en", "moonshine", "whisper-base", "vosk"] = "whisper-tiny.en"
     tts_engine: Literal["hibari", "piper", "espeak", "chain"] = "hibari"
-    asr_processes: int = Field(2, ge=0, le=16)  # whisper-tiny.en decodes in worker processes (0: in the server)
+    asr_processes: int = Field(2, ge=0, le=16)  # whisper decodes in worker processes (0: in the server)
     asr_vosk_model_dir: Path | None = None  # the vosk model folder (am/, conf/ ...), needed by asr_engine vosk
-    asr_language: str | None = None  # whisper-base: "zh", "en" ... (None: detected per turn); English-only others
+    # whisper-base: "zh", "en" ... (None: the likeliest of `languages`, per turn); the other engines are English-only
+    asr_language: str | None = None
     asr_cpu_threads: int = Field(1, ge=1, le=16)  # per decode
     asr_num_workers: int = Field(2, ge=1, le=16)  # decodes at once in one whisper model
     audiosocket_port: int = Field(9092, ge=0, le=65535)  # 0 = off
@@ -144,6 +145,9 @@ class Settings(BaseModel):
         if self.asr_engine in ENGLISH_ONLY_ASR and self.asr_language not in (None, "en"):
             raise ValueError(f"asr_engine {self.asr_engine} recognises English only, not asr_language "
                              f"{self.asr_language!r} (whisper-base recognises other languages)")
+        if self.asr_engine in ENGLISH_ONLY_ASR and self.languages[0] != "en":
+            raise ValueError(f"a line whose first language is {self.languages[0]!r} needs a recogniser that hears it: "
+                             f"asr_engine whisper-base, not {self.asr_engine} (English only)")
         return self
 
     @model_validator(mode="after")

@@ -70,6 +70,7 @@ def asr_settings(settings: Settings) -> AsrSettings:
         engine=settings.asr_engine,
         vosk_model_dir=settings.asr_vosk_model_dir,
         language=settings.asr_language,
+        languages=tuple(settings.languages),
         cpu_threads=settings.asr_cpu_threads,
         num_workers=settings.asr_num_workers,
         processes=settings.asr_processes,

@@ -78,11 +78,27 @@ def test_digit_groups_never_leave_one_digit_alone() -> None:
 
 def test_text_without_numbers_is_unchanged_and_the_language_is_checked() -> None:
     assert say("How can I help you today?") == "How can I help you today?"
-    assert languages() == ("en",)
-    with pytest.raises(ValueError, match="no spoken-text reader for language 'xx': choose one of en"):
+    assert languages() == ("en", "zh")
+    with pytest.raises(ValueError, match="no spoken-text reader for language 'xx': choose one of en, zh"):
         speakable("48213", language="xx")
-    # A Chinese sentence has no reader yet: it goes to the engine as written.
-    assert spoken_form("您的订单号是48213。") == "您的订单号是48213。"
+    assert spoken_form("您好，请问有什么可以帮您？") == "您好，请问有什么可以帮您？"
+
+
+@pytest.mark.parametrize(("text", "spoken"), [
+    ("您的订单号是48213。", "您的订单号是四八二一三。"),  # an id digit by digit, inside Chinese text
+    ("运单号是BLF-48215。", "运单号是BLF四八二一五。"),
+    ("维修单R104233", "维修单R一零四二三三"),
+    ("请拨打+86 138 1234 5678", "请拨打加八六，一三八，一二三四，五六七八"),
+    ("早上8:00到晚上9点", "早上八点到晚上九点"),  # 8:00 as 八点
+    ("下午2点30分", "下午两点半"),
+    ("12月5日送到", "十二月五日送到"),
+    ("满$499可以分期", "满四百九十九美元可以分期"),
+    ("价格是¥1,299.50", "价格是一千二百九十九元五十分"),
+    ("保修2年，打8折", "保修二年，打八折"),
+    ("百分之：20%", "百分之：百分之二十"),
+])
+def test_chinese_is_read_the_chinese_way(text: str, spoken: str) -> None:
+    assert spoken_form(text) == spoken
     assert spoken_form("order 48213", NLU_IDS) == "order four eight two, one three"
 
 

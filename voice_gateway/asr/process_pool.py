@@ -21,7 +21,13 @@ import numpy as np
 
 from voice_gateway.asr.audio import Samples
 from voice_gateway.asr.segmented import Transcriber, Transcript
-from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber
+from voice_gateway.asr.whisper_engine import (
+    WHISPER_BASE,
+    WhisperOptions,
+    WhisperTranscriber,
+    base_part_dirs,
+    join_split_model,
+)
 
 PARENT_CHECK_S = 1.0
 log = logging.getLogger(__name__)
@@ -40,9 +46,12 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _load(model_dir: str, options: WhisperOptions) -> None:
+def _load(model: str, options: WhisperOptions) -> None:
     threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True, name="parent-watch").start()
-    _Worker.transcriber = WhisperTranscriber.from_dir(Path(model_dir), options)
+    if model == WHISPER_BASE:  # multilingual base, joined from its two packages in the worker
+        _Worker.transcriber = WhisperTranscriber.from_files(model, join_split_model(base_part_dirs()), options)
+    else:
+        _Worker.transcriber = WhisperTranscriber.from_dir(Path(model), options)
 
 
 def _transcribe(samples: Samples) -> Transcript:
@@ -59,7 +68,8 @@ class ProcessTranscriber:
     goes on in the keypad menu.
     """
 
-    def __init__(self, model_dir: Path, options: WhisperOptions, *, processes: int = 2) -> None:
+    def __init__(self, model_dir: Path | str, options: WhisperOptions, *, processes: int = 2) -> None:
+        """`model_dir`: a CTranslate2 Whisper folder, or `WHISPER_BASE` (the packaged multilingual base)."""
         if processes < 1:
             raise ValueError(f"processes must be at least 1, got {processes}")
         self.processes = processes

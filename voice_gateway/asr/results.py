@@ -23,6 +23,7 @@ class AsrFinal:
     confidence: float
     start_ms: int
     end_ms: int
+    language: str | None = None  # the language a multilingual recogniser heard
 
 
 AsrResult = AsrPartial | AsrFinal

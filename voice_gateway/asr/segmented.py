@@ -16,6 +16,7 @@ class Transcript:
 
     text: str
     confidence: float
+    language: str | None = None  # what a multilingual model heard ("zh", "en"); None: the model's one language
 
 
 class Transcriber(Protocol):
@@ -96,7 +97,7 @@ class SegmentedStream:
         self._turn_start_ms = None
         self._speculation = None
         self._trim_to(self._now_ms - self._timings.idle_keep_ms)
-        return AsrFinal(transcript.text, transcript.confidence, start_ms, end_ms)
+        return AsrFinal(transcript.text, transcript.confidence, start_ms, end_ms, transcript.language)
 
     def _decode(self, until_ms: int) -> Transcript:
         """Run the model on the buffered turn up to ``until_ms`` (clipped to what has arrived)."""

@@ -62,6 +62,7 @@ class Decoded:
     text: str
     avg_logprob: float
     no_speech_prob: float
+    language: str | None = None
 
     @property
     def is_silence(self) -> bool:
@@ -76,7 +77,8 @@ class ShortWindowDecoder:
     """Greedy, timestamp-free decoding of one utterance on a window sized to it (faster-whisper's prompt,
     blank and non-speech token suppression); returns None when the utterance needs the full window."""
 
-    def __init__(self, whisper_model: Any, language: str | None, policy: WindowPolicy | None = None) -> None:
+    def __init__(self, whisper_model: Any, language: str | None, policy: WindowPolicy | None = None,
+                 languages: tuple[str, ...] = ()) -> None:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
@@ -84,11 +86,26 @@ class ShortWindowDecoder:
         self._model = whisper_model.model  # ctranslate2.models.Whisper
         self._features = whisper_model.feature_extractor
         multilingual = bool(self._model.is_multilingual)
-        self._tokenizer = Tokenizer(
-            whisper_model.hf_tokenizer, multilingual, task="transcribe", language=(language or "en")
-        )
-        self._prompt = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
+        # A multilingual model on a line with several languages: each utterance's language is the likeliest of
+        # the line's (Whisper's detection over all 99 languages takes short Mandarin for Cantonese or Japanese).
+        self.languages = languages if multilingual and language is None and len(languages) > 1 else ()
+        self._tokenizers = {
+            lang: Tokenizer(whisper_model.hf_tokenizer, multilingual, task="transcribe", language=lang)
+            for lang in (self.languages or (language or "en",))
+        }
+        self._tokenizer = next(iter(self._tokenizers.values()))
         self._suppress = list(get_suppressed_tokens(self._tokenizer, (-1,)) or ())
+
+    def _prompt(self, language: str) -> list[int]:
+        tokenizer = self._tokenizers[language]
+        return [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+
+    def _language(self, encoded: Any) -> str:
+        """The line's language this audio most likely is (the only one if the line has one)."""
+        if not self.languages:
+            return next(iter(self._tokenizers))
+        scores = dict(self._model.detect_language(encoded)[0])
+        return max(self.languages, key=lambda lang: scores.get(f"<|{lang}|>", 0.0))
 
     def decode(self, samples: Samples) -> Decoded | None:
         import ctranslate2
@@ -101,11 +118,14 @@ class ShortWindowDecoder:
         features = np.zeros((1, mel.shape[0], window), dtype=np.float32)  # faster-whisper pads with 0 too
         features[0, :, : mel.shape[1]] = mel
         encoded = self._model.encode(ctranslate2.StorageView.from_array(features))
+        language = self._language(encoded)
+        prompt = self._prompt(language)
         result = self._model.generate(
             encoded,
-            [self._prompt],
+            [prompt],
             beam_size=1,
-            max_length=len(self._prompt) + self.policy.max_new_tokens(samples.size),
+            # A Chinese character is often two tokens: twice the bound (Whisper's own limit is 448 tokens).
+            max_length=len(prompt) + self.policy.max_new_tokens(samples.size) * (2 if language == "zh" else 1),
             no_repeat_ngram_size=self.policy.no_repeat_ngram_size,
             return_scores=True,
             return_no_speech_prob=True,
@@ -115,4 +135,5 @@ class ShortWindowDecoder:
         tokens = [token for token in result.sequences_ids[0] if token < self._tokenizer.eot]
         # CTranslate2's score is the sum of log-probs over length (length_penalty 1), end-of-text included.
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else -10.0
-        return Decoded(self._tokenizer.decode(tokens).strip(), float(avg_logprob), float(result.no_speech_prob))
+        text = self._tokenizers[language].decode(tokens).strip()
+        return Decoded(text, float(avg_logprob), float(result.no_speech_prob), language)

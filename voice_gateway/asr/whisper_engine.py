@@ -14,6 +14,7 @@ from voice_gateway.asr.segmented import SegmentedEngine, SegmentTimings, Transcr
 from voice_gateway.asr.short_window import NO_SPEECH_LOGPROB, NO_SPEECH_PROB, ShortWindowDecoder, WindowPolicy
 
 MODEL_FILES = ("config.json", "vocabulary.txt", "tokenizer.json")
+WHISPER_BASE = "whisper-base"
 # Callers read out identifiers more than amounts: Whisper's thousands separators ("48,215") are dropped so an
 # order number stays one token for the NLU ("$1,500" becomes "$1500", the same amount).
 _DIGIT_GROUP_COMMA = re.compile(r"(?<=\d),(?=\d{3}\b)")
@@ -29,6 +30,9 @@ class WhisperOptions:
     num_workers: int = 2
     # Decoding
     language: str | None = "en"
+    # With `language` None on a multilingual model: the languages each utterance may be in (the likeliest of
+    # them is decoded); empty: any language Whisper knows.
+    languages: tuple[str, ...] = ()
     beam_size: int = 1
     # Utterances up to `window.max_window_ms` are encoded on a window sized to them (None: always 30 s);
     # measured on tiny.en only, so the other models keep the 30 s window.
@@ -75,7 +79,7 @@ class WhisperTranscriber:
         self.options = options
         self.short: ShortWindowDecoder | None = None
         if options.window is not None and options.beam_size == 1:
-            self.short = ShortWindowDecoder(model, options.language, options.window)
+            self.short = ShortWindowDecoder(model, options.language, options.window, options.languages)
 
     @classmethod
     def from_dir(cls, model_dir: Path, options: WhisperOptions | None = None) -> WhisperTranscriber:
@@ -112,10 +116,11 @@ class WhisperTranscriber:
         if decoded is not None:
             if decoded.is_silence or not decoded.text:
                 return Transcript("", 0.0)
-            return Transcript(_DIGIT_GROUP_COMMA.sub("", decoded.text), decoded.confidence)
-        segments, _info = self.model.transcribe(
+            return Transcript(_DIGIT_GROUP_COMMA.sub("", decoded.text), decoded.confidence, decoded.language)
+        language = self._language(samples)
+        segments, info = self.model.transcribe(
             samples,
-            language=self.options.language,
+            language=language,
             beam_size=self.options.beam_size,
             temperature=0.0,
             without_timestamps=True,
@@ -132,7 +137,18 @@ class WhisperTranscriber:
                 logprobs.append(float(segment.avg_logprob))
         if not texts:
             return Transcript("", 0.0)
-        return Transcript(_DIGIT_GROUP_COMMA.sub("", " ".join(texts)), math.exp(sum(logprobs) / len(logprobs)))
+        joiner = "" if info.language == "zh" else " "
+        return Transcript(_DIGIT_GROUP_COMMA.sub("", joiner.join(texts)), math.exp(sum(logprobs) / len(logprobs)),
+                          info.language)
+
+    def _language(self, samples: Samples) -> str | None:
+        """The configured language, else the likeliest of the line's languages, else Whisper's own guess."""
+        languages = self.options.languages
+        if self.options.language is not None or len(languages) < 2 or not self.model.model.is_multilingual:
+            return self.options.language or (languages[0] if languages else None)
+        _best, _probability, scores = self.model.detect_language(samples)
+        ranked = dict(scores)
+        return max(languages, key=lambda lang: ranked.get(lang, 0.0))
 
 
 def tiny_en_engine(
@@ -150,10 +166,19 @@ def tiny_en_engine(
     return SegmentedEngine("whisper-tiny.en", transcriber, timings)
 
 
-def base_engine(options: WhisperOptions | None = None, timings: SegmentTimings | None = None) -> SegmentedEngine:
-    """Whisper base multilingual (set ``options.language``, e.g. "zh"), joined from its two packages."""
-    files = join_split_model(base_part_dirs())
-    return SegmentedEngine("whisper-base", WhisperTranscriber.from_files("whisper-base", files, options), timings)
+def base_engine(
+    options: WhisperOptions | None = None, timings: SegmentTimings | None = None, *, processes: int = 0
+) -> SegmentedEngine:
+    """Whisper base multilingual (``options.language`` "zh", or ``options.languages`` ("zh", "en") to pick per
+    utterance), joined from its two packages; in `processes` worker processes when > 0."""
+    if processes > 0:
+        from voice_gateway.asr.process_pool import ProcessTranscriber
+
+        transcriber: Transcriber = ProcessTranscriber(WHISPER_BASE, options or WhisperOptions(), processes=processes)
+    else:
+        files = join_split_model(base_part_dirs())
+        transcriber = WhisperTranscriber.from_files(WHISPER_BASE, files, options)
+    return SegmentedEngine(WHISPER_BASE, transcriber, timings)
 
 
 def dir_engine(

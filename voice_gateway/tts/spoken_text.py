@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
-from voice_gateway.tts import spoken_en
+from voice_gateway.tts import spoken_en, spoken_zh
 
 
 class Reader(Protocol):
@@ -46,7 +46,7 @@ class Reader(Protocol):
     def date(self, year: int | None, month: int, day: int) -> str: ...
 
 
-READERS: dict[str, Reader] = {"en": spoken_en.ENGLISH}
+READERS: dict[str, Reader] = {"en": spoken_en.ENGLISH, "zh": spoken_zh.CHINESE}
 
 
 def languages() -> tuple[str, ...]:
@@ -62,20 +62,25 @@ _KEYWORD_ID = re.compile(
     r"(?P<id>(?:[A-Za-z]{1,4}-?)?\d[\dA-Za-z-]*\d)\b",
     re.IGNORECASE,
 )
-_LETTERS_AND_DIGITS = re.compile(r"\b[A-Z]{1,4}(?:-[A-Z]{1,4})*-?\d{3,}(?:-\d+)*\b")
+_LETTERS_AND_DIGITS = re.compile(r"(?<![A-Za-z0-9_])[A-Z]{1,4}(?:-[A-Z]{1,4})*-?\d{3,}(?:-\d+)*(?![A-Za-z0-9_])")
 _POSTCODE_UK = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b")
-_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d[\d\s().-]{5,}\d\b")
+_INTERNATIONAL = re.compile(r"(?<![A-Za-z0-9_+])\+\d[\d\s().-]{5,}\d(?![A-Za-z0-9_])")
 _NORTH_AMERICAN = re.compile(r"(?<![\w-])\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b")
 _LONG_DIGITS = re.compile(r"(?<![\d,.$£€¥])\d{5,}(?!\d|[.,]\d)")
 # Amounts, dates, times, counts.
-_ISO_DATE = re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b")
+# Boundaries are ASCII (`_NB`, `_NA`): Han characters are word characters to \b, and "订单48215" has an id.
+_NB, _NA = r"(?<![A-Za-z0-9_])", r"(?![A-Za-z0-9_])"
+_ISO_DATE = re.compile(rf"{_NB}(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}}){_NA}")
 # "p.m." keeps its last dot: it may end the sentence too.
 _TIME_12 = re.compile(r"\b(?P<h>1[0-2]|0?\d)(?::(?P<min>[0-5]\d))?\s?(?P<half>[ap])(?:\.m(?=\.)|m\b)", re.IGNORECASE)
-_TIME_24 = re.compile(r"\b(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)\b")
+_TIME_24 = re.compile(rf"{_NB}(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d){_NA}")
+# Chinese clock times and dates in digits: 8点, 8点30分, 12月5日 / 12月5号.
+_ZH_TIME = re.compile(r"(?<![\d:])(?P<h>[01]?\d|2[0-3])点(?:(?P<min>[0-5]?\d)分)?")
+_ZH_DATE = re.compile(r"(?<!\d)(?:(?P<y>\d{4})年)?(?P<m>1[0-2]|0?[1-9])月(?P<d>[12]\d|3[01]|0?[1-9])[日号]")
 _MONEY = re.compile(r"(?P<cur>[$£€¥])\s?(?P<units>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<cents>\d{2}))?(?![\d])")
-_PERCENT = re.compile(r"(?<![\w.])(?P<n>\d+(?:\.\d+)?)\s?%")
+_PERCENT = re.compile(r"(?<![A-Za-z0-9_.])(?P<n>\d+(?:\.\d+)?)\s?%")
 _ORDINAL = re.compile(r"\b(?P<n>\d+)(?:st|nd|rd|th)\b")
-_NUMBER = re.compile(r"(?<![\w.])(?P<n>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?(?!\w|\.\d)")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(?P<n>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?(?![A-Za-z0-9_]|\.\d)")
 _SEPARATORS = re.compile(r"[\s().-]+")
 _RUNS = re.compile(r"[A-Za-z]+|\d+")
 
@@ -163,6 +168,9 @@ def _rules(reader: Reader, id_patterns: tuple[str, ...]) -> list[Rule]:
         (_ISO_DATE, lambda m: reader.date(int(m.group("y")), int(m.group("m")), int(m.group("d"))), "0"),
         (month_day, named_date, "0"),
         (day_month, named_date, "0"),
+        (_ZH_DATE, lambda m: reader.date(int(m.group("y")) if m.group("y") else None, int(m.group("m")),
+                                         int(m.group("d"))), "0"),
+        (_ZH_TIME, lambda m: reader.time(int(m.group("h")), int(m.group("min") or 0), None), "0"),
         (_TIME_12, clock, "0"),
         (_TIME_24, clock, "0"),
         (_MONEY, lambda m: reader.money(m.group("cur"), int(m.group("units").replace(",", "")),
