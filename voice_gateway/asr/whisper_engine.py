@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,8 @@ class WhisperTranscriber:
         if decoded is not None:
             if decoded.is_silence or not decoded.text:
                 return Transcript("", 0.0)
-            return Transcript(_DIGIT_GROUP_COMMA.sub("", decoded.text), decoded.confidence, decoded.language)
+            text = _simplified(_DIGIT_GROUP_COMMA.sub("", decoded.text), decoded.language)
+            return Transcript(text, decoded.confidence, decoded.language)
         language = self._language(samples)
         segments, info = self.model.transcribe(
             samples,
@@ -138,8 +140,8 @@ class WhisperTranscriber:
         if not texts:
             return Transcript("", 0.0)
         joiner = "" if info.language == "zh" else " "
-        return Transcript(_DIGIT_GROUP_COMMA.sub("", joiner.join(texts)), math.exp(sum(logprobs) / len(logprobs)),
-                          info.language)
+        text = _simplified(_DIGIT_GROUP_COMMA.sub("", joiner.join(texts)), info.language)
+        return Transcript(text, math.exp(sum(logprobs) / len(logprobs)), info.language)
 
     def _language(self, samples: Samples) -> str | None:
         """The configured language, else the likeliest of the line's languages, else Whisper's own guess."""
@@ -149,6 +151,19 @@ class WhisperTranscriber:
         _best, _probability, scores = self.model.detect_language(samples)
         ranked = dict(scores)
         return max(languages, key=lambda lang: ranked.get(lang, 0.0))
+
+
+@lru_cache(maxsize=1)
+def _to_simplified() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def _simplified(text: str, language: str | None) -> str:
+    """Whisper writes Mandarin in traditional characters as often as not (電台, 訂單): callers' transcripts,
+    the NLU and the agents' screens use simplified ones."""
+    return str(_to_simplified().convert(text)) if language == "zh" and text else text
 
 
 def tiny_en_engine(
