@@ -76,6 +76,9 @@ class Settings(BaseModel):
     # Voice gateway
     asr_engine: Literal["whisper-tiny.en", "moonshine", "whisper-base", "vosk"] = "whisper-tiny.en"
     tts_engine: Literal["hibari", "piper", "espeak", "chain"] = "hibari"
+    # edge-tts's neural voices first (en-US / zh-CN) when its service answers within 250 ms, the offline
+    # voices otherwise (and for 60 s after a failure): off by default, the product works offline
+    tts_network_voices: bool = False
     asr_processes: int = Field(2, ge=0, le=16)  # whisper decodes in worker processes (0: in the server)
     asr_vosk_model_dir: Path | None = None  # the vosk model folder (am/, conf/ ...), needed by asr_engine vosk
     # whisper-base: "zh", "en" ... (None: the likeliest of `languages`, per turn); the other engines are English-only

@@ -149,6 +149,8 @@ class VoiceRuntime:
                 HeardDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),
                 asr=asr_settings(self.settings),
                 tts_engine=self.settings.tts_engine,
+                use_edge=self.settings.tts_network_voices,
+                languages=tuple(self.settings.languages),
                 call_log_path=self.settings.call_log,
                 call_log_redact=redact_stored,  # the file: caller numbers, cards, e-mails never in clear
                 settings=pipeline_settings(self.settings),

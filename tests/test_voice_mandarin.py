@@ -76,3 +76,56 @@ def test_whisper_base_hears_espeak_mandarin_as_chinese_characters() -> None:
     heard = "".join(e.text for e in listener.accept(pcm) + listener.flush() if isinstance(e, AsrFinal))
     assert len(HAN.findall(heard)) >= 4, heard
     assert {"我", "想", "的"} <= set(heard), heard  # espeak-ng is no native speaker: some words come out wrong
+
+
+def test_an_english_voice_line_with_chinese_speaks_chinese_with_the_mandarin_voice() -> None:
+    from voice_gateway.tts import HibariTts
+    from voice_gateway.tts.engines import with_mandarin
+
+    chain = with_mandarin(HibariTts())
+
+    async def run(text: str) -> AudioChunk:
+        return AudioChunk.join([chunk async for chunk in chain.synthesize(text)])
+
+    chinese, english = asyncio.run(run("您好，请问有什么可以帮您？")), asyncio.run(run("How can I help you?"))
+    assert (chinese.engine, english.engine) == ("espeak", "hibari")
+    assert chinese.sample_rate == english.sample_rate and chinese.duration_s > 1.0 and rms(chinese.pcm) > 500
+
+
+def test_the_network_voice_falls_back_fast_when_it_cannot_connect() -> None:
+    import socket
+
+    from voice_gateway.tts import HibariTts
+    from voice_gateway.tts.engines import with_mandarin
+
+    with socket.socket() as closed:  # a port nothing listens on: connection refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    chain = with_mandarin(HibariTts(), use_edge=True, edge_endpoint=("127.0.0.1", port))
+
+    async def run() -> AudioChunk:
+        return AudioChunk.join([chunk async for chunk in chain.synthesize("订单四八二一五已经发货。")])
+
+    audio = asyncio.run(run())
+    assert audio.engine == "espeak" and audio.duration_s > 1.0
+    assert chain.links[1].engine.name == "edge"  # tried first, refused: espeak-ng spoke
+
+
+def test_whisper_base_picks_the_lines_language_per_utterance() -> None:
+    engine = base_engine(WhisperOptions(language=None, languages=("zh", "en")))
+    transcriber = engine.transcriber  # type: ignore[attr-defined]
+
+    async def render(text: str, voice: str) -> AudioChunk:
+        return AudioChunk.join([chunk async for chunk in EspeakTts().synthesize(text, voice)])
+
+    def heard(text: str, voice: str) -> tuple[str | None, str]:
+        audio = asyncio.run(render(text, voice))
+        samples = np.frombuffer(resample_pcm16(audio.pcm, audio.sample_rate, 16000), "<i2").astype(np.float32)
+        result = transcriber.transcribe(samples / 32768)
+        return result.language, result.text
+
+    language, text = heard("Where is my order? I would like to speak to an agent.", "en-us")
+    assert language == "en" and "order" in text.lower(), text
+    language, text = heard("我想查询我的订单", "cmn")
+    assert language == "zh" and len(HAN.findall(text)) >= 4, text
+    assert not re.search(r"[訂單電們開門]", text)  # simplified characters, whatever Whisper wrote

@@ -125,11 +125,14 @@ def load_services(
     call_log_path: Path | None = None,
     call_log_redact: Callable[[str], str] | None = None,
     settings: PipelineSettings | None = None,
+    languages: tuple[str, ...] = ("en",),
 ) -> VoiceServices:
     """Load the offline models (a few seconds): the recogniser `asr` describes (default whisper-tiny.en in this
-    process); `tts_engine` is "hibari", "piper", "espeak" or "chain"."""
+    process); `tts_engine` is "hibari", "piper", "espeak" or "chain" (English; with "zh" in `languages`,
+    Chinese text goes to edge-tts zh-CN if `use_edge`, else espeak-ng's Mandarin voice)."""
     from voice_gateway.asr import load_engine
     from voice_gateway.tts import EspeakTts, default_chain, load_offline
+    from voice_gateway.tts.engines import with_mandarin
     from voice_gateway.vad import SileroVad
 
     tts: TtsEngine
@@ -139,6 +142,8 @@ def load_services(
         tts = default_chain(use_edge=use_edge)
     else:
         tts = load_offline(tts_engine)
+    if "zh" in languages and tts_engine != "chain":
+        tts = with_mandarin(tts, use_edge=use_edge)
     return VoiceServices(
         asr=load_engine(asr or AsrSettings()),
         vad=SileroVad(),

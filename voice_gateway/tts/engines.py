@@ -25,6 +25,26 @@ def load_offline(name: str = OFFLINE_DEFAULT) -> TtsEngine:
     return factory()
 
 
+def with_mandarin(
+    english: TtsEngine,
+    *,
+    use_edge: bool = False,
+    edge_endpoint: tuple[str, int] = EDGE_ENDPOINT,
+    edge_connect_timeout_s: float = 0.25,
+    edge_cooldown_s: float = 60.0,
+) -> FallbackTts:
+    """`english` for English text; Chinese text to edge-tts zh-CN-XiaoxiaoNeural when `use_edge` (and it is
+    reachable: one connect attempt of `edge_connect_timeout_s`, then `edge_cooldown_s` without trying), else
+    espeak-ng's Mandarin voice, the offline one (measured in bench/results/asr_zh.json)."""
+    links = [FallbackLink(english, "en-us" if isinstance(english, EspeakTts) else None, frozenset({"en"}))]
+    if use_edge:
+        edge = EdgeTts(endpoint=edge_endpoint, connect_timeout_s=edge_connect_timeout_s,
+                       breaker=CircuitBreaker(cooldown_s=edge_cooldown_s))
+        links.append(FallbackLink(edge, "zh-CN-XiaoxiaoNeural", frozenset({"zh"})))
+    links.append(FallbackLink(EspeakTts(), "cmn", frozenset({"zh"})))
+    return FallbackTts(links, sample_rate=english.sample_rate)
+
+
 def default_chain(
     *,
     offline: TtsEngine | None = None,
