@@ -69,6 +69,24 @@ def _with_check_digit(body: str) -> str:
         ("order four eight two one five", "order four eight two one five"),
         ("four one one one one one one one one one one one one one one two", "four one one one one one one one one one one one one one one two"),
         ("one two three four five six seven eight nine ten", "one two three four five six seven eight nine ten"),
+        # Chinese callers: numbers inside Chinese text, +86 or not, landlines, Chinese numerals, bank cards.
+        ("我的手机号13812345678", "我的手机号[phone]"),
+        ("打我电话+86 138 1234 5678吧", "打我电话[phone]吧"),
+        ("+8613812345678", "[phone]"),  # 13 digits that also pass the Luhn check: a phone, not a card
+        ("86 13812345678", "[phone]"),
+        ("座机021-62345678", "座机[phone]"),
+        ("0571 8765 4321找我", "[phone]找我"),
+        ("(010)62345678", "[phone]"),
+        ("我的手机是一三八幺二三四五六七八", "我的手机是[phone]"),
+        ("手机 幺三八，幺二三四，五六七八", "手机 [phone]"),
+        ("卡号6222 0212 3456 7890 128", "卡号[card]"),
+        (f"银行卡{_with_check_digit('621700000000000000')}", "银行卡[card]"),  # UnionPay, 19 digits
+        ("身份证号11010519491231002X", "身份证号[id]"),
+        ("邮箱zhang.wei@163.com，谢谢", "邮箱[email]，谢谢"),
+        ("订单48215到哪了", "订单48215到哪了"),
+        ("订单四八二一五", "订单四八二一五"),
+        ("维修单R104233", "维修单R104233"),
+        ("一共1199元，12月5日送", "一共1199元，12月5日送"),
         # Mixed.
         ("order 48215, card 4111 1111 1111 1111, phone 617 555 0142, mail a@b.io",
          "order 48215, card [card], phone [phone], mail [email]"),

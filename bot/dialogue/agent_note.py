@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.dialogue.agent_note_zh import write_note_zh
 from bot.dialogue.state import ConversationState
 
 # What a caller with this intent needs, as an agent would put it; {order} and {repair} become "order 48215"
@@ -78,6 +79,9 @@ def write_note(state: ConversationState, *, reason: str, skill: str) -> str:
     user_turns = [t for t in state.transcript if t.role == "user" and t.text]
     words = next((t.text for t in reversed(user_turns) if t.intent == now), None) if now else None
     words = words or (user_turns[-1].text if user_turns else None)
+    if state.language == "zh":  # a Chinese call: the agent reads the note in Chinese
+        quoted = _quote(words) if words else None
+        return write_note_zh(state, reason=reason, skill=skill, topics=topics, now=now, words=quoted)
     wants = f"needs help with {_fill(TOPICS[now], slots)}" if now else "did not say what they need"
     first = f'{who} {wants}' + (f': "{_quote(words)}".' if words else ".")
     keys = [t.dtmf for t in state.transcript if t.dtmf]

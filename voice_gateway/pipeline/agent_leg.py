@@ -26,12 +26,10 @@ from voice_gateway.pipeline.handoff_port import (
 from voice_gateway.pipeline.hold import AgentAudio, HoldMusic, ToBridge, beep_frames
 from voice_gateway.pipeline.leg_states import LEG_TRANSITIONS, IllegalLegTransition, Leg
 from voice_gateway.pipeline.leg_words import (
-    CLOSED_TEXT,
-    HAND_BACK_TEXT,
-    NO_AGENT_TEXT,
     OverflowOffer,
     overflow_text,
     queue_announcement,
+    words,
 )
 
 log = logging.getLogger(__name__)
@@ -59,6 +57,7 @@ class AgentLeg:
         self._beep: list[bytes] = []
         self._offer: OverflowOffer | None = None  # the overflow choices, while the caller may pick one
         self._overflow_targets: dict[str, str | None] = {}
+        self.language = "en"  # the caller's, from the handoff request: what the leg says is said in it
 
     def move(self, event: str) -> Leg:
         try:
@@ -75,12 +74,13 @@ class AgentLeg:
     async def request(self, decision: HandoffDecision, *, language: str = "en") -> None:
         """Queue the call for an agent; updates (position, agent, overflow) arrive on a task of their own."""
         self.move("request")
+        self.language = language
         self._last_position = None
         try:
             await self.port.request(self.call_id, decision, language=language)
         except Exception as exc:  # no queue must never mean silence: the bot keeps the caller
             log.exception("call %s: the handoff request failed", self.call_id)
-            await self._back_to_bot(f"request_failed: {type(exc).__name__}", NO_AGENT_TEXT)
+            await self._back_to_bot(f"request_failed: {type(exc).__name__}", words(language)["no_agent"])
             return
         self.host.log_leg("queued", skill=decision.skill)
         # Subscribing after the request loses nothing: the updates start with where the call stands.
@@ -124,7 +124,7 @@ class AgentLeg:
         except Exception:
             log.exception("call %s: handoff updates failed; the bot takes the call back", self.call_id)
             if self.state in (Leg.QUEUED, Leg.AGENT, Leg.HELD):
-                await self._back_to_bot("handoff_failed", NO_AGENT_TEXT)
+                await self._back_to_bot("handoff_failed", words(self.language)["no_agent"])
 
     async def on_update(self, update: LegUpdate | Hold) -> None:
         """Carry out one update; a stale one (for a state the call already left) is logged and ignored."""
@@ -135,7 +135,7 @@ class AgentLeg:
                 self.move("position")
                 if position != self._last_position:
                     self._last_position = position
-                    self.host.say(queue_announcement(position, wait))
+                    self.host.say(queue_announcement(position, wait, self.language))
                     await self.host.show("queued", f"position {position}")
             case AgentJoined():
                 self.move("agent_joined")
@@ -159,15 +159,15 @@ class AgentLeg:
                 self._overflow_targets = {"callback": update.target if update.action == "callback" else None,
                                           "transfer": update.backup}
                 self.host.log_leg("overflow_offer", choices=list(choices), default=update.action)
-                self.host.say(self._offer.text())
+                self.host.say(self._offer.text(self.language))
                 await self.host.show("overflow", "choose: " + ", ".join(choices))
             case NoAgent(action=action, target=target):
                 self.move("overflow")
                 await self._overflow(action, target)
             case QueueClosed():
-                await self._back_to_bot("closed", CLOSED_TEXT, event="closed")
+                await self._back_to_bot("closed", words(self.language)["closed"], event="closed")
             case BackToBot(reason=reason) if self.state is not Leg.BOT:  # (after AgentGone it is back already)
-                await self._back_to_bot(reason, NO_AGENT_TEXT)
+                await self._back_to_bot(reason, words(self.language)["no_agent"])
 
     async def _agent_gone(self, reason: str, requeued: bool) -> None:
         if self.state not in (Leg.AGENT, Leg.HELD):
@@ -183,7 +183,7 @@ class AgentLeg:
             self._last_position = None
             await self.host.show("queued", reason)
         else:
-            await self._back_to_bot(reason, HAND_BACK_TEXT)
+            await self._back_to_bot(reason, words(self.language)["hand_back"])
 
     async def _back_to_bot(self, reason: str, text: str, *, event: str = "back_to_bot") -> None:
         await self._stop_listening()
@@ -203,7 +203,7 @@ class AgentLeg:
                 action = "voicemail"
             else:
                 self.host.log_leg("callback_requested", number=target)
-        text = overflow_text(action, target, caller=self.caller, first=first)
+        text = overflow_text(action, target, caller=self.caller, first=first, language=self.language)
         if action == "voicemail":
             self.host.say(text)
             self.voicemail = True

@@ -282,6 +282,7 @@ class CallPipeline:
         """Say the turn's messages; log a handoff (the handoff service routes it); hang up after playback."""
         state = self.state
         assert state is not None
+        self.language = turn.language or self.language  # the conversation's (a key press has no words)
         if turn.handoff is not None:
             state.handoffs += 1
             handoff = turn.handoff
