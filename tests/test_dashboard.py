@@ -35,10 +35,11 @@ def at(days_ago: int, hh: int, mm: int, ss: int = 0) -> datetime:
     return (NOW - timedelta(days=days_ago)).replace(hour=hh, minute=mm, second=ss)
 
 
-def bot_only(call_id: str, start: datetime, intent: str) -> list[RecordEvent]:
+def bot_only(call_id: str, start: datetime, intent: str, language: str = "en") -> list[RecordEvent]:
     return [
         RecordEvent(call_id, "started", start, {"transport": "twilio", "caller": "+15550100000"}),
-        RecordEvent(call_id, "turn", start + timedelta(seconds=5), {"speaker": "caller", "text": "hi", "intent": intent}),
+        RecordEvent(call_id, "turn", start + timedelta(seconds=5), {"speaker": "caller", "text": "hi", "intent": intent,
+                                                                    "language": language}),
         RecordEvent(call_id, "ended", start + timedelta(minutes=2), {"reason": "hangup"}),
     ]
 
@@ -48,7 +49,8 @@ def to_agent(call_id: str, start: datetime, intent: str, *, wait_s: int | None, 
     offered = start + timedelta(minutes=1)
     events = [
         RecordEvent(call_id, "started", start, {"transport": "twilio", "caller": "+15550100001"}),
-        RecordEvent(call_id, "turn", start + timedelta(seconds=5), {"speaker": "caller", "text": "?", "intent": intent}),
+        RecordEvent(call_id, "turn", start + timedelta(seconds=5), {"speaker": "caller", "text": "?", "intent": intent,
+                                                                    "language": "en"}),
         RecordEvent(call_id, "handoff", offered, {"reason": "asked", "skill": "orders"}),
     ]
     if wait_s is None:
@@ -71,7 +73,7 @@ def to_agent(call_id: str, start: datetime, intent: str, *, wait_s: int | None, 
 #   7 days: 6 calls, offered 3, answered 2 -> 67 %; ASA (12 + 30) / 2 = 21 s; service level 1/3 = 33 %;
 #   containment 3/6 = 50 %; AHT (240 + 60) / 2 = 150 s = 2.5 min.
 EVENTS = [
-    *bot_only("t1", at(0, 9, 0), "check_order_status"),
+    *bot_only("t1", at(0, 9, 0), "check_order_status", language="zh"),  # a Mandarin caller
     *to_agent("t2", at(0, 10, 0), "report_fault", wait_s=12, talk_s=240),
     *to_agent("t3", at(0, 11, 0), "report_fault", wait_s=None),
     *bot_only("y1", at(1, 12, 0), "store_hours"),
@@ -227,6 +229,15 @@ async def test_the_kpi_api_needs_a_supervisor_and_gives_the_same_numbers(site: S
     week = (await site.client.get("/api/v1/kpis", params={"from": "2026-11-20", "to": "2026-11-27"},
                                   headers=auth)).json()
     assert week["kpis"]["calls"] == 6 and week["hot_topics"]["bucket"] == "day"
+    assert today["calls_by_language"] == {"zh": 1, "en": 2}
+    chinese = (await site.client.get("/api/v1/kpis", params={"language": "zh"}, headers=auth)).json()
+    assert chinese["language"] == "zh" and chinese["kpis"]["calls"] == 1 and chinese["kpis"]["offered"] == 0
+    topics = [topic for b in chinese["hot_topics"]["buckets"] for topic, _ in b["top"]]
+    assert topics == ["check_order_status"]
+    english = (await site.client.get("/api/v1/kpis", params={"language": "en"}, headers=auth)).json()
+    assert (english["kpis"]["calls"], english["kpis"]["offered"]) == (2, 2)
+    unknown = await site.client.get("/api/v1/kpis", params={"language": "fr"}, headers=auth)
+    assert unknown.status_code == 400 and "en, zh" in unknown.json()["detail"]
     bad = await site.client.get("/api/v1/kpis", params={"from": "last tuesday"}, headers=auth)
     assert bad.status_code == 400 and "ISO 8601" in bad.json()["detail"]
     backwards = await site.client.get("/api/v1/kpis", params={"from": "2026-11-27", "to": "2026-11-20"}, headers=auth)

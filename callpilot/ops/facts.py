@@ -38,6 +38,7 @@ class CallFact:
     wrap_up_s: float | None = None  # agent after-call work
     caller_hung_up: bool = False  # the caller ended the call (rather than the bot, an agent or an overflow)
     intents: tuple[str, ...] = ()
+    language: str | None = None  # the caller's (zh, en), None when they never spoke
 
     @property
     def offered(self) -> bool:
@@ -104,6 +105,7 @@ def fact_from_record(row: CallRecord) -> CallFact:
         wrap_up_s=float(wrap_up) if isinstance(wrap_up, int | float) else None,
         caller_hung_up=row.ended_at is not None and reason not in NOT_ABANDONED,
         intents=_intent_names(row.intents),
+        language=row.language,
     )
 
 

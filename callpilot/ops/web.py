@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -172,10 +173,18 @@ def mount_ops(app: FastAPI, settings: Settings) -> OpsRuntime:
         if channel not in CHANNEL_CHOICES:
             raise HTTPException(400, f"channel={channel!r}: expected one of {', '.join(CHANNEL_CHOICES)}")
         facts = await ops.facts(start, end, channels=CHANNEL_CHOICES[channel])
+        languages = Counter(f.language or "unknown" for f in facts if start <= f.started_at < end)
+        language = request.query_params.get("language")
+        if language:  # the KPIs and hot topics of one language's callers (a 400 line: zh, en)
+            if language not in settings.languages and language != "unknown":
+                raise HTTPException(400, f"language={language!r}: expected one of {', '.join(settings.languages)}")
+            facts = [f for f in facts if (f.language or "unknown") == language]
         window = [f for f in facts if start <= f.started_at < end]
         bucket: Bucket = "hour" if end - start <= timedelta(days=2) else "day"
         return {
             "channel": channel,
+            "language": language,
+            "calls_by_language": dict(languages),
             "kpis": compute_kpis(facts, start, end, service_level_s=settings.service_level_s).to_dict(),
             "longest_wait_s": longest_wait_s(facts, now),
             "hot_topics": {"bucket": bucket, "buckets": [
