@@ -144,3 +144,21 @@ def test_the_comparison_of_new_and_active_model() -> None:
     handled = inbox_comparison(items, [parse("product_info", 0.9), parse("nlu_fallback", 0.3), parse("deny", 0.9)],
                                [parse("payment_methods", 0.3), parse("nlu_fallback", 0.3), parse("deny", 0.9)], 0.5)
     assert [h["id"] for h in handled] == [1]
+
+
+def test_a_chinese_example_goes_to_the_intents_chinese_file(data_dir: Path) -> None:
+    before = snapshot(data_dir)
+    editor = DataEditor(data_dir)
+    editor.save(None, lambda f: add_examples(f, "check_order_status", ["我的快递到哪儿了", "has my parcel left yet"]),
+                author="ann", message="m")
+    after = snapshot(data_dir)
+    changed = sorted(name for name in after if after[name] != before.get(name))
+    assert changed == ["nlu/orders.yml", "zh/nlu/orders.yml"]
+    assert "- 我的快递到哪儿了\n" in after["zh/nlu/orders.yml"] and "我的快递" not in after["nlu/orders.yml"]
+    # An intent created with Chinese examples: declared in the domain, its examples in the Chinese folder.
+    editor.save(None, lambda f: add_examples(f, "gift_wrap", ["能帮我包装成礼物吗", "可以礼品包装吗", "要礼盒包装",
+                                                              "帮我包一下送人用", "有礼品包装服务吗"], new_intent=True),
+                author="ann", message="m")
+    after = snapshot(data_dir)
+    assert "gift_wrap" in after["zh/nlu/trainer.yml"] and "- gift_wrap" in after["domain.yml"]
+    assert "nlu/trainer.yml" not in after

@@ -99,8 +99,9 @@ def _check_examples(project: Project, min_examples: int) -> list[Problem]:
                         "but not declared under entities: in the domain",
                     )
                 )
+    elsewhere = {intent for per_intent in other_languages.values() for intent in per_intent}
     for intent, count in counts.items():
-        if count < min_examples:
+        if count < min_examples and not (count == 0 and intent in elsewhere):
             location = project.nlu.intent_locations.get(intent, Location(project.root))
             problems.append(
                 Problem(
@@ -108,8 +109,12 @@ def _check_examples(project: Project, min_examples: int) -> list[Problem]:
                     f"intent '{intent}' has only {count} example(s); at least {min_examples} are needed",
                 )
             )
+        elif count == 0:  # an intent of another language only: English callers never get it
+            problems.append(Problem(project.nlu.intent_locations.get(intent, Location(project.root)),
+                                    f"intent '{intent}' has no English examples", "warning"))
+    english = {intent for intent, count in counts.items() if count}
     for language, per_intent in sorted(other_languages.items()):
-        for intent in sorted(set(counts) | set(per_intent)):
+        for intent in sorted(english | set(per_intent)):
             count = per_intent.get(intent, 0)
             if count < min_examples:
                 problems.append(Problem(

@@ -22,8 +22,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from bot.language import detect_language
 from bot.training_data import load_texts, validate_texts
 from bot.training_data.model import DataError, Problem
+from bot.training_data.project import language_of
 from bot.training_data.reader import read_texts
 from callpilot.trainer.markup import example_line
 
@@ -85,9 +87,11 @@ class DataFolder:
             digest.update(path.encode() + b"\0" + self.texts[path].encode() + b"\0")
         return digest.hexdigest()[:20]
 
-    def intent_file(self, intent: str) -> str | None:
-        """The NLU file where `intent`'s examples live."""
+    def intent_file(self, intent: str, language: str = "en") -> str | None:
+        """The NLU file where `intent`'s examples in `language` live (`nlu_data/zh/...` for Chinese)."""
         for path in sorted(self.texts):
+            if language_of(path, self.root.as_posix()) != language:
+                continue
             data = _load(self.texts[path]) if "- intent:" in self.texts[path] else None
             if isinstance(data, dict) and isinstance(data.get("nlu"), list) and any(
                     isinstance(e, dict) and e.get("intent") == intent for e in data["nlu"]):
@@ -131,13 +135,22 @@ def _intent_entry(data: Any, intent: str) -> Any:
 
 
 def add_examples(folder: DataFolder, intent: str, lines: list[str], *, new_intent: bool = False) -> Texts:
-    """The texts with `lines` (Rasa markup) appended to `intent`'s examples; a new intent is declared too."""
-    path = folder.intent_file(intent)
+    """The texts with `lines` (Rasa markup) appended to `intent`'s examples; a new intent is declared too.
+    Chinese lines go to the intent's Chinese file (`nlu_data/zh/`), the others to its English one."""
+    chinese = [line for line in lines if detect_language(line) == "zh"]
+    if chinese and len(chinese) < len(lines):
+        changed_zh = add_examples(folder, intent, chinese, new_intent=new_intent)
+        rest = DataFolder(folder.root, {**folder.texts, **changed_zh})
+        return {**changed_zh, **add_examples(rest, intent, [line for line in lines if line not in chinese])}
+    language = "zh" if chinese else "en"
+    path = folder.intent_file(intent, language)
     changed: Texts = {}
     if path is None:
-        if not new_intent:
+        known = folder.intent_file(intent) is not None  # an English intent's first Chinese examples
+        if not new_intent and not (known and language != "en"):
             raise EditRefused([f"unknown intent {intent!r}: create it, or pick one of the existing intents"])
-        path = (folder.root / NEW_INTENTS_FILE).as_posix()
+        new_file = NEW_INTENTS_FILE if language == "en" else f"{language}/{NEW_INTENTS_FILE}"
+        path = (folder.root / new_file).as_posix()
         data = _load(folder.texts[path]) if path in folder.texts else _load('version: "3.1"\nnlu: []\n')
         if not isinstance(data.get("nlu"), list) or not data["nlu"]:
             data["nlu"] = CommentedSeq()
@@ -146,7 +159,7 @@ def add_examples(folder: DataFolder, intent: str, lines: list[str], *, new_inten
         domain = _load(folder.texts[domain_path])
         if intent not in (domain.get("intents") or []):
             domain.setdefault("intents", CommentedSeq()).append(intent)
-        changed[domain_path] = _dump(domain)
+            changed[domain_path] = _dump(domain)
     elif new_intent:
         raise EditRefused([f"{path}: intent {intent!r} exists already"])
     else:
