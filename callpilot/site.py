@@ -20,7 +20,8 @@ FAVICON = "/favicon.svg"
 DOCS_ASSETS = "/static/docs"
 # Swagger UI as the `fastapi-offline` package ships it (no CDN).
 DOCS_FILES = Path(fastapi_offline.__file__).parent / "static"
-SITE_FILES = {"style.css": "text/css", "favicon.svg": "image/svg+xml"}
+SITE_FILES = {"style.css": "text/css", "favicon.svg": "image/svg+xml", "i18n.js": "text/javascript"}
+I18N = "/static/i18n.js"  # every page: Chinese or English, from the browser's language, switchable
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def page_head(title: str) -> str:
     """The `<head>` lines every callpilot page shares (for pages built in Python)."""
     return (f'<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{html.escape(title)}</title><link rel="icon" href="{FAVICON}" type="image/svg+xml">'
-            f'<link rel="stylesheet" href="{STYLESHEET}">')
+            f'<link rel="stylesheet" href="{STYLESHEET}"><script src="{I18N}" defer></script>')
 
 
 def landing_page(pages: tuple[PageLink, ...] = PAGES) -> str:
