@@ -90,6 +90,34 @@ SCRIPTS: tuple[tuple[str, str | None], ...] = (
     ("tell me about the AquaWash 900 steam washing machine", None),
 )
 VOICES = ("piper", "hibari", "espeak")
+# `--language zh`: a 400 line (languages zh,en, Whisper base), Mandarin callers. espeak-ng is the only Mandarin
+# voice here, varied in speed and pitch; Whisper base understands little of it (bench/results/asr_zh.json), so a
+# Mandarin run measures timing (turn gaps, barge-in, dropped frames, CPU), not understanding.
+SCRIPTS_ZH: tuple[tuple[str, str | None], ...] = (
+    ("请问你们几点开门", None),
+    ("喂你好，我想查一下我的订单 | 四八二一五", "48215"),
+    ("我的订单号是 | 四一八七七", "41877"),
+    ("我要取消订单四五一二零", "45120"),
+    ("对", None),
+    ("不用了，谢谢", None),
+    ("一般几天能送到", None),
+    ("我的维修单是R一零四二三三，修好了吗", "104233"),
+    ("拆封了的东西还能退吗", None),
+    ("我要转人工 | 谢谢", None),
+    ("可以用支付宝或者微信付款吗", None),
+    ("上海有你们的门店吗", None),
+    ("我家洗碗机漏水了，厨房地上全是水 | 不知道怎么办", None),
+    ("帮我把订单四三五六一的发票发到邮箱", "43561"),
+    ("我要改一下收货地址 | 因为下周要搬家", None),
+    ("洗衣机的保修包括哪些", None),
+    ("同一个订单扣了我两次钱，我要退款", None),
+    ("喂，你好", None),
+    ("新买的冰箱下周二能上门安装吗", None),
+    ("我忘了网上账户的密码", None),
+)
+VOICES_ZH = ("cmn-slow", "cmn", "cmn-high")
+ESPEAK_ZH = {"cmn-slow": ["-s", "140", "-p", "40"], "cmn": ["-s", "165", "-p", "50"],
+             "cmn-high": ["-s", "185", "-p", "70"]}
 PAUSE_SHARE = 0.3  # callers who pause mid-sentence where a script has `|`
 GREETING_QUIET_S = 1.2  # the greeting is over once the bot has been silent this long
 BARGE_IN_AFTER_S = 0.8  # how far into the answer the caller interrupts
@@ -100,10 +128,11 @@ STAGGER_S = 8.0  # calls start spread over this long: real calls do not all ask 
 
 def synthesise(text: str, voice: str) -> bytes:
     """Caller speech at 8 kHz PCM16 (the codec turns it into mu-law like a phone line)."""
-    if voice == "espeak":
+    if voice == "espeak" or voice in ESPEAK_ZH:
+        options = ["-v", "cmn-latn-pinyin", *ESPEAK_ZH[voice]] if voice in ESPEAK_ZH else ["-s", "165"]
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "say.wav"
-            subprocess.run(["espeak-ng", "-s", "165", "-w", str(path), text], check=True, timeout=60)
+            subprocess.run(["espeak-ng", *options, "-w", str(path), text], check=True, timeout=60)
             with wave.open(str(path)) as wav:
                 return resample_pcm16(wav.readframes(wav.getnframes()), wav.getframerate(), RATE)
     engine = PiperTts() if voice == "piper" else HibariTts()
@@ -130,27 +159,30 @@ def utterance(script: tuple[str, str | None], voice: str, pause_ms: int | None) 
     """The script in `voice`; with `pause_ms`, that much silence where the script has `|`."""
     text, digits = script
     parts = [part.strip() for part in text.split("|")]
+    joiner = "" if voice in ESPEAK_ZH else " "
     if pause_ms is None or len(parts) == 1:
-        pcm = synthesise(" ".join(parts), voice)
+        pcm = synthesise(joiner.join(parts), voice)
     else:
         gap = bytes(int(RATE * pause_ms / 1000) * 2)
         pcm = gap.join(synthesise(part, voice) for part in parts)
-    return Utterance(pcm + bytes(FRAME * 5), " ".join(parts), digits, voice, pause_ms is not None and len(parts) > 1)
+    paused = pause_ms is not None and len(parts) > 1
+    return Utterance(pcm + bytes(FRAME * 5), joiner.join(parts), digits, voice, paused)
 
 
-def caller_pool(size: int, seed: int = 7) -> list[tuple[Utterance, Utterance]]:
+def caller_pool(size: int, seed: int = 7, language: str = "en") -> list[tuple[Utterance, Utterance]]:
     """`size` distinct callers: two utterances each, scripts and voices and pauses drawn at random."""
+    scripts, voices = (SCRIPTS_ZH, VOICES_ZH) if language == "zh" else (SCRIPTS, VOICES)
     rng = random.Random(seed)
     cache: dict[tuple[int, str, int | None], Utterance] = {}
     pool = []
     for n in range(size):
         pair = []
-        for script in rng.sample(range(len(SCRIPTS)), 2):
-            voice = VOICES[(n + script) % len(VOICES)]
+        for script in rng.sample(range(len(scripts)), 2):
+            voice = voices[(n + script) % len(voices)]
             pause = rng.choice((400, 500, 600, 700)) if rng.random() < PAUSE_SHARE else None
             key = (script, voice, pause)
             if key not in cache:
-                cache[key] = utterance(SCRIPTS[script], voice, pause)
+                cache[key] = utterance(scripts[script], voice, pause)
             pair.append(cache[key])
         pool.append((pair[0], pair[1]))
     return pool
@@ -307,7 +339,9 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def normalise(text: str) -> str:
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
+    """Words to compare; Chinese, which has no spaces, character by character (the WER is then a CER)."""
+    text = re.sub(r"([\u4e00-\u9fff])", r" \1 ", text.lower())
+    return " ".join(re.sub(r"[^a-z0-9'\u4e00-\u9fff ]+", " ", text).split())
 
 
 def heard_by_server(call_log: Path, results: list[CallResult]) -> dict[str, list[str]]:
@@ -441,10 +475,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int, call_log: Path, end_of_turn_ms: int) -> subprocess.Popen[bytes]:
+def start_server(port: int, call_log: Path, end_of_turn_ms: int, language: str = "en") -> subprocess.Popen[bytes]:
     env = {**os.environ, "CALLPILOT_AUDIOSOCKET_PORT": "0", "CALLPILOT_CALL_LOG": str(call_log),
            "CALLPILOT_LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1",
            "CALLPILOT_END_OF_TURN_MS": str(end_of_turn_ms)}
+    if language == "zh":  # a 400 line
+        env |= {"CALLPILOT_LANGUAGES": "zh,en", "CALLPILOT_ASR_ENGINE": "whisper-base"}
     server = subprocess.Popen([sys.executable, "-m", "callpilot", "run", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -497,13 +533,15 @@ def main() -> None:
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes")
     parser.add_argument("--end-of-turn-ms", type=int, default=500, help="the server's end-of-turn silence")
     parser.add_argument("--seed", type=int, default=7, help="which callers (scripts, voices, pauses) are drawn")
+    parser.add_argument("--language", choices=("en", "zh"), default="en",
+                        help="zh: a 400 line (languages zh,en, Whisper base) and Mandarin callers")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice.json")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out (finally below)
     # Distinct callers for every run (and the warm-up): no run replays another's callers, so a cache only a
     # benchmark hits cannot flatter it.
     sizes = [1, *args.calls]
-    pool = caller_pool(sum(sizes), seed=args.seed)
+    pool = caller_pool(sum(sizes), seed=args.seed, language=args.language)
     batches, start = [], 0
     for size in sizes:
         batches.append(pool[start:start + size])
@@ -511,7 +549,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         call_log, port = args.call_log or Path(tmp) / "calls.jsonl", free_port()
-        server = start_server(port, call_log, args.end_of_turn_ms)
+        server = start_server(port, call_log, args.end_of_turn_ms, args.language)
         try:
             process = psutil.Process(server.pid)
             measure(port, process, call_log, batches[0])  # warm-up: first-use costs (arenas) not counted
@@ -520,18 +558,23 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
     details = [str(run.pop("_detail")) for run in runs]
+    scripts, voices = (SCRIPTS_ZH, VOICES_ZH) if args.language == "zh" else (SCRIPTS, VOICES)
     report = {
         "runs": runs,
         "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(),
                     "load_average_before": round(load_before, 2)},
+        "language": args.language,
         "notes": [
             "Twilio Media Streams over loopback websockets against `callpilot run` (one uvicorn process); "
-            "ASR whisper-tiny.en in 2 worker processes (1 thread per decode), TTS hibari, Silero VAD; "
-            "caller voice piper joe.",
+            + ("ASR whisper-base (zh or en per utterance) in 2 worker processes, Chinese answers by espeak-ng's "
+               "Mandarin voice, Silero VAD; Mandarin callers in espeak-ng cmn at three speeds and pitches; "
+               "asr_wer is a character error rate." if args.language == "zh" else
+               "ASR whisper-tiny.en in 2 worker processes (1 thread per decode), TTS hibari, Silero VAD; "
+               "caller voices piper joe, hibari, espeak-ng."),
             f"Calls start spread over {STAGGER_S} s; every caller waits for the greeting, asks a question and "
-            f"interrupts the answer after {BARGE_IN_AFTER_S} s with another, both drawn from {len(SCRIPTS)} "
+            f"interrupts the answer after {BARGE_IN_AFTER_S} s with another, both drawn from {len(scripts)} "
             f"scripts over the demo intents (one word to ~8 s, spoken order and repair numbers), in one of "
-            f"{', '.join(VOICES)}; {PAUSE_SHARE:.0%} of the sentences with a `|` get a 400-700 ms pause there. "
+            f"{', '.join(voices)}; {PAUSE_SHARE:.0%} of the sentences with a `|` get a 400-700 ms pause there. "
             f"Seed {args.seed}; no caller is replayed across runs.",
             "false_cut_ins = caller turns in which bot audio arrived between the turn's first and last voiced "
             "frames (after the `clear` for an interruption), over all caller turns. digit_string_accuracy = "
