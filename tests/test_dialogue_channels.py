@@ -144,7 +144,7 @@ def test_bad_conversation_files_are_refused(data: object) -> None:
         parse_conversation(data)
 
 
-BAD_INPUTS = ["", "   ", "x" * 10_000, "🙂🙂🔥", "¿Dónde está mi pedido?", "我的订单在哪里",
+BAD_INPUTS = ["", "   ", "x" * 10_000, "🙂🙂🔥", "¿Dónde está mi pedido?", "訂單🙂order ４８",
               "\x00\x07\x1b[31mred\x1b[0m", "12345678901234567890", "4", "*#*#", "\u202e\ufeff",
               "{order_number}", "/dtmf", "null", "DROP TABLE orders;"]
 

@@ -113,12 +113,17 @@ def test_demo_intents(nlu_engine: NLUEngine, text: str, intent: str) -> None:
     assert nlu_engine.parse(text)["intent"]["name"] == intent
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\x00\x07", "🙂🙂🙂", "x" * 10_000, "我的订单在哪里"])
+@pytest.mark.parametrize("text", ["", "   ", "\x00\x07", "🙂🙂🙂", "x" * 10_000, "訂單🙂order ４８"])
 def test_odd_input_never_crashes(nlu_engine: NLUEngine, text: str) -> None:
     result = nlu_engine.parse(text)
     assert result["text"] == text
     assert isinstance(result["intent"]["name"], str)
     assert 0.0 <= result["intent"]["confidence"] <= 1.0
+
+
+def test_chinese_is_understood_not_odd_input(nlu_engine: NLUEngine) -> None:
+    result = nlu_engine.parse("我的订单在哪里")
+    assert (result["language"], result["intent"]["name"]) == ("zh", "check_order_status")
 
 
 def test_empty_text_is_a_fallback(nlu_engine: NLUEngine) -> None:
