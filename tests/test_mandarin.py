@@ -108,7 +108,10 @@ def test_parse_on_the_command_line_detects_or_takes_a_language(nlu_engine: NLUEn
 
 def test_the_lines_languages_are_a_setting() -> None:
     assert Settings.load(None, {}).languages == ["en", "zh"]
-    assert Settings.load(None, {"CALLPILOT_LANGUAGES": "zh,en"}).languages == ["zh", "en"]
+    line_400 = {"CALLPILOT_LANGUAGES": "zh,en", "CALLPILOT_ASR_ENGINE": "whisper-base"}
+    assert Settings.load(None, line_400).languages == ["zh", "en"]
+    with pytest.raises(SettingsError, match="needs a recogniser that hears it: asr_engine whisper-base"):
+        Settings.load(None, {"CALLPILOT_LANGUAGES": "zh,en"})  # whisper-tiny.en hears no Mandarin
     with pytest.raises(SettingsError, match="languages"):
         Settings.load(None, {"CALLPILOT_LANGUAGES": "zh,fr"})
     with pytest.raises(SettingsError, match="twice"):
