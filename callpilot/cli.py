@@ -73,6 +73,7 @@ def run(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
     audiosocket_port: Annotated[int | None, typer.Option(help="Asterisk AudioSocket TCP port (0 = off).")] = None,
+    sip_port: Annotated[int | None, typer.Option(help="SIP UDP port (0 = off), e.g. 5060.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Start the server (HTTP API, REST channel, action-server webhook, voice gateway)."""
@@ -80,7 +81,7 @@ def run(
 
     from callpilot.app import create_app
 
-    settings = _settings(config, host=host, port=port, audiosocket_port=audiosocket_port)
+    settings = _settings(config, host=host, port=port, audiosocket_port=audiosocket_port, sip_port=sip_port)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
 
 

@@ -87,6 +87,13 @@ class Settings(BaseModel):
     asr_num_workers: int = Field(2, ge=1, le=16)  # decodes at once in one whisper model
     audiosocket_port: int = Field(9092, ge=0, le=65535)  # 0 = off
     audiosocket_host: str = "127.0.0.1"  # AudioSocket has no authentication: Asterisk on this host only by default
+    # SIP over UDP (callpilot answers trunks, softphones and desk phones itself): 0 = off. INVITEs are taken
+    # only from `sip_allow` (a trunk's addresses); `sip_address` is the address put in SDP and Contact (the
+    # one callers reach, behind NAT the public one; default: sip_host, or 127.0.0.1 when that is 0.0.0.0).
+    sip_port: int = Field(0, ge=0, le=65535)
+    sip_host: str = "127.0.0.1"
+    sip_address: str | None = None
+    sip_allow: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
     # Twilio: requests to /twilio/voice must carry a valid X-Twilio-Signature (HMAC-SHA1 with this token over
     # `public_url` + the form), and the media stream the per-call token the TwiML handed out. None: unverified
     # (a warning at start).

@@ -38,6 +38,7 @@ from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import PipelineObserver
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
 from voice_gateway.transports import AudioSocketServer, CallConnection, CallGate, serve_softphone, serve_twilio
+from voice_gateway.transports.sip.server import SipServer
 from voice_gateway.twilio_security import MEDIA_TOKEN_PARAMETER, media_token
 from voice_gateway.twiml import media_stream_url, voice_twiml_for_form
 from voice_gateway.vad import EndpointConfig
@@ -128,8 +129,10 @@ class VoiceRuntime:
         self.error: str | None = None
         self.ready = threading.Event()
         self.audiosocket: AudioSocketServer | None = None
+        self.sip: SipServer | None = None
         self._loading: threading.Thread | None = None
         self._starting: asyncio.Task[None] | None = None
+        self._sip_starting: asyncio.Task[None] | None = None
         self.handoff: HandoffPort | None = None  # the humans, once the handoff service runs
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
         self.gate = CallGate(settings.max_calls, on_reject=lambda transport: self.rejected(transport, "busy"))
@@ -227,6 +230,23 @@ class VoiceRuntime:
         self.start_loading()
         if self.settings.audiosocket_port:
             self._starting = asyncio.create_task(self._serve_audiosocket(), name="audiosocket")
+        if self.settings.sip_port:
+            self._sip_starting = asyncio.create_task(self._serve_sip(), name="sip")
+
+    async def _serve_sip(self) -> None:
+        if await self.wait_ready() is None:
+            return
+        settings = self.settings
+        server = SipServer(self.new_call, host=settings.sip_host, port=settings.sip_port,
+                           address=settings.sip_address, allow=settings.sip_allow, limits=call_limits(settings),
+                           gate=self.gate)
+        try:
+            await server.start()
+        except OSError as exc:
+            log.warning("SIP: cannot listen on %s:%s/udp: %s", server.host, server.port, exc)
+            return
+        self.sip = server
+        log.info("SIP listening on %s:%s/udp", server.host, server.port)
 
     async def _serve_audiosocket(self) -> None:
         if await self.wait_ready() is None:
@@ -246,8 +266,12 @@ class VoiceRuntime:
         if self._starting is not None:
             self._starting.cancel()
         self.gate.max_calls = 0  # shutting down: no new call is taken
+        if self._sip_starting is not None:
+            self._sip_starting.cancel()
         if self.audiosocket is not None:  # calls in progress get `shutdown_drain_s`, then a proper hang-up
             await self.audiosocket.close(drain_s=self.settings.shutdown_drain_s)
+        if self.sip is not None:  # the same for SIP calls, ended with a BYE
+            await self.sip.close(drain_s=self.settings.shutdown_drain_s)
         with self._lock:
             self._stopped = True  # models still loading are closed as soon as they are loaded
             services = self.services

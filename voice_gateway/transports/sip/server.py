@@ -1,0 +1,335 @@
+"""callpilot as a SIP endpoint over UDP: INVITE / ACK / BYE / CANCEL / OPTIONS / INFO, one RTP socket per call.
+
+Each call's media runs through `run_call` like every transport (`RtpCodec` on a `RtpSocket`), so greeting, ASR,
+barge-in, IVR, handoff, recording and call records are the pipeline's. Signalling here: the INVITE's SDP offer
+gets our answer (or 488), the call is answered at once (100, 180, 200) and the 200 is retransmitted until the
+ACK comes (RFC 3261 timer G; no ACK in 32 s: BYE); a BYE from either side ends the call; a CANCEL that
+arrives before the 200 ends it with 487; a re-INVITE (hold, session refresh) is answered with the same SDP.
+Requests from addresses outside `allow` get 403; a source sending more than `invites_per_second` gets 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from voice_gateway.transports.connection import CallGate, CallLimits, HandlerFactory, run_call
+from voice_gateway.transports.sip.message import (
+    SipMessage,
+    SipParseError,
+    parse_message,
+    response,
+    uri_of,
+    uri_user,
+)
+from voice_gateway.transports.sip.rtp import RtpCodec
+from voice_gateway.transports.sip.sdp import SdpError, answer_sdp, parse_offer
+
+log = logging.getLogger(__name__)
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+T1, T2, TIMER_H = 0.5, 4.0, 32.0  # RFC 3261 retransmission timers (s)
+Address = tuple[str, int]
+
+
+class RtpSocket(asyncio.DatagramProtocol):
+    """`SocketIO` over one call's RTP port: datagrams from the caller's media address only (the first source
+    seen, when the SDP's address is not where its packets come from: NAT); others are dropped and counted."""
+
+    def __init__(self, remote: Address) -> None:
+        self.remote = remote
+        self.latched = False
+        self.foreign = 0
+        self.transport: asyncio.DatagramTransport | None = None
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=500)
+        self.on_close: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        if addr[:2] != self.remote[:2]:
+            if self.latched or addr[0] != self.remote[0]:
+                self.foreign += 1
+                return
+            self.remote = (addr[0], addr[1])
+        self.latched = True
+        with contextlib.suppress(asyncio.QueueFull):  # a flood loses packets, not memory
+            self._queue.put_nowait(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    async def receive(self) -> bytes | None:
+        return await self._queue.get()
+
+    async def write(self, data: bytes | str) -> None:
+        if self.transport is not None and not self.transport.is_closing() and isinstance(data, bytes):
+            self.transport.sendto(data, self.remote)
+
+    async def close(self, code: int) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        if self.on_close is not None:
+            callback, self.on_close = self.on_close, None
+            callback()
+
+
+@dataclass
+class SipCall:
+    invite: SipMessage
+    source: Address
+    to_tag: str
+    answer: bytes
+    call_id: str  # the pipeline's id (the SIP Call-ID may hold any characters)
+    codec: RtpCodec | None = None
+    rtp: RtpSocket | None = None
+    task: asyncio.Task[None] | None = None
+    acked: bool = False
+    ended: bool = False
+    our_cseq: int = 1
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class SipServer(asyncio.DatagramProtocol):
+    """Listens on UDP `host:port` (port 0: a free one); `address` is what we put in SDP and Contact."""
+
+    def __init__(self, new_handler: HandlerFactory, *, host: str = "127.0.0.1", port: int = 5060,
+                 address: str | None = None, allow: Sequence[str] = ("127.0.0.0/8", "::1/128"),
+                 limits: CallLimits | None = None, gate: CallGate | None = None, invites_per_second: int = 10
+                 ) -> None:
+        self.new_handler, self.host, self._port = new_handler, host, port
+        self.address = address or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
+        self.allow = [ipaddress.ip_network(net, strict=False) for net in allow]
+        self.limits, self.gate, self.invites_per_second = limits, gate, invites_per_second
+        self.transport: asyncio.DatagramTransport | None = None
+        self.calls: dict[str, SipCall] = {}  # by SIP Call-ID
+        self.refused = 0
+        self._invites: dict[str, list[float]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Life cycle.
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self._port))
+
+    @property
+    def port(self) -> int:
+        if self.transport is None:
+            return self._port
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    async def close(self, *, drain_s: float = 0.0) -> None:
+        """Stop taking calls; calls in progress get `drain_s`, then BYE."""
+        deadline = time.monotonic() + drain_s
+        while any(not c.ended for c in self.calls.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        for call in list(self.calls.values()):
+            if not call.ended and call.codec is not None and call.rtp is not None:
+                call.codec.send_hangup("server_shutdown")
+                await call.rtp.close(1000)
+        tasks = [c.task for c in self.calls.values() if c.task is not None]
+        for task in tasks:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), 5.0)
+        if self.transport is not None:
+            self.transport.close()
+
+    # Signalling.
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        if not data.strip():
+            return  # CRLF keep-alives
+        try:
+            message = parse_message(data)
+        except SipParseError as exc:
+            log.info("sip: unreadable datagram from %s: %s", addr[0], exc)
+            return
+        if not message.is_request:
+            return  # responses to our BYEs: nothing to do
+        if not self._allowed(addr[0]):
+            self.refused += 1
+            self._send(response(message, 403, to_tag=self._tag()), addr)
+            return
+        handler = {"INVITE": self._invite, "ACK": self._ack, "BYE": self._bye, "CANCEL": self._cancel,
+                   "OPTIONS": self._options, "INFO": self._info}.get(message.method)
+        if handler is None:
+            self._send(response(message, 501, to_tag=self._tag(), extra=[("Allow", ALLOW)]), addr)
+            return
+        handler(message, addr)
+
+    def _allowed(self, host: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.allow)
+
+    def _flooding(self, host: str) -> bool:
+        now = time.monotonic()
+        recent = [t for t in self._invites.get(host, []) if now - t < 1.0]
+        recent.append(now)
+        self._invites[host] = recent
+        return len(recent) > self.invites_per_second
+
+    def _invite(self, invite: SipMessage, addr: Address) -> None:
+        existing = self.calls.get(invite.call_id)
+        if existing is not None:  # a retransmitted INVITE, or a re-INVITE (hold, session refresh)
+            if not existing.ended:
+                self._send(response(invite, 200, to_tag=existing.to_tag, body=existing.answer,
+                                    extra=self._answer_headers()), addr)
+            return
+        if self._flooding(addr[0]):
+            self._send(response(invite, 503, to_tag=self._tag(), extra=[("Retry-After", "5")]), addr)
+            return
+        try:
+            offer = parse_offer(invite.body)
+        except SdpError as exc:
+            self._send(response(invite, 488, to_tag=self._tag(), extra=[("Warning", f'399 callpilot "{exc}"')]),
+                       addr)
+            return
+        if self.gate is not None and not self.gate.enter("sip"):
+            self._send(response(invite, 486, to_tag=self._tag()), addr)
+            return
+        self._send(response(invite, 100), addr)
+        task = asyncio.get_running_loop().create_task(self._answer(invite, addr, offer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, invite: SipMessage, addr: Address, offer: Any) -> None:
+        loop = asyncio.get_running_loop()
+        rtp = RtpSocket((offer.address, offer.port))
+        await loop.create_datagram_endpoint(lambda: rtp, local_addr=(self.host, 0))
+        to_tag = self._tag()
+        answer = answer_sdp(offer, address=self.address, port=rtp.port, session_id=secrets.randbelow(2**31))
+        identity = invite.get("p-asserted-identity") or invite.get("from") or ""
+        called = uri_user(invite.uri) or uri_user(invite.get("to") or "")
+        call = SipCall(invite, addr, to_tag, answer, call_id=f"sip-{uuid.uuid4().hex}")
+        call.rtp = rtp
+        call.codec = RtpCodec(call.call_id, payload_type=offer.payload_type, dtmf_payload_type=offer.dtmf_payload_type,
+                              caller=uri_user(identity), called=called, ssrc=secrets.randbits(32),
+                              parameters={"sip_call_id": invite.call_id[:200]})
+        self.calls[invite.call_id] = call
+        rtp.on_close = lambda: self._hung_up_here(call)
+        self._send(response(invite, 180, to_tag=to_tag), addr)
+        self._send(response(invite, 200, to_tag=to_tag, body=answer, extra=self._answer_headers()), addr)
+        call.task = loop.create_task(self._run(call))
+        await self._retransmit_until_ack(call)
+
+    def _answer_headers(self) -> list[tuple[str, str]]:
+        return [("Contact", f"<sip:callpilot@{self.address}:{self.port}>"), ("Allow", ALLOW),
+                ("Content-Type", "application/sdp")]
+
+    async def _run(self, call: SipCall) -> None:
+        assert call.codec is not None and call.rtp is not None
+        try:
+            await run_call(call.codec, call.rtp, self.new_handler, self.limits)
+        finally:
+            call.ended = True
+            if self.gate is not None:
+                self.gate.leave()
+            loop = asyncio.get_running_loop()
+            loop.call_later(TIMER_H, self.calls.pop, call.invite.call_id, None)  # late retransmissions still match
+
+    async def _retransmit_until_ack(self, call: SipCall) -> None:
+        interval, waited = T1, 0.0
+        while not call.acked and not call.ended and waited < TIMER_H:
+            await asyncio.sleep(interval)
+            waited += interval
+            if call.acked or call.ended:
+                return
+            self._send(response(call.invite, 200, to_tag=call.to_tag, body=call.answer,
+                                extra=self._answer_headers()), call.source)
+            interval = min(interval * 2, T2)
+        if not call.acked and not call.ended and call.codec is not None and call.rtp is not None:
+            log.warning("sip call %s: no ACK in %.0f s; hanging up", call.call_id, TIMER_H)
+            call.codec.send_hangup("no_ack")
+            await call.rtp.close(1000)
+
+    def _ack(self, ack: SipMessage, addr: Address) -> None:
+        call = self.calls.get(ack.call_id)
+        if call is not None:
+            call.acked = True
+
+    def _bye(self, bye: SipMessage, addr: Address) -> None:
+        call = self.calls.get(bye.call_id)
+        if call is None:
+            self._send(response(bye, 481), addr)
+            return
+        self._send(response(bye, 200), addr)
+        if not call.ended and call.codec is not None and call.rtp is not None:
+            call.ended = True  # the caller's BYE: no BYE back
+            call.codec.peer_hung_up()
+            if call.rtp.transport is not None:
+                call.rtp.transport.close()  # receive() returns None: run_call ends the call
+
+    def _cancel(self, cancel: SipMessage, addr: Address) -> None:
+        call = self.calls.get(cancel.call_id)
+        self._send(response(cancel, 200 if call is not None else 481), addr)
+        if call is not None and not call.acked and not call.ended and call.codec is not None:
+            self._send(response(call.invite, 487, to_tag=call.to_tag), call.source)
+            call.ended = True
+            call.codec.peer_hung_up()
+            if call.rtp is not None and call.rtp.transport is not None:
+                call.rtp.transport.close()
+
+    def _options(self, options: SipMessage, addr: Address) -> None:
+        self._send(response(options, 200, to_tag=self._tag(), extra=[("Allow", ALLOW),
+                                                                     ("Accept", "application/sdp")]), addr)
+
+    def _info(self, info: SipMessage, addr: Address) -> None:
+        call = self.calls.get(info.call_id)
+        if call is None:
+            self._send(response(info, 481), addr)
+            return
+        self._send(response(info, 200), addr)
+        body = info.body.decode("utf-8", "replace")
+        for line in body.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip().lower() == "signal" and call.codec is not None:
+                call.codec.key(value.strip()[:1])
+
+    def _hung_up_here(self, call: SipCall) -> None:
+        """Our side ended the call (the bot hung up, a limit, shutdown): BYE to the caller."""
+        if call.ended:
+            return
+        call.ended = True
+        invite = call.invite
+        target = uri_of(invite.get("contact") or "") or invite.uri
+        call.our_cseq += 1
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        from_value = invite.get("to") or ""
+        if ";tag=" not in from_value:
+            from_value += f";tag={call.to_tag}"
+        bye = SipMessage(method="BYE", uri=target, headers=[
+            ("Via", f"SIP/2.0/UDP {self.address}:{self.port};branch={branch};rport"),
+            ("Max-Forwards", "70"), ("From", from_value), ("To", invite.get("from") or ""),
+            ("Call-ID", invite.call_id), ("CSeq", f"{call.our_cseq} BYE")])
+        self._send(bye, call.source)
+
+    # Helpers.
+
+    def _send(self, message: SipMessage, addr: Address) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(message.to_bytes(), addr)
+
+    @staticmethod
+    def _tag() -> str:
+        return secrets.token_hex(6)
