@@ -1,0 +1,92 @@
+"""SIP end to end against a real SIP phone: Debian's baresip dials `callpilot run --sip-port`, plays a WAV
+(its `aufile` source), records what it hears (`sndfile`) and hangs up when the WAV ends. The call runs through
+the whole pipeline: greeting, a spoken question answered, the call log and call records with the caller's
+number from the From header; what baresip recorded is transcribed and holds the bot's words."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.voice_helpers import VoiceServer, free_port, silence, speech, voice_server, write_wav
+from voice_gateway.call_log import LifecycleKind, read_call_log
+
+RATE = 8000
+pytestmark = pytest.mark.skipif(shutil.which("baresip") is None, reason="Debian's baresip is needed (.ci/run)")
+
+CONFIG = """poll_method\t\tepoll
+sip_listen\t\t127.0.0.1:{port}
+audio_player\t\taubridge,nil
+audio_alert\t\taubridge,nil
+audio_source\t\taufile,{wav}
+module_path\t\t/usr/lib/baresip/modules
+module\t\t\tg711.so
+module\t\t\taufile.so
+module\t\t\taubridge.so
+module\t\t\tsndfile.so
+module_app\t\taccount.so
+module_app\t\tmenu.so
+snd_path\t\t{recordings}
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
+    sip_port = free_port()
+    with voice_server(tmp_path_factory.mktemp("sip"), {"CALLPILOT_SIP_PORT": str(sip_port),
+                                                       "CALLPILOT_ASR_PROCESSES": "1"}) as running:
+        running.env["SIP_PORT"] = str(sip_port)
+        yield running
+
+
+def baresip_call(server: VoiceServer, tmp: Path, wav: Path, caller: str, seconds: int) -> Path:
+    """baresip as `caller` dials the 400 number; returns the folder with what it heard."""
+    config, recordings = tmp / "baresip", tmp / "heard"
+    config.mkdir()
+    recordings.mkdir()
+    (config / "config").write_text(CONFIG.format(port=free_port(), wav=wav, recordings=recordings))
+    (config / "accounts").write_text(f"<sip:{caller}@127.0.0.1>;regint=0\n")
+    (config / "contacts").write_text("")
+    done = subprocess.run(["baresip", "-f", str(config), "-n", "127.0.0.1", "-t", str(seconds),
+                           "-e", f"/dial sip:4008001234@127.0.0.1:{server.env['SIP_PORT']}"],
+                          capture_output=True, text=True, timeout=seconds + 30)
+    assert "Call established" in done.stdout, done.stdout[-2000:]
+    return recordings
+
+
+def transcribe(path: Path) -> str:
+    from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir
+    from voice_gateway.tts.formats import resample_pcm16
+
+    with wave.open(str(path)) as heard:
+        pcm = resample_pcm16(heard.readframes(heard.getnframes()), heard.getframerate(), 16000)
+    samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+    return WhisperTranscriber.from_dir(tiny_en_dir(), WhisperOptions()).transcribe(samples).text
+
+
+def test_baresip_calls_the_bot_over_sip_and_hears_it(server: VoiceServer, tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "caller.wav", silence(7.0, RATE) + speech("what are your opening hours", RATE)
+                    + silence(14.0, RATE), RATE)
+    seen = {e.call_id for e in read_call_log(server.call_log)} if server.call_log.exists() else set()
+    heard = baresip_call(server, tmp_path, wav, "+16175550142", seconds=32)
+    events = [e for e in read_call_log(server.call_log) if e.call_id not in seen]
+    started = events[0]
+    assert started.kind is LifecycleKind.STARTED and started.data["transport"] == "sip"
+    assert started.data["caller"] == "[phone]"  # the From header's number, redacted in the file
+    caller = [str(e.data["text"]).lower() for e in events if e.kind is LifecycleKind.TURN
+              and e.data["speaker"] == "caller"]
+    bot = [str(e.data.get("planned", "")) for e in events if e.kind is LifecycleKind.TURN
+           and e.data["speaker"] == "bot"]
+    assert any("opening hours" in text for text in caller), caller
+    assert "Brightline" in bot[0] and any("Monday to Saturday" in text for text in bot), bot
+    assert events[-1].kind is LifecycleKind.ENDED and events[-1].data["reason"] == "hangup"  # baresip's BYE
+    (decoded,) = heard.glob("*-dec.wav")  # what baresip's speaker got
+    words = transcribe(decoded).lower()
+    assert "brightline" in words or "help" in words, words
+    assert "monday" in words or "saturday" in words, words

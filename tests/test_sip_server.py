@@ -1,0 +1,239 @@
+"""The SIP server over real UDP sockets on loopback: a scripted phone dials, talks RTP, presses keys, hangs up,
+and misbehaves (no ACK, CANCEL, unknown codecs, strangers, floods, garbage)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from voice_gateway.audio.g711 import ulaw_encode
+from voice_gateway.events import AudioIn, CallEnded, CallStarted, Dtmf, InboundEvent
+from voice_gateway.transports.connection import CallConnection, CallGate
+from voice_gateway.transports.sip.message import SipMessage, parse_message
+from voice_gateway.transports.sip.rtp import build_packet, parse_packet
+from voice_gateway.transports.sip.server import SipServer
+
+pytestmark = pytest.mark.anyio
+
+OFFER = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+         "m=audio {port} RTP/AVP {formats}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
+
+
+@dataclass
+class Echo:
+    """A call handler that plays the caller's audio back and hangs up on key 9."""
+
+    line: CallConnection
+    seen: list[InboundEvent] = field(default_factory=list)
+
+    async def on_event(self, event: InboundEvent) -> None:
+        self.seen.append(event)
+        if isinstance(event, AudioIn):
+            await self.line.send_audio(event.pcm)
+        elif isinstance(event, Dtmf) and event.digit == "9":
+            await self.line.hang_up("caller_pressed_9")
+
+
+class Phone:
+    """A SIP phone on loopback: its signalling socket and its RTP socket."""
+
+    def __init__(self, server_port: int) -> None:
+        self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sip.bind(("127.0.0.1", 0))
+        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtp.bind(("127.0.0.1", 0))
+        for s in (self.sip, self.rtp):
+            s.setblocking(False)
+        self.server = ("127.0.0.1", server_port)
+        self.call_id = f"call-{id(self)}@127.0.0.1"
+        self.cseq = 1
+
+    def request(self, method: str, *, body: str = "", to_tag: str = "", call_id: str | None = None) -> None:
+        port = self.sip.getsockname()[1]
+        to = "<sip:4008001234@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
+        cseq = self.cseq if method in ("ACK", "CANCEL") else self.cseq + (1 if method != "INVITE" else 0)
+        message = SipMessage(method=method, uri="sip:4008001234@127.0.0.1", headers=[
+            ("Via", f"SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{method}{cseq}"), ("Max-Forwards", "70"),
+            ("From", '"Zhang" <sip:+8613812345678@127.0.0.1>;tag=phone1'), ("To", to),
+            ("Call-ID", call_id or self.call_id), ("CSeq", f"{cseq} {method}"),
+            ("Contact", f"<sip:phone@127.0.0.1:{port}>")] + ([("Content-Type", "application/sdp")] if body else []),
+            body=body.encode())
+        self.sip.sendto(message.to_bytes(), self.server)
+
+    def offer(self, formats: str = "0 101") -> str:
+        return OFFER.format(port=self.rtp.getsockname()[1], formats=formats)
+
+    async def receive(self, sock: socket.socket | None = None, timeout: float = 5.0) -> bytes:
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.sock_recv(sock or self.sip, 4096), timeout)
+
+    async def responses(self, until: Callable[[SipMessage], bool], timeout: float = 5.0) -> list[SipMessage]:
+        got: list[SipMessage] = []
+        while not got or not until(got[-1]):
+            got.append(parse_message(await self.receive(timeout=timeout)))
+        return got
+
+    def close(self) -> None:
+        self.sip.close()
+        self.rtp.close()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[SipServer, list[Echo]]]:
+    handlers: list[Echo] = []
+
+    def new_handler(line: CallConnection) -> Echo:
+        handlers.append(Echo(line))
+        return handlers[-1]
+
+    sip = SipServer(new_handler, host="127.0.0.1", port=0, gate=CallGate(2), invites_per_second=5)
+    await sip.start()
+    yield sip, handlers
+    await sip.close()
+
+
+async def answered(phone: Phone) -> tuple[str, int]:
+    """INVITE -> 100, 180, 200 (with our SDP) -> ACK; returns our To tag and RTP port."""
+    phone.request("INVITE", body=phone.offer())
+    replies = await phone.responses(lambda m: m.status >= 200)
+    assert [m.status for m in replies] == [100, 180, 200]
+    ok = replies[-1]
+    sdp = ok.body.decode()
+    port = int(next(line.split()[1] for line in sdp.splitlines() if line.startswith("m=audio")))
+    tag = (ok.get("to") or "").split("tag=")[1]
+    assert "a=rtpmap:0 PCMU/8000" in sdp and "telephone-event" in sdp and ok.get("contact")
+    phone.request("ACK", to_tag=tag)
+    return tag, port
+
+
+async def test_a_call_talks_rtp_both_ways_and_the_caller_hangs_up(server: tuple[SipServer, list[Echo]]) -> None:
+    sip, handlers = server
+    phone = Phone(sip.port)
+    try:
+        tag, port = await answered(phone)
+        frame = ulaw_encode(struct.pack("<160h", *([3000, -3000] * 80)))
+        for n in range(5):
+            phone.rtp.sendto(build_packet(0, n, n * 160, 77, frame), ("127.0.0.1", port))
+        echoed = parse_packet(await phone.receive(phone.rtp))
+        assert echoed[0] == 0 and echoed[4] == frame  # our audio back, G.711 mu-law
+        phone.request("BYE", to_tag=tag)
+        (ok,) = await phone.responses(lambda m: m.status >= 200)
+        assert ok.status == 200 and ok.cseq[1] == "BYE"
+        for _ in range(50):
+            if any(isinstance(e, CallEnded) for e in handlers[0].seen):
+                break
+            await asyncio.sleep(0.05)
+        started = next(e for e in handlers[0].seen if isinstance(e, CallStarted))
+        assert (started.transport, started.caller, started.called) == ("sip", "+8613812345678", "4008001234")
+        assert [e.reason for e in handlers[0].seen if isinstance(e, CallEnded)] == ["hangup"]
+    finally:
+        phone.close()
+
+
+async def test_a_key_that_ends_the_call_makes_us_send_bye(server: tuple[SipServer, list[Echo]]) -> None:
+    sip, handlers = server
+    phone = Phone(sip.port)
+    try:
+        _tag, port = await answered(phone)
+        for end in (0, 0x80, 0x80):
+            phone.rtp.sendto(build_packet(101, 1, 4000, 77, struct.pack("!BBH", 9, end | 10, 800)),
+                             ("127.0.0.1", port))
+        (bye,) = await phone.responses(lambda m: m.method == "BYE")
+        assert bye.call_id == phone.call_id and (bye.get("to") or "").endswith("tag=phone1")
+        assert [e.digit for e in handlers[0].seen if isinstance(e, Dtmf)] == ["9"]
+    finally:
+        phone.close()
+
+
+async def test_no_ack_means_the_200_is_sent_again(server: tuple[SipServer, list[Echo]]) -> None:
+    sip, _ = server
+    phone = Phone(sip.port)
+    try:
+        phone.request("INVITE", body=phone.offer())
+        replies: list[SipMessage] = []
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                replies.append(parse_message(await phone.receive(timeout=deadline - asyncio.get_running_loop().time())))
+            except TimeoutError:
+                break
+        assert sum(r.status == 200 for r in replies) >= 2  # 0.5 s, then 1 s later: RFC 3261 timer G
+        phone.request("CANCEL")  # too late to cancel an answered call the phone never ACKed: it ends it
+        replies = await phone.responses(lambda m: m.status == 487)
+        assert any(r.status == 200 and r.cseq[1] == "CANCEL" for r in replies)
+    finally:
+        phone.close()
+
+
+async def test_what_we_cannot_or_will_not_answer(server: tuple[SipServer, list[Echo]]) -> None:
+    sip, _ = server
+    phone = Phone(sip.port)
+    try:
+        phone.request("INVITE", body=phone.offer("9 18"), call_id="codec@x")
+        (refused,) = await phone.responses(lambda m: m.status >= 200)
+        assert refused.status == 488 and "PCMU" in (refused.get("warning") or "")
+        phone.request("OPTIONS", call_id="ping@x")
+        (options,) = await phone.responses(lambda m: m.status >= 200)
+        assert options.status == 200 and "INVITE" in (options.get("allow") or "")
+        phone.request("BYE", call_id="nobody@x")
+        assert (await phone.responses(lambda m: m.status >= 200))[0].status == 481
+        phone.request("REGISTER", call_id="reg@x")
+        assert (await phone.responses(lambda m: m.status >= 200))[0].status == 501
+        phone.sip.sendto(b"\x00\xffgarbage\r\n\r\n", phone.server)
+        phone.sip.sendto(b"\r\n\r\n", phone.server)
+        phone.request("OPTIONS", call_id="still@x")
+        assert (await phone.responses(lambda m: m.status >= 200))[0].status == 200  # still serving
+    finally:
+        phone.close()
+
+
+async def test_strangers_floods_and_full_lines_are_refused() -> None:
+    def nobody(line: CallConnection) -> Echo:
+        return Echo(line)
+
+    closed = SipServer(nobody, host="127.0.0.1", port=0, allow=["10.0.0.0/8"])
+    await closed.start()
+    phone = Phone(closed.port)
+    try:
+        phone.request("INVITE", body=phone.offer())
+        assert (await phone.responses(lambda m: m.status >= 200))[0].status == 403
+    finally:
+        phone.close()
+        await closed.close()
+    busy = SipServer(nobody, host="127.0.0.1", port=0, gate=CallGate(0), invites_per_second=3)
+    await busy.start()
+    phone = Phone(busy.port)
+    try:
+        codes = []
+        for n in range(5):
+            phone.request("INVITE", body=phone.offer(), call_id=f"flood{n}@x")
+            codes.append([m.status for m in await phone.responses(lambda m: m.status >= 200)][-1])
+        assert codes == [486, 486, 486, 503, 503]  # all lines busy; then more than 3 INVITEs a second
+    finally:
+        phone.close()
+        await busy.close()
+
+
+async def test_rtp_from_another_address_is_dropped(server: tuple[SipServer, list[Echo]]) -> None:
+    sip, handlers = server
+    phone = Phone(sip.port)
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        _tag, port = await answered(phone)
+        frame = ulaw_encode(bytes(320))
+        phone.rtp.sendto(build_packet(0, 1, 160, 77, frame), ("127.0.0.1", port))  # latches on the phone
+        await phone.receive(phone.rtp)
+        for n in range(5):
+            stranger.sendto(build_packet(0, 100 + n, 0, 66, frame), ("127.0.0.1", port))
+        await asyncio.sleep(0.2)
+        call = next(iter(sip.calls.values()))
+        assert call.rtp is not None and call.rtp.foreign == 5
+        assert sum(isinstance(e, AudioIn) for e in handlers[0].seen) == 1
+    finally:
+        stranger.close()
+        phone.close()
