@@ -237,3 +237,28 @@ async def test_rtp_from_another_address_is_dropped(server: tuple[SipServer, list
     finally:
         stranger.close()
         phone.close()
+
+
+async def test_the_simulated_callers_sip_line_talks_presses_keys_and_hears_bye(
+        server: tuple[SipServer, list[Echo]]) -> None:
+    from voice_gateway.events import AudioOut
+    from voice_gateway.sip_caller import dial_sip
+
+    sip, handlers = server
+    async with dial_sip("127.0.0.1", sip.port) as line:
+        tone = struct.pack("<160h", *([2000, -2000] * 80))
+        heard: list[bytes] = []
+        for _ in range(10):
+            line.send_audio(tone)
+            await asyncio.sleep(0.02)
+            await line.flush()
+            heard += [e.pcm for e in line.events() if isinstance(e, AudioOut)]
+        assert heard  # the echo, decoded from mu-law
+        line.send_dtmf("9")
+        for _ in range(100):
+            await line.flush()
+            if line.closed:
+                break
+            await asyncio.sleep(0.02)
+        assert line.closed  # the server hung up on key 9 with a BYE
+    assert [e.digit for e in handlers[0].seen if isinstance(e, Dtmf)] == ["9"]
