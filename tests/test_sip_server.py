@@ -262,3 +262,40 @@ async def test_the_simulated_callers_sip_line_talks_presses_keys_and_hears_bye(
             await asyncio.sleep(0.02)
         assert line.closed  # the server hung up on key 9 with a BYE
     assert [e.digit for e in handlers[0].seen if isinstance(e, Dtmf)] == ["9"]
+
+
+async def test_sip_over_tcp_answers_on_the_same_connection(server: tuple[SipServer, list[Echo]]) -> None:
+    sip, handlers = server
+    phone = Phone(sip.port)  # its RTP socket; signalling over TCP below
+    reader, writer = await asyncio.open_connection("127.0.0.1", sip.port)
+    try:
+        def request(method: str, body: str = "", tag: str = "", cseq: int = 1) -> None:
+            message = SipMessage(method=method, uri="sip:4008001234@127.0.0.1", headers=[
+                ("Via", "SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bKtcp" + method), ("Max-Forwards", "70"),
+                ("From", "<sip:+16175550142@127.0.0.1>;tag=tcp1"),
+                ("To", "<sip:4008001234@127.0.0.1>" + (f";tag={tag}" if tag else "")),
+                ("Call-ID", "tcp-call@127.0.0.1"), ("CSeq", f"{cseq} {method}"),
+                ("Contact", "<sip:phone@127.0.0.1:5999;transport=tcp>")]
+                + ([("Content-Type", "application/sdp")] if body else []), body=body.encode())
+            writer.write(b"\r\n\r\n" + message.to_bytes())  # a keep-alive first, then the request
+
+        async def next_message() -> SipMessage:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            return parse_message(head + await reader.readexactly(length))
+
+        request("INVITE", phone.offer())
+        statuses = [(await next_message()).status for _ in range(2)]
+        ok = await next_message()
+        assert statuses == [100, 180] and ok.status == 200 and b"m=audio" in ok.body
+        tag = (ok.get("to") or "").split("tag=")[1]
+        request("ACK", tag=tag)
+        request("BYE", tag=tag, cseq=2)
+        bye_ok = await next_message()
+        assert bye_ok.status == 200 and bye_ok.cseq == (2, "BYE")
+        started = next(e for e in handlers[0].seen if isinstance(e, CallStarted))
+        assert started.caller == "+16175550142"
+    finally:
+        writer.close()
+        phone.close()

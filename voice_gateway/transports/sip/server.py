@@ -1,4 +1,4 @@
-"""callpilot as a SIP endpoint over UDP: INVITE / ACK / BYE / CANCEL / OPTIONS / INFO, one RTP socket per call.
+"""callpilot as a SIP endpoint over UDP and TCP: INVITE / ACK / BYE / CANCEL / OPTIONS / INFO, one RTP socket per call.
 
 Each call's media runs through `run_call` like every transport (`RtpCodec` on a `RtpSocket`), so greeting, ASR,
 barge-in, IVR, handoff, recording and call records are the pipeline's. Signalling here: the INVITE's SDP offer
@@ -23,6 +23,7 @@ from typing import Any
 
 from voice_gateway.transports.connection import CallGate, CallLimits, HandlerFactory, run_call
 from voice_gateway.transports.sip.message import (
+    MAX_BYTES,
     SipMessage,
     SipParseError,
     parse_message,
@@ -37,6 +38,16 @@ log = logging.getLogger(__name__)
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
 T1, T2, TIMER_H = 0.5, 4.0, 32.0  # RFC 3261 retransmission timers (s)
 Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Where a request came from and how to answer it (a UDP address, or a TCP connection)."""
+
+    host: str
+    port: int
+    send: Any  # Callable[[bytes], None]
+    transport: str = "UDP"
 
 
 class RtpSocket(asyncio.DatagramProtocol):
@@ -91,7 +102,7 @@ class RtpSocket(asyncio.DatagramProtocol):
 @dataclass
 class SipCall:
     invite: SipMessage
-    source: Address
+    source: Peer
     to_tag: str
     answer: bytes
     call_id: str  # the pipeline's id (the SIP Call-ID may hold any characters)
@@ -120,12 +131,15 @@ class SipServer(asyncio.DatagramProtocol):
         self.refused = 0
         self._invites: dict[str, list[float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._tcp_server: asyncio.Server | None = None
 
     # Life cycle.
 
     async def start(self) -> None:
+        """UDP, and TCP on the same port number."""
         loop = asyncio.get_running_loop()
         await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self._port))
+        self._tcp_server = await asyncio.start_server(self._tcp, self.host, self.port)
 
     @property
     def port(self) -> int:
@@ -151,6 +165,8 @@ class SipServer(asyncio.DatagramProtocol):
                 await asyncio.wait_for(asyncio.shield(task), 5.0)
         if self.transport is not None:
             self.transport.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
 
     # Signalling.
 
@@ -162,9 +178,48 @@ class SipServer(asyncio.DatagramProtocol):
         except SipParseError as exc:
             log.info("sip: unreadable datagram from %s: %s", addr[0], exc)
             return
+        transport = self.transport
+        peer = Peer(addr[0], addr[1], lambda raw: transport.sendto(raw, addr) if transport is not None
+                    and not transport.is_closing() else None)
+        self._dispatch(message, peer)
+
+    async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """SIP over TCP: messages framed by Content-Length on one connection, answered on it."""
+        host, port = writer.get_extra_info("peername")[:2]
+
+        def send(raw: bytes) -> None:
+            if not writer.is_closing():
+                writer.write(raw)
+
+        peer = Peer(host, port, send, "TCP")
+        buffer = b""
+        try:
+            while chunk := await reader.read(8192):
+                buffer += chunk
+                while True:
+                    buffer = buffer.lstrip(b"\r\n")  # keep-alives
+                    end = buffer.find(b"\r\n\r\n")
+                    if end < 0:
+                        break
+                    length = _content_length(buffer[:end])
+                    if length is None or end + 4 + length > MAX_BYTES:
+                        return  # unframeable or too large: the connection is closed
+                    if len(buffer) < end + 4 + length:
+                        break
+                    data, buffer = buffer[: end + 4 + length], buffer[end + 4 + length:]
+                    with contextlib.suppress(SipParseError):
+                        self._dispatch(parse_message(data), peer)
+                if len(buffer) > MAX_BYTES:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
+
+    def _dispatch(self, message: SipMessage, addr: Peer) -> None:
         if not message.is_request:
             return  # responses to our BYEs: nothing to do
-        if not self._allowed(addr[0]):
+        if not self._allowed(addr.host):
             self.refused += 1
             self._send(response(message, 403, to_tag=self._tag()), addr)
             return
@@ -189,14 +244,14 @@ class SipServer(asyncio.DatagramProtocol):
         self._invites[host] = recent
         return len(recent) > self.invites_per_second
 
-    def _invite(self, invite: SipMessage, addr: Address) -> None:
+    def _invite(self, invite: SipMessage, addr: Peer) -> None:
         existing = self.calls.get(invite.call_id)
         if existing is not None:  # a retransmitted INVITE, or a re-INVITE (hold, session refresh)
             if not existing.ended:
                 self._send(response(invite, 200, to_tag=existing.to_tag, body=existing.answer,
                                     extra=self._answer_headers()), addr)
             return
-        if self._flooding(addr[0]):
+        if self._flooding(addr.host):
             self._send(response(invite, 503, to_tag=self._tag(), extra=[("Retry-After", "5")]), addr)
             return
         try:
@@ -213,7 +268,7 @@ class SipServer(asyncio.DatagramProtocol):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, invite: SipMessage, addr: Address, offer: Any) -> None:
+    async def _answer(self, invite: SipMessage, addr: Peer, offer: Any) -> None:
         loop = asyncio.get_running_loop()
         rtp = RtpSocket((offer.address, offer.port))
         await loop.create_datagram_endpoint(lambda: rtp, local_addr=(self.host, 0))
@@ -263,12 +318,12 @@ class SipServer(asyncio.DatagramProtocol):
             call.codec.send_hangup("no_ack")
             await call.rtp.close(1000)
 
-    def _ack(self, ack: SipMessage, addr: Address) -> None:
+    def _ack(self, ack: SipMessage, addr: Peer) -> None:
         call = self.calls.get(ack.call_id)
         if call is not None:
             call.acked = True
 
-    def _bye(self, bye: SipMessage, addr: Address) -> None:
+    def _bye(self, bye: SipMessage, addr: Peer) -> None:
         call = self.calls.get(bye.call_id)
         if call is None:
             self._send(response(bye, 481), addr)
@@ -280,7 +335,7 @@ class SipServer(asyncio.DatagramProtocol):
             if call.rtp.transport is not None:
                 call.rtp.transport.close()  # receive() returns None: run_call ends the call
 
-    def _cancel(self, cancel: SipMessage, addr: Address) -> None:
+    def _cancel(self, cancel: SipMessage, addr: Peer) -> None:
         call = self.calls.get(cancel.call_id)
         self._send(response(cancel, 200 if call is not None else 481), addr)
         if call is not None and not call.acked and not call.ended and call.codec is not None:
@@ -290,11 +345,11 @@ class SipServer(asyncio.DatagramProtocol):
             if call.rtp is not None and call.rtp.transport is not None:
                 call.rtp.transport.close()
 
-    def _options(self, options: SipMessage, addr: Address) -> None:
+    def _options(self, options: SipMessage, addr: Peer) -> None:
         self._send(response(options, 200, to_tag=self._tag(), extra=[("Allow", ALLOW),
                                                                      ("Accept", "application/sdp")]), addr)
 
-    def _info(self, info: SipMessage, addr: Address) -> None:
+    def _info(self, info: SipMessage, addr: Peer) -> None:
         call = self.calls.get(info.call_id)
         if call is None:
             self._send(response(info, 481), addr)
@@ -319,17 +374,26 @@ class SipServer(asyncio.DatagramProtocol):
         if ";tag=" not in from_value:
             from_value += f";tag={call.to_tag}"
         bye = SipMessage(method="BYE", uri=target, headers=[
-            ("Via", f"SIP/2.0/UDP {self.address}:{self.port};branch={branch};rport"),
+            ("Via", f"SIP/2.0/{call.source.transport} {self.address}:{self.port};branch={branch};rport"),
             ("Max-Forwards", "70"), ("From", from_value), ("To", invite.get("from") or ""),
             ("Call-ID", invite.call_id), ("CSeq", f"{call.our_cseq} BYE")])
         self._send(bye, call.source)
 
     # Helpers.
 
-    def _send(self, message: SipMessage, addr: Address) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(message.to_bytes(), addr)
+    @staticmethod
+    def _send(message: SipMessage, peer: Peer) -> None:
+        peer.send(message.to_bytes())
 
     @staticmethod
     def _tag() -> str:
         return secrets.token_hex(6)
+
+
+def _content_length(head: bytes) -> int | None:
+    """The Content-Length of a message head (required on TCP), or None."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in (b"content-length", b"l"):
+            return int(value.strip()) if value.strip().isdigit() else None
+    return None
