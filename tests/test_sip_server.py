@@ -299,3 +299,27 @@ async def test_sip_over_tcp_answers_on_the_same_connection(server: tuple[SipServ
     finally:
         writer.close()
         phone.close()
+
+
+async def test_a_phone_that_never_acks_is_hung_up() -> None:
+    handlers: list[Echo] = []
+
+    def new_handler(line: CallConnection) -> Echo:
+        handlers.append(Echo(line))
+        return handlers[-1]
+
+    sip = SipServer(new_handler, host="127.0.0.1", port=0, ack_timeout_s=2.0)
+    await sip.start()
+    phone = Phone(sip.port)
+    try:
+        phone.request("INVITE", body=phone.offer())
+        got = await phone.responses(lambda m: m.method == "BYE", timeout=6.0)
+        assert sum(m.status == 200 for m in got) >= 2 and got[-1].method == "BYE"  # 200s again, then BYE
+        for _ in range(50):
+            if any(isinstance(e, CallEnded) for h in handlers for e in h.seen):
+                break
+            await asyncio.sleep(0.05)
+        assert [e.reason for h in handlers for e in h.seen if isinstance(e, CallEnded)] == ["no_ack"]
+    finally:
+        phone.close()
+        await sip.close()

@@ -120,12 +120,13 @@ class SipServer(asyncio.DatagramProtocol):
 
     def __init__(self, new_handler: HandlerFactory, *, host: str = "127.0.0.1", port: int = 5060,
                  address: str | None = None, allow: Sequence[str] = ("127.0.0.0/8", "::1/128"),
-                 limits: CallLimits | None = None, gate: CallGate | None = None, invites_per_second: int = 10
-                 ) -> None:
+                 limits: CallLimits | None = None, gate: CallGate | None = None, invites_per_second: int = 10,
+                 ack_timeout_s: float = TIMER_H) -> None:
         self.new_handler, self.host, self._port = new_handler, host, port
         self.address = address or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
         self.allow = [ipaddress.ip_network(net, strict=False) for net in allow]
         self.limits, self.gate, self.invites_per_second = limits, gate, invites_per_second
+        self.ack_timeout_s = ack_timeout_s  # RFC 3261 timer H: no ACK by then, the call is given up (BYE)
         self.transport: asyncio.DatagramTransport | None = None
         self.calls: dict[str, SipCall] = {}  # by SIP Call-ID
         self.refused = 0
@@ -305,7 +306,7 @@ class SipServer(asyncio.DatagramProtocol):
 
     async def _retransmit_until_ack(self, call: SipCall) -> None:
         interval, waited = T1, 0.0
-        while not call.acked and not call.ended and waited < TIMER_H:
+        while not call.acked and not call.ended and waited < self.ack_timeout_s:
             await asyncio.sleep(interval)
             waited += interval
             if call.acked or call.ended:
@@ -314,7 +315,7 @@ class SipServer(asyncio.DatagramProtocol):
                                 extra=self._answer_headers()), call.source)
             interval = min(interval * 2, T2)
         if not call.acked and not call.ended and call.codec is not None and call.rtp is not None:
-            log.warning("sip call %s: no ACK in %.0f s; hanging up", call.call_id, TIMER_H)
+            log.warning("sip call %s: no ACK in %.0f s; hanging up", call.call_id, self.ack_timeout_s)
             call.codec.send_hangup("no_ack")
             await call.rtp.close(1000)
 
