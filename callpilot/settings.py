@@ -19,6 +19,16 @@ ENGLISH_ONLY_ASR = ("whisper-tiny.en", "moonshine")
 DEFAULT_LANGUAGES: tuple[Literal["en", "zh"], ...] = ("en", "zh")
 
 
+class SipAccount(BaseModel):
+    """One registration at a SIP provider."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    registrar: str = Field(pattern=r"^sips?:[^@\s]+$")
+    user: str = Field(min_length=1)
+    password: str
+    expires: int = Field(300, ge=60, le=86400)
+
+
 class SettingsError(ValueError):
     """A setting has a bad value; the message names it and the source."""
 
@@ -94,6 +104,9 @@ class Settings(BaseModel):
     sip_host: str = "127.0.0.1"
     sip_address: str | None = None
     sip_allow: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    # Providers that want callpilot registered (REGISTER with digest authentication, refreshed):
+    # [{registrar: "sip:sip.provider.example:5060", user: "4008001234", password: "...", expires: 300}]
+    sip_register: list[SipAccount] = Field(default_factory=list)
     # Twilio: requests to /twilio/voice must carry a valid X-Twilio-Signature (HMAC-SHA1 with this token over
     # `public_url` + the form), and the media stream the per-call token the TwiML handed out. None: unverified
     # (a warning at start).

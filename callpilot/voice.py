@@ -38,6 +38,7 @@ from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import PipelineObserver
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
 from voice_gateway.transports import AudioSocketServer, CallConnection, CallGate, serve_softphone, serve_twilio
+from voice_gateway.transports.sip.register import Registration
 from voice_gateway.transports.sip.server import SipServer
 from voice_gateway.twilio_security import MEDIA_TOKEN_PARAMETER, media_token
 from voice_gateway.twiml import media_stream_url, voice_twiml_for_form
@@ -194,6 +195,10 @@ class VoiceRuntime:
             # sentences spoken from the shared TTS cache vs synthesised (the benchmark reports the share)
             "tts_cache_hits": services.tts_cache.hits if services is not None and services.tts_cache else 0,
             "tts_cache_misses": services.tts_cache.misses if services is not None and services.tts_cache else 0,
+            # SIP: the port listened on and each provider registration's state (no password)
+            "sip": None if self.sip is None else {"port": self.sip.port, "registrations": [
+                {"registrar": r.registrar, "user": r.user, "state": r.state, "detail": r.detail}
+                for r in self.sip.registrations]},
         }
 
     def attach_handoff(self, port: HandoffPort | None) -> None:
@@ -237,9 +242,12 @@ class VoiceRuntime:
         if await self.wait_ready() is None:
             return
         settings = self.settings
+        address = settings.sip_address or ("127.0.0.1" if settings.sip_host in ("0.0.0.0", "::") else settings.sip_host)
+        accounts = [Registration(a.registrar, a.user, a.password, f"<sip:{a.user}@{address}:{settings.sip_port}>",
+                                 a.expires) for a in settings.sip_register]
         server = SipServer(self.new_call, host=settings.sip_host, port=settings.sip_port,
                            address=settings.sip_address, allow=settings.sip_allow, limits=call_limits(settings),
-                           gate=self.gate)
+                           gate=self.gate, registrations=accounts)
         try:
             await server.start()
         except OSError as exc:

@@ -323,3 +323,62 @@ async def test_a_phone_that_never_acks_is_hung_up() -> None:
     finally:
         phone.close()
         await sip.close()
+
+
+async def test_registering_to_a_provider_answers_its_digest_challenge_and_refreshes() -> None:
+    import hashlib
+
+    from voice_gateway.transports.sip.register import Registration, digest_response
+
+    assert digest_response(username="Mufasa", password="Circle Of Life", realm="testrealm@host.com",
+                           nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", method="GET", uri="/dir/index.html",
+                           qop="auth", nc="00000001", cnonce="0a4f113b") == "6629fae49393a05397450978507c4ef1"
+    provider = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the provider's registrar
+    provider.bind(("127.0.0.1", 0))
+    provider.setblocking(False)
+    port = provider.getsockname()[1]
+    good = Registration(f"sip:127.0.0.1:{port}", "4008001234", "s3cret", "<sip:4008001234@127.0.0.1:5060>",
+                        expires=60)
+    bad = Registration(f"sip:127.0.0.1:{port}", "intruder", "guess", "<sip:intruder@127.0.0.1:5060>", expires=60)
+    sip = SipServer(lambda line: Echo(line), host="127.0.0.1", port=0, registrations=[good, bad])
+    await sip.start()
+    loop = asyncio.get_running_loop()
+    passwords = {"4008001234": "s3cret", "intruder": "right"}
+    seen: list[str] = []
+    try:
+        deadline = loop.time() + 8
+        while loop.time() < deadline and not (good.state == "registered" and bad.state == "failed"):
+            try:
+                data, source = await asyncio.wait_for(loop.sock_recvfrom(provider, 4096), 3)
+            except TimeoutError:
+                break
+            request = parse_message(data)
+            seen.append(request.method)
+            authorization = request.get("authorization")
+            if authorization is None:
+                reply = _reply(request, 401, [("WWW-Authenticate",
+                                               'Digest realm="trunk", nonce="n0nce", qop="auth", algorithm=MD5')])
+            else:
+                fields = dict(part.strip().split("=", 1) for part in authorization[7:].split(","))
+                values = {k: v.strip('"') for k, v in fields.items()}
+                user = values["username"]
+                ha1 = hashlib.md5(f"{user}:trunk:{passwords[user]}".encode()).hexdigest()
+                ha2 = hashlib.md5(f"REGISTER:{values['uri']}".encode()).hexdigest()
+                expected = hashlib.md5(f"{ha1}:n0nce:{values['nc']}:{values['cnonce']}:auth:{ha2}".encode()).hexdigest()
+                ok = values["response"] == expected
+                reply = _reply(request, 200 if ok else 401,
+                               [("Contact", f"{request.get('contact')};expires=60")] if ok else
+                               [("WWW-Authenticate", 'Digest realm="trunk", nonce="n0nce", qop="auth"')])
+            provider.sendto(reply.to_bytes(), source)
+        assert (good.state, bad.state) == ("registered", "failed"), (good, bad)
+        assert "check the user and password" in bad.detail
+        assert set(seen) == {"REGISTER"} and good.expires_at > 0
+    finally:
+        provider.close()
+        await sip.close()
+
+
+def _reply(request: SipMessage, status: int, extra: list[tuple[str, str]]) -> SipMessage:
+    from voice_gateway.transports.sip.message import response
+
+    return response(request, status, to_tag="reg", extra=extra)

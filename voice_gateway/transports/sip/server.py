@@ -15,6 +15,7 @@ import contextlib
 import ipaddress
 import logging
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from voice_gateway.transports.sip.message import (
     uri_of,
     uri_user,
 )
+from voice_gateway.transports.sip.register import Registration
 from voice_gateway.transports.sip.rtp import RtpCodec
 from voice_gateway.transports.sip.sdp import SdpError, answer_sdp, parse_offer
 
@@ -121,12 +123,14 @@ class SipServer(asyncio.DatagramProtocol):
     def __init__(self, new_handler: HandlerFactory, *, host: str = "127.0.0.1", port: int = 5060,
                  address: str | None = None, allow: Sequence[str] = ("127.0.0.0/8", "::1/128"),
                  limits: CallLimits | None = None, gate: CallGate | None = None, invites_per_second: int = 10,
-                 ack_timeout_s: float = TIMER_H) -> None:
+                 ack_timeout_s: float = TIMER_H, registrations: Sequence[Registration] = ()) -> None:
         self.new_handler, self.host, self._port = new_handler, host, port
         self.address = address or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
         self.allow = [ipaddress.ip_network(net, strict=False) for net in allow]
         self.limits, self.gate, self.invites_per_second = limits, gate, invites_per_second
         self.ack_timeout_s = ack_timeout_s  # RFC 3261 timer H: no ACK by then, the call is given up (BYE)
+        self.registrations = list(registrations)  # accounts at providers that want us registered
+        self._registering: asyncio.Task[None] | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self.calls: dict[str, SipCall] = {}  # by SIP Call-ID
         self.refused = 0
@@ -141,6 +145,25 @@ class SipServer(asyncio.DatagramProtocol):
         loop = asyncio.get_running_loop()
         await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self._port))
         self._tcp_server = await asyncio.start_server(self._tcp, self.host, self.port)
+        if self.registrations:
+            self._registering = loop.create_task(self._register_forever(), name="sip-register")
+
+    async def _register_forever(self) -> None:
+        """Send each account's REGISTER when it is due (first, answered challenge, refresh, retry)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            for registration in self.registrations:
+                request = registration.next_request(time.monotonic(), f"SIP/2.0/UDP {self.address}:{self.port}")
+                if request is None or self.transport is None:
+                    continue
+                host, _, port = registration.registrar.split(":", 1)[1].split(";")[0].partition(":")
+                try:
+                    infos = await loop.getaddrinfo(host, int(port or 5060), type=socket.SOCK_DGRAM)
+                except (OSError, ValueError) as exc:
+                    registration.state, registration.detail = "failed", f"cannot resolve {host}: {exc}"
+                    continue
+                self.transport.sendto(request.to_bytes(), infos[0][4][:2])
+            await asyncio.sleep(0.5)
 
     @property
     def port(self) -> int:
@@ -168,6 +191,8 @@ class SipServer(asyncio.DatagramProtocol):
             self.transport.close()
         if self._tcp_server is not None:
             self._tcp_server.close()
+        if self._registering is not None:
+            self._registering.cancel()
 
     # Signalling.
 
@@ -218,8 +243,11 @@ class SipServer(asyncio.DatagramProtocol):
             writer.close()
 
     def _dispatch(self, message: SipMessage, addr: Peer) -> None:
-        if not message.is_request:
-            return  # responses to our BYEs: nothing to do
+        if not message.is_request:  # answers to our REGISTERs; those to our BYEs need nothing
+            for registration in self.registrations:
+                if registration.call_id == message.call_id and message.status >= 200:
+                    registration.on_response(message, time.monotonic())
+            return
         if not self._allowed(addr.host):
             self.refused += 1
             self._send(response(message, 403, to_tag=self._tag()), addr)
