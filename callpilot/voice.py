@@ -176,7 +176,7 @@ class VoiceRuntime:
         finally:
             self.ready.set()
 
-    def status(self) -> dict[str, str | int | None]:
+    def status(self) -> dict[str, object]:
         """For `/health/voice`: loading | ready | failed, the engines configured (and loaded), the error, and
         how many times dead ASR worker processes were replaced (`asr_worker_restarts`), the TTS cache's hits
         and misses."""
