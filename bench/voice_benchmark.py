@@ -44,6 +44,7 @@ import time
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jiwer
@@ -56,7 +57,8 @@ sys.path.insert(0, str(ROOT))
 
 from voice_gateway.call_log import LifecycleKind, read_call_log  # noqa: E402
 from voice_gateway.events import AudioOut, Clear, Mark  # noqa: E402
-from voice_gateway.simulated_caller import TwilioWebsocketLine, dial_twilio  # noqa: E402
+from voice_gateway.simulated_caller import dial_twilio  # noqa: E402
+from voice_gateway.sip_caller import dial_sip  # noqa: E402
 from voice_gateway.tts import HibariTts, PiperTts  # noqa: E402
 from voice_gateway.tts.formats import resample_pcm16  # noqa: E402
 
@@ -211,7 +213,7 @@ class CallResult:
 class Caller:
     """One scripted caller; `tick()` runs every 20 ms of wall-clock time."""
 
-    def __init__(self, line: TwilioWebsocketLine) -> None:
+    def __init__(self, line: Any) -> None:  # a TwilioWebsocketLine or a SipCallerLine
         self.line = line
         self.loop_start = time.perf_counter()
         self.frames_sent = 0
@@ -242,7 +244,12 @@ async def one_call(url: str, question: Utterance, interruption: Utterance, delay
     await asyncio.sleep(delay_s)
     result = CallResult(said=(question, interruption))
     silence = bytes(FRAME)
-    async with dial_twilio(url) as opened:
+    if url.startswith("sip://"):
+        host, _, port = url.removeprefix("sip://").partition(":")
+        dialled: Any = dial_sip(host, int(port))
+    else:
+        dialled = dial_twilio(url)
+    async with dialled as opened:
         result.call_id = opened.call_id
         caller = Caller(opened)
         # 1. The greeting: wait until the bot has spoken and then been quiet.
@@ -281,7 +288,10 @@ async def one_call(url: str, question: Utterance, interruption: Utterance, delay
             onset = sent if index == first else onset
             ended = sent if index == last else ended
         result.caller_turns += 1
-        cleared = await _wait_for(caller, onset, Clear, until=ended + PHASE_TIMEOUT_S)
+        if url.startswith("sip://"):  # RTP has no `clear`: the bot stopped when its audio stopped coming
+            cleared = await _audio_stopped(caller, onset, until=ended + PHASE_TIMEOUT_S)
+        else:
+            cleared = await _wait_for(caller, onset, Clear, until=ended + PHASE_TIMEOUT_S)
         if cleared is None:
             result.problems.append("the interruption did not stop the bot")
             result.bargein_stop_ms = PHASE_TIMEOUT_S * 1000
@@ -309,6 +319,17 @@ async def _wait_for(caller: Caller, since: float, kind: type, *, until: float | 
         found = caller.events_since(since, kind)
         if found:
             return found[0]
+        await caller.send(bytes(FRAME))
+    return None
+
+
+async def _audio_stopped(caller: Caller, since: float, *, until: float, gap_s: float = 0.1) -> float | None:
+    """When the bot's audio stopped after `since`: the last frame before `gap_s` without any (SIP)."""
+    while time.perf_counter() < until:
+        heard = caller.events_since(since, AudioOut)
+        last = heard[-1] if heard else since
+        if time.perf_counter() - last >= gap_s:
+            return last
         await caller.send(bytes(FRAME))
     return None
 
@@ -420,9 +441,9 @@ def tts_cache(port: int) -> tuple[int, int]:
     return int(status.get("tts_cache_hits", 0)), int(status.get("tts_cache_misses", 0))
 
 
-def measure(port: int, server: psutil.Process, call_log: Path, callers: list[tuple[Utterance, Utterance]]
-            ) -> dict[str, object]:
-    url = f"ws://127.0.0.1:{port}/media/twilio"
+def measure(port: int, server: psutil.Process, call_log: Path, callers: list[tuple[Utterance, Utterance]],
+            sip_port: int = 0) -> dict[str, object]:
+    url = f"sip://127.0.0.1:{sip_port}" if sip_port else f"ws://127.0.0.1:{port}/media/twilio"
     n = len(callers)
     seen = {e.call_id for e in read_call_log(call_log)} if call_log.exists() else set()
     rss_before = rss(server)
@@ -475,10 +496,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int, call_log: Path, end_of_turn_ms: int, language: str = "en") -> subprocess.Popen[bytes]:
+def start_server(port: int, call_log: Path, end_of_turn_ms: int, language: str = "en",
+                 sip_port: int = 0) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CALLPILOT_AUDIOSOCKET_PORT": "0", "CALLPILOT_CALL_LOG": str(call_log),
            "CALLPILOT_LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1",
            "CALLPILOT_END_OF_TURN_MS": str(end_of_turn_ms)}
+    if sip_port:
+        env["CALLPILOT_SIP_PORT"] = str(sip_port)
     if language == "zh":  # a 400 line
         env |= {"CALLPILOT_LANGUAGES": "zh,en", "CALLPILOT_ASR_ENGINE": "whisper-base"}
     server = subprocess.Popen([sys.executable, "-m", "callpilot", "run", "--port", str(port)], cwd=ROOT, env=env,
@@ -533,6 +557,8 @@ def main() -> None:
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes")
     parser.add_argument("--end-of-turn-ms", type=int, default=500, help="the server's end-of-turn silence")
     parser.add_argument("--seed", type=int, default=7, help="which callers (scripts, voices, pauses) are drawn")
+    parser.add_argument("--transport", choices=("twilio", "sip"), default="twilio",
+                        help="how the callers dial: Twilio Media Streams, or SIP (RTP) to --sip-port")
     parser.add_argument("--language", choices=("en", "zh"), default="en",
                         help="zh: a 400 line (languages zh,en, Whisper base) and Mandarin callers")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice.json")
@@ -549,11 +575,12 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         call_log, port = args.call_log or Path(tmp) / "calls.jsonl", free_port()
-        server = start_server(port, call_log, args.end_of_turn_ms, args.language)
+        sip_port = free_port() if args.transport == "sip" else 0
+        server = start_server(port, call_log, args.end_of_turn_ms, args.language, sip_port)
         try:
             process = psutil.Process(server.pid)
-            measure(port, process, call_log, batches[0])  # warm-up: first-use costs (arenas) not counted
-            runs = [measure(port, process, call_log, batch) for batch in batches[1:]]
+            measure(port, process, call_log, batches[0], sip_port)  # warm-up: first-use costs not counted
+            runs = [measure(port, process, call_log, batch, sip_port) for batch in batches[1:]]
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -564,6 +591,7 @@ def main() -> None:
         "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(),
                     "load_average_before": round(load_before, 2)},
         "language": args.language,
+        "transport": args.transport,
         "notes": [
             "Twilio Media Streams over loopback websockets against `callpilot run` (one uvicorn process); "
             + ("ASR whisper-base (zh or en per utterance) in 2 worker processes, Chinese answers by espeak-ng's "

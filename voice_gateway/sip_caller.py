@@ -15,6 +15,7 @@ from voice_gateway.events import AudioOut, Clear, Mark, TransportError
 from voice_gateway.transports.sip.message import SipMessage, SipParseError, parse_message, response
 from voice_gateway.transports.sip.rtp import DTMF_EVENTS, build_packet, parse_packet
 from voice_gateway.transports.sip.sdp import PCMU
+from voice_gateway.transports.sip.server import pipeline_call_id
 
 RATE = 8000
 FRAME = frame_bytes(RATE)
@@ -26,7 +27,7 @@ class SipCallerLine:
     def __init__(self, sip: socket.socket, rtp: socket.socket, server: tuple[str, int], call_id: str) -> None:
         self._sip, self._rtp, self._server = sip, rtp, server
         self.sip_call_id = call_id
-        self.call_id = ""  # the pipeline's id is the server's own; the SIP Call-ID identifies the call here
+        self.call_id = ""  # the pipeline's id for this call (derived from the SIP Call-ID)
         self.media: tuple[str, int] | None = None
         self.to_tag = ""
         self._events: list[AudioOut | Mark | Clear | TransportError] = []
@@ -116,6 +117,7 @@ async def dial_sip(host: str, port: int, *, timeout_s: float = 10.0) -> AsyncIte
         s.bind(("127.0.0.1", 0))
         s.setblocking(False)
     line = SipCallerLine(sip, rtp, (host, port), f"{secrets.token_hex(8)}@127.0.0.1")
+    line.call_id = pipeline_call_id(line.sip_call_id)
     offer = (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
              f"m=audio {rtp.getsockname()[1]} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
              f"a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n").encode()

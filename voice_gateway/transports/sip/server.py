@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import secrets
 import socket
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -305,7 +305,7 @@ class SipServer(asyncio.DatagramProtocol):
         answer = answer_sdp(offer, address=self.address, port=rtp.port, session_id=secrets.randbelow(2**31))
         identity = invite.get("p-asserted-identity") or invite.get("from") or ""
         called = uri_user(invite.uri) or uri_user(invite.get("to") or "")
-        call = SipCall(invite, addr, to_tag, answer, call_id=f"sip-{uuid.uuid4().hex}")
+        call = SipCall(invite, addr, to_tag, answer, call_id=pipeline_call_id(invite.call_id))
         call.rtp = rtp
         call.codec = RtpCodec(call.call_id, payload_type=offer.payload_type, dtmf_payload_type=offer.dtmf_payload_type,
                               caller=uri_user(identity), called=called, ssrc=secrets.randbits(32),
@@ -417,6 +417,12 @@ class SipServer(asyncio.DatagramProtocol):
     @staticmethod
     def _tag() -> str:
         return secrets.token_hex(6)
+
+
+def pipeline_call_id(sip_call_id: str) -> str:
+    """The call's id in callpilot (records, recordings, logs): derived from the SIP Call-ID, which may hold any
+    characters, so a phone can find its call in the records."""
+    return "sip-" + hashlib.sha256(sip_call_id.encode()).hexdigest()[:32]
 
 
 def _content_length(head: bytes) -> int | None:
