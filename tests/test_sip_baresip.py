@@ -71,6 +71,10 @@ def transcribe(path: Path) -> str:
 
 
 def test_baresip_calls_the_bot_over_sip_and_hears_it(server: VoiceServer, tmp_path: Path) -> None:
+    import httpx
+
+    health = httpx.get(f"{server.url}/health/voice").json()
+    assert health["sip"] == {"port": int(server.env["SIP_PORT"]), "registrations": []}
     wav = write_wav(tmp_path / "caller.wav", silence(7.0, RATE) + speech("what are your opening hours", RATE)
                     + silence(14.0, RATE), RATE)
     seen = {e.call_id for e in read_call_log(server.call_log)} if server.call_log.exists() else set()

@@ -43,7 +43,7 @@ def wait_for_voice(client: TestClient) -> dict[str, object]:
 def test_before_loading_the_voice_is_reported_as_loading(nlu_engine: NLUEngine) -> None:
     runtime = VoiceRuntime(settings(), nlu_engine)
     assert runtime.status() == {"status": "loading", "asr": "whisper-tiny.en", "tts": "hibari", "error": None,
-                                "asr_worker_restarts": 0, "tts_cache_hits": 0, "tts_cache_misses": 0}
+                                "asr_worker_restarts": 0, "tts_cache_hits": 0, "tts_cache_misses": 0, "sip": None}
 
 
 def test_loaded_voice_is_ready_with_its_engines_and_health_waits_for_it(nlu_engine: NLUEngine) -> None:
@@ -54,7 +54,8 @@ def test_loaded_voice_is_ready_with_its_engines_and_health_waits_for_it(nlu_engi
         body = wait_for_voice(client)
         ready = client.get("/health")
     assert {k: v for k, v in body.items() if not k.startswith("tts_cache")} == {
-        "status": "ready", "asr": "whisper-tiny.en", "tts": "hibari", "error": None, "asr_worker_restarts": 0}
+        "status": "ready", "asr": "whisper-tiny.en", "tts": "hibari", "error": None, "asr_worker_restarts": 0,
+        "sip": None}  # SIP off
     assert ready.status_code == 200
     assert ready.json()["status"] == "ok" and ready.json()["not_ready"] == [] and ready.json()["voice"] == "ready"
 
@@ -85,9 +86,11 @@ def test_every_asr_setting_reaches_the_engine_settings(tmp_path: Path) -> None:
                                   "CALLPILOT_ASR_VOSK_MODEL_DIR": str(tmp_path), "CALLPILOT_ASR_CPU_THREADS": "3",
                                   "CALLPILOT_ASR_NUM_WORKERS": "4", "CALLPILOT_ASR_PROCESSES": "5"})
     assert asr_settings(chosen) == AsrSettings(engine="whisper-base", vosk_model_dir=tmp_path, language="zh",
-                                               cpu_threads=3, num_workers=4, processes=5)
-    # A field added to AsrSettings needs its callpilot setting, or the server would silently drop it.
-    assert {f"asr_{f.name}" for f in dataclasses.fields(AsrSettings)} <= set(Settings.model_fields)
+                                               languages=("en", "zh"), cpu_threads=3, num_workers=4, processes=5)
+    # A field added to AsrSettings needs its callpilot setting, or the server would silently drop it (the
+    # recogniser's languages are the line's: `languages`).
+    fields = {f"asr_{f.name}" if f.name != "languages" else f.name for f in dataclasses.fields(AsrSettings)}
+    assert fields <= set(Settings.model_fields)
 
 
 def test_callpilot_run_loads_and_decodes_with_the_configured_vosk_model(nlu_engine: NLUEngine) -> None:

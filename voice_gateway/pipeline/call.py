@@ -282,7 +282,7 @@ class CallPipeline:
         """Say the turn's messages; log a handoff (the handoff service routes it); hang up after playback."""
         state = self.state
         assert state is not None
-        self.language = turn.language or self.language  # the conversation's (a key press has no words)
+        spoken_in = self.language or turn.language  # the caller's words', else the conversation's (keys only)
         if turn.handoff is not None:
             state.handoffs += 1
             handoff = turn.handoff
@@ -292,7 +292,7 @@ class CallPipeline:
             self.services.observer.on_handoff(state.call_id, handoff.skill, handoff.reason)
             await self.line.send(DisplayStatus("handoff", handoff.skill))
             if self.leg is not None and not self.leg.bot_deaf:
-                await self.leg.request(handoff, language=self.language or "en")
+                await self.leg.request(handoff, language=spoken_in or "en")
         self.ivr_path = turn.debug.ivr_path or self.ivr_path
         state.ivr_timeout_ms = int(turn.ivr_timeout * 1000) if turn.ivr_active and turn.ivr_timeout else None
         state.expects_yes_no = turn.expects_yes_no

@@ -42,7 +42,9 @@ def with_mandarin(
                        breaker=CircuitBreaker(cooldown_s=edge_cooldown_s))
         links.append(FallbackLink(edge, "zh-CN-XiaoxiaoNeural", frozenset({"zh"})))
     links.append(FallbackLink(EspeakTts(), "cmn", frozenset({"zh"})))
-    return FallbackTts(links, sample_rate=english.sample_rate)
+    chain = FallbackTts(links, sample_rate=english.sample_rate)
+    chain.name = english.name  # what /health/voice reports: the configured voice (Chinese text goes to its link)
+    return chain
 
 
 def default_chain(
