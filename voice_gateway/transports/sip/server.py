@@ -19,7 +19,7 @@ import secrets
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from voice_gateway.transports.connection import CallGate, CallLimits, HandlerFactory, run_call
@@ -114,7 +114,6 @@ class SipCall:
     acked: bool = False
     ended: bool = False
     our_cseq: int = 1
-    started_at: float = field(default_factory=time.monotonic)
 
 
 class SipServer(asyncio.DatagramProtocol):
@@ -271,6 +270,8 @@ class SipServer(asyncio.DatagramProtocol):
         recent = [t for t in self._invites.get(host, []) if now - t < 1.0]
         recent.append(now)
         self._invites[host] = recent
+        if len(self._invites) > 1000:  # many sources: forget the quiet ones
+            self._invites = {h: t for h, t in self._invites.items() if now - t[-1] < 1.0}
         return len(recent) > self.invites_per_second
 
     def _invite(self, invite: SipMessage, addr: Peer) -> None:
@@ -300,7 +301,14 @@ class SipServer(asyncio.DatagramProtocol):
     async def _answer(self, invite: SipMessage, addr: Peer, offer: Any) -> None:
         loop = asyncio.get_running_loop()
         rtp = RtpSocket((offer.address, offer.port))
-        await loop.create_datagram_endpoint(lambda: rtp, local_addr=(self.host, 0))
+        try:
+            await loop.create_datagram_endpoint(lambda: rtp, local_addr=(self.host, 0))
+        except OSError as exc:  # no port for the media: the caller hears 503, the line is free again
+            log.error("sip: no RTP port for a call: %s", exc)
+            self._send(response(invite, 503, to_tag=self._tag()), addr)
+            if self.gate is not None:
+                self.gate.leave()
+            return
         to_tag = self._tag()
         answer = answer_sdp(offer, address=self.address, port=rtp.port, session_id=secrets.randbelow(2**31))
         identity = invite.get("p-asserted-identity") or invite.get("from") or ""
