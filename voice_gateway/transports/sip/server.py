@@ -24,7 +24,6 @@ from typing import Any
 
 from voice_gateway.transports.connection import CallGate, CallLimits, HandlerFactory, run_call
 from voice_gateway.transports.sip.message import (
-    MAX_BYTES,
     SipMessage,
     SipParseError,
     parse_message,
@@ -34,7 +33,9 @@ from voice_gateway.transports.sip.message import (
 )
 from voice_gateway.transports.sip.register import Registration
 from voice_gateway.transports.sip.rtp import RtpCodec
+from voice_gateway.transports.sip.rtp_socket import RtpSocket
 from voice_gateway.transports.sip.sdp import SdpError, answer_sdp, parse_offer
+from voice_gateway.transports.sip.stream import read_stream
 
 log = logging.getLogger(__name__)
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
@@ -50,55 +51,6 @@ class Peer:
     port: int
     send: Any  # Callable[[bytes], None]
     transport: str = "UDP"
-
-
-class RtpSocket(asyncio.DatagramProtocol):
-    """`SocketIO` over one call's RTP port: datagrams from the caller's media address only (the first source
-    seen, when the SDP's address is not where its packets come from: NAT); others are dropped and counted."""
-
-    def __init__(self, remote: Address) -> None:
-        self.remote = remote
-        self.latched = False
-        self.foreign = 0
-        self.transport: asyncio.DatagramTransport | None = None
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=500)
-        self.on_close: Any = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: Address) -> None:
-        if addr[:2] != self.remote[:2]:
-            if self.latched or addr[0] != self.remote[0]:
-                self.foreign += 1
-                return
-            self.remote = (addr[0], addr[1])
-        self.latched = True
-        with contextlib.suppress(asyncio.QueueFull):  # a flood loses packets, not memory
-            self._queue.put_nowait(data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
-
-    @property
-    def port(self) -> int:
-        assert self.transport is not None
-        return int(self.transport.get_extra_info("sockname")[1])
-
-    async def receive(self) -> bytes | None:
-        return await self._queue.get()
-
-    async def write(self, data: bytes | str) -> None:
-        if self.transport is not None and not self.transport.is_closing() and isinstance(data, bytes):
-            self.transport.sendto(data, self.remote)
-
-    async def close(self, code: int) -> None:
-        if self.transport is not None:
-            self.transport.close()
-        if self.on_close is not None:
-            callback, self.on_close = self.on_close, None
-            callback()
 
 
 @dataclass
@@ -217,27 +169,9 @@ class SipServer(asyncio.DatagramProtocol):
                 writer.write(raw)
 
         peer = Peer(host, port, send, "TCP")
-        buffer = b""
         try:
-            while chunk := await reader.read(8192):
-                buffer += chunk
-                while True:
-                    buffer = buffer.lstrip(b"\r\n")  # keep-alives
-                    end = buffer.find(b"\r\n\r\n")
-                    if end < 0:
-                        break
-                    length = _content_length(buffer[:end])
-                    if length is None or end + 4 + length > MAX_BYTES:
-                        return  # unframeable or too large: the connection is closed
-                    if len(buffer) < end + 4 + length:
-                        break
-                    data, buffer = buffer[: end + 4 + length], buffer[end + 4 + length:]
-                    with contextlib.suppress(SipParseError):
-                        self._dispatch(parse_message(data), peer)
-                if len(buffer) > MAX_BYTES:
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
+            async for message in read_stream(reader):
+                self._dispatch(message, peer)
         finally:
             writer.close()
 
@@ -431,12 +365,3 @@ def pipeline_call_id(sip_call_id: str) -> str:
     """The call's id in callpilot (records, recordings, logs): derived from the SIP Call-ID, which may hold any
     characters, so a phone can find its call in the records."""
     return "sip-" + hashlib.sha256(sip_call_id.encode()).hexdigest()[:32]
-
-
-def _content_length(head: bytes) -> int | None:
-    """The Content-Length of a message head (required on TCP), or None."""
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() in (b"content-length", b"l"):
-            return int(value.strip()) if value.strip().isdigit() else None
-    return None
