@@ -298,7 +298,7 @@ async def one_call(url: str, question: Utterance, interruption: Utterance, delay
             return result
         result.bargein_stop_ms = (cleared - onset) * 1000
         # the bot answering before the interruption was over (after it had stopped for it)
-        result.false_cut_ins += bool([t for t in caller.events_since(cleared, AudioOut) if t < ended])
+        result.false_cut_ins += bool([t for t in caller.events_since(cleared, AudioOut) if cleared < t < ended])
         # 4. The answer to the interruption.
         reply = await _wait_for(caller, max(ended, cleared), AudioOut)
         if reply is None:
