@@ -382,3 +382,24 @@ def _reply(request: SipMessage, status: int, extra: list[tuple[str, str]]) -> Si
     from voice_gateway.transports.sip.message import response
 
     return response(request, status, to_tag="reg", extra=extra)
+
+
+async def test_a_session_timer_refresh_keeps_the_call(server: tuple[SipServer, list[Echo]]) -> None:
+    sip, handlers = server
+    phone = Phone(sip.port)
+    try:
+        tag, port = await answered(phone)
+        message = SipMessage(method="UPDATE", uri="sip:callpilot@127.0.0.1", headers=[
+            ("Via", f"SIP/2.0/UDP 127.0.0.1:{phone.sip.getsockname()[1]};branch=z9hG4bKupd"),
+            ("From", '"Zhang" <sip:+8613812345678@127.0.0.1>;tag=phone1'),
+            ("To", f"<sip:4008001234@127.0.0.1>;tag={tag}"), ("Call-ID", phone.call_id), ("CSeq", "3 UPDATE"),
+            ("Session-Expires", "1800;refresher=uac")])
+        phone.sip.sendto(message.to_bytes(), phone.server)
+        (ok,) = await phone.responses(lambda m: m.status >= 200)
+        assert ok.status == 200 and ok.cseq == (3, "UPDATE") and (ok.get("session-expires") or "").startswith("1800")
+        frame = ulaw_encode(bytes(320))
+        phone.rtp.sendto(build_packet(0, 1, 160, 77, frame), ("127.0.0.1", port))
+        await phone.receive(phone.rtp)  # still talking
+        assert not any(isinstance(e, CallEnded) for e in handlers[0].seen)
+    finally:
+        phone.close()

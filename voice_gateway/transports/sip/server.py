@@ -38,7 +38,7 @@ from voice_gateway.transports.sip.sdp import SdpError, answer_sdp, parse_offer
 from voice_gateway.transports.sip.stream import read_stream
 
 log = logging.getLogger(__name__)
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
 T1, T2, TIMER_H = 0.5, 4.0, 32.0  # RFC 3261 retransmission timers (s)
 Address = tuple[str, int]
 
@@ -186,7 +186,7 @@ class SipServer(asyncio.DatagramProtocol):
             self._send(response(message, 403, to_tag=self._tag()), addr)
             return
         handler = {"INVITE": self._invite, "ACK": self._ack, "BYE": self._bye, "CANCEL": self._cancel,
-                   "OPTIONS": self._options, "INFO": self._info}.get(message.method)
+                   "OPTIONS": self._options, "INFO": self._info, "UPDATE": self._update}.get(message.method)
         if handler is None:
             self._send(response(message, 501, to_tag=self._tag(), extra=[("Allow", ALLOW)]), addr)
             return
@@ -315,6 +315,18 @@ class SipServer(asyncio.DatagramProtocol):
             call.codec.peer_hung_up()
             if call.rtp is not None and call.rtp.transport is not None:
                 call.rtp.transport.close()
+
+    def _update(self, update: SipMessage, addr: Peer) -> None:
+        """A session-timer refresh (RFC 4028) or a media update: the call goes on as it is."""
+        call = self.calls.get(update.call_id)
+        if call is None or call.ended:
+            self._send(response(update, 481), addr)
+            return
+        body, extra = (call.answer, self._answer_headers()) if update.body else (b"", [("Allow", ALLOW)])
+        timer = update.get("session-expires")
+        if timer:
+            extra = [*extra, ("Session-Expires", timer.split(";")[0] + ";refresher=uac"), ("Require", "timer")]
+        self._send(response(update, 200, to_tag=call.to_tag, body=body, extra=extra), addr)
 
     def _options(self, options: SipMessage, addr: Peer) -> None:
         self._send(response(options, 200, to_tag=self._tag(), extra=[("Allow", ALLOW),
