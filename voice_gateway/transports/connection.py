@@ -231,6 +231,8 @@ async def run_call(codec: Codec, io: SocketIO, new_handler: HandlerFactory, limi
     dispatcher = asyncio.create_task(connection._dispatch(new_handler(connection)))
     watchdog = asyncio.create_task(_watch(codec, connection, limits))  # one timer per call, not one per frame
     try:
+        connection._collect()  # what the codec knows before any data (an RTP call starts when it is answered)
+        await connection._flush()
         while not connection.closed:
             data = await io.receive()
             if data is None:

@@ -14,7 +14,9 @@ COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "
            "c": "content-type", "k": "supported", "s": "subject", "e": "content-encoding"}
 METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "UPDATE", "PRACK",
                      "REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE"})
-REASONS = {100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed",
+REASONS = {100: "Trying", 180: "Ringing", 200: "OK", 202: "Accepted", 302: "Moved Temporarily", 400: "Bad Request",
+           401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           408: "Request Timeout", 423: "Interval Too Brief", 480: "Temporarily Unavailable",
            481: "Call/Transaction Does Not Exist", 486: "Busy Here", 487: "Request Terminated",
            488: "Not Acceptable Here", 500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable"}
 _TOKEN = re.compile(r"^[A-Za-z0-9.!%*_+`'~-]+$")

@@ -23,22 +23,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from voice_gateway.transports.connection import CallGate, CallLimits, HandlerFactory, run_call
+from voice_gateway.transports.sip.client import Dialog, answering_dialog, media_direction
 from voice_gateway.transports.sip.message import (
     SipMessage,
     SipParseError,
     parse_message,
     response,
-    uri_of,
     uri_user,
 )
 from voice_gateway.transports.sip.register import Registration
+from voice_gateway.transports.sip.registrar import Registrar
 from voice_gateway.transports.sip.rtp import RtpCodec
 from voice_gateway.transports.sip.rtp_socket import RtpSocket
 from voice_gateway.transports.sip.sdp import SdpError, answer_sdp, parse_offer
 from voice_gateway.transports.sip.stream import read_stream
 
 log = logging.getLogger(__name__)
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER"
 T1, T2, TIMER_H = 0.5, 4.0, 32.0  # RFC 3261 retransmission timers (s)
 Address = tuple[str, int]
 
@@ -65,7 +66,10 @@ class SipCall:
     task: asyncio.Task[None] | None = None
     acked: bool = False
     ended: bool = False
-    our_cseq: int = 1
+    dialog: Dialog | None = None  # for our requests in the call (BYE, REFER)
+    on_media: Any = None  # Callable[[str], None]: a re-INVITE's direction (sendonly/inactive = hold)
+    on_notify: Any = None  # Callable[[str], None]: a REFER's progress ("SIP/2.0 200 OK")
+    direction: str = "inbound"
 
 
 class SipServer(asyncio.DatagramProtocol):
@@ -74,13 +78,18 @@ class SipServer(asyncio.DatagramProtocol):
     def __init__(self, new_handler: HandlerFactory, *, host: str = "127.0.0.1", port: int = 5060,
                  address: str | None = None, allow: Sequence[str] = ("127.0.0.0/8", "::1/128"),
                  limits: CallLimits | None = None, gate: CallGate | None = None, invites_per_second: int = 10,
-                 ack_timeout_s: float = TIMER_H, registrations: Sequence[Registration] = ()) -> None:
+                 ack_timeout_s: float = TIMER_H, registrations: Sequence[Registration] = (),
+                 registrar: Registrar | None = None) -> None:
         self.new_handler, self.host, self._port = new_handler, host, port
         self.address = address or ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host)
         self.allow = [ipaddress.ip_network(net, strict=False) for net in allow]
         self.limits, self.gate, self.invites_per_second = limits, gate, invites_per_second
         self.ack_timeout_s = ack_timeout_s  # RFC 3261 timer H: no ACK by then, the call is given up (BYE)
         self.registrations = list(registrations)  # accounts at providers that want us registered
+        self.registrar = registrar  # agents' phones registering to us (None: REGISTER gets 501)
+        self.on_phone: Any = None  # Callable[[str, bool], None]: a phone registered (True) or left (False)
+        self.outgoing: dict[str, Any] = {}  # SIP Call-ID -> Callable[[SipMessage], None] for calls we place
+        self.waiting: dict[tuple[str, int], asyncio.Future[SipMessage]] = {}  # our requests in a dialog
         self._registering: asyncio.Task[None] | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self.calls: dict[str, SipCall] = {}  # by SIP Call-ID
@@ -176,7 +185,13 @@ class SipServer(asyncio.DatagramProtocol):
             writer.close()
 
     def _dispatch(self, message: SipMessage, addr: Peer) -> None:
-        if not message.is_request:  # answers to our REGISTERs; those to our BYEs need nothing
+        if not message.is_request:  # answers to our INVITEs, REFERs and REGISTERs; those to our BYEs need nothing
+            deliver = self.outgoing.get(message.call_id)
+            if deliver is not None:
+                deliver(message)
+            waiter = self.waiting.get((message.call_id, message.cseq[0]))
+            if waiter is not None and not waiter.done() and message.status >= 200:
+                waiter.set_result(message)
             for registration in self.registrations:
                 if registration.call_id == message.call_id and message.status >= 200:
                     registration.on_response(message, time.monotonic())
@@ -186,8 +201,9 @@ class SipServer(asyncio.DatagramProtocol):
             self._send(response(message, 403, to_tag=self._tag()), addr)
             return
         handler = {"INVITE": self._invite, "ACK": self._ack, "BYE": self._bye, "CANCEL": self._cancel,
-                   "OPTIONS": self._options, "INFO": self._info, "UPDATE": self._update}.get(message.method)
-        if handler is None:
+                   "OPTIONS": self._options, "INFO": self._info, "UPDATE": self._update,
+                   "REGISTER": self._register, "NOTIFY": self._notify}.get(message.method)
+        if handler is None or (message.method == "REGISTER" and self.registrar is None):
             self._send(response(message, 501, to_tag=self._tag(), extra=[("Allow", ALLOW)]), addr)
             return
         handler(message, addr)
@@ -214,6 +230,8 @@ class SipServer(asyncio.DatagramProtocol):
             if not existing.ended:
                 self._send(response(invite, 200, to_tag=existing.to_tag, body=existing.answer,
                                     extra=self._answer_headers()), addr)
+                if invite.body and existing.on_media is not None and invite.cseq[0] != existing.invite.cseq[0]:
+                    existing.on_media(media_direction(invite.body))
             return
         if self._flooding(addr.host):
             self._send(response(invite, 503, to_tag=self._tag(), extra=[("Retry-After", "5")]), addr)
@@ -248,6 +266,7 @@ class SipServer(asyncio.DatagramProtocol):
         identity = invite.get("p-asserted-identity") or invite.get("from") or ""
         called = uri_user(invite.uri) or uri_user(invite.get("to") or "")
         call = SipCall(invite, addr, to_tag, answer, call_id=pipeline_call_id(invite.call_id))
+        call.dialog = answering_dialog(invite, to_tag, f"SIP/2.0/{addr.transport} {self.address}:{self.port}")
         call.rtp = rtp
         call.codec = RtpCodec(call.call_id, payload_type=offer.payload_type, dtmf_payload_type=offer.dtmf_payload_type,
                               caller=uri_user(identity), called=called, ssrc=secrets.randbits(32),
@@ -269,10 +288,15 @@ class SipServer(asyncio.DatagramProtocol):
             await run_call(call.codec, call.rtp, self.new_handler, self.limits)
         finally:
             call.ended = True
-            if self.gate is not None:
+            if self.gate is not None and call.direction == "inbound":
                 self.gate.leave()
             loop = asyncio.get_running_loop()
             loop.call_later(TIMER_H, self.calls.pop, call.invite.call_id, None)  # late retransmissions still match
+
+    def run_outbound(self, call: SipCall) -> asyncio.Task[None]:
+        """Run a call we placed (`outbound.dial`) through the pipeline, like an answered one."""
+        call.task = asyncio.get_running_loop().create_task(self._run(call), name=f"sip-out-{call.call_id}")
+        return call.task
 
     async def _retransmit_until_ack(self, call: SipCall) -> None:
         interval, waited = T1, 0.0
@@ -349,18 +373,45 @@ class SipServer(asyncio.DatagramProtocol):
         if call.ended:
             return
         call.ended = True
-        invite = call.invite
-        target = uri_of(invite.get("contact") or "") or invite.uri
-        call.our_cseq += 1
-        branch = "z9hG4bK" + secrets.token_hex(8)
-        from_value = invite.get("to") or ""
-        if ";tag=" not in from_value:
-            from_value += f";tag={call.to_tag}"
-        bye = SipMessage(method="BYE", uri=target, headers=[
-            ("Via", f"SIP/2.0/{call.source.transport} {self.address}:{self.port};branch={branch};rport"),
-            ("Max-Forwards", "70"), ("From", from_value), ("To", invite.get("from") or ""),
-            ("Call-ID", invite.call_id), ("CSeq", f"{call.our_cseq} BYE")])
-        self._send(bye, call.source)
+        if call.dialog is not None:
+            self._send(call.dialog.request("BYE"), call.source)
+
+    async def request_in_call(self, call: SipCall, method: str, *, extra: list[tuple[str, str]] | None = None,
+                              body: bytes = b"", timeout_s: float = TIMER_H) -> SipMessage | None:
+        """Send a request (not an INVITE) inside a call, such as REFER, and wait for its final answer (None: none came);
+        over UDP it is sent again on RFC 3261's timer E until answered."""
+        if call.dialog is None or call.ended:
+            return None
+        message = call.dialog.request(method, extra=extra, body=body)
+        key = (call.invite.call_id, call.dialog.cseq)
+        future: asyncio.Future[SipMessage] = asyncio.get_running_loop().create_future()
+        self.waiting[key] = future
+        interval, waited = T1, 0.0
+        try:
+            while waited < timeout_s:
+                self._send(message, call.source)
+                try:
+                    return await asyncio.wait_for(asyncio.shield(future), interval)
+                except asyncio.TimeoutError:
+                    waited += interval
+                    interval = min(interval * 2, T2)
+            return None
+        finally:
+            self.waiting.pop(key, None)
+
+    def _register(self, request: SipMessage, addr: Peer) -> None:
+        assert self.registrar is not None
+        reply, changed = self.registrar.handle(request, addr.host, addr.port, addr.transport)
+        self._send(reply, addr)
+        if changed is not None and self.on_phone is not None:
+            self.on_phone(changed, self.registrar.binding(changed) is not None)
+
+    def _notify(self, notify: SipMessage, addr: Peer) -> None:
+        """A REFER's progress (message/sipfrag); we only need to say we got it."""
+        call = self.calls.get(notify.call_id)
+        self._send(response(notify, 200 if call is not None else 481), addr)
+        if call is not None and call.on_notify is not None and notify.body:
+            call.on_notify(notify.body.decode("utf-8", "replace").split("\r\n", 1)[0])
 
     # Helpers.
 
