@@ -132,7 +132,7 @@ async def _until_final(outgoing: OutgoingInvite, peer: Peer, replies: asyncio.Qu
             return
         try:
             reply = await asyncio.wait_for(replies.get(), max(0.02, min(retransmit_at - now, 0.25)))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if outgoing.state == "calling" and loop.time() >= retransmit_at and cancel_sent_at is None:
                 peer.send(outgoing.invite().to_bytes())
                 interval = min(interval * 2, T2)

@@ -392,7 +392,7 @@ class SipServer(asyncio.DatagramProtocol):
                 self._send(message, call.source)
                 try:
                     return await asyncio.wait_for(asyncio.shield(future), interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     waited += interval
                     interval = min(interval * 2, T2)
             return None
