@@ -60,7 +60,34 @@ def agent_list(config: ConfigOpt = None) -> None:
         levels = ",".join(f"{s}:{lvl}" for s, lvl in sorted(agent.skills.items()))
         expires = (datetime.fromtimestamp(agent.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
                    if agent.expires_at else "never")
-        typer.echo(f"{agent.agent_id}\t{agent.name}\t{levels}\ttoken expires {expires}")
+        phone = f"\tphone {agent.phone}" if agent.phone else ""
+        typer.echo(f"{agent.agent_id}\t{agent.name}\t{levels}\ttoken expires {expires}{phone}")
+
+
+@agent_app.command("phone")
+def agent_phone(
+    agent_id: Annotated[str, typer.Argument(help="The agent's id (see list).")],
+    phone: Annotated[str, typer.Argument(help="'sip' (registers to callpilot), sip:user@host[:port], a number "
+                                              "such as +8613812345678 (through the trunk), or 'none'.")],
+    sip_password: Annotated[str | None, typer.Option("--sip-password", envvar="CALLPILOT_AGENT_SIP_PASSWORD",
+                                                     help="The phone's SIP password (for 'sip').")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Give an agent a phone that rings for their calls (besides the browser desktop)."""
+    from voice_gateway.transports.sip.registrar import ha1
+
+    directory = _directory(config)
+    value = None if phone.strip().lower() == "none" else phone.strip()
+    try:
+        agent = directory.set_phone(agent_id, value, sip_ha1=ha1(agent_id, sip_password) if sip_password else None)
+    except (ValueError, UnknownAgent) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if agent.phone == "sip":
+        typer.echo(f"agent {agent_id}: a SIP phone registering as user {agent_id!r} (realm 'callpilot') "
+                   "to callpilot's SIP port")
+    else:
+        typer.echo(f"agent {agent_id}: phone {agent.phone or 'none'}")
 
 
 @agent_app.command("remove")

@@ -135,6 +135,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     handoff = HandoffRuntime(settings, contacts=records.contacts,
                              wrap_up_sinks=(records.writer.record_wrap_up, wrap_up_to_file(settings.call_log)))
     app.state.handoff = handoff
+    voice.handoff_deps = handoff.deps  # agents' phones ring through the same service as the desktop
     # /agent, /agent/ws, /agent/api; /supervisor behind a supervisor or admin API key
     app.include_router(desk_router(handoff.deps, supervisor_auth=ApiKeySessions(
         app, secure_cookie=secure_cookies(settings.public_url))))

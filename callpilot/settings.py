@@ -107,6 +107,12 @@ class Settings(BaseModel):
     # Providers that want callpilot registered (REGISTER with digest authentication, refreshed):
     # [{registrar: "sip:sip.provider.example:5060", user: "4008001234", password: "...", expires: 300}]
     sip_register: list[SipAccount] = Field(default_factory=list)
+    # Calls callpilot places (agents' phone numbers, callbacks, transfers): numbers go to `sip_trunk`
+    # ("sip:trunk.provider.example:5060"; the sip_register account at the same host gives the digest
+    # credentials), shown to the called party as `sip_caller_id` (the 400 number).
+    sip_trunk: str | None = Field(None, pattern=r"^sips?:[^@\s]+$")
+    sip_caller_id: str = Field("callpilot", pattern=r"^[\w+.-]{1,40}$")
+    agent_phone_wrap_up_s: float = Field(5.0, ge=0, le=600)  # after a call taken on a phone, then available
     # Twilio: requests to /twilio/voice must carry a valid X-Twilio-Signature (HMAC-SHA1 with this token over
     # `public_url` + the form), and the media stream the per-call token the TwiML handed out. None: unverified
     # (a warning at start).

@@ -17,11 +17,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from bot.dialogue import BotTurn, DialogueEngine, Interpreter
 from bot.training_data.project import load_nlu_text
+from callpilot.agent_phones import AgentPhones, speak_with
 from callpilot.brains import build_dialogue, voice_dialogue
 from callpilot.call_command import place_call  # `callpilot call`, still importable from here
 from callpilot.handoff_port import bot_resumer
 from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
+from callpilot.sip_out import SipDialler
 from callpilot.voice_access import (
     BUSY_TWIML,
     RateLimiter,
@@ -31,6 +33,8 @@ from callpilot.voice_access import (
     twilio_request_ok,
     warn_about_open_doors,
 )
+from handoff import agents_path
+from handoff.directory import AgentDirectory
 from voice_gateway.asr import AsrSettings
 from voice_gateway.call_log import CallEvent
 from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
@@ -39,6 +43,7 @@ from voice_gateway.pipeline.observer import PipelineObserver
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
 from voice_gateway.transports import AudioSocketServer, CallConnection, CallGate, serve_softphone, serve_twilio
 from voice_gateway.transports.sip.register import Registration
+from voice_gateway.transports.sip.registrar import Registrar
 from voice_gateway.transports.sip.server import SipServer
 from voice_gateway.twilio_security import MEDIA_TOKEN_PARAMETER, media_token
 from voice_gateway.twiml import media_stream_url, voice_twiml_for_form
@@ -135,6 +140,9 @@ class VoiceRuntime:
         self._starting: asyncio.Task[None] | None = None
         self._sip_starting: asyncio.Task[None] | None = None
         self.handoff: HandoffPort | None = None  # the humans, once the handoff service runs
+        self.handoff_deps: Callable[[], Any] | None = None  # (service, bridge) for agents' phones; set by the app
+        self.phones: AgentPhones | None = None
+        self.dialler: SipDialler | None = None
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
         self.gate = CallGate(settings.max_calls, on_reject=lambda transport: self.rejected(transport, "busy"))
         self.call_log_listeners: list[Callable[[CallEvent], None]] = []  # e.g. the call records' writer
@@ -245,9 +253,10 @@ class VoiceRuntime:
         address = settings.sip_address or ("127.0.0.1" if settings.sip_host in ("0.0.0.0", "::") else settings.sip_host)
         accounts = [Registration(a.registrar, a.user, a.password, f"<sip:{a.user}@{address}:{settings.sip_port}>",
                                  a.expires) for a in settings.sip_register]
+        directory = AgentDirectory(agents_path(settings))
         server = SipServer(self.new_call, host=settings.sip_host, port=settings.sip_port,
                            address=settings.sip_address, allow=settings.sip_allow, limits=call_limits(settings),
-                           gate=self.gate, registrations=accounts)
+                           gate=self.gate, registrations=accounts, registrar=Registrar(directory.phone_ha1))
         try:
             await server.start()
         except OSError as exc:
@@ -255,6 +264,16 @@ class VoiceRuntime:
             return
         self.sip = server
         log.info("SIP listening on %s:%s/udp", server.host, server.port)
+        trunk_host = (settings.sip_trunk or "").split(":", 1)[-1].split(":")[0]
+        auth = next(((a.user, a.password) for a in settings.sip_register
+                     if a.registrar.split(":", 1)[1].split(":")[0].split(";")[0] == trunk_host), None)
+        self.dialler = SipDialler(server, trunk=settings.sip_trunk, trunk_auth=auth, caller_id=settings.sip_caller_id)
+        if self.handoff_deps is not None and self.services is not None:
+            tts = self.services.tts
+            self.phones = AgentPhones(directory.agents, self.handoff_deps, self.dialler,
+                                      lambda text: speak_with(tts, text), wrap_up_s=settings.agent_phone_wrap_up_s)
+            server.on_phone = self.phones.on_phone
+            self.phones.start()
 
     async def _serve_audiosocket(self) -> None:
         if await self.wait_ready() is None:
@@ -278,6 +297,8 @@ class VoiceRuntime:
             self._sip_starting.cancel()
         if self.audiosocket is not None:  # calls in progress get `shutdown_drain_s`, then a proper hang-up
             await self.audiosocket.close(drain_s=self.settings.shutdown_drain_s)
+        if self.phones is not None:  # agents' phones off the floor; their calls go back to the queue
+            await self.phones.close()
         if self.sip is not None:  # the same for SIP calls, ended with a BYE
             await self.sip.close(drain_s=self.settings.shutdown_drain_s)
         with self._lock:

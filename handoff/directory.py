@@ -23,6 +23,7 @@ from handoff.model import Agent
 
 _NAME = re.compile(r"^[\w .'-]{1,80}$")
 _SKILL = re.compile(r"^[a-z][a-z0-9_]*$")
+_PHONE = re.compile(r"^(sip|sips?:[\w.!~*'()&=+$,;?/%-]+@[\w.-]+(:\d{1,5})?|\+?\d{3,20})$")
 
 
 def hash_token(token: str) -> str:
@@ -105,6 +106,29 @@ class AgentDirectory:
                                 "expires_at": now + expires_in_s if expires_in_s else None}
         return self.get(agent_id), token
 
+    def set_phone(self, agent_id: str, phone: str | None, *, sip_ha1: str | None = None) -> Agent:
+        """Bind a phone to the agent (see `Agent.phone`); a registering phone ("sip") needs the HA1 of its
+        password (`voice_gateway.transports.sip.registrar.ha1`): the password itself is never stored."""
+        phone = (phone or "").strip() or None
+        if phone is not None and not _PHONE.match(phone):
+            raise ValueError(f"bad phone {phone!r}: 'sip', sip:user@host[:port], or a number such as +8613812345678")
+        if phone == "sip" and not (sip_ha1 and re.fullmatch(r"[0-9a-f]{32}", sip_ha1)):
+            raise ValueError("a phone that registers ('sip') needs a SIP password")
+        with self._locked() as agents:
+            if agent_id not in agents:
+                raise UnknownAgent(f"no agent with id {agent_id!r}")
+            agents[agent_id]["phone"] = phone
+            agents[agent_id]["sip_ha1"] = sip_ha1 if phone == "sip" else None
+        return self.get(agent_id)
+
+    def phone_ha1(self, user: str) -> str | None:
+        """The SIP digest HA1 of the agent whose phone registers as `user` (None: no such phone)."""
+        self._refresh()
+        data = self._agents.get(user)
+        if data is None or data.get("phone") != "sip":
+            return None
+        return str(data.get("sip_ha1") or "") or None
+
     def remove(self, agent_id: str) -> None:
         with self._locked() as agents:
             if agents.pop(agent_id, None) is None:
@@ -158,4 +182,5 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
 def _agent(data: dict[str, Any]) -> Agent:
     return Agent(agent_id=data["agent_id"], name=data["name"],
                  skills={str(k): int(v) for k, v in data["skills"].items()},
-                 created_at=float(data.get("created_at") or 0.0), expires_at=data.get("expires_at"))
+                 created_at=float(data.get("created_at") or 0.0), expires_at=data.get("expires_at"),
+                 phone=data.get("phone") or None)

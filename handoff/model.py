@@ -159,6 +159,10 @@ class Agent:
     skills: dict[str, int] = field(default_factory=dict)
     created_at: float = 0.0
     expires_at: float | None = None
+    # Besides the browser desktop, a phone that rings for this agent's calls: "sip" (a softphone or desk phone
+    # that registers to callpilot as user agent_id), "sip:user@host[:port]" (a phone at a fixed address), or a
+    # number ("+8613812345678") dialled through the SIP trunk. None: the desktop only.
+    phone: str | None = None
 
     def level(self, queue: str) -> int:
         """0 when the agent lacks the skill."""
