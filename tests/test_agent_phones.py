@@ -179,7 +179,7 @@ async def test_ringall_rings_both_phones_the_first_to_answer_talks_and_the_other
 
 
 async def test_a_busy_phone_declines_and_the_caller_hanging_up_hangs_up_the_phone(desk) -> None:  # type: ignore[no-untyped-def]
-    floor, bridge, phones, ann_phone, bob_phone = desk
+    floor, _, phones, ann_phone, bob_phone = desk
     await wait_for(lambda: len(phones.sessions) == 2)
     await asyncio.sleep(0.5)
     await floor.service.request("call-2", decision(skill="orders"))
@@ -197,7 +197,6 @@ async def test_a_busy_phone_declines_and_the_caller_hanging_up_hangs_up_the_phon
 
 
 def test_the_whisper_names_the_queue_and_the_wait_in_the_calls_language() -> None:
-    from handoff.context import build_context  # noqa: F401  (the context's shape)
     from handoff.model import HandoffContext
 
     context = HandoffContext("c", "orders", 3, None, None, "en", (), (), {}, (), "caller_asked", "", 0.0, 41.6)
