@@ -206,7 +206,10 @@ class VoiceRuntime:
             # SIP: the port listened on and each provider registration's state (no password)
             "sip": None if self.sip is None else {"port": self.sip.port, "registrations": [
                 {"registrar": r.registrar, "user": r.user, "state": r.state, "detail": r.detail}
-                for r in self.sip.registrations]},
+                for r in self.sip.registrations],
+                # agents' phones registered to us, and agents on duty on a phone (registered, fixed or a number)
+                "phones": sorted(self.sip.registrar.bindings) if self.sip.registrar is not None else [],
+                "agents_on_phones": sorted(self.phones.sessions) if self.phones is not None else []},
         }
 
     def attach_handoff(self, port: HandoffPort | None) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
 def baresip_call(server: VoiceServer, tmp: Path, wav: Path, caller: str, seconds: int) -> Path:
     """baresip as `caller` dials the 400 number; returns the folder with what it heard."""
     config, recordings = tmp / "baresip", tmp / "heard"
-    config.mkdir()
+    config.mkdir(parents=True)
     recordings.mkdir()
     (config / "config").write_text(CONFIG.format(port=free_port(), wav=wav, recordings=recordings))
     (config / "accounts").write_text(f"<sip:{caller}@127.0.0.1>;regint=0\n")
@@ -74,7 +76,8 @@ def test_baresip_calls_the_bot_over_sip_and_hears_it(server: VoiceServer, tmp_pa
     import httpx
 
     health = httpx.get(f"{server.url}/health/voice").json()
-    assert health["sip"] == {"port": int(server.env["SIP_PORT"]), "registrations": []}
+    assert health["sip"] == {"port": int(server.env["SIP_PORT"]), "registrations": [], "phones": [],
+                             "agents_on_phones": []}
     wav = write_wav(tmp_path / "caller.wav", silence(7.0, RATE) + speech("what are your opening hours", RATE)
                     + silence(14.0, RATE), RATE)
     seen = {e.call_id for e in read_call_log(server.call_log)} if server.call_log.exists() else set()
@@ -94,3 +97,53 @@ def test_baresip_calls_the_bot_over_sip_and_hears_it(server: VoiceServer, tmp_pa
     words = transcribe(decoded).lower()
     assert "brightline" in words or "help" in words, words
     assert "monday" in words or "saturday" in words, words
+
+
+def test_an_agents_baresip_phone_registers_rings_and_talks_with_the_caller(server: VoiceServer, tmp_path: Path) -> None:
+    """A second baresip is an agent's desk phone: it registers to callpilot with a digest password and answers
+    automatically. The caller (baresip) asks for an agent; the agent's phone rings, hears the whisper and the
+    caller's words, and the caller hears the agent's words (both checked by transcription)."""
+    import httpx
+
+    cli = [sys.executable, "-m", "callpilot", "agent"]
+    added = subprocess.run([*cli, "add", "Ann Lee", "--skills", "orders,returns,billing,tech,general"],
+                           env=server.env, capture_output=True, text=True, check=True)
+    assert added.stdout.strip().startswith("cpa_")
+    subprocess.run([*cli, "phone", "ann-lee", "sip", "--sip-password", "pw-ann-7"], env=server.env, check=True,
+                   capture_output=True)
+    phone_dir, phone_heard = tmp_path / "phone", tmp_path / "phone-heard"
+    phone_dir.mkdir()
+    phone_heard.mkdir()
+    agent_wav = write_wav(tmp_path / "agent.wav", silence(4.0, RATE) + speech("hello this is ann from the orders team",
+                          RATE) + silence(2.0, RATE) + speech("hello this is ann from the orders team", RATE)
+                          + silence(60.0, RATE), RATE)
+    (phone_dir / "config").write_text(CONFIG.format(port=free_port(), wav=agent_wav, recordings=phone_heard))
+    (phone_dir / "accounts").write_text(
+        f"<sip:ann-lee@127.0.0.1:{server.env['SIP_PORT']};transport=udp>;auth_pass=pw-ann-7;answermode=auto;"
+        "regint=60\n")
+    (phone_dir / "contacts").write_text("")
+    phone = subprocess.Popen(["baresip", "-f", str(phone_dir), "-n", "127.0.0.1", "-t", "120"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(100):
+            sip = httpx.get(f"{server.url}/health/voice").json()["sip"]
+            if sip["agents_on_phones"] == ["ann-lee"]:
+                break
+            time.sleep(0.2)
+        assert sip["phones"] == ["ann-lee"] and sip["agents_on_phones"] == ["ann-lee"], sip
+        caller_wav = write_wav(tmp_path / "caller.wav", silence(7.0, RATE) + speech(
+            "I want to speak to an agent", RATE) + silence(12.0, RATE) + speech(
+            "my order number is four eight two one five", RATE) + silence(3.0, RATE) + speech(
+            "my order number is four eight two one five", RATE) + silence(14.0, RATE), RATE)
+        heard = baresip_call(server, tmp_path / "caller", caller_wav, "+16175550199", seconds=44)
+    finally:
+        phone.terminate()
+        out, _ = phone.communicate(timeout=20)
+    assert "Call established" in out, out[-3000:]
+    (agent_side,) = phone_heard.glob("*-dec.wav")
+    agent_words = transcribe(agent_side).lower()
+    assert any(w in agent_words for w in ("queue", "waited", "seconds")), agent_words  # the whisper
+    assert "order" in agent_words or "four" in agent_words, agent_words  # the caller, bridged
+    (caller_side,) = heard.glob("*-dec.wav")
+    caller_words = transcribe(caller_side).lower()
+    assert "orders team" in caller_words or "ann" in caller_words, caller_words  # the agent, bridged
