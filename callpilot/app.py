@@ -130,6 +130,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     voice = mount_voice(app, settings, holder)
     records = mount_records(app, settings)
     voice.call_log_listeners.append(records.writer)  # call-log events -> the calls table
+    voice.callback_listeners.append(records.writer.record_callback)  # callback attempts -> the original call
     # Queues, agents, audio bridge; the screen pop looks callers up in the records' contacts (or the CRM), and
     # wrap-ups reach the records directly (also while the voice models are still loading).
     handoff = HandoffRuntime(settings, contacts=records.contacts,

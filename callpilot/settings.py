@@ -113,6 +113,12 @@ class Settings(BaseModel):
     sip_trunk: str | None = Field(None, pattern=r"^sips?:[^@\s]+$")
     sip_caller_id: str = Field("callpilot", pattern=r"^[\w+.-]{1,40}$")
     agent_phone_wrap_up_s: float = Field(5.0, ge=0, le=600)  # after a call taken on a phone, then available
+    # Callbacks callers chose are dialled (through SIP, or Twilio's Calls API on a Twilio line): busy or no
+    # answer is tried again after callback_retry_s[n] seconds, up to callback_max_attempts; then "failed".
+    callbacks_dialled: bool = True
+    callback_max_attempts: int = Field(3, ge=1, le=10)
+    callback_retry_s: list[float] = Field(default_factory=lambda: [120.0, 600.0], min_length=1)
+    callback_ring_timeout_s: float = Field(30.0, gt=0, le=120)
     # Twilio: requests to /twilio/voice must carry a valid X-Twilio-Signature (HMAC-SHA1 with this token over
     # `public_url` + the form), and the media stream the per-call token the TwiML handed out. None: unverified
     # (a warning at start).

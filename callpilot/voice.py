@@ -20,6 +20,7 @@ from bot.training_data.project import load_nlu_text
 from callpilot.agent_phones import AgentPhones, speak_with
 from callpilot.brains import build_dialogue, voice_dialogue
 from callpilot.call_command import place_call  # `callpilot call`, still importable from here
+from callpilot.callbacks import CallbackDialler, Place, callback_opening, sip_place
 from callpilot.handoff_port import bot_resumer
 from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
@@ -35,6 +36,8 @@ from callpilot.voice_access import (
 )
 from handoff import agents_path
 from handoff.directory import AgentDirectory
+from handoff.model import CallbackRequest
+from handoff.service import HandoffService
 from voice_gateway.asr import AsrSettings
 from voice_gateway.call_log import CallEvent
 from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
@@ -142,6 +145,9 @@ class VoiceRuntime:
         self.handoff: HandoffPort | None = None  # the humans, once the handoff service runs
         self.handoff_deps: Callable[[], Any] | None = None  # (service, bridge) for agents' phones; set by the app
         self.phones: AgentPhones | None = None
+        self.callbacks: CallbackDialler | None = None
+        self._callbacks_task: asyncio.Task[None] | None = None
+        self.callback_listeners: list[Callable[[CallbackRequest], None]] = []  # e.g. the call records' writer
         self.dialler: SipDialler | None = None
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
         self.gate = CallGate(settings.max_calls, on_reject=lambda transport: self.rejected(transport, "busy"))
@@ -173,6 +179,9 @@ class VoiceRuntime:
                     return
                 self.services = services
             self.services.handoff, self.services.resume_bot = self.handoff, bot_resumer(engine)
+            renderer = engine.brain.renderer
+            self.services.opening = callback_opening(
+                self._handoff_service, lambda name, language: renderer.render(name, {}, language=language))
             if self.observer is not None:
                 self.services.observer = self.observer
             for listener in self.call_log_listeners:
@@ -277,6 +286,26 @@ class VoiceRuntime:
                                       lambda text: speak_with(tts, text), wrap_up_s=settings.agent_phone_wrap_up_s)
             server.on_phone = self.phones.on_phone
             self.phones.start()
+            self.start_callbacks(sip_place(self.dialler, server, ring_timeout_s=settings.callback_ring_timeout_s))
+
+    def _handoff_service(self) -> HandoffService | None:
+        found = self.handoff_deps() if self.handoff_deps is not None else None
+        return found[0] if found is not None else None
+
+    def start_callbacks(self, place: Place) -> None:
+        """Dial requested callbacks with `place` (SIP, or Twilio's Calls API)."""
+        if self._callbacks_task is not None or not self.settings.callbacks_dialled:
+            return
+        settings = self.settings
+
+        def changed(request: CallbackRequest) -> None:
+            for listener in self.callback_listeners:
+                listener(request)
+
+        self.callbacks = CallbackDialler(self._handoff_service, place, max_attempts=settings.callback_max_attempts,
+                                         retry_s=settings.callback_retry_s,
+                                         ring_timeout_s=settings.callback_ring_timeout_s, on_change=changed)
+        self._callbacks_task = asyncio.create_task(self.callbacks.run(), name="callbacks")
 
     async def _serve_audiosocket(self) -> None:
         if await self.wait_ready() is None:
@@ -300,6 +329,8 @@ class VoiceRuntime:
             self._sip_starting.cancel()
         if self.audiosocket is not None:  # calls in progress get `shutdown_drain_s`, then a proper hang-up
             await self.audiosocket.close(drain_s=self.settings.shutdown_drain_s)
+        if self._callbacks_task is not None:
+            self._callbacks_task.cancel()
         if self.phones is not None:  # agents' phones off the floor; their calls go back to the queue
             await self.phones.close()
         if self.sip is not None:  # the same for SIP calls, ended with a BYE

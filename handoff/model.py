@@ -211,21 +211,40 @@ class LiveCall:
 
 @dataclass(frozen=True)
 class CallbackRequest:
-    """A caller who chose to be called back rather than wait: call `number` about `queue`."""
+    """A caller who chose to be called back rather than wait: call `number` about `queue`.
+
+    callpilot dials it (`callpilot.callbacks`): at `due_at` (None: as soon as an agent of the queue is free),
+    within the queue's hours. `state`: pending (waiting for its time, or for the retry at `next_attempt_at`),
+    dialling, completed (answered: the callback joined the queue with the original `context` and `priority`),
+    failed (no answer or busy `attempts` times), done (a supervisor took it off the list)."""
 
     call_id: str
     number: str
     queue: str
     requested_at: float
     reason: str = "overflow"
+    due_at: float | None = None
+    priority: int = 3
+    context: dict[str, Any] | None = None  # the original call's HandoffContext.to_dict()
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    outcomes: tuple[str, ...] = ()  # each attempt's result: answered, busy, no_answer, ...
+    callback_call_id: str | None = None  # the call that reached the caller
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["outcomes"] = list(self.outcomes)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallbackRequest:
+        due = data.get("due_at")
         return cls(str(data["call_id"]), str(data["number"]), str(data["queue"]), float(data["requested_at"]),
-                   str(data.get("reason") or "overflow"))
+                   str(data.get("reason") or "overflow"), None if due is None else float(due),
+                   int(data.get("priority") or 3), data.get("context") or None, str(data.get("state") or "pending"),
+                   int(data.get("attempts") or 0), float(data.get("next_attempt_at") or 0.0),
+                   tuple(str(o) for o in data.get("outcomes") or ()), data.get("callback_call_id") or None)
 
 
 @dataclass(frozen=True)

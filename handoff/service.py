@@ -180,14 +180,33 @@ class HandoffService:
         await self.calls.update(call_id, hung_up="1")
         await self.floor.caller_gone(await self.calls.get(call_id))
 
-    async def request_callback(self, call_id: str, number: str | None = None) -> CallbackRequest:
-        """The caller chose a callback (at `number`, else the number they call from): on the callback list
-        the supervisor page shows, and to the supervisor channel."""
+    async def request_callback(self, call_id: str, number: str | None = None, *,
+                               due_at: float | None = None) -> CallbackRequest:
+        """The caller chose a callback (at `number`, else the number they call from; at `due_at`, else as soon
+        as an agent is free): on the callback list the supervisor page shows and callpilot dials, and to the
+        supervisor channel. The call's context and priority go with it, for the agent who takes the callback."""
         record = await self.calls.get(call_id)
         number = (number or record.context.caller_number or "").strip()
         if not number:
             raise ValueError(f"call {call_id!r}: a callback needs a number and the caller's is unknown")
-        request = CallbackRequest(call_id, number, record.queue, self._clock())
+        request = CallbackRequest(call_id, number, record.queue, self._clock(), due_at=due_at,
+                                  priority=record.priority, context=record.context.to_dict(),
+                                  next_attempt_at=due_at or 0.0)
+        await self.callbacks.add(request)
+        await self.client.publish(self.keys.supervisor_channel,
+                                  json.dumps({"kind": "callback_requested", **request.to_dict()}))
+        return request
+
+    async def schedule_callback(self, number: str, queue: str, *, due_at: float | None = None,
+                                reason: str = "scheduled") -> CallbackRequest:
+        """A callback a supervisor puts on the list (no call of its own): `number` about `queue`."""
+        number = number.strip()
+        if not number or len(number) > 80 or any(c.isspace() for c in number):
+            raise ValueError("a callback needs a number (or a sip: address) without spaces")
+        if queue not in self.config.queues:
+            raise UnknownQueue(f"no queue {queue!r} (queues: {', '.join(sorted(self.config.queues))})")
+        request = CallbackRequest("cb-" + secrets.token_hex(8), number, queue, self._clock(), reason=reason,
+                                  due_at=due_at, next_attempt_at=due_at or 0.0)
         await self.callbacks.add(request)
         await self.client.publish(self.keys.supervisor_channel,
                                   json.dumps({"kind": "callback_requested", **request.to_dict()}))

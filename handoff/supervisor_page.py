@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from handoff.errors import UnknownQueue
 from handoff.service import HandoffService
 
 SUPERVISOR_ROLES = ("supervisor", "admin")
@@ -128,6 +129,25 @@ def supervisor_router(service: Callable[[], HandoffService], auth: SupervisorAut
     async def snapshot(request: Request) -> dict[str, Any]:
         await require(request)
         return asdict(await service().snapshot())
+
+    @router.post("/supervisor/api/callbacks")
+    async def callback_schedule(request: Request) -> dict[str, Any]:
+        """Schedule a callback: {"number": "+8613812345678" or "sip:...", "queue": "orders", "at": Unix seconds
+        (optional: else as soon as an agent of the queue is free)}; callpilot dials it."""
+        await require(request)
+        try:
+            body = json.loads(await request.body() or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object")
+            at = body.get("at")
+            scheduled = await service().schedule_callback(str(body.get("number") or ""),
+                                                          str(body.get("queue") or ""),
+                                                          due_at=None if at is None else float(at))
+        except UnknownQueue as exc:
+            raise HTTPException(404, str(exc)) from None
+        except (ValueError, TypeError) as exc:
+            raise HTTPException(400, str(exc)) from None
+        return scheduled.to_dict()
 
     @router.post("/supervisor/api/callbacks/{call_id}/done")
     async def callback_done(call_id: str, request: Request) -> dict[str, Any]:

@@ -197,6 +197,11 @@ def _on_consent(row: CallRecord, e: RecordEvent) -> None:
     row.recording_consent = bool(e.data.get("granted", True))
 
 
+def _on_callback(row: CallRecord, e: RecordEvent) -> None:
+    """The callback this caller asked for: its state (pending, dialling, completed, failed), attempts, outcomes."""
+    row.extra = {**row.extra, "callback": {**dict(e.data), "at": e.at.isoformat()}}
+
+
 def _on_ended(row: CallRecord, e: RecordEvent) -> None:
     row.ended_at = e.at
     row.duration_s = _seconds(e.at, row.started_at)
@@ -233,6 +238,7 @@ HANDLERS: dict[str, Handler] = {
     "wrap_up": _on_wrap_up,
     "transfer": _on_transfer,
     "consent": _on_consent,
+    "callback": _on_callback,
     "ended": _on_ended,
 }
 

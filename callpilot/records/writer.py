@@ -134,6 +134,14 @@ class RecordWriter:
         details = {k: v for k, v in outcome.items() if k not in ("kind", "call_id", "at")}
         self.submit(RecordEvent(str(outcome["call_id"]), "wrap_up", when, details))
 
+    def record_callback(self, request: Any) -> None:
+        """A callback's attempt or final state (`handoff.model.CallbackRequest`), on the call that asked for it."""
+        from callpilot.callbacks import outcome_record
+
+        if request.context is None:
+            return  # scheduled by a supervisor: no call of its own to keep it on
+        self.submit(RecordEvent(str(request.call_id), "callback", datetime.now(UTC), outcome_record(request)))
+
     def submit(self, event: RecordEvent) -> bool:
         """Queue an event; never blocks. False (and counted as dropped) when the queue is full."""
         with self._idle:

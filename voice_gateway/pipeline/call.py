@@ -114,6 +114,11 @@ class CallPipeline:
             self.say(settings.announcement or DEFAULT_ANNOUNCEMENT)
         caller = event.caller or None
         turn = await self.services.run(lambda: self.services.dialogue.start(event.call_id, caller, settings.channel))
+        if event.parameters.get("callback_for") and self.services.opening is not None:
+            try:
+                turn = await self.services.opening(event.call_id, dict(event.parameters), turn)
+            except Exception:  # the caller is on the line: the usual greeting rather than silence
+                log.exception("call %s: the callback's opening failed", event.call_id)
         await self._apply(turn)
 
     async def _on_end(self, reason: str) -> None:

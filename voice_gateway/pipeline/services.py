@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +86,10 @@ class VoiceServices:
     # takes the caller's conversation out of handoff mode when an agent hands the call back.
     handoff: HandoffPort | None = None
     resume_bot: Callable[[str], None] | None = None
+    # A call callpilot placed opens differently: `opening(call_id, parameters, greeting)` turns the bot's
+    # greeting into that call's first turn (a callback: who is calling, then the handoff with the original
+    # context). Called when CallStarted carries `callback_for`.
+    opening: Callable[[str, dict[str, str], BotTurn], Awaitable[BotTurn]] | None = None
     # The call ids this process served lately: a reused id is refused, never merged into another call's
     # records or recording
     recent_call_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
