@@ -40,10 +40,13 @@ snd_path\t\t{recordings}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
-    sip_port = free_port()
-    with voice_server(tmp_path_factory.mktemp("sip"), {"CALLPILOT_SIP_PORT": str(sip_port),
-                                                       "CALLPILOT_ASR_PROCESSES": "1"}) as running:
-        running.env["SIP_PORT"] = str(sip_port)
+    sip_port, trunk_port = free_port(), free_port()
+    with voice_server(tmp_path_factory.mktemp("sip"), {
+            "CALLPILOT_SIP_PORT": str(sip_port), "CALLPILOT_ASR_PROCESSES": "1",
+            # numbers are dialled through a "trunk": here a baresip answering as the callee
+            "CALLPILOT_SIP_TRUNK": f"sip:127.0.0.1:{trunk_port}", "CALLPILOT_CALLBACK_RING_TIMEOUT_S": "4",
+            "CALLPILOT_CALLBACK_RETRY_S": "[2]"}) as running:
+        running.env["SIP_PORT"], running.env["TRUNK_PORT"] = str(sip_port), str(trunk_port)
         yield running
 
 
@@ -147,3 +150,64 @@ def test_an_agents_baresip_phone_registers_rings_and_talks_with_the_caller(serve
     (caller_side,) = heard.glob("*-dec.wav")
     caller_words = transcribe(caller_side).lower()
     assert "orders team" in caller_words or "ann" in caller_words, caller_words  # the agent, bridged
+
+
+def phone(tmp: Path, name: str, port: int, account: str, wav: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A baresip on `port` with one account, playing `wav`; returns it and the folder of what it hears."""
+    config, heard = tmp / name, tmp / f"{name}-heard"
+    config.mkdir()
+    heard.mkdir()
+    (config / "config").write_text(CONFIG.format(port=port, wav=wav, recordings=heard))
+    (config / "accounts").write_text(account + "\n")
+    (config / "contacts").write_text("")
+    process = subprocess.Popen(["baresip", "-f", str(config), "-n", "127.0.0.1", "-t", "40"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return process, heard
+
+
+def test_callbacks_are_dialled_to_baresip_answered_and_unanswered(server: VoiceServer, tmp_path: Path) -> None:
+    """A supervisor schedules two callbacks: one to a number through the trunk (a baresip that answers and hears
+    the bot say it is calling back), one to a SIP address whose baresip rings unanswered (a no_answer attempt,
+    retried after the back-off, is on the supervisor's callback list)."""
+    import httpx
+
+    key = subprocess.run([sys.executable, "-m", "callpilot", "apikey", "create", "--role", "supervisor",
+                          "--name", "test"], env=server.env, capture_output=True, text=True, check=True).stdout.strip()
+    quiet = write_wav(tmp_path / "quiet.wav", silence(40.0, RATE), RATE)
+    answering, heard = phone(tmp_path, "callee", int(server.env["TRUNK_PORT"]),
+                             "<sip:+16175550111@127.0.0.1>;regint=0;answermode=auto", quiet)
+    ringing_port = free_port()
+    ringing, _ = phone(tmp_path, "away", ringing_port, "<sip:+16175550122@127.0.0.1>;regint=0;answermode=manual",
+                       quiet)
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        time.sleep(1.0)  # both phones listening
+        now = time.time()
+        made = [httpx.post(f"{server.url}/supervisor/api/callbacks", headers=headers,
+                           json={"number": number, "queue": "general", "at": now}).json()
+                for number in ("+16175550111", f"sip:+16175550122@127.0.0.1:{ringing_port}")]
+        ids = [m["call_id"] for m in made]
+        bad = httpx.post(f"{server.url}/supervisor/api/callbacks", headers=headers, json={"number": "x y"})
+        assert bad.status_code == 400
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            callbacks = {c["call_id"]: c for c in httpx.get(f"{server.url}/supervisor/api/snapshot",
+                                                            headers=headers).json()["callbacks"]}
+            if callbacks[ids[0]]["state"] == "completed" and len(callbacks[ids[1]]["outcomes"]) >= 2:
+                break
+            time.sleep(0.5)
+        time.sleep(12.0)  # the answered callee hears the bot for a while
+    finally:
+        for process in (answering, ringing):
+            process.terminate()
+        answered_out, _ = answering.communicate(timeout=20)
+        ringing_out, _ = ringing.communicate(timeout=20)
+    answered, unanswered = callbacks[ids[0]], callbacks[ids[1]]
+    assert answered["state"] == "completed" and answered["outcomes"] == ["answered"], answered
+    assert unanswered["outcomes"][:2] == ["no_answer", "no_answer"], unanswered
+    assert unanswered["state"] in ("pending", "dialling", "failed"), unanswered
+    assert "Call established" in answered_out, answered_out[-2000:]
+    assert ringing_out.count("Incoming call") >= 2 or ringing_out.count("incoming call") >= 2, ringing_out[-2000:]
+    (decoded,) = heard.glob("*-dec.wav")
+    words = transcribe(decoded).lower()
+    assert "calling you back" in words or "brightline" in words, words
