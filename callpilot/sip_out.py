@@ -20,6 +20,12 @@ class SipDialler:
                  caller_id: str = "callpilot") -> None:
         self.server, self.trunk, self.trunk_auth, self.caller_id = server, trunk, trunk_auth, caller_id
 
+    def uri_for(self, target: str) -> str:
+        """The SIP URI of a number (through the trunk) or a sip: address."""
+        if NUMBER.match(target) and self.trunk:
+            return f"sip:{target}@{self.trunk.split(':', 1)[1]}"
+        return target
+
     def expired_phones(self) -> list[str]:
         return self.server.registrar.expired() if self.server.registrar is not None else []
 

@@ -280,6 +280,10 @@ class VoiceRuntime:
         auth = next(((a.user, a.password) for a in settings.sip_register
                      if a.registrar.split(":", 1)[1].split(":")[0].split(";")[0] == trunk_host), None)
         self.dialler = SipDialler(server, trunk=settings.sip_trunk, trunk_auth=auth, caller_id=settings.sip_caller_id)
+        dialler = self.dialler
+        server.dial_target = lambda target: dialler.dial(target)  # transfers the caller's side cannot REFER
+        if settings.sip_trunk:
+            server.target_uri = dialler.uri_for
         if self.handoff_deps is not None and self.services is not None:
             tts = self.services.tts
             self.phones = AgentPhones(directory.agents, self.handoff_deps, self.dialler,

@@ -327,6 +327,22 @@ def test_overflow_offers_a_callback_and_hangs_up(models: tuple[VoiceServices, Di
     asyncio.run(go())
 
 
+def test_overflow_to_the_backup_number_says_so_then_transfers_the_call(
+    models: tuple[VoiceServices, DialogueEngine]
+) -> None:
+    async def go() -> None:
+        port = ScriptedPort()
+        services = fresh(models, port)
+        call = Call(services, port)
+        await ask_for_a_human(call, services)
+        port.pushed.put_nowait(NoAgent("transfer", "+18005550100"))
+        await call.until(lambda: call.line.closed)
+        assert any("transferring your call" in s for s in call.bot_said())
+        assert call.line.server.transfer_target == "+18005550100"  # the transport sends the caller on
+
+    asyncio.run(go())
+
+
 def test_overflow_to_voicemail_records_the_message_after_the_tone(
     models: tuple[VoiceServices, DialogueEngine], tmp_path: Path
 ) -> None:

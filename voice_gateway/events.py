@@ -120,6 +120,14 @@ class HangUp:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """Send the caller on to `target` (a number or a sip: address) and leave the call: the transport does it
+    (SIP: REFER, else callpilot bridges the caller to the target; Twilio: the call is redirected to a <Dial>)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
 class DisplayTranscript:
     """A line of transcript for screens that show one (the browser softphone)."""
 
@@ -147,4 +155,4 @@ class Interruption:
 
 
 InboundEvent = CallStarted | AudioIn | Dtmf | MarkPlayed | CallEnded | TransportError
-OutboundEvent = AudioOut | Mark | Clear | HangUp | DisplayTranscript | DisplayStatus
+OutboundEvent = AudioOut | Mark | Clear | HangUp | Transfer | DisplayTranscript | DisplayStatus

@@ -208,6 +208,8 @@ class AgentLeg:
             self.host.say(text)
             self.voicemail = True
             self._beep = beep_frames(self.line_rate)
+        elif action == "transfer" and target:
+            self.host.say(text, transfer_to=target)  # the backup number: the transport sends the caller on
         else:
             self.host.say(text, then_hang_up="overflow_" + action)
         await self.host.show("overflow", action)

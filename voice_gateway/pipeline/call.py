@@ -23,6 +23,7 @@ from voice_gateway.events import (
     Dtmf,
     InboundEvent,
     MarkPlayed,
+    Transfer,
     TransportError,
 )
 from voice_gateway.pipeline.agent_leg import AgentLeg
@@ -337,7 +338,7 @@ class CallPipeline:
             state.move(Signal.PLAYED)
             self._log_bot_utterances(interrupted=False)
             if state.hangup_pending:
-                await self.line.hang_up("bot_hangup")
+                await self._leave()
                 return
             self._rearm()
 
@@ -352,6 +353,15 @@ class CallPipeline:
             state.move(Signal.BARGE_IN)
         await self.line.send(DisplayStatus("listening", "barge-in"))
         if state.hangup_pending:
+            await self._leave()
+
+    async def _leave(self) -> None:
+        """The bot has said its last words: hang up, or hand the caller on (a transfer)."""
+        assert self.state is not None
+        if self.state.transfer_to:
+            self._log(LifecycleKind.HANDOFF, stage="transfer_out", target=self.state.transfer_to)
+            await self.line.send(Transfer(self.state.transfer_to))
+        else:
             await self.line.hang_up("bot_hangup")
 
     async def drop_speech(self) -> None:

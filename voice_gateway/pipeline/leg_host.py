@@ -19,12 +19,14 @@ class PipelineLegHost:
     def __init__(self, pipeline: CallPipeline) -> None:
         self._call = pipeline
 
-    def say(self, text: str, *, then_hang_up: str | None = None) -> None:
+    def say(self, text: str, *, then_hang_up: str | None = None, transfer_to: str | None = None) -> None:
+        """Speak `text`; then hang up (`then_hang_up`), or send the caller on to `transfer_to`."""
         state = self._call.state
         if state is None or state.phase is Phase.ENDED:
             return
         self._call.say(text)
-        state.hangup_pending = state.hangup_pending or then_hang_up is not None
+        state.hangup_pending = state.hangup_pending or then_hang_up is not None or transfer_to is not None
+        state.transfer_to = transfer_to or state.transfer_to
 
     async def silence_bot(self) -> None:
         """An agent takes over (or the caller chose by key): the bot stops mid-sentence and stops listening."""

@@ -92,6 +92,7 @@ class CallState:
     ivr_timeout_ms: int | None = None
     expects_yes_no: bool = False  # the bot's last question wants a yes or a no: a shorter end of turn
     hangup_pending: bool = False
+    transfer_to: str | None = None  # when the pending hang-up is a transfer: where the caller goes
     handoffs: int = 0
     barge_ins: int = 0
     barge_in_onsets_ms: list[int] = field(default_factory=list)  # where the caller's speech began, per barge-in

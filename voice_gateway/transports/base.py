@@ -15,6 +15,7 @@ from voice_gateway.events import (
     InboundEvent,
     Mark,
     OutboundEvent,
+    Transfer,
     TransportError,
 )
 
@@ -64,6 +65,7 @@ class CodecBase:
         self._ended = False  # a CallEnded was emitted
         self._failed = False  # a fatal error happened: input is ignored from now on
         self._hung_up = False  # we sent a hang-up
+        self.transfer_target: str | None = None  # where the caller goes when we leave the call (Transfer)
 
     # Inbound side.
 
@@ -120,6 +122,8 @@ class CodecBase:
                 self.send_clear()
             case HangUp(reason=reason):
                 self.send_hangup(reason)
+            case Transfer(target=target):
+                self.send_transfer(target)
             case DisplayTranscript() | DisplayStatus():
                 self._display(command)
 
@@ -138,6 +142,12 @@ class CodecBase:
 
     def send_hangup(self, reason: str = "local_hangup") -> None:
         raise NotImplementedError
+
+    def send_transfer(self, target: str) -> None:
+        """Leave the call for `target`: the call ends here ("transferred") and `transfer_target` tells the
+        transport where to send the caller (a transport that cannot transfer just hangs up)."""
+        self.transfer_target = target
+        self.send_hangup("transferred")
 
     def _display(self, command: DisplayTranscript | DisplayStatus) -> None:
         """Show a transcript or status line; most transports have no screen."""

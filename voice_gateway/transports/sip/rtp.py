@@ -73,6 +73,7 @@ class RtpCodec(CodecBase):
         self.payload_type, self.dtmf_payload_type = payload_type, dtmf_payload_type
         self._encode = ulaw_encode if payload_type == PCMU else alaw_encode
         self._decode = ulaw_decode if payload_type == PCMU else alaw_decode
+        self.ssrc = ssrc
         self._ssrc, self._sequence, self._timestamp = ssrc, 0, 0
         self._talking = False
         self._frames = FrameBuffer(FRAME)

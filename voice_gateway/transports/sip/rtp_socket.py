@@ -51,8 +51,11 @@ class RtpSocket(asyncio.DatagramProtocol):
             self.transport.sendto(data, self.remote)
 
     async def close(self, code: int) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        """End the call's media; `on_close` (the server's BYE) runs first and may keep the socket open by
+        returning True (the caller is being transferred: the transfer closes it when done)."""
+        keep = False
         if self.on_close is not None:
             callback, self.on_close = self.on_close, None
-            callback()
+            keep = bool(callback())
+        if self.transport is not None and not keep:
+            self.transport.close()

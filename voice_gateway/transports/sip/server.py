@@ -37,6 +37,7 @@ from voice_gateway.transports.sip.rtp import RtpCodec
 from voice_gateway.transports.sip.rtp_socket import RtpSocket
 from voice_gateway.transports.sip.sdp import SdpError, answer_sdp, parse_offer
 from voice_gateway.transports.sip.stream import read_stream
+from voice_gateway.transports.sip.transfer import transfer
 
 log = logging.getLogger(__name__)
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER"
@@ -69,6 +70,8 @@ class SipCall:
     dialog: Dialog | None = None  # for our requests in the call (BYE, REFER)
     on_media: Any = None  # Callable[[str], None]: a re-INVITE's direction (sendonly/inactive = hold)
     on_notify: Any = None  # Callable[[str], None]: a REFER's progress ("SIP/2.0 200 OK")
+    bridged: bool = False  # its audio is relayed to a transfer target (a BYE closes the relay)
+    bye_sent: bool = False  # the dialog ended (our BYE, or theirs)
     direction: str = "inbound"
 
 
@@ -90,6 +93,11 @@ class SipServer(asyncio.DatagramProtocol):
         self.on_phone: Any = None  # Callable[[str, bool], None]: a phone registered (True) or left (False)
         self.outgoing: dict[str, Any] = {}  # SIP Call-ID -> Callable[[SipMessage], None] for calls we place
         self.waiting: dict[tuple[str, int], asyncio.Future[SipMessage]] = {}  # our requests in a dialog
+        # Transfers: `dial_target(target)` places the call a bridged transfer needs (set by the app; None: a
+        # caller whose side takes no REFER is just hung up); `target_uri` turns a number into a SIP URI.
+        self.dial_target: Any = None
+        self.target_uri: Any = lambda target: target if target.startswith(("sip:", "sips:")) else \
+            f"sip:{target}@{self.address}:{self.port}"
         self._registering: asyncio.Task[None] | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self.calls: dict[str, SipCall] = {}  # by SIP Call-ID
@@ -324,6 +332,10 @@ class SipServer(asyncio.DatagramProtocol):
             self._send(response(bye, 481), addr)
             return
         self._send(response(bye, 200), addr)
+        call.bye_sent = True  # the dialog is over: no BYE of ours
+        if call.bridged and call.rtp is not None and call.rtp.transport is not None:
+            call.rtp.transport.close()  # a transfer's relay ends; it hangs up the other side
+            return
         if not call.ended and call.codec is not None and call.rtp is not None:
             call.ended = True  # the caller's BYE: no BYE back
             call.codec.peer_hung_up()
@@ -368,19 +380,32 @@ class SipServer(asyncio.DatagramProtocol):
             if key.strip().lower() == "signal" and call.codec is not None:
                 call.codec.key(value.strip()[:1])
 
-    def _hung_up_here(self, call: SipCall) -> None:
-        """Our side ended the call (the bot hung up, a limit, shutdown): BYE to the caller."""
+    def _hung_up_here(self, call: SipCall) -> bool:
+        """Our side ended the call (the bot hung up, a limit, shutdown): BYE to the caller, or (a `Transfer`)
+        send the caller on; True keeps the call's RTP socket open for the transfer."""
         if call.ended:
-            return
-        call.ended = True
-        if call.dialog is not None:
+            return False
+        target = call.codec.transfer_target if call.codec is not None else None
+        if target:
+            call.ended = True
+            task = asyncio.get_running_loop().create_task(transfer(self, call, target), name=f"transfer-{call.call_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return True
+        self.bye(call)
+        return False
+
+    def bye(self, call: SipCall) -> None:
+        """Hang up `call` with a BYE (once)."""
+        if call.dialog is not None and not call.bye_sent:
+            call.bye_sent = call.ended = True
             self._send(call.dialog.request("BYE"), call.source)
 
     async def request_in_call(self, call: SipCall, method: str, *, extra: list[tuple[str, str]] | None = None,
                               body: bytes = b"", timeout_s: float = TIMER_H) -> SipMessage | None:
         """Send a request (not an INVITE) inside a call, such as REFER, and wait for its final answer (None: none came);
         over UDP it is sent again on RFC 3261's timer E until answered."""
-        if call.dialog is None or call.ended:
+        if call.dialog is None or call.bye_sent:
             return None
         message = call.dialog.request(method, extra=extra, body=body)
         key = (call.invite.call_id, call.dialog.cseq)
