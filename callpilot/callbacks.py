@@ -22,6 +22,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.dialogue import HandoffDecision
 from bot.dialogue.engine import BotTurn
@@ -31,6 +32,8 @@ from handoff.model import AgentStatus, CallbackRequest, HandoffContext
 from handoff.service import HandoffService
 from voice_gateway.transports.sip.outbound import DialFailed
 from voice_gateway.transports.sip.server import SipServer
+from voice_gateway.twilio_rest import OUTCOMES as TWILIO_OUTCOMES
+from voice_gateway.twilio_rest import TwilioError, TwilioRest
 
 log = logging.getLogger("callpilot.callbacks")
 
@@ -149,6 +152,31 @@ def sip_place(dialler: SipDialler, server: SipServer, *, ring_timeout_s: float) 
             return exc.outcome, None
         server.run_outbound(call)
         return "answered", call.call_id
+
+    return place
+
+
+def twilio_place(rest: TwilioRest, *, from_number: str, voice_url: str, ring_timeout_s: float,
+                 poll_s: float = 2.0) -> Place:
+    """Callbacks through Twilio's Calls API: Twilio rings the number and, answered, fetches our voice webhook
+    (`?callback_for=` the callback), whose media stream runs through the pipeline; the attempt's outcome is the
+    call's status, read until it is known."""
+
+    async def place(request: CallbackRequest) -> tuple[str, str | None]:
+        url = f"{voice_url}?{urlencode({'callback_for': request.call_id})}"
+        try:
+            sid = await rest.create_call(request.number, from_number, url=url, timeout_s=int(ring_timeout_s))
+        except TwilioError as exc:
+            log.warning("callback %s: %s", request.call_id, exc)
+            return ("rejected" if 400 <= exc.status < 500 else "unreachable"), None
+        deadline = time.monotonic() + ring_timeout_s + 30.0
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TwilioError):
+                status = await rest.call_status(sid)
+                if status in TWILIO_OUTCOMES:
+                    return TWILIO_OUTCOMES[status], sid
+            await asyncio.sleep(poll_s)
+        return "no_answer", sid
 
     return place
 

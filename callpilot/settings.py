@@ -123,6 +123,12 @@ class Settings(BaseModel):
     # `public_url` + the form), and the media stream the per-call token the TwiML handed out. None: unverified
     # (a warning at start).
     twilio_auth_token: str | None = None
+    # Twilio's REST API (with the auth token above): transfers redirect the live call to a <Dial>; on a line
+    # with no SIP, callbacks are placed through the Calls API from `twilio_caller_id` (your Twilio number), and
+    # Twilio fetches `public_url`/twilio/voice when the caller answers.
+    twilio_account_sid: str | None = Field(None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_caller_id: str | None = None
     # The browser softphone (/phone, /phone/ws) places bot calls with any caller number: None = on only while
     # the server listens on loopback (a demo on this machine), True/False = always on / off
     phone_enabled: bool | None = None

@@ -20,7 +20,7 @@ from bot.training_data.project import load_nlu_text
 from callpilot.agent_phones import AgentPhones, speak_with
 from callpilot.brains import build_dialogue, voice_dialogue
 from callpilot.call_command import place_call  # `callpilot call`, still importable from here
-from callpilot.callbacks import CallbackDialler, Place, callback_opening, sip_place
+from callpilot.callbacks import CallbackDialler, Place, callback_opening, sip_place, twilio_place
 from callpilot.handoff_port import bot_resumer
 from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
@@ -48,6 +48,7 @@ from voice_gateway.transports import AudioSocketServer, CallConnection, CallGate
 from voice_gateway.transports.sip.register import Registration
 from voice_gateway.transports.sip.registrar import Registrar
 from voice_gateway.transports.sip.server import SipServer
+from voice_gateway.twilio_rest import TwilioRest, dial_twiml
 from voice_gateway.twilio_security import MEDIA_TOKEN_PARAMETER, media_token
 from voice_gateway.twiml import media_stream_url, voice_twiml_for_form
 from voice_gateway.vad import EndpointConfig
@@ -148,6 +149,7 @@ class VoiceRuntime:
         self.callbacks: CallbackDialler | None = None
         self._callbacks_task: asyncio.Task[None] | None = None
         self.callback_listeners: list[Callable[[CallbackRequest], None]] = []  # e.g. the call records' writer
+        self.twilio = twilio_rest(settings)  # Twilio's REST API (transfers, callbacks), when configured
         self.dialler: SipDialler | None = None
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
         self.gate = CallGate(settings.max_calls, on_reject=lambda transport: self.rejected(transport, "busy"))
@@ -257,6 +259,15 @@ class VoiceRuntime:
             self._starting = asyncio.create_task(self._serve_audiosocket(), name="audiosocket")
         if self.settings.sip_port:
             self._sip_starting = asyncio.create_task(self._serve_sip(), name="sip")
+        elif self.twilio is not None and self.settings.twilio_caller_id and self.settings.public_url:
+            self.start_callbacks(twilio_place(self.twilio, from_number=self.settings.twilio_caller_id,
+                                              voice_url=self.settings.public_url.rstrip("/") + "/twilio/voice",
+                                              ring_timeout_s=self.settings.callback_ring_timeout_s))
+
+    async def twilio_redirect(self, call_sid: str, target: str) -> None:
+        """A Twilio call the bot transfers: its TwiML becomes a <Dial> to the target."""
+        assert self.twilio is not None
+        await self.twilio.redirect_call(call_sid, dial_twiml(target, caller_id=self.settings.twilio_caller_id))
 
     async def _serve_sip(self) -> None:
         if await self.wait_ready() is None:
@@ -364,6 +375,13 @@ async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
     await websocket.close(code, reason)
 
 
+def twilio_rest(settings: Settings) -> TwilioRest | None:
+    """Twilio's REST API client when the account SID and auth token are set."""
+    if not settings.twilio_account_sid or not settings.twilio_auth_token:
+        return None
+    return TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url)
+
+
 def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> VoiceRuntime:
     """Add the voice routes to the app; the caller starts and stops the returned runtime in its lifespan."""
     runtime = VoiceRuntime(settings, interpreter)
@@ -384,6 +402,8 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
             runtime.rejected("twilio", "busy")
             return Response(BUSY_TWIML, media_type="application/xml")
         extra = {}
+        if request.query_params.get("callback_for"):  # a callback we placed through the Calls API, answered
+            extra["callback_for"] = request.query_params["callback_for"][:80]
         if settings.twilio_auth_token and form.get("CallSid"):
             extra[MEDIA_TOKEN_PARAMETER] = media_token(settings.twilio_auth_token, form["CallSid"])
         stream = media_stream_url(settings.public_url or _public_url(request))
@@ -398,7 +418,8 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
             await refuse(websocket, 1013, "all our lines are busy")
             return
         try:
-            await serve_twilio(websocket, runtime.new_call, limits=limits, verify_start=media_start_check(settings))
+            await serve_twilio(websocket, runtime.new_call, limits=limits, verify_start=media_start_check(settings),
+                               redirect=runtime.twilio_redirect if runtime.twilio is not None else None)
         finally:
             runtime.gate.leave()
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -11,12 +12,18 @@ from voice_gateway.transports.connection import CallLimits, HandlerFactory, run_
 from voice_gateway.transports.softphone import SoftphoneCodec
 from voice_gateway.transports.twilio import TwilioCodec
 
+log = logging.getLogger(__name__)
+Redirect = Callable[[str, str], Awaitable[None]]  # (call SID, target): send a Twilio call on to the target
+
 
 class StarletteSocket:
-    """`SocketIO` over an accepted Starlette websocket: text messages stay str, binary stay bytes."""
+    """`SocketIO` over an accepted Starlette websocket: text messages stay str, binary stay bytes;
+    `before_close` runs before the socket closes (a Twilio transfer must redirect the call while its stream is
+    still open: once the stream ends, Twilio ends a call with no more TwiML)."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, before_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self.websocket = websocket
+        self.before_close = before_close
 
     async def receive(self) -> bytes | str | None:
         try:
@@ -38,16 +45,34 @@ class StarletteSocket:
             await self.websocket.send_bytes(data)
 
     async def close(self, code: int) -> None:
+        if self.before_close is not None:
+            hook, self.before_close = self.before_close, None
+            try:
+                await hook()
+            except Exception:  # the call ends here either way
+                log.exception("before closing the media stream")
         if self.websocket.application_state is WebSocketState.CONNECTED:
             await self.websocket.close(code)
 
 
 async def serve_twilio(websocket: WebSocket, new_handler: HandlerFactory, *, limits: CallLimits | None = None,
-                       verify_start: Callable[[str, Mapping[str, str]], bool] | None = None) -> None:
+                       verify_start: Callable[[str, Mapping[str, str]], bool] | None = None,
+                       redirect: Redirect | None = None) -> None:
     """Accept Twilio's websocket (`ws://HOST/media/twilio`) and run the call until it ends; with `verify_start`,
-    a start message without the call's token is refused (close 1008)."""
+    a start message without the call's token is refused (close 1008). A call the bot transfers is handed to
+    `redirect(call_sid, target)` (Twilio's REST API) before its stream closes; without it the call just ends."""
     await websocket.accept()
-    await run_call(TwilioCodec(verify_start=verify_start), StarletteSocket(websocket), new_handler, limits)
+    codec = TwilioCodec(verify_start=verify_start)
+
+    async def transfer() -> None:
+        if codec.transfer_target and codec.call_sid:
+            if redirect is None:
+                log.warning("call %s: cannot transfer to %s: set twilio_account_sid for Twilio's REST API",
+                            codec.call_sid, codec.transfer_target)
+                return
+            await redirect(codec.call_sid, codec.transfer_target)
+
+    await run_call(codec, StarletteSocket(websocket, before_close=transfer), new_handler, limits)
 
 
 async def serve_softphone(websocket: WebSocket, new_handler: HandlerFactory, call_id: str | None = None, *,
