@@ -47,8 +47,8 @@ def leg_update(update: CallUpdate) -> LegUpdate:
             return InQueue(position, wait)
         case AgentConnected(agent_id=agent_id, name=name):
             return AgentJoined(agent_id, name)
-        case AgentLeft(reason=reason, requeued=requeued):
-            return AgentGone(reason, requeued)
+        case AgentLeft(reason=reason, requeued=requeued, target=target):
+            return AgentGone(reason, requeued, target)
         case Overflow(action=action, target=target):
             return NoAgent(action, target, update.choices, update.choice_timeout_s, update.backup)
         case Closed(opens_at=opens_at):

@@ -142,10 +142,11 @@ class DeskSession:
 
     async def _on_transfer(self, message: dict[str, Any]) -> None:
         queue, to_agent = message.get("queue") or None, message.get("agent") or None
-        if (queue is None) == (to_agent is None):
-            raise ValueError("transfer needs exactly one of 'queue' or 'agent'")
+        number = str(message["number"]) if message.get("number") else None
+        if sum(x is not None for x in (queue, to_agent, number)) != 1:
+            raise ValueError("transfer needs exactly one of 'queue', 'agent' or 'number'")
         call_id = self._current()
-        await self.service.transfer(self.agent.agent_id, call_id, queue=queue, to_agent=to_agent)
+        await self.service.transfer(self.agent.agent_id, call_id, queue=queue, to_agent=to_agent, number=number)
         await self._unbridge()
 
     async def _on_hand_back(self, message: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from handoff.model import AgentStatus, HandoffContext
 
-LeftReason = Literal["hangup", "hand_back", "disconnected", "transfer"]
+LeftReason = Literal["hangup", "hand_back", "disconnected", "transfer", "transfer_out"]
 OverflowAction = Literal["callback", "voicemail", "transfer"]
 
 
@@ -47,6 +47,7 @@ class AgentLeft:
     agent_id: str
     reason: LeftReason
     requeued: bool = False
+    target: str | None = None  # transfer_out: the number or SIP address the caller is sent on to
 
 
 @dataclass(frozen=True)

@@ -251,12 +251,12 @@ class Floor:
         return record
 
     async def agent_leaves(self, record: CallRecord, reason: LeftReason, *, requeue_to: str | None,
-                           disconnect: bool = False) -> None:
+                           disconnect: bool = False, target: str | None = None) -> None:
         """The agent's part of a connected call ends; the call goes back to a queue or to the bot."""
         agent_id = record.agent_id or ""
         await self.presence.transition(agent_id, "disconnect" if disconnect else "call_ended")
         ended = {"hangup": "agent_hung_up", "hand_back": "handed_back", "transfer": "transferred",
-                 "disconnected": "agent_disconnected"}[reason]
+                 "transfer_out": "transferred", "disconnected": "agent_disconnected"}[reason]
         if not disconnect:
             await self.tell_agent(agent_id, CallEnded(record.call_id, ended))
         if requeue_to is not None:
@@ -265,9 +265,9 @@ class Floor:
             await self._r.hdel(self._keys.live_calls, record.call_id)
             await self.tell_call(record.call_id, AgentLeft(record.call_id, agent_id, reason, requeued=True))
             return
-        event = {"hangup": "hang_up", "hand_back": "hand_back"}.get(reason, "no_agents")
+        event = {"hangup": "hang_up", "transfer_out": "hang_up", "hand_back": "hand_back"}.get(reason, "no_agents")
         await self._finish(record, call_next(record.state, event))
-        await self.tell_call(record.call_id, AgentLeft(record.call_id, agent_id, reason))
+        await self.tell_call(record.call_id, AgentLeft(record.call_id, agent_id, reason, target=target))
         if event == "no_agents":
             await self.tell_call(record.call_id, ReturnedToBot(record.call_id, f"no {record.queue} agent is "
                                                                                "logged in"))

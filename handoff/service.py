@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import socket
 import time
@@ -85,6 +86,7 @@ __all__ = [
 
 
 WrapUpSink = Callable[[dict[str, Any]], Awaitable[None]]
+OUTSIDE = re.compile(r"^(\+?\d{3,20}|sips?:[\w.!~*'()&=+$,;?/%-]+@[\w.-]+(:\d{1,5})?)$")  # a number or a SIP address
 
 
 class HandoffService:
@@ -241,11 +243,20 @@ class HandoffService:
         await self.calls.update(call_id, on_hold="1" if on else "0")
 
     async def transfer(self, agent_id: str, call_id: str, *, queue: str | None = None,
-                       to_agent: str | None = None) -> None:
-        """Put the call in another queue (front) or offer it to one agent."""
-        if (queue is None) == (to_agent is None):
-            raise ValueError("transfer needs exactly one of queue= or to_agent=")
+                       to_agent: str | None = None, number: str | None = None) -> None:
+        """Put the call in another queue (front), offer it to one agent, or send the caller on to an outside
+        number or SIP address (a blind transfer: the call leaves callpilot; the transport does it)."""
+        if sum(x is not None for x in (queue, to_agent, number)) != 1:
+            raise ValueError("transfer needs exactly one of queue=, to_agent= or number=")
         record = await self.floor.connected_record(agent_id, call_id)
+        if number is not None:
+            number = number.strip()
+            if not OUTSIDE.match(number):
+                raise ValueError(f"cannot transfer to {number!r}: a number such as +8613812345678 or sip:user@host")
+            await self.floor.agent_leaves(record, "transfer_out", requeue_to=None, target=number)
+            await self.client.publish(self.keys.supervisor_channel, json.dumps(
+                {"kind": "transfer_out", "call_id": call_id, "agent_id": agent_id, "target": number}))
+            return
         if queue is not None:
             if queue not in self.config.queues:
                 raise UnknownQueue(f"no queue {queue!r} (queues: {', '.join(sorted(self.config.queues))})")

@@ -415,3 +415,33 @@ def test_transfer_to_another_queue_then_hand_back_to_the_bot(desk: Desk) -> None
             time.sleep(0.01)
         assert reasons() == [("transfer", True), ("hand_back", False)]
         desk.run(listening.cancel)
+
+
+def test_a_blind_transfer_to_an_outside_number_ends_the_agents_call_and_tells_the_caller_where(desk: Desk) -> None:
+    ann = desk.hire("Ann", "orders")
+    heard: list[CallUpdate] = []
+
+    async def listen() -> None:
+        async for update in desk.floor.service.call_events("call-1"):
+            heard.append(update)
+
+    with desk.client.websocket_connect(f"/agent/ws?token={ann}") as ws:
+        ws.send_json({"type": "status", "status": "available"})
+        receive_until(ws, "status_changed")
+        desk.call_in()
+        listening = desk.run(lambda: [asyncio.ensure_future(listen())])[0]
+        ws.send_json({"type": "accept", "offer_id": receive_until(ws, "offer")["offer_id"]})
+        receive_until(ws, "connected")
+        ws.send_json({"type": "transfer", "number": "call me maybe"})
+        assert "cannot transfer" in receive_until(ws, "error")["message"]  # not a number: the call stays
+        ws.send_json({"type": "transfer", "number": "+8613812345678"})
+        ended = receive_until(ws, "call_ended")
+        assert (ended["call_id"], ended["reason"]) == ("call-1", "transferred")
+        deadline = time.monotonic() + 5
+        while not any(isinstance(u, AgentLeft) for u in heard) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        left = next(u for u in heard if isinstance(u, AgentLeft))
+        assert (left.reason, left.requeued, left.target) == ("transfer_out", False, "+8613812345678")
+        record = desk.run(desk.floor.service.calls.get, "call-1")
+        assert record.state.value == "ended"
+        desk.run(listening.cancel)

@@ -327,6 +327,27 @@ def test_overflow_offers_a_callback_and_hangs_up(models: tuple[VoiceServices, Di
     asyncio.run(go())
 
 
+def test_an_agents_transfer_to_an_outside_number_is_said_then_carried_out(
+    models: tuple[VoiceServices, DialogueEngine]
+) -> None:
+    async def go() -> None:
+        port = ScriptedPort()
+        services = fresh(models, port)
+        call = Call(services, port)
+        await ask_for_a_human(call, services)
+        await call.until(lambda: not call.pipeline.bot_busy())
+        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+        await call.feed(seconds=0.5, agent=agent_tone(0.5))
+        port.pushed.put_nowait(AgentGone("transfer_out", requeued=False, target="+8613812345678"))
+        await call.until(lambda: call.line.closed)
+        assert any("transferring your call to + 8 6 1 3" in s for s in call.bot_said())
+        assert call.line.server.transfer_target == "+8613812345678"
+        stages = [e.data.get("stage") for e in services.call_log.events if e.kind is LifecycleKind.HANDOFF]
+        assert "transfer_out" in stages
+
+    asyncio.run(go())
+
+
 def test_overflow_to_the_backup_number_says_so_then_transfers_the_call(
     models: tuple[VoiceServices, DialogueEngine]
 ) -> None:

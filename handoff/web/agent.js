@@ -196,7 +196,8 @@ $("decline").onclick = () => {
 $("hold").onclick = () => send({ type: "hold", on: !held });
 $("transfer").onclick = () => {
   const queue = $("transfer-queue").value, agent = $("transfer-agent").value.trim();
-  send(agent ? { type: "transfer", agent } : { type: "transfer", queue });
+  const number = $("transfer-number").value.trim();  // a blind transfer out of callpilot
+  send(number ? { type: "transfer", number } : agent ? { type: "transfer", agent } : { type: "transfer", queue });
 };
 $("hand-back").onclick = () => send({ type: "hand_back" });
 $("hang-up").onclick = () => send({ type: "hang_up" });

@@ -145,8 +145,8 @@ class AgentLeg:
                 self._listening = asyncio.create_task(self._listen_to_agent(), name=f"agent-{self.call_id}")
                 self.host.log_leg("agent_joined", agent_id=update.agent_id, agent=update.name)
                 await self.host.show("agent", update.name)
-            case AgentGone(reason=reason, requeued=requeued):
-                await self._agent_gone(reason, requeued)
+            case AgentGone(reason=reason, requeued=requeued, target=target):
+                await self._agent_gone(reason, requeued, target)
             case Hold(on=on):
                 if self.state in (Leg.AGENT, Leg.HELD) and (self.state is Leg.AGENT) == on:
                     self.move("hold" if on else "unhold")
@@ -169,7 +169,7 @@ class AgentLeg:
             case BackToBot(reason=reason) if self.state is not Leg.BOT:  # (after AgentGone it is back already)
                 await self._back_to_bot(reason, words(self.language)["no_agent"])
 
-    async def _agent_gone(self, reason: str, requeued: bool) -> None:
+    async def _agent_gone(self, reason: str, requeued: bool, target: str | None = None) -> None:
         if self.state not in (Leg.AGENT, Leg.HELD):
             log.info("call %s: agent left (%s) while %s", self.call_id, reason, self.state.value)
             return
@@ -178,6 +178,9 @@ class AgentLeg:
         if reason == "hangup":
             self.move("agent_hung_up")
             await self.host.hang_up("agent_hangup")
+        elif reason == "transfer_out" and target:  # the agent sent the caller on: say so, then the transport does it
+            self.move("agent_hung_up")
+            self.host.say(overflow_text("transfer", target, first=False, language=self.language), transfer_to=target)
         elif requeued:
             self.move("requeued")
             self._last_position = None

@@ -29,8 +29,9 @@ class AgentJoined:
 
 @dataclass(frozen=True)
 class AgentGone:
-    reason: str  # hangup | hand_back | disconnected | transfer
+    reason: str  # hangup | hand_back | disconnected | transfer | transfer_out
     requeued: bool  # the call waits for an agent again (else the bot has it, or the call ends on hangup)
+    target: str | None = None  # transfer_out: where the caller is sent (a number or SIP address)
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,8 @@ def overflow_text(action: str, target: str | None, *, caller: str = "", first: b
     said = words(language)
     number = target or caller
     on = said["on"].format(number=spoken_number(number)) if action == "callback" and number else ""
-    to = said["to"].format(number=spoken_number(target)) if action == "transfer" and target else ""
+    to = said["to"].format(number=spoken_number(target)) if action == "transfer" and target and \
+        not target.startswith(("sip:", "sips:")) else ""  # a SIP address is not read out
     text = said.get(action, said["callback"]).format(on=on, to=to)
     return (said["all_busy"] if first else "") + text
 
