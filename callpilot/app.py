@@ -139,7 +139,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     voice.handoff_deps = handoff.deps  # agents' phones ring through the same service as the desktop
     # /agent, /agent/ws, /agent/api; /supervisor behind a supervisor or admin API key
     app.include_router(desk_router(handoff.deps, supervisor_auth=ApiKeySessions(
-        app, secure_cookie=secure_cookies(settings.public_url))))
+        app, secure_cookie=secure_cookies(settings.public_url)), divert=voice.divert))
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
     mount_history(app, settings, ops.database)  # /calls: the call history pages
     voice.observer = ops.observer

@@ -115,6 +115,10 @@ class Settings(BaseModel):
     agent_phone_wrap_up_s: float = Field(5.0, ge=0, le=600)  # after a call taken on a phone, then available
     # Callbacks callers chose are dialled (through SIP, or Twilio's Calls API on a Twilio line): busy or no
     # answer is tried again after callback_retry_s[n] seconds, up to callback_max_attempts; then "failed".
+    # The backup number (a number, or a sip: address) new calls go to when callpilot cannot answer well: a
+    # supervisor's switch, or (backup_when_unhealthy) while the voice models load or failed or the ASR keeps dying.
+    backup_number: str | None = Field(None, pattern=r"^(\+?\d{3,20}|sips?:[^@\s]+@[^\s]+)$")
+    backup_when_unhealthy: bool = True
     callbacks_dialled: bool = True
     callback_max_attempts: int = Field(3, ge=1, le=10)
     callback_retry_s: list[float] = Field(default_factory=lambda: [120.0, 600.0], min_length=1)

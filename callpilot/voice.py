@@ -21,6 +21,7 @@ from callpilot.agent_phones import AgentPhones, speak_with
 from callpilot.brains import build_dialogue, voice_dialogue
 from callpilot.call_command import place_call  # `callpilot call`, still importable from here
 from callpilot.callbacks import CallbackDialler, Place, callback_opening, sip_place, twilio_place
+from callpilot.divert import Divert
 from callpilot.handoff_port import bot_resumer
 from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
@@ -37,6 +38,7 @@ from callpilot.voice_access import (
 from handoff import agents_path
 from handoff.directory import AgentDirectory
 from handoff.model import CallbackRequest
+from handoff.redis_conn import Keys
 from handoff.service import HandoffService
 from voice_gateway.asr import AsrSettings
 from voice_gateway.call_log import CallEvent
@@ -150,6 +152,9 @@ class VoiceRuntime:
         self._callbacks_task: asyncio.Task[None] | None = None
         self.callback_listeners: list[Callable[[CallbackRequest], None]] = []  # e.g. the call records' writer
         self.twilio = twilio_rest(settings)  # Twilio's REST API (transfers, callbacks), when configured
+        self.divert = Divert(settings.backup_number, when_unhealthy=settings.backup_when_unhealthy,
+                             voice_status=self.status, redis=self._redis, key=Keys().divert)
+        self._diverting: asyncio.Task[None] | None = None
         self.dialler: SipDialler | None = None
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
         self.gate = CallGate(settings.max_calls, on_reject=lambda transport: self.rejected(transport, "busy"))
@@ -221,6 +226,7 @@ class VoiceRuntime:
                 # agents' phones registered to us, and agents on duty on a phone (registered, fixed or a number)
                 "phones": sorted(self.sip.registrar.bindings) if self.sip.registrar is not None else [],
                 "agents_on_phones": sorted(self.phones.sessions) if self.phones is not None else []},
+            "divert": self.divert.status(),  # the backup number: whether new calls go there, and why
         }
 
     def attach_handoff(self, port: HandoffPort | None) -> None:
@@ -255,6 +261,7 @@ class VoiceRuntime:
         # falling behind then catches up at only ~2x real time.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.start_loading()
+        self._diverting = asyncio.create_task(self.divert.run(), name="divert")
         if self.settings.audiosocket_port:
             self._starting = asyncio.create_task(self._serve_audiosocket(), name="audiosocket")
         if self.settings.sip_port:
@@ -270,8 +277,8 @@ class VoiceRuntime:
         await self.twilio.redirect_call(call_sid, dial_twiml(target, caller_id=self.settings.twilio_caller_id))
 
     async def _serve_sip(self) -> None:
-        if await self.wait_ready() is None:
-            return
+        """Listen at once (while the models load, new calls go to the backup number, or get 503); agents'
+        phones and callbacks once the voice is ready."""
         settings = self.settings
         address = settings.sip_address or ("127.0.0.1" if settings.sip_host in ("0.0.0.0", "::") else settings.sip_host)
         accounts = [Registration(a.registrar, a.user, a.password, f"<sip:{a.user}@{address}:{settings.sip_port}>",
@@ -280,6 +287,7 @@ class VoiceRuntime:
         server = SipServer(self.new_call, host=settings.sip_host, port=settings.sip_port,
                            address=settings.sip_address, allow=settings.sip_allow, limits=call_limits(settings),
                            gate=self.gate, registrations=accounts, registrar=Registrar(directory.phone_ha1))
+        server.divert, server.ready = self.divert.target, lambda: self.services is not None
         try:
             await server.start()
         except OSError as exc:
@@ -295,6 +303,8 @@ class VoiceRuntime:
         server.dial_target = lambda target: dialler.dial(target)  # transfers the caller's side cannot REFER
         if settings.sip_trunk:
             server.target_uri = dialler.uri_for
+        if await self.wait_ready() is None:
+            return  # no voice: SIP only diverts (or answers 503)
         if self.handoff_deps is not None and self.services is not None:
             tts = self.services.tts
             self.phones = AgentPhones(directory.agents, self.handoff_deps, self.dialler,
@@ -302,6 +312,12 @@ class VoiceRuntime:
             server.on_phone = self.phones.on_phone
             self.phones.start()
             self.start_callbacks(sip_place(self.dialler, server, ring_timeout_s=settings.callback_ring_timeout_s))
+
+    def _redis(self) -> Any:
+        service = self._handoff_service()
+        if service is not None:
+            self.divert.key = service.keys.divert
+        return service.client if service is not None else None
 
     def _handoff_service(self) -> HandoffService | None:
         found = self.handoff_deps() if self.handoff_deps is not None else None
@@ -346,6 +362,8 @@ class VoiceRuntime:
             await self.audiosocket.close(drain_s=self.settings.shutdown_drain_s)
         if self._callbacks_task is not None:
             self._callbacks_task.cancel()
+        if self._diverting is not None:
+            self._diverting.cancel()
         if self.phones is not None:  # agents' phones off the floor; their calls go back to the queue
             await self.phones.close()
         if self.sip is not None:  # the same for SIP calls, ended with a BYE
@@ -398,6 +416,10 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
         if not twilio_request_ok(settings, request, form):
             runtime.rejected("twilio", "forbidden")
             return Response("invalid X-Twilio-Signature", status_code=403, media_type="text/plain")
+        backup = runtime.divert.target()
+        if backup:  # the backup number takes new calls (a supervisor's switch, or callpilot is not healthy)
+            runtime.rejected("twilio", "diverted")
+            return Response(dial_twiml(backup, caller_id=form.get("From") or None), media_type="application/xml")
         if runtime.gate.active >= runtime.gate.max_calls:
             runtime.rejected("twilio", "busy")
             return Response(BUSY_TWIML, media_type="application/xml")
@@ -408,6 +430,15 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
             extra[MEDIA_TOKEN_PARAMETER] = media_token(settings.twilio_auth_token, form["CallSid"])
         stream = media_stream_url(settings.public_url or _public_url(request))
         return Response(voice_twiml_for_form(form, stream, extra), media_type="application/xml")
+
+    @app.get("/health/divert")
+    def divert_now() -> Response:
+        """For Asterisk's dialplan before AudioSocket: the backup number while new calls must go there, else
+        nothing (`Set(BACKUP=${CURL(http://127.0.0.1:8080/health/divert)})`, README)."""
+        backup = runtime.divert.target()
+        if backup:
+            runtime.rejected("audiosocket", "diverted")
+        return Response(backup or "", media_type="text/plain")
 
     @app.websocket("/media/twilio")
     async def twilio_media(websocket: WebSocket) -> None:

@@ -23,7 +23,7 @@ from handoff.desk_session import DeskSession, agent_json, error_code
 from handoff.errors import HandoffError, UnknownAgent
 from handoff.model import Agent
 from handoff.service import HandoffService
-from handoff.supervisor_page import SupervisorAuth, supervisor_router
+from handoff.supervisor_page import DivertSwitch, SupervisorAuth, supervisor_router
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def web_file(name: str) -> str:
     return resources.files("handoff").joinpath("web", name).read_text(encoding="utf-8")
 
 
-def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None) -> APIRouter:
+def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None,
+                divert: DivertSwitch | None = None) -> APIRouter:
     """The routes; `deps()` returns the running service and bridge (None while they start or after a failure);
     `supervisor_auth` checks the API keys and sessions of `/supervisor` (None: the page answers 503)."""
     router = APIRouter()
@@ -142,7 +143,7 @@ def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None) ->
 
     # The supervisor (behind a supervisor or admin API key).
 
-    router.include_router(supervisor_router(lambda: running()[0], supervisor_auth, web_file))
+    router.include_router(supervisor_router(lambda: running()[0], supervisor_auth, web_file, divert))
 
     return router
 

@@ -98,6 +98,11 @@ class Keys:
 
     prefix: str = "callpilot:"
 
+    @property
+    def divert(self) -> str:
+        """"1" while a supervisor sends new calls to the backup number."""
+        return f"{self.prefix}divert"
+
     def stream(self, queue: str) -> str:
         return f"{self.prefix}handoff:queue:{queue}:stream"
 

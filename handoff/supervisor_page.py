@@ -55,9 +55,18 @@ def presented(request: Request) -> tuple[str, str] | None:
     return ("session", session_id) if session_id else None
 
 
+class DivertSwitch(Protocol):
+    """The backup number's switch (callpilot.divert.Divert)."""
+
+    async def set_switch(self, on: bool) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
 def supervisor_router(service: Callable[[], HandoffService], auth: SupervisorAuth | None,
-                      page: Callable[[str], str]) -> APIRouter:
-    """`service()` is the running HandoffService (raises 503 otherwise); `page(name)` reads a web file."""
+                      page: Callable[[str], str], divert: DivertSwitch | None = None) -> APIRouter:
+    """`service()` is the running HandoffService (raises 503 otherwise); `page(name)` reads a web file;
+    `divert` is the backup number's switch (None: no backup number configured)."""
     router = APIRouter()
 
     def judge(role: str | None, what: str) -> tuple[int, str]:
@@ -129,6 +138,31 @@ def supervisor_router(service: Callable[[], HandoffService], auth: SupervisorAut
     async def snapshot(request: Request) -> dict[str, Any]:
         await require(request)
         return asdict(await service().snapshot())
+
+    @router.get("/supervisor/api/divert")
+    async def divert_status(request: Request) -> dict[str, Any]:
+        """Whether new calls go to the backup number, and why (switch, voice_loading, voice_failed, asr_unhealthy)."""
+        await require(request)
+        return divert.status() if divert is not None else {"backup_number": None, "diverting": False}
+
+    @router.post("/supervisor/api/divert")
+    async def divert_switch(request: Request) -> dict[str, Any]:
+        """{"on": true}: every new call goes to the backup number until {"on": false}."""
+        await require(request)
+        if divert is None or divert.status().get("backup_number") is None:
+            raise HTTPException(409, "no backup number is configured (setting backup_number)")
+        try:
+            body = json.loads(await request.body() or b"{}")
+            on = body["on"]
+            if not isinstance(on, bool):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise HTTPException(400, 'send {"on": true} or {"on": false}') from None
+        try:
+            await divert.set_switch(on)
+        except RuntimeError as exc:
+            raise HTTPException(503, str(exc)) from None
+        return divert.status()
 
     @router.post("/supervisor/api/callbacks")
     async def callback_schedule(request: Request) -> dict[str, Any]:

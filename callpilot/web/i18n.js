@@ -34,7 +34,7 @@
     // Supervisor
     "Supervisor": "班长", "callpilot supervisor": "callpilot 班长", "callpilot supervisor: sign in": "callpilot 班长：登录",
     "The floor": "现场", "Live queues": "实时队列", "Live calls": "实时通话", "Waiting calls": "等待中的来电",
-    "Callers on hold": "保持中的来电", "Callbacks requested": "回电请求", "agents available / signed in": "空闲坐席 / 已登录",
+    "Callers on hold": "保持中的来电", "Callbacks requested": "回电请求", "Backup number": "备用号码", "Divert new calls": "新来电转备用号码", "Answer calls again": "恢复接听", "attempts": "尝试次数", "agents available / signed in": "空闲坐席 / 已登录",
     "agents available": "空闲坐席", "longest wait": "最长等待", "expected wait": "预计等待", "waiting": "等待中",
     "online": "在线", "skills": "技能", "state": "状态", "calls taken": "已接来电", "talking for": "通话时长",
     "position": "排队位置", "reconnecting…": "重新连接中…", "connecting…": "连接中…", "no queue service": "没有队列服务",

@@ -96,6 +96,10 @@ class SipServer(asyncio.DatagramProtocol):
         # Transfers: `dial_target(target)` places the call a bridged transfer needs (set by the app; None: a
         # caller whose side takes no REFER is just hung up); `target_uri` turns a number into a SIP URI.
         self.dial_target: Any = None
+        # `divert()`: the backup number while new calls must go there (302 Moved Temporarily), else None;
+        # `ready()`: False while the voice models load (new calls get 503, unless diverted)
+        self.divert: Any = None
+        self.ready: Any = None
         self.target_uri: Any = lambda target: target if target.startswith(("sip:", "sips:")) else \
             f"sip:{target}@{self.address}:{self.port}"
         self._registering: asyncio.Task[None] | None = None
@@ -243,6 +247,14 @@ class SipServer(asyncio.DatagramProtocol):
             return
         if self._flooding(addr.host):
             self._send(response(invite, 503, to_tag=self._tag(), extra=[("Retry-After", "5")]), addr)
+            return
+        backup = self.divert() if self.divert is not None else None
+        if backup:  # the trunk places the call to the backup number
+            self._send(response(invite, 302, to_tag=self._tag(), extra=[("Contact", f"<{self.target_uri(backup)}>")]),
+                       addr)
+            return
+        if self.ready is not None and not self.ready():
+            self._send(response(invite, 503, to_tag=self._tag(), extra=[("Retry-After", "30")]), addr)
             return
         try:
             offer = parse_offer(invite.body)
