@@ -27,20 +27,23 @@ class Divert:
     """Where new calls go instead of the bot (None: the bot answers), and why."""
 
     def __init__(self, backup: str | None, *, when_unhealthy: bool, voice_status: Callable[[], dict[str, Any]],
-                 redis: Callable[[], Any], key: str, clock: Callable[[], float] = time.monotonic) -> None:
+                 redis: Callable[[], Any], key: str, clock: Callable[[], float] = time.monotonic,
+                 line_backup: Callable[[str], str | None] | None = None) -> None:
         self.backup, self.when_unhealthy = backup, when_unhealthy
+        self.line_backup = line_backup  # a dialled line's own backup number (settings `lines`)
         self.voice_status, self.redis, self.key, self.clock = voice_status, redis, key, clock
         self.reason: str | None = None  # switch | voice_loading | voice_failed | asr_unhealthy
         self.switch_on = False
         self._restarts: list[tuple[float, int]] = []
         self.diverted = 0
 
-    def target(self) -> str | None:
-        """The backup number while diverting (counted), else None."""
-        if self.backup is None or self.reason is None:
+    def target(self, called: str = "") -> str | None:
+        """The backup number (the dialled line's own, else the global one) while diverting (counted), else None."""
+        backup = (self.line_backup(called) if self.line_backup is not None and called else None) or self.backup
+        if backup is None or self.reason is None:
             return None
         self.diverted += 1
-        return self.backup
+        return backup
 
     async def set_switch(self, on: bool) -> None:
         client = self.redis()
@@ -63,7 +66,7 @@ class Divert:
     def _decide(self) -> None:
         was = self.reason
         self.reason = "switch" if self.switch_on else self._unhealthy() if self.when_unhealthy else None
-        if self.reason != was and self.backup is not None:
+        if self.reason != was:
             log.warning("new calls %s", f"go to the backup number ({self.reason})" if self.reason else
                         "are answered by callpilot again")
 

@@ -54,8 +54,9 @@ class RasaDialogue:
     def __init__(self, engine: DialogueEngine, url: str, timeout: float) -> None:
         self.engine, self.url, self.timeout = engine, url, timeout
 
-    def start(self, sender_id: str, caller_number: str | None = None, channel: str = "voice") -> BotTurn:
-        return self.engine.start(sender_id, caller_number, channel)
+    def start(self, sender_id: str, caller_number: str | None = None, channel: str = "voice",
+              language: str | None = None) -> BotTurn:
+        return self.engine.start(sender_id, caller_number, channel, language)
 
     def handle_text(self, sender_id: str, text: str, caller_number: str | None = None,
                     channel: str | None = None) -> BotTurn:

@@ -29,6 +29,29 @@ class SipAccount(BaseModel):
     expires: int = Field(300, ge=60, le=86400)
 
 
+class LineSettings(BaseModel):
+    """One of the numbers callpilot answers (the dialled number picks it): its name, the language its callers
+    are greeted in, and its own backup number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=80)
+    language: Literal["en", "zh"] | None = None
+    backup_number: str | None = Field(None, pattern=r"^(\+?\d{3,20}|sips?:[^@\s]+@[^\s]+)$")
+
+
+def line_key(number: str) -> str:
+    """The digits of a dialled number (a URI's user part, "+" and separators dropped): the `lines` key."""
+    user = number.split(":", 1)[-1].split("@", 1)[0] if number.startswith(("sip:", "sips:", "tel:")) else number
+    return "".join(ch for ch in user if ch.isdigit())
+
+
+def same_number(a: str, b: str) -> bool:
+    """Two numbers' digits name the same line: equal, or one is the other with a country code in front."""
+    if not a or not b:
+        return False
+    return a == b or (min(len(a), len(b)) >= 7 and (a.endswith(b) or b.endswith(a)))
+
+
 class SettingsError(ValueError):
     """A setting has a bad value; the message names it and the source."""
 
@@ -119,6 +142,9 @@ class Settings(BaseModel):
     # supervisor's switch, or (backup_when_unhealthy) while the voice models load or failed or the ASR keeps dying.
     backup_number: str | None = Field(None, pattern=r"^(\+?\d{3,20}|sips?:[^@\s]+@[^\s]+)$")
     backup_when_unhealthy: bool = True
+    # One callpilot, several numbers: the dialled number (SIP Request-URI or To, Twilio's To) picks its line,
+    # e.g. {"4008001234": {name: "400 hotline", language: zh}, "+18005550199": {name: "US", language: en}}
+    lines: dict[str, LineSettings] = Field(default_factory=dict)
     callbacks_dialled: bool = True
     callback_max_attempts: int = Field(3, ge=1, le=10)
     callback_retry_s: list[float] = Field(default_factory=lambda: [120.0, 600.0], min_length=1)
@@ -194,6 +220,23 @@ class Settings(BaseModel):
             raise ValueError(f"a line whose first language is {self.languages[0]!r} needs a recogniser that hears it: "
                              f"asr_engine whisper-base, not {self.asr_engine} (English only)")
         return self
+
+    @model_validator(mode="after")
+    def _lines_are_numbers_in_our_languages(self) -> Settings:
+        keys = [line_key(number) for number in self.lines]
+        if any(not key for key in keys) or len(set(keys)) != len(keys):
+            raise ValueError(f"lines: each key must be a distinct phone number, got {list(self.lines)}")
+        for number, line in self.lines.items():
+            if line.language is not None and line.language not in self.languages:
+                raise ValueError(f"line {number}: language {line.language!r} is not one of languages {self.languages}")
+            if line.language not in (None, "en") and self.asr_engine in ENGLISH_ONLY_ASR:
+                raise ValueError(f"line {number} speaks {line.language!r}: asr_engine whisper-base hears it, not "
+                                 f"{self.asr_engine} (English only)")
+        return self
+
+    def line(self, called: str) -> tuple[str, LineSettings] | None:
+        """The line of a dialled number (any spelling: +86 400..., sip:4008001234@host), or None."""
+        return next(((n, line) for n, line in self.lines.items() if same_number(line_key(n), line_key(called))), None)
 
     @model_validator(mode="after")
     def _crm_tickets_need_a_crm(self) -> Settings:

@@ -45,6 +45,7 @@ from voice_gateway.call_log import CallEvent
 from voice_gateway.pipeline import CallPipeline, Dialogue, PipelineSettings, VoiceServices, load_services
 from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import PipelineObserver
+from voice_gateway.pipeline.services import Line
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
 from voice_gateway.transports import AudioSocketServer, CallConnection, CallGate, serve_softphone, serve_twilio
 from voice_gateway.transports.sip.register import Registration
@@ -106,8 +107,9 @@ class HeardDialogue:
         self.dialogue = dialogue
         self.fixer = fixer
 
-    def start(self, sender_id: str, caller_number: str | None = None, channel: str = "voice") -> BotTurn:
-        return self.dialogue.start(sender_id, caller_number, channel)
+    def start(self, sender_id: str, caller_number: str | None = None, channel: str = "voice",
+              language: str | None = None) -> BotTurn:
+        return self.dialogue.start(sender_id, caller_number, channel, language)
 
     def handle_text(
         self, sender_id: str, text: str, caller_number: str | None = None, channel: str | None = None
@@ -153,7 +155,9 @@ class VoiceRuntime:
         self.callback_listeners: list[Callable[[CallbackRequest], None]] = []  # e.g. the call records' writer
         self.twilio = twilio_rest(settings)  # Twilio's REST API (transfers, callbacks), when configured
         self.divert = Divert(settings.backup_number, when_unhealthy=settings.backup_when_unhealthy,
-                             voice_status=self.status, redis=self._redis, key=Keys().divert)
+                             voice_status=self.status, redis=self._redis, key=Keys().divert,
+                             line_backup=lambda called: (found[1].backup_number
+                                                         if (found := settings.line(called)) else None))
         self._diverting: asyncio.Task[None] | None = None
         self.dialler: SipDialler | None = None
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
@@ -186,6 +190,7 @@ class VoiceRuntime:
                     return
                 self.services = services
             self.services.handoff, self.services.resume_bot = self.handoff, bot_resumer(engine)
+            self.services.line_for = line_for(self.settings)
             renderer = engine.brain.renderer
             self.services.opening = callback_opening(
                 self._handoff_service, lambda name, language: renderer.render(name, {}, language=language))
@@ -393,6 +398,16 @@ async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
     await websocket.close(code, reason)
 
 
+def line_for(settings: Settings) -> Callable[[str], Line | None]:
+    """The pipeline's view of settings `lines`: the dialled number's line, or None."""
+
+    def find(called: str) -> Line | None:
+        found = settings.line(called)
+        return None if found is None else Line(found[0], found[1].name, found[1].language)
+
+    return find
+
+
 def twilio_rest(settings: Settings) -> TwilioRest | None:
     """Twilio's REST API client when the account SID and auth token are set."""
     if not settings.twilio_account_sid or not settings.twilio_auth_token:
@@ -416,7 +431,7 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
         if not twilio_request_ok(settings, request, form):
             runtime.rejected("twilio", "forbidden")
             return Response("invalid X-Twilio-Signature", status_code=403, media_type="text/plain")
-        backup = runtime.divert.target()
+        backup = runtime.divert.target(form.get("To", ""))
         if backup:  # the backup number takes new calls (a supervisor's switch, or callpilot is not healthy)
             runtime.rejected("twilio", "diverted")
             return Response(dial_twiml(backup, caller_id=form.get("From") or None), media_type="application/xml")
@@ -432,10 +447,10 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
         return Response(voice_twiml_for_form(form, stream, extra), media_type="application/xml")
 
     @app.get("/health/divert")
-    def divert_now() -> Response:
+    def divert_now(called: str = "") -> Response:
         """For Asterisk's dialplan before AudioSocket: the backup number while new calls must go there, else
         nothing (`Set(BACKUP=${CURL(http://127.0.0.1:8080/health/divert)})`, README)."""
-        backup = runtime.divert.target()
+        backup = runtime.divert.target(called[:80])
         if backup:
             runtime.rejected("audiosocket", "diverted")
         return Response(backup or "", media_type="text/plain")

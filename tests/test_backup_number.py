@@ -118,3 +118,28 @@ def test_no_backup_number_means_no_switch(tmp_path: Path) -> None:
     with pytest.raises(SettingsError):
         Settings.load(None, {"CALLPILOT_BACKUP_NUMBER": "call the boss"})
     assert Settings.load(None, {"CALLPILOT_BACKUP_NUMBER": "sip:backup@pbx.example"}).backup_number
+
+
+def test_lines_are_found_by_any_spelling_of_the_dialled_number_and_have_their_own_backup() -> None:
+    from callpilot.settings import Settings, SettingsError
+
+    settings = Settings.load(None, {"CALLPILOT_LINES": '{"4008001234": {name: "400 hotline", language: zh, '
+                                                       'backup_number: "+864008009999"}, "+18005550199": {name: US}}',
+                                    "CALLPILOT_ASR_ENGINE": "whisper-base"})
+    for dialled in ("4008001234", "+864008001234", "sip:4008001234@trunk.example", "tel:+86-400-800-1234"):
+        found = settings.line(dialled)
+        assert found is not None and found[1].name == "400 hotline", dialled
+    assert settings.line("18005550199")[1].name == "US"  # type: ignore[index]
+    assert settings.line("+14155550000") is None and settings.line("") is None
+    with pytest.raises(SettingsError):  # a line's language must be one of the line's languages
+        Settings.load(None, {}, languages=["en"], lines={"4008001234": {"name": "x", "language": "zh"}})
+    with pytest.raises(SettingsError):  # the same number twice
+        Settings.load(None, {}, lines={"4008001234": {"name": "a"}, "400-800-1234": {"name": "b"}})
+    with pytest.raises(SettingsError):  # English-only ASR cannot serve a Chinese line
+        Settings.load(None, {}, asr_engine="whisper-tiny.en", lines={"4008001234": {"name": "x", "language": "zh"}})
+    status = {"status": "failed"}
+    divert = Divert("+18005550100", when_unhealthy=True, voice_status=lambda: status, redis=lambda: None, key="k",
+                    line_backup=lambda called: (f[1].backup_number if (f := settings.line(called)) else None))
+    asyncio.run(divert.refresh())
+    assert divert.target("+864008001234") == "+864008009999"  # the 400 line's own backup number
+    assert divert.target("+18005550199") == "+18005550100"  # no backup of its own: the global one

@@ -21,6 +21,7 @@ from bot.nlu import NLUEngine
 from callpilot.brains import build_dialogue
 from callpilot.handoff_port import bot_resumer
 from callpilot.settings import Settings
+from callpilot.voice import line_for
 from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.events import AudioOut
 from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
@@ -108,7 +109,7 @@ def agent_tone(seconds: float, hz: float = 300.0) -> list[bytes]:
 class Call:
     """One call in audio time: the test feeds caller audio frame by frame and reads what the caller heard."""
 
-    def __init__(self, services: VoiceServices, port: ScriptedPort | None = None) -> None:
+    def __init__(self, services: VoiceServices, port: ScriptedPort | None = None, *, called: str = "") -> None:
         self.port = port or ScriptedPort()
         self.pipelines: list[CallPipeline] = []
         self.heard = bytearray()  # what the caller heard, one entry per caller frame (silence if nothing came)
@@ -117,7 +118,7 @@ class Call:
             self.pipelines.append(CallPipeline(line, services))
             return self.pipelines[0]
 
-        self.line = InMemoryTwilioLine(new_handler)
+        self.line = InMemoryTwilioLine(new_handler, called=called)
 
     async def agent_says(self, frame: bytes) -> None:
         """One 20 ms frame of the agent's voice (16 kHz) on its way to the caller."""
@@ -325,6 +326,29 @@ def test_overflow_offers_a_callback_and_hangs_up(models: tuple[VoiceServices, Di
         assert any("call you back" in s for s in call.bot_said())
 
     asyncio.run(go())
+
+
+def test_the_dialled_number_picks_its_line_and_the_line_its_greeting(
+    models: tuple[VoiceServices, DialogueEngine]
+) -> None:
+    settings = Settings.load(None, {}, asr_engine="whisper-base", lines={
+        "4008001234": {"name": "400 hotline", "language": "zh"}, "+18005550199": {"name": "US line", "language": "en"}})
+
+    async def go(called: str) -> dict[str, object]:
+        services = dataclasses.replace(fresh(models, ScriptedPort()), line_for=line_for(settings))
+        call = Call(services, called=called)
+        await call.until(lambda: len(call.bot_said()) >= 2)  # the recording announcement, then the greeting
+        return dict(next(e for e in services.call_log.events if e.kind is LifecycleKind.STARTED).data)
+
+    go_started = asyncio.run(go("sip:18005550199@trunk.example"))
+    assert (go_started["line"], go_started["called"]) == ("US line", "+18005550199")
+    assert "line" not in asyncio.run(go("+14155550000"))  # a number with no line of its own: the defaults
+    line = line_for(settings)("+864008001234")  # the 400 number with the country code in front
+    assert line is not None and (line.name, line.language) == ("400 hotline", "zh")
+    _, engine = models
+    greeting = engine.start("zh-line-call", None, "voice", line.language)  # what the pipeline starts it with
+    assert "您好" in greeting.text and greeting.language == "zh"
+    assert engine.state_of("zh-line-call").language == "zh"  # no language menu on a Chinese line
 
 
 def test_an_agents_transfer_to_an_outside_number_is_said_then_carried_out(

@@ -189,8 +189,9 @@ class InMemoryTwilioLine:
     Tests use it to run a call in audio time, as fast as the machine allows, with no sockets.
     """
 
-    def __init__(self, new_handler: HandlerFactory, *, caller: str = "+15550100000") -> None:
-        self.codec = TwilioCallerCodec(call_sid=f"CA{uuid.uuid4().hex}", parameters={"caller": caller})
+    def __init__(self, new_handler: HandlerFactory, *, caller: str = "+15550100000", called: str = "") -> None:
+        self.codec = TwilioCallerCodec(call_sid=f"CA{uuid.uuid4().hex}",
+                                       parameters={"caller": caller, "called": called})
         self.server = TwilioCodec()
         self._events: list[AudioOut | Mark | Clear | TransportError] = []
         self._socket = _MemorySocket(self.codec, self._events)

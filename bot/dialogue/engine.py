@@ -127,15 +127,18 @@ class DialogueEngine:
     # Public API: one method per caller event
 
     def start(self, sender_id: str, caller_number: str | None = None,
-              channel: str = "voice") -> BotTurn:
-        """A new call: fresh state and the greeting."""
+              channel: str = "voice", language: str | None = None) -> BotTurn:
+        """A new call: fresh state and the greeting; `language` is the dialled line's (its callers hear it
+        first and get no language menu; one who speaks another of the languages is still followed)."""
         with self.parts_lock.turn():
-            return self._start(sender_id, caller_number, channel)
+            return self._start(sender_id, caller_number, channel, language)
 
-    def _start(self, sender_id: str, caller_number: str | None, channel: str) -> BotTurn:
+    def _start(self, sender_id: str, caller_number: str | None, channel: str, language: str | None = None) -> BotTurn:
         now = self.now()
         state = ConversationState.new(sender_id, now=now, caller_number=caller_number,
                                       channel=channel)
+        if language in self.settings.languages:
+            state.language = language
         runner = TurnRunner(self.brain, state, {}, now)
         runner.run_action("utter_greet")
         return self._finish(state, runner)

@@ -64,6 +64,8 @@ def _on_started(row: CallRecord, e: RecordEvent) -> None:
     row.transport = str(e.data["transport"]) if e.data.get("transport") else row.transport
     row.channel = str(e.data.get("channel") or ("voice" if row.transport else "text"))
     row.caller_number = caller_number(e.data.get("caller")) or row.caller_number
+    if e.data.get("line"):  # the dialled number's line (settings `lines`)
+        row.extra = {**row.extra, "line": str(e.data["line"]), "called": str(e.data.get("called") or "")}
 
 
 def _on_answered(row: CallRecord, e: RecordEvent) -> None:

@@ -31,7 +31,7 @@ from voice_gateway.pipeline.bot_voice import BotVoice
 from voice_gateway.pipeline.call_records import CallRecords
 from voice_gateway.pipeline.dtmf_detect import DtmfDetector
 from voice_gateway.pipeline.leg_host import PipelineLegHost
-from voice_gateway.pipeline.services import DEFAULT_ANNOUNCEMENT, VoiceServices
+from voice_gateway.pipeline.services import ANNOUNCEMENTS, DEFAULT_ANNOUNCEMENT, VoiceServices
 from voice_gateway.pipeline.state import CallState, Phase, Signal, TranscriptLine
 from voice_gateway.recording import CallRecorder, RecordingFile
 from voice_gateway.transports import CallConnection
@@ -108,13 +108,19 @@ class CallPipeline:
         self.voice.start()
         if self.services.handoff is not None:
             self.leg = AgentLeg(event.call_id, rate, self.services.handoff, PipelineLegHost(self), caller=event.caller)
-        self._log(LifecycleKind.STARTED, transport=event.transport, caller=event.caller, sample_rate=rate)
+        # The dialled number's line (one callpilot, several numbers): its name goes in the log, its language greets
+        line = self.services.line_for(event.called) if self.services.line_for is not None and event.called else None
+        self._log(LifecycleKind.STARTED, transport=event.transport, caller=event.caller, sample_rate=rate,
+                  **({"called": line.number, "line": line.name} if line is not None else {}))
         self.services.observer.on_call_started(event.call_id, event.transport, event.caller)
         await self.line.send(DisplayStatus("connected"))
         if settings.record_calls:
-            self.say(settings.announcement or DEFAULT_ANNOUNCEMENT)
+            spoken = ANNOUNCEMENTS.get(line.language or "") if line is not None else None
+            self.say(settings.announcement or spoken or DEFAULT_ANNOUNCEMENT)
         caller = event.caller or None
-        turn = await self.services.run(lambda: self.services.dialogue.start(event.call_id, caller, settings.channel))
+        language = line.language if line is not None else None
+        turn = await self.services.run(
+            lambda: self.services.dialogue.start(event.call_id, caller, settings.channel, language))
         if event.parameters.get("callback_for") and self.services.opening is not None:
             try:
                 turn = await self.services.opening(event.call_id, dict(event.parameters), turn)

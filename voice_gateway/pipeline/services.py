@@ -21,12 +21,23 @@ from voice_gateway.vad import EndpointConfig, VadBackend
 T = TypeVar("T")
 
 DEFAULT_ANNOUNCEMENT = "This call may be recorded for quality and training purposes."
+ANNOUNCEMENTS = {"en": DEFAULT_ANNOUNCEMENT, "zh": "本次通话可能会被录音，用于提升服务质量。"}  # by the line's language
+
+
+@dataclass(frozen=True)
+class Line:
+    """One of the numbers callpilot answers, as the pipeline needs it."""
+
+    number: str
+    name: str
+    language: str | None = None
 
 
 class Dialogue(Protocol):
     """The part of `bot.dialogue.DialogueEngine` a call needs."""
 
-    def start(self, sender_id: str, caller_number: str | None = None, channel: str = "voice") -> BotTurn: ...
+    def start(self, sender_id: str, caller_number: str | None = None, channel: str = "voice",
+              language: str | None = None) -> BotTurn: ...
 
     def handle_text(
         self, sender_id: str, text: str, caller_number: str | None = None, channel: str | None = None
@@ -90,6 +101,9 @@ class VoiceServices:
     # greeting into that call's first turn (a callback: who is calling, then the handoff with the original
     # context). Called when CallStarted carries `callback_for`.
     opening: Callable[[str, dict[str, str], BotTurn], Awaitable[BotTurn]] | None = None
+    # The dialled number's line (settings `lines`): its name (in the call log) and language (the greeting's),
+    # or None for a number that has no line of its own.
+    line_for: Callable[[str], Line | None] | None = None
     # The call ids this process served lately: a reused id is refused, never merged into another call's
     # records or recording
     recent_call_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)

@@ -248,7 +248,7 @@ class SipServer(asyncio.DatagramProtocol):
         if self._flooding(addr.host):
             self._send(response(invite, 503, to_tag=self._tag(), extra=[("Retry-After", "5")]), addr)
             return
-        backup = self.divert() if self.divert is not None else None
+        backup = self.divert(uri_user(invite.uri) or uri_user(invite.get("to") or "")) if self.divert else None
         if backup:  # the trunk places the call to the backup number
             self._send(response(invite, 302, to_tag=self._tag(), extra=[("Contact", f"<{self.target_uri(backup)}>")]),
                        addr)
