@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import sys
 import threading
@@ -408,6 +409,16 @@ def line_for(settings: Settings) -> Callable[[str], Line | None]:
     return find
 
 
+def telephony_client(settings: Settings, host: str) -> bool:
+    """A request from loopback or from a network in `sip_allow` (the trunk's, the PBX's)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or any(address in ipaddress.ip_network(net, strict=False)
+                                       for net in settings.sip_allow)
+
+
 def twilio_rest(settings: Settings) -> TwilioRest | None:
     """Twilio's REST API client when the account SID and auth token are set."""
     if not settings.twilio_account_sid or not settings.twilio_auth_token:
@@ -447,9 +458,13 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
         return Response(voice_twiml_for_form(form, stream, extra), media_type="application/xml")
 
     @app.get("/health/divert")
-    def divert_now(called: str = "") -> Response:
+    def divert_now(request: Request, called: str = "") -> Response:
         """For Asterisk's dialplan before AudioSocket: the backup number while new calls must go there, else
-        nothing (`Set(BACKUP=${CURL(http://127.0.0.1:8080/health/divert)})`, README)."""
+        nothing (`Set(BACKUP=${CURL(http://127.0.0.1:8080/health/divert)})`, README). Only for the telephony
+        side: loopback and the `sip_allow` networks (403 for anyone else)."""
+        if not telephony_client(settings, request.client.host if request.client else ""):
+            return Response("only the telephony side may ask (loopback, sip_allow)", status_code=403,
+                            media_type="text/plain")
         backup = runtime.divert.target(called[:80])
         if backup:
             runtime.rejected("audiosocket", "diverted")

@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "voice_gateway.events": set(),
     "voice_gateway.transports": {"voice_gateway.events", "voice_gateway.audio"},
     "voice_gateway.vad": set(),
+    "voice_gateway.twilio_rest": set(),  # Twilio's REST API (callbacks, transfers)
     "voice_gateway.asr": {"voice_gateway.vad"},
     "voice_gateway.tts": {"voice_gateway.audio"},
     "voice_gateway.pipeline": {
