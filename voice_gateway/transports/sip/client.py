@@ -21,13 +21,14 @@ def branch() -> str:
     return "z9hG4bK" + secrets.token_hex(8)
 
 
-def offer_sdp(*, address: str, port: int, session_id: int, direction: str = "sendrecv") -> bytes:
+def offer_sdp(*, address: str, port: int, session_id: int, direction: str = "sendrecv",
+              rtcp_port: int | None = None) -> bytes:
     """Our offer for a call we place: mu-law, A-law, telephone-events, 20 ms packets."""
     lines = ["v=0", f"o=callpilot {session_id} {session_id} IN IP4 {address}", "s=callpilot",
              f"c=IN IP4 {address}", "t=0 0", f"m=audio {port} RTP/AVP {PCMU} {PCMA} {DTMF_PAYLOAD}",
              f"a=rtpmap:{PCMU} {CODECS[PCMU]}/8000", f"a=rtpmap:{PCMA} {CODECS[PCMA]}/8000",
              f"a=rtpmap:{DTMF_PAYLOAD} {TELEPHONE_EVENT}/8000", f"a=fmtp:{DTMF_PAYLOAD} 0-16", "a=ptime:20",
-             f"a={direction}"]
+             *([f"a=rtcp:{rtcp_port}"] if rtcp_port else []), f"a={direction}"]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 

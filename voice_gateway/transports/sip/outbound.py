@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from voice_gateway.transports.sip.client import OutgoingInvite, offer_sdp
 from voice_gateway.transports.sip.message import SipMessage, uri_user
 from voice_gateway.transports.sip.rtp import RtpCodec
-from voice_gateway.transports.sip.rtp_socket import RtpSocket
+from voice_gateway.transports.sip.rtp_socket import RtpSocket, open_rtcp
 from voice_gateway.transports.sip.sdp import answer_sdp
 
 if TYPE_CHECKING:
@@ -65,10 +65,12 @@ async def dial(server: SipServer, target: str, *, caller: str = "callpilot", des
         raise DialFailed("unreachable", 0, f"cannot resolve {target}: {exc}") from None
     rtp = RtpSocket(("0.0.0.0", 0))
     await loop.create_datagram_endpoint(lambda: rtp, local_addr=(server.host, 0))
+    rtcp = await open_rtcp(server.host, rtp.port, None, ("0.0.0.0", 0), f"callpilot@{server.address}")
     transport = server.transport
     peer = Peer(where[0], where[1], lambda raw: transport.sendto(raw, where) if not transport.is_closing() else None)
     outgoing = OutgoingInvite(target, caller, f"{server.address}:{server.port}",
-                              offer_sdp(address=server.address, port=rtp.port, session_id=secrets.randbelow(2**31)),
+                              offer_sdp(address=server.address, port=rtp.port, session_id=secrets.randbelow(2**31),
+                                        rtcp_port=rtcp.port if rtcp is not None else None),
                               auth=auth, extra=list(extra or []))
     replies: asyncio.Queue[SipMessage] = asyncio.Queue()
     server.outgoing[outgoing.call_id] = replies.put_nowait
@@ -90,6 +92,10 @@ async def dial(server: SipServer, target: str, *, caller: str = "callpilot", des
                               called=caller, ssrc=secrets.randbits(32),
                               parameters={"direction": "outbound", "sip_call_id": outgoing.call_id,
                                           **(parameters or {})})
+        call.rtcp = rtcp
+        if rtcp is not None:
+            rtcp.codec, rtcp.remote = call.codec, (answer.address, answer.rtcp_port or answer.port + 1)
+            rtcp.start()
         server.calls[outgoing.call_id] = call
         rtp.on_close = lambda: server._hung_up_here(call)
         answered = True
@@ -106,6 +112,8 @@ async def dial(server: SipServer, target: str, *, caller: str = "callpilot", des
             server.outgoing.pop(outgoing.call_id, None)
             if rtp.transport is not None:
                 rtp.transport.close()
+            if rtcp is not None and rtcp.transport is not None:
+                rtcp.transport.close()
 
 
 async def _until_final(outgoing: OutgoingInvite, peer: Peer, replies: asyncio.Queue[SipMessage],

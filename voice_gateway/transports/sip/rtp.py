@@ -10,11 +10,14 @@ packets of G.711 with our own sequence, timestamp and SSRC; a marker bit on the 
 from __future__ import annotations
 
 import struct
+import time
+from collections.abc import Callable
 
 from voice_gateway.audio import FrameBuffer, frame_bytes
 from voice_gateway.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from voice_gateway.events import AudioIn, CallStarted, Dtmf, ErrorKind, MarkPlayed
 from voice_gateway.transports.base import CodecBase
+from voice_gateway.transports.sip.rtcp import ReceiverStats
 from voice_gateway.transports.sip.sdp import PCMA, PCMU
 
 RATE = 8000
@@ -64,8 +67,8 @@ class RtpCodec(CodecBase):
     transport = "sip"
 
     def __init__(self, call_id: str, *, payload_type: int = PCMU, dtmf_payload_type: int | None = 101,
-                 caller: str = "", called: str = "", ssrc: int = 0x5EED, parameters: dict[str, str] | None = None
-                 ) -> None:
+                 caller: str = "", called: str = "", ssrc: int = 0x5EED, parameters: dict[str, str] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         if payload_type not in (PCMU, PCMA):
             raise ValueError(f"payload type {payload_type} is not G.711")
@@ -81,6 +84,9 @@ class RtpCodec(CodecBase):
         self._held: dict[int, bytes] = {}
         self._last_event: tuple[int, int] | None = None  # (timestamp, event) of the last key reported
         self.late_or_duplicate = 0
+        self.stats = ReceiverStats()  # for our RTCP reports: loss and jitter of what the caller sends
+        self.packets_sent = self.octets_sent = 0
+        self._clock = clock
         self._start()
         self._events.append(CallStarted(call_id, self.transport, RATE, caller=caller, called=called,
                                         stream_id=call_id, parameters=dict(parameters or {})))
@@ -98,10 +104,12 @@ class RtpCodec(CodecBase):
             self._error(ErrorKind.TOO_LARGE, f"RTP packet of {len(data)} bytes")
             return
         try:
-            payload_type, sequence, timestamp, _ssrc, payload = parse_packet(data)
+            payload_type, sequence, timestamp, ssrc, payload = parse_packet(data)
         except ValueError as exc:
             self._error(ErrorKind.MALFORMED, str(exc))
             return
+        if payload_type in (self.payload_type, self.dtmf_payload_type):
+            self.stats.update(sequence, timestamp, ssrc, self._clock())
         if payload_type == self.dtmf_payload_type:
             self._telephone_event(timestamp, payload)
         elif payload_type == self.payload_type:
@@ -183,8 +191,11 @@ class RtpCodec(CodecBase):
             self._packet(frame)
 
     def _packet(self, frame: bytes) -> None:
+        payload = self._encode(frame)
         self._output.append(build_packet(self.payload_type, self._sequence, self._timestamp, self._ssrc,
-                                         self._encode(frame), marker=not self._talking))
+                                         payload, marker=not self._talking))
+        self.packets_sent += 1
+        self.octets_sent += len(payload)
         self._talking = True
         self._sequence = (self._sequence + 1) & 0xFFFF
         self._timestamp = (self._timestamp + SAMPLES) & 0xFFFFFFFF
@@ -197,6 +208,11 @@ class RtpCodec(CodecBase):
         self._talking = False
         if not self.close_expected:
             self._events.append(MarkPlayed(name))
+
+    @property
+    def rtp_timestamp(self) -> int:
+        """The timestamp of our next packet (for the RTCP sender report)."""
+        return self._timestamp
 
     def send_clear(self) -> None:
         self._frames.clear()

@@ -22,6 +22,7 @@ class SdpOffer:
     payload_type: int  # PCMU or PCMA
     dtmf_payload_type: int | None
     ptime_ms: int = 20
+    rtcp_port: int | None = None  # a=rtcp (RFC 3605); None: the RTP port + 1
 
 
 def parse_offer(body: bytes) -> SdpOffer:
@@ -34,6 +35,7 @@ def parse_offer(body: bytes) -> SdpOffer:
     formats: list[int] = []
     rtpmap: dict[int, str] = {}
     ptime = 20
+    rtcp: int | None = None
     in_audio = False
     for raw in text.splitlines():
         line = raw.strip()
@@ -63,6 +65,8 @@ def parse_offer(body: bytes) -> SdpOffer:
                     rtpmap[int(number)] = encoding.strip()
             elif name == "ptime" and rest.strip().isdigit():
                 ptime = int(rest.strip())
+            elif name == "rtcp" and rest.split()[:1] and rest.split()[0].isdigit() and 0 < int(rest.split()[0]) < 65536:
+                rtcp = int(rest.split()[0])
     if port is None:
         raise SdpError("no audio stream in the offer")
     if not 0 < port < 65536:
@@ -76,10 +80,10 @@ def parse_offer(body: bytes) -> SdpOffer:
         names = ", ".join(rtpmap.get(f, str(f)) for f in formats) or "none"
         raise SdpError(f"no codec we speak (PCMU, PCMA) among {names}")
     dtmf = next((f for f in formats if rtpmap.get(f, "").lower().startswith(TELEPHONE_EVENT + "/8000")), None)
-    return SdpOffer(address, port, chosen, dtmf, ptime if ptime in (10, 20, 30, 40) else 20)
+    return SdpOffer(address, port, chosen, dtmf, ptime if ptime in (10, 20, 30, 40) else 20, rtcp)
 
 
-def answer_sdp(offer: SdpOffer, *, address: str, port: int, session_id: int) -> bytes:
+def answer_sdp(offer: SdpOffer, *, address: str, port: int, session_id: int, rtcp_port: int | None = None) -> bytes:
     """Our answer: the offer's codec, telephone-events if offered, 20 ms packets."""
     formats = [str(offer.payload_type)]
     attributes = [f"a=rtpmap:{offer.payload_type} {CODECS[offer.payload_type]}/8000"]
@@ -89,5 +93,5 @@ def answer_sdp(offer: SdpOffer, *, address: str, port: int, session_id: int) -> 
                        f"a=fmtp:{offer.dtmf_payload_type} 0-16"]
     lines = ["v=0", f"o=callpilot {session_id} {session_id} IN IP4 {address}", "s=callpilot",
              f"c=IN IP4 {address}", "t=0 0", f"m=audio {port} RTP/AVP {' '.join(formats)}", *attributes,
-             "a=ptime:20", "a=sendrecv"]
+             "a=ptime:20", *([f"a=rtcp:{rtcp_port}"] if rtcp_port else []), "a=sendrecv"]
     return ("\r\n".join(lines) + "\r\n").encode()

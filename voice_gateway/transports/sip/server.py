@@ -34,7 +34,7 @@ from voice_gateway.transports.sip.message import (
 from voice_gateway.transports.sip.register import Registration
 from voice_gateway.transports.sip.registrar import Registrar
 from voice_gateway.transports.sip.rtp import RtpCodec
-from voice_gateway.transports.sip.rtp_socket import RtpSocket
+from voice_gateway.transports.sip.rtp_socket import RtcpChannel, RtpSocket, open_rtcp
 from voice_gateway.transports.sip.sdp import SdpError, answer_sdp, parse_offer
 from voice_gateway.transports.sip.stream import read_stream
 from voice_gateway.transports.sip.transfer import transfer
@@ -64,6 +64,7 @@ class SipCall:
     call_id: str  # the pipeline's id (the SIP Call-ID may hold any characters)
     codec: RtpCodec | None = None
     rtp: RtpSocket | None = None
+    rtcp: RtcpChannel | None = None
     task: asyncio.Task[None] | None = None
     acked: bool = False
     ended: bool = False
@@ -282,15 +283,21 @@ class SipServer(asyncio.DatagramProtocol):
                 self.gate.leave()
             return
         to_tag = self._tag()
-        answer = answer_sdp(offer, address=self.address, port=rtp.port, session_id=secrets.randbelow(2**31))
         identity = invite.get("p-asserted-identity") or invite.get("from") or ""
         called = uri_user(invite.uri) or uri_user(invite.get("to") or "")
-        call = SipCall(invite, addr, to_tag, answer, call_id=pipeline_call_id(invite.call_id))
+        call_id = pipeline_call_id(invite.call_id)
+        codec = RtpCodec(call_id, payload_type=offer.payload_type, dtmf_payload_type=offer.dtmf_payload_type,
+                         caller=uri_user(identity), called=called, ssrc=secrets.randbits(32),
+                         parameters={"sip_call_id": invite.call_id[:200]})
+        rtcp = await open_rtcp(self.host, rtp.port, codec, (offer.address, offer.rtcp_port or offer.port + 1),
+                               f"callpilot@{self.address}")
+        answer = answer_sdp(offer, address=self.address, port=rtp.port, session_id=secrets.randbelow(2**31),
+                            rtcp_port=rtcp.port if rtcp is not None else None)
+        call = SipCall(invite, addr, to_tag, answer, call_id=call_id)
         call.dialog = answering_dialog(invite, to_tag, f"SIP/2.0/{addr.transport} {self.address}:{self.port}")
-        call.rtp = rtp
-        call.codec = RtpCodec(call.call_id, payload_type=offer.payload_type, dtmf_payload_type=offer.dtmf_payload_type,
-                              caller=uri_user(identity), called=called, ssrc=secrets.randbits(32),
-                              parameters={"sip_call_id": invite.call_id[:200]})
+        call.rtp, call.codec, call.rtcp = rtp, codec, rtcp
+        if rtcp is not None:
+            rtcp.start()
         self.calls[invite.call_id] = call
         rtp.on_close = lambda: self._hung_up_here(call)
         self._send(response(invite, 180, to_tag=to_tag), addr)
@@ -308,6 +315,9 @@ class SipServer(asyncio.DatagramProtocol):
             await run_call(call.codec, call.rtp, self.new_handler, self.limits)
         finally:
             call.ended = True
+            if call.rtcp is not None and not (call.codec is not None and call.codec.transfer_target):
+                call.rtcp.close()  # (a transferred call keeps reporting until the transfer is over: `bye`)
+                log.info("sip call %s: RTP %s", call.call_id, call.rtcp.summary())
             if self.gate is not None and call.direction == "inbound":
                 self.gate.leave()
             loop = asyncio.get_running_loop()
@@ -345,6 +355,8 @@ class SipServer(asyncio.DatagramProtocol):
             return
         self._send(response(bye, 200), addr)
         call.bye_sent = True  # the dialog is over: no BYE of ours
+        if call.rtcp is not None and call.direction == "outbound" and call.task is None:
+            call.rtcp.close()  # a call we placed without the pipeline (an agent's phone): nothing else closes it
         if call.bridged and call.rtp is not None and call.rtp.transport is not None:
             call.rtp.transport.close()  # a transfer's relay ends; it hangs up the other side
             return
@@ -409,6 +421,8 @@ class SipServer(asyncio.DatagramProtocol):
 
     def bye(self, call: SipCall) -> None:
         """Hang up `call` with a BYE (once)."""
+        if call.rtcp is not None:
+            call.rtcp.close()
         if call.dialog is not None and not call.bye_sent:
             call.bye_sent = call.ended = True
             self._send(call.dialog.request("BYE"), call.source)
