@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from callpilot.agent_phones import AgentPhones, speak_with
 from callpilot.brains import build_dialogue, voice_dialogue
 from callpilot.call_command import place_call  # `callpilot call`, still importable from here
 from callpilot.callbacks import CallbackDialler, Place, callback_opening, sip_place, twilio_place
+from callpilot.consult import ConsultService
 from callpilot.divert import Divert
 from callpilot.handoff_port import bot_resumer
 from callpilot.records.redaction import redact_stored
@@ -160,6 +162,7 @@ class VoiceRuntime:
                              line_backup=lambda called: (found[1].backup_number
                                                          if (found := settings.line(called)) else None))
         self._diverting: asyncio.Task[None] | None = None
+        self._consulting: asyncio.Task[None] | None = None  # attended transfers' consultation calls
         self.dialler: SipDialler | None = None
         self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
         self.gate = CallGate(settings.max_calls, on_reject=lambda transport: self.rejected(transport, "busy"))
@@ -317,6 +320,9 @@ class VoiceRuntime:
                                       lambda text: speak_with(tts, text), wrap_up_s=settings.agent_phone_wrap_up_s)
             server.on_phone = self.phones.on_phone
             self.phones.start()
+            consults = ConsultService(self.handoff_deps, self.dialler, owner=f"{os.getpid()}-{id(self)}",
+                                      ring_timeout_s=settings.callback_ring_timeout_s)
+            self._consulting = asyncio.create_task(consults.run(), name="consult")
             self.start_callbacks(sip_place(self.dialler, server, ring_timeout_s=settings.callback_ring_timeout_s))
 
     def _redis(self) -> Any:
@@ -370,6 +376,8 @@ class VoiceRuntime:
             self._callbacks_task.cancel()
         if self._diverting is not None:
             self._diverting.cancel()
+        if self._consulting is not None:
+            self._consulting.cancel()
         if self.phones is not None:  # agents' phones off the floor; their calls go back to the queue
             await self.phones.close()
         if self.sip is not None:  # the same for SIP calls, ended with a BYE

@@ -28,7 +28,8 @@ BRIDGE_RATE = 16000
 FRAME_BYTES = BRIDGE_RATE // 50 * 2  # 20 ms of PCM16
 MAX_MESSAGE_BYTES = FRAME_BYTES * 10  # a browser may batch up to 200 ms; more is a bug or abuse
 
-Side = Literal["caller", "agent"]
+Side = Literal["caller", "agent", "consult_agent", "consult_target"]
+Channel = Literal["to_agent", "to_caller", "control", "keys", "consult_up", "consult_down"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class AudioBridge:
         self.redis = redis
         self.prefix = prefix
 
-    def channel(self, call_id: str, name: Literal["to_agent", "to_caller", "control", "keys"]) -> str:
+    def channel(self, call_id: str, name: Channel) -> str:
         return f"{self.prefix}:{call_id}:{name}"
 
     async def to_agent(self, call_id: str, pcm16: bytes) -> None:
@@ -89,6 +90,16 @@ class AudioBridge:
         """The agent's voice for the caller (PCM16 at 16 kHz)."""
         check_pcm(pcm16)
         await self.redis.publish(self.channel(call_id, "to_caller"), pcm16)
+
+    async def to_consulted(self, call_id: str, pcm16: bytes) -> None:
+        """The agent's voice for the party an attended transfer consults (the caller is on hold)."""
+        check_pcm(pcm16)
+        await self.redis.publish(self.channel(call_id, "consult_up"), pcm16)
+
+    async def from_consulted(self, call_id: str, pcm16: bytes) -> None:
+        """The consulted party's voice for the agent."""
+        check_pcm(pcm16)
+        await self.redis.publish(self.channel(call_id, "consult_down"), pcm16)
 
     async def set_hold(self, call_id: str, on: bool) -> None:
         await self.redis.publish(self.channel(call_id, "control"), json.dumps({"hold": on}))
@@ -107,6 +118,10 @@ class AudioBridge:
         channels: tuple[str, ...]
         if side == "caller":
             channels = (self.channel(call_id, "to_caller"), self.channel(call_id, "control"))
+        elif side == "consult_agent":
+            channels = (self.channel(call_id, "consult_down"),)
+        elif side == "consult_target":
+            channels = (self.channel(call_id, "consult_up"),)
         else:
             channels = (self.channel(call_id, "to_agent"), self.channel(call_id, "keys"))
         return BridgeListener(self.redis.pubsub(), channels)

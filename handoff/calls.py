@@ -44,6 +44,8 @@ class CallRecord:
     stream_id: str | None = None
     hung_up: bool = False
     gen: int = 1  # bumped by each requeue; a stream entry of an older generation is stale
+    consult: str | None = None  # an attended transfer's target while the agent consults it
+    external: str | None = None  # the caller was handed to this outside party (attended transfer completed)
 
     @cached_property
     def context(self) -> HandoffContext:
@@ -78,6 +80,7 @@ def parse_record(data: Mapping[Any, Any]) -> CallRecord:
         position=int(data.get("position") or 0), agent_id=data.get("agent_id") or None,
         connected_at=opt_float("connected_at"), stream_id=data.get("stream_id") or None,
         hung_up=data.get("hung_up") == "1", gen=int(data.get("gen") or 1),
+        consult=data.get("consult") or None, external=data.get("external") or None,
     )
 
 

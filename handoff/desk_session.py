@@ -18,7 +18,7 @@ from typing import Any
 
 from handoff.bridge import AudioBridge, BadAudio, CallerKey
 from handoff.errors import HandoffError, IllegalTransition, NotYourCall, OfferTaken, UnknownCall, UnknownQueue
-from handoff.events import CallEnded, to_dict
+from handoff.events import CallEnded, ConsultUpdate, to_dict
 from handoff.model import Agent, AgentStatus
 from handoff.service import HandoffService
 
@@ -59,6 +59,8 @@ class DeskSession:
         self.call_id: str | None = None  # the call the agent talks on (audio bridged)
         self.last_call_id: str | None = None  # the call to wrap up
         self.held = False
+        self.consulting: str | None = None  # an attended transfer's target while the agent talks to it
+        self._consult_audio: asyncio.Task[None] | None = None
         self._audio: asyncio.Task[None] | None = None
         self._events: asyncio.Task[None] | None = None
         self.frames_to_caller = 0
@@ -79,6 +81,8 @@ class DeskSession:
                 return
             if isinstance(update, CallEnded) and update.call_id == self.call_id:
                 await self._unbridge()
+            if isinstance(update, ConsultUpdate) and update.state in ("failed", "ended"):
+                await self._end_consult()
 
     # From the browser.
 
@@ -97,6 +101,12 @@ class DeskSession:
 
     async def receive_audio(self, pcm16: bytes) -> None:
         """The agent's microphone: to the caller while bridged and not on hold, otherwise dropped."""
+        if self.call_id is not None and self.consulting is not None:  # the agent talks to the consulted party
+            try:
+                await self.bridge.to_consulted(self.call_id, pcm16)
+            except BadAudio as exc:
+                await self.error(400, str(exc))
+            return
         if self.call_id is None or self.held:
             return
         try:
@@ -148,6 +158,46 @@ class DeskSession:
         call_id = self._current()
         await self.service.transfer(self.agent.agent_id, call_id, queue=queue, to_agent=to_agent, number=number)
         await self._unbridge()
+
+    async def _on_consult(self, message: dict[str, Any]) -> None:
+        """Attended transfer, step 1: the caller on hold, the agent talks to `number` first."""
+        call_id = self._current()
+        if self.consulting is not None:
+            raise ValueError(f"already consulting {self.consulting}")
+        number = str(message["number"])
+        await self.service.consult(self.agent.agent_id, call_id, number)
+        self.held, self.consulting = True, number.strip()
+        await self.bridge.set_hold(call_id, True)
+        ready = asyncio.Event()
+        self._consult_audio = asyncio.create_task(self._pump_consult(call_id, ready), name=f"consult-{call_id}")
+        await asyncio.wait({asyncio.ensure_future(ready.wait()), self._consult_audio},
+                           return_when=asyncio.FIRST_COMPLETED)
+        await self._send_json({"type": "hold", "on": True, "call_id": call_id})
+
+    async def _on_complete_transfer(self, message: dict[str, Any]) -> None:
+        """Attended transfer, step 2: the caller goes to the consulted party; the agent's call ends."""
+        call_id = self._current()
+        await self.service.consult_action(self.agent.agent_id, call_id, "complete")
+        await self._end_consult()
+        await self._unbridge()
+
+    async def _on_cancel_consult(self, message: dict[str, Any]) -> None:
+        """The consulted party is hung up; the caller stays on hold with the agent."""
+        await self.service.consult_action(self.agent.agent_id, self._current(), "hang_up")
+        await self._end_consult()
+
+    async def _pump_consult(self, call_id: str, ready: asyncio.Event) -> None:
+        async with self.bridge.listen(call_id, "consult_agent") as heard:
+            ready.set()
+            async for item in heard:
+                if isinstance(item, bytes) and self.consulting is not None:
+                    await self._send_bytes(item)
+
+    async def _end_consult(self) -> None:
+        task, self._consult_audio, self.consulting = self._consult_audio, None, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task}, timeout=UNBRIDGE_WAIT_S)
 
     async def _on_hand_back(self, message: dict[str, Any]) -> None:
         call_id = self._current()
@@ -213,6 +263,7 @@ class DeskSession:
             await self.service.agent_disconnected(self.agent.agent_id)
         except HandoffError:
             log.exception("agent %s: disconnect not recorded (call %s)", self.agent.agent_id, call_id)
+        await self._end_consult()
         await self._unbridge()
         if self._events is not None:
             self._events.cancel()

@@ -129,11 +129,23 @@ class StatusChanged:
     previous: AgentStatus
 
 
-AgentUpdate = Offer | OfferWithdrawn | CallEnded | StatusChanged
+@dataclass(frozen=True)
+class ConsultUpdate:
+    """An attended transfer's consultation call: dialling, talking (the agent hears the target), failed (with the
+    outcome), ended (the target hung up or the agent cancelled), completed (the caller is with the target)."""
+
+    kind: ClassVar[str] = "consult"
+    call_id: str
+    state: str
+    target: str
+    detail: str = ""
+
+
+AgentUpdate = Offer | OfferWithdrawn | CallEnded | StatusChanged | ConsultUpdate
 
 _CALL_KINDS: dict[str, Any] = {c.kind: c for c in (QueuePosition, AgentConnected, AgentLeft, Overflow,
                                                     Closed, ReturnedToBot)}
-_AGENT_KINDS: dict[str, Any] = {c.kind: c for c in (Offer, OfferWithdrawn, CallEnded, StatusChanged)}
+_AGENT_KINDS: dict[str, Any] = {c.kind: c for c in (Offer, OfferWithdrawn, CallEnded, StatusChanged, ConsultUpdate)}
 
 
 def encode(update: CallUpdate | AgentUpdate) -> str:

@@ -203,7 +203,7 @@ class Floor:
             else:
                 await self._release(record.offered_to, offer_id, record.call_id, event="withdraw",
                                     reason="caller_hung_up")
-        if record.state is CallState.CONNECTED and record.agent_id:
+        if record.state is CallState.CONNECTED and record.agent_id and not record.external:
             await self.presence.transition(record.agent_id, "call_ended")
             await self.tell_agent(record.agent_id, CallEnded(record.call_id, "caller_hung_up"))
         await self._finish(record, call_next(record.state, "caller_hung_up"))
@@ -246,9 +246,24 @@ class Floor:
 
     async def connected_record(self, agent_id: str, call_id: str) -> CallRecord:
         record = await self.calls.get(call_id)
-        if record.state is not CallState.CONNECTED or record.agent_id != agent_id:
+        if record.state is not CallState.CONNECTED or record.agent_id != agent_id or record.external:
             raise NotYourCall(f"agent {agent_id!r} is not connected to call {call_id!r}")
         return record
+
+    async def complete_transfer(self, record: CallRecord, target: str) -> None:
+        """An attended transfer completes: the caller stays connected, now to `target` (bridged by callpilot);
+        the agent's part ends (wrap-up)."""
+        agent_id = record.agent_id or ""
+        await self.calls.update(record.call_id, external=target, consult="", on_hold="0")
+        await self.presence.transition(agent_id, "call_ended")
+        await self.tell_agent(agent_id, CallEnded(record.call_id, "transferred"))
+
+    async def external_gone(self, record: CallRecord) -> None:
+        """The outside party of a completed attended transfer hung up: the call ends (the caller hears BYE)."""
+        if record.final:
+            return
+        await self._finish(record, call_next(record.state, "hang_up"))
+        await self.tell_call(record.call_id, AgentLeft(record.call_id, record.agent_id or "", "hangup"))
 
     async def agent_leaves(self, record: CallRecord, reason: LeftReason, *, requeue_to: str | None,
                            disconnect: bool = False, target: str | None = None) -> None:

@@ -99,6 +99,14 @@ class Keys:
     prefix: str = "callpilot:"
 
     @property
+    def consult_channel(self) -> str:
+        """Attended transfers: the desk asks the process that places calls to dial, complete or hang up."""
+        return f"{self.prefix}handoff:consult"
+
+    def consult_lock(self, call_id: str) -> str:
+        return f"{self.prefix}handoff:consult:{call_id}"
+
+    @property
     def divert(self) -> str:
         """"1" while a supervisor sends new calls to the backup number."""
         return f"{self.prefix}divert"

@@ -46,6 +46,7 @@ from handoff.events import (
     CallEnded,
     CallUpdate,
     Closed,
+    ConsultUpdate,
     Offer,
     OfferWithdrawn,
     Overflow,
@@ -266,6 +267,50 @@ class HandoffService:
         target = self.directory.get(to_agent)
         await self.floor.transfer_to_agent(record, target.agent_id,
                                            ring_timeout_s=self.config.queue(record.queue).ring_timeout_s)
+
+    # Attended transfers: the agent consults an outside number first (the caller on hold), then completes or
+    # cancels. The call to the target is placed by the process with a SIP endpoint (callpilot/consult.py),
+    # asked on `keys.consult_channel`; its progress comes back to the agent as ConsultUpdate.
+
+    async def consult(self, agent_id: str, call_id: str, target: str) -> None:
+        await self.floor.connected_record(agent_id, call_id)
+        target = target.strip()
+        if not OUTSIDE.match(target):
+            raise ValueError(f"cannot consult {target!r}: a number such as +8613812345678 or sip:user@host")
+        await self.calls.update(call_id, consult=target, on_hold="1")
+        await self.client.publish(self.keys.consult_channel, json.dumps(
+            {"action": "dial", "call_id": call_id, "agent_id": agent_id, "target": target}))
+
+    async def consult_action(self, agent_id: str, call_id: str, action: str) -> str:
+        """`complete` (the caller goes to the consulted party) or `hang_up` (the consultation ends, the caller
+        stays on hold with the agent); returns the target."""
+        record = await self.floor.connected_record(agent_id, call_id)
+        if not record.consult:
+            raise NotYourCall(f"call {call_id!r} has no consultation going on")
+        if action not in ("complete", "hang_up"):
+            raise ValueError(f"unknown consultation action {action!r}")
+        await self.client.publish(self.keys.consult_channel, json.dumps(
+            {"action": action, "call_id": call_id, "agent_id": agent_id, "target": record.consult}))
+        if action == "complete":
+            await self.floor.complete_transfer(record, record.consult)
+            await self.client.publish(self.keys.supervisor_channel, json.dumps(
+                {"kind": "transfer_out", "call_id": call_id, "agent_id": agent_id, "target": record.consult,
+                 "attended": True}))
+        else:
+            await self.calls.update(call_id, consult="")
+        return record.consult
+
+    async def consult_update(self, agent_id: str, update: ConsultUpdate) -> None:
+        """The consultation's progress, for the agent's desktop."""
+        if update.state in ("failed", "ended"):
+            record = await self.calls.get(update.call_id)
+            if record.consult == update.target:
+                await self.calls.update(update.call_id, consult="")
+        await self.floor.tell_agent(agent_id, update)
+
+    async def external_hung_up(self, call_id: str) -> None:
+        """The outside party of a completed attended transfer hung up."""
+        await self.floor.external_gone(await self.calls.get(call_id))
 
     async def hand_back(self, agent_id: str, call_id: str) -> None:
         """The bot takes the call again."""

@@ -17,7 +17,7 @@
     "(run it with the server's": "（运行时使用服务器的", "). The desk asks for the microphone.": "）。工作台会请求使用麦克风。",
     "agent token": "坐席令牌", "Available": "空闲", "Away": "离开", "Incoming call": "来电", "Accept": "接听",
     "Decline": "拒接", "On call": "通话中", "Hold": "保持", "Resume": "恢复", "Transfer to queue…": "转到队列…",
-    "or agent id": "或坐席ID", "or outside number / sip:": "或外部号码 / sip:", "Transfer": "转接", "Hand back to bot": "交回机器人", "Hang up": "挂断",
+    "or agent id": "或坐席ID", "or outside number / sip:": "或外部号码 / sip:", "Transfer": "转接", "Consult first": "先咨询再转接", "Complete transfer": "完成转接", "Cancel consult": "取消咨询", "Attended transfer: talk to the outside number first, the caller on hold": "咨询转接：先与外部号码通话，来电保持中", "Hand back to bot": "交回机器人", "Hang up": "挂断",
     "Caller level": "来电音量", "Wrap-up": "话后处理", "Disposition…": "处理结果…", "Resolved": "已解决",
     "Follow-up needed": "需要跟进", "Escalated": "已升级", "Callback promised": "已承诺回电", "Wrong queue": "排错队列",
     "Caller gone": "来电者已挂断", "notes for the call log": "通话记录备注", "About the caller": "来电者信息",

@@ -164,6 +164,14 @@ function onMessage(event) {
       callId = null; show("call", false); show("wrapup", true);
       say(`Call ended: ${label(ENDINGS, m.reason)}.`);
       break;
+    case "consult": {  // an attended transfer's consultation: dialling, talking, failed, ended
+      const on = m.state === "dialling" || m.state === "talking";
+      show("complete-transfer", m.state === "talking"); show("cancel-consult", on);
+      say({ dialling: `Calling ${m.target} (the caller is on hold)…`, talking: `Talking to ${m.target}: complete the transfer or cancel.`,
+            failed: `Could not reach ${m.target} (${m.detail}); the caller is still on hold.`,
+            ended: `The consultation with ${m.target} ended; the caller is still on hold.` }[m.state] || "");
+      break;
+    }
     case "wrapped_up": show("wrapup", false); show("context", false); say("Wrap-up saved."); break;
     case "error": say(`Could not do that: ${m.message}`); if (m.code === 401) $("signin-error").textContent = m.message; break;
   }
@@ -199,6 +207,12 @@ $("transfer").onclick = () => {
   const number = $("transfer-number").value.trim();  // a blind transfer out of callpilot
   send(number ? { type: "transfer", number } : agent ? { type: "transfer", agent } : { type: "transfer", queue });
 };
+$("consult").onclick = () => {
+  const number = $("transfer-number").value.trim();
+  if (number) send({ type: "consult", number }); else say("Type the outside number to consult first.");
+};
+$("complete-transfer").onclick = () => { send({ type: "complete_transfer" }); show("complete-transfer", false); show("cancel-consult", false); };
+$("cancel-consult").onclick = () => { send({ type: "cancel_consult" }); show("complete-transfer", false); show("cancel-consult", false); };
 $("hand-back").onclick = () => send({ type: "hand_back" });
 $("hang-up").onclick = () => send({ type: "hang_up" });
 $("wrapup-form").onsubmit = (event) => {
