@@ -43,7 +43,9 @@ def wait_for_voice(client: TestClient) -> dict[str, object]:
 def test_before_loading_the_voice_is_reported_as_loading(nlu_engine: NLUEngine) -> None:
     runtime = VoiceRuntime(settings(), nlu_engine)
     assert runtime.status() == {"status": "loading", "asr": "whisper-tiny.en", "tts": "hibari", "error": None,
-                                "asr_worker_restarts": 0, "tts_cache_hits": 0, "tts_cache_misses": 0, "sip": None}
+                                "asr_worker_restarts": 0, "tts_cache_hits": 0, "tts_cache_misses": 0, "sip": None,
+                                "divert": {"backup_number": None, "diverting": False, "reason": None,
+                                           "switch": False, "diverted_calls": 0}}
 
 
 def test_loaded_voice_is_ready_with_its_engines_and_health_waits_for_it(nlu_engine: NLUEngine) -> None:
@@ -53,9 +55,10 @@ def test_loaded_voice_is_ready_with_its_engines_and_health_waits_for_it(nlu_engi
         assert loading.json()["status"] == "loading" and loading.json()["not_ready"] == ["voice"]
         body = wait_for_voice(client)
         ready = client.get("/health")
-    assert {k: v for k, v in body.items() if not k.startswith("tts_cache")} == {
+    assert {k: v for k, v in body.items() if not k.startswith("tts_cache") and k != "divert"} == {
         "status": "ready", "asr": "whisper-tiny.en", "tts": "hibari", "error": None, "asr_worker_restarts": 0,
         "sip": None}  # SIP off
+    assert body["divert"]["backup_number"] is None and not body["divert"]["diverting"]  # no backup number
     assert ready.status_code == 200
     assert ready.json()["status"] == "ok" and ready.json()["not_ready"] == [] and ready.json()["voice"] == "ready"
 

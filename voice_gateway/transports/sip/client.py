@@ -51,11 +51,13 @@ class Dialog:
     target: str  # their Contact: the Request-URI of our requests
     via: str  # "SIP/2.0/UDP host:port"
     cseq: int = 1
+    route: tuple[str, ...] = ()  # the proxies that Record-Routed the call (loose routing, RFC 3261 12.2.1.1)
 
     def request(self, method: str, *, body: bytes = b"", extra: list[tuple[str, str]] | None = None) -> SipMessage:
         self.cseq += 1
-        headers = [("Via", f"{self.via};branch={branch()};rport"), ("Max-Forwards", "70"), ("From", self.local),
-                   ("To", self.remote), ("Call-ID", self.call_id), ("CSeq", f"{self.cseq} {method}")]
+        headers = [("Via", f"{self.via};branch={branch()};rport"), ("Max-Forwards", "70"),
+                   *(("Route", hop) for hop in self.route), ("From", self.local), ("To", self.remote),
+                   ("Call-ID", self.call_id), ("CSeq", f"{self.cseq} {method}")]
         return SipMessage(method=method, uri=self.target, headers=headers + (extra or []), body=body)
 
 
@@ -141,11 +143,13 @@ class OutgoingInvite:
             return [self._ack]
         self.status, self.reason = reply.status, reply.reason
         target = uri_of(reply.get("contact") or "") or self.target
+        route = tuple(reversed(reply.get_all("record-route")))  # the caller's side reads the route set backwards
         self.dialog = Dialog(self.call_id, self.from_value, reply.get("to") or f"<{self.target}>", target, self.via,
-                             self._cseq)
+                             self._cseq, route)
         ack = SipMessage(method="ACK", uri=target, headers=[
-            ("Via", f"{self.via};branch={branch()};rport"), ("Max-Forwards", "70"), ("From", self.from_value),
-            ("To", reply.get("to") or ""), ("Call-ID", self.call_id), ("CSeq", f"{self._cseq} ACK")])
+            ("Via", f"{self.via};branch={branch()};rport"), ("Max-Forwards", "70"), *(("Route", r) for r in route),
+            ("From", self.from_value), ("To", reply.get("to") or ""), ("Call-ID", self.call_id),
+            ("CSeq", f"{self._cseq} ACK")])
         self._ack = ack
         try:
             self.answer = parse_offer(reply.body)
@@ -194,7 +198,8 @@ def answering_dialog(invite: SipMessage, to_tag: str, via: str) -> Dialog:
     if ";tag=" not in local:
         local += f";tag={to_tag}"
     target = uri_of(invite.get("contact") or "") or invite.uri
-    return Dialog(invite.call_id, local, invite.get("from") or "", target, via, cseq=0)
+    return Dialog(invite.call_id, local, invite.get("from") or "", target, via, cseq=0,
+                  route=tuple(invite.get_all("record-route")))
 
 
 __all__ = ["ALLOW", "Dialog", "OutgoingInvite", "answering_dialog", "media_direction", "offer_sdp", "tag_of"]

@@ -128,6 +128,8 @@ def response(request: SipMessage, status: int, *, to_tag: str | None = None, bod
     if to_tag and ";tag=" not in to:
         to = f"{to};tag={to_tag}"
     headers = [("Via", via) for via in request.get_all("via")]
+    if request.method == "INVITE" and 100 < status < 300:  # the dialog's route set goes back (RFC 3261 12.1.1)
+        headers += [("Record-Route", route) for route in request.get_all("record-route")]
     headers += [("From", request.get("from") or ""), ("To", to), ("Call-ID", request.call_id),
                 ("CSeq", request.get("cseq") or "")]
     return SipMessage(status=status, reason=REASONS.get(status, "Unknown"), headers=headers + (extra or []),
