@@ -277,3 +277,45 @@ async def test_agents_phones_register_with_a_digest_and_can_then_be_dialled() ->
     finally:
         far.sock.close()
         await server.close()
+
+
+def test_fuzzed_registers_and_answers_never_crash_the_registrar_or_our_invite() -> None:
+    """Mutated REGISTERs (headers, digests) get a response, never an exception; mutated answers to our INVITE
+    leave it in a known state."""
+    import random
+
+    from voice_gateway.transports.sip.client import OutgoingInvite
+    from voice_gateway.transports.sip.message import SipParseError
+
+    rng = random.Random(11)
+    registrar = Registrar({"alice": ha1("alice", "pw")}.get)
+    nonce = challenge_params(registrar.handle(SipMessage(method="REGISTER", uri="sip:x", headers=[
+        ("Via", "SIP/2.0/UDP 1.2.3.4"), ("From", "<sip:alice@x>;tag=1"), ("To", "<sip:alice@x>"),
+        ("Call-ID", "c"), ("CSeq", "1 REGISTER")]), "1.2.3.4", 5)[0].get("www-authenticate") or "")["nonce"]
+    good = (f"REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4\r\nFrom: <sip:alice@x>;tag=1\r\nTo: <sip:alice@x>\r\n"
+            f"Call-ID: c\r\nCSeq: 2 REGISTER\r\nContact: <sip:alice@1.2.3.4:5>;expires=120\r\n"
+            f'Authorization: Digest username="alice", realm="callpilot", nonce="{nonce}", uri="sip:x", '
+            f'response="{"0" * 32}", qop=auth, nc=00000001, cnonce="ab"\r\n\r\n').encode()
+    answer = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx\r\nFrom: <sip:c@127.0.0.1>;tag=a\r\n"
+              b"To: <sip:1001@h>;tag=b\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:7>\r\n"
+              b"Record-Route: <sip:10.0.0.1;lr>\r\nContent-Type: application/sdp\r\n\r\n"
+              b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n")
+    handled = 0
+    for _ in range(1500):
+        for base in (good, answer):
+            data = bytearray(base)
+            for _ in range(rng.randint(1, 6)):
+                data[rng.randrange(len(data))] = rng.randrange(32, 127)
+            try:
+                message = parse_message(bytes(data))
+            except SipParseError:
+                continue
+            handled += 1
+            if message.is_request:
+                reply, _ = registrar.handle(message, "1.2.3.4", 5)
+                assert reply.status in (200, 401, 403, 423)
+            else:
+                outgoing = OutgoingInvite("sip:1001@h", "c", "127.0.0.1:5060", b"v=0\r\n", call_id="x")
+                outgoing.on_response(message)
+                assert outgoing.state in ("calling", "ringing", "answered", "failed", "cancelled")
+    assert handled > 500 and "alice" not in registrar.bindings  # no mutation guessed the password
