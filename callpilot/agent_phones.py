@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from callpilot.sip_out import SipDialler
+from callpilot.sip_out import NUMBER, SipDialler
 from handoff.bridge import AudioBridge, CallerKey
 from handoff.errors import HandoffError
 from handoff.events import CallEnded, Offer, OfferWithdrawn, decode_agent_update
@@ -31,6 +31,7 @@ from voice_gateway.audio import frame_bytes
 from voice_gateway.audio.resample import StreamResampler
 from voice_gateway.events import AudioIn
 from voice_gateway.pipeline.hold import ToBridge
+from voice_gateway.transports.sip.message import uri_user
 from voice_gateway.transports.sip.outbound import DialFailed
 from voice_gateway.transports.sip.server import SipCall
 from voice_gateway.tts.formats import resample_pcm16
@@ -151,6 +152,7 @@ class PhoneSession:
         self.call_id, self.phone_call, self.held = call_id, call, False
         self._call_over.clear()
         call.on_media = lambda direction: self._spawn(self._hold(service, bridge, direction != "sendrecv"))
+        call.on_refer = lambda target: self._spawn(self._transfer(service, call_id, target))
         try:
             await self._play(call, await self.speak(whisper_text(context)))
             tasks = {asyncio.create_task(self._phone_to_caller(call, bridge)),
@@ -168,6 +170,22 @@ class PhoneSession:
         await asyncio.sleep(self.wrap_up_s)
         with contextlib.suppress(HandoffError):
             await service.wrap_up(agent_id, call_id, "phone", "taken on the agent's phone")
+
+    async def _transfer(self, service: HandoffService, call_id: str, target: str) -> None:
+        """The phone's transfer button (REFER): to another agent or a queue by its name, else out (a number or
+        a SIP address), as the desktop's transfer does."""
+        user = uri_user(target)
+        agents = {a.agent_id for a in service.directory.agents()}
+        try:
+            if user in agents:
+                await service.transfer(self.agent.agent_id, call_id, to_agent=user)
+            elif user in service.config.queues:
+                await service.transfer(self.agent.agent_id, call_id, queue=user)
+            else:
+                number = user if NUMBER.match(user) else target
+                await service.transfer(self.agent.agent_id, call_id, number=number)
+        except (HandoffError, ValueError) as exc:
+            log.warning("agent %s: the phone's transfer to %s failed: %s", self.agent.agent_id, target, exc)
 
     async def _hold(self, service: HandoffService, bridge: AudioBridge, on: bool) -> None:
         if self.call_id is None or on == self.held:

@@ -18,7 +18,7 @@ from typing import Any
 
 from handoff.bridge import AudioBridge, BadAudio, CallerKey
 from handoff.errors import HandoffError, IllegalTransition, NotYourCall, OfferTaken, UnknownCall, UnknownQueue
-from handoff.events import CallEnded, ConsultUpdate, to_dict
+from handoff.events import CallEnded, ConsultUpdate, StatusChanged, to_dict
 from handoff.model import Agent, AgentStatus
 from handoff.service import HandoffService
 
@@ -81,6 +81,8 @@ class DeskSession:
                 return
             if isinstance(update, CallEnded) and update.call_id == self.call_id:
                 await self._unbridge()
+            if isinstance(update, StatusChanged) and update.status is AgentStatus.ON_CALL and self.call_id is None:
+                await self._on_phone_call()
             if isinstance(update, ConsultUpdate) and update.state in ("failed", "ended"):
                 await self._end_consult()
 
@@ -118,6 +120,15 @@ class DeskSession:
     async def error(self, code: int, message: str, **extra: Any) -> None:
         await self._send_json({"type": "error", "code": code, "message": message, **extra})
 
+    async def _on_phone_call(self) -> None:
+        """The agent answered on their phone: the desktop shows the call (its controls act on it), no audio here."""
+        runtime = await self.service.presence.state(self.agent.agent_id)
+        if runtime.call_id:
+            self.last_call_id = runtime.call_id
+            with contextlib.suppress(Exception):
+                await self._send_json({"type": "connected", "call_id": runtime.call_id, "context": None,
+                                       "on_phone": True})
+
     async def _on_ping(self, message: dict[str, Any]) -> None:
         await self.service.heartbeat(self.agent.agent_id)
         await self._send_json({"type": "pong"})
@@ -144,7 +155,7 @@ class DeskSession:
         await self.bridge_call(call_id, None)
 
     async def _on_hold(self, message: dict[str, Any]) -> None:
-        call_id = self._current()
+        call_id = await self._current()
         self.held = bool(message.get("on"))
         await self.service.hold(self.agent.agent_id, call_id, self.held)  # the supervisor sees it
         await self.bridge.set_hold(call_id, self.held)
@@ -155,13 +166,13 @@ class DeskSession:
         number = str(message["number"]) if message.get("number") else None
         if sum(x is not None for x in (queue, to_agent, number)) != 1:
             raise ValueError("transfer needs exactly one of 'queue', 'agent' or 'number'")
-        call_id = self._current()
+        call_id = await self._current()
         await self.service.transfer(self.agent.agent_id, call_id, queue=queue, to_agent=to_agent, number=number)
         await self._unbridge()
 
     async def _on_consult(self, message: dict[str, Any]) -> None:
         """Attended transfer, step 1: the caller on hold, the agent talks to `number` first."""
-        call_id = self._current()
+        call_id = await self._current()
         if self.consulting is not None:
             raise ValueError(f"already consulting {self.consulting}")
         number = str(message["number"])
@@ -176,14 +187,14 @@ class DeskSession:
 
     async def _on_complete_transfer(self, message: dict[str, Any]) -> None:
         """Attended transfer, step 2: the caller goes to the consulted party; the agent's call ends."""
-        call_id = self._current()
+        call_id = await self._current()
         await self.service.consult_action(self.agent.agent_id, call_id, "complete")
         await self._end_consult()
         await self._unbridge()
 
     async def _on_cancel_consult(self, message: dict[str, Any]) -> None:
         """The consulted party is hung up; the caller stays on hold with the agent."""
-        await self.service.consult_action(self.agent.agent_id, self._current(), "hang_up")
+        await self.service.consult_action(self.agent.agent_id, await self._current(), "hang_up")
         await self._end_consult()
 
     async def _pump_consult(self, call_id: str, ready: asyncio.Event) -> None:
@@ -200,12 +211,12 @@ class DeskSession:
             await asyncio.wait({task}, timeout=UNBRIDGE_WAIT_S)
 
     async def _on_hand_back(self, message: dict[str, Any]) -> None:
-        call_id = self._current()
+        call_id = await self._current()
         await self.service.hand_back(self.agent.agent_id, call_id)
         await self._unbridge()
 
     async def _on_hang_up(self, message: dict[str, Any]) -> None:
-        call_id = self._current()
+        call_id = await self._current()
         await self.service.hang_up(self.agent.agent_id, call_id)
         await self._unbridge()
 
@@ -222,10 +233,14 @@ class DeskSession:
 
     # Audio.
 
-    def _current(self) -> str:
-        if self.call_id is None:
-            raise NotYourCall("you are not on a call")
-        return self.call_id
+    async def _current(self) -> str:
+        """The call the desktop acts on: the one bridged here, else the one the agent took on their phone."""
+        if self.call_id is not None:
+            return self.call_id
+        runtime = await self.service.presence.state(self.agent.agent_id)
+        if runtime.status is AgentStatus.ON_CALL and runtime.call_id:
+            return runtime.call_id
+        raise NotYourCall("you are not on a call")
 
     async def bridge_call(self, call_id: str, context: dict[str, Any] | None) -> None:
         """Start hearing the caller; the browser is told with a `connected` message."""

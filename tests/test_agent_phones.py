@@ -79,12 +79,12 @@ class Phone(FarEnd):
         for i in range(n):
             self.media.sendto(build_packet(0, seq + i, (seq + i) * 160, 99, frame), self.our_rtp)
 
-    def in_dialog(self, method: str, cseq: int, body: bytes = b"") -> None:
+    def in_dialog(self, method: str, cseq: int, body: bytes = b"", extra: list[tuple[str, str]] | None = None) -> None:
         assert self.invite is not None
         message = SipMessage(method=method, uri="sip:callpilot@127.0.0.1", headers=[
             ("Via", f"SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{method}{cseq}"), ("Max-Forwards", "70"),
             ("From", (self.invite.get("to") or "") + ";tag=ph"), ("To", self.invite.get("from") or ""),
-            ("Call-ID", self.invite.call_id), ("CSeq", f"{cseq} {method}")]
+            ("Call-ID", self.invite.call_id), ("CSeq", f"{cseq} {method}"), *(extra or [])]
             + ([("Content-Type", "application/sdp")] if body else []), body=body)
         self.send(message, self.addr)
 
@@ -194,6 +194,46 @@ async def test_a_busy_phone_declines_and_the_caller_hanging_up_hangs_up_the_phon
     bob_phone.send(response(bye, 200), addr)
     record = await floor.service.calls.get("call-2")
     assert record.agent_id == "bob"
+
+
+async def test_the_phones_transfer_button_and_the_desktop_act_on_a_call_taken_on_the_phone(desk) -> None:  # type: ignore[no-untyped-def]
+    from handoff.desk_session import DeskSession
+
+    floor, bridge, phones, ann_phone, bob_phone = desk
+    await wait_for(lambda: len(phones.sessions) == 2)
+    await asyncio.sleep(0.5)
+    await floor.service.request("call-3", decision(skill="orders"))
+    await asyncio.gather(ann_phone.rings(), bob_phone.rings())
+    await ann_phone.answers()
+    cancel, addr = await bob_phone.next("CANCEL")
+    bob_phone.send(response(cancel, 200, to_tag="ph"), addr)
+    assert bob_phone.invite is not None
+    bob_phone.send(response(bob_phone.invite, 487, to_tag="ph"), addr)
+    await bob_phone.next("ACK")
+    await wait_for(lambda: phones.sessions["ann"].call_id == "call-3")
+    sent: list[dict[str, object]] = []
+
+    async def send_json(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def send_bytes(pcm: bytes) -> None:
+        pass
+
+    screen = DeskSession(floor.directory.get("ann"), floor.service, bridge, send_json, send_bytes)
+    await screen.start()
+    await screen.receive_text({"type": "hold", "on": True})  # the desktop's hold acts on the phone's call
+    view = await floor.service.snapshot()
+    assert [c.on_hold for c in view.live_calls if c.call_id == "call-3"] == [True]
+    await screen.receive_text({"type": "hold", "on": False})
+    ann_phone.in_dialog("REFER", 5, extra=[("Refer-To", "<sip:bob@127.0.0.1>")])  # the phone's transfer button
+    notify, addr = await ann_phone.next("NOTIFY")
+    assert notify.body.startswith(b"SIP/2.0 200") and notify.get("event") == "refer"
+    ann_phone.send(response(notify, 200), addr)
+    invite = await bob_phone.rings()  # transferred to Bob: his phone rings
+    assert invite.call_id != (ann_phone.invite.call_id if ann_phone.invite else "")
+    bye, addr = await ann_phone.next("BYE", timeout=8.0)  # Ann's phone is done with it
+    ann_phone.send(response(bye, 200), addr)
+    await screen.close()
 
 
 def test_the_whisper_names_the_queue_and_the_wait_in_the_calls_language() -> None:

@@ -29,7 +29,7 @@
     "The caller chose an agent in the phone menu": "来电者在按键菜单中选择了人工",
     "The bot could not complete the request": "机器人没能完成请求", "Tier / city": "等级 / 城市", "Email": "邮箱",
     "Why a person": "为何转人工", "Phone menu": "按键菜单", "Call id": "通话ID", "Priority": "优先级",
-    "Customer id": "客户ID", "Slots": "槽位", "Connected: speak to the caller.": "已接通：请与来电者通话。",
+    "Customer id": "客户ID", "Slots": "槽位", "Connected: speak to the caller.": "已接通：请与来电者通话。", "Connected on your phone: hold, transfer and hang up work here too.": "已在您的话机上接通：保持、转接和挂断在这里也可以操作。",
     "Wrap-up saved.": "话后处理已保存。", "Unknown or expired token.": "令牌无效或已过期。",
     // Supervisor
     "Supervisor": "班长", "callpilot supervisor": "callpilot 班长", "callpilot supervisor: sign in": "callpilot 班长：登录",

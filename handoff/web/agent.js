@@ -146,7 +146,7 @@ function onMessage(event) {
       show("offer", false); show("call", true); show("wrapup", false);
       $("call-state").textContent = "talking"; $("hold").textContent = "Hold";
       $("caller-keys").hidden = true; $("caller-keys").dataset.keys = "";
-      say("Connected: speak to the caller.");
+      say(m.on_phone ? "Connected on your phone: hold, transfer and hang up work here too." : "Connected: speak to the caller.");
       break;
     case "caller_key":
       if (m.call_id === callId) {

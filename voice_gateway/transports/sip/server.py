@@ -29,6 +29,7 @@ from voice_gateway.transports.sip.message import (
     SipParseError,
     parse_message,
     response,
+    uri_of,
     uri_user,
 )
 from voice_gateway.transports.sip.register import Registration
@@ -40,7 +41,7 @@ from voice_gateway.transports.sip.stream import read_stream
 from voice_gateway.transports.sip.transfer import transfer
 
 log = logging.getLogger(__name__)
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER, REFER, NOTIFY"
 T1, T2, TIMER_H = 0.5, 4.0, 32.0  # RFC 3261 retransmission timers (s)
 Address = tuple[str, int]
 
@@ -71,6 +72,7 @@ class SipCall:
     dialog: Dialog | None = None  # for our requests in the call (BYE, REFER)
     on_media: Any = None  # Callable[[str], None]: a re-INVITE's direction (sendonly/inactive = hold)
     on_notify: Any = None  # Callable[[str], None]: a REFER's progress ("SIP/2.0 200 OK")
+    on_refer: Any = None  # Callable[[str], None]: the far end asks us to transfer (its Refer-To URI)
     bridged: bool = False  # its audio is relayed to a transfer target (a BYE closes the relay)
     bye_sent: bool = False  # the dialog ended (our BYE, or theirs)
     direction: str = "inbound"
@@ -215,7 +217,7 @@ class SipServer(asyncio.DatagramProtocol):
             return
         handler = {"INVITE": self._invite, "ACK": self._ack, "BYE": self._bye, "CANCEL": self._cancel,
                    "OPTIONS": self._options, "INFO": self._info, "UPDATE": self._update,
-                   "REGISTER": self._register, "NOTIFY": self._notify}.get(message.method)
+                   "REGISTER": self._register, "NOTIFY": self._notify, "REFER": self._refer}.get(message.method)
         if handler is None or (message.method == "REGISTER" and self.registrar is None):
             self._send(response(message, 501, to_tag=self._tag(), extra=[("Allow", ALLOW)]), addr)
             return
@@ -456,6 +458,28 @@ class SipServer(asyncio.DatagramProtocol):
         self._send(reply, addr)
         if changed is not None and self.on_phone is not None:
             self.on_phone(changed, self.registrar.binding(changed) is not None)
+
+    def _refer(self, refer: SipMessage, addr: Peer) -> None:
+        """A phone's transfer button (blind transfer, RFC 3515): 202, the transfer, then a NOTIFY that it worked."""
+        call = self.calls.get(refer.call_id)
+        target = uri_of(refer.get("refer-to") or "").split("?", 1)[0].split(";", 1)[0]
+        if call is None or call.ended:
+            self._send(response(refer, 481), addr)
+            return
+        if call.on_refer is None or not target.startswith(("sip:", "sips:", "tel:")):
+            self._send(response(refer, 403 if call.on_refer is None else 400), addr)
+            return
+        self._send(response(refer, 202, to_tag=call.to_tag if ";tag=" not in (refer.get("to") or "") else None), addr)
+        call.on_refer(target)
+
+        async def notify() -> None:
+            await self.request_in_call(call, "NOTIFY", timeout_s=4.0, body=b"SIP/2.0 200 OK\r\n", extra=[
+                ("Event", "refer"), ("Subscription-State", "terminated;reason=noresource"),
+                ("Content-Type", "message/sipfrag;version=2.0")])
+
+        task = asyncio.get_running_loop().create_task(notify())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _notify(self, notify: SipMessage, addr: Peer) -> None:
         """A REFER's progress (message/sipfrag); we only need to say we got it."""
