@@ -23,7 +23,7 @@ from typing import Any
 from callpilot.sip_out import NUMBER, SipDialler
 from handoff.bridge import AudioBridge, CallerKey
 from handoff.errors import HandoffError
-from handoff.events import CallEnded, Offer, OfferWithdrawn, decode_agent_update
+from handoff.events import CallEnded, Offer, OfferWithdrawn, OnPhone, decode_agent_update
 from handoff.model import Agent, AgentStatus, HandoffContext
 from handoff.redis_conn import messages
 from handoff.service import HandoffService
@@ -142,6 +142,8 @@ class PhoneSession:
             log.info("agent %s: answered too late (%s)", self.agent.agent_id, exc)
             await self._bye(call)
             return
+        with contextlib.suppress(HandoffError, OSError):
+            await service.floor.tell_agent(self.agent.agent_id, OnPhone(context.call_id))  # for the desktop
         await self._talk(service, call, context)
 
     async def _talk(self, service: HandoffService, call: SipCall, context: HandoffContext) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from handoff.bridge import AudioBridge, BadAudio, CallerKey
 from handoff.errors import HandoffError, IllegalTransition, NotYourCall, OfferTaken, UnknownCall, UnknownQueue
-from handoff.events import CallEnded, ConsultUpdate, StatusChanged, to_dict
+from handoff.events import CallEnded, ConsultUpdate, OnPhone, to_dict
 from handoff.model import Agent, AgentStatus
 from handoff.service import HandoffService
 
@@ -81,8 +81,8 @@ class DeskSession:
                 return
             if isinstance(update, CallEnded) and update.call_id == self.call_id:
                 await self._unbridge()
-            if isinstance(update, StatusChanged) and update.status is AgentStatus.ON_CALL and self.call_id is None:
-                await self._on_phone_call()
+            if isinstance(update, OnPhone) and self.call_id is None:
+                await self._on_phone_call(update.call_id)
             if isinstance(update, ConsultUpdate) and update.state in ("failed", "ended"):
                 await self._end_consult()
 
@@ -120,14 +120,11 @@ class DeskSession:
     async def error(self, code: int, message: str, **extra: Any) -> None:
         await self._send_json({"type": "error", "code": code, "message": message, **extra})
 
-    async def _on_phone_call(self) -> None:
+    async def _on_phone_call(self, call_id: str) -> None:
         """The agent answered on their phone: the desktop shows the call (its controls act on it), no audio here."""
-        runtime = await self.service.presence.state(self.agent.agent_id)
-        if runtime.call_id:
-            self.last_call_id = runtime.call_id
-            with contextlib.suppress(Exception):
-                await self._send_json({"type": "connected", "call_id": runtime.call_id, "context": None,
-                                       "on_phone": True})
+        self.last_call_id = call_id
+        with contextlib.suppress(Exception):
+            await self._send_json({"type": "connected", "call_id": call_id, "context": None, "on_phone": True})
 
     async def _on_ping(self, message: dict[str, Any]) -> None:
         await self.service.heartbeat(self.agent.agent_id)

@@ -141,11 +141,20 @@ class ConsultUpdate:
     detail: str = ""
 
 
-AgentUpdate = Offer | OfferWithdrawn | CallEnded | StatusChanged | ConsultUpdate
+@dataclass(frozen=True)
+class OnPhone:
+    """The agent answered the call on their phone (the desktop shows it; its controls act on it)."""
+
+    kind: ClassVar[str] = "on_phone"
+    call_id: str
+
+
+AgentUpdate = Offer | OfferWithdrawn | CallEnded | StatusChanged | ConsultUpdate | OnPhone
 
 _CALL_KINDS: dict[str, Any] = {c.kind: c for c in (QueuePosition, AgentConnected, AgentLeft, Overflow,
                                                     Closed, ReturnedToBot)}
-_AGENT_KINDS: dict[str, Any] = {c.kind: c for c in (Offer, OfferWithdrawn, CallEnded, StatusChanged, ConsultUpdate)}
+_AGENT_KINDS: dict[str, Any] = {c.kind: c for c in (Offer, OfferWithdrawn, CallEnded, StatusChanged, ConsultUpdate,
+                                                   OnPhone)}
 
 
 def encode(update: CallUpdate | AgentUpdate) -> str:
