@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test venv model lint typecheck pytest bench clean
+.PHONY: run test venv model lint typecheck pytest bench clean test-fast
 
 # The venv: torch first (the CPU build on this machine's disk), then the pinned lock file.
 $(STAMP): requirements.lock pyproject.toml
@@ -37,6 +37,12 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+# The edit-test loop (about two minutes): every test but those marked slow in tests/conftest.py (models, servers,
+# browsers, SIP peers, Rasa); `make test` still runs everything.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow and not rasa"
 
 bench: model
 	$(BIN)/python bench/nlu_benchmark.py

@@ -65,3 +65,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter.write_line("")
         reporter.write_line(message, red=True)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# The fast lane (`make test-fast`): tests that load the models, start a server, a browser, a SIP peer or Rasa are
+# marked `slow` here, so no test has to remember its own mark; `make test` still runs them all.
+SLOW_FIXTURES = frozenset({"nlu_engine"})
+SLOW_WORDS = ("voice_server(", "chromium", "baresip", "kamailio", "load_services(", "RasaServer", "Popen(",
+              "callpilot\", \"run\"", "create_app(", "whisper", "TestClient(create_app")
+
+
+def _slow_module(path: Path, cache: dict[Path, bool] = {}) -> bool:  # noqa: B006  (a per-session cache)
+    if path not in cache:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        cache[path] = any(word in text for word in SLOW_WORDS)
+    return cache[path]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or _slow_module(Path(str(item.fspath))):
+            item.add_marker(pytest.mark.slow)
