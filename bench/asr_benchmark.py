@@ -206,7 +206,8 @@ def vad_cost(sets: dict[str, list[tuple[str, bytes]]], silero: SileroVad) -> dic
 
 def load_engines(vosk_dir: Path | None) -> dict[str, tuple[AsrEngine, float]]:
     from voice_gateway.asr.moonshine_engine import moonshine_engine
-    from voice_gateway.asr.whisper_engine import WhisperOptions, base_engine, tiny_en_engine
+    from voice_gateway.asr.whisper_engine import WhisperOptions
+    from voice_gateway.asr.whisper_engines import base_engine, tiny_en_engine
 
     loaders = {
         "whisper-tiny.en": lambda: tiny_en_engine(),

@@ -31,9 +31,9 @@ from voice_gateway.audio import frame_bytes
 from voice_gateway.audio.resample import StreamResampler
 from voice_gateway.events import AudioIn
 from voice_gateway.pipeline.hold import ToBridge
+from voice_gateway.transports.sip.call import SipCall
 from voice_gateway.transports.sip.message import uri_user
 from voice_gateway.transports.sip.outbound import DialFailed
-from voice_gateway.transports.sip.server import SipCall
 from voice_gateway.tts.formats import resample_pcm16
 
 log = logging.getLogger("callpilot.phones")

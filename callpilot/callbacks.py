@@ -21,7 +21,6 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 from urllib.parse import urlencode
 
 from bot.dialogue import HandoffDecision
@@ -216,10 +215,3 @@ def callback_opening(deps: Callable[[], HandoffService | None], say: Callable[[s
                                    handoff=callback_decision(request, now=time.time()))
 
     return opening
-
-
-def outcome_record(request: CallbackRequest) -> dict[str, Any]:
-    """What the original call's record keeps of its callback."""
-    return {"state": request.state, "attempts": request.attempts, "outcomes": list(request.outcomes),
-            "next_attempt_at": request.next_attempt_at if request.state == "pending" else None,
-            "callback_call_id": request.callback_call_id}

@@ -26,8 +26,8 @@ from handoff.service import HandoffService
 from voice_gateway.audio.resample import StreamResampler
 from voice_gateway.events import AudioIn
 from voice_gateway.pipeline.hold import ToBridge
+from voice_gateway.transports.sip.call import SipCall
 from voice_gateway.transports.sip.outbound import DialFailed
-from voice_gateway.transports.sip.server import SipCall
 
 log = logging.getLogger("callpilot.consult")
 Deps = Callable[[], tuple[HandoffService, AudioBridge] | None]

@@ -7,8 +7,9 @@ import asyncio
 import re
 from typing import Any
 
+from voice_gateway.transports.sip.call import SipCall
 from voice_gateway.transports.sip.outbound import DialFailed, dial
-from voice_gateway.transports.sip.server import SipCall, SipServer
+from voice_gateway.transports.sip.server import SipServer
 
 NUMBER = re.compile(r"^\+?\d{3,20}$")
 

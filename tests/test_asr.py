@@ -16,7 +16,8 @@ from scipy.signal import resample_poly
 from voice_gateway.asr import AsrFinal, AsrPartial, AsrSettings, SegmentedEngine, TurnListener
 from voice_gateway.asr.scoring import normalize, word_error_rate
 from voice_gateway.asr.vosk_engine import VoskEngine, korean_test_model_dir
-from voice_gateway.asr.whisper_engine import join_split_model, tiny_en_engine
+from voice_gateway.asr.whisper_engine import join_split_model
+from voice_gateway.asr.whisper_engines import tiny_en_engine
 from voice_gateway.vad import SileroVad, SpeechEnded, SpeechStarted, VoiceActivityDetector
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from voice_gateway.asr import AsrFinal, TurnListener
-from voice_gateway.asr.whisper_engine import WhisperOptions, base_engine
+from voice_gateway.asr.whisper_engine import WhisperOptions
+from voice_gateway.asr.whisper_engines import base_engine
 from voice_gateway.tts import AudioChunk, EspeakTts, SentenceStreamer, default_chain
 from voice_gateway.tts.fallback import language_of
 from voice_gateway.tts.formats import resample_pcm16

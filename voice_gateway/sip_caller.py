@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from voice_gateway.audio import FrameBuffer, frame_bytes
 from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode
 from voice_gateway.events import AudioOut, Clear, Mark, TransportError
+from voice_gateway.transports.sip.call import pipeline_call_id
 from voice_gateway.transports.sip.message import SipMessage, SipParseError, parse_message, response
 from voice_gateway.transports.sip.rtp import DTMF_EVENTS, build_packet, parse_packet
 from voice_gateway.transports.sip.sdp import PCMU
-from voice_gateway.transports.sip.server import pipeline_call_id
 
 RATE = 8000
 FRAME = frame_bytes(RATE)

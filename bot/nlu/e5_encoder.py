@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from bot.nlu.encoder import EncoderUnavailable, Vectors
+from bot.nlu.vectors import EncoderUnavailable, Vectors
 
 E5_NAMES = ("multilingual-e5-small", "e5")
 

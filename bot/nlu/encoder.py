@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from bot.nlu.vectors import EncoderUnavailable, Vectors
+
 if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
-Vectors = npt.NDArray[np.float32]
 Arrays = dict[str, npt.NDArray[np.generic]]
 
 
@@ -39,10 +40,6 @@ class Exported(Protocol):
     """An encoder compiled from another one for speed (`bot.nlu.onnx_encoder`); training starts from that one."""
 
     def untuned(self) -> Encoder: ...
-
-
-class EncoderUnavailable(RuntimeError):
-    """The encoder's model files are not installed."""
 
 
 def _offline() -> None:

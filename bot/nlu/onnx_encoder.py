@@ -21,7 +21,8 @@ import numpy as np
 import onnxruntime
 from tokenizers import Tokenizer
 
-from bot.nlu.encoder import Encoder, TransformerEncoder, Vectors, load_encoder
+from bot.nlu.encoder import Encoder, TransformerEncoder, load_encoder
+from bot.nlu.vectors import Vectors
 
 if TYPE_CHECKING:
     import torch

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.nlu.encoder import TransformerEncoder, Vectors
+from bot.nlu.encoder import TransformerEncoder
+from bot.nlu.vectors import Vectors
 from bot.training_data.model import Example
 
 

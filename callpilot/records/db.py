@@ -19,8 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callpilot.settings import Settings
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
 
 def database_url(settings: Settings) -> str:
     """The configured URL, or the default SQLite file under the state folder (`var/`)."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from callpilot.records.db import MIGRATIONS
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -136,11 +136,12 @@ class RecordWriter:
 
     def record_callback(self, request: Any) -> None:
         """A callback's attempt or final state (`handoff.model.CallbackRequest`), on the call that asked for it."""
-        from callpilot.callbacks import outcome_record
-
         if request.context is None:
             return  # scheduled by a supervisor: no call of its own to keep it on
-        self.submit(RecordEvent(str(request.call_id), "callback", datetime.now(UTC), outcome_record(request)))
+        details = {"state": request.state, "attempts": request.attempts, "outcomes": list(request.outcomes),
+                   "next_attempt_at": request.next_attempt_at if request.state == "pending" else None,
+                   "callback_call_id": request.callback_call_id}
+        self.submit(RecordEvent(str(request.call_id), "callback", datetime.now(UTC), details))
 
     def submit(self, event: RecordEvent) -> bool:
         """Queue an event; never blocks. False (and counted as dropped) when the queue is full."""

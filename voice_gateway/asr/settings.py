@@ -61,7 +61,7 @@ def load_engine(settings: AsrSettings) -> AsrEngine:
         from voice_gateway.asr.moonshine_engine import moonshine_engine
 
         return moonshine_engine()
-    from voice_gateway.asr.whisper_engine import base_engine, tiny_en_engine
+    from voice_gateway.asr.whisper_engines import base_engine, tiny_en_engine
 
     if settings.engine == "whisper-base":
         # The short window as for tiny.en (measured for Mandarin in bench/results/asr_zh.json).

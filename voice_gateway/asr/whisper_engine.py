@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from voice_gateway.asr.audio import Samples
-from voice_gateway.asr.segmented import SegmentedEngine, SegmentTimings, Transcriber, Transcript
+from voice_gateway.asr.segmented import SegmentedEngine, SegmentTimings, Transcript
 from voice_gateway.asr.short_window import NO_SPEECH_LOGPROB, NO_SPEECH_PROB, ShortWindowDecoder, WindowPolicy
 
 MODEL_FILES = ("config.json", "vocabulary.txt", "tokenizer.json")
@@ -164,36 +164,6 @@ def _simplified(text: str, language: str | None) -> str:
     """Whisper writes Mandarin in traditional characters as often as not (電台, 訂單): callers' transcripts,
     the NLU and the agents' screens use simplified ones."""
     return str(_to_simplified().convert(text)) if language == "zh" and text else text
-
-
-def tiny_en_engine(
-    options: WhisperOptions | None = None, timings: SegmentTimings | None = None, *, processes: int = 0
-) -> SegmentedEngine:
-    """The offline default: Whisper tiny.en, VAD-segmented with speculative decoding; in `processes` worker
-    processes when > 0 (`process_pool`), else in this process."""
-    options = options or WhisperOptions(window=WindowPolicy())
-    if processes > 0:
-        from voice_gateway.asr.process_pool import ProcessTranscriber
-
-        transcriber: Transcriber = ProcessTranscriber(tiny_en_dir(), options, processes=processes)
-    else:
-        transcriber = WhisperTranscriber.from_dir(tiny_en_dir(), options)
-    return SegmentedEngine("whisper-tiny.en", transcriber, timings)
-
-
-def base_engine(
-    options: WhisperOptions | None = None, timings: SegmentTimings | None = None, *, processes: int = 0
-) -> SegmentedEngine:
-    """Whisper base multilingual (``options.language`` "zh", or ``options.languages`` ("zh", "en") to pick per
-    utterance), joined from its two packages; in `processes` worker processes when > 0."""
-    if processes > 0:
-        from voice_gateway.asr.process_pool import ProcessTranscriber
-
-        transcriber: Transcriber = ProcessTranscriber(WHISPER_BASE, options or WhisperOptions(), processes=processes)
-    else:
-        files = join_split_model(base_part_dirs())
-        transcriber = WhisperTranscriber.from_files(WHISPER_BASE, files, options)
-    return SegmentedEngine(WHISPER_BASE, transcriber, timings)
 
 
 def dir_engine(

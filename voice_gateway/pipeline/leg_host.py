@@ -3,20 +3,35 @@ show a status, log, keep a voicemail), carried out on the `CallPipeline`. Implem
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from voice_gateway.call_log import LifecycleKind
 from voice_gateway.events import DisplayStatus
-from voice_gateway.pipeline.state import Phase, Signal
+from voice_gateway.pipeline.call_records import CallRecords
+from voice_gateway.pipeline.services import VoiceServices
+from voice_gateway.pipeline.state import CallState, Phase, Signal
+from voice_gateway.transports import CallConnection
 
-if TYPE_CHECKING:
-    from voice_gateway.pipeline.call import CallPipeline
+
+class HostCall(Protocol):
+    """What the leg's host uses of its call (`CallPipeline`; a protocol, so the two modules import one way)."""
+
+    line: CallConnection
+    services: VoiceServices
+    state: CallState | None
+    records: CallRecords | None
+
+    def say(self, text: str) -> None: ...
+
+    def stop_listening(self) -> None: ...
+
+    async def drop_speech(self) -> None: ...
 
 
 class PipelineLegHost:
     """`LegHost` for one call's pipeline."""
 
-    def __init__(self, pipeline: CallPipeline) -> None:
+    def __init__(self, pipeline: HostCall) -> None:
         self._call = pipeline
 
     def say(self, text: str, *, then_hang_up: str | None = None, transfer_to: str | None = None) -> None:

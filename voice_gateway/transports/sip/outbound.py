@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from voice_gateway.transports.sip.call import Peer, SipCall, pipeline_call_id
 from voice_gateway.transports.sip.client import OutgoingInvite, offer_sdp
 from voice_gateway.transports.sip.message import SipMessage, uri_user
 from voice_gateway.transports.sip.rtp import RtpCodec
@@ -19,7 +20,7 @@ from voice_gateway.transports.sip.rtp_socket import RtpSocket, open_rtcp
 from voice_gateway.transports.sip.sdp import answer_sdp
 
 if TYPE_CHECKING:
-    from voice_gateway.transports.sip.server import Address, Peer, SipCall, SipServer
+    from voice_gateway.transports.sip.server import Address, SipServer
 
 T1, T2, TIMER_B = 0.5, 4.0, 32.0
 
@@ -54,7 +55,6 @@ async def dial(server: SipServer, target: str, *, caller: str = "callpilot", des
                on_ringing: Callable[[], None] | None = None, extra: list[tuple[str, str]] | None = None) -> SipCall:
     """INVITE `target` (sip:user@host[:port]); requests go to `destination` (a registered phone's address, a
     trunk's proxy) or the URI's host. Returns the answered call; raises `DialFailed` otherwise."""
-    from voice_gateway.transports.sip.server import Peer, SipCall, pipeline_call_id
 
     if server.transport is None:
         raise DialFailed("unreachable", 0, "the SIP endpoint is not running")

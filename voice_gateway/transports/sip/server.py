@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import ipaddress
 import logging
 import secrets
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from voice_gateway.transports.connection import CallGate, CallLimits, HandlerFactory, run_call
-from voice_gateway.transports.sip.client import Dialog, answering_dialog, media_direction
+from voice_gateway.transports.sip.call import Peer, SipCall, pipeline_call_id
+from voice_gateway.transports.sip.client import answering_dialog, media_direction
 from voice_gateway.transports.sip.message import (
     SipMessage,
     SipParseError,
@@ -35,7 +34,7 @@ from voice_gateway.transports.sip.message import (
 from voice_gateway.transports.sip.register import Registration
 from voice_gateway.transports.sip.registrar import Registrar
 from voice_gateway.transports.sip.rtp import RtpCodec
-from voice_gateway.transports.sip.rtp_socket import RtcpChannel, RtpSocket, open_rtcp
+from voice_gateway.transports.sip.rtp_socket import RtpSocket, open_rtcp
 from voice_gateway.transports.sip.sdp import SdpError, answer_sdp, parse_offer
 from voice_gateway.transports.sip.stream import read_stream
 from voice_gateway.transports.sip.transfer import transfer
@@ -44,38 +43,6 @@ log = logging.getLogger(__name__)
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER, REFER, NOTIFY"
 T1, T2, TIMER_H = 0.5, 4.0, 32.0  # RFC 3261 retransmission timers (s)
 Address = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class Peer:
-    """Where a request came from and how to answer it (a UDP address, or a TCP connection)."""
-
-    host: str
-    port: int
-    send: Any  # Callable[[bytes], None]
-    transport: str = "UDP"
-
-
-@dataclass
-class SipCall:
-    invite: SipMessage
-    source: Peer
-    to_tag: str
-    answer: bytes
-    call_id: str  # the pipeline's id (the SIP Call-ID may hold any characters)
-    codec: RtpCodec | None = None
-    rtp: RtpSocket | None = None
-    rtcp: RtcpChannel | None = None
-    task: asyncio.Task[None] | None = None
-    acked: bool = False
-    ended: bool = False
-    dialog: Dialog | None = None  # for our requests in the call (BYE, REFER)
-    on_media: Any = None  # Callable[[str], None]: a re-INVITE's direction (sendonly/inactive = hold)
-    on_notify: Any = None  # Callable[[str], None]: a REFER's progress ("SIP/2.0 200 OK")
-    on_refer: Any = None  # Callable[[str], None]: the far end asks us to transfer (its Refer-To URI)
-    bridged: bool = False  # its audio is relayed to a transfer target (a BYE closes the relay)
-    bye_sent: bool = False  # the dialog ended (our BYE, or theirs)
-    direction: str = "inbound"
 
 
 class SipServer(asyncio.DatagramProtocol):
@@ -497,9 +464,3 @@ class SipServer(asyncio.DatagramProtocol):
     @staticmethod
     def _tag() -> str:
         return secrets.token_hex(6)
-
-
-def pipeline_call_id(sip_call_id: str) -> str:
-    """The call's id in callpilot (records, recordings, logs): derived from the SIP Call-ID, which may hold any
-    characters, so a phone can find its call in the records."""
-    return "sip-" + hashlib.sha256(sip_call_id.encode()).hexdigest()[:32]

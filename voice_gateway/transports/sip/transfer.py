@@ -11,21 +11,36 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from voice_gateway.events import AudioIn
+from voice_gateway.transports.sip.call import SipCall
+from voice_gateway.transports.sip.message import SipMessage
 from voice_gateway.transports.sip.rtp import RtpCodec
 from voice_gateway.transports.sip.rtp_socket import RtpSocket
 
-if TYPE_CHECKING:
-    from voice_gateway.transports.sip.server import SipCall, SipServer
-
 log = logging.getLogger(__name__)
 NOTIFY_WAIT_S = 30.0
-Dial = Callable[[str], Awaitable["SipCall"]]
+Dial = Callable[[str], Awaitable[SipCall]]
 
 
-async def transfer(server: SipServer, call: SipCall, target: str) -> str:
+class TransferHost(Protocol):
+    """What a transfer needs of the SIP endpoint (`SipServer`)."""
+
+    address: str
+    dial_target: Any  # Dial | None
+    target_uri: Any  # Callable[[str], str]
+
+    @property
+    def port(self) -> int: ...
+
+    def bye(self, call: SipCall) -> None: ...
+
+    async def request_in_call(self, call: SipCall, method: str, *, extra: list[tuple[str, str]] | None = None,
+                              body: bytes = b"", timeout_s: float = 32.0) -> SipMessage | None: ...
+
+
+async def transfer(server: TransferHost, call: SipCall, target: str) -> str:
     """Send the caller of `call` on to `target`; returns how: refer, bridge, or failed."""
     try:
         if "REFER" in (call.invite.get("allow") or "").upper() and await _refer(server, call, target):
@@ -46,7 +61,7 @@ async def transfer(server: SipServer, call: SipCall, target: str) -> str:
             call.rtp.transport.close()
 
 
-async def _refer(server: SipServer, call: SipCall, target: str) -> bool:
+async def _refer(server: TransferHost, call: SipCall, target: str) -> bool:
     outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def notified(status_line: str) -> None:  # "SIP/2.0 100 Trying", then the final one
