@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+import redis
+
 from handoff.acd import (
     Action,
     CloseCall,
@@ -62,6 +64,7 @@ class Router:
         self._records: dict[str, CallRecord] = {}
         self._snapshot: list[AgentSnapshot] = []
         self._synced_at: float | None = None  # the next full re-read (monotonic); None: at once
+        self.groups_recreated = 0  # times Redis lost the consumer groups and the router made them again
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until `stop` is set; while Redis is unreachable, back off and try again (never crash)."""
@@ -77,6 +80,17 @@ class Router:
                 delay = min(2.0, delay * 2)
             except asyncio.CancelledError:
                 raise
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc) and "requires the key to exist" not in str(exc):  # (fakeredis' words)
+                    log.exception("router %s: tick failed", self.consumer)
+                    await _sleep_or_stop(stop, 0.5)
+                    continue
+                # Redis lost its data (a restart without persistence, a failover): the queues' consumer
+                # groups are gone. Make them again and go on; entries still in the streams are read anew.
+                log.warning("router %s: consumer groups missing (%s); creating them again", self.consumer, exc)
+                await self._floor.calls.ensure_groups(self._queues)
+                self.owned.clear()
+                self.groups_recreated += 1
             except Exception:
                 log.exception("router %s: tick failed", self.consumer)
                 await _sleep_or_stop(stop, 0.5)

@@ -450,3 +450,30 @@ async def test_a_waiting_caller_hears_the_agent_even_if_it_happened_during_an_ou
         await cleanup(direct, prefix)
         await voice_client.aclose()
         await direct.aclose()
+
+
+async def test_redis_losing_its_data_does_not_stop_the_router(client: aredis.Redis, prefix: str,
+                                                              tmp_path: Path) -> None:
+    """A Redis restart without persistence (or a failover) drops the streams and their consumer groups: the
+    router makes them again (NOGROUP) and the next caller is offered as before."""
+    floor = make_floor(client, tmp_path, config=config(), prefix=prefix)
+    await floor.service.start()  # the router task, as in the app
+    try:
+        [ann] = await floor.staff(("Ann", {"orders": 3}))
+        await asyncio.sleep(0.3)
+        lost = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        await client.delete(*lost)  # everything under our prefix is gone
+        for _ in range(50):
+            if floor.service.router.groups_recreated:
+                break
+            await asyncio.sleep(0.05)
+        assert floor.service.router.groups_recreated >= 1
+        await floor.service.set_status(ann.agent_id, AgentStatus.AVAILABLE)  # Ann signs in again
+        await floor.service.request("call-9", decision(created_at=floor.clock.now))
+        for _ in range(100):
+            if (await floor.ringing(["ann"]))["ann"]:
+                break
+            await asyncio.sleep(0.05)
+        assert (await floor.ringing(["ann"]))["ann"] == "call-9:1"
+    finally:
+        await floor.service.stop()
