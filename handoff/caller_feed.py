@@ -8,6 +8,7 @@ outcome that ended it (overflow, closed, back to the bot), which `Floor.tell_cal
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from handoff.model import CallState
 from handoff.redis_conn import TRANSIENT, Keys, messages
 
 TERMINAL = (Overflow, Closed, ReturnedToBot)
+LOST_AFTER_S = 3.0  # a call whose record stays missing this long was lost (Redis came back empty): back to the bot
 
 
 def ends_the_handoff(update: CallUpdate) -> bool:
@@ -45,6 +47,7 @@ class CallerFeed:
         self._keys = keys
         self._calls = calls
         self._name_of = name_of
+        self.lost_after_s = LOST_AFTER_S
 
     async def current(self, record: CallRecord) -> CallUpdate | None:
         """The update that describes where the call stands (None: nothing to say yet)."""
@@ -78,12 +81,20 @@ class CallerFeed:
                     yield told
                     if ends_the_handoff(told):
                         return
+            missing_since: float | None = None
             async for text in subscription:
                 if text is None:  # quiet, or back after an outage: where does the call stand?
                     try:
                         record = await self._calls.get(call_id)
-                    except (UnknownCall, *TRANSIENT):
+                    except UnknownCall:
+                        missing_since = missing_since or time.monotonic()
+                        if time.monotonic() - missing_since >= self.lost_after_s:  # never on hold for ever
+                            yield ReturnedToBot(call_id, "the queue lost this call (Redis came back empty)")
+                            return
                         continue
+                    except TRANSIENT:
+                        continue
+                    missing_since = None
                     now = await self.current(record)
                     if now is not None and now != told and not isinstance(now, QueuePosition):
                         told = now

@@ -477,3 +477,28 @@ async def test_redis_losing_its_data_does_not_stop_the_router(client: aredis.Red
         assert (await floor.ringing(["ann"]))["ann"] == "call-9:1"
     finally:
         await floor.service.stop()
+
+
+async def test_a_caller_whose_queue_entry_vanished_goes_back_to_the_bot(client: aredis.Redis, prefix: str,
+                                                                        tmp_path: Path) -> None:
+    """Never on hold for ever: the call's record gone (Redis came back empty), the caller's feed says so."""
+    from handoff.events import ReturnedToBot
+
+    floor = make_floor(client, tmp_path, config=config(), prefix=prefix)
+    await floor.service.start(run_router=False)
+    [cat] = await floor.staff(("Cat", {"orders": 2}))
+    await floor.service.set_status(cat.agent_id, AgentStatus.AWAY)  # signed in, so the call waits
+    await floor.service.request("call-5", decision(created_at=floor.clock.now))
+    floor.service.feed.lost_after_s = 1.0
+    heard: list[object] = []
+
+    async def follow() -> None:
+        async for update in floor.service.call_events("call-5"):
+            heard.append(update)
+
+    following = asyncio.create_task(follow())
+    await asyncio.sleep(0.3)
+    assert [type(u).__name__ for u in heard] == ["QueuePosition"]
+    await client.delete(Keys(prefix).call("call-5"))  # the queue entry vanished
+    await asyncio.wait_for(following, 10)
+    assert isinstance(heard[-1], ReturnedToBot) and "lost" in heard[-1].reason
