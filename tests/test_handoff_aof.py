@@ -1,0 +1,94 @@
+"""Redis with AOF (appendonly yes, fsync every write) restarted mid-handoff loses no queue entry: a private
+redis-server on a free port is killed (SIGKILL: no chance to save) and started again on the same folder; the
+waiting call is still in its queue, and the router offers it to the agent who signs in."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aredis
+
+from handoff.config import HandoffConfig
+from handoff.model import AgentStatus, CallState
+from handoff.testing import decision, make_floor
+from tests.voice_helpers import free_port
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is needed")
+
+
+class PrivateRedis:
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def private(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+def test_a_killed_redis_with_aof_keeps_the_waiting_call(private: PrivateRedis, tmp_path: Path) -> None:
+    async def before() -> str:
+        client = aredis.Redis.from_url(private.url, decode_responses=True)
+        floor = make_floor(client, tmp_path, config=HandoffConfig(), prefix="aof:")
+        await floor.service.start(run_router=False)
+        [ann] = await floor.staff(("Ann", {"orders": 3}))
+        await floor.service.set_status(ann.agent_id, AgentStatus.AWAY)  # signed in: the call waits
+        await floor.service.request("call-aof", decision(created_at=floor.clock.now))
+        await client.aclose()
+        return ann.agent_id
+
+    agent_id = asyncio.run(before())
+    private.kill()  # SIGKILL: only what the AOF already holds survives
+    private.start()
+
+    async def after() -> tuple[CallState, str | None]:
+        client = aredis.Redis.from_url(private.url, decode_responses=True)
+        floor = make_floor(client, tmp_path, config=HandoffConfig(), prefix="aof:")
+        await floor.service.start(run_router=False)
+        record = await floor.service.calls.get("call-aof")
+        await floor.service.set_status(agent_id, AgentStatus.AVAILABLE)
+        await floor.service.heartbeat(agent_id)
+        for _ in range(10):
+            await floor.service.router.tick()
+            if (await floor.ringing([agent_id]))[agent_id]:
+                break
+        ringing = (await floor.ringing([agent_id]))[agent_id]
+        await client.aclose()
+        return record.state, ringing
+
+    state, ringing = asyncio.run(after())
+    assert state is CallState.WAITING and ringing == "call-aof:1"  # still queued, and offered after the restart
