@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -14,11 +15,13 @@ from callpilot.records.crm import contact_lookup
 from callpilot.records.db import Database
 from callpilot.records.redaction import install_log_redaction
 from callpilot.records.retention import CallLogRetention, purge_daily
+from callpilot.records.stale import close_stale
 from callpilot.records.text_channel import TextConversations
 from callpilot.records.writer import RecordWriter
 from callpilot.settings import Settings
 
 log = logging.getLogger("callpilot.records")
+STALE_SWEEP_S = 600.0
 
 
 class RecordsRuntime:
@@ -63,9 +66,22 @@ class RecordsRuntime:
             upgraded = await self._try_upgrade(delay)
         self.writer.start()
         self.ready.set()
+        self._tasks.append(asyncio.create_task(self._close_stale_forever(), name="records-stale"))
         log.info("call records in %s", mask_url(self.database.engine.url.render_as_string(hide_password=False)))
         await purge_daily(self.database, self.settings.records_purge_interval_s,
                           call_log=CallLogRetention(self.settings.call_log, self.settings.recording_retention_days))
+
+    async def _close_stale_forever(self) -> None:
+        """Calls a crashed process left `in_progress` (older than any call may last) are closed, at start and
+        every `STALE_SWEEP_S`."""
+        older_than = timedelta(seconds=self.settings.max_call_s + 120)
+        while True:
+            try:
+                await asyncio.to_thread(close_stale, self.database, older_than=older_than,
+                                        call_log=self.settings.call_log)
+            except Exception:
+                log.exception("closing calls left open failed")
+            await asyncio.sleep(STALE_SWEEP_S)
 
     async def _end_idle_texts(self) -> None:
         while True:

@@ -11,8 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot.backoffice import normalize_phone
 from callpilot.records.models import CallRecord
 
-CALL_STATUSES = ("in_progress", "completed", "abandoned", "missed", "failed", "busy", "no_answer", "voicemail")
-CallStatus = Literal["in_progress", "completed", "abandoned", "missed", "failed", "busy", "no_answer", "voicemail"]
+CALL_STATUSES = ("in_progress", "completed", "abandoned", "missed", "failed", "busy", "no_answer", "voicemail",
+                 "interrupted")
+CallStatus = Literal["in_progress", "completed", "abandoned", "missed", "failed", "busy", "no_answer", "voicemail",
+                     "interrupted"]
 _E164 = re.compile(r"\+[1-9]\d{7,14}")
 
 
