@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -207,6 +209,34 @@ def test_submit_never_blocks_and_counts_what_a_full_queue_drops(sqlite_db: Datab
     assert writer.flush(30)
     writer.close()
     assert writer.stats.written == 2
+
+
+def test_a_full_queue_spills_to_disk_and_the_writer_writes_it_later_even_after_a_restart(
+    sqlite_db: Database, tmp_path: Path  # noqa: F811
+) -> None:
+    spill = tmp_path / "state" / "records-spill.jsonl"
+    writer = RecordWriter(sqlite_db, max_queue=2, spill=spill)  # not started: nothing drains the queue
+    results = [writer.submit(RecordEvent(f"s{i}", "started", T0, {"caller": "+8613812345678"})) for i in range(5)]
+    assert results == [True] * 5 and writer.stats.dropped == 0 and writer.stats.spilled == 3
+    assert len(spill.read_text().splitlines()) == 3
+    writer.start()
+    assert writer.flush(30)
+    for _ in range(100):  # the spilled ones once the queue is quiet
+        if writer.stats.replayed == 3:
+            break
+        time.sleep(0.05)
+    writer.close()
+    assert writer.stats.replayed == 3 and not spill.exists()
+    assert {_row(sqlite_db, f"s{i}").caller_number for i in range(5)} == {"+8613812345678"}
+    spill.write_text(json.dumps({"call_id": "s9", "event": "started", "at": T0.isoformat(), "data": {}}) + "\n"
+                     + "not json\n")  # what a stopped process left
+    restarted = RecordWriter(sqlite_db, spill=spill).start()
+    for _ in range(100):
+        if restarted.stats.replayed == 1:
+            break
+        time.sleep(0.05)
+    restarted.close()
+    assert _row(sqlite_db, "s9").status == "in_progress" and not spill.exists()
 
 
 def test_a_broken_listener_does_not_break_the_call_log(clock: Clock) -> None:

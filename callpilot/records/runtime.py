@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -30,7 +31,8 @@ class RecordsRuntime:
     def __init__(self, settings: Settings, database: Database | None = None) -> None:
         self.settings = settings
         self.database = database or Database.from_settings(settings)
-        self.writer = RecordWriter(self.database, retention_days=settings.recording_retention_days)
+        self.writer = RecordWriter(self.database, retention_days=settings.recording_retention_days,
+                                   spill=Path(settings.state_dir) / "records-spill.jsonl")
         self.contacts = contact_lookup(settings, self.database)
         self.text = TextConversations(self.writer.submit)  # REST-channel conversations
         self.text_sweep_s = min(60.0, self.text.idle.total_seconds() / 4)  # how often idle ones are ended

@@ -3,17 +3,22 @@
 `submit` (and calling the writer as a `CallLog` listener) only puts the event on a bounded queue, so a call
 never waits for the database. A background thread writes the queue in batches, one transaction per batch; when
 the database is unreachable the batch is kept and retried with exponential backoff, so a brief outage loses
-nothing. Only a full queue (a long outage under load) drops events, each one counted and logged.
+nothing. A full queue (a long outage under load) spills events to a file (`spill`, JSON lines) instead of
+dropping them, and so does a shutdown while the database is away; the writer thread writes the spilled events
+once the queue is quiet again, also after a restart. Without a spill file a full queue drops, counted and logged.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -86,6 +91,8 @@ class WriterStats:
     retries: int = 0
     dropped: int = 0
     failed: int = 0  # events the database refused (bad data), logged and skipped
+    spilled: int = 0  # events kept on disk (full queue, or shutdown during an outage)
+    replayed: int = 0  # spilled events written since
 
 
 class RecordWriter:
@@ -102,7 +109,10 @@ class RecordWriter:
         # Retries
         first_retry_s: float = 0.2,
         longest_retry_s: float = 30.0,
+        spill: Path | None = None,
     ) -> None:
+        self.spill = spill
+        self._spill_lock = threading.Lock()
         self.database = database
         self.retention_days = retention_days
         self.batch_size = batch_size
@@ -152,9 +162,60 @@ class RecordWriter:
             return True
         except queue.Full:
             self._done(1)
+            if self.spill is not None and self._spill([event]):
+                return True
             self.stats.dropped += 1
             log.error("records queue full: dropped %s event of call %s", event.event, event.call_id)
             return False
+
+    def _spill(self, events: Sequence[RecordEvent]) -> bool:
+        """Append events to the spill file (fsynced); False if the disk refused."""
+        assert self.spill is not None
+        lines = "".join(json.dumps({"call_id": e.call_id, "event": e.event, "at": e.at.isoformat(),
+                                    "data": dict(e.data)}, ensure_ascii=False, default=str) + "\n" for e in events)
+        try:
+            with self._spill_lock:
+                self.spill.parent.mkdir(parents=True, exist_ok=True)
+                with self.spill.open("a", encoding="utf-8") as out:
+                    out.write(lines)
+                    out.flush()
+                    os.fsync(out.fileno())
+        except OSError:
+            log.exception("records spill file %s cannot be written", self.spill)
+            return False
+        if self.stats.spilled == 0:
+            log.warning("records queue full or database away: events are kept in %s until they are written", self.spill)
+        self.stats.spilled += len(events)
+        return True
+
+    def _replay_spill(self) -> None:
+        """On the writer thread, when the queue is quiet: write what was spilled, oldest first."""
+        if self.spill is None or self._closing.is_set():
+            return
+        replaying = self.spill.with_name(self.spill.name + ".replaying")
+        if not self.spill.exists() and not replaying.exists():
+            return
+        with self._spill_lock:
+            if not replaying.exists():  # (one left by a closing writer is replayed first)
+                os.replace(self.spill, replaying)
+        events: list[RecordEvent] = []
+        for line in replaying.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                raw = json.loads(line)
+                events.append(RecordEvent(str(raw["call_id"]), str(raw["event"]), datetime.fromisoformat(raw["at"]),
+                                          dict(raw.get("data") or {})))
+            except (ValueError, KeyError, TypeError):
+                log.error("records spill file: unreadable line skipped: %.120s", line)
+        for start in range(0, len(events), self.batch_size):
+            if not self._write_with_retries(events[start : start + self.batch_size], spill=False):
+                # closing during an outage: what is not written yet stays in the file for the next start
+                kept = "".join(json.dumps({"call_id": e.call_id, "event": e.event, "at": e.at.isoformat(),
+                                           "data": dict(e.data)}, ensure_ascii=False, default=str) + "\n"
+                               for e in events[start:])
+                replaying.write_text(kept, encoding="utf-8")
+                return
+            self.stats.replayed += len(events[start : start + self.batch_size])
+        replaying.unlink(missing_ok=True)
 
     @property
     def pending(self) -> int:
@@ -174,6 +235,17 @@ class RecordWriter:
         self._closing.set()
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        left = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                left.append(item)
+        if left and self.spill is not None and self._spill(left):
+            log.warning("records writer stopped: %d events kept in %s for the next start", len(left), self.spill)
+            self._done(len(left))
         if self._unfinished:
             log.error("records writer stopped with %d events not written", self._unfinished)
         self._thread = None
@@ -184,7 +256,12 @@ class RecordWriter:
             self._idle.notify_all()
 
     def _next_batch(self) -> list[RecordEvent] | None:
-        first = self._queue.get()
+        while True:
+            try:
+                first = self._queue.get(timeout=1.0)
+                break
+            except queue.Empty:
+                self._replay_spill()  # quiet: write what a full queue (or a restart) left on disk
         if first is _STOP:
             return None
         batch: list[RecordEvent] = [first]
@@ -200,11 +277,14 @@ class RecordWriter:
         return batch
 
     def _run(self) -> None:
+        self._replay_spill()  # what the last run left
         while (batch := self._next_batch()) is not None:
             self._write_with_retries(batch)
             self._done(len(batch))
 
-    def _write_with_retries(self, batch: list[RecordEvent]) -> None:
+    def _write_with_retries(self, batch: list[RecordEvent], *, spill: bool = True) -> bool:
+        """True once written (or its bad events isolated); False when closing during an outage (then the batch
+        is spilled to disk when there is a spill file, else lost and logged)."""
         failures = 0
         while True:
             tickets: list[TicketChange] = []
@@ -214,7 +294,7 @@ class RecordWriter:
                                  reused=self._reused)
                 self.stats.written += len(batch)
                 self._deliver(tickets)
-                return
+                return True
             except (OperationalError, InterfaceError, DisconnectionError) as exc:
                 failures += 1
                 self.stats.retries += 1
@@ -222,11 +302,14 @@ class RecordWriter:
                 log.warning("records database unavailable (%s); %d events kept, retrying in %.1f s",
                             type(exc).__name__, len(batch), delay)
                 if self._closing.wait(delay):
-                    log.error("records writer closing: %d events of a batch not written", len(batch))
-                    return
+                    if spill and self.spill is not None and self._spill(batch):
+                        log.warning("records writer closing: %d events kept in %s", len(batch), self.spill)
+                    else:
+                        log.error("records writer closing: %d events of a batch not written", len(batch))
+                    return False
             except Exception:  # the database refused the data (or a bug): isolate the bad event
                 self._write_one_by_one(batch)
-                return
+                return True
 
     def _write_one_by_one(self, batch: list[RecordEvent]) -> None:
         """A batch the database refused: write what it accepts, log and skip the rest."""
