@@ -270,6 +270,17 @@ class CallBook:
                 pipe.xclaim(self._keys.stream(queue), GROUP, consumer, 0, ids, justid=True)
             await pipe.execute()
 
+    async def release(self, consumer: str, entries: Sequence[Entry], *, idle_ms: int) -> None:
+        """A router that stops gives its entries up: they look idle for `idle_ms` (XCLAIM ... IDLE), so the next
+        router's XAUTOCLAIM takes them at once instead of after the lease."""
+        by_queue: dict[str, list[Any]] = {}
+        for entry in entries:
+            by_queue.setdefault(entry.queue, []).append(entry.stream_id)
+        async with self._r.pipeline(transaction=False) as pipe:
+            for queue, ids in by_queue.items():
+                pipe.xclaim(self._keys.stream(queue), GROUP, consumer, 0, ids, idle=idle_ms, justid=True)
+            await pipe.execute()
+
     async def take_over(self, consumer: str, queues: Sequence[str], *, lease_ms: int) -> list[Entry]:
         """Entries of routers silent for longer than the lease (crashed): now this router's."""
         found: list[Entry] = []

@@ -72,7 +72,7 @@ from handoff.model import (
     TranscriptLine,
 )
 from handoff.presence import Presence
-from handoff.redis_conn import Keys, check_reachable, messages, retrying
+from handoff.redis_conn import TRANSIENT, Keys, check_reachable, messages, retrying
 from handoff.router import Router
 from handoff.states import status_event
 from handoff.supervisor import floor_view
@@ -127,11 +127,18 @@ class HandoffService:
             self._task = asyncio.create_task(self.router.run(self._stop), name="handoff-router")
 
     async def stop(self) -> None:
-        """Stop the router task; pending queue entries stay in Redis for the next router."""
+        """Stop the router task; its queue entries stay in Redis and are given up, so another process's router
+        takes them over at once (not after `router_lease_s`)."""
         self._stop.set()
         if self._task is not None:
             await self._task
             self._task = None
+        owned = list(self.router.owned.values())
+        if owned:
+            with contextlib.suppress(HandoffError, *TRANSIENT):
+                await self.calls.release(self.router.consumer, owned,
+                                         idle_ms=int(self.config.router_lease_s * 1000) * 10)
+            self.router.owned.clear()
 
     def _name_of(self, agent_id: str) -> str:
         try:

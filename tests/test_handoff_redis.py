@@ -502,3 +502,21 @@ async def test_a_caller_whose_queue_entry_vanished_goes_back_to_the_bot(client: 
     await client.delete(Keys(prefix).call("call-5"))  # the queue entry vanished
     await asyncio.wait_for(following, 10)
     assert isinstance(heard[-1], ReturnedToBot) and "lost" in heard[-1].reason
+
+
+async def test_a_router_that_stops_gives_its_calls_to_another_at_once(client: aredis.Redis, prefix: str,
+                                                                      tmp_path: Path) -> None:
+    """Shutdown: a process's waiting handoffs go to another process's router now, not after the 10 s lease."""
+    cfg = config(router_lease_s=10.0)
+    one = make_floor(client, tmp_path, config=cfg, prefix=prefix, consumer="router-1")
+    await one.service.start(run_router=False)
+    [cat] = await one.staff(("Cat", {"orders": 2}))
+    await one.service.set_status(cat.agent_id, AgentStatus.AWAY)  # signed in, so the call waits
+    await one.service.request("call-8", decision(created_at=one.clock.now))
+    await one.service.router.tick()
+    assert "call-8" in one.service.router.owned
+    await one.service.stop()  # SIGTERM: the router gives its entries up
+    two = make_floor(client, tmp_path, config=cfg, prefix=prefix, clock=one.clock, consumer="router-2",
+                     directory=one.directory)
+    await two.service.router.tick()
+    assert "call-8" in two.service.router.owned  # at once, not after the lease
