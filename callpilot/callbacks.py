@@ -76,13 +76,19 @@ class CallbackDialler:
             return []
         now, started = self.clock(), []
         for request in await service.callbacks.all():
-            if request.state != "pending" or request.next_attempt_at > now or request.attempts >= self.max_attempts:
+            # "dialling" with nobody holding its lock: the process that dialled it died; it is tried again
+            orphaned = request.state == "dialling"
+            if not orphaned and (request.state != "pending" or request.next_attempt_at > now
+                                 or request.attempts >= self.max_attempts):
                 continue
-            if not await self._can_call(service, request, now):
+            if not orphaned and not await self._can_call(service, request, now):
                 continue
             lock_s = self.ring_timeout_s + 60.0
             if not await service.callbacks.claim(request.call_id, self.owner, lock_s):
                 continue  # another process dials it
+            if orphaned:
+                log.warning("callback %s: the process dialling it stopped; dialling it again", request.call_id)
+                request = dataclasses.replace(request, attempts=max(0, request.attempts - 1))
             task = asyncio.create_task(self._attempt(service, request), name=f"callback-{request.call_id}")
             self._attempts.add(task)
             task.add_done_callback(self._attempts.discard)

@@ -154,3 +154,21 @@ async def test_an_answered_callback_joins_the_queue_with_the_original_context(se
     assert turn.handoff.slots == {"order_number": "48215"} and turn.handoff.caller_number == "+8613812345678"
     unknown = await opening("sip-x", {"callback_for": "nope"}, greeting)
     assert unknown is greeting  # nothing known: the usual greeting
+
+
+async def test_a_callback_left_dialling_by_a_dead_process_is_dialled_again(setup: Setup) -> None:
+    import dataclasses
+
+    request = await setup.callback(due_at=time.time())
+    stuck = dataclasses.replace(request, state="dialling", attempts=1)  # the process died mid-dial ...
+    await setup.floor.service.callbacks.update(stuck)
+    held = await setup.floor.service.callbacks.claim(request.call_id, "dead-process", 60)
+    dialler = setup.dialler()
+    assert held and await dialler.tick() == []  # ... its lock still held: not yet
+    await setup.floor.service.callbacks.release(request.call_id)  # the lock expired
+    assert await dialler.tick() == [request.call_id]
+    invite, addr = await setup.phone.next("INVITE")
+    setup.phone.send(response(invite, 603, to_tag="d"), addr)
+    await wait_for(lambda: any(c.state == "failed" for c in setup.changes))
+    done = await setup.state(request.call_id)
+    assert done.attempts == 1 and done.outcomes == ("declined",)  # the dead attempt is not counted twice
