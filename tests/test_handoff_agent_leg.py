@@ -319,22 +319,25 @@ def test_a_voice_call_goes_on_across_a_model_swap(models: tuple[VoiceServices, D
                                                  nlu_engine: NLUEngine) -> None:
     """The trainer activates a model while a caller talks: the turn in progress finishes, the next one is answered
     by the new parts, the call never errs."""
+    _, engine = models
+    new = build_dialogue(Settings(data_dir=ROOT / "nlu_data"), nlu_engine)  # the newly trained model's parts
+
     async def go() -> None:
         services = fresh(models, ScriptedPort())
         call = Call(services)
         await call.feed(seconds=1.0)
         await call.until(call.quiet)  # the greeting has played
-        _, engine = models
-        new = build_dialogue(Settings(data_dir=ROOT / "nlu_data"), nlu_engine)
 
         def activate() -> None:  # what the trainer's activation does in every engine of the process
             with engine.parts_lock.swap():
                 engine.take_parts(new)
 
         said = len(call.bot_said())
-        swapping = asyncio.get_running_loop().run_in_executor(None, activate)
-        await call.feed(await speech(services, "what are your opening hours"), seconds=4.0)
-        await swapping
+        question = await speech(services, "what are your opening hours")
+        half = len(question) // 2 // FRAME * FRAME  # on a frame boundary
+        await call.feed(question[:half])
+        activate()  # mid-sentence: the caller is still talking when the new model goes live
+        await call.feed(question[half:], seconds=4.0)
         await call.until(lambda: len(call.bot_said()) > said)
         assert engine.brain is new.brain  # the new model's parts answer from now on
         assert any("Monday" in text for text in call.bot_said()[said:]), call.bot_said()
