@@ -7,7 +7,8 @@ import os
 from multiprocessing import resource_tracker
 from pathlib import Path
 
-import psutil
+import hypothesis  # noqa: F401  (imported now, in the main thread: its plugin's late import at the end of the
+import psutil  # run parsed source while test threads could, which Python 3.11.7's AST depth counter cannot bear)
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
