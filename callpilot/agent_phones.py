@@ -20,17 +20,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from callpilot.sip_bridge import bridge_to_rtp, hang_up, rtp_to_bridge
 from callpilot.sip_out import NUMBER, SipDialler
-from handoff.bridge import AudioBridge, CallerKey
+from handoff.bridge import AudioBridge
 from handoff.errors import HandoffError
 from handoff.events import CallEnded, Offer, OfferWithdrawn, OnPhone, decode_agent_update
 from handoff.model import Agent, AgentStatus, HandoffContext
 from handoff.redis_conn import messages
 from handoff.service import HandoffService
 from voice_gateway.audio import frame_bytes
-from voice_gateway.audio.resample import StreamResampler
-from voice_gateway.events import AudioIn
-from voice_gateway.pipeline.hold import ToBridge
 from voice_gateway.transports.sip.call import SipCall
 from voice_gateway.transports.sip.message import uri_user
 from voice_gateway.transports.sip.outbound import DialFailed
@@ -209,34 +207,23 @@ class PhoneSession:
             await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))
 
     async def _phone_to_caller(self, call: SipCall, bridge: AudioBridge) -> None:
-        """The agent's voice: RTP from the phone -> 16 kHz frames on the bridge (dropped while on hold)."""
-        assert call.codec is not None and call.rtp is not None
-        to_bridge = ToBridge(RATE)
-        while (data := await call.rtp.receive()) is not None:
-            call.codec.receive_data(data)
-            for event in call.codec.events_received():
-                if isinstance(event, AudioIn) and self.call_id is not None and not self.held:
-                    for frame in to_bridge.frames(event.pcm):
-                        await bridge.to_caller(self.call_id, frame)
-                        self.frames_to_caller += 1
+        """The agent's voice to the caller (dropped while on hold)."""
+        async def publish(frame: bytes) -> None:
+            if self.call_id is not None and not self.held:
+                await bridge.to_caller(self.call_id, frame)
+                self.frames_to_caller += 1
+
+        await rtp_to_bridge(call, publish)
 
     async def _caller_to_phone(self, call: SipCall, bridge: AudioBridge) -> None:
-        """The caller's voice: 16 kHz frames from the bridge -> RTP to the phone."""
-        assert call.codec is not None and call.rtp is not None and self.call_id is not None
-        down = StreamResampler(16000, RATE)
+        """The caller's voice to the phone."""
+        assert self.call_id is not None
         async with bridge.listen(self.call_id, "agent") as heard:
-            async for item in heard:
-                if isinstance(item, bytes) and not isinstance(item, CallerKey):
-                    call.codec.send_audio(down.process(item))
-                    for packet in call.codec.data_to_send():
-                        await call.rtp.write(packet)
+            await bridge_to_rtp(call, heard)
 
     @staticmethod
     async def _bye(call: SipCall) -> None:
-        if call.rtp is not None and not call.ended:
-            if call.codec is not None:
-                call.codec.send_hangup("agent_call_over")
-            await call.rtp.close(1000)  # the server sends BYE
+        await hang_up(call, "agent_call_over")
 
 
 async def speak_with(tts: Any, text: str) -> bytes:

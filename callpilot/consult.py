@@ -17,15 +17,13 @@ import json
 import logging
 from collections.abc import Callable
 
+from callpilot.sip_bridge import bridge_to_rtp, hang_up, rtp_to_bridge
 from callpilot.sip_out import SipDialler
 from handoff.bridge import AudioBridge
 from handoff.errors import HandoffError
 from handoff.events import ConsultUpdate
 from handoff.redis_conn import messages
 from handoff.service import HandoffService
-from voice_gateway.audio.resample import StreamResampler
-from voice_gateway.events import AudioIn
-from voice_gateway.pipeline.hold import ToBridge
 from voice_gateway.transports.sip.call import SipCall
 from voice_gateway.transports.sip.outbound import DialFailed
 
@@ -65,7 +63,7 @@ class ConsultLeg:
         for task in pending:
             task.cancel()
         target_left = call.bye_sent  # its BYE came first
-        await self._hang_up_target(call)
+        await hang_up(call, "consult_over")
         if self.completed.is_set():
             if target_left:  # the caller's call ends with it
                 with contextlib.suppress(HandoffError):
@@ -75,17 +73,13 @@ class ConsultLeg:
 
     async def _from_target(self, call: SipCall) -> None:
         """The target's voice: to the agent while consulting, to the caller once completed."""
-        assert call.rtp is not None and call.codec is not None
-        up = ToBridge(RATE)
-        while (data := await call.rtp.receive()) is not None:
-            call.codec.receive_data(data)
-            for event in call.codec.events_received():
-                if isinstance(event, AudioIn):
-                    for frame in up.frames(event.pcm):
-                        if self.completed.is_set():
-                            await self.bridge.to_caller(self.call_id, frame)
-                        else:
-                            await self.bridge.from_consulted(self.call_id, frame)
+        async def publish(frame: bytes) -> None:
+            if self.completed.is_set():
+                await self.bridge.to_caller(self.call_id, frame)
+            else:
+                await self.bridge.from_consulted(self.call_id, frame)
+
+        await rtp_to_bridge(call, publish)
 
     async def _to_target(self, call: SipCall) -> None:
         """What the target hears: the agent while consulting, then the caller."""
@@ -95,14 +89,8 @@ class ConsultLeg:
         await self._relay(call, "agent")  # the caller's side of the bridge: what the caller says
 
     async def _relay(self, call: SipCall, side: str) -> None:
-        assert call.rtp is not None and call.codec is not None
-        down = StreamResampler(16000, RATE)
         async with self.bridge.listen(self.call_id, side) as heard:  # type: ignore[arg-type]
-            async for item in heard:
-                if isinstance(item, bytes):
-                    call.codec.send_audio(down.process(item))
-                    for packet in call.codec.data_to_send():
-                        await call.rtp.write(packet)
+            await bridge_to_rtp(call, heard)
 
     async def _watch(self) -> None:
         """The consultation ends when the agent cancels, or the call leaves the agent (hung up, browser gone)."""
@@ -121,12 +109,6 @@ class ConsultLeg:
         self.completed.set()
         await self.bridge.set_hold(self.call_id, False)  # the caller's leg plays the target again
 
-    @staticmethod
-    async def _hang_up_target(call: SipCall) -> None:
-        if call.rtp is not None and not call.bye_sent:
-            if call.codec is not None:
-                call.codec.send_hangup("consult_over")
-            await call.rtp.close(1000)
 
 
 class ConsultService:

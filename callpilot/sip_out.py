@@ -47,6 +47,5 @@ class SipDialler:
         if NUMBER.match(target):
             if not self.trunk:
                 raise DialFailed("unreachable", 0, "numbers are dialled through a SIP trunk: set sip_trunk")
-            host = self.trunk.split(":", 1)[1]
-            return await dial(self.server, f"sip:{target}@{host}", auth=self.trunk_auth, **common)
+            return await dial(self.server, self.uri_for(target), auth=self.trunk_auth, **common)
         raise DialFailed("not_found", 0, f"cannot dial {target!r}: a number, sip:user@host or 'sip'")

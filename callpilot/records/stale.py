@@ -5,7 +5,6 @@ every few minutes, so several processes on one database never close each other's
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from callpilot.records.db import Database
 from callpilot.records.models import CallRecord
 from callpilot.records.projection import RecordEvent, apply_event
+from voice_gateway.call_log import CallEvent, LifecycleKind
 
 log = logging.getLogger("callpilot.records")
 
@@ -26,16 +26,14 @@ def _ends_in_log(call_log: Path | None, call_ids: set[str]) -> dict[str, RecordE
         return found
     with call_log.open(encoding="utf-8", errors="replace") as lines:
         for line in lines:
-            if '"ended"' not in line:
+            if '"ended"' not in line:  # most lines: not worth parsing
                 continue
             try:
-                raw = json.loads(line)
-            except ValueError:
+                event = CallEvent.from_json(line)
+            except (ValueError, KeyError):
                 continue
-            if raw.get("event") == "ended" and raw.get("call_id") in call_ids:
-                data = {k: v for k, v in raw.items() if k not in ("call_id", "event", "at", "call_ms")}
-                found[raw["call_id"]] = RecordEvent(raw["call_id"], "ended",
-                                                    datetime.fromtimestamp(float(raw["at"]), UTC), data)
+            if event.kind is LifecycleKind.ENDED and event.call_id in call_ids:
+                found[event.call_id] = RecordEvent.from_call_event(event)
     return found
 
 

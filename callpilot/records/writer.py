@@ -85,6 +85,12 @@ def ticket_payload(ticket: Ticket, row: CallRecord) -> dict[str, Any]:
     }
 
 
+def spill_lines(events: Sequence[RecordEvent]) -> str:
+    """Events as the spill file keeps them: one JSON object a line."""
+    return "".join(json.dumps({"call_id": e.call_id, "event": e.event, "at": e.at.isoformat(), "data": dict(e.data)},
+                              ensure_ascii=False, default=str) + "\n" for e in events)
+
+
 @dataclass
 class WriterStats:
     written: int = 0
@@ -171,8 +177,7 @@ class RecordWriter:
     def _spill(self, events: Sequence[RecordEvent]) -> bool:
         """Append events to the spill file (fsynced); False if the disk refused."""
         assert self.spill is not None
-        lines = "".join(json.dumps({"call_id": e.call_id, "event": e.event, "at": e.at.isoformat(),
-                                    "data": dict(e.data)}, ensure_ascii=False, default=str) + "\n" for e in events)
+        lines = spill_lines(events)
         try:
             with self._spill_lock:
                 self.spill.parent.mkdir(parents=True, exist_ok=True)
@@ -209,10 +214,7 @@ class RecordWriter:
         for start in range(0, len(events), self.batch_size):
             if not self._write_with_retries(events[start : start + self.batch_size], spill=False):
                 # closing during an outage: what is not written yet stays in the file for the next start
-                kept = "".join(json.dumps({"call_id": e.call_id, "event": e.event, "at": e.at.isoformat(),
-                                           "data": dict(e.data)}, ensure_ascii=False, default=str) + "\n"
-                               for e in events[start:])
-                replaying.write_text(kept, encoding="utf-8")
+                replaying.write_text(spill_lines(events[start:]), encoding="utf-8")
                 return
             self.stats.replayed += len(events[start : start + self.batch_size])
         replaying.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from voice_gateway.transports.sip.message import SipMessage, tag_of, uri_of
-from voice_gateway.transports.sip.register import challenge_params, digest_response
+from voice_gateway.transports.sip.register import answer_challenge
 from voice_gateway.transports.sip.sdp import CODECS, PCMA, PCMU, TELEPHONE_EVENT, SdpError, SdpOffer, parse_offer
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
@@ -171,23 +171,12 @@ class OutgoingInvite:
 
     def _authenticate(self, reply: SipMessage) -> SipMessage | None:
         assert self.auth is not None
-        header = reply.get("www-authenticate" if reply.status == 401 else "proxy-authenticate") or ""
-        params = challenge_params(header)
-        if "nonce" not in params:
-            return None
         user, password = self.auth
-        qop = "auth" if "auth" in params.get("qop", "").split(",") else None
-        cnonce = secrets.token_hex(8)
-        answer = digest_response(username=user, password=password, realm=params.get("realm", ""),
-                                 nonce=params["nonce"], method="INVITE", uri=self.target, qop=qop, cnonce=cnonce)
-        fields = [f'username="{user}"', f'realm="{params.get("realm", "")}"', f'nonce="{params["nonce"]}"',
-                  f'uri="{self.target}"', f'response="{answer}"', "algorithm=MD5"]
-        if qop:
-            fields += [f"qop={qop}", "nc=00000001", f'cnonce="{cnonce}"']
-        if "opaque" in params:
-            fields.append(f'opaque="{params["opaque"]}"')
+        authorization = answer_challenge(reply, username=user, password=password, method="INVITE", uri=self.target)
+        if authorization is None:
+            return None
         name = "Authorization" if reply.status == 401 else "Proxy-Authorization"
-        self._authorization = (name, "Digest " + ", ".join(fields))
+        self._authorization = (name, authorization)
         self._challenged, self._cseq, self._branch = True, self._cseq + 1, branch()
         return self.invite()
 

@@ -37,6 +37,27 @@ def challenge_params(header: str) -> dict[str, str]:
     return {k.lower(): v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|[^,\s]+)', rest)}
 
 
+def answer_challenge(reply: SipMessage, *, username: str, password: str, method: str, uri: str) -> str | None:
+    """The Authorization (or Proxy-Authorization) value answering a 401/407's digest challenge; None when the
+    reply carries no digest challenge."""
+    header = reply.get("www-authenticate" if reply.status == 401 else "proxy-authenticate") or ""
+    params = challenge_params(header)
+    if "nonce" not in params:
+        return None
+    qop = "auth" if "auth" in params.get("qop", "").split(",") else None
+    cnonce = secrets.token_hex(8)
+    realm = params.get("realm", "")
+    answer = digest_response(username=username, password=password, realm=realm, nonce=params["nonce"],
+                             method=method, uri=uri, qop=qop, cnonce=cnonce)
+    fields = [f'username="{username}"', f'realm="{realm}"', f'nonce="{params["nonce"]}"', f'uri="{uri}"',
+              f'response="{answer}"', "algorithm=MD5"]
+    if qop:
+        fields += [f"qop={qop}", "nc=00000001", f'cnonce="{cnonce}"']
+    if "opaque" in params:
+        fields.append(f'opaque="{params["opaque"]}"')
+    return "Digest " + ", ".join(fields)
+
+
 @dataclass
 class Registration:
     """One account at one registrar; `next_request(now)` is the REGISTER to send, if one is due."""
@@ -79,24 +100,13 @@ class Registration:
                 self.state, self.detail = "failed", f"{reply.status} {reply.reason}: check the user and password"
                 self._due, self._challenged, self._authorization = now + RETRY_S, False, None
                 return
-            header = reply.get("www-authenticate" if reply.status == 401 else "proxy-authenticate") or ""
-            params = challenge_params(header)
-            if "nonce" not in params:
+            authorization = answer_challenge(reply, username=self.user, password=self.password, method="REGISTER",
+                                             uri=self.registrar.split(";")[0])
+            if authorization is None:
                 self.state, self.detail = "failed", f"{reply.status} without a digest challenge"
                 self._due = now + RETRY_S
                 return
-            qop = "auth" if "auth" in params.get("qop", "").split(",") else None
-            cnonce = secrets.token_hex(8)
-            uri = self.registrar.split(";")[0]
-            answer = digest_response(username=self.user, password=self.password, realm=params.get("realm", ""),
-                                     nonce=params["nonce"], method="REGISTER", uri=uri, qop=qop, cnonce=cnonce)
-            fields = [f'username="{self.user}"', f'realm="{params.get("realm", "")}"', f'nonce="{params["nonce"]}"',
-                      f'uri="{uri}"', f'response="{answer}"', "algorithm=MD5"]
-            if qop:
-                fields += [f"qop={qop}", "nc=00000001", f'cnonce="{cnonce}"']
-            if "opaque" in params:
-                fields.append(f'opaque="{params["opaque"]}"')
-            self._authorization = "Digest " + ", ".join(fields)
+            self._authorization = authorization
             self._challenged, self._due = True, now  # send it again at once, answered
         elif 200 <= reply.status < 300:
             granted = _granted(reply, self.expires)
