@@ -168,14 +168,15 @@ class RecordWriter:
             return True
         except queue.Full:
             self._done(1)
-            if self.spill is not None and self._spill([event]):
+            if self.spill is not None and self._spill([event], sync=False):
                 return True
             self.stats.dropped += 1
             log.error("records queue full: dropped %s event of call %s", event.event, event.call_id)
             return False
 
-    def _spill(self, events: Sequence[RecordEvent]) -> bool:
-        """Append events to the spill file (fsynced); False if the disk refused."""
+    def _spill(self, events: Sequence[RecordEvent], *, sync: bool = True) -> bool:
+        """Append events to the spill file (fsynced when `sync`: not on the call path, where `submit` runs on the
+        event loop: there the OS writes it out); False if the disk refused."""
         assert self.spill is not None
         lines = spill_lines(events)
         try:
@@ -184,7 +185,8 @@ class RecordWriter:
                 with self.spill.open("a", encoding="utf-8") as out:
                     out.write(lines)
                     out.flush()
-                    os.fsync(out.fileno())
+                    if sync:
+                        os.fsync(out.fileno())
         except OSError:
             log.exception("records spill file %s cannot be written", self.spill)
             return False
