@@ -26,7 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "voice_gateway.twilio_security": set(),
     # the simulated callers (tests, benchmarks, `callpilot call`): the wire protocols, never the pipeline
     "voice_gateway.caller_lines": {"voice_gateway.events", "voice_gateway.transports"},
-    "voice_gateway.sip_caller": {"voice_gateway.audio", "voice_gateway.events", "voice_gateway.transports"},
+    "voice_gateway.sip_caller": {"voice_gateway.audio", "voice_gateway.caller_lines", "voice_gateway.events",
+                                 "voice_gateway.transports"},
     "voice_gateway.simulated_caller": {"voice_gateway.audio", "voice_gateway.caller_lines", "voice_gateway.events"},
     "voice_gateway.events": set(),
     "voice_gateway.transports": {"voice_gateway.events", "voice_gateway.audio"},

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 
 from voice_gateway.audio import FrameBuffer, frame_bytes
 from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode
-from voice_gateway.events import AudioOut, Clear, Mark, TransportError
+from voice_gateway.caller_lines import _SocketLine
+from voice_gateway.events import AudioOut
 from voice_gateway.transports.sip.call import pipeline_call_id
 from voice_gateway.transports.sip.message import SipMessage, SipParseError, parse_message, response
 from voice_gateway.transports.sip.rtp import DTMF_EVENTS, build_packet, parse_packet
@@ -21,29 +22,20 @@ RATE = 8000
 FRAME = frame_bytes(RATE)
 
 
-class SipCallerLine:
+class SipCallerLine(_SocketLine):
     """One call from a SIP phone on this machine; `dial_sip` sets it up."""
 
     def __init__(self, sip: socket.socket, rtp: socket.socket, server: tuple[str, int], call_id: str) -> None:
+        super().__init__()
         self._sip, self._rtp, self._server = sip, rtp, server
         self.sip_call_id = call_id
         self.call_id = ""  # the pipeline's id for this call (derived from the SIP Call-ID)
         self.media: tuple[str, int] | None = None
         self.to_tag = ""
-        self._events: list[AudioOut | Mark | Clear | TransportError] = []
         self._frames = FrameBuffer(FRAME)
         self._sequence = self._timestamp = 0
         self._ssrc = secrets.randbits(32)
-        self._closed = False
         self._cseq = 1
-
-    def events(self) -> list[AudioOut | Mark | Clear | TransportError]:
-        events, self._events = self._events, []
-        return events
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def request(self, method: str, body: bytes = b"") -> None:
         port = self._sip.getsockname()[1]
