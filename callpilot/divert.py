@@ -28,8 +28,9 @@ class Divert:
 
     def __init__(self, backup: str | None, *, when_unhealthy: bool, voice_status: Callable[[], dict[str, Any]],
                  redis: Callable[[], Any], key: str, clock: Callable[[], float] = time.monotonic,
-                 line_backup: Callable[[str], str | None] | None = None) -> None:
+                 line_backup: Callable[[str], str | None] | None = None, lines_have_backups: bool = False) -> None:
         self.backup, self.when_unhealthy = backup, when_unhealthy
+        self.has_backup = backup is not None or lines_have_backups  # anywhere to divert to (else nothing to say)
         self.line_backup = line_backup  # a dialled line's own backup number (settings `lines`)
         self.voice_status, self.redis, self.key, self.clock = voice_status, redis, key, clock
         self.reason: str | None = None  # switch | voice_loading | voice_failed | asr_unhealthy
@@ -66,7 +67,7 @@ class Divert:
     def _decide(self) -> None:
         was = self.reason
         self.reason = "switch" if self.switch_on else self._unhealthy() if self.when_unhealthy else None
-        if self.reason != was:
+        if self.reason != was and self.has_backup:
             log.warning("new calls %s", f"go to the backup number ({self.reason})" if self.reason else
                         "are answered by callpilot again")
 

@@ -160,7 +160,8 @@ class VoiceRuntime:
         self.divert = Divert(settings.backup_number, when_unhealthy=settings.backup_when_unhealthy,
                              voice_status=self.status, redis=self._redis, key=Keys().divert,
                              line_backup=lambda called: (found[1].backup_number
-                                                         if (found := settings.line(called)) else None))
+                                                         if (found := settings.line(called)) else None),
+                             lines_have_backups=any(line.backup_number for line in settings.lines.values()))
         self._diverting: asyncio.Task[None] | None = None
         self._consulting: asyncio.Task[None] | None = None  # attended transfers' consultation calls
         self.dialler: SipDialler | None = None
