@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from callpilot.records.apikeys import verify_key
+from callpilot.records.apikeys import Principal, verify_key
 from callpilot.records.db import Database
+from callpilot.records.models import AuditEntry
 from callpilot.records.web_sessions import close_session, open_session, secure_cookies, session_principal
 
 T = TypeVar("T")
@@ -66,3 +67,14 @@ class ApiKeySessions:
 
     async def close_session(self, session_id: str) -> None:
         await self._run(lambda session: close_session(session, session_id), None)
+
+    async def audit(self, credential: tuple[str, str], action: str, target: str, detail: dict[str, Any]) -> None:
+        """One line in the records' audit log for what a supervisor did (changed a queue, listened in...)."""
+        def write(session: Session) -> None:
+            kind, value = credential
+            principal: Principal | None = (verify_key(session, value) if kind == "key"
+                                           else session_principal(session, value, SCOPE))
+            actor = principal.actor if principal is not None else "unknown"
+            session.add(AuditEntry(actor=actor, action=action, target=target, detail=detail))
+
+        await self._run(write, None)

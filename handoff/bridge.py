@@ -1,8 +1,10 @@
 """Agent <-> caller audio over Redis pub/sub, so the agent's browser may be connected to another process than the call.
 
-Per call there are four channels: `callpilot:audio:{call_id}:to_agent` and `:to_caller` carry raw PCM16
+Per call there are these channels: `callpilot:audio:{call_id}:to_agent` and `:to_caller` carry raw PCM16
 mono at 16 kHz, one 20 ms frame (640 bytes) per message; `:control` carries the agent's hold switch as
-JSON (`{"hold": true}`), `:keys` the keys the caller presses while talking to the agent (`{"digit": "5"}`).
+JSON (`{"hold": true}`), `:keys` the keys the caller presses while talking to the agent (`{"digit": "5"}`);
+`:whisper` a supervisor's voice for the agent only and `:barge` for the caller too, each mixed into what that
+side hears (`FrameMixer`), so a supervisor who whispers is never heard by the caller.
 Pub/sub drops what nobody listens to, which is what live audio wants: a frame
 nobody hears now is worth nothing later.
 """
@@ -12,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
+import numpy as np
 from fakeredis import aioredis as fake_aioredis
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -28,8 +32,8 @@ BRIDGE_RATE = 16000
 FRAME_BYTES = BRIDGE_RATE // 50 * 2  # 20 ms of PCM16
 MAX_MESSAGE_BYTES = FRAME_BYTES * 10  # a browser may batch up to 200 ms; more is a bug or abuse
 
-Side = Literal["caller", "agent", "consult_agent", "consult_target"]
-Channel = Literal["to_agent", "to_caller", "control", "keys", "consult_up", "consult_down"]
+Side = Literal["caller", "agent", "consult_agent", "consult_target", "supervisor"]
+Channel = Literal["to_agent", "to_caller", "control", "keys", "consult_up", "consult_down", "whisper", "barge"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,45 @@ def check_pcm(pcm: bytes) -> None:
         raise BadAudio(f"PCM16 audio needs an even number of bytes, got {len(pcm)}")
     if len(pcm) > MAX_MESSAGE_BYTES:
         raise BadAudio(f"audio message of {len(pcm)} bytes exceeds {MAX_MESSAGE_BYTES} (200 ms at 16 kHz)")
+
+
+class FrameMixer:
+    """Mixes a second voice (a supervisor's) into a stream of PCM16 frames, sans I/O.
+
+    `main(frame)` returns the frame with as much of the second voice added as it is long; `extra(frame)` queues
+    the second voice and returns what must be played alone when the main stream has stopped (the agent on mute,
+    the caller's side not sending): once more than `backlog` frames wait, the oldest goes out by itself.
+    Samples are added and clipped to 16 bits; at most `limit` frames wait (older ones are dropped).
+    """
+
+    def __init__(self, *, backlog: int = 2, limit: int = 25) -> None:
+        self.backlog, self.limit = backlog, limit
+        self._waiting: deque[bytes] = deque()
+
+    def main(self, frame: bytes) -> bytes:
+        if not self._waiting:
+            return frame
+        extra = self._take(len(frame))
+        mixed = np.frombuffer(frame, dtype="<i2").astype(np.int32)
+        mixed[: len(extra) // 2] += np.frombuffer(extra, dtype="<i2")
+        return np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
+
+    def extra(self, frame: bytes) -> bytes | None:
+        self._waiting.append(frame)
+        while len(self._waiting) > self.limit:
+            self._waiting.popleft()
+        return self._waiting.popleft() if len(self._waiting) > self.backlog else None
+
+    def _take(self, size: int) -> bytes:
+        """Up to `size` bytes of the waiting voice (a longer frame's rest stays queued)."""
+        taken = bytearray()
+        while self._waiting and len(taken) < size:
+            frame = self._waiting.popleft()
+            room = size - len(taken)
+            taken += frame[:room]
+            if len(frame) > room:
+                self._waiting.appendleft(frame[room:])
+        return bytes(taken)
 
 
 def bridge_client(url: str | None) -> Redis:
@@ -101,6 +144,18 @@ class AudioBridge:
         check_pcm(pcm16)
         await self.redis.publish(self.channel(call_id, "consult_down"), pcm16)
 
+    async def whisper(self, call_id: str, pcm16: bytes, *, barge: bool = False) -> None:
+        """A supervisor's voice: to the agent only, or (`barge`) to the caller as well."""
+        check_pcm(pcm16)
+        await self.redis.publish(self.channel(call_id, "whisper"), pcm16)
+        if barge:
+            await self.redis.publish(self.channel(call_id, "barge"), pcm16)
+
+    async def mix_to_caller(self, call_id: str, pcm16: bytes) -> None:
+        """Sound mixed into what the caller hears from the agent (the keys an agent presses)."""
+        check_pcm(pcm16)
+        await self.redis.publish(self.channel(call_id, "barge"), pcm16)
+
     async def set_hold(self, call_id: str, on: bool) -> None:
         await self.redis.publish(self.channel(call_id, "control"), json.dumps({"hold": on}))
 
@@ -116,23 +171,31 @@ class AudioBridge:
         The subscription is in place when the `async with` body starts, so nothing published after that is lost.
         """
         channels: tuple[str, ...]
+        mixed: str | None = None  # a second voice mixed into the first channel's frames
         if side == "caller":
             channels = (self.channel(call_id, "to_caller"), self.channel(call_id, "control"))
+            mixed = self.channel(call_id, "barge")
         elif side == "consult_agent":
             channels = (self.channel(call_id, "consult_down"),)
         elif side == "consult_target":
             channels = (self.channel(call_id, "consult_up"),)
+        elif side == "supervisor":  # listening in: the caller, with the agent's voice mixed in
+            channels = (self.channel(call_id, "to_agent"),)
+            mixed = self.channel(call_id, "to_caller")
         else:
             channels = (self.channel(call_id, "to_agent"), self.channel(call_id, "keys"))
-        return BridgeListener(self.redis.pubsub(), channels)
+            mixed = self.channel(call_id, "whisper")
+        return BridgeListener(self.redis.pubsub(), channels, mixed)
 
 
 class BridgeListener:
     """A subscription to one side's channels; iterating yields PCM frames (bytes) and HoldSignals."""
 
-    def __init__(self, pubsub: PubSub, channels: tuple[str, ...]) -> None:
+    def __init__(self, pubsub: PubSub, channels: tuple[str, ...], mixed: str | None = None) -> None:
         self._pubsub = pubsub
-        self._channels = channels
+        self._channels = channels + ((mixed,) if mixed else ())
+        self._mixed = mixed
+        self._mixer = FrameMixer()
         self._control = next((c for c in channels if c.endswith(":control")), None)
         self._keys = next((c for c in channels if c.endswith(":keys")), None)
 
@@ -166,7 +229,11 @@ class BridgeListener:
                 yield HoldSignal(bool(json.loads(data).get("hold")))
             elif channel == self._keys:
                 yield CallerKey(str(json.loads(data).get("digit")))
+            elif isinstance(data, bytes) and channel == self._mixed:
+                alone = self._mixer.extra(data)
+                if alone is not None:
+                    yield alone
             elif isinstance(data, bytes):
-                yield data
+                yield self._mixer.main(data)
             else:
                 raise BadAudio(f"{channel}: got text, expected raw PCM16 (is the Redis client decoding responses?)")

@@ -96,6 +96,17 @@ class QueueConfig(BaseModel):
     agent_order: tuple[str, ...] = ()  # for linear: agent ids in ring order (others after, by name)
     seed: int | None = None  # for random: a fixed seed makes the choice reproducible
     average_handle_s: float = Field(default=180.0, gt=0)  # for the expected wait before there is history
+    closed: bool = False  # closed by a supervisor (a holiday): callers hear it is closed, whatever the hours
+
+    def is_open(self, now: float) -> bool:
+        """Open at `now`: not closed by a supervisor and within its hours (no hours: always)."""
+        return not self.closed and (self.hours.is_open(now) if self.hours else True)
+
+    def next_opening(self, now: float) -> float | None:
+        """When a queue that is shut at `now` opens (None: not known, e.g. closed by a supervisor)."""
+        if self.closed or self.hours is None:
+            return None
+        return self.hours.next_opening(now)
 
     @model_validator(mode="after")
     def _transfer_needs_target(self) -> QueueConfig:
@@ -104,6 +115,20 @@ class QueueConfig(BaseModel):
         if len(set(self.overflow_choices)) != len(self.overflow_choices):
             raise ValueError(f"overflow_choices lists an action twice: {list(self.overflow_choices)}")
         return self
+
+
+class Disposition(BaseModel):
+    """A wrap-up code the agent picks (`code` goes into the call's record, `label` is what the desk shows)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    label: str = Field(min_length=1, max_length=80)
+
+
+DEFAULT_DISPOSITIONS: tuple[Disposition, ...] = tuple(Disposition(code=c, label=t) for c, t in (
+    ("resolved", "Resolved"), ("follow_up", "Follow-up needed"), ("escalated", "Escalated"),
+    ("callback", "Callback promised"), ("wrong_queue", "Wrong queue"), ("no_answer", "Caller gone")))
 
 
 class HandoffConfig(BaseModel):
@@ -122,6 +147,16 @@ class HandoffConfig(BaseModel):
     record_ttl_s: int = Field(default=86400, gt=0)  # finished calls stay readable this long
     agents_file: str | None = None  # default: <state_dir>/agents.json
     handle_time_weight: float = Field(default=0.3, gt=0, le=1)  # of the newest call in the handle-time average
+    # The wrap-up codes the desk offers; an agent must pick one of them (a call taken on a phone gets "phone").
+    dispositions: tuple[Disposition, ...] = Field(default=DEFAULT_DISPOSITIONS, min_length=1)
+
+    @field_validator("dispositions")
+    @classmethod
+    def _unique_codes(cls, value: tuple[Disposition, ...]) -> tuple[Disposition, ...]:
+        codes = [d.code for d in value]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"a disposition code is listed twice: {codes}")
+        return value
 
     @field_validator("queues", mode="before")
     @classmethod

@@ -23,7 +23,8 @@ from handoff.desk_session import DeskSession, agent_json, error_code
 from handoff.errors import HandoffError, UnknownAgent
 from handoff.model import Agent
 from handoff.service import HandoffService
-from handoff.supervisor_page import DivertSwitch, SupervisorAuth, supervisor_router
+from handoff.supervisor_actions import supervisor_actions_router
+from handoff.supervisor_page import DivertSwitch, SupervisorAuth, SupervisorGate, supervisor_router
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None,
         agent = await sign_in(websocket, service)
         if agent is None:
             return
-        session = DeskSession(agent, service, bridge, websocket.send_json, websocket.send_bytes)
+        session = DeskSession(agent, service, bridge, websocket.send_json, websocket.send_bytes, websocket.close)
         await session.start()
         try:
             while True:
@@ -144,6 +145,7 @@ def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None,
     # The supervisor (behind a supervisor or admin API key).
 
     router.include_router(supervisor_router(lambda: running()[0], supervisor_auth, web_file, divert))
+    router.include_router(supervisor_actions_router(running, SupervisorGate(supervisor_auth)))
 
     return router
 

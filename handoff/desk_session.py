@@ -16,16 +16,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from handoff.bridge import AudioBridge, BadAudio, CallerKey
+from handoff.bridge import BRIDGE_RATE, DIGITS, FRAME_BYTES, AudioBridge, BadAudio, CallerKey
 from handoff.errors import HandoffError, IllegalTransition, NotYourCall, OfferTaken, UnknownCall, UnknownQueue
-from handoff.events import CallEnded, ConsultUpdate, OnPhone, to_dict
+from handoff.events import CallEnded, ConsultUpdate, OnPhone, SignedOut, to_dict
 from handoff.model import Agent, AgentStatus
 from handoff.service import HandoffService
+from handoff.tones import dtmf_pcm, frames
 
 log = logging.getLogger(__name__)
 
 SendJson = Callable[[dict[str, Any]], Awaitable[None]]
 SendBytes = Callable[[bytes], Awaitable[None]]
+CloseSocket = Callable[[int, str], Awaitable[None]]
+SIGNED_OUT_CLOSE = 4403  # a supervisor signed the agent out
 
 UNBRIDGE_WAIT_S = 2.0
 AGENT_SETTABLE = {"available": AgentStatus.AVAILABLE, "away": AgentStatus.AWAY}
@@ -52,10 +55,12 @@ class DeskSession:
     """An authenticated agent's session; `run_background()` pumps events, `receive_*` handle the browser."""
 
     def __init__(
-        self, agent: Agent, service: HandoffService, bridge: AudioBridge, send_json: SendJson, send_bytes: SendBytes
+        self, agent: Agent, service: HandoffService, bridge: AudioBridge, send_json: SendJson, send_bytes: SendBytes,
+        close_socket: CloseSocket | None = None,
     ) -> None:
         self.agent, self.service, self.bridge = agent, service, bridge
-        self._send_json, self._send_bytes = send_json, send_bytes
+        self._send_json, self._send_bytes, self._close_socket = send_json, send_bytes, close_socket
+        self._keys: asyncio.Task[None] | None = None  # key tones on their way to the caller
         self.call_id: str | None = None  # the call the agent talks on (audio bridged)
         self.last_call_id: str | None = None  # the call to wrap up
         self.held = False
@@ -67,7 +72,11 @@ class DeskSession:
 
     async def start(self) -> None:
         await self.service.heartbeat(self.agent.agent_id)  # present from the first moment, not the first ping
-        await self._send_json({"type": "welcome", "agent": agent_json(self.agent)})
+        runtime = await self.service.presence.state(self.agent.agent_id)
+        await self._send_json({
+            "type": "welcome", "agent": agent_json(self.agent),
+            "status": runtime.status.value, "since": runtime.since or None,
+            "dispositions": [d.model_dump() for d in self.service.config.dispositions]})
         self._events = asyncio.create_task(self._pump_events(), name=f"desk-events-{self.agent.agent_id}")
 
     async def _pump_events(self) -> None:
@@ -78,6 +87,11 @@ class DeskSession:
                 await self._send_json({"type": update.kind, **to_dict(update)})
             except Exception:  # the browser is gone: close() moves the call on
                 log.info("agent %s: desktop gone, %s not sent", self.agent.agent_id, update.kind)
+                return
+            if isinstance(update, SignedOut):
+                if self._close_socket is not None:
+                    with contextlib.suppress(Exception):
+                        await self._close_socket(SIGNED_OUT_CLOSE, "signed out by a supervisor")
                 return
             if isinstance(update, CallEnded) and update.call_id == self.call_id:
                 await self._unbridge()
@@ -158,6 +172,25 @@ class DeskSession:
         await self.bridge.set_hold(call_id, self.held)
         await self._send_json({"type": "hold", "on": self.held, "call_id": call_id})
 
+    async def _on_key(self, message: dict[str, Any]) -> None:
+        """The agent presses a phone key for the caller's side (another company's menu, a PIN): its tone is
+        mixed into what the caller hears, one 20 ms frame every 20 ms; keys pressed quickly queue up."""
+        digit = str(message.get("digit", ""))
+        if digit not in DIGITS:
+            raise ValueError(f"not a phone key: {digit[:4]!r} (0-9, *, #, A-D)")
+        call_id = await self._current()
+        previous = self._keys
+
+        async def play() -> None:
+            if previous is not None:
+                await asyncio.wait({previous})
+            for frame in frames(dtmf_pcm(digit, BRIDGE_RATE), FRAME_BYTES):
+                await self.bridge.mix_to_caller(call_id, frame)
+                await asyncio.sleep(0.02)
+
+        self._keys = asyncio.create_task(play(), name=f"desk-key-{call_id}")
+        await self._send_json({"type": "key_sent", "call_id": call_id, "digit": digit})
+
     async def _on_transfer(self, message: dict[str, Any]) -> None:
         queue, to_agent = message.get("queue") or None, message.get("agent") or None
         number = str(message["number"]) if message.get("number") else None
@@ -224,6 +257,9 @@ class DeskSession:
             raise ValueError("no call to wrap up")
         if not disposition:
             raise ValueError("a disposition code is required")
+        codes = [d.code for d in self.service.config.dispositions]
+        if disposition not in codes:
+            raise ValueError(f"unknown disposition {disposition[:40]!r} (one of: {', '.join(codes)})")
         await self.service.wrap_up(self.agent.agent_id, call_id, disposition, str(message.get("notes") or ""))
         self.last_call_id = None
         await self._send_json({"type": "wrapped_up", "call_id": call_id})
@@ -277,6 +313,8 @@ class DeskSession:
             log.exception("agent %s: disconnect not recorded (call %s)", self.agent.agent_id, call_id)
         await self._end_consult()
         await self._unbridge()
+        if self._keys is not None:
+            self._keys.cancel()
         if self._events is not None:
             self._events.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # the pump may have died with the socket

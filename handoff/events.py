@@ -149,12 +149,21 @@ class OnPhone:
     call_id: str
 
 
-AgentUpdate = Offer | OfferWithdrawn | CallEnded | StatusChanged | ConsultUpdate | OnPhone
+@dataclass(frozen=True)
+class SignedOut:
+    """A supervisor signed the agent out: the desktop closes and asks for the token again."""
+
+    kind: ClassVar[str] = "signed_out"
+    agent_id: str
+    by: str = "supervisor"
+
+
+AgentUpdate = Offer | OfferWithdrawn | CallEnded | StatusChanged | ConsultUpdate | OnPhone | SignedOut
 
 _CALL_KINDS: dict[str, Any] = {c.kind: c for c in (QueuePosition, AgentConnected, AgentLeft, Overflow,
                                                     Closed, ReturnedToBot)}
 _AGENT_KINDS: dict[str, Any] = {c.kind: c for c in (Offer, OfferWithdrawn, CallEnded, StatusChanged, ConsultUpdate,
-                                                   OnPhone)}
+                                                   OnPhone, SignedOut)}
 
 
 def encode(update: CallUpdate | AgentUpdate) -> str:

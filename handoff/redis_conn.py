@@ -151,6 +151,11 @@ class Keys:
         """Hash: call id -> JSON of a callback the caller asked for."""
         return f"{self.prefix}handoff:callbacks"
 
+    @property
+    def queue_changes(self) -> str:
+        """Hash: queue -> JSON of the settings a supervisor changed (handoff.queue_settings)."""
+        return f"{self.prefix}handoff:queue_changes"
+
     def session(self, sender_id: str) -> str:
         return f"{self.prefix}session:{sender_id}"
 

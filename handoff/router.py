@@ -35,6 +35,7 @@ from handoff.events import QueuePosition, encode
 from handoff.floor import Floor
 from handoff.model import Agent, AgentStatus, CallState
 from handoff.presence import AgentRuntime
+from handoff.queue_settings import LiveQueues
 from handoff.redis_conn import TRANSIENT
 from handoff.strategies import AgentSnapshot
 
@@ -47,9 +48,10 @@ class Router:
     def __init__(self, floor: Floor, config: HandoffConfig, agents: Callable[[], Sequence[Agent]], *,
                  clock: Callable[[], float], consumer: str,
                  on_agent_lost: Callable[[str], Awaitable[None]], batch: int = 512,
-                 handle_times: HandleTimes | None = None) -> None:
+                 handle_times: HandleTimes | None = None, live: LiveQueues | None = None) -> None:
         self._floor = floor
-        self._config = config
+        self._config = config  # with `live`: re-read each pass, so supervisors' queue changes apply at once
+        self._queue_settings = live
         self._agents = agents
         self._clock = clock
         self.consumer = consumer
@@ -135,14 +137,16 @@ class Router:
             self._records.update({e.call_id: e.record() for e in new if e.waiting})
             self._records.update(await self._live_records([e.call_id for e in new if not e.waiting]))
         records = self._records
+        if self._queue_settings is not None:  # one HGETALL a pass: a supervisor's change applies to the next offer
+            self._config = await self._queue_settings.effective()
         actions: list[Action] = []
         for queue in self._queues:
             mine = [r.waiting_call() for r in records.values() if r.queue == queue]
             if not mine:
                 continue
             qc = self._config.queues[queue]
-            is_open = qc.hours.is_open(now) if qc.hours else True
-            opens_at = qc.hours.next_opening(now) if qc.hours and not is_open else None
+            is_open = qc.is_open(now)
+            opens_at = None if is_open else qc.next_opening(now)
             actions += decide(queue, qc, mine, self._snapshot, now, self._memory[queue], is_open=is_open,
                               opens_at=opens_at, handle_s=self._handle_s.get(queue))
         await self._carry_out(actions, records, now)

@@ -52,6 +52,7 @@ from handoff.events import (
     Overflow,
     QueuePosition,
     ReturnedToBot,
+    SignedOut,
     StatusChanged,
     decode_agent_update,
 )
@@ -72,6 +73,7 @@ from handoff.model import (
     TranscriptLine,
 )
 from handoff.presence import Presence
+from handoff.queue_settings import LiveQueues
 from handoff.redis_conn import TRANSIENT, Keys, check_reachable, messages, retrying
 from handoff.router import Router
 from handoff.states import status_event
@@ -113,8 +115,10 @@ class HandoffService:
         self.handle_times = HandleTimes(client, self.keys, alpha=config.handle_time_weight)
         self.callbacks = CallbackList(client, self.keys)
         self.feed = CallerFeed(client, self.keys, self.calls, name_of=self._name_of)
+        self.queues = LiveQueues(client, self.keys, config)  # the configured queues + supervisors' changes
         self.router = Router(self.floor, config, directory.agents, clock=clock, consumer=consumer,
-                             on_agent_lost=self.agent_disconnected, handle_times=self.handle_times)
+                             on_agent_lost=self.agent_disconnected, handle_times=self.handle_times,
+                             live=self.queues)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -160,12 +164,12 @@ class HandoffService:
         await retrying(lambda: self.calls.enqueue(context, enqueued_at=now), what=f"enqueue call {call_id}")
         rank: Any = await self.client.zrank(self.keys.waiting(queue), call_id)  # by priority, then arrival
         position = int(rank) + 1 if rank is not None else 1
-        config = self.config.queue(queue)
+        config = (await self.queues.effective()).queue(queue)
         # Logged in (any status but offline; the router also drops agents whose heartbeat expired): one SMEMBERS.
         online = set(await self.presence.online_ids())
         serving = sum(1 for a in self.directory.agents() if a.level(queue) > 0 and a.agent_id in online)
         expected = expected_wait(position, serving, config, await self.handle_times.get(queue))
-        is_open = config.hours.is_open(now) if config.hours else True
+        is_open = config.is_open(now)
         if is_open and not serving:
             # Nobody could take it: say nothing about a queue (position 0) and settle it now (the router
             # would too, a moment later), so the caller hears the choices or the bot at once.
@@ -233,6 +237,26 @@ class HandoffService:
         self.directory.get(agent_id)
         current = (await self.presence.state(agent_id)).status
         await self.presence.transition(agent_id, status_event(current, AgentStatus(status)))
+
+    async def force_away(self, agent_id: str) -> None:
+        """A supervisor sets the agent away: a ringing offer is declined first; IllegalTransition on a call
+        (the call is not cut: set them away once it ends)."""
+        self.directory.get(agent_id)
+        runtime = await self.presence.state(agent_id)
+        if runtime.status is AgentStatus.RINGING and runtime.offer_id:
+            with contextlib.suppress(OfferTaken):
+                await self.floor.decline(agent_id, runtime.offer_id)
+            runtime = await self.presence.state(agent_id)
+        if runtime.status is AgentStatus.AWAY:
+            return
+        await self.presence.transition(agent_id, status_event(runtime.status, AgentStatus.AWAY))
+
+    async def sign_out(self, agent_id: str) -> None:
+        """A supervisor signs the agent out: their desktop closes, a live call goes back to the queue's front
+        (or the bot when nobody else serves it), the agent is offline until they sign in again."""
+        self.directory.get(agent_id)
+        await self.floor.tell_agent(agent_id, SignedOut(agent_id))
+        await self.agent_disconnected(agent_id)
 
     async def heartbeat(self, agent_id: str) -> None:
         self.directory.get(agent_id)
@@ -386,5 +410,6 @@ class HandoffService:
     async def snapshot(self) -> SupervisorView:
         """Queues (waiting calls in order, waits), agents (states), live calls: the supervisor's page."""
         return await floor_view(self.client, self.keys, self.calls, self.presence, self.directory.agents(),
-                                self.config, self._clock(), handle_s=await self.handle_times.all(),
+                                await self.queues.effective(), self._clock(),
+                                handle_s=await self.handle_times.all(),
                                 callbacks=await self.callbacks.all())

@@ -42,7 +42,7 @@ async def floor_view(client: aredis.Redis, keys: Keys, calls: CallBook, presence
         serving = [v for v in views if v.online and v.skills.get(name, 0) > 0]
         handle = measured.get(name)
         queued = tuple(_queued(r, i, now, len(serving), qc, handle) for i, r in enumerate(waiting, start=1))
-        queues.append(QueueView(name, qc.hours.is_open(now) if qc.hours else True, qc.strategy, queued,
+        queues.append(QueueView(name, qc.is_open(now), qc.strategy, queued,
                                 max((c.wait_s for c in queued), default=0.0),
                                 sum(1 for v in serving if v.status is AgentStatus.AVAILABLE), len(serving),
                                 qc.average_handle_s if handle is None else handle))

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.requests import HTTPConnection
 
 from handoff.errors import UnknownQueue
 from handoff.service import HandoffService
@@ -45,8 +46,12 @@ class SupervisorAuth(Protocol):
 
     async def close_session(self, session_id: str) -> None: ...
 
+    async def audit(self, credential: tuple[str, str], action: str, target: str, detail: dict[str, Any]) -> None:
+        """Record who (the key or session in `credential`) did `action` to `target`."""
+        ...
 
-def presented(request: Request) -> tuple[str, str] | None:
+
+def presented(request: HTTPConnection) -> tuple[str, str] | None:
     """("key", API key) from the bearer header, else ("session", id) from the cookie, else None."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer ") and header[7:].strip():
@@ -63,36 +68,51 @@ class DivertSwitch(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-def supervisor_router(service: Callable[[], HandoffService], auth: SupervisorAuth | None,
-                      page: Callable[[str], str], divert: DivertSwitch | None = None) -> APIRouter:
-    """`service()` is the running HandoffService (raises 503 otherwise); `page(name)` reads a web file;
-    `divert` is the backup number's switch (None: no backup number configured)."""
-    router = APIRouter()
+class SupervisorGate:
+    """Who may use the supervisor's routes: a supervisor or admin key, or a session opened with one."""
 
-    def judge(role: str | None, what: str) -> tuple[int, str]:
+    def __init__(self, auth: SupervisorAuth | None) -> None:
+        self.auth = auth
+
+    @staticmethod
+    def _judge(role: str | None, what: str) -> tuple[int, str]:
         if role is None:
             return 401, f"unknown or revoked {what}"
         if role not in SUPERVISOR_ROLES:
             return 403, f"role {role!r} may not see the floor; needs supervisor or admin"
         return 200, role
 
-    async def verdict(credential: tuple[str, str] | None) -> tuple[int, str]:
+    async def verdict(self, credential: tuple[str, str] | None) -> tuple[int, str]:
         """200 with the role, or the status and message of the refusal."""
-        if auth is None:
+        if self.auth is None:
             return 503, "the supervisor page needs API keys (the records database is not configured)"
         if credential is None:
             return 401, "sign in with a supervisor or admin API key (callpilot apikey create --role supervisor)"
         kind, value = credential
         if kind == "key":
-            return judge(await auth.role_of_key(value), "API key")
-        return judge(await auth.role_of_session(value), "session: sign in again")
+            return self._judge(await self.auth.role_of_key(value), "API key")
+        return self._judge(await self.auth.role_of_session(value), "session: sign in again")
 
-    async def require(request: Request) -> tuple[str, str] | None:
+    async def require(self, request: HTTPConnection) -> tuple[str, str] | None:
         credential = presented(request)
-        status, message = await verdict(credential)
+        status, message = await self.verdict(credential)
         if status != 200:
             raise HTTPException(status, message, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
         return credential
+
+    async def audit(self, credential: tuple[str, str] | None, action: str, target: str, **detail: Any) -> None:
+        if self.auth is not None and credential is not None:
+            await self.auth.audit(credential, action, target, detail)
+
+
+def supervisor_router(service: Callable[[], HandoffService], auth: SupervisorAuth | None,
+                      page: Callable[[str], str], divert: DivertSwitch | None = None) -> APIRouter:
+    """`service()` is the running HandoffService (raises 503 otherwise); `page(name)` reads a web file;
+    `divert` is the backup number's switch (None: no backup number configured)."""
+    router = APIRouter()
+
+    gate = SupervisorGate(auth)
+    verdict, require = gate.verdict, gate.require
 
     def secure(request: Request) -> bool:
         return request.url.scheme == "https" or bool(auth is not None and auth.secure_cookie)

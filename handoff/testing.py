@@ -125,6 +125,7 @@ class KeyTable:
         self.roles = roles
         self.secure_cookie = secure_cookie
         self.sessions: dict[str, str] = {}  # session id -> key
+        self.audited: list[tuple[str, str, str, dict[str, Any]]] = []  # (key, action, target, detail)
 
     async def role_of_key(self, key: str) -> str | None:
         return self.roles.get(key)
@@ -140,3 +141,7 @@ class KeyTable:
 
     async def close_session(self, session_id: str) -> None:
         self.sessions.pop(session_id, None)
+
+    async def audit(self, credential: tuple[str, str], action: str, target: str, detail: dict[str, Any]) -> None:
+        kind, value = credential
+        self.audited.append((value if kind == "key" else self.sessions.get(value, "?"), action, target, detail))

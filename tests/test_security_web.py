@@ -217,3 +217,25 @@ def test_request_bodies_over_the_limit_get_a_clear_413(tmp_path: Path, nlu_engin
     form = client.post("/supervisor/login", content=b"key=" + b"k" * 3000,
                        headers={"content-type": "application/x-www-form-urlencoded"})
     assert form.status_code == 413
+
+
+# Issue 16: what a supervisor does on the floor lands in the records' audit log, under their key
+
+
+def test_supervisor_actions_are_in_the_audit_log_under_their_key(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    app = app_for(tmp_path, nlu_engine)
+    app.state.database.upgrade()
+    with app.state.database.session() as session:
+        supervisor = create_key(session, "supervisor", "Mei (floor)")
+        admin = create_key(session, "admin", "ops")
+    with TestClient(app) as client:
+        changed = client.patch("/supervisor/api/queues/orders", json={"closed": True},
+                               headers={"Authorization": f"Bearer {supervisor}"})
+        assert changed.status_code == 200 and changed.json()["closed"] is True
+        signed_in = TestClient(app)
+        signed_in.post("/supervisor/login", data={"key": supervisor}, follow_redirects=False)
+        assert signed_in.post("/supervisor/api/queues/orders/reset").status_code == 200  # the session's cookie
+        audit = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {admin}"}).json()
+    key_id = supervisor.split("_")[1]
+    rows = [(row["actor"], row["action"], row["target"]) for row in audit if row["action"].startswith("queue.")]
+    assert sorted(rows) == [(f"apikey:{key_id}", "queue.change", "orders"), (f"apikey:{key_id}", "queue.reset", "orders")]
