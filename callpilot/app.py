@@ -20,6 +20,7 @@ from bot.nlu import load as load_model
 from bot.training_data.model import DataError
 from callpilot.bodylimit import MaxBodySize
 from callpilot.brains import Brain, BuiltinBrain, build_brain
+from callpilot.desk_history import RecordsDeskHistory
 from callpilot.handoff_port import HandoffRuntime, wrap_up_to_file
 from callpilot.logsafety import install_secret_masking
 from callpilot.ops.history_web import mount_history
@@ -139,7 +140,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     voice.handoff_deps = handoff.deps  # agents' phones ring through the same service as the desktop
     # /agent, /agent/ws, /agent/api; /supervisor behind a supervisor or admin API key
     app.include_router(desk_router(handoff.deps, supervisor_auth=ApiKeySessions(
-        app, secure_cookie=secure_cookies(settings.public_url)), divert=voice.divert))
+        app, secure_cookie=secure_cookies(settings.public_url)), divert=voice.divert, history=RecordsDeskHistory(app)))
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
     mount_history(app, settings, ops.database)  # /calls: the call history pages
     voice.observer = ops.observer

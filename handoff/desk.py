@@ -12,10 +12,11 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
-from fastapi import APIRouter, Header, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from handoff.bridge import AudioBridge
@@ -34,6 +35,23 @@ HELLO_TIMEOUT_S = 10.0
 WEB_FILES = {"agent.html": "text/html", "agent.js": "text/javascript", "supervisor.html": "text/html"}
 
 Deps = Callable[[], tuple[HandoffService, AudioBridge] | None]
+MAX_DAYS = 31
+
+
+class DeskHistory(Protocol):
+    """The desk's view of the records (callpilot wires the records database; None: the routes answer 503)."""
+
+    async def my_calls(self, agent_id: str, days: int, today_starts: datetime | None = None) -> dict[str, Any]:
+        """{"calls": [...newest first], "today": numbers, "period": numbers, "days": days}."""
+        ...
+
+    async def my_call(self, agent_id: str, call_id: str) -> dict[str, Any] | None:
+        """One of the agent's calls with timeline and transcript (audited); None if not theirs."""
+        ...
+
+    async def my_contact(self, agent_id: str, number: str) -> dict[str, Any] | None:
+        """The contact of a caller the agent talked to; None if not one of theirs or unknown."""
+        ...
 
 
 def web_file(name: str) -> str:
@@ -41,7 +59,7 @@ def web_file(name: str) -> str:
 
 
 def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None,
-                divert: DivertSwitch | None = None) -> APIRouter:
+                divert: DivertSwitch | None = None, history: DeskHistory | None = None) -> APIRouter:
     """The routes; `deps()` returns the running service and bridge (None while they start or after a failure);
     `supervisor_auth` checks the API keys and sessions of `/supervisor` (None: the page answers 503)."""
     router = APIRouter()
@@ -83,6 +101,44 @@ def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None,
     @router.get("/agent/api/me")
     async def me(authorization: str | None = Header(None)) -> dict[str, Any]:
         return agent_json(await bearer_agent(authorization))
+
+    def need_history() -> DeskHistory:
+        if history is None:
+            raise HTTPException(503, "no call records here (the records database is not configured)")
+        return history
+
+    @router.get("/agent/api/calls")
+    async def my_calls(authorization: str | None = Header(None), days: int = Query(7, ge=1, le=MAX_DAYS),
+                       today: str | None = Query(None, description="start of the agent's day, ISO with offset")
+                       ) -> dict[str, Any]:
+        """The signed-in agent's calls of the last `days` days, and their numbers today and over the period."""
+        agent = await bearer_agent(authorization)
+        try:
+            today_starts = datetime.fromisoformat(today) if today else None
+        except ValueError:
+            raise HTTPException(400, f"today={(today or '')[:40]!r}: expected an ISO date-time") from None
+        if today_starts is not None and today_starts.tzinfo is None:
+            raise HTTPException(400, "today needs its UTC offset (e.g. 2026-12-04T00:00:00+08:00)")
+        return await need_history().my_calls(agent.agent_id, days, today_starts)
+
+    @router.get("/agent/api/calls/{call_id}")
+    async def my_call(call_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+        """One of the agent's own calls: timeline and transcript (404 for any other call)."""
+        agent = await bearer_agent(authorization)
+        found = await need_history().my_call(agent.agent_id, call_id)
+        if found is None:
+            raise HTTPException(404, f"no call {call_id[:80]!r} taken by you")
+        return found
+
+    @router.get("/agent/api/contacts")
+    async def my_contact(number: str = Query(min_length=3, max_length=40),
+                         authorization: str | None = Header(None)) -> dict[str, Any]:
+        """The contact of a caller this agent talked to (404 for any other number)."""
+        agent = await bearer_agent(authorization)
+        found = await need_history().my_contact(agent.agent_id, number)
+        if found is None:
+            raise HTTPException(404, f"no contact for {number!r} among your callers")
+        return found
 
     @router.post("/agent/api/offers/{offer_id}/accept")
     async def accept(offer_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:

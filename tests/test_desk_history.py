@@ -1,0 +1,75 @@
+"""The agent desk between calls, on the whole server with its records database (SQLite): my calls of the last
+days with outcome and length, my numbers today, one of my calls opened (audited), and the contact of a caller I
+talked to; another agent's calls and callers stay closed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from bot.nlu import NLUEngine
+from callpilot.app import create_app
+from callpilot.records.models import AuditEntry, CallRecord
+from callpilot.settings import Settings
+from handoff import agents_path
+from handoff.directory import AgentDirectory
+from tests.test_crm_screen_pop import own_embedded_redis  # noqa: F401 (autouse: a fresh in-process Redis)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def call(call_id: str, agent_id: str, started: datetime, talk_s: float, *, number: str = "+16175550142",
+         disposition: str = "resolved") -> CallRecord:
+    return CallRecord(call_id=call_id, channel="voice", status="completed", caller_number=number, language="en",
+                      started_at=started, ended_at=started + timedelta(seconds=talk_s + 40), duration_s=talk_s + 40,
+                      contained=False, queue="orders", agent_id=agent_id, agent_name=agent_id, talk_s=talk_s,
+                      handoff_at=started + timedelta(seconds=30), agent_connected_at=started + timedelta(seconds=38),
+                      disposition=disposition, notes="new address given",
+                      transcript=[{"at": started.isoformat(), "speaker": "caller", "text": "where is my order"},
+                                  {"at": started.isoformat(), "speaker": "agent", "text": "let me look"}])
+
+
+def test_an_agent_sees_their_own_calls_numbers_and_callers_only(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    config = Settings.load(None, {}, data_dir=ROOT / "nlu_data", state_dir=tmp_path / "var",
+                           database_url=f"sqlite:///{tmp_path / 'rec.db'}", audiosocket_port=0,
+                           call_log=tmp_path / "calls.jsonl")
+    directory = AgentDirectory(agents_path(config))
+    maria, maria_token = directory.add("Maria", {"orders": 3})
+    ann, ann_token = directory.add("Ann", {"orders": 3})
+    app = create_app(config, engine=nlu_engine)
+    app.state.voice.start_loading = lambda: None
+    now = datetime.now(UTC)
+    with TestClient(app) as client:
+        with app.state.records.database.session() as session:
+            session.add_all([call("today-1", maria.agent_id, now - timedelta(minutes=20), 120),
+                             call("today-2", maria.agent_id, now - timedelta(minutes=5), 60, number="+16175550199"),
+                             call("days-3", maria.agent_id, now - timedelta(days=3), 300, disposition="follow_up"),
+                             call("days-10", maria.agent_id, now - timedelta(days=10), 90),
+                             call("anns-1", ann.agent_id, now - timedelta(minutes=3), 45, number="+16175550123")])
+        as_maria = {"Authorization": f"Bearer {maria_token}"}
+        assert client.get("/agent/api/calls").status_code == 401
+        today = (now - timedelta(hours=1)).isoformat()  # the desk sends the start of the agent's local day
+        mine = client.get("/agent/api/calls", params={"days": 7, "today": today}, headers=as_maria).json()
+        assert [c["call_id"] for c in mine["calls"]] == ["today-2", "today-1", "days-3"]  # newest first, 7 days
+        assert mine["calls"][2]["outcome"] == "handed over" and mine["calls"][2]["disposition"] == "follow_up"
+        assert mine["today"] == {"calls": 2, "average_handle_s": 90.0, "talk_s": 180.0}
+        assert mine["period"]["calls"] == 3
+        bad = client.get("/agent/api/calls", params={"today": "2026-12-04T00:00:00"}, headers=as_maria)
+        assert bad.status_code == 400 and "offset" in bad.json()["detail"]
+        assert client.get("/agent/api/calls", params={"days": 400}, headers=as_maria).status_code == 422
+
+        opened = client.get("/agent/api/calls/today-1", headers=as_maria).json()
+        assert [line["speaker"] for line in opened["transcript"]] == ["caller", "agent"]
+        assert [e["what"] for e in opened["timeline"]][-1] == "wrap-up" and opened["notes"] == "new address given"
+        assert client.get("/agent/api/calls/anns-1", headers=as_maria).status_code == 404  # Ann's call
+
+        contact = client.get("/agent/api/contacts", params={"number": "+1 617 555 0142"}, headers=as_maria)
+        assert contact.status_code == 200 and contact.json()["name"] == "Sarah Miller"
+        assert client.get("/agent/api/contacts", params={"number": "+16175550123"},
+                          headers=as_maria).status_code == 404  # Ann's caller, not Maria's
+        with app.state.records.database.session() as session:
+            audited = [(a.actor, a.action, a.target) for a in session.query(AuditEntry).all()]
+        assert (f"agent:{maria.agent_id}", "call.view", "today-1") in audited
+        assert not any(target == "anns-1" for _, _, target in audited)
