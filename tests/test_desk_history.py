@@ -37,7 +37,7 @@ def test_an_agent_sees_their_own_calls_numbers_and_callers_only(tmp_path: Path, 
                            call_log=tmp_path / "calls.jsonl")
     directory = AgentDirectory(agents_path(config))
     maria, maria_token = directory.add("Maria", {"orders": 3})
-    ann, ann_token = directory.add("Ann", {"orders": 3})
+    ann, _ = directory.add("Ann", {"orders": 3})
     app = create_app(config, engine=nlu_engine)
     app.state.voice.start_loading = lambda: None
     now = datetime.now(UTC)
