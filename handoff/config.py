@@ -131,6 +131,28 @@ DEFAULT_DISPOSITIONS: tuple[Disposition, ...] = tuple(Disposition(code=c, label=
     ("callback", "Callback promised"), ("wrong_queue", "Wrong queue"), ("no_answer", "Caller gone")))
 
 
+class Threshold(BaseModel):
+    """A wallboard number turns amber at `amber` and red at `red` (for rates where less is worse, `below`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amber: float
+    red: float
+    below: bool = False  # true: the number is bad when it falls below (service level)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Threshold:
+        if (self.red > self.amber) if self.below else (self.red < self.amber):
+            raise ValueError(f"red ({self.red}) must be {'below' if self.below else 'above'} amber ({self.amber})")
+        return self
+
+
+def _default_thresholds() -> dict[str, Threshold]:
+    return {"waiting": Threshold(amber=3, red=6), "longest_wait_s": Threshold(amber=60, red=120),
+            "service_level": Threshold(amber=0.8, red=0.6, below=True),
+            "abandoned": Threshold(amber=3, red=10)}
+
+
 class HandoffConfig(BaseModel):
     """All queues plus the timings of presence and of the router."""
 
@@ -149,6 +171,18 @@ class HandoffConfig(BaseModel):
     handle_time_weight: float = Field(default=0.3, gt=0, le=1)  # of the newest call in the handle-time average
     # The wrap-up codes the desk offers; an agent must pick one of them (a call taken on a phone gets "phone").
     dispositions: tuple[Disposition, ...] = Field(default=DEFAULT_DISPOSITIONS, min_length=1)
+    # The supervisor's wallboard: when a queue's numbers turn amber and red.
+    wallboard: dict[str, Threshold] = Field(default_factory=_default_thresholds)
+
+    @field_validator("wallboard", mode="before")
+    @classmethod
+    def _known_numbers(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - set(_default_thresholds()))
+        if unknown:
+            raise ValueError(f"no wallboard number {', '.join(unknown)} (numbers: {', '.join(_default_thresholds())})")
+        return {**_default_thresholds(), **value}
 
     @field_validator("dispositions")
     @classmethod

@@ -15,6 +15,7 @@ import html
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
@@ -68,6 +69,13 @@ class DivertSwitch(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
+class QueueDay(Protocol):
+    """Today's numbers per queue from the call records (callpilot.wallboard): offered, answered, abandoned,
+    service_level, asa_s."""
+
+    async def today(self, today_starts: datetime | None = None) -> dict[str, dict[str, Any]]: ...
+
+
 class SupervisorGate:
     """Who may use the supervisor's routes: a supervisor or admin key, or a session opened with one."""
 
@@ -106,7 +114,8 @@ class SupervisorGate:
 
 
 def supervisor_router(service: Callable[[], HandoffService], auth: SupervisorAuth | None,
-                      page: Callable[[str], str], divert: DivertSwitch | None = None) -> APIRouter:
+                      page: Callable[[str], str], divert: DivertSwitch | None = None,
+                      queue_day: QueueDay | None = None) -> APIRouter:
     """`service()` is the running HandoffService (raises 503 otherwise); `page(name)` reads a web file;
     `divert` is the backup number's switch (None: no backup number configured)."""
     router = APIRouter()
@@ -158,6 +167,21 @@ def supervisor_router(service: Callable[[], HandoffService], auth: SupervisorAut
     async def snapshot(request: Request) -> dict[str, Any]:
         await require(request)
         return asdict(await service().snapshot())
+
+    @router.get("/supervisor/api/wallboard")
+    async def wallboard(request: Request, today: str | None = None) -> dict[str, Any]:
+        """Today's numbers per queue (from the records; empty without them) and the amber / red thresholds.
+        `today`: the start of the supervisor's day with its UTC offset (default: midnight UTC)."""
+        await require(request)
+        try:
+            starts = datetime.fromisoformat(today) if today else None
+        except ValueError:
+            raise HTTPException(400, f"today={today[:40] if today else ''!r}: expected an ISO date-time") from None
+        if starts is not None and starts.tzinfo is None:
+            raise HTTPException(400, "today needs its UTC offset (e.g. 2026-12-04T00:00:00+08:00)")
+        numbers = await queue_day.today(starts) if queue_day is not None else {}
+        thresholds = {name: t.model_dump() for name, t in service().config.wallboard.items()}
+        return {"queues": numbers, "thresholds": thresholds}
 
     @router.get("/supervisor/api/divert")
     async def divert_status(request: Request) -> dict[str, Any]:

@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
+from callpilot.records.apikeys import create_key
 from callpilot.records.models import AuditEntry, CallRecord
 from callpilot.settings import Settings
 from handoff import agents_path
@@ -73,3 +75,40 @@ def test_an_agent_sees_their_own_calls_numbers_and_callers_only(tmp_path: Path, 
             audited = [(a.actor, a.action, a.target) for a in session.query(AuditEntry).all()]
         assert (f"agent:{maria.agent_id}", "call.view", "today-1") in audited
         assert not any(target == "anns-1" for _, _, target in audited)
+
+
+def test_the_wallboard_counts_each_queues_day_from_the_records(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    """Orders today: three offered, answered after 10 s and 35 s, one caller gave up; the service level (20 s) is
+    1 of 3 and the average speed of answer 22.5 s. Yesterday's call and the tech queue's stay apart."""
+    config = Settings.load(None, {}, data_dir=ROOT / "nlu_data", state_dir=tmp_path / "var",
+                           database_url=f"sqlite:///{tmp_path / 'rec.db'}", audiosocket_port=0,
+                           call_log=tmp_path / "calls.jsonl")
+    app = create_app(config, engine=nlu_engine)
+    app.state.voice.start_loading = lambda: None
+    now = datetime.now(UTC)
+    day = now - timedelta(hours=2)
+
+    def handed(call_id: str, at: datetime, *, wait_s: float | None, queue: str = "orders") -> CallRecord:
+        row = call(call_id, "maria" if wait_s is not None else "", at, 60)
+        row.queue, row.handoff_at, row.wait_s = queue, at + timedelta(seconds=5), wait_s
+        if wait_s is None:
+            row.agent_id, row.talk_s, row.status, row.end_reason = None, None, "abandoned", "caller_hangup"
+        return row
+
+    with TestClient(app) as client:
+        with app.state.records.database.session() as session:
+            session.add_all([handed("w-1", now - timedelta(minutes=30), wait_s=10),
+                             handed("w-2", now - timedelta(minutes=20), wait_s=35),
+                             handed("w-3", now - timedelta(minutes=10), wait_s=None),
+                             handed("w-old", now - timedelta(days=1, hours=3), wait_s=5),
+                             handed("w-tech", now - timedelta(minutes=5), wait_s=4, queue="tech")])
+        with app.state.database.session() as session:
+            supervisor = create_key(session, "supervisor", "floor")
+        assert client.get("/supervisor/api/wallboard").status_code == 401
+        board = client.get("/supervisor/api/wallboard", params={"today": day.isoformat()},
+                           headers={"Authorization": f"Bearer {supervisor}"}).json()
+    orders = board["queues"]["orders"]
+    assert (orders["offered"], orders["answered"], orders["abandoned"]) == (3, 2, 1)
+    assert orders["service_level"] == pytest.approx(1 / 3) and orders["asa_s"] == pytest.approx(22.5)
+    assert board["queues"]["tech"]["offered"] == 1
+    assert board["thresholds"]["service_level"] == {"amber": 0.8, "red": 0.6, "below": True}

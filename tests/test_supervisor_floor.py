@@ -289,3 +289,14 @@ def test_another_process_sees_a_queue_change_and_other_queues_keep_their_configu
     effective = desk.run(other.effective)
     assert effective.queues["tech"].max_wait_s == 30 and effective.queues["orders"].max_wait_s == 300
     assert service.config.queues["tech"].max_wait_s == 300  # the configuration itself is unchanged
+
+
+def test_wallboard_thresholds_are_checked_and_merged_with_the_defaults() -> None:
+    config = HandoffConfig.model_validate({"wallboard": {"waiting": {"amber": 5, "red": 10}}})
+    assert config.wallboard["waiting"].red == 10 and config.wallboard["longest_wait_s"].amber == 60
+    with pytest.raises(ValueError, match="red .* must be above amber"):
+        HandoffConfig.model_validate({"wallboard": {"waiting": {"amber": 5, "red": 2}}})
+    with pytest.raises(ValueError, match="must be below amber"):
+        HandoffConfig.model_validate({"wallboard": {"service_level": {"amber": 0.8, "red": 0.9, "below": True}}})
+    with pytest.raises(ValueError, match="no wallboard number queue_length"):
+        HandoffConfig.model_validate({"wallboard": {"queue_length": {"amber": 1, "red": 2}}})

@@ -4,15 +4,29 @@
 const RATE = 16000;
 const $ = (id) => document.getElementById(id);
 let socket = null, context = null, node = null, stream = null;
-let offer = null, callId = null, held = false, waitTimer = null;
+let offer = null, callId = null, held = false, muted = false, waitTimer = null;
+let token = null, statusSince = Date.now(), signedOut = true, retries = 0, pinger = null, ringer = null;
 
 function show(id, visible) { $(id).hidden = !visible; }
 function say(text) { $("message").textContent = text; }
-function setStatus(status) {
+function setStatus(status, since) {
+  if (document.body.dataset.status !== status || since) statusSince = since ? since * 1000 : Date.now();
   $("status").textContent = label(STATUSES, status);
   $("status").className = "badge " + status;
   document.body.dataset.status = status;
+  $("available").setAttribute("aria-pressed", String(status === "available"));
+  $("away").setAttribute("aria-pressed", String(status === "away"));
+  tickStatus();
 }
+function clock(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${r}` : `${m}:${r}`;
+}
+function tickStatus() {
+  $("status-time").textContent = signedOut ? "" : `for ${clock(Date.now() - statusSince)}`;
+}
+setInterval(tickStatus, 1000);
 function send(message) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
 }
@@ -26,7 +40,7 @@ async function startAudio() {
   node = new AudioWorkletNode(context, "phone-io", { numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1] });
   context.createMediaStreamSource(stream).connect(node).connect(context.destination);
   node.port.onmessage = ({ data }) => {
-    if (data.pcm && callId && !held && socket && socket.readyState === WebSocket.OPEN) socket.send(data.pcm);
+    if (data.pcm && callId && !held && !muted && socket && socket.readyState === WebSocket.OPEN) socket.send(data.pcm);
   };
 }
 
@@ -116,6 +130,42 @@ function showContext(ctx) {
   show("context", true);
 }
 
+// Ringing: a two-tone ring every 2 s while an offer waits, and a notification when the tab is not in front.
+function ringOnce() {
+  if (!context) return;
+  const now = context.currentTime, gain = context.createGain();
+  gain.gain.setValueAtTime(0.0001, now);
+  gain.gain.exponentialRampToValueAtTime(0.25, now + 0.02);
+  gain.gain.setValueAtTime(0.25, now + 0.8);
+  gain.gain.exponentialRampToValueAtTime(0.0001, now + 0.9);
+  gain.connect(context.destination);
+  for (const hz of [440, 480]) {
+    const tone = context.createOscillator();
+    tone.frequency.value = hz; tone.connect(gain); tone.start(now); tone.stop(now + 0.95);
+  }
+}
+function startRinging(m) {
+  stopRinging();
+  ringOnce(); ringer = setInterval(ringOnce, 2000);
+  document.title = "☎ Incoming call · callpilot agent desk";
+  if ("Notification" in window && Notification.permission === "granted") {
+    const who = m.context.caller_number || "a withheld number";
+    const note = new Notification("Incoming call", { body: `${who} · ${label(QUEUES, m.context.queue)}`,
+                                                    tag: "callpilot-offer", requireInteraction: true });
+    note.onclick = () => { window.focus(); note.close(); };
+    window.lastNotification = note;
+  }
+  window.rings = (window.rings || 0) + 1;  // for tests: how many offers rang here
+}
+function stopRinging() {
+  clearInterval(ringer); ringer = null;
+  document.title = "callpilot agent desk";
+  if (window.lastNotification) { window.lastNotification.close(); window.lastNotification = null; }
+}
+function offerNotifications() {
+  $("notify").hidden = !("Notification" in window) || Notification.permission !== "default";
+}
+
 function startWaitClock(requestedAt) {
   clearInterval(waitTimer);
   const tick = () => { $("offer-wait").textContent = `waiting ${Math.round(Date.now() / 1000 - requestedAt)} s`; };
@@ -129,21 +179,24 @@ function onMessage(event) {
   switch (m.type) {
     case "welcome":
       $("who").textContent = `${m.agent.name} · ${Object.keys(m.agent.skills).map((q) => label(QUEUES, q)).join(", ")}`;
-      show("signin", false); show("desk", true); setStatus("signed in");
+      show("signin", false); show("desk", true); signedOut = false; retries = 0; $("link").textContent = "";
+      setStatus(m.status || "offline", m.since);
+      fillDispositions(m.dispositions || []);
+      offerNotifications(); loadMyCalls();
       break;
     case "status_changed": setStatus(m.status); break;
     case "offer":
-      offer = m; showContext(m.context); show("offer", true); startWaitClock(m.context.requested_at);
+      offer = m; showContext(m.context); show("offer", true); startWaitClock(m.context.requested_at); startRinging(m);
       say(`Call from ${m.context.caller_number || "a withheld number"}`);
       break;
     case "offer_withdrawn":
-      if (offer && offer.offer_id === m.offer_id) { offer = null; show("offer", false); clearInterval(waitTimer); }
+      if (offer && offer.offer_id === m.offer_id) { offer = null; show("offer", false); clearInterval(waitTimer); stopRinging(); }
       say(`The call stopped ringing: ${label(WITHDRAWN, m.reason)}.`);
       break;
     case "connected":
-      callId = m.call_id; held = false; offer = null; clearInterval(waitTimer);
+      callId = m.call_id; held = false; offer = null; clearInterval(waitTimer); stopRinging(); setMuted(false);
       if (m.context) showContext(m.context);
-      show("offer", false); show("call", true); show("wrapup", false);
+      show("offer", false); show("call", true); show("wrapup", false); show("notes-part", true); $("notes").value = "";
       $("call-state").textContent = "talking"; $("hold").textContent = "Hold";
       $("caller-keys").hidden = true; $("caller-keys").dataset.keys = "";
       say(m.on_phone ? "Connected on your phone: hold, transfer and hang up work here too." : "Connected: speak to the caller.");
@@ -160,8 +213,10 @@ function onMessage(event) {
       held = m.on; $("hold").textContent = held ? "Resume" : "Hold";
       $("call-state").textContent = held ? "caller on hold" : "talking";
       break;
+    case "key_sent": say(`Key ${m.digit} sent to the caller.`); break;
+    case "signed_out": say("A supervisor signed you out."); break;
     case "call_ended":
-      callId = null; show("call", false); show("wrapup", true);
+      callId = null; show("call", false); show("wrapup", true); show("notes-part", true); $("disposition").focus();
       say(`Call ended: ${label(ENDINGS, m.reason)}.`);
       break;
     case "consult": {  // an attended transfer's consultation: dialling, talking, failed, ended
@@ -172,25 +227,106 @@ function onMessage(event) {
             ended: `The consultation with ${m.target} ended; the caller is still on hold.` }[m.state] || "");
       break;
     }
-    case "wrapped_up": show("wrapup", false); show("context", false); say("Wrap-up saved."); break;
+    case "wrapped_up":
+      show("wrapup", false); show("context", false); show("notes-part", false); say("Wrap-up saved."); loadMyCalls();
+      break;
     case "error": say(`Could not do that: ${m.message}`); if (m.code === 401) $("signin-error").textContent = m.message; break;
   }
 }
 
-async function signIn(token) {
+async function signIn(given) {
   $("signin-error").textContent = "";
-  try { await startAudio(); } catch (error) { $("signin-error").textContent = `No microphone: ${error.message}`; return; }
+  if (!context) {
+    try { await startAudio(); } catch (error) { $("signin-error").textContent = `No microphone: ${error.message}`; return; }
+  }
+  token = given;
+  connect();
+}
+
+// The websocket; a dropped connection is opened again (1, 2, 4 ... 15 s) with the same token, and the desk shows
+// the state the server holds. A refused token (4401) or a supervisor's sign-out (4403) shows the sign-in form.
+function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/agent/ws`);
-  socket.binaryType = "arraybuffer";
-  socket.onopen = () => socket.send(JSON.stringify({ type: "hello", token }));
-  socket.onmessage = onMessage;
-  socket.onclose = (event) => {
-    socket = null; callId = null;
-    show("desk", false); show("signin", true); setStatus("signed out");
-    $("signin-error").textContent = event.code === 4401 ? "Unknown or expired token." : `Disconnected (${event.code}).`;
+  const ws = new WebSocket(`${scheme}://${location.host}/agent/ws`);
+  socket = ws;
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => ws.send(JSON.stringify({ type: "hello", token }));
+  ws.onmessage = onMessage;
+  ws.onclose = (event) => {
+    if (socket !== ws) return;
+    socket = null; callId = null; stopRinging();
+    if (event.code === 4401 || event.code === 4403 || !token) {
+      token = null; signedOut = true;
+      show("desk", false); show("signin", true); setStatus("signed out");
+      $("signin-error").textContent = event.code === 4401 ? "Unknown or expired token."
+        : event.code === 4403 ? "A supervisor signed you out." : `Disconnected (${event.code}).`;
+      return;
+    }
+    show("call", false); show("offer", false);
+    const wait = Math.min(15, 2 ** retries++);
+    $("link").textContent = `connection lost: trying again in ${wait} s…`;
+    setTimeout(() => { if (token && !socket) connect(); }, wait * 1000);
   };
-  setInterval(() => send({ type: "ping" }), 10000);
+  if (!pinger) pinger = setInterval(() => send({ type: "ping" }), 10000);
+}
+
+function fillDispositions(list) {
+  const select = $("disposition");
+  select.replaceChildren(new Option("Disposition…", ""), ...list.map((d) => new Option(d.label, d.code)));
+}
+
+function setMuted(on) {
+  muted = on;
+  $("mute").textContent = on ? "Unmute" : "Mute";
+  $("mute").setAttribute("aria-pressed", String(on));
+  if (callId) $("call-state").textContent = held ? "caller on hold" : on ? "talking (muted)" : "talking";
+}
+
+// Between calls: my calls of the last 7 days, my numbers today, one call opened, a caller looked up.
+async function api(path) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || response.statusText);
+  return response.json();
+}
+function dayStart() {
+  const d = new Date(); d.setHours(0, 0, 0, 0);
+  const offset = -d.getTimezoneOffset(), sign = offset >= 0 ? "+" : "-", abs = Math.abs(offset);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T00:00:00${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+const minutes = (s) => (s === null || s === undefined ? "—" : clock(s * 1000));
+async function loadMyCalls() {
+  let mine;
+  try { mine = await api(`/agent/api/calls?days=7&today=${encodeURIComponent(dayStart())}`); }
+  catch (error) { $("my-numbers").replaceChildren(); say(`My calls: ${error.message}`); return; }
+  fill("my-numbers", [["Calls today", String(mine.today.calls)], ["Average handle today", minutes(mine.today.average_handle_s)],
+                      ["Calls in 7 days", String(mine.period.calls)], ["Average handle (7 days)", minutes(mine.period.average_handle_s)]]);
+  const body = $("my-calls").tBodies[0];
+  body.replaceChildren(...mine.calls.map((c) => {
+    const tr = document.createElement("tr");
+    const when = new Date(c.started_at);
+    const open = document.createElement("a"); open.href = "#"; open.textContent = when.toLocaleString();
+    open.onclick = (event) => { event.preventDefault(); openMyCall(c.call_id); };
+    const cells = [open, c.caller_number || "withheld", sentence(c.outcome) + (c.disposition ? ` · ${words(c.disposition)}` : ""),
+                   minutes(c.duration_s)];
+    tr.append(...cells.map((x) => { const td = document.createElement("td"); td.append(x); return td; }));
+    return tr;
+  }));
+  if (!mine.calls.length) body.innerHTML = '<tr><td class="none" colspan="4">none</td></tr>';
+}
+async function openMyCall(id) {
+  let call;
+  try { call = await api(`/agent/api/calls/${encodeURIComponent(id)}`); } catch (error) { say(error.message); return; }
+  $("my-call-when").textContent = `${new Date(call.started_at).toLocaleString()} · ${call.caller_number || "withheld"}`;
+  $("my-call-lines").replaceChildren(...call.timeline.map((e) => {
+    const li = document.createElement("li");
+    li.className = e.what;
+    const when = document.createElement("time"); when.textContent = new Date(e.at).toLocaleTimeString();
+    const who = document.createElement("span"); who.className = "speaker"; who.textContent = `${sentence(e.what)}: `;
+    li.append(when, who, document.createTextNode(e.text || e.detail || ""));
+    return li;
+  }));
+  show("my-call", true);
 }
 
 $("signin-form").onsubmit = (event) => { event.preventDefault(); signIn($("token").value.trim()); };
@@ -199,9 +335,28 @@ $("away").onclick = () => send({ type: "status", status: "away" });
 $("accept").onclick = () => { if (offer) send({ type: "accept", offer_id: offer.offer_id }); };
 $("decline").onclick = () => {
   if (offer) send({ type: "decline", offer_id: offer.offer_id });
-  offer = null; show("offer", false); clearInterval(waitTimer);
+  offer = null; show("offer", false); clearInterval(waitTimer); stopRinging();
 };
 $("hold").onclick = () => send({ type: "hold", on: !held });
+$("mute").onclick = () => setMuted(!muted);
+$("notify").onclick = async () => { await Notification.requestPermission(); offerNotifications(); };
+for (const key of document.querySelectorAll("#agent-keypad button")) key.onclick = () => send({ type: "key", digit: key.textContent });
+$("my-call-close").onclick = () => show("my-call", false);
+$("contact-form").onsubmit = async (event) => {
+  event.preventDefault();
+  try {
+    const c = await api(`/agent/api/contacts?number=${encodeURIComponent($("contact-number").value.trim())}`);
+    fill("contact", [["Name", c.name], ["Number", c.number], ["Email", c.email], ["Tier / city", [c.tier, c.city].filter(Boolean).join(", ") || null]]);
+  } catch (error) { fill("contact", [["Not found", error.message]]); }
+};
+// Shortcuts: Alt + a letter, so typing in the notes never triggers one.
+const SHORTCUTS = { a: "accept", d: "decline", h: "hold", m: "mute", x: "hang-up" };
+document.addEventListener("keydown", (event) => {
+  const id = event.altKey && !event.ctrlKey && !event.metaKey ? SHORTCUTS[event.key.toLowerCase()] : null;
+  if (!id || $(id).closest("[hidden]")) return;
+  event.preventDefault();
+  $(id).click();
+});
 $("transfer").onclick = () => {
   const queue = $("transfer-queue").value, agent = $("transfer-agent").value.trim();
   const number = $("transfer-number").value.trim();  // a blind transfer out of callpilot
