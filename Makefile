@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test venv model lint typecheck pytest bench clean test-fast
+.PHONY: run test venv model lint typecheck pytest bench clean test-fast screenshots
 
 # The venv: torch first (the CPU build on this machine's disk), then the pinned lock file.
 $(STAMP): requirements.lock pyproject.toml
@@ -43,6 +43,10 @@ test: lint typecheck pytest
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not slow and not rasa"
+
+# The pages' screenshots in docs/screenshots/ (README), taken by the desk and floor browser test.
+screenshots: model
+	CALLPILOT_SCREENSHOTS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/test_browser_floor.py
 
 bench: model
 	$(BIN)/python bench/nlu_benchmark.py

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 UNAUTHORIZED_CLOSE = 4401  # the websocket twin of HTTP 401
 UNAVAILABLE_CLOSE = 1013  # try again later: the handoff service is not running
 HELLO_TIMEOUT_S = 10.0
-WEB_FILES = {"agent.html": "text/html", "agent.js": "text/javascript", "supervisor.html": "text/html"}
+WEB_FILES = {"agent.html": "text/html", "agent.js": "text/javascript", "supervisor.html": "text/html",
+             "supervisor.js": "text/javascript"}
 
 Deps = Callable[[], tuple[HandoffService, AudioBridge] | None]
 MAX_DAYS = 31

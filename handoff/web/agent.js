@@ -27,6 +27,7 @@ function tickStatus() {
   $("status-time").textContent = signedOut ? "" : `for ${clock(Date.now() - statusSince)}`;
 }
 setInterval(tickStatus, 1000);
+setInterval(() => { if (token && socket && !callId) loadMyCalls(); }, 60000);
 function send(message) {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
 }
@@ -228,7 +229,8 @@ function onMessage(event) {
       break;
     }
     case "wrapped_up":
-      show("wrapup", false); show("context", false); show("notes-part", false); say("Wrap-up saved."); loadMyCalls();
+      show("wrapup", false); show("context", false); show("notes-part", false); say("Wrap-up saved.");
+      for (const ms of [300, 2000, 6000]) setTimeout(loadMyCalls, ms);  // the records are written a moment later
       break;
     case "error": say(`Could not do that: ${m.message}`); if (m.code === 401) $("signin-error").textContent = m.message; break;
   }
