@@ -92,6 +92,9 @@ class ServicePort:
     async def request_callback(self, call_id: str) -> str:
         return (await self.service.request_callback(call_id)).number
 
+    async def transcript_line(self, call_id: str, speaker: str, text: str) -> None:
+        await self.bridge.said(call_id, speaker, text)
+
 
 def bot_resumer(engine: DialogueEngine, clock: Callable[[], float] = time.time) -> Callable[[str], None]:
     """`resume_bot(call_id)`: the conversation leaves handoff mode, so the caller's next words reach the bot."""

@@ -170,6 +170,9 @@ class Settings(BaseModel):
     max_calls: int = Field(100, ge=1)
     shutdown_drain_s: float = Field(10.0, ge=0, le=600)  # on SIGTERM, AudioSocket calls may finish this long
     record_calls: bool = False
+    # Transcribe both sides while an agent talks to a caller: live on the agent's desk and in the call's record
+    # (costs an ASR stream per side for each agent call).
+    agent_transcript: bool = True
     recordings_dir: Path = Path("results/recordings")
     recording_announcement: str | None = None  # None: the default "This call may be recorded..."
     call_log: Path = Path("results/calls.jsonl")

@@ -75,6 +75,7 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
     return PipelineSettings(
         endpoint=endpoint,
         record_calls=settings.record_calls,
+        agent_transcript=settings.agent_transcript,
         recordings_dir=settings.recordings_dir,
         announcement=settings.recording_announcement,
         id_patterns=tuple(id_patterns(settings.data_dir)),

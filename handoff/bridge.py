@@ -33,7 +33,8 @@ FRAME_BYTES = BRIDGE_RATE // 50 * 2  # 20 ms of PCM16
 MAX_MESSAGE_BYTES = FRAME_BYTES * 10  # a browser may batch up to 200 ms; more is a bug or abuse
 
 Side = Literal["caller", "agent", "consult_agent", "consult_target", "supervisor"]
-Channel = Literal["to_agent", "to_caller", "control", "keys", "consult_up", "consult_down", "whisper", "barge"]
+Channel = Literal["to_agent", "to_caller", "control", "keys", "consult_up", "consult_down", "whisper", "barge",
+                  "transcript"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,16 @@ class CallerKey:
     digit: str
 
 
+@dataclass(frozen=True)
+class SaidLine:
+    """A line the caller or the agent said, transcribed on the call's side, for the agent's desktop."""
+
+    speaker: str
+    text: str
+
+
 DIGITS = frozenset("0123456789*#ABCD")
+MAX_LINE_CHARS = 2000
 
 
 class BadAudio(ValueError):
@@ -165,6 +175,13 @@ class AudioBridge:
             raise ValueError(f"not a phone key: {digit!r}")
         await self.redis.publish(self.channel(call_id, "keys"), json.dumps({"digit": digit}))
 
+    async def said(self, call_id: str, speaker: str, text: str) -> None:
+        """A transcribed line of the agent leg (`caller` or `agent`), for the desktop's live transcript."""
+        if speaker not in ("caller", "agent"):
+            raise ValueError(f"speaker must be caller or agent, got {speaker!r}")
+        await self.redis.publish(self.channel(call_id, "transcript"),
+                                 json.dumps({"speaker": speaker, "text": text[:MAX_LINE_CHARS]}))
+
     def listen(self, call_id: str, side: Side) -> BridgeListener:
         """What one side hears: `async with bridge.listen(id, "caller") as heard: async for item in heard`.
 
@@ -183,7 +200,8 @@ class AudioBridge:
             channels = (self.channel(call_id, "to_agent"),)
             mixed = self.channel(call_id, "to_caller")
         else:
-            channels = (self.channel(call_id, "to_agent"), self.channel(call_id, "keys"))
+            channels = (self.channel(call_id, "to_agent"), self.channel(call_id, "keys"),
+                        self.channel(call_id, "transcript"))
             mixed = self.channel(call_id, "whisper")
         return BridgeListener(self.redis.pubsub(), channels, mixed)
 
@@ -198,6 +216,7 @@ class BridgeListener:
         self._mixer = FrameMixer()
         self._control = next((c for c in channels if c.endswith(":control")), None)
         self._keys = next((c for c in channels if c.endswith(":keys")), None)
+        self._said = next((c for c in channels if c.endswith(":transcript")), None)
 
     async def __aenter__(self) -> BridgeListener:
         await self._pubsub.subscribe(*self._channels)
@@ -213,10 +232,10 @@ class BridgeListener:
         await self._pubsub.unsubscribe()
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    def __aiter__(self) -> AsyncIterator[bytes | HoldSignal | CallerKey]:
+    def __aiter__(self) -> AsyncIterator[bytes | HoldSignal | CallerKey | SaidLine]:
         return self._items()
 
-    async def _items(self) -> AsyncIterator[bytes | HoldSignal | CallerKey]:
+    async def _items(self) -> AsyncIterator[bytes | HoldSignal | CallerKey | SaidLine]:
         while True:
             message: dict[str, Any] | None = await self._pubsub.get_message(
                 ignore_subscribe_messages=True, timeout=1.0
@@ -229,6 +248,9 @@ class BridgeListener:
                 yield HoldSignal(bool(json.loads(data).get("hold")))
             elif channel == self._keys:
                 yield CallerKey(str(json.loads(data).get("digit")))
+            elif channel == self._said:
+                line = json.loads(data)
+                yield SaidLine(str(line.get("speaker")), str(line.get("text")))
             elif isinstance(data, bytes) and channel == self._mixed:
                 alone = self._mixer.extra(data)
                 if alone is not None:

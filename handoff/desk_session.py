@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from handoff.bridge import BRIDGE_RATE, DIGITS, FRAME_BYTES, AudioBridge, BadAudio, CallerKey
+from handoff.bridge import BRIDGE_RATE, DIGITS, FRAME_BYTES, AudioBridge, BadAudio, CallerKey, SaidLine
 from handoff.errors import HandoffError, IllegalTransition, NotYourCall, OfferTaken, UnknownCall, UnknownQueue
 from handoff.events import CallEnded, ConsultUpdate, OnPhone, SignedOut, to_dict
 from handoff.model import Agent, AgentStatus
@@ -291,6 +291,9 @@ class DeskSession:
             async for item in heard:
                 if isinstance(item, CallerKey):
                     await self._send_json({"type": "caller_key", "call_id": call_id, "digit": item.digit})
+                elif isinstance(item, SaidLine):
+                    await self._send_json({"type": "transcript", "call_id": call_id, "speaker": item.speaker,
+                                           "text": item.text})
                 elif isinstance(item, bytes) and not self.held:
                     await self._send_bytes(item)
 

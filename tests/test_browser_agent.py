@@ -66,6 +66,7 @@ class Caller(threading.Thread):
         self.closed_by_server = False
         self.error: BaseException | None = None
         self.keys: list[str] = []  # keys to press (as Twilio DTMF events), from the test's thread
+        self.lines: list[bytes] = []  # speech to say now (8 kHz PCM), from the test's thread
 
     def run(self) -> None:
         try:
@@ -82,6 +83,10 @@ class Caller(threading.Thread):
             for index in range(len(audio) // FRAME):
                 while self.keys:
                     line.send_dtmf(self.keys.pop(0))
+                if self.lines:  # said now, in place of the script's silence
+                    at = index * FRAME
+                    said = self.lines.pop(0)
+                    audio = audio[:at] + said + audio[at + len(said):]
                 line.send_audio(audio[index * FRAME : (index + 1) * FRAME])
                 await line.flush()
                 got = b"".join(e.pcm for e in line.events() if isinstance(e, AudioOut))

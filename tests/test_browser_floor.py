@@ -1,7 +1,8 @@
 """The desks people work at all day, in headless Chromium against a real `callpilot run`:
 
-1. The agent's desk: a call rings (ring tone, browser notification), the agent answers with Alt+A, hangs up
-   with Alt+X, must pick a disposition, and finds the call in "My calls" with its transcript.
+1. The agent's desk: a call rings (ring tone, browser notification), the agent answers with Alt+A, sees the
+   live transcript of both sides, hangs up with Alt+X, must pick a disposition, and finds the call in "My
+   calls" with its transcript.
 2. The supervisor's floor: the wallboard shows the queue; the supervisor changes the queue to ring all agents
    and the next call rings both (Alice in Chromium, Bob on a scripted desk); Bob answers; the supervisor listens
    in, whispers (Bob hears it, the caller does not: checked by transcription) and barges in (now the caller hears
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -118,6 +120,7 @@ def test_the_agent_desk_and_the_supervisor_floor_in_a_browser(tmp_path: Path) ->
     alice_mic = espeak_wav(tmp_path / "alice.wav", "Hello, this is Alice. How can I help you today?", 16000, pad_s=0.8)
     supervisor_mic = espeak_wav(tmp_path / "supervisor.wav", WHISPER_WORDS, 16000, pad_s=0.6)
     ask = read_pcm(espeak_wav(tmp_path / "ask.wav", "I want to talk to a human agent please", RATE, pad_s=0.0))
+    kettle = read_pcm(espeak_wav(tmp_path / "kettle.wav", "My new kettle arrived broken yesterday", RATE, pad_s=0.0))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**server_env(tmp_path), "CALLPILOT_RECORD_CALLS": "true"}
@@ -166,7 +169,11 @@ def test_the_agent_desk_and_the_supervisor_floor_in_a_browser(tmp_path: Path) ->
             expect(desk.locator("#mute")).to_have_text("Unmute")
             desk.keyboard.press("Alt+m")
             desk.fill("#notes", "wanted a person about the kettle")
-            desk.wait_for_timeout(3_000)
+            first.lines.append(kettle)  # the caller answers Alice: both sides appear in the live transcript
+            said = {side: desk.locator(f"#live-lines li.{side}", has_text=re.compile(words, re.I)).first
+                    for side, words in (("caller", "kettle|broken"), ("agent", "alice|help"))}
+            expect(said["caller"]).to_be_visible(timeout=30_000)
+            expect(said["agent"]).to_be_visible(timeout=30_000)
             shot(desk, "agent-desk-on-call")
             desk.keyboard.press("Alt+x")
             expect(desk.locator("#wrapup")).to_be_visible(timeout=10_000)

@@ -48,6 +48,7 @@ class ScriptedPort:
         self.agent_audio: asyncio.Queue[bytes | Hold] = asyncio.Queue()
         self.keys_to_agent: list[str] = []
         self.callbacks: list[str] = []
+        self.said: list[tuple[str, str]] = []
 
     async def request(self, call_id: str, decision: HandoffDecision, *, language: str) -> None:
         self.requests.append((call_id, decision))
@@ -72,6 +73,9 @@ class ScriptedPort:
     async def request_callback(self, call_id: str) -> str:
         self.callbacks.append(call_id)
         return "+16175550142"
+
+    async def transcript_line(self, call_id: str, speaker: str, text: str) -> None:
+        self.said.append((speaker, text))
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +169,10 @@ class Call:
         return [str(e.data["text"]) for e in log if e.kind is LifecycleKind.TURN and e.data.get("speaker") == "bot"]
 
     def caller_turns(self) -> int:
+        """The caller's turns with the bot (lines said to an agent, `leg: agent`, are not turns)."""
         log = self.pipeline.services.call_log.events
-        return sum(1 for e in log if e.kind is LifecycleKind.TURN and e.data.get("speaker") == "caller")
+        return sum(1 for e in log if e.kind is LifecycleKind.TURN and e.data.get("speaker") == "caller"
+                   and e.data.get("leg") != "agent")
 
     def quiet(self) -> bool:
         state = self.pipeline.state
@@ -259,6 +265,12 @@ def test_agent_voice_reaches_the_caller_the_bot_stays_silent_then_takes_the_call
         assert call.caller_turns() == turns and len(call.bot_said()) == said, "the bot spoke or listened"
         assert rms(bytes(port.heard_by_agent)) > 300  # the caller's words went to the agent (16 kHz)
         assert len(port.heard_by_agent) >= len(caller_words) * 2 * 0.9
+        # ... and were transcribed for the agent's desk and the call log (the agent's tone says nothing)
+        await call.until(lambda: port.said)
+        assert port.said[0][0] == "caller" and "order" in port.said[0][1].lower(), port.said
+        log = call.pipeline.services.call_log.events
+        lines = [e.data for e in log if e.kind is LifecycleKind.TURN and e.data.get("leg") == "agent"]
+        assert lines and lines[0]["speaker"] == "caller" and lines[0]["text"] == port.said[0][1]
         recorder = call.pipeline.recorder
         assert recorder is not None
         right = np.frombuffer(recorder.stereo_pcm(), "<i2").reshape(-1, 2)[:, 1].astype("<i2").tobytes()

@@ -75,7 +75,7 @@ def _on_answered(row: CallRecord, e: RecordEvent) -> None:
 
 def _on_turn(row: CallRecord, e: RecordEvent) -> None:
     speaker = str(e.data.get("speaker", "caller"))
-    if speaker == "caller":
+    if speaker == "caller" and e.data.get("leg") != "agent":  # turns with the bot (the agent leg's lines are not)
         row.turns += 1
     elif speaker == "bot" and row.answered_at is None and str(e.data.get("text") or "").strip():
         row.answered_at = e.at  # a text conversation's first reply (or a call log without `answered`)
@@ -93,8 +93,8 @@ def _on_turn(row: CallRecord, e: RecordEvent) -> None:
 
 
 def _agent_line(row: CallRecord, e: RecordEvent, text: str) -> None:
-    """The agent's part of the call in the transcript: what happened on the agent leg, in brackets (the
-    agent's words are not transcribed)."""
+    """The agent's part of the call in the transcript: what happened on the agent leg, in brackets (the words
+    themselves arrive as turns with `leg: agent`, when `agent_transcript` is on)."""
     row.transcript = [*row.transcript, {"at": e.at.isoformat(), "speaker": "agent", "text": _text(text)}]
 
 

@@ -198,6 +198,7 @@ function onMessage(event) {
       callId = m.call_id; held = false; offer = null; clearInterval(waitTimer); stopRinging(); setMuted(false);
       if (m.context) showContext(m.context);
       show("offer", false); show("call", true); show("wrapup", false); show("notes-part", true); $("notes").value = "";
+      $("live-lines").replaceChildren();
       $("call-state").textContent = "talking"; $("hold").textContent = "Hold";
       $("caller-keys").hidden = true; $("caller-keys").dataset.keys = "";
       say(m.on_phone ? "Connected on your phone: hold, transfer and hang up work here too." : "Connected: speak to the caller.");
@@ -215,6 +216,7 @@ function onMessage(event) {
       $("call-state").textContent = held ? "caller on hold" : "talking";
       break;
     case "key_sent": say(`Key ${m.digit} sent to the caller.`); break;
+    case "transcript": if (m.call_id === callId) addLiveLine(m.speaker, m.text); break;
     case "signed_out": say("A supervisor signed you out."); break;
     case "call_ended":
       callId = null; show("call", false); show("wrapup", true); show("notes-part", true); $("disposition").focus();
@@ -270,6 +272,18 @@ function connect() {
     setTimeout(() => { if (token && !socket) connect(); }, wait * 1000);
   };
   if (!pinger) pinger = setInterval(() => send({ type: "ping" }), 10000);
+}
+
+// What the caller and the agent say, transcribed on the call's side (setting agent_transcript).
+function addLiveLine(speaker, text) {
+  const li = document.createElement("li");
+  li.className = speaker;
+  const when = document.createElement("time"); when.textContent = new Date().toLocaleTimeString();
+  const who = document.createElement("span"); who.className = "speaker";
+  who.textContent = speaker === "agent" ? "You: " : "Caller: ";
+  li.append(when, who, document.createTextNode(text));
+  $("live-lines").append(li);
+  li.scrollIntoView({ block: "nearest" });
 }
 
 function fillDispositions(list) {

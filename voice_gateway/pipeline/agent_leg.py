@@ -22,6 +22,7 @@ from voice_gateway.pipeline.handoff_port import (
     LegUpdate,
     NoAgent,
     QueueClosed,
+    Transcriber,
 )
 from voice_gateway.pipeline.hold import AgentAudio, HoldMusic, ToBridge, beep_frames
 from voice_gateway.pipeline.leg_states import LEG_TRANSITIONS, IllegalLegTransition, Leg
@@ -58,6 +59,7 @@ class AgentLeg:
         self._offer: OverflowOffer | None = None  # the overflow choices, while the caller may pick one
         self._overflow_targets: dict[str, str | None] = {}
         self.language = "en"  # the caller's, from the handoff request: what the leg says is said in it
+        self._transcript: Transcriber | None = None  # both sides' words while an agent has the caller
 
     def move(self, event: str) -> Leg:
         try:
@@ -97,6 +99,8 @@ class AgentLeg:
             self.voicemail_bytes += len(pcm16)
         if self.state is not Leg.AGENT:
             return
+        if self._transcript is not None:
+            self._transcript.feed("caller", pcm16)
         for frame in frames:
             await self.port.send_to_agent(self.call_id, frame)
             self.frames_to_agent += 1
@@ -144,6 +148,8 @@ class AgentLeg:
                 self._agent_audio.clear()
                 self._listening = asyncio.create_task(self._listen_to_agent(), name=f"agent-{self.call_id}")
                 self.host.log_leg("agent_joined", agent_id=update.agent_id, agent=update.name)
+                if self._transcript is None:
+                    self._transcript = self.host.transcriber(self._said)
                 await self.host.show("agent", update.name)
             case AgentGone(reason=reason, requeued=requeued, target=target):
                 await self._agent_gone(reason, requeued, target)
@@ -253,10 +259,20 @@ class AgentLeg:
                 elif self.state is Leg.AGENT:
                     self._agent_audio.push(item)
                     self.frames_from_agent += 1
+                    if self._transcript is not None:
+                        self._transcript.feed("agent", item)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("call %s: the agent's audio stopped", self.call_id)
+
+    async def _said(self, speaker: str, text: str) -> None:
+        """A transcribed line of the agent leg: into the call log and onto the agent's desktop."""
+        self.host.log_said(speaker, text)
+        try:
+            await self.port.transcript_line(self.call_id, speaker, text)
+        except Exception:
+            log.exception("call %s: a transcript line did not reach the agent", self.call_id)
 
     async def _stop_listening(self) -> None:
         task, self._listening = self._listening, None
@@ -264,6 +280,9 @@ class AgentLeg:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        transcript, self._transcript = self._transcript, None
+        if transcript is not None:
+            await transcript.close()
 
     async def close(self, *, caller_hung_up: bool) -> None:
         """The call ended: stop both tasks and tell the handoff side if the caller left while it had the call."""

@@ -6,7 +6,7 @@ and translates the service's events into the updates below.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -87,6 +87,21 @@ class HandoffPort(Protocol):
         """Put the caller on the callback list (at the number they call from); returns that number."""
         ...
 
+    async def transcript_line(self, call_id: str, speaker: str, text: str) -> None:
+        """A line the caller or the agent said while talking to each other: to the agent's desktop."""
+        ...
+
+
+class Transcriber(Protocol):
+    """Transcribes both sides of the agent leg (`leg_transcript.LegTranscript`)."""
+
+    def feed(self, speaker: str, pcm16: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+LineSink = Callable[[str, str], Awaitable[None]]
+
 
 class LegHost(Protocol):
     """What the leg asks of its call (CallPipeline implements it)."""
@@ -102,6 +117,14 @@ class LegHost(Protocol):
     async def show(self, status: str, detail: str = "") -> None: ...
 
     def log_leg(self, stage: str, **data: object) -> None: ...
+
+    def log_said(self, speaker: str, text: str) -> None:
+        """What the caller or the agent said on the agent leg, into the call log (the records' transcript)."""
+        ...
+
+    def transcriber(self, emit: LineSink) -> Transcriber | None:
+        """A transcriber for the agent leg whose lines go to `emit` (None: not transcribed)."""
+        ...
 
     def voicemail_audio(self, pcm16: bytes) -> None:
         """The caller's message, as it is spoken (written to disk as it comes)."""

@@ -8,6 +8,8 @@ from typing import Protocol
 from voice_gateway.call_log import LifecycleKind
 from voice_gateway.events import DisplayStatus
 from voice_gateway.pipeline.call_records import CallRecords
+from voice_gateway.pipeline.handoff_port import LineSink, Transcriber
+from voice_gateway.pipeline.leg_transcript import LegTranscript
 from voice_gateway.pipeline.services import VoiceServices
 from voice_gateway.pipeline.state import CallState, Phase, Signal
 from voice_gateway.transports import CallConnection
@@ -70,6 +72,16 @@ class PipelineLegHost:
     def log_leg(self, stage: str, **data: object) -> None:
         assert self._call.records is not None
         self._call.records.log(LifecycleKind.HANDOFF, stage=stage, **data)
+
+    def log_said(self, speaker: str, text: str) -> None:
+        assert self._call.records is not None
+        self._call.records.log(LifecycleKind.TURN, speaker=speaker, text=text, leg="agent")
+
+    def transcriber(self, emit: LineSink) -> Transcriber | None:
+        state, services = self._call.state, self._call.services
+        if state is None or not services.settings.agent_transcript:
+            return None
+        return LegTranscript(services, state.call_id, state.sample_rate, emit)
 
     def voicemail_audio(self, pcm16: bytes) -> None:
         assert self._call.records is not None

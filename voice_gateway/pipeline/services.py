@@ -63,6 +63,7 @@ class PipelineSettings:
     endpoint: EndpointConfig = field(default_factory=lambda: EndpointConfig(min_speech_ms=240))
     barge_in: bool = True
     inband_dtmf: bool = True
+    agent_transcript: bool = True  # transcribe both sides while an agent has the caller (desk + records)
     # Playback
     lead_ms: int = 100  # bot audio sent ahead of playback; what a `clear` has to drop at most
     voice: str | None = None
