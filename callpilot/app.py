@@ -33,6 +33,7 @@ from callpilot.trainer.page import mount_trainer
 from callpilot.trainer.runtime import TrainerRuntime
 from callpilot.trainer.worker import activated_on_workbench
 from callpilot.voice import mount_voice
+from callpilot.voicemails import RecordsVoicemails
 from callpilot.wallboard import RecordsQueueDay
 from handoff.desk import desk_router
 
@@ -142,7 +143,8 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     # /agent, /agent/ws, /agent/api; /supervisor behind a supervisor or admin API key
     app.include_router(desk_router(handoff.deps, supervisor_auth=ApiKeySessions(
         app, secure_cookie=secure_cookies(settings.public_url)), divert=voice.divert, history=RecordsDeskHistory(app),
-        queue_day=RecordsQueueDay(app, service_level_s=settings.service_level_s)))
+        queue_day=RecordsQueueDay(app, service_level_s=settings.service_level_s),
+        voicemails=RecordsVoicemails(app, settings.recordings_dir)))
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
     mount_history(app, settings, ops.database)  # /calls: the call history pages
     voice.observer = ops.observer

@@ -24,7 +24,7 @@ from handoff.desk_session import DeskSession, agent_json, error_code
 from handoff.errors import HandoffError, UnknownAgent
 from handoff.model import Agent
 from handoff.service import HandoffService
-from handoff.supervisor_actions import supervisor_actions_router
+from handoff.supervisor_actions import VoicemailBox, supervisor_actions_router
 from handoff.supervisor_page import DivertSwitch, QueueDay, SupervisorAuth, SupervisorGate, supervisor_router
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def web_file(name: str) -> str:
 
 def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None,
                 divert: DivertSwitch | None = None, history: DeskHistory | None = None,
-                queue_day: QueueDay | None = None) -> APIRouter:
+                queue_day: QueueDay | None = None, voicemails: VoicemailBox | None = None) -> APIRouter:
     """The routes; `deps()` returns the running service and bridge (None while they start or after a failure);
     `supervisor_auth` checks the API keys and sessions of `/supervisor` (None: the page answers 503)."""
     router = APIRouter()
@@ -203,7 +203,7 @@ def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None,
     # The supervisor (behind a supervisor or admin API key).
 
     router.include_router(supervisor_router(lambda: running()[0], supervisor_auth, web_file, divert, queue_day))
-    router.include_router(supervisor_actions_router(running, SupervisorGate(supervisor_auth)))
+    router.include_router(supervisor_actions_router(running, SupervisorGate(supervisor_auth), voicemails))
 
     return router
 

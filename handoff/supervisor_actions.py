@@ -16,9 +16,11 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
 
 from handoff.bridge import AudioBridge, BadAudio
 from handoff.errors import HandoffError, IllegalTransition, UnknownAgent, UnknownQueue
@@ -37,6 +39,18 @@ CALL_CHECK_S = 1.0
 Running = Callable[[], tuple[HandoffService, AudioBridge]]
 
 
+class VoicemailBox(Protocol):
+    """Callers' messages from the records (callpilot.voicemails)."""
+
+    async def waiting(self) -> list[dict[str, Any]]:
+        """Messages not marked done, newest first: call_id, caller_number, queue, language, left_at."""
+        ...
+
+    async def audio(self, call_id: str) -> Path | None: ...
+
+    async def done(self, call_id: str) -> bool: ...
+
+
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body() or b"{}")
@@ -47,8 +61,40 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def supervisor_actions_router(running: Running, gate: SupervisorGate) -> APIRouter:
+def supervisor_actions_router(running: Running, gate: SupervisorGate,
+                              voicemails: VoicemailBox | None = None) -> APIRouter:
     router = APIRouter()
+
+    # Voicemails.
+
+    def box() -> VoicemailBox:
+        if voicemails is None:
+            raise HTTPException(503, "no call records here (the records database is not configured)")
+        return voicemails
+
+    @router.get("/supervisor/api/voicemails")
+    async def voicemail_list(request: Request) -> list[dict[str, Any]]:
+        """Messages callers left (overflow to voicemail) and nobody marked done yet, newest first."""
+        await gate.require(request)
+        return await box().waiting()
+
+    @router.get("/supervisor/api/voicemails/{call_id}.wav")
+    async def voicemail_audio(call_id: str, request: Request) -> FileResponse:
+        """The message as a WAV; every play is audited."""
+        credential = await gate.require(request)
+        path = await box().audio(call_id)
+        if path is None:
+            raise HTTPException(404, f"no voicemail for call {call_id[:80]!r}")
+        await gate.audit(credential, "voicemail.play", call_id)
+        return FileResponse(path, media_type="audio/wav")
+
+    @router.post("/supervisor/api/voicemails/{call_id}/done")
+    async def voicemail_done(call_id: str, request: Request) -> dict[str, Any]:
+        credential = await gate.require(request)
+        if not await box().done(call_id):
+            raise HTTPException(404, f"no voicemail for call {call_id[:80]!r}")
+        await gate.audit(credential, "voicemail.done", call_id)
+        return {"done": call_id}
 
     # Queues.
 

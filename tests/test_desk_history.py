@@ -4,6 +4,7 @@ talked to; another agent's calls and callers stay closed."""
 
 from __future__ import annotations
 
+import wave
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from bot.nlu import NLUEngine
 from callpilot.app import create_app
 from callpilot.records.apikeys import create_key
 from callpilot.records.models import AuditEntry, CallRecord
+from callpilot.records.projection import RecordEvent
+from callpilot.records.writer import store_events
 from callpilot.settings import Settings
 from handoff import agents_path
 from handoff.directory import AgentDirectory
@@ -112,3 +115,48 @@ def test_the_wallboard_counts_each_queues_day_from_the_records(tmp_path: Path, n
     assert orders["service_level"] == pytest.approx(1 / 3) and orders["asa_s"] == pytest.approx(22.5)
     assert board["queues"]["tech"]["offered"] == 1
     assert board["thresholds"]["service_level"] == {"amber": 0.8, "red": 0.6, "below": True}
+
+
+def test_voicemails_are_listed_played_and_marked_done_by_a_supervisor(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    """Two callers left messages (through the call log's `voicemail` stage, as the pipeline logs it); one record
+    points outside the recordings folder and is never served. Plays and done marks are audited."""
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    message = recordings / "voicemail-vm-1.wav"
+    with wave.open(str(message), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(16000))
+    config = Settings.load(None, {}, data_dir=ROOT / "nlu_data", state_dir=tmp_path / "var",
+                           database_url=f"sqlite:///{tmp_path / 'rec.db'}", audiosocket_port=0,
+                           call_log=tmp_path / "calls.jsonl", recordings_dir=recordings)
+    app = create_app(config, engine=nlu_engine)
+    app.state.voice.start_loading = lambda: None
+    now = datetime.now(UTC)
+
+    def left_message(call_id: str, path: Path, at: datetime) -> list[RecordEvent]:
+        return [RecordEvent(call_id, "started", at, {"transport": "twilio", "caller": "+16175550142"}),
+                RecordEvent(call_id, "handoff", at + timedelta(seconds=5), {"reason": "caller_asked", "skill": "orders"}),
+                RecordEvent(call_id, "handoff", at + timedelta(seconds=60), {"stage": "voicemail", "path": str(path)}),
+                RecordEvent(call_id, "ended", at + timedelta(seconds=90), {"reason": "hangup"})]
+
+    with TestClient(app) as client:
+        with app.state.records.database.session() as session:
+            store_events(session, [*left_message("vm-1", message, now - timedelta(minutes=30)),
+                                   *left_message("vm-2", tmp_path / "elsewhere.wav", now - timedelta(minutes=10))],
+                         retention_days=30)
+        with app.state.database.session() as session:
+            supervisor, admin = create_key(session, "supervisor", "floor"), create_key(session, "admin", "ops")
+        as_supervisor = {"Authorization": f"Bearer {supervisor}"}
+        assert client.get("/supervisor/api/voicemails").status_code == 401
+        listed = client.get("/supervisor/api/voicemails", headers=as_supervisor).json()
+        assert [v["call_id"] for v in listed] == ["vm-2", "vm-1"] and listed[1]["caller_number"] == "+16175550142"
+        played = client.get("/supervisor/api/voicemails/vm-1.wav", headers=as_supervisor)
+        assert played.status_code == 200 and played.content[:4] == b"RIFF"
+        assert client.get("/supervisor/api/voicemails/vm-2.wav", headers=as_supervisor).status_code == 404
+        assert client.post("/supervisor/api/voicemails/vm-1/done", headers=as_supervisor).json() == {"done": "vm-1"}
+        assert [v["call_id"] for v in client.get("/supervisor/api/voicemails", headers=as_supervisor).json()] == ["vm-2"]
+        assert client.post("/supervisor/api/voicemails/nope/done", headers=as_supervisor).status_code == 404
+        audit = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {admin}"}).json()
+    assert {("voicemail.play", "vm-1"), ("voicemail.done", "vm-1")} <= {(a["action"], a["target"]) for a in audit}

@@ -137,6 +137,8 @@ def _on_other_stage(row: CallRecord, e: RecordEvent) -> None:
     entry = {"stage": stage, "at": e.at.isoformat(),
              **{k: _jsonable(v) for k, v in e.data.items() if k != "stage"}}
     row.extra = {**row.extra, "leg": [*row.extra.get("leg", []), entry][-MAX_UNKNOWN:]}
+    if stage == "voicemail" and e.data.get("path"):  # for the supervisor's list, until marked done
+        row.extra = {**row.extra, "voicemail": {"path": _text(e.data["path"]), "at": e.at.isoformat()}}
     if stage in LEG_WORDS:
         _agent_line(row, e, LEG_WORDS[stage])
     elif stage == "overflow":

@@ -30,6 +30,11 @@ function rows(id, items, cells) {
         button.onclick = () => fetch(`/supervisor/api/callbacks/${encodeURIComponent(value.done)}/done`,
                                      { method: "POST", credentials: "same-origin" });
         td.append(button);
+      } else if (value && value.player) {  // a voicemail: the browser's own player, loaded when played
+        const audio = document.createElement("audio");
+        audio.controls = true; audio.preload = "none";
+        audio.src = `/supervisor/api/voicemails/${encodeURIComponent(value.player)}.wav`;
+        td.append(audio);
       } else if (value && value.buttons) {  // actions on the row: [{label, run, name}]
         for (const b of value.buttons) {
           const button = document.createElement("button");
@@ -259,3 +264,21 @@ byId("m-listen").onclick = () => setMode("listen");
 byId("m-whisper").onclick = () => setMode("whisper");
 byId("m-barge").onclick = () => setMode("barge");
 byId("m-stop").onclick = () => stopMonitor();
+
+// Voicemails: play (audited) and mark done.
+let shownVoicemails = null;
+async function loadVoicemails() {
+  const reply = await fetch("/supervisor/api/voicemails", { credentials: "same-origin" });
+  const list = reply.ok ? await reply.json() : [];
+  const ids = JSON.stringify(list.map((v) => v.call_id));
+  if (ids === shownVoicemails) return;  // unchanged: a message being played keeps playing
+  shownVoicemails = ids;
+  rows("voicemails", list, (v) => [shortId(v.call_id), v.caller_number, label(QUEUES, v.queue),
+    v.left_at ? new Date(v.left_at).toLocaleString() : null, { player: v.call_id },
+    { buttons: [{ label: "Done", name: `voicemail-done-${v.call_id}`, run: async () => {
+      await fetch(`/supervisor/api/voicemails/${encodeURIComponent(v.call_id)}/done`, { method: "POST", credentials: "same-origin" });
+      shownVoicemails = null; loadVoicemails();
+    } }] }]);
+}
+loadVoicemails();
+setInterval(loadVoicemails, 15000);
