@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 let socket = null, context = null, node = null, stream = null;
 let offer = null, callId = null, held = false, muted = false, waitTimer = null;
 let token = null, statusSince = Date.now(), signedOut = true, retries = 0, pinger = null, ringer = null;
+let wanted = null;  // the state the agent chose (available / away): set again after a dropped connection
 
 function show(id, visible) { $(id).hidden = !visible; }
 function say(text) { $("message").textContent = text; }
@@ -182,6 +183,7 @@ function onMessage(event) {
       $("who").textContent = `${m.agent.name} · ${Object.keys(m.agent.skills).map((q) => label(QUEUES, q)).join(", ")}`;
       show("signin", false); show("desk", true); signedOut = false; retries = 0; $("link").textContent = "";
       setStatus(m.status || "offline", m.since);
+      if (wanted && m.status === "offline") send({ type: "status", status: wanted });  // back after a drop
       fillDispositions(m.dispositions || []);
       offerNotifications(); loadMyCalls();
       break;
@@ -260,7 +262,7 @@ function connect() {
     if (socket !== ws) return;
     socket = null; callId = null; stopRinging();
     if (event.code === 4401 || event.code === 4403 || !token) {
-      token = null; signedOut = true;
+      token = null; signedOut = true; wanted = null;
       show("desk", false); show("signin", true); setStatus("signed out");
       $("signin-error").textContent = event.code === 4401 ? "Unknown or expired token."
         : event.code === 4403 ? "A supervisor signed you out." : `Disconnected (${event.code}).`;
@@ -346,8 +348,8 @@ async function openMyCall(id) {
 }
 
 $("signin-form").onsubmit = (event) => { event.preventDefault(); signIn($("token").value.trim()); };
-$("available").onclick = () => send({ type: "status", status: "available" });
-$("away").onclick = () => send({ type: "status", status: "away" });
+$("available").onclick = () => { wanted = "available"; send({ type: "status", status: "available" }); };
+$("away").onclick = () => { wanted = "away"; send({ type: "status", status: "away" }); };
 $("accept").onclick = () => { if (offer) send({ type: "accept", offer_id: offer.offer_id }); };
 $("decline").onclick = () => {
   if (offer) send({ type: "decline", offer_id: offer.offer_id });
