@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from handoff.config import HandoffConfig
-from handoff.contacts import BackOfficeContacts, ContactLookup
+from handoff.contacts import BackOfficeContacts, BackOfficeOrders, ContactLookup
 from handoff.directory import AgentDirectory
 from handoff.redis_conn import Keys, async_client, sync_client
 from handoff.service import HandoffService, WrapUpSink
@@ -46,7 +46,8 @@ def build_service(settings: ServiceSettings, *, contacts: ContactLookup | None =
     return HandoffService(async_client(settings.redis_url), config=settings.handoff,
                           directory=AgentDirectory(agents_path(settings)),
                           contacts=contacts or BackOfficeContacts(), clock=clock, keys=keys,
-                          redis_url=settings.redis_url, wrap_up_sink=wrap_up_sink, redact=redact)
+                          redis_url=settings.redis_url, wrap_up_sink=wrap_up_sink, redact=redact,
+                          orders=BackOfficeOrders())
 
 
 def build_session_store(settings: ServiceSettings, *, keys: Keys | None = None) -> RedisSessionStore:

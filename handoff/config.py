@@ -169,6 +169,8 @@ class HandoffConfig(BaseModel):
     record_ttl_s: int = Field(default=86400, gt=0)  # finished calls stay readable this long
     agents_file: str | None = None  # default: <state_dir>/agents.json
     handle_time_weight: float = Field(default=0.3, gt=0, le=1)  # of the newest call in the handle-time average
+    # Whose midnight starts an agent's day (calls today, occupancy on the supervisor's floor).
+    timezone: str = "UTC"
     # The wrap-up codes the desk offers; an agent must pick one of them (a call taken on a phone gets "phone").
     dispositions: tuple[Disposition, ...] = Field(default=DEFAULT_DISPOSITIONS, min_length=1)
     # The supervisor's wallboard: when a queue's numbers turn amber and red.
@@ -183,6 +185,15 @@ class HandoffConfig(BaseModel):
         if unknown:
             raise ValueError(f"no wallboard number {', '.join(unknown)} (numbers: {', '.join(_default_thresholds())})")
         return {**_default_thresholds(), **value}
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
 
     @field_validator("dispositions")
     @classmethod

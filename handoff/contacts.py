@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.backoffice import BackOffice
-from handoff.model import Contact
+from handoff.model import Contact, RecentOrder
 
 
 class ContactLookup(Protocol):
@@ -34,3 +34,29 @@ class NoContacts:
 
     async def by_number(self, number: str) -> Contact | None:
         return None
+
+
+class OrderLookup(Protocol):
+    """The caller's recent orders by their number (the screen pop's "recent orders")."""
+
+    async def recent_orders(self, number: str) -> tuple[RecentOrder, ...]: ...
+
+
+class BackOfficeOrders:
+    """Orders of `bot.backoffice` (the demo company's order system) placed with the caller's number."""
+
+    def __init__(self, office: BackOffice | None = None, *, limit: int = 3) -> None:
+        self._office = office or BackOffice.demo()
+        self.limit = limit
+
+    async def recent_orders(self, number: str) -> tuple[RecentOrder, ...]:
+        return tuple(RecentOrder(number=o.number, status=o.status.value, ordered=o.order_date.isoformat(),
+                                 total=f"{o.total:.2f}", items=", ".join(f"{i.quantity} x {i.name}" for i in o.items))
+                     for o in self._office.orders_for_phone(number)[: self.limit])
+
+
+class NoOrders:
+    """No order system connected."""
+
+    async def recent_orders(self, number: str) -> tuple[RecentOrder, ...]:
+        return ()

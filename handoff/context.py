@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.dialogue.handoff import HandoffDecision
-from handoff.contacts import ContactLookup
+from handoff.contacts import ContactLookup, OrderLookup
 from handoff.model import HandoffContext, IntentScore, TranscriptLine
 
 Redactor = Callable[[str], str]
@@ -17,13 +17,15 @@ def _as_is(text: str) -> str:
 
 
 async def build_context(call_id: str, decision: HandoffDecision, *, queue: str, language: str,
-                        contacts: ContactLookup, now: float, redact: Redactor = _as_is) -> HandoffContext:
+                        contacts: ContactLookup, now: float, redact: Redactor = _as_is,
+                        orders: OrderLookup | None = None) -> HandoffContext:
     """Everything known about the caller: contact record, transcript, intents, slots, IVR path, why.
 
     Transcript, keys, summary and slot texts go through `redact` before they are stored (in Redis); the
     caller's number stays, as the contact look-up and a callback need it.
     """
     contact = await contacts.by_number(decision.caller_number) if decision.caller_number else None
+    recent = await orders.recent_orders(decision.caller_number) if orders and decision.caller_number else ()
     requested_at = decision.created_at or now
     return HandoffContext(
         call_id=call_id, queue=queue, priority=decision.priority, caller_number=decision.caller_number,
@@ -34,6 +36,7 @@ async def build_context(call_id: str, decision: HandoffDecision, *, queue: str, 
         slots={k: redact(v) if isinstance(v, str) else v for k, v in decision.slots.items()},
         ivr_path=tuple(decision.ivr_path), reason=decision.reason,
         summary=redact(decision.summary) if decision.summary else decision.summary, requested_at=requested_at,
+        recent_orders=recent,
     ).waited(now)
 
 

@@ -58,6 +58,17 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class RecentOrder:
+    """One of the caller's recent orders, as the screen pop shows it."""
+
+    number: str
+    status: str
+    ordered: str  # ISO date
+    total: str  # with its currency, as the order system writes it
+    items: str  # "2 x Kettle, 1 x Toaster"
+
+
+@dataclass(frozen=True)
 class TranscriptLine:
     """One turn of the bot conversation, with its time (Unix seconds)."""
 
@@ -96,6 +107,7 @@ class HandoffContext:
     summary: str
     requested_at: float
     wait_s: float = 0.0  # the wait so far, when this copy was made
+    recent_orders: tuple[RecentOrder, ...] = ()  # the caller's latest orders (by their number), newest first
 
     def waited(self, now: float) -> HandoffContext:
         """A copy with the wait so far filled in."""
@@ -116,6 +128,8 @@ class HandoffContext:
                         for i in self.intents],
             "slots": dict(self.slots), "ivr_path": list(self.ivr_path), "reason": self.reason,
             "summary": self.summary, "requested_at": self.requested_at, "wait_s": self.wait_s,
+            "recent_orders": [{"number": o.number, "status": o.status, "ordered": o.ordered, "total": o.total,
+                               "items": o.items} for o in self.recent_orders],
         }
 
     @classmethod
@@ -131,6 +145,7 @@ class HandoffContext:
             slots=dict(data.get("slots") or {}), ivr_path=tuple(data.get("ivr_path") or ()),
             reason=str(data.get("reason") or ""), summary=str(data.get("summary") or ""),
             requested_at=float(data["requested_at"]), wait_s=float(data.get("wait_s") or 0.0),
+            recent_orders=tuple(RecentOrder(**o) for o in data.get("recent_orders") or ()),
         )
 
 
@@ -180,7 +195,9 @@ class AgentView:
     since: float | None  # when the agent entered `status`; None: never signed in
     online: bool
     call_id: str | None = None
-    calls_taken: int = 0
+    calls_taken: int = 0  # since the floor's Redis began (the fewest-calls strategy counts these)
+    calls_today: int = 0  # in the floor's day (handoff.timezone)
+    occupancy: float | None = None  # busy / (signed in - away) today; None before a minute signed in
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ from handoff.errors import IllegalTransition
 from handoff.events import StatusChanged, encode
 from handoff.model import Agent, AgentStatus
 from handoff.redis_conn import Keys, as_str
+from handoff.shift import DAY_TTL_S, ShiftToday, day_start, shift_today, tally
 from handoff.states import agent_next
 from handoff.strategies import AgentSnapshot
 
 _BECOMES_IDLE = frozenset({"login", "ready"})
-_FIELDS = ("status", "since", "idle_since", "calls_taken", "call_id", "offer_id")
+_FIELDS = ("status", "since", "idle_since", "calls_taken", "call_id", "offer_id", "login_at")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class AgentRuntime:
     calls_taken: int
     call_id: str | None
     offer_id: str | None
+    login_at: float = 0.0  # when the agent last signed in (0: offline)
 
 
 def _runtime(data: Mapping[Any, Any]) -> AgentRuntime:
@@ -40,16 +42,17 @@ def _runtime(data: Mapping[Any, Any]) -> AgentRuntime:
     return AgentRuntime(status=AgentStatus(data.get("status") or "offline"), since=float(data.get("since") or 0),
                         idle_since=float(data.get("idle_since") or 0),
                         calls_taken=int(data.get("calls_taken") or 0), call_id=data.get("call_id") or None,
-                        offer_id=data.get("offer_id") or None)
+                        offer_id=data.get("offer_id") or None, login_at=float(data.get("login_at") or 0))
 
 
 class Presence:
     """Reads and moves agent states; every move goes through the table in `handoff.states`."""
 
     def __init__(self, client: aredis.Redis, keys: Keys, *, heartbeat_ttl_s: float,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], day_zone: str = "UTC") -> None:
         self._r = client
         self._keys = keys
+        self.day_zone = day_zone  # whose midnight starts an agent's day (handoff.shift)
         self._ttl_ms = int(heartbeat_ttl_s * 1000)
         self._clock = clock
 
@@ -85,8 +88,19 @@ class Presence:
                         fields["offer_id"] = ""
                     if new in (AgentStatus.AVAILABLE, AgentStatus.AWAY, AgentStatus.OFFLINE):
                         fields["call_id"] = ""
+                    if current.status is AgentStatus.OFFLINE and new is not AgentStatus.OFFLINE:
+                        fields["login_at"] = now
+                    elif new is AgentStatus.OFFLINE:
+                        fields["login_at"] = ""
+                    day, midnight = day_start(now, self.day_zone)
+                    added = tally(current.status, current.since, current.login_at, new, event, now, midnight)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(key, mapping=fields)
+                    if added:
+                        day_key = self._keys.agent_day(agent_id, day)
+                        for name, amount in added.items():
+                            pipe.hincrbyfloat(day_key, name, amount)
+                        pipe.expire(day_key, DAY_TTL_S)
                     if new is AgentStatus.AVAILABLE:
                         pipe.set(free, "1")
                     else:
@@ -121,6 +135,17 @@ class Presence:
                                                           "offer_id": offer_id})
         text = encode(StatusChanged(agent_id, AgentStatus.RINGING, AgentStatus.AVAILABLE))
         pipe.publish(self._keys.agent_channel(agent_id), text)  # supervisors poll snapshot()
+
+    async def today(self, runtimes: Sequence[tuple[str, AgentRuntime]]) -> dict[str, ShiftToday]:
+        """Each agent's calls today and busy / away / signed-in time (occupancy), in one round trip."""
+        now = self._clock()
+        day, midnight = day_start(now, self.day_zone)
+        async with self._r.pipeline(transaction=False) as pipe:
+            for agent_id, _ in runtimes:
+                pipe.hgetall(self._keys.agent_day(agent_id, day))
+            stored = await pipe.execute()
+        return {agent_id: shift_today(data, r.status, r.since, r.login_at, now, midnight)
+                for (agent_id, r), data in zip(runtimes, stored, strict=True)}
 
     async def online_ids(self) -> list[str]:
         return sorted(as_str(m) for m in await self._r.smembers(self._keys.agents_online))

@@ -130,6 +130,10 @@ class Keys:
         """Exists exactly while the agent is available; the router takes it with GETDEL."""
         return f"{self.prefix}handoff:agent:{agent_id}:free"
 
+    def agent_day(self, agent_id: str, day: str) -> str:
+        """Hash: the agent's calls and busy / away / signed-in seconds on `day` (handoff.shift)."""
+        return f"{self.prefix}handoff:agent:{agent_id}:day:{day}"
+
     def agent_alive(self, agent_id: str) -> str:
         return f"{self.prefix}handoff:agent:{agent_id}:alive"
 

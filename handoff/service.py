@@ -26,7 +26,7 @@ from handoff.aftercare import CallbackList, HandleTimes
 from handoff.caller_feed import CallerFeed
 from handoff.calls import CallBook
 from handoff.config import HandoffConfig
-from handoff.contacts import ContactLookup
+from handoff.contacts import ContactLookup, OrderLookup
 from handoff.context import build_context
 from handoff.directory import AgentDirectory
 from handoff.errors import (
@@ -98,18 +98,21 @@ class HandoffService:
     def __init__(self, client: aredis.Redis, *, config: HandoffConfig, directory: AgentDirectory,
                  contacts: ContactLookup, clock: Callable[[], float] = time.time, keys: Keys | None = None,
                  redis_url: str | None = None, consumer: str | None = None,
-                 wrap_up_sink: WrapUpSink | None = None, redact: Callable[[str], str] | None = None) -> None:
+                 wrap_up_sink: WrapUpSink | None = None, redact: Callable[[str], str] | None = None,
+                 orders: OrderLookup | None = None) -> None:
         self.client = client
         self._redact = redact  # applied to a handoff's transcript, summary and slots before Redis has them
         self.config = config
         self.directory = directory
         self.keys = keys or Keys()
         self._contacts = contacts
+        self._orders = orders  # the caller's recent orders for the screen pop (None: not shown)
         self._clock = clock
         self._redis_url = redis_url
         self._wrap_up_sink = wrap_up_sink
         self.calls = CallBook(client, self.keys, record_ttl_s=config.record_ttl_s)
-        self.presence = Presence(client, self.keys, heartbeat_ttl_s=config.heartbeat_ttl_s, clock=clock)
+        self.presence = Presence(client, self.keys, heartbeat_ttl_s=config.heartbeat_ttl_s, clock=clock,
+                                 day_zone=config.timezone)
         self.floor = Floor(client, self.keys, self.calls, self.presence, clock=clock, name_of=self._name_of)
         consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.handle_times = HandleTimes(client, self.keys, alpha=config.handle_time_weight)
@@ -159,7 +162,7 @@ class HandoffService:
         queue = self.config.queue_for(decision.skill)
         now = self._clock()
         context = await build_context(call_id, decision, queue=queue, language=language,
-                                      contacts=self._contacts, now=now,
+                                      contacts=self._contacts, now=now, orders=self._orders,
                                       **({"redact": self._redact} if self._redact else {}))
         await retrying(lambda: self.calls.enqueue(context, enqueued_at=now), what=f"enqueue call {call_id}")
         rank: Any = await self.client.zrank(self.keys.waiting(queue), call_id)  # by priority, then arrival

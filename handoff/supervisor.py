@@ -30,9 +30,12 @@ async def floor_view(client: aredis.Redis, keys: Keys, calls: CallBook, presence
                      callbacks: tuple[CallbackRequest, ...] = ()) -> SupervisorView:
     """The whole floor at `now`, read from Redis (so it is the same from every process)."""
     measured = handle_s or {}
+    pairs = await presence.snapshot(agents)
+    today = await presence.today([(s.agent_id, r) for s, r in pairs])
     views = tuple(AgentView(s.agent_id, s.name, s.skills, s.status if s.online else AgentStatus.OFFLINE,
-                            r.since or None, s.online, r.call_id, r.calls_taken)
-                  for s, r in await presence.snapshot(agents))
+                            r.since or None, s.online, r.call_id, r.calls_taken, today[s.agent_id].calls,
+                            today[s.agent_id].occupancy)
+                  for s, r in pairs)
     queues = []
     for name, qc in sorted(config.queues.items()):
         ids = [as_str(m) for m in await client.zrange(keys.waiting(name), 0, -1)]

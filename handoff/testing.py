@@ -12,7 +12,7 @@ import redis.asyncio as aredis
 
 from bot.dialogue.handoff import HandoffDecision
 from handoff.config import HandoffConfig
-from handoff.contacts import BackOfficeContacts, ContactLookup
+from handoff.contacts import BackOfficeContacts, BackOfficeOrders, ContactLookup
 from handoff.directory import AgentDirectory
 from handoff.model import Agent, AgentStatus
 from handoff.redis_conn import Keys
@@ -103,7 +103,7 @@ def make_floor(client: aredis.Redis, tmp: Path, *, config: HandoffConfig | None 
     service = HandoffService(client, config=config, directory=directory,
                              contacts=contacts or BackOfficeContacts(), clock=clock,
                              keys=Keys(prefix or f"test:{uuid.uuid4().hex[:10]}:"), consumer=consumer,
-                             redact=redact)
+                             redact=redact, orders=BackOfficeOrders())
     return Floor(service, clock, directory)
 
 

@@ -154,6 +154,8 @@ def test_an_agent_takes_a_call_talks_holds_hangs_up_and_wraps_up(desk: Desk) -> 
         assert context["caller_number"] == "+16175550142" and context["contact"]["name"] == "Sarah Miller"
         assert context["transcript"][0]["text"] == "where is my order" and context["reason"] == "caller_asked"
         assert [i["intent"] for i in context["intents"]] == ["check_order_status", "talk_to_human"]
+        orders = {o["number"]: o for o in context["recent_orders"]}  # her latest orders, from the order system
+        assert orders["48215"]["status"] == "shipped" and "Refrigerator" in orders["48215"]["items"]
 
         ws.send_json({"type": "accept", "offer_id": offer["offer_id"]})
         connected = receive_until(ws, "connected")
@@ -282,7 +284,9 @@ def test_the_supervisor_page_needs_a_supervisor_or_admin_key(desk: Desk) -> None
     assert SUPERVISOR_KEY not in cookie and desk.client.cookies["callpilot_supervisor"] in desk.auth.sessions
     assert "Secure" not in cookie  # plain http, no https public URL
     page = desk.client.get("/supervisor")
-    assert page.status_code == 200 and "EventSource" in page.text and "Callbacks requested" in page.text
+    assert page.status_code == 200 and "supervisor.js" in page.text and "Callbacks requested" in page.text
+    script = desk.client.get("/agent/static/supervisor.js")  # the floor's script: no data without a sign-in
+    assert script.status_code == 200 and "EventSource" in script.text
     with desk.client.stream("GET", "/supervisor/events") as events:  # the stream takes the cookie too
         assert events.status_code == 200
         first = next(line for line in events.iter_lines() if line.startswith("data: "))

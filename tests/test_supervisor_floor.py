@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakeredis import aioredis as fake_aioredis
 from starlette.websockets import WebSocketDisconnect
 
 from handoff.bridge import FRAME_BYTES, FrameMixer, HoldSignal
@@ -20,6 +21,8 @@ from handoff.desk_session import SIGNED_OUT_CLOSE
 from handoff.events import Closed
 from handoff.model import AgentStatus
 from handoff.queue_settings import LiveQueues
+from handoff.shift import day_start, shift_today, tally
+from handoff.testing import decision, make_floor
 from tests.test_agent_desk import AGENT_KEY, AS_SUPERVISOR, SUPERVISOR_KEY, CallerSide, Desk, receive_until
 from voice_gateway.pipeline.dtmf_detect import DtmfDetector
 
@@ -300,3 +303,57 @@ def test_wallboard_thresholds_are_checked_and_merged_with_the_defaults() -> None
         HandoffConfig.model_validate({"wallboard": {"service_level": {"amber": 0.8, "red": 0.9, "below": True}}})
     with pytest.raises(ValueError, match="no wallboard number queue_length"):
         HandoffConfig.model_validate({"wallboard": {"queue_length": {"amber": 1, "red": 2}}})
+
+
+# An agent's day: calls today and occupancy.
+
+def test_occupancy_is_busy_time_over_staffed_time_and_calls_count_today(tmp_path: Path) -> None:
+    """Ann signs in at 08:00 (clock), waits 10 min, takes a call of 5 min with 1 min of wrap-up, is away 15 min,
+    available 4 min: busy 6 min of 20 staffed (35 signed in, less 15 away) = 0.3. Bob signs in and out again."""
+    async def go() -> None:
+        client = fake_aioredis.FakeRedis(decode_responses=True)
+        floor = make_floor(client, tmp_path)
+        service, clock = floor.service, floor.clock
+        await service.start(run_router=False)
+        ann, bob = floor.hire("Ann", {"orders": 3}), floor.hire("Bob", {"orders": 3})
+        await service.set_status(ann.agent_id, AgentStatus.AVAILABLE)
+        await service.set_status(bob.agent_id, AgentStatus.AVAILABLE)
+        clock.advance(600)
+        await service.set_status(bob.agent_id, AgentStatus.OFFLINE)
+        await service.request("day-1", decision(created_at=clock.now))
+        await service.router.tick()
+        offer = (await service.presence.state(ann.agent_id)).offer_id
+        assert offer is not None
+        await service.accept(ann.agent_id, offer)
+        clock.advance(300)
+        await service.hang_up(ann.agent_id, "day-1")
+        clock.advance(60)
+        await service.wrap_up(ann.agent_id, "day-1", "resolved", "")
+        await service.set_status(ann.agent_id, AgentStatus.AWAY)
+        clock.advance(900)
+        await service.set_status(ann.agent_id, AgentStatus.AVAILABLE)
+        clock.advance(240)
+        view = {a.agent_id: a for a in (await service.snapshot()).agents}
+        assert (view[ann.agent_id].calls_today, view[ann.agent_id].occupancy) == (1, pytest.approx(0.3, abs=0.002))
+        assert (view[bob.agent_id].calls_today, view[bob.agent_id].occupancy) == (0, 0.0)  # 10 min staffed, idle
+        await service.stop()
+
+    asyncio.run(go())
+
+
+def test_the_day_starts_at_the_floors_midnight_and_a_state_across_it_counts_its_part_of_today() -> None:
+    day, midnight = day_start(1_800_000_000.0, "Asia/Shanghai")  # 2027-01-15 16:00 in Shanghai
+    assert (day, midnight) == ("2027-01-15", 1_800_000_000.0 - 16 * 3600)
+    # On a call from 23:50 to 00:10: ten minutes of it are today's.
+    added = tally(AgentStatus.ON_CALL, midnight - 600, midnight - 3600, AgentStatus.WRAP_UP, "call_ended",
+                  midnight + 600, midnight)
+    assert added == {"busy_s": 600.0}
+    signed_out = tally(AgentStatus.AVAILABLE, midnight + 60, midnight - 3600, AgentStatus.OFFLINE, "logout",
+                       midnight + 1200, midnight)
+    assert signed_out == {"signed_in_s": 1200.0}
+    now = shift_today({"busy_s": "120", "calls": "2"}, AgentStatus.WRAP_UP, midnight + 1000, midnight + 10,
+                      midnight + 1030, midnight)
+    assert (now.calls, now.busy_s, now.signed_in_s) == (2, 150.0, 1020.0)
+    assert shift_today({}, AgentStatus.AVAILABLE, midnight + 5, midnight + 5, midnight + 30, midnight).occupancy is None
+    with pytest.raises(ValueError, match="unknown time zone"):
+        HandoffConfig.model_validate({"timezone": "Mars/Olympus"})

@@ -106,6 +106,15 @@ function showContext(ctx) {
     ["Topics", topics.join(", ") || null],
     ["Phone menu", (ctx.ivr_path || []).join(" › ") || null],
   ].filter(([key, value]) => value !== null || ["Caller", "Customer"].includes(key)));
+  const orders = ctx.recent_orders || [];
+  $("orders").tBodies[0].replaceChildren(...orders.map((o) => {
+    const tr = document.createElement("tr");
+    for (const value of [o.number, new Date(o.ordered + "T12:00:00").toLocaleDateString(), words(o.status), o.items, o.total]) {
+      const td = document.createElement("td"); td.textContent = value; tr.append(td);
+    }
+    return tr;
+  }));
+  $("orders-part").hidden = orders.length === 0;
   const slots = Object.entries(ctx.slots || {}).filter(([, v]) => v !== null && v !== "");
   $("slots-part").hidden = fill("slots", slots.map(([k, v]) => [sentence(words(k)), Array.isArray(v) ? v.join(", ") : String(v)])) === 0;
   fill("code-facts", [["Call id", ctx.call_id], ["Reason", ctx.reason], ["Queue", ctx.queue],

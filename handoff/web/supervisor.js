@@ -66,7 +66,8 @@ function render(view) {
   rows("agents", view.agents, (a) => [{ text: a.name, title: a.agent_id },
     Object.entries(a.skills).map(([k, v]) => `${label(QUEUES, k)} (level ${v})`).join(", "),
     label(STATES, a.status), a.since ? secs(now - a.since) : "never signed in", a.online ? "yes" : "no", a.call_id ? shortId(a.call_id) : null,
-    a.calls_taken, a.status === "offline" ? null : { buttons: [
+    a.calls_today, a.occupancy === null || a.occupancy === undefined ? "—" : `${Math.round(a.occupancy * 100)}%`,
+    a.status === "offline" ? null : { buttons: [
       { label: "Set away", name: `away-${a.agent_id}`, run: () => agentAction(a.agent_id, "away") },
       { label: "Sign out", name: `signout-${a.agent_id}`, run: () => agentAction(a.agent_id, "signed_out") }] }]);
   rows("live", view.live_calls, (c) => [shortId(c.call_id), label(QUEUES, c.queue), agent(c.agent_id), c.caller_number,
