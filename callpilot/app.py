@@ -156,6 +156,12 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     voice.engine_listeners.append(trainer.attach)
     mount_trainer(app)
 
+    @app.get("/health/live")
+    def live() -> dict[str, str]:
+        """Liveness (Kubernetes' livenessProbe): 200 while the process serves requests, also while models load or
+        after one failed to load (readiness, `/health`, keeps traffic away then; a restart would not help)."""
+        return {"status": "alive"}
+
     @app.get("/health")
     def health() -> JSONResponse:
         """Readiness (load balancers, Kubernetes): 200 once the NLU and the voice models are loaded; 503 with

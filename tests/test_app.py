@@ -123,6 +123,7 @@ def test_health_is_503_until_the_model_is_loaded(tmp_path: Path) -> None:
         assert answer.status_code == 503
         assert answer.json()["status"] == "error" and "nlu" in answer.json()["not_ready"]
         assert answer.json()["detail"].startswith("nlu: ") and "nlu.yml:" in answer.json()["detail"]
+        assert c.get("/health/live").json() == {"status": "alive"}  # not ready, but alive: no restart loop
 
 
 # The real server and the command line

@@ -223,7 +223,10 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
     events = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     joined = next(i for i, e in enumerate(events) if e["event"] == "handoff" and e.get("stage") == "agent_joined")
     after = events[joined + 1 :]
-    assert not [e for e in after if e["event"] == "turn"], "the bot spoke or listened while the agent had the call"
+    bot_turns = [e for e in after if e["event"] == "turn" and e.get("leg") != "agent"]
+    assert not bot_turns, "the bot spoke or listened while the agent had the call"
+    said = [e for e in after if e["event"] == "turn" and e.get("leg") == "agent"]  # the desk's live transcript
+    assert any(e["speaker"] == "agent" and "help" in e["text"].lower() for e in said), said
     joined_ms = int(events[joined]["call_ms"])
     start = (joined_ms // 20 + 25) * FRAME  # half a second after the agent joined
     agent_part = bytes(caller.heard[start:])
