@@ -48,7 +48,7 @@ def site(tmp_path: Path, nlu_engine: NLUEngine) -> Iterator[Site]:
     _, token = AgentDirectory(agents_path(config)).add("Ann", {"orders": 3, "general": 2})
     app = create_app(config, engine=nlu_engine)
     app.state.voice.start_loading = lambda: None  # pages and desks only: no speech models
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
