@@ -22,6 +22,7 @@ from callpilot.bodylimit import MaxBodySize
 from callpilot.brains import Brain, BuiltinBrain, build_brain
 from callpilot.desk_history import RecordsDeskHistory
 from callpilot.handoff_port import HandoffRuntime, wrap_up_to_file
+from callpilot.leader import AlertStates, Leader
 from callpilot.logsafety import install_secret_masking
 from callpilot.ops.history_web import mount_history
 from callpilot.ops.web import mount_ops
@@ -115,11 +116,13 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         await records.start()  # the schema first: ops reads the calls table
         await ops.start()
         await handoff.start(on_ready=voice.attach_handoff)
+        leader.start()
         await voice.start()
         trainer.start()
         yield
         trainer.stop()
         await voice.stop()
+        await leader.stop()  # another process takes the once-only work over at once
         await handoff.stop()
         await records.stop()
         await ops.stop()
@@ -146,6 +149,17 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         queue_day=RecordsQueueDay(app, service_level_s=settings.service_level_s),
         voicemails=RecordsVoicemails(app, settings.recordings_dir)))
     ops = mount_ops(app, settings)  # /metrics, /api/v1/kpis, /dashboard, webhooks, alerts
+    # Several processes on one Redis: the once-only work (recording purge, closing calls a crash left open, alert
+    # evaluation) is done by the leader; alert states pass from leader to leader through Redis.
+    def redis_now() -> Any:
+        found = handoff.deps()
+        return found[0].client if found is not None else None
+
+    leader = Leader(redis_now)
+    app.state.leader = leader
+    records.is_leader = leader
+    ops.alerts.is_leader = leader
+    ops.alerts.states = AlertStates(redis_now)
     mount_history(app, settings, ops.database)  # /calls: the call history pages
     voice.observer = ops.observer
     records.writer.on_ticket = ops.tickets  # tickets to the CRM (settings.ticket_delivery)
@@ -177,7 +191,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         detail = "\n".join(f"{part}: {errors[part]}" for part in failed) or None
         return JSONResponse({"status": status, "not_ready": not_ready, **parts, "detail": detail,
                              "model_id": holder.engine.model_id if holder.engine is not None else None,
-                             "brain": settings.brain, "handoff": handoff.status},
+                             "brain": settings.brain, "handoff": handoff.status, "leader": leader.is_leader},
                             status_code=200 if status == "ok" else 503)
 
     @app.get("/model")

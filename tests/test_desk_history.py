@@ -149,6 +149,7 @@ def test_voicemails_are_listed_played_and_marked_done_by_a_supervisor(tmp_path: 
         with app.state.database.session() as session:
             supervisor, admin = create_key(session, "supervisor", "floor"), create_key(session, "admin", "ops")
         as_supervisor = {"Authorization": f"Bearer {supervisor}"}
+        assert client.get("/health").json()["leader"] is True  # one process on its own Redis leads
         assert client.get("/supervisor/api/voicemails").status_code == 401
         listed = client.get("/supervisor/api/voicemails", headers=as_supervisor).json()
         assert [v["call_id"] for v in listed] == ["vm-2", "vm-1"] and listed[1]["caller_number"] == "+16175550142"

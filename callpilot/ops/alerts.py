@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from callpilot.ops.config import AlertRule
 from callpilot.ops.webhooks import WebhookDispatcher
@@ -140,8 +141,18 @@ def webhook_notifier(hooks: WebhookDispatcher | None) -> Notify:
     return notify
 
 
+class StateStore(Protocol):
+    """Where the rules' states are kept between leaders (callpilot.leader.AlertStates, in Redis)."""
+
+    async def load(self) -> dict[str, str]: ...
+
+    async def save(self, states: dict[str, str]) -> None: ...
+
+
 class AlertMonitor:
-    """Measures every `interval_s` (by the injected clock's time) and notifies on each change."""
+    """Measures every `interval_s` (by the injected clock's time) and notifies on each change. With several
+    processes only the leader evaluates (`is_leader`); it continues from the states the last leader stored, so
+    a change of leader neither fires an alert again nor forgets one."""
 
     def __init__(
         self,
@@ -151,12 +162,17 @@ class AlertMonitor:
         *,
         clock: Callable[[], datetime],
         interval_s: float = 60.0,
+        is_leader: Callable[[], bool] = lambda: True,
+        states: StateStore | None = None,
     ) -> None:
         self.book = book
         self.measure = measure
         self.notify = notify
         self.clock = clock
         self.interval_s = interval_s
+        self.is_leader = is_leader
+        self.states = states
+        self._leading = False
         self._task: asyncio.Task[None] | None = None
 
     async def tick(self) -> list[AlertChange]:
@@ -171,10 +187,26 @@ class AlertMonitor:
             self.notify(change)
         return changes
 
+    async def round(self) -> list[AlertChange]:
+        """One round of `run`: evaluate if this process leads (first taking over the stored states), else nothing."""
+        if not self.is_leader():
+            self._leading = False
+            return []
+        if not self._leading and self.states is not None:
+            stored = await self.states.load()
+            for name in self.book.states:
+                if stored.get(name) in {s.value for s in AlertState}:
+                    self.book.states[name] = AlertState(stored[name])
+        self._leading = True
+        changes = await self.tick()
+        if self.states is not None:
+            await self.states.save({name: state.value for name, state in self.book.states.items()})
+        return changes
+
     async def run(self) -> None:
         while True:
             try:
-                await self.tick()
+                await self.round()
             except Exception:  # a failed measurement (database down) must not stop the monitor
                 log.exception("alert evaluation failed")
             await asyncio.sleep(self.interval_s)

@@ -123,8 +123,11 @@ def purge_call_log(database: Database | None, retention: CallLogRetention, now: 
 
 
 async def purge_daily(database: Database, interval_s: float, *, clock: Callable[[], datetime] = utcnow,
-                      call_log: CallLogRetention | None = None) -> None:
-    """The server's purge task: once at start, then every `interval_s` seconds (a day by default)."""
+                      call_log: CallLogRetention | None = None,
+                      is_leader: Callable[[], bool] = lambda: True) -> None:
+    """The server's purge task: once at start, then every `interval_s` seconds (a day by default). Each process
+    purges its own call-log files; the recordings (shared by every process) only the leader, so one purge
+    writes one audit line per recording (a process that does not lead looks again every minute)."""
     while True:
         now = clock()
         if call_log is not None:
@@ -132,8 +135,10 @@ async def purge_daily(database: Database, interval_s: float, *, clock: Callable[
                 await asyncio.to_thread(purge_call_log, database, call_log, now)
             except Exception:  # a file system or database error; try again next time
                 log.exception("the call-log purge failed")
-        try:
-            await asyncio.to_thread(purge, database, now)
-        except Exception:  # the database may be down; try again next time
-            log.exception("the recording purge failed")
-        await asyncio.sleep(interval_s)
+        leading = is_leader()
+        if leading:
+            try:
+                await asyncio.to_thread(purge, database, now)
+            except Exception:  # the database may be down; try again next time
+                log.exception("the recording purge failed")
+        await asyncio.sleep(interval_s if leading else min(interval_s, 60.0))

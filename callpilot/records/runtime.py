@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,6 +38,9 @@ class RecordsRuntime:
         self.text = TextConversations(self.writer.submit)  # REST-channel conversations
         self.text_sweep_s = min(60.0, self.text.idle.total_seconds() / 4)  # how often idle ones are ended
         self.ready = asyncio.Event()
+        # With several processes, the once-only work (recording purge, closing calls a crash left open) is the
+        # leader's (callpilot.leader); one process alone always leads.
+        self.is_leader: Callable[[], bool] = lambda: True
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -71,19 +75,21 @@ class RecordsRuntime:
         self._tasks.append(asyncio.create_task(self._close_stale_forever(), name="records-stale"))
         log.info("call records in %s", mask_url(self.database.engine.url.render_as_string(hide_password=False)))
         await purge_daily(self.database, self.settings.records_purge_interval_s,
-                          call_log=CallLogRetention(self.settings.call_log, self.settings.recording_retention_days))
+                          call_log=CallLogRetention(self.settings.call_log, self.settings.recording_retention_days),
+                          is_leader=lambda: self.is_leader())
 
     async def _close_stale_forever(self) -> None:
         """Calls a crashed process left `in_progress` (older than any call may last) are closed, at start and
         every `STALE_SWEEP_S`."""
         older_than = timedelta(seconds=self.settings.max_call_s + 120)
         while True:
-            try:
-                await asyncio.to_thread(close_stale, self.database, older_than=older_than,
-                                        call_log=self.settings.call_log)
-            except Exception:
-                log.exception("closing calls left open failed")
-            await asyncio.sleep(STALE_SWEEP_S)
+            if self.is_leader():
+                try:
+                    await asyncio.to_thread(close_stale, self.database, older_than=older_than,
+                                            call_log=self.settings.call_log)
+                except Exception:
+                    log.exception("closing calls left open failed")
+            await asyncio.sleep(STALE_SWEEP_S if self.is_leader() else 60.0)
 
     async def _end_idle_texts(self) -> None:
         while True:
