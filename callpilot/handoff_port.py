@@ -95,6 +95,9 @@ class ServicePort:
     async def transcript_line(self, call_id: str, speaker: str, text: str) -> None:
         await self.bridge.said(call_id, speaker, text)
 
+    async def caller_here(self, call_id: str) -> None:
+        await self.service.caller_here(call_id)
+
 
 def bot_resumer(engine: DialogueEngine, clock: Callable[[], float] = time.time) -> Callable[[str], None]:
     """`resume_bot(call_id)`: the conversation leaves handoff mode, so the caller's next words reach the bot."""

@@ -190,8 +190,9 @@ class Floor:
             await pipe.execute()
         await self.tell_call(call_id, AgentLeft(call_id, agent_id, "transfer", requeued=True))
 
-    async def caller_gone(self, record: CallRecord) -> None:
-        """The caller hung up: withdraw the offer or end the agent's call, whichever is happening."""
+    async def caller_gone(self, record: CallRecord, *, reason: str = "caller_hung_up") -> None:
+        """The caller hung up (or their side was lost): withdraw the offer or end the agent's call, whichever is
+        happening; the agent hears `reason`."""
         if record.final:
             return
         offer_id = record.offer_id
@@ -201,11 +202,10 @@ class Floor:
                 if record.state is not CallState.CONNECTED:
                     return
             else:
-                await self._release(record.offered_to, offer_id, record.call_id, event="withdraw",
-                                    reason="caller_hung_up")
+                await self._release(record.offered_to, offer_id, record.call_id, event="withdraw", reason=reason)
         if record.state is CallState.CONNECTED and record.agent_id and not record.external:
             await self.presence.transition(record.agent_id, "call_ended")
-            await self.tell_agent(record.agent_id, CallEnded(record.call_id, "caller_hung_up"))
+            await self.tell_agent(record.agent_id, CallEnded(record.call_id, reason))
         await self._finish(record, call_next(record.state, "caller_hung_up"))
 
     async def overflow(self, record: CallRecord, action: str, target: str | None,

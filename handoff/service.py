@@ -24,6 +24,7 @@ from bot.dialogue.handoff import HandoffDecision
 from handoff.acd import expected_wait, nobody_signed_in
 from handoff.aftercare import CallbackList, HandleTimes
 from handoff.caller_feed import CallerFeed
+from handoff.caller_watch import CallerWatch
 from handoff.calls import CallBook
 from handoff.config import HandoffConfig
 from handoff.contacts import ContactLookup, OrderLookup
@@ -74,7 +75,7 @@ from handoff.model import (
 )
 from handoff.presence import Presence
 from handoff.queue_settings import LiveQueues
-from handoff.redis_conn import TRANSIENT, Keys, check_reachable, messages, retrying
+from handoff.redis_conn import TRANSIENT, Keys, as_str, check_reachable, messages, retrying
 from handoff.router import Router
 from handoff.states import status_event
 from handoff.supervisor import floor_view
@@ -122,8 +123,11 @@ class HandoffService:
         self.router = Router(self.floor, config, directory.agents, clock=clock, consumer=consumer,
                              on_agent_lost=self.agent_disconnected, handle_times=self.handle_times,
                              live=self.queues)
+        self.callers = CallerWatch(client, self.keys, self.calls, self.floor, clock=clock,
+                                   sink=self._record_outcome)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     async def start(self, *, run_router: bool = True) -> None:
         """Connect (raises RedisUnavailable with the URL), create consumer groups, start the router."""
@@ -132,6 +136,7 @@ class HandoffService:
         if run_router and self._task is None:
             self._stop.clear()
             self._task = asyncio.create_task(self.router.run(self._stop), name="handoff-router")
+            self._watch = asyncio.create_task(self.callers.run(self._watched_calls, self._stop), name="caller-watch")
 
     async def stop(self) -> None:
         """Stop the router task; its queue entries stay in Redis and are given up, so another process's router
@@ -140,12 +145,30 @@ class HandoffService:
         if self._task is not None:
             await self._task
             self._task = None
+        if self._watch is not None:
+            await self._watch
+            self._watch = None
         owned = list(self.router.owned.values())
         if owned:
             with contextlib.suppress(HandoffError, *TRANSIENT):
                 await self.calls.release(self.router.consumer, owned,
                                          idle_ms=int(self.config.router_lease_s * 1000) * 10)
             self.router.owned.clear()
+
+    async def _watched_calls(self) -> list[str]:
+        """The calls whose caller side is checked: every live call (any process may notice) and the waiting
+        calls this process's router holds."""
+        live = [as_str(k) for k in await self.client.hkeys(self.keys.live_calls)]
+        return [*live, *self.router.owned]
+
+    async def _record_outcome(self, outcome: dict[str, Any]) -> None:
+        await self.client.publish(self.keys.supervisor_channel, json.dumps(outcome))
+        if self._wrap_up_sink is not None:
+            await self._wrap_up_sink(outcome)
+
+    async def caller_here(self, call_id: str) -> None:
+        """The caller side of a handed-over call is still there (the voice pipeline says so every few seconds)."""
+        await self.callers.here(call_id)
 
     def _name_of(self, agent_id: str) -> str:
         try:

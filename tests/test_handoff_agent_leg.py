@@ -49,6 +49,7 @@ class ScriptedPort:
         self.keys_to_agent: list[str] = []
         self.callbacks: list[str] = []
         self.said: list[tuple[str, str]] = []
+        self.beats = 0  # the caller side saying it is still there
 
     async def request(self, call_id: str, decision: HandoffDecision, *, language: str) -> None:
         self.requests.append((call_id, decision))
@@ -76,6 +77,9 @@ class ScriptedPort:
 
     async def transcript_line(self, call_id: str, speaker: str, text: str) -> None:
         self.said.append((speaker, text))
+
+    async def caller_here(self, call_id: str) -> None:
+        self.beats += 1
 
 
 @pytest.fixture(scope="module")

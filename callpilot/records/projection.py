@@ -223,6 +223,19 @@ def _on_ended(row: CallRecord, e: RecordEvent) -> None:
     row.recording_expires_at = expiry(row)
 
 
+def _on_caller_lost(row: CallRecord, e: RecordEvent) -> None:
+    """The caller's side died with its process (another process noticed): the call ends here, interrupted."""
+    if row.status != "in_progress":
+        return
+    row.ended_at = e.at
+    row.duration_s = _seconds(e.at, row.started_at)
+    row.end_reason, row.status = "caller_lost", "interrupted"
+    if row.contained is None:
+        row.contained = row.handoff_at is None
+    _stop_talking(row, e.at)
+    row.recording_expires_at = expiry(row)
+
+
 Handler = Callable[[CallRecord, RecordEvent], None]
 # `handoff` events with a `stage` (the voice pipeline's agent leg).
 STAGES: dict[str, Handler] = {
@@ -232,6 +245,7 @@ STAGES: dict[str, Handler] = {
     "wrap_up": _on_wrap_up,
 }
 HANDLERS: dict[str, Handler] = {
+    "caller_lost": _on_caller_lost,
     "started": _on_started,
     "answered": _on_answered,
     "turn": _on_turn,

@@ -144,11 +144,13 @@ class RecordWriter:
         self.submit(RecordEvent.from_call_event(call_event))
 
     def record_wrap_up(self, outcome: dict[str, Any]) -> None:
-        """The handoff service's wrap-up sink: {"call_id", "agent_id", "disposition", "notes", "at", ...}."""
+        """The handoff service's outcome sink: a wrap-up {"call_id", "agent_id", "disposition", "notes", "at",
+        ...}, or {"kind": "caller_lost", ...} for a call whose caller side died with its process."""
         at = outcome.get("at")
         when = datetime.fromtimestamp(float(at), UTC) if isinstance(at, int | float) else datetime.now(UTC)
         details = {k: v for k, v in outcome.items() if k not in ("kind", "call_id", "at")}
-        self.submit(RecordEvent(str(outcome["call_id"]), "wrap_up", when, details))
+        kind = "caller_lost" if outcome.get("kind") == "caller_lost" else "wrap_up"
+        self.submit(RecordEvent(str(outcome["call_id"]), kind, when, details))
 
     def record_callback(self, request: Any) -> None:
         """A callback's attempt or final state (`handoff.model.CallbackRequest`), on the call that asked for it."""

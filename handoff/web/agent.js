@@ -66,6 +66,7 @@ const QUEUES = { orders: "Orders", returns: "Returns", tech: "Technical support"
 const ENDINGS = {
   caller_hung_up: "the caller hung up", agent_hung_up: "you hung up", handed_back: "handed back to the bot",
   transferred: "transferred", agent_disconnected: "your connection dropped",
+  caller_lost: "the caller's line was lost (the server that had it stopped)",
 };
 const WITHDRAWN = {
   taken: "another agent took it", caller_hung_up: "the caller hung up", timeout: "nobody answered in time",

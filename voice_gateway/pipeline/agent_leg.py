@@ -34,6 +34,7 @@ from voice_gateway.pipeline.leg_words import (
 )
 
 log = logging.getLogger(__name__)
+CALLER_BEAT_S = 3.0  # the handoff side ends a call whose caller side is silent for 10 s
 
 __all__ = ["LEG_TRANSITIONS", "AgentLeg", "IllegalLegTransition", "Leg"]
 
@@ -51,6 +52,7 @@ class AgentLeg:
         self._last_position: int | None = None
         self._updates: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
+        self._beating: asyncio.Task[None] | None = None
         self.frames_to_agent = 0
         self.frames_from_agent = 0
         self.voicemail = False  # recording the caller's message (after the tone), streamed to disk by the host
@@ -88,6 +90,19 @@ class AgentLeg:
         # Subscribing after the request loses nothing: the updates start with where the call stands.
         if self._updates is None or self._updates.done():
             self._updates = asyncio.create_task(self._follow_updates(), name=f"leg-{self.call_id}")
+        if self._beating is None or self._beating.done():
+            self._beating = asyncio.create_task(self._beat(), name=f"leg-beat-{self.call_id}")
+
+    async def _beat(self) -> None:
+        """While the humans' side has the call, say every few seconds that its caller is still here."""
+        while self.state is not Leg.BOT and self.state is not Leg.ENDED:
+            try:
+                await self.port.caller_here(self.call_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis away for a moment: the next beat tries again
+                log.debug("call %s: caller beat failed", self.call_id, exc_info=True)
+            await asyncio.sleep(CALLER_BEAT_S)
 
     # Audio.
 
@@ -291,6 +306,10 @@ class AgentLeg:
         if self.voicemail_bytes:
             self.host.save_voicemail()
         await self._stop_listening()
+        if self._beating is not None:
+            self._beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beating
         if self._updates is not None and self._updates is not asyncio.current_task():
             self._updates.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -91,6 +91,11 @@ class HandoffPort(Protocol):
         """A line the caller or the agent said while talking to each other: to the agent's desktop."""
         ...
 
+    async def caller_here(self, call_id: str) -> None:
+        """The caller's side of a handed-over call is still there (said every few seconds; a side that stops,
+        its process gone, gets the call ended as lost by any other process)."""
+        ...
+
 
 class Transcriber(Protocol):
     """Transcribes both sides of the agent leg (`leg_transcript.LegTranscript`)."""
