@@ -213,9 +213,15 @@ class Monitor:
                     await self.websocket.send_bytes(item)
 
     async def _watch(self) -> None:
-        """Ends the monitoring once the call is no longer connected (hung up, handed back, transferred)."""
+        """Ends the monitoring once the call is no longer connected (hung up, handed back, transferred), or once
+        the key or session that opened it is revoked (checked every second, like the floor's event stream)."""
         while True:
             await asyncio.sleep(CALL_CHECK_S)
+            status, message = await self.gate.verdict(self.credential)
+            if status != 200:
+                with contextlib.suppress(Exception):
+                    await self.websocket.send_json({"type": "error", "code": status, "message": message})
+                return
             record = (await self.service.calls.many([self.call_id], light=True)).get(self.call_id)
             if record is None or record.state is not CallState.CONNECTED:
                 with contextlib.suppress(Exception):

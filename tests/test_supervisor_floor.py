@@ -226,12 +226,19 @@ def test_listen_whisper_and_barge_reach_the_right_ears_and_are_audited(desk: Des
             assert all(not isinstance(item, bytes) or level(item) & {7, 50} == set() for item in heard)
             sup.send_json({"type": "mode", "mode": "shout"})
             assert receive_until(sup, "error")["code"] == 400
+        with desk.client.websocket_connect("/supervisor/ws/monitor?call_id=call-1", headers=AS_SUPERVISOR) as sup:
+            receive_until(sup, "monitoring")
+            desk.keys.pop(SUPERVISOR_KEY)  # the key is revoked while listening: the monitoring ends
+            assert receive_until(sup, "error", limit=500)["code"] == 401
+            desk.keys[SUPERVISOR_KEY] = "supervisor"
+        with desk.client.websocket_connect("/supervisor/ws/monitor?call_id=call-1", headers=AS_SUPERVISOR) as sup:
 
             agent.send_json({"type": "hang_up"})
             assert receive_until(sup, "ended")["call_id"] == "call-1"
         caller.stop()
     actions = [(a, t) for _, a, t, _ in desk.auth.audited]
-    assert actions == [("call.listen", "call-1"), ("call.whisper", "call-1"), ("call.barge", "call-1")]
+    assert actions == [("call.listen", "call-1"), ("call.whisper", "call-1"), ("call.barge", "call-1"),
+                       ("call.listen", "call-1"), ("call.listen", "call-1")]
 
 
 # The agent's side.
