@@ -19,13 +19,14 @@ import redis.asyncio as aredis
 
 from handoff.calls import CallBook
 from handoff.floor import Floor
-from handoff.redis_conn import Keys, as_str
+from handoff.redis_conn import Keys
 
 log = logging.getLogger("callpilot.handoff")
 
 CALLER_TTL_S = 10.0  # three missed beats (the pipeline beats every 3 s)
 CHECK_S = 2.0
 LOCK_S = 60
+TRACKED_S = 86400  # how long a call counts as one whose caller side beats
 
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -42,10 +43,12 @@ class CallerWatch:
         return f"{self._keys.call(call_id)}:caller"
 
     async def here(self, call_id: str) -> None:
-        """The caller side of `call_id` is still there (for the next `ttl_s`)."""
+        """The caller side of `call_id` is still there (for the next `ttl_s`). The pipeline says so once before
+        it asks for an agent, so a call queued by a process that dies at once is known as one that beats (the
+        marker is a key of its own: queueing writes the call's hash afresh)."""
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.set(self._alive(call_id), "1", px=int(self.ttl_s * 1000))
-            pipe.hset(self._keys.call(call_id), "caller_tracked", "1")
+            pipe.set(f"{self._alive(call_id)}:tracked", "1", ex=TRACKED_S)
             await pipe.execute()
 
     async def check(self, call_ids: Iterable[str]) -> list[str]:
@@ -55,13 +58,13 @@ class CallerWatch:
             return []
         async with self._r.pipeline(transaction=False) as pipe:
             for call_id in ids:
-                pipe.hget(self._keys.call(call_id), "caller_tracked")
+                pipe.exists(f"{self._alive(call_id)}:tracked")
                 pipe.exists(self._alive(call_id))
             answers = await pipe.execute()
         lost = []
         for index, call_id in enumerate(ids):
             tracked, alive = answers[2 * index], answers[2 * index + 1]
-            if as_str(tracked or "") != "1" or alive:
+            if not tracked or alive:
                 continue
             # One process ends it (several may notice at once).
             if not await self._r.set(f"{self._alive(call_id)}:lost", "1", nx=True, ex=LOCK_S):

@@ -81,6 +81,7 @@ class AgentLeg:
         self.language = language
         self._last_position = None
         try:
+            await self.port.caller_here(self.call_id)  # before the queue: a process dying now strands nobody
             await self.port.request(self.call_id, decision, language=language)
         except Exception as exc:  # no queue must never mean silence: the bot keeps the caller
             log.exception("call %s: the handoff request failed", self.call_id)
