@@ -33,7 +33,7 @@ async def test_a_caller_side_that_stops_beating_is_ended_for_the_agent_and_the_q
         outcomes.append(outcome)
 
     service.callers._sink = sink
-    service.callers.ttl_s = 0.3
+    service.callers.ttl_s = 1.0
     await service.start(run_router=False)
     (ann,) = await floor.staff(("Ann", {"orders": 3}))
     updates = service.agent_events(ann.agent_id)
@@ -55,10 +55,10 @@ async def test_a_caller_side_that_stops_beating_is_ended_for_the_agent_and_the_q
     await service.router.tick()
     for call_id in ("talking", "beating"):
         await service.caller_here(call_id)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)
     await service.caller_here("beating")
     assert await service.callers.check(["talking", "waiting", "untracked", "beating"]) == []  # all still here
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.7)
     await service.caller_here("beating")
     lost = await service.callers.check(["talking", "waiting", "untracked", "beating"])
     assert sorted(lost) == ["talking", "waiting"]
