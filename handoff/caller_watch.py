@@ -40,7 +40,7 @@ class CallerWatch:
         self.lost = 0
 
     def _alive(self, call_id: str) -> str:
-        return f"{self._keys.call(call_id)}:caller"
+        return self._keys.caller_alive(call_id)
 
     async def here(self, call_id: str) -> None:
         """The caller side of `call_id` is still there (for the next `ttl_s`). The pipeline says so once before
@@ -48,7 +48,7 @@ class CallerWatch:
         marker is a key of its own: queueing writes the call's hash afresh)."""
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.set(self._alive(call_id), "1", px=int(self.ttl_s * 1000))
-            pipe.set(f"{self._alive(call_id)}:tracked", "1", ex=TRACKED_S)
+            pipe.set(self._keys.caller_tracked(call_id), "1", ex=TRACKED_S)
             await pipe.execute()
 
     async def check(self, call_ids: Iterable[str]) -> list[str]:
@@ -58,7 +58,7 @@ class CallerWatch:
             return []
         async with self._r.pipeline(transaction=False) as pipe:
             for call_id in ids:
-                pipe.exists(f"{self._alive(call_id)}:tracked")
+                pipe.exists(self._keys.caller_tracked(call_id))
                 pipe.exists(self._alive(call_id))
             answers = await pipe.execute()
         lost = []

@@ -80,18 +80,23 @@ class Floor:
         async with self._r.pipeline(transaction=False) as pipe:
             for ring in rings:
                 pipe.hmget(self._keys.call(ring.call_id), ("state", "hung_up", "context"))
+            for ring in rings:  # a caller side that beat and stopped (its process died) is rung for nobody
+                pipe.exists(self._keys.caller_tracked(ring.call_id))
+                pipe.exists(self._keys.caller_alive(ring.call_id))
             for agent_id in wanted:
                 pipe.getdel(self._keys.agent_free(agent_id))
             replies = await pipe.execute()
         fresh = dict(zip((r.call_id for r in rings), replies, strict=False))
-        got = {agent_id for agent_id, value in zip(wanted, replies[len(rings):], strict=True) if value is not None}
+        beats = replies[len(rings):3 * len(rings)]
+        lost = {ring.call_id for i, ring in enumerate(rings) if beats[2 * i] and not beats[2 * i + 1]}
+        got = {agent_id for agent_id, value in zip(wanted, replies[3 * len(rings):], strict=True) if value is not None}
         rung: list[Ring] = []
         now = self._clock()
         async with self._r.pipeline(transaction=False) as pipe:
             for ring in rings:
                 agents = tuple(a for a in ring.agent_ids if a in got)
                 state, hung_up, context_json = fresh[ring.call_id]
-                if state != CallState.WAITING.value or hung_up == "1" or not context_json:
+                if state != CallState.WAITING.value or hung_up == "1" or not context_json or ring.call_id in lost:
                     for agent_id in agents:
                         pipe.set(self._keys.agent_free(agent_id), "1")  # not needed after all
                     continue

@@ -120,6 +120,14 @@ class Keys:
     def call(self, call_id: str) -> str:
         return f"{self.prefix}handoff:call:{call_id}"
 
+    def caller_alive(self, call_id: str) -> str:
+        """Exists while the call's caller side beats (handoff.caller_watch)."""
+        return f"{self.call(call_id)}:caller"
+
+    def caller_tracked(self, call_id: str) -> str:
+        """Exists once the call's caller side has beaten: a missing `caller_alive` then means it is gone."""
+        return f"{self.call(call_id)}:caller:tracked"
+
     def offer_claim(self, offer_id: str) -> str:
         return f"{self.prefix}handoff:offer:{offer_id}:taken"
 

@@ -101,3 +101,19 @@ def test_the_records_close_a_lost_call_as_interrupted(tmp_path: Path) -> None:
         assert row is not None
         assert (row.status, row.end_reason, row.duration_s, row.talk_s) == ("interrupted", "caller_lost", 90.0, 60.0)
         assert row.disposition == "no_answer"
+
+
+async def test_a_caller_side_gone_silent_is_never_rung_even_before_the_watch_ends_it(tmp_path: Path) -> None:
+    client = fake_aioredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    floor = make_floor(client, tmp_path)
+    service = floor.service
+    service.callers.ttl_s = 0.2
+    await service.start(run_router=False)
+    await service.caller_here("gone")  # beat once, then the process died
+    await service.request("gone", decision(created_at=floor.clock.now))
+    await asyncio.sleep(0.3)
+    (ann,) = await floor.staff(("Ann", {"orders": 3}))  # free now
+    await service.router.tick()
+    state = await service.presence.state(ann.agent_id)
+    assert state.status is AgentStatus.AVAILABLE and state.offer_id is None  # nobody rung for a lost caller
+    await service.stop()

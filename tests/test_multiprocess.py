@@ -48,8 +48,6 @@ class Desk(threading.Thread):
         self.wrap_up = threading.Event()
         self.stop = threading.Event()
         self.error: BaseException | None = None
-        self.away_first = False  # sign in away (set `status` later to change it)
-        self.status: str | None = None
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["type"] == kind]
@@ -63,12 +61,9 @@ class Desk(threading.Thread):
     def _run(self) -> None:
         with connect(self.url) as ws:
             ws.send(json.dumps({"type": "hello", "token": self.token}))
-            ws.send(json.dumps({"type": "status", "status": "away" if self.away_first else "available"}))
+            ws.send(json.dumps({"type": "status", "status": "available"}))
             at, pinged = 0, time.monotonic()
             while not self.stop.is_set():
-                if self.status is not None:
-                    ws.send(json.dumps({"type": "status", "status": self.status}))
-                    self.status = None
                 try:
                     message = ws.recv(timeout=0.02)
                 except TimeoutError:
@@ -157,9 +152,10 @@ def test_two_processes_share_the_floor_and_a_killed_one_strands_nobody(tmp_path:
         wait_for(lambda: any(m.get("status") == "available" for m in desk.of("status_changed")), 10, "Ann available")
 
         # 1. A's caller, B's agent.
-        first = Caller(f"ws://127.0.0.1:{ports['a']}/media/twilio", ask, speak_at_s=6.0, limit_s=60.0)
+        # The callers' scripts run long (they hang up only if nobody ended the call): a loaded machine is slow.
+        first = Caller(f"ws://127.0.0.1:{ports['a']}/media/twilio", ask, speak_at_s=6.0, limit_s=240.0)
         first.start()
-        wait_for(lambda: desk.call_id is not None, 60, "Ann to take the first call")
+        wait_for(lambda: desk.call_id is not None, 120, "Ann to take the first call")
         first_id = desk.call_id
         joined_at = len(first.heard)
         time.sleep(5)  # Ann talks
@@ -168,20 +164,20 @@ def test_two_processes_share_the_floor_and_a_killed_one_strands_nobody(tmp_path:
         wait_for(lambda: desk.of("call_ended"), 10, "the first call to end")
         desk.wrap_up.set()
         wait_for(lambda: desk.of("wrapped_up"), 10, "the wrap-up")
-        first.join(timeout=20)
+        first.join(timeout=30)
         assert first.closed_by_server and first.error is None
         assert loud_ms(heard_ann) > 1500, "the caller on A did not hear Ann on B"
 
         # 2. Ann talks to one caller, the other waits; then A dies.
-        talking = Caller(f"ws://127.0.0.1:{ports['a']}/media/twilio", ask, speak_at_s=6.0, limit_s=90.0)
+        talking = Caller(f"ws://127.0.0.1:{ports['a']}/media/twilio", ask, speak_at_s=6.0, limit_s=240.0)
         talking.start()
-        wait_for(lambda: desk.call_id is not None and desk.call_id != first_id, 60, "Ann to take the second call")
+        wait_for(lambda: desk.call_id is not None and desk.call_id != first_id, 120, "Ann to take the second call")
         talking_id = desk.call_id
-        waiting = Caller(f"ws://127.0.0.1:{ports['a']}/media/twilio", ask, speak_at_s=6.0, limit_s=90.0)
+        waiting = Caller(f"ws://127.0.0.1:{ports['a']}/media/twilio", ask, speak_at_s=6.0, limit_s=240.0)
         waiting.start()
         queue_key = "callpilot:handoff:live"
         r = redis.Redis.from_url(redis_url, decode_responses=True)
-        wait_for(lambda: any(r.zcard(k) for k in r.keys("callpilot:handoff:queue:*:waiting")), 60,
+        wait_for(lambda: any(r.zcard(k) for k in r.keys("callpilot:handoff:queue:*:waiting")), 120,
                  "the second caller waiting in the queue")
         offers_before = len(desk.of("offer"))
         servers["a"].send_signal(signal.SIGKILL)
