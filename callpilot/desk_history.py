@@ -5,7 +5,6 @@ through the `DeskHistory` protocol, so `handoff` knows no database."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callpilot.ops.history import outcome_of, timeline
-from callpilot.records.db import Database
+from callpilot.records.db import in_session
 from callpilot.records.models import AuditEntry, CallRecord
 from callpilot.records.projection import caller_number
 
@@ -50,15 +49,7 @@ class RecordsDeskHistory:
         self.app, self.clock = app, clock
 
     async def _run(self, work: Callable[[Session], T], default: T) -> T:
-        database: Database | None = getattr(self.app.state, "database", None)
-        if database is None:
-            return default
-
-        def run() -> T:
-            with database.session() as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_session(getattr(self.app.state, "database", None), work, default)
 
     async def my_calls(self, agent_id: str, days: int, today_starts: datetime | None = None) -> dict[str, Any]:
         now = self.clock()

@@ -3,7 +3,6 @@ sessions, handed to `handoff.desk_router`, which knows no database."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from callpilot.records.apikeys import Principal, verify_key
-from callpilot.records.db import Database
+from callpilot.records.db import in_session
 from callpilot.records.models import AuditEntry
 from callpilot.records.web_sessions import close_session, open_session, secure_cookies, session_principal
 
@@ -29,15 +28,7 @@ class ApiKeySessions:
         self.secure_cookie = secure_cookie
 
     async def _run(self, work: Callable[[Session], T], default: T) -> T:
-        database: Database | None = getattr(self.app.state, "database", None)
-        if database is None:
-            return default
-
-        def run() -> T:
-            with database.session() as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_session(getattr(self.app.state, "database", None), work, default)
 
     async def role_of_key(self, key: str) -> str | None:
         def check(session: Session) -> str | None:

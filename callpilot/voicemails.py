@@ -5,7 +5,6 @@ through its `VoicemailBox` protocol, so `handoff` knows no database."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callpilot.records.db import Database
+from callpilot.records.db import in_session
 from callpilot.records.models import CallRecord
 
 T = TypeVar("T")
@@ -30,15 +29,7 @@ class RecordsVoicemails:
         self.app, self.recordings_dir = app, recordings_dir.resolve()
 
     async def _run(self, work: Callable[[Session], T], default: T) -> T:
-        database: Database | None = getattr(self.app.state, "database", None)
-        if database is None:
-            return default
-
-        def run() -> T:
-            with database.session() as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_session(getattr(self.app.state, "database", None), work, default)
 
     async def waiting(self) -> list[dict[str, Any]]:
         """Messages of the last 30 days not marked done, newest first."""

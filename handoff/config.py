@@ -5,10 +5,10 @@ Loaded from the `handoff:` section of the callpilot YAML config (via `Settings.h
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 OverflowAction = Literal["callback", "voicemail", "transfer"]
 Strategy = Literal["ringall", "linear", "longest_idle", "fewest_calls", "round_robin", "random"]
@@ -17,22 +17,26 @@ SKILL_QUEUES: tuple[str, ...] = ("orders", "returns", "tech", "billing", "genera
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def known_zone(value: str) -> str:
+    """`value` if it names an IANA time zone; ValueError otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+Zone = Annotated[str, AfterValidator(known_zone)]
+
+
 class BusinessHours(BaseModel):
     """Opening hours in a time zone: `{"mon": "09:00-17:00", ...}`; a missing day is closed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str = "UTC"
+    timezone: Zone = "UTC"
     days: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @field_validator("days")
     @classmethod
@@ -170,7 +174,7 @@ class HandoffConfig(BaseModel):
     agents_file: str | None = None  # default: <state_dir>/agents.json
     handle_time_weight: float = Field(default=0.3, gt=0, le=1)  # of the newest call in the handle-time average
     # Whose midnight starts an agent's day (calls today, occupancy on the supervisor's floor).
-    timezone: str = "UTC"
+    timezone: Zone = "UTC"
     # The wrap-up codes the desk offers; an agent must pick one of them (a call taken on a phone gets "phone").
     dispositions: tuple[Disposition, ...] = Field(default=DEFAULT_DISPOSITIONS, min_length=1)
     # The supervisor's wallboard: when a queue's numbers turn amber and red.
@@ -186,14 +190,6 @@ class HandoffConfig(BaseModel):
             raise ValueError(f"no wallboard number {', '.join(unknown)} (numbers: {', '.join(_default_thresholds())})")
         return {**_default_thresholds(), **value}
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @field_validator("dispositions")
     @classmethod

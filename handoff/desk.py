@@ -25,7 +25,14 @@ from handoff.errors import HandoffError, UnknownAgent
 from handoff.model import Agent
 from handoff.service import HandoffService
 from handoff.supervisor_actions import VoicemailBox, supervisor_actions_router
-from handoff.supervisor_page import DivertSwitch, QueueDay, SupervisorAuth, SupervisorGate, supervisor_router
+from handoff.supervisor_page import (
+    DivertSwitch,
+    QueueDay,
+    SupervisorAuth,
+    SupervisorGate,
+    day_start_param,
+    supervisor_router,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +122,7 @@ def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None,
                        ) -> dict[str, Any]:
         """The signed-in agent's calls of the last `days` days, and their numbers today and over the period."""
         agent = await bearer_agent(authorization)
-        try:
-            today_starts = datetime.fromisoformat(today) if today else None
-        except ValueError:
-            raise HTTPException(400, f"today={(today or '')[:40]!r}: expected an ISO date-time") from None
-        if today_starts is not None and today_starts.tzinfo is None:
-            raise HTTPException(400, "today needs its UTC offset (e.g. 2026-12-04T00:00:00+08:00)")
-        return await need_history().my_calls(agent.agent_id, days, today_starts)
+        return await need_history().my_calls(agent.agent_id, days, day_start_param(today))
 
     @router.get("/agent/api/calls/{call_id}")
     async def my_call(call_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:

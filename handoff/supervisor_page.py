@@ -69,6 +69,17 @@ class DivertSwitch(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
+def day_start_param(today: str | None) -> datetime | None:
+    """The browser's "start of my day" (`?today=`, ISO with its UTC offset); 400 for anything else."""
+    try:
+        starts = datetime.fromisoformat(today) if today else None
+    except ValueError:
+        raise HTTPException(400, f"today={(today or '')[:40]!r}: expected an ISO date-time") from None
+    if starts is not None and starts.tzinfo is None:
+        raise HTTPException(400, "today needs its UTC offset (e.g. 2026-12-04T00:00:00+08:00)")
+    return starts
+
+
 class QueueDay(Protocol):
     """Today's numbers per queue from the call records (callpilot.wallboard): offered, answered, abandoned,
     service_level, asa_s."""
@@ -173,12 +184,7 @@ def supervisor_router(service: Callable[[], HandoffService], auth: SupervisorAut
         """Today's numbers per queue (from the records; empty without them) and the amber / red thresholds.
         `today`: the start of the supervisor's day with its UTC offset (default: midnight UTC)."""
         await require(request)
-        try:
-            starts = datetime.fromisoformat(today) if today else None
-        except ValueError:
-            raise HTTPException(400, f"today={today[:40] if today else ''!r}: expected an ISO date-time") from None
-        if starts is not None and starts.tzinfo is None:
-            raise HTTPException(400, "today needs its UTC offset (e.g. 2026-12-04T00:00:00+08:00)")
+        starts = day_start_param(today)
         numbers = await queue_day.today(starts) if queue_day is not None else {}
         thresholds = {name: t.model_dump() for name, t in service().config.wallboard.items()}
         return {"queues": numbers, "thresholds": thresholds}

@@ -7,10 +7,11 @@ migrations shipped in `callpilot/records/migrations`, run by `callpilot db upgra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 from sqlalchemy import Engine, create_engine, event
@@ -90,3 +91,19 @@ def get_session(request: Request) -> Iterator[Session]:
     """FastAPI dependency: a session on the app's database, committed when the route returns."""
     with get_database(request).session() as session:
         yield session
+
+
+T = TypeVar("T")
+
+
+async def in_session(database: Database | None, work: Callable[[Session], T], default: T) -> T:
+    """`work(session)` in one committed session on a worker thread (never on the event loop); `default` when
+    there is no database (yet)."""
+    if database is None:
+        return default
+
+    def run() -> T:
+        with database.session() as session:
+            return work(session)
+
+    return await asyncio.to_thread(run)
