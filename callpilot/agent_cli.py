@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 
 from callpilot.settings import Settings, SettingsError
-from handoff import agents_path
+from handoff import agent_directory
 from handoff.directory import AgentDirectory, parse_skills
-from handoff.errors import UnknownAgent
+from handoff.errors import RedisUnavailable, UnknownAgent
 
 agent_app = typer.Typer(help="Agents who take handed-over calls (skills, tokens).", no_args_is_help=True)
 
@@ -25,7 +25,11 @@ def _directory(config: Path | None) -> AgentDirectory:
     except SettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    return AgentDirectory(agents_path(settings))
+    try:
+        return agent_directory(settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @agent_app.command("add")
@@ -40,19 +44,23 @@ def agent_add(
     try:
         agent, token = directory.add(name, parse_skills(skills),
                                      expires_in_s=expires_days * 86400 if expires_days else None)
-    except ValueError as exc:
+    except (ValueError, RedisUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     levels = ", ".join(f"{s}:{lvl}" for s, lvl in sorted(agent.skills.items()))
     typer.echo(token)  # alone on stdout, like `apikey create`'s key: TOKEN=$(callpilot agent add ...)
-    typer.echo(f"added agent {agent.agent_id} ({agent.name}; skills {levels}) to {directory.path}", err=True)
+    typer.echo(f"added agent {agent.agent_id} ({agent.name}; skills {levels}) to {directory.where}", err=True)
     typer.echo("that is the agent's sign-in token for /agent: store it now, it cannot be shown again", err=True)
 
 
 @agent_app.command("list")
 def agent_list(config: ConfigOpt = None) -> None:
     """Agents, their skills and when their token expires."""
-    agents = _directory(config).agents()
+    try:
+        agents = _directory(config).agents()
+    except RedisUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     if not agents:
         typer.echo("no agents yet: callpilot agent add NAME --skills orders,tech")
         return
@@ -80,7 +88,7 @@ def agent_phone(
     value = None if phone.strip().lower() == "none" else phone.strip()
     try:
         agent = directory.set_phone(agent_id, value, sip_ha1=ha1(agent_id, sip_password) if sip_password else None)
-    except (ValueError, UnknownAgent) as exc:
+    except (ValueError, UnknownAgent, RedisUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if agent.phone == "sip":
@@ -96,7 +104,7 @@ def agent_remove(agent_id: Annotated[str, typer.Argument(help="The agent's id (s
     """Remove an agent; its token stops working at once, in every process."""
     try:
         _directory(config).remove(agent_id)
-    except UnknownAgent as exc:
+    except (UnknownAgent, RedisUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"removed agent {agent_id}")

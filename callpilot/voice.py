@@ -38,8 +38,7 @@ from callpilot.voice_access import (
     twilio_request_ok,
     warn_about_open_doors,
 )
-from handoff import agents_path
-from handoff.directory import AgentDirectory
+from handoff import agent_directory
 from handoff.model import CallbackRequest
 from handoff.redis_conn import Keys
 from handoff.service import HandoffService
@@ -294,7 +293,7 @@ class VoiceRuntime:
         address = settings.sip_address or ("127.0.0.1" if settings.sip_host in ("0.0.0.0", "::") else settings.sip_host)
         accounts = [Registration(a.registrar, a.user, a.password, f"<sip:{a.user}@{address}:{settings.sip_port}>",
                                  a.expires) for a in settings.sip_register]
-        directory = AgentDirectory(agents_path(settings))
+        directory = agent_directory(settings)
         server = SipServer(self.new_call, host=settings.sip_host, port=settings.sip_port,
                            address=settings.sip_address, allow=settings.sip_allow, limits=call_limits(settings),
                            gate=self.gate, registrations=accounts, registrar=Registrar(directory.phone_ha1))

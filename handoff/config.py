@@ -171,7 +171,10 @@ class HandoffConfig(BaseModel):
     resync_s: float = Field(default=0.2, ge=0)  # a router re-reads all its calls and agents this often
     session_ttl_s: int = Field(default=3600, gt=0)
     record_ttl_s: int = Field(default=86400, gt=0)  # finished calls stay readable this long
-    agents_file: str | None = None  # default: <state_dir>/agents.json
+    # Where the agent directory lives: "auto" is Redis when `redis_url` is set (every process and machine sees
+    # the same agents), else the file; "file" keeps the file even with Redis (one machine, a shared volume).
+    agent_store: Literal["auto", "file", "redis"] = "auto"
+    agents_file: str | None = None  # default: <state_dir>/agents.json; copied into an empty Redis directory
     handle_time_weight: float = Field(default=0.3, gt=0, le=1)  # of the newest call in the handle-time average
     # Whose midnight starts an agent's day (calls today, occupancy on the supervisor's floor).
     timezone: Zone = "UTC"

@@ -1,25 +1,25 @@
-"""The agent directory: a JSON file of agents and their skills, with tokens stored only as hashes.
+"""The agent directory: agents and their skills, with tokens stored only as hashes.
 
-One file shared by every process (the CLI adds an agent, running servers see it on the next look-up:
-the file is re-read when it changes). Writes take a lock file and replace the file atomically."""
+Stored in one JSON file (one machine) or in Redis (several processes or machines: `handoff.agent_store`),
+see `handoff.agent_store`. Every process keeps a parsed copy and re-reads it when the store's change marker
+moves, so an agent the CLI adds is seen by running servers on their next look-up."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
-import os
+import logging
 import re
 import secrets
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from handoff.errors import UnknownAgent
+from handoff.agent_store import AgentStore, FileAgentStore, Records
+from handoff.errors import RedisUnavailable, UnknownAgent
 from handoff.model import Agent
+
+log = logging.getLogger("callpilot.handoff")
 
 _NAME = re.compile(r"^[\w .'-]{1,80}$")
 _SKILL = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -52,15 +52,26 @@ def parse_skills(text: str) -> dict[str, int]:
 
 
 class AgentDirectory:
-    """Agents by id and by token hash, persisted in one JSON file."""
+    """Agents by id and by token hash, kept in an `AgentStore` (a path: the JSON file store).
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = path
+    `recheck_s`: how long a look-up trusts its copy before asking the store whether it changed (a miss always
+    asks); when the store cannot be reached the last copy keeps serving."""
+
+    def __init__(self, store: AgentStore | Path, *, clock: Callable[[], float] = time.time,
+                 recheck_s: float = 0.0) -> None:
+        self.store: AgentStore = FileAgentStore(store) if isinstance(store, Path) else store
         self._clock = clock
-        self._agents: dict[str, dict[str, Any]] = {}
+        self._recheck_s = recheck_s
+        self._checked_at = float("-inf")
+        self._agents: Records = {}
         self._parsed: dict[str, Agent] = {}
         self._by_hash: dict[str, str] = {}
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: object = None
+        self._loaded = False
+
+    @property
+    def where(self) -> str:
+        return self.store.where
 
     # Reading.
 
@@ -71,6 +82,8 @@ class AgentDirectory:
     def get(self, agent_id: str) -> Agent:
         self._refresh()
         agent = self._parsed.get(agent_id)
+        if agent is None and self._refresh(force=True):
+            agent = self._parsed.get(agent_id)
         if agent is None:
             raise UnknownAgent(f"no agent with id {agent_id!r}")
         return agent
@@ -79,6 +92,8 @@ class AgentDirectory:
         """The agent holding this token; UnknownAgent if none does or the token expired."""
         self._refresh()
         agent_id = self._by_hash.get(hash_token(token))  # a hash look-up: no timing to learn from
+        if agent_id is None and self._refresh(force=True):
+            agent_id = self._by_hash.get(hash_token(token))
         if agent_id is None:
             raise UnknownAgent("unknown agent token")
         agent = self._parsed[agent_id]
@@ -95,7 +110,8 @@ class AgentDirectory:
             raise ValueError(f"bad agent name {name!r}")
         token = "cpa_" + secrets.token_urlsafe(24)
         now = self._clock()
-        with self._locked() as agents:
+
+        def register(agents: Records) -> str:
             base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "agent"
             agent_id, n = base, 1
             while agent_id in agents:
@@ -104,7 +120,9 @@ class AgentDirectory:
             agents[agent_id] = {"agent_id": agent_id, "name": name, "skills": dict(skills),
                                 "created_at": now, "token_sha256": hash_token(token),
                                 "expires_at": now + expires_in_s if expires_in_s else None}
-        return self.get(agent_id), token
+            return agent_id
+
+        return self.get(self._write(register)), token
 
     def set_phone(self, agent_id: str, phone: str | None, *, sip_ha1: str | None = None) -> Agent:
         """Bind a phone to the agent (see `Agent.phone`); a registering phone ("sip") needs the HA1 of its
@@ -114,69 +132,64 @@ class AgentDirectory:
             raise ValueError(f"bad phone {phone!r}: 'sip', sip:user@host[:port], or a number such as +8613812345678")
         if phone == "sip" and not (sip_ha1 and re.fullmatch(r"[0-9a-f]{32}", sip_ha1)):
             raise ValueError("a phone that registers ('sip') needs a SIP password")
-        with self._locked() as agents:
+
+        def bind(agents: Records) -> None:
             if agent_id not in agents:
                 raise UnknownAgent(f"no agent with id {agent_id!r}")
             agents[agent_id]["phone"] = phone
             agents[agent_id]["sip_ha1"] = sip_ha1 if phone == "sip" else None
+
+        self._write(bind)
         return self.get(agent_id)
 
     def phone_ha1(self, user: str) -> str | None:
         """The SIP digest HA1 of the agent whose phone registers as `user` (None: no such phone)."""
         self._refresh()
         data = self._agents.get(user)
+        if data is None and self._refresh(force=True):
+            data = self._agents.get(user)
         if data is None or data.get("phone") != "sip":
             return None
         return str(data.get("sip_ha1") or "") or None
 
     def remove(self, agent_id: str) -> None:
-        with self._locked() as agents:
+        def drop(agents: Records) -> None:
             if agents.pop(agent_id, None) is None:
                 raise UnknownAgent(f"no agent with id {agent_id!r}")
 
-    @contextmanager
-    def _locked(self) -> Iterator[dict[str, dict[str, Any]]]:
-        """Read-modify-write under an exclusive lock; the new file replaces the old atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            agents = _read(self.path)
-            yield agents
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".agents-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"agents": list(agents.values())}, out, indent=2)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        self._stamp = None
+        self._write(drop)
 
-    def _refresh(self) -> None:
+    def _write(self, change: Callable[[Records], Any]) -> Any:
+        result = self.store.update(change)
+        self._checked_at = float("-inf")
+        return result
+
+    def _refresh(self, *, force: bool = False) -> bool:
+        """Re-read the store if it changed; True if the copy was re-read."""
+        now = time.monotonic()
+        if self._loaded and not force and now - self._checked_at < self._recheck_s:
+            return False
         try:
-            info = self.path.stat()
-        except FileNotFoundError:
-            self._load({}, None)
-            return
-        stamp = (info.st_mtime_ns, info.st_ino)
-        if stamp != self._stamp:
-            self._load(_read(self.path), stamp)
+            stamp = self.store.stamp()
+            if self._loaded and stamp == self._stamp:
+                self._checked_at = now
+                return False
+            agents = self.store.read() if stamp is not None else {}
+        except (RedisUnavailable, OSError) as exc:
+            if not self._loaded:
+                raise
+            log.warning("agent directory %s unreachable (%s): using the copy read earlier", self.where, exc)
+            self._checked_at = now
+            return False
+        self._checked_at = now
+        self._load(agents, stamp)
+        return True
 
-    def _load(self, agents: dict[str, dict[str, Any]], stamp: tuple[int, int] | None) -> None:
-        self._agents, self._stamp = agents, stamp
+    def _load(self, agents: Records, stamp: object) -> None:
+        self._agents, self._stamp, self._loaded = agents, stamp, True
         self._parsed = {a.agent_id: a for a in sorted((_agent(d) for d in agents.values()),
                                                       key=lambda a: a.agent_id)}
         self._by_hash = {str(d["token_sha256"]): str(d["agent_id"]) for d in agents.values()}
-
-
-def _read(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    try:
-        data = json.loads(text)
-        return {str(a["agent_id"]): a for a in data["agents"]}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a valid agent directory: {exc}") from None
 
 
 def _agent(data: dict[str, Any]) -> Agent:

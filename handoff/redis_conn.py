@@ -131,6 +131,16 @@ class Keys:
     def offer_claim(self, offer_id: str) -> str:
         return f"{self.prefix}handoff:offer:{offer_id}:taken"
 
+    @property
+    def agent_directory(self) -> str:
+        """Hash: agent id -> the agent's record (handoff.agent_store)."""
+        return f"{self.prefix}handoff:directory"
+
+    @property
+    def agent_directory_version(self) -> str:
+        """Bumped by every change to the agent directory."""
+        return f"{self.prefix}handoff:directory:version"
+
     def agent(self, agent_id: str) -> str:
         return f"{self.prefix}handoff:agent:{agent_id}"
 

@@ -67,7 +67,8 @@ def test_compose_runs_two_processes_on_one_redis_and_one_postgresql_and_drains_b
         assert "@postgres:5432/" in env["CALLPILOT_DATABASE_URL"]
         assert seconds(service["stop_grace_period"]) > float(env["CALLPILOT_SHUTDOWN_DRAIN_S"])
         assert "/health" in " ".join(service["healthcheck"]["test"])
-        shared = json.loads(env["CALLPILOT_HANDOFF"])["agents_file"]
+        assert "CALLPILOT_HANDOFF" not in env  # the agent directory: in Redis ("auto" with a redis_url)
+        shared = env["CALLPILOT_RECORDINGS_DIR"]
         assert any(shared.startswith(v.split(":")[1]) for v in service["volumes"] if v.startswith("shared:"))
     assert "--appendonly" in services["redis"]["command"]
 
