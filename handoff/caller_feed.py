@@ -105,6 +105,8 @@ class CallerFeed:
                         return
                     continue
                 update = decode_call_update(text)
+                if update == told:  # published before the state was read, and told from that state already
+                    continue
                 told = update
                 yield update
                 if ends_the_handoff(update):

@@ -311,7 +311,9 @@ def test_agent_disconnect_requeues_with_hold_music_and_agent_hang_up_ends_the_ca
         await ask_for_a_human(call, services)
         await call.until(lambda: not call.pipeline.bot_busy())
         port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+        port.pushed.put_nowait(AgentJoined("a1", "Alice"))  # told twice (state read + message): still talking
         await call.feed(seconds=0.5, agent=agent_tone(0.5))
+        assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.AGENT
         port.pushed.put_nowait(AgentGone("disconnected", requeued=True))
         heard = await call.feed(seconds=1.5)
         assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.QUEUED

@@ -520,3 +520,28 @@ async def test_a_router_that_stops_gives_its_calls_to_another_at_once(client: ar
                      directory=one.directory)
     await two.service.router.tick()
     assert "call-8" in two.service.router.owned  # at once, not after the lease
+
+
+async def test_a_caller_told_of_the_agent_from_the_state_is_not_told_again_by_the_message(
+        client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
+    """The agent answers between the caller's side subscribing and reading the call's state: the state says
+    connected and the message arrives too. The caller hears it once (twice made the voice side hand the call
+    back to the bot: 'agent_joined while agent', seen with two real processes)."""
+    from handoff.events import AgentConnected, AgentLeft
+
+    floor = make_floor(client, tmp_path, config=config(), prefix=prefix)
+    await floor.service.start(run_router=False)
+    try:
+        await floor.staff(("Ann", {"orders": 3}))
+        await floor.service.request("call-7", decision(created_at=floor.clock.now))
+        await floor.service.router.tick()
+        events = floor.service.call_events("call-7")
+        await floor.service.accept("ann", "call-7:1")  # connected (state written) before the first read ...
+        assert await asyncio.wait_for(anext(events), 5) == AgentConnected("call-7", "ann", "Ann")
+        # ... and its message, published after the subscription, arrives as well: the same update again
+        await floor.service.floor.tell_call("call-7", AgentConnected("call-7", "ann", "Ann"))
+        await floor.service.floor.tell_call("call-7", AgentLeft("call-7", "ann", "hangup", False))
+        assert isinstance(await asyncio.wait_for(anext(events), 5), AgentLeft)
+        await events.aclose()  # type: ignore[attr-defined]
+    finally:
+        await floor.service.stop()

@@ -157,6 +157,9 @@ class AgentLeg:
                     self._last_position = position
                     self.host.say(queue_announcement(position, wait, self.language))
                     await self.host.show("queued", f"position {position}")
+            case AgentJoined() if self.state is Leg.AGENT and self.agent is not None \
+                    and self.agent.agent_id == update.agent_id:
+                log.info("call %s: told twice that %s joined", self.call_id, update.agent_id)
             case AgentJoined():
                 self.move("agent_joined")
                 self.agent = update
