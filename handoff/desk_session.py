@@ -16,10 +16,20 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.urls import mask_urls_in
 from handoff.bridge import BRIDGE_RATE, DIGITS, FRAME_BYTES, AudioBridge, BadAudio, CallerKey, SaidLine
-from handoff.errors import HandoffError, IllegalTransition, NotYourCall, OfferTaken, UnknownCall, UnknownQueue
+from handoff.errors import (
+    HandoffError,
+    IllegalTransition,
+    NotYourCall,
+    OfferTaken,
+    RedisUnavailable,
+    UnknownCall,
+    UnknownQueue,
+)
 from handoff.events import CallEnded, ConsultUpdate, OnPhone, SignedOut, to_dict
 from handoff.model import Agent, AgentStatus
+from handoff.redis_conn import TRANSIENT
 from handoff.service import HandoffService
 from handoff.tones import dtmf_pcm, frames
 
@@ -48,6 +58,8 @@ def error_code(exc: HandoffError) -> int:
         return 403
     if isinstance(exc, IllegalTransition):
         return 409
+    if isinstance(exc, RedisUnavailable):
+        return 503
     return 400
 
 
@@ -69,6 +81,7 @@ class DeskSession:
         self._audio: asyncio.Task[None] | None = None
         self._events: asyncio.Task[None] | None = None
         self.frames_to_caller = 0
+        self.frames_lost = 0  # the agent's audio dropped while Redis was unreachable
 
     async def start(self) -> None:
         await self.service.heartbeat(self.agent.agent_id)  # present from the first moment, not the first ping
@@ -112,6 +125,10 @@ class DeskSession:
             await handler(message)
         except HandoffError as exc:
             await self.error(error_code(exc), str(exc), request=kind)
+        except TRANSIENT as exc:  # Redis restarting: the desk stays connected and may try again
+            log.warning("agent %s: %r not done, Redis unreachable (%s)", self.agent.agent_id, kind, exc)
+            await self.error(503, f"the floor's Redis is unreachable, try again: {mask_urls_in(str(exc))}",
+                             request=kind)
         except (KeyError, TypeError, ValueError) as exc:
             await self.error(400, f"bad {kind!r} message: {exc}", request=kind)
 
@@ -130,6 +147,10 @@ class DeskSession:
             self.frames_to_caller += 1
         except BadAudio as exc:
             await self.error(400, str(exc))
+        except TRANSIENT as exc:  # Redis restarting: this frame is lost, the call goes on
+            self.frames_lost += 1
+            if self.frames_lost == 1:
+                log.warning("agent %s: audio to the caller lost, Redis unreachable (%s)", self.agent.agent_id, exc)
 
     async def error(self, code: int, message: str, **extra: Any) -> None:
         await self._send_json({"type": "error", "code": code, "message": message, **extra})

@@ -1,0 +1,142 @@
+"""Helpers for tests that drive real `callpilot run` processes: an agent's desk without a browser, waiting for a
+condition, how long a recording is loud, and starting servers whose output is kept for the failure message."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from websockets.sync.client import connect
+
+from tests.test_browser_agent import CLI, FRAME, ROOT, free_port, wait_healthy
+from tests.voice_helpers import stop_process
+
+
+class Desk(threading.Thread):
+    """Ann's desk on process B without a browser: accepts every offer, speaks `voice` in a loop while connected,
+    hangs up and wraps up when the test says so; keeps every message."""
+
+    def __init__(self, url: str, token: str, voice: bytes) -> None:
+        super().__init__(daemon=True)
+        self.url, self.token, self.voice = url, token, voice
+        self.messages: list[dict[str, Any]] = []
+        self.call_id: str | None = None
+        self.hang_up = threading.Event()
+        self.wrap_up = threading.Event()
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.away_first = False  # sign in away (set `status` later to change it)
+        self.status: str | None = None
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["type"] == kind]
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+    def _run(self) -> None:
+        with connect(self.url) as ws:
+            ws.send(json.dumps({"type": "hello", "token": self.token}))
+            ws.send(json.dumps({"type": "status", "status": "away" if self.away_first else "available"}))
+            at, pinged = 0, time.monotonic()
+            while not self.stop.is_set():
+                try:
+                    message = ws.recv(timeout=0.02)
+                except TimeoutError:
+                    message = None
+                if self.status is not None:
+                    ws.send(json.dumps({"type": "status", "status": self.status}))
+                    self.status = None
+                if isinstance(message, str):
+                    data = json.loads(message)
+                    self.messages.append(data)
+                    if data["type"] == "offer":
+                        ws.send(json.dumps({"type": "accept", "offer_id": data["offer_id"]}))
+                    elif data["type"] == "connected":
+                        self.call_id = data["call_id"]
+                    elif data["type"] == "call_ended":
+                        self.call_id = None
+                if self.call_id is not None:  # Ann talks: one 20 ms frame per 20 ms
+                    ws.send(self.voice[at:at + 640].ljust(640, b"\0"))
+                    at = (at + 640) % len(self.voice)
+                if self.hang_up.is_set() and self.call_id is not None:
+                    self.hang_up.clear()
+                    ws.send(json.dumps({"type": "hang_up"}))
+                if self.wrap_up.is_set() and self.call_id is None:
+                    self.wrap_up.clear()
+                    ws.send(json.dumps({"type": "wrap_up", "disposition": "resolved", "notes": "multi-process"}))
+                if time.monotonic() - pinged > 5:
+                    ws.send(json.dumps({"type": "ping"}))
+                    pinged = time.monotonic()
+
+
+def wait_for(condition: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def loud_ms(pcm: bytes) -> int:
+    frames = [pcm[i:i + FRAME] for i in range(0, len(pcm) - FRAME + 1, FRAME)]
+    return 20 * sum(np.sqrt(np.mean(np.frombuffer(f, "<i2").astype(np.float64) ** 2)) > 300 for f in frames)
+
+
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def servers(tmp_path: Path, envs: dict[str, dict[str, str]]) -> Iterator[dict[str, Server]]:
+    """`callpilot run` per name (with its env), each on a free port and healthy (voice too) before the block;
+    their output goes to `<name>.log`, whose tail is added to an error raised in the block; all stopped after."""
+    logs = {name: (tmp_path / f"{name}.log").open("wb") for name in envs}
+    started: dict[str, Server] = {}
+    try:
+        for name, env in envs.items():
+            port = free_port()
+            started[name] = Server(port, subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
+                                                          stdout=logs[name], stderr=subprocess.STDOUT))
+        for server in started.values():
+            wait_healthy(server.http, server.process)
+        yield started
+    except BaseException as exc:
+        exc.add_note("\n".join(f"--- {name}.log (last lines) ---\n{_tail(tmp_path / f'{name}.log')}"
+                                for name in envs))
+        raise
+    finally:
+        for server in started.values():
+            if server.process.poll() is None:
+                stop_process(server.process)
+        for log in logs.values():
+            log.close()
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join([line for line in text if "GET /health" not in line][-lines:])
