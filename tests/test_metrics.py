@@ -145,3 +145,17 @@ def test_a_real_call_shows_up_in_the_scrape(services: VoiceServices, tmp_path: P
     assert sample(text, "callpilot_turn_gap_seconds_count") >= 1  # the caller asked, the bot answered
     assert sample(text, "callpilot_asr_latency_seconds_count") >= 1
     assert sample(text, "callpilot_tts_first_audio_seconds_count") >= 2  # the greeting and the answer
+
+
+def test_the_records_writers_backlog_is_a_metric() -> None:
+    from types import SimpleNamespace
+
+    from callpilot.ops.metrics import CallMetrics
+    from callpilot.records.writer import WriterStats
+
+    metrics = CallMetrics()
+    metrics.update_records(SimpleNamespace(pending=3, stats=WriterStats(written=5, retries=2, spilled=1)))
+    text = metrics.render().decode()
+    assert "callpilot_records_pending_events 3.0" in text
+    assert 'callpilot_records_events{outcome="written"} 5.0' in text
+    assert 'callpilot_records_events{outcome="retries"} 2.0' in text and 'outcome="dropped"} 0.0' in text

@@ -7,7 +7,7 @@ handoff service's snapshot when `/metrics` is scraped.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -35,6 +35,15 @@ class AgentLike(Protocol):
     def status(self) -> object: ...
     @property
     def online(self) -> bool: ...
+
+
+class WriterLike(Protocol):
+    """What metrics read of the records writer (`callpilot.records.writer.RecordWriter`)."""
+
+    @property
+    def pending(self) -> int: ...
+    @property
+    def stats(self) -> Any: ...
 
 
 class FloorView(Protocol):
@@ -81,6 +90,12 @@ class CallMetrics:
         self.agents = Gauge("callpilot_agents", "Online agents by status", ["status"], registry=r)
         self.webhooks_dropped = Gauge("callpilot_webhooks_dropped", "Webhook events dropped (queue full)",
                                       registry=r)
+        self.records_pending = Gauge("callpilot_records_pending_events",
+                                     "Call events not yet written to the records database (it grows while the "
+                                     "database is away)", registry=r)
+        self.records_events = Gauge("callpilot_records_events", "Call events since start by what happened to them: "
+                                    "written, retries, spilled (kept on disk), replayed, dropped, failed",
+                                    ["outcome"], registry=r)
         self._live: set[str] = set()
         self._texts: set[str] = set()  # text conversations (transport "text") are counted apart from calls
 
@@ -136,6 +151,11 @@ class CallMetrics:
                 by_status[status] = by_status.get(status, 0) + 1
         for status, count in by_status.items():
             self.agents.labels(status).set(count)
+
+    def update_records(self, writer: WriterLike) -> None:
+        self.records_pending.set(writer.pending)
+        for outcome in ("written", "retries", "spilled", "replayed", "dropped", "failed"):
+            self.records_events.labels(outcome).set(getattr(writer.stats, outcome))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

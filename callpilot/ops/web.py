@@ -22,7 +22,7 @@ from callpilot.ops import dashboard
 from callpilot.ops.alerts import AlertBook, AlertMonitor, Sample, webhook_notifier
 from callpilot.ops.facts import CHANNEL_CHOICES, PHONE_CHANNELS, CallFact, load_facts
 from callpilot.ops.kpi import Bucket, compute_kpis, hot_topics, in_window, longest_wait_s, sample_sizes, settled
-from callpilot.ops.metrics import CONTENT_TYPE_LATEST, CallMetrics, FloorView
+from callpilot.ops.metrics import CONTENT_TYPE_LATEST, CallMetrics, FloorView, WriterLike
 from callpilot.ops.observer import OpsObserver
 from callpilot.ops.tickets import TicketDelivery
 from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
@@ -143,8 +143,9 @@ def parse_when(name: str, raw: str | None, default: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def mount_ops(app: FastAPI, settings: Settings) -> OpsRuntime:
-    """Add the operations routes; the caller starts and stops the returned runtime in its lifespan."""
+def mount_ops(app: FastAPI, settings: Settings, *, records_writer: WriterLike | None = None) -> OpsRuntime:
+    """Add the operations routes; the caller starts and stops the returned runtime in its lifespan.
+    `records_writer`: its backlog and outcomes are in /metrics."""
     ops = OpsRuntime(app, settings)
     app.state.ops = ops
 
@@ -155,6 +156,8 @@ def mount_ops(app: FastAPI, settings: Settings) -> OpsRuntime:
         if view is not None:
             ops.metrics.update_floor(view)
         ops.metrics.webhooks_dropped.set(ops.hooks.dropped)
+        if records_writer is not None:
+            ops.metrics.update_records(records_writer)
         return Response(ops.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/kpis")
