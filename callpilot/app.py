@@ -148,8 +148,8 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         app, secure_cookie=secure_cookies(settings.public_url)), divert=voice.divert, history=RecordsDeskHistory(app),
         queue_day=RecordsQueueDay(app, service_level_s=settings.service_level_s),
         voicemails=RecordsVoicemails(app, settings.recordings_dir)))
-    # /metrics (with the records writer's backlog), /api/v1/kpis, /dashboard, webhooks, alerts
-    ops = mount_ops(app, settings, records_writer=records.writer)
+    # /metrics (also the records writer's backlog, ASR worker restarts), /api/v1/kpis, /dashboard, webhooks, alerts
+    ops = mount_ops(app, settings, records_writer=records.writer, voice_status=voice.status)
     # Several processes on one Redis: the once-only work (recording purge, closing calls a crash left open, alert
     # evaluation) is done by the leader; alert states pass from leader to leader through Redis.
     def redis_now() -> Any:

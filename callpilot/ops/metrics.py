@@ -90,6 +90,8 @@ class CallMetrics:
         self.agents = Gauge("callpilot_agents", "Online agents by status", ["status"], registry=r)
         self.webhooks_dropped = Gauge("callpilot_webhooks_dropped", "Webhook events dropped (queue full)",
                                       registry=r)
+        self.asr_worker_restarts = Gauge("callpilot_asr_worker_restarts",
+                                         "ASR worker processes that died and were replaced since start", registry=r)
         self.records_pending = Gauge("callpilot_records_pending_events",
                                      "Call events not yet written to the records database (it grows while the "
                                      "database is away)", registry=r)

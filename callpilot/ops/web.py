@@ -143,9 +143,10 @@ def parse_when(name: str, raw: str | None, default: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def mount_ops(app: FastAPI, settings: Settings, *, records_writer: WriterLike | None = None) -> OpsRuntime:
+def mount_ops(app: FastAPI, settings: Settings, *, records_writer: WriterLike | None = None,
+              voice_status: Callable[[], Mapping[str, object]] | None = None) -> OpsRuntime:
     """Add the operations routes; the caller starts and stops the returned runtime in its lifespan.
-    `records_writer`: its backlog and outcomes are in /metrics."""
+    `records_writer` (its backlog and outcomes) and `voice_status` (ASR worker restarts) feed /metrics."""
     ops = OpsRuntime(app, settings)
     app.state.ops = ops
 
@@ -158,6 +159,8 @@ def mount_ops(app: FastAPI, settings: Settings, *, records_writer: WriterLike | 
         ops.metrics.webhooks_dropped.set(ops.hooks.dropped)
         if records_writer is not None:
             ops.metrics.update_records(records_writer)
+        if voice_status is not None:
+            ops.metrics.asr_worker_restarts.set(float(str(voice_status().get("asr_worker_restarts") or 0)))
         return Response(ops.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/kpis")
