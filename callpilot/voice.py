@@ -484,14 +484,9 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
         if await runtime.wait_ready() is None:
             await websocket.close(1013)  # try again later
             return
-        if not runtime.gate.enter("twilio"):
-            await refuse(websocket, 1013, "all our lines are busy")
-            return
-        try:
-            await serve_twilio(websocket, runtime.new_call, limits=limits, verify_start=media_start_check(settings),
-                               redirect=runtime.twilio_redirect if runtime.twilio is not None else None)
-        finally:
-            runtime.gate.leave()
+        # a line is taken when the stream's start arrives (every line busy: close 1013), not by a bare connection
+        await serve_twilio(websocket, runtime.new_call, limits=limits, verify_start=media_start_check(settings),
+                           redirect=runtime.twilio_redirect if runtime.twilio is not None else None, gate=runtime.gate)
 
     @app.websocket("/phone/ws")
     async def softphone(websocket: WebSocket) -> None:
@@ -506,13 +501,7 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
         if await runtime.wait_ready() is None:
             await websocket.close(1013)
             return
-        if not runtime.gate.enter("softphone"):
-            await refuse(websocket, 1013, "all our lines are busy: please call again later")
-            return
-        try:
-            await serve_softphone(websocket, runtime.new_call, limits=limits)
-        finally:
-            runtime.gate.leave()
+        await serve_softphone(websocket, runtime.new_call, limits=limits, gate=runtime.gate)
 
     @app.get("/health/voice")
     def voice_health() -> JSONResponse:

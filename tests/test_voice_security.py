@@ -6,6 +6,7 @@ bounded event queue, the streamed recording) on their own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import json
 import uuid
@@ -182,6 +183,32 @@ def test_a_connection_that_never_starts_its_call_is_closed(server: VoiceServer) 
     url = ws_url(server, "/media/twilio")
     code = asyncio.run(closed_with(url, [json.dumps({"event": "connected", "protocol": "Call"})], wait_s=8.0))
     assert code is not None  # closed by the server after call_start_timeout_s (2 s), not left open
+
+
+def test_connections_that_never_start_hold_no_line_and_a_real_call_still_gets_in(server: VoiceServer) -> None:
+    """max_calls is 1: twenty bare connections (a scanner, a broken client) must not take the one line."""
+    url = ws_url(server, "/media/twilio")
+    sid = "CA" + "9a" * 16
+
+    async def call_among_idle_connections() -> bool:
+        idle = [await connect(url) for _ in range(20)]
+        try:
+            async with connect(url) as caller:
+                await caller.send(start_message(sid, media_token(TOKEN, sid)))
+                silence = base64.b64encode(b"\xff" * 160).decode()
+                for n in range(200):  # the bot's greeting comes back: the call got the line
+                    await caller.send(json.dumps({"event": "media", "sequenceNumber": str(n + 2),
+                                                  "streamSid": "MZ" + "1" * 32,
+                                                  "media": {"track": "inbound", "payload": silence}}))
+                    with contextlib.suppress(TimeoutError):
+                        if '"media"' in str(await asyncio.wait_for(caller.recv(), 0.02)):
+                            return True
+                return False
+        finally:
+            for websocket in idle:
+                await websocket.close()
+
+    assert asyncio.run(call_among_idle_connections())
 
 
 def test_over_max_calls_twilio_hears_busy_and_the_refusal_is_counted(server: VoiceServer) -> None:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # Websocket close codes (RFC 6455) for fatal transport errors; anything else fatal is 1008.
 NORMAL_CLOSURE = 1000
+TRY_AGAIN_LATER = 1013  # every line busy
 CLOSE_CODES = {ErrorKind.TOO_LARGE: 1009, ErrorKind.UNSUPPORTED: 1003, ErrorKind.FORBIDDEN: 1008}
 POLICY_VIOLATION = 1008
 
@@ -222,14 +223,18 @@ class CallLimits:
     max_call_s: float = 3600.0
 
 
-async def run_call(codec: Codec, io: SocketIO, new_handler: HandlerFactory, limits: CallLimits | None = None) -> None:
+async def run_call(codec: Codec, io: SocketIO, new_handler: HandlerFactory, limits: CallLimits | None = None,
+                   gate: CallGate | None = None) -> None:
     """Serve one call until either side ends it; returns once its handler has seen the last event. A connection
     that sends no start message within `limits.start_timeout_s` is closed; a call longer than `max_call_s` is
-    hung up (reason `max_call_length`)."""
+    hung up (reason `max_call_length`). With a `gate`, the call takes a line when its start message arrives (a
+    connection that never starts holds none); with every line busy it is closed with 1013 (try again later) and
+    its handler never hears of it."""
     limits = limits or CallLimits()
     connection = CallConnection(codec, io)
     dispatcher = asyncio.create_task(connection._dispatch(new_handler(connection)))
     watchdog = asyncio.create_task(_watch(codec, connection, limits))  # one timer per call, not one per frame
+    admitted = refused = False
     try:
         connection._collect()  # what the codec knows before any data (an RTP call starts when it is answered)
         await connection._flush()
@@ -238,6 +243,12 @@ async def run_call(codec: Codec, io: SocketIO, new_handler: HandlerFactory, limi
             if data is None:
                 break
             codec.receive_data(data)
+            if gate is not None and codec.started and not admitted:
+                if not gate.enter(codec.transport):
+                    refused = True
+                    connection._close_code = TRY_AGAIN_LATER
+                    break
+                admitted = True
             connection._collect()
             await connection._flush()
     except asyncio.CancelledError:
@@ -246,7 +257,14 @@ async def run_call(codec: Codec, io: SocketIO, new_handler: HandlerFactory, limi
     finally:
         watchdog.cancel()
         codec.receive_eof()
-        connection._collect()
+        if refused:
+            codec.events_received()  # the refused call's start and end: not for the handler
+        else:
+            connection._collect()
         await connection._close()
         connection._queue.put_nowait(None)
-        await dispatcher
+        try:
+            await dispatcher
+        finally:
+            if admitted and gate is not None:
+                gate.leave()

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from voice_gateway.transports.connection import CallLimits, HandlerFactory, run_call
+from voice_gateway.transports.connection import CallGate, CallLimits, HandlerFactory, run_call
 from voice_gateway.transports.softphone import SoftphoneCodec
 from voice_gateway.transports.twilio import TwilioCodec
 
@@ -57,7 +57,7 @@ class StarletteSocket:
 
 async def serve_twilio(websocket: WebSocket, new_handler: HandlerFactory, *, limits: CallLimits | None = None,
                        verify_start: Callable[[str, Mapping[str, str]], bool] | None = None,
-                       redirect: Redirect | None = None) -> None:
+                       redirect: Redirect | None = None, gate: CallGate | None = None) -> None:
     """Accept Twilio's websocket (`ws://HOST/media/twilio`) and run the call until it ends; with `verify_start`,
     a start message without the call's token is refused (close 1008). A call the bot transfers is handed to
     `redirect(call_sid, target)` (Twilio's REST API) before its stream closes; without it the call just ends."""
@@ -72,12 +72,12 @@ async def serve_twilio(websocket: WebSocket, new_handler: HandlerFactory, *, lim
                 return
             await redirect(codec.call_sid, codec.transfer_target)
 
-    await run_call(codec, StarletteSocket(websocket, before_close=transfer), new_handler, limits)
+    await run_call(codec, StarletteSocket(websocket, before_close=transfer), new_handler, limits, gate)
 
 
 async def serve_softphone(websocket: WebSocket, new_handler: HandlerFactory, call_id: str | None = None, *,
-                          limits: CallLimits | None = None) -> None:
+                          limits: CallLimits | None = None, gate: CallGate | None = None) -> None:
     """Accept a browser softphone's websocket (`/phone/ws`) and run the call until it ends."""
     await websocket.accept()
     codec = SoftphoneCodec(call_id or f"phone-{uuid.uuid4().hex[:12]}")
-    await run_call(codec, StarletteSocket(websocket), new_handler, limits)
+    await run_call(codec, StarletteSocket(websocket), new_handler, limits, gate)
