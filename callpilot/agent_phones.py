@@ -141,7 +141,7 @@ class PhoneSession:
             await self._bye(call)
             return
         with contextlib.suppress(HandoffError, OSError):
-            await service.floor.tell_agent(self.agent.agent_id, OnPhone(context.call_id))  # for the desktop
+            await service.moves.tell_agent(self.agent.agent_id, OnPhone(context.call_id))  # for the desktop
         await self._talk(service, call, context)
 
     async def _talk(self, service: HandoffService, call: SipCall, context: HandoffContext) -> None:

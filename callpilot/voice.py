@@ -103,7 +103,7 @@ def id_patterns(data_dir: Path) -> list[str]:
     return patterns
 
 
-class HeardDialogue:
+class RepairingDialogue:
     """The dialogue engine as the phone line sees it: what the ASR heard is repaired before the NLU reads it."""
 
     def __init__(self, dialogue: Dialogue, fixer: TranscriptFixer) -> None:
@@ -180,7 +180,7 @@ class VoiceRuntime:
                 engine_listener(engine)
             dialogue = voice_dialogue(self.settings, engine)  # the engine, or a Rasa server in front of it
             services = load_services(
-                HeardDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),
+                RepairingDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),
                 asr=asr_settings(self.settings),
                 tts_engine=self.settings.tts_engine,
                 use_edge=self.settings.tts_network_voices,
@@ -523,5 +523,5 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
     return runtime
 
 
-__all__ = ["HeardDialogue", "VoiceRuntime", "asr_settings", "id_patterns", "mount_voice", "pipeline_settings",
+__all__ = ["RepairingDialogue", "VoiceRuntime", "asr_settings", "id_patterns", "mount_voice", "pipeline_settings",
            "place_call"]

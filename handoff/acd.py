@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from handoff.config import QueueConfig
-from handoff.model import AgentStatus, CallState
+from handoff.model import AgentStatus, HandoffState
 from handoff.strategies import AgentSnapshot, ranking
 
 
@@ -22,7 +22,7 @@ class WaitingCall:
     call_id: str
     priority: int  # lower first (complaints are 1)
     enqueued_at: float
-    state: CallState = CallState.WAITING
+    state: HandoffState = HandoffState.WAITING
     front: bool = False  # put back by a transfer or a lost agent: ahead of everyone, keeping its wait
     offer_id: str | None = None
     offered_to: tuple[str, ...] = ()
@@ -150,14 +150,14 @@ def decide(
     staffed = len(signed_in(agents, queue))
     still_waiting: list[WaitingCall] = []
     for call in ordered(calls):
-        if call.state is CallState.OFFERED and now - call.enqueued_at >= config.max_wait_s:
+        if call.state is HandoffState.OFFERED and now - call.enqueued_at >= config.max_wait_s:
             actions.append(_overflow(call, config, call.offer_id, call.offered_to))
             continue
-        if call.state is CallState.OFFERED and now >= call.offer_expires_at and call.offer_id:
+        if call.state is HandoffState.OFFERED and now >= call.offer_expires_at and call.offer_id:
             actions.append(RingTimeout(call.call_id, call.offer_id, call.offered_to))
-            call = replace(call, state=CallState.WAITING, offer_id=None, offered_to=(),
+            call = replace(call, state=HandoffState.WAITING, offer_id=None, offered_to=(),
                            tried=tuple(dict.fromkeys(call.tried + call.offered_to)))
-        if call.state is not CallState.WAITING:
+        if call.state is not HandoffState.WAITING:
             still_waiting.append(call)
             continue
         if not is_open:
@@ -173,14 +173,14 @@ def decide(
                      last=memory.last_agent, rng=memory.rng) if free else []
     taken: set[str] = set()
     for position, call in enumerate(still_waiting, start=1):
-        if call.state is CallState.WAITING and len(taken) < len(ranked):
+        if call.state is HandoffState.WAITING and len(taken) < len(ranked):
             chosen = _choose(config.strategy, ranked, taken, call.tried)
             taken.update(chosen)
             memory.last_agent = chosen[-1]
             actions.append(Ring(call.call_id, f"{offer_id_for}{call.call_id}:{call.offer_seq + 1}",
                                 tuple(chosen), now + config.ring_timeout_s))
             continue
-        if call.state is CallState.WAITING and (
+        if call.state is HandoffState.WAITING and (
                 call.position_sent_at is None or now - call.position_sent_at >= config.position_interval_s):
             expected = expected_wait(position, staffed, config, handle_s)
             actions.append(SendPosition(call.call_id, position, expected))

@@ -3,7 +3,7 @@
 Pub/sub forgets what nobody listened to, so a listener that subscribes late (the voice pipeline
 subscribes just after `request()`) or comes back after a Redis outage first hears the call's current
 state, read from its hash: the position and expected wait, the agent it is connected to, or the
-outcome that ended it (overflow, closed, back to the bot), which `Floor.tell_call` stores there."""
+outcome that ended it (overflow, closed, back to the bot), which `CallMoves.tell_call` stores there."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from handoff.calls import CallBook, CallRecord
+from handoff.calls import CallBook, HandoffCall
 from handoff.errors import UnknownCall
 from handoff.events import (
     AgentConnected,
@@ -26,7 +26,7 @@ from handoff.events import (
     ReturnedToBot,
     decode_call_update,
 )
-from handoff.model import CallState
+from handoff.model import HandoffState
 from handoff.redis_conn import TRANSIENT, Keys, messages
 
 TERMINAL = (Overflow, Closed, ReturnedToBot)
@@ -49,11 +49,11 @@ class CallerFeed:
         self._name_of = name_of
         self.lost_after_s = LOST_AFTER_S
 
-    async def current(self, record: CallRecord) -> CallUpdate | None:
+    async def current(self, record: HandoffCall) -> CallUpdate | None:
         """The update that describes where the call stands (None: nothing to say yet)."""
-        if record.state is CallState.CONNECTED and record.agent_id:
+        if record.state is HandoffState.CONNECTED and record.agent_id:
             return AgentConnected(record.call_id, record.agent_id, self._name_of(record.agent_id))
-        if record.state in (CallState.WAITING, CallState.OFFERED):
+        if record.state in (HandoffState.WAITING, HandoffState.OFFERED):
             stored, expected = await self._r.hmget(self._keys.call(record.call_id), ("position", "expected_wait_s"))
             if stored is not None and int(stored) <= 0:
                 return None  # told nothing yet (nobody was signed in): the router decides what happens
@@ -105,8 +105,8 @@ class CallerFeed:
                         return
                     continue
                 update = decode_call_update(text)
-                if update == told:  # published before the state was read, and told from that state already
-                    continue
+                if update == told and not isinstance(update, QueuePosition):  # (positions repeat on purpose)
+                    continue  # published before the state was read, and told from that state already
                 told = update
                 yield update
                 if ends_the_handoff(update):

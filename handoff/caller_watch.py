@@ -18,7 +18,7 @@ from typing import Any
 import redis.asyncio as aredis
 
 from handoff.calls import CallBook
-from handoff.floor import Floor
+from handoff.moves import CallMoves
 from handoff.redis_conn import Keys
 
 log = logging.getLogger("callpilot.handoff")
@@ -32,10 +32,10 @@ Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class CallerWatch:
-    def __init__(self, client: aredis.Redis, keys: Keys, calls: CallBook, floor: Floor, *,
+    def __init__(self, client: aredis.Redis, keys: Keys, calls: CallBook, moves: CallMoves, *,
                  clock: Callable[[], float] = time.time, ttl_s: float = CALLER_TTL_S,
                  sink: Sink | None = None) -> None:
-        self._r, self._keys, self._calls, self._floor = client, keys, calls, floor
+        self._r, self._keys, self._calls, self._moves = client, keys, calls, moves
         self._clock, self.ttl_s, self._sink = clock, ttl_s, sink
         self.lost = 0
 
@@ -75,7 +75,7 @@ class CallerWatch:
                 continue
             log.warning("call %s: the caller's side stopped answering (its process died?); ending it", call_id)
             await self._calls.update(call_id, hung_up="1")
-            await self._floor.caller_gone(record, reason="caller_lost")
+            await self._moves.caller_gone(record, reason="caller_lost")
             self.lost += 1
             lost.append(call_id)
             if self._sink is not None:

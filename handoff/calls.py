@@ -17,18 +17,18 @@ import redis.asyncio as aredis
 
 from handoff.acd import WaitingCall
 from handoff.errors import UnknownCall
-from handoff.model import FINAL_CALL_STATES, CallState, HandoffContext
+from handoff.model import FINAL_CALL_STATES, HandoffContext, HandoffState
 from handoff.redis_conn import GROUP, Keys, as_str
 
 
 @dataclass(frozen=True)
-class CallRecord:
+class HandoffCall:
     """One call's handoff record, as stored in its hash."""
 
     call_id: str
     queue: str
     priority: int
-    state: CallState
+    state: HandoffState
     enqueued_at: float
     context_json: str  # parsed only when needed (`context`): the router reloads records every pass
     front: bool = False
@@ -65,14 +65,14 @@ def _ids(text: str | None) -> tuple[str, ...]:
     return tuple(t for t in (text or "").split(",") if t)
 
 
-def parse_record(data: Mapping[Any, Any]) -> CallRecord:
+def parse_record(data: Mapping[Any, Any]) -> HandoffCall:
     def opt_float(key: str) -> float | None:
         value = data.get(key)
         return float(value) if value not in (None, "") else None
 
-    return CallRecord(
+    return HandoffCall(
         call_id=data["call_id"], queue=data["queue"], priority=int(data["priority"]),
-        state=CallState(data["state"]), enqueued_at=float(data["enqueued_at"]),
+        state=HandoffState(data["state"]), enqueued_at=float(data["enqueued_at"]),
         context_json=data["context"], front=data.get("front") == "1",
         offer_id=data.get("offer_id") or None, offered_to=_ids(data.get("offered_to")),
         offer_expires_at=float(data.get("offer_expires_at") or 0), offer_seq=int(data.get("offer_seq") or 0),
@@ -115,9 +115,9 @@ class Entry:
     enqueued_at: float = 0.0
     front: bool = False
 
-    def record(self) -> CallRecord:
+    def record(self) -> HandoffCall:
         """The call as a fresh entry describes it (light: no context)."""
-        return CallRecord(self.call_id, self.queue, self.priority, CallState.WAITING, self.enqueued_at, "",
+        return HandoffCall(self.call_id, self.queue, self.priority, HandoffState.WAITING, self.enqueued_at, "",
                           front=self.front, stream_id=self.stream_id, gen=self.gen)
 
 
@@ -149,19 +149,19 @@ class CallBook:
         """Write a new record and add the call to its queue's stream, in one transaction."""
         fields: dict[Any, Any] = {
             "call_id": context.call_id, "queue": context.queue, "priority": context.priority,
-            "state": CallState.WAITING.value, "enqueued_at": enqueued_at, "front": "0",
+            "state": HandoffState.WAITING.value, "enqueued_at": enqueued_at, "front": "0",
             "context": json.dumps(context.to_dict(), separators=(",", ":")), "offer_id": "",
             "offered_to": "", "agent_id": "", "position_sent_at": "", "hung_up": "0", "gen": 1}
         return await self._add(context, fields, enqueued_at, gen=1, fresh=True)
 
-    async def requeue(self, record: CallRecord, queue: str, *, front: bool = True,
+    async def requeue(self, record: HandoffCall, queue: str, *, front: bool = True,
                       offer: dict[str, Any] | None = None) -> str:
         """Put a call (back) into a queue: same record, same wait so far, ahead of the others
         (or, with `offer`, already ringing at one agent: a transfer to that agent)."""
         context = replace(record.context, queue=queue)
         gen = record.gen + 1
         fields: dict[Any, Any] = {
-            "queue": queue, "state": CallState.WAITING.value, "front": "1" if front else "0",
+            "queue": queue, "state": HandoffState.WAITING.value, "front": "1" if front else "0",
             "context": json.dumps(context.to_dict(), separators=(",", ":")), "offer_id": "",
             "offered_to": "", "agent_id": "", "position_sent_at": "", "tried": "", "gen": gen, **(offer or {})}
         return await self._add(context, fields, record.enqueued_at, gen=gen, fresh=False)
@@ -184,13 +184,13 @@ class CallBook:
         await self._r.hset(key, "stream_id", stream_id)
         return stream_id
 
-    async def get(self, call_id: str) -> CallRecord:
+    async def get(self, call_id: str) -> HandoffCall:
         data = await self._r.hgetall(self._keys.call(call_id))
         if not data:
             raise UnknownCall(f"no handoff for call {call_id!r}")
         return parse_record(data)
 
-    async def many(self, call_ids: Sequence[str], *, light: bool = False) -> dict[str, CallRecord]:
+    async def many(self, call_ids: Sequence[str], *, light: bool = False) -> dict[str, HandoffCall]:
         """Records by call id; `light` leaves out the context (the router's every-pass reload)."""
         async with self._r.pipeline(transaction=False) as pipe:
             for call_id in call_ids:
@@ -206,7 +206,7 @@ class CallBook:
                     data["context"] = ""
         return {call_id: parse_record(data) for call_id, data in zip(call_ids, raw, strict=True) if data}
 
-    async def refresh(self, known: dict[str, CallRecord]) -> dict[str, CallRecord]:
+    async def refresh(self, known: dict[str, HandoffCall]) -> dict[str, HandoffCall]:
         """Known records with what others may have changed re-read (8 fields, not the whole hash);
         calls gone or requeued since are left out."""
         ids = list(known)
@@ -214,12 +214,12 @@ class CallBook:
             for call_id in ids:
                 pipe.hmget(self._keys.call(call_id), _VOLATILE_FIELDS)
             raw = await pipe.execute()
-        out: dict[str, CallRecord] = {}
+        out: dict[str, HandoffCall] = {}
         for call_id, values in zip(ids, raw, strict=True):
             state, gen, hung_up, offer_id, offered_to, expires, seq, tried = values
             if state is None or int(gen or 1) != known[call_id].gen:
                 continue  # gone, or requeued since (queue, place may differ): the caller reads it afresh
-            out[call_id] = replace(known[call_id], state=CallState(state), gen=int(gen or 1), hung_up=hung_up == "1",
+            out[call_id] = replace(known[call_id], state=HandoffState(state), gen=int(gen or 1), hung_up=hung_up == "1",
                                    offer_id=offer_id or None, offered_to=_ids(offered_to),
                                    offer_expires_at=float(expires or 0), offer_seq=int(seq or 0), tried=_ids(tried))
         return out
@@ -243,7 +243,7 @@ class CallBook:
             pipe.xdel(self._keys.stream(entry.queue), entry.stream_id)
             await pipe.execute()
 
-    def finish(self, pipe: aredis.client.Pipeline, record: CallRecord, state: CallState) -> None:
+    def finish(self, pipe: aredis.client.Pipeline, record: HandoffCall, state: HandoffState) -> None:
         """Queue the writes that take a call out of its queue for good (or into an agent's hands)."""
         pipe.hset(self._keys.call(record.call_id), "state", state.value)
         pipe.zrem(self._keys.waiting(record.queue), record.call_id)
@@ -301,7 +301,7 @@ class CallBook:
                 if fields:
                     out.append(Entry(queue_of[as_str(stream)], as_str(stream_id), as_str(fields["call_id"]),
                                      int(fields.get("gen") or 1),
-                                     fields.get("state") == CallState.WAITING.value and fields.get("gen") == "1",
+                                     fields.get("state") == HandoffState.WAITING.value and fields.get("gen") == "1",
                                      int(fields.get("priority") or 0), float(fields.get("enqueued_at") or 0),
                                      fields.get("front") == "1"))
         return out

@@ -20,7 +20,7 @@ from bot.urls import mask_urls_in
 from handoff.bridge import BRIDGE_RATE, DIGITS, FRAME_BYTES, AudioBridge, BadAudio, CallerKey, SaidLine
 from handoff.errors import (
     HandoffError,
-    IllegalTransition,
+    IllegalHandoffTransition,
     NotYourCall,
     OfferTaken,
     RedisUnavailable,
@@ -56,7 +56,7 @@ def error_code(exc: HandoffError) -> int:
         return 404
     if isinstance(exc, NotYourCall):
         return 403
-    if isinstance(exc, IllegalTransition):
+    if isinstance(exc, IllegalHandoffTransition):
         return 409
     if isinstance(exc, RedisUnavailable):
         return 503

@@ -15,7 +15,7 @@ class OfferTaken(HandoffError):
     """Another agent accepted the offer first (or it was withdrawn): the desktop answers 409."""
 
 
-class IllegalTransition(HandoffError, ValueError):
+class IllegalHandoffTransition(HandoffError, ValueError):
     """A call or agent state machine was asked for a move its table does not allow."""
 
     def __init__(self, machine: str, state: str, event: str) -> None:

@@ -18,7 +18,7 @@ class AgentStatus(StrEnum):
     OFFLINE = "offline"
 
 
-class CallState(StrEnum):
+class HandoffState(StrEnum):
     """A queue entry's state; moves between them are the table in `handoff.states`."""
 
     WAITING = "waiting"
@@ -31,8 +31,8 @@ class CallState(StrEnum):
     RETURNED_TO_BOT = "returned_to_bot"
 
 
-FINAL_CALL_STATES = frozenset({CallState.ENDED, CallState.ABANDONED, CallState.OVERFLOWED,
-                               CallState.CLOSED, CallState.RETURNED_TO_BOT})
+FINAL_CALL_STATES = frozenset({HandoffState.ENDED, HandoffState.ABANDONED, HandoffState.OVERFLOWED,
+                               HandoffState.CLOSED, HandoffState.RETURNED_TO_BOT})
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ class QueuedCall:
     call_id: str
     queue: str
     priority: int
-    state: CallState
+    state: HandoffState
     position: int  # 1 = next; 0 once an agent has it
     expected_wait_s: float | None  # None: not known (no agent serves the queue right now)
     enqueued_at: float

@@ -12,7 +12,7 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
-from handoff.errors import IllegalTransition
+from handoff.errors import IllegalHandoffTransition
 from handoff.events import StatusChanged, encode
 from handoff.model import Agent, AgentStatus
 from handoff.redis_conn import Keys, as_str
@@ -63,8 +63,9 @@ class Presence:
         await self._r.set(self._keys.agent_alive(agent_id), "1", px=self._ttl_ms)
 
     async def transition(self, agent_id: str, event: str, *, expect_offer: str | None = None,
-                         call_id: str | None = None) -> AgentStatus | None:
-        """Move the agent by `event`; None (no change) when `expect_offer` is no longer its offer."""
+                         call_id: str | None = None, expect_call: str | None = None) -> AgentStatus | None:
+        """Move the agent by `event`; None (no change) when `expect_offer` is no longer its offer, or when the
+        agent is no longer on call `expect_call` (it left that call already, perhaps for another)."""
         key, free = self._keys.agent(agent_id), self._keys.agent_free(agent_id)
         for attempt in range(50):
             async with self._r.pipeline(transaction=True) as pipe:
@@ -75,6 +76,9 @@ class Presence:
                     if current.status is AgentStatus.AVAILABLE and not await pipe.exists(free):
                         raise _BeingRung  # a router took it a moment ago; its write follows
                     if expect_offer is not None and current.offer_id != expect_offer:
+                        return None
+                    if expect_call is not None and (current.status is not AgentStatus.ON_CALL
+                                                    or current.call_id != expect_call):
                         return None
                     new = agent_next(current.status, event)
                     now = self._clock()
@@ -120,7 +124,7 @@ class Presence:
                     return new
                 except (redis.WatchError, _BeingRung):
                     await asyncio.sleep(0.002 * (attempt + 1))
-        raise IllegalTransition("agent", "busy", event)
+        raise IllegalHandoffTransition("agent", "busy", event)
 
     async def reserve(self, agent_ids: Sequence[str]) -> list[bool]:
         """Take the `free` keys in one round trip: True where this caller got the agent."""

@@ -28,12 +28,12 @@ from handoff.acd import (
     SendPosition,
     decide,
 )
-from handoff.aftercare import HandleTimes
-from handoff.calls import CallRecord, Entry
+from handoff.calls import Entry, HandoffCall
 from handoff.config import HandoffConfig
 from handoff.events import QueuePosition, encode
-from handoff.floor import Floor
-from handoff.model import Agent, AgentStatus, CallState
+from handoff.handle_times import HandleTimes
+from handoff.model import Agent, AgentStatus, HandoffState
+from handoff.moves import CallMoves
 from handoff.presence import AgentRuntime
 from handoff.queue_settings import LiveQueues
 from handoff.redis_conn import TRANSIENT
@@ -45,11 +45,11 @@ log = logging.getLogger("callpilot.handoff")
 class Router:
     """Routes the calls this process holds; `tick()` is one pass, `run()` loops until stopped."""
 
-    def __init__(self, floor: Floor, config: HandoffConfig, agents: Callable[[], Sequence[Agent]], *,
+    def __init__(self, moves: CallMoves, config: HandoffConfig, agents: Callable[[], Sequence[Agent]], *,
                  clock: Callable[[], float], consumer: str,
                  on_agent_lost: Callable[[str], Awaitable[None]], batch: int = 512,
                  handle_times: HandleTimes | None = None, live: LiveQueues | None = None) -> None:
-        self._floor = floor
+        self._moves = moves
         self._config = config  # with `live`: re-read each pass, so supervisors' queue changes apply at once
         self._queue_settings = live
         self._agents = agents
@@ -63,7 +63,7 @@ class Router:
         self._queues = sorted(config.queues)
         self._memory = {q: QueueMemory(rng=random.Random(config.queues[q].seed)) for q in self._queues}
         self._lease_checked_at: float | None = None
-        self._records: dict[str, CallRecord] = {}
+        self._records: dict[str, HandoffCall] = {}
         self._snapshot: list[AgentSnapshot] = []
         self._synced_at: float | None = None  # the next full re-read (monotonic); None: at once
         self.groups_recreated = 0  # times Redis lost the consumer groups and the router made them again
@@ -90,7 +90,7 @@ class Router:
                 # Redis lost its data (a restart without persistence, a failover): the queues' consumer
                 # groups are gone. Make them again and go on; entries still in the streams are read anew.
                 log.warning("router %s: consumer groups missing (%s); creating them again", self.consumer, exc)
-                await self._floor.calls.ensure_groups(self._queues)
+                await self._moves.calls.ensure_groups(self._queues)
                 self.owned.clear()
                 self.groups_recreated += 1
             except Exception:
@@ -103,7 +103,7 @@ class Router:
         The calls' records and the agents' states are re-read from Redis every `resync_s`; in between
         the router works from its own view (new entries are read at once), which is safe because every
         contested move is settled in Redis (GETDEL of an agent, SET NX of an offer)."""
-        calls = self._floor.calls
+        calls = self._moves.calls
         new = await calls.read_new(self.consumer, self._queues, count=self._batch, block_ms=block_ms)
         for entry in new:
             self.owned[entry.call_id] = entry
@@ -154,37 +154,37 @@ class Router:
 
     async def _agent_states(self) -> list[tuple[AgentSnapshot, AgentRuntime]]:
         """Every agent's state; agents whose heartbeat expired are handled as disconnected."""
-        snapshot = await self._floor.presence.snapshot(self._agents())
+        snapshot = await self._moves.presence.snapshot(self._agents())
         for agent, runtime in snapshot:
             if runtime.status is not AgentStatus.OFFLINE and not agent.online:
                 log.info("agent %s: heartbeat expired", agent.agent_id)
                 await self._on_agent_lost(agent.agent_id)
         return snapshot
 
-    async def _live_records(self, call_ids: Sequence[str], *, known: dict[str, CallRecord] | None = None
-                            ) -> dict[str, CallRecord]:
+    async def _live_records(self, call_ids: Sequence[str], *, known: dict[str, HandoffCall] | None = None
+                            ) -> dict[str, HandoffCall]:
         """Records of the calls this router still routes; stale and finished entries are let go.
         Calls already `known` have only the fields others change re-read."""
-        calls = self._floor.calls
+        calls = self._moves.calls
         known = {c: known[c] for c in call_ids if c in known} if known else {}
         records = await calls.refresh(known) if known else {}
         records.update(await calls.many([c for c in call_ids if c not in records], light=True))
-        live: dict[str, CallRecord] = {}
+        live: dict[str, HandoffCall] = {}
         for call_id in call_ids:
             entry = self.owned[call_id]
             record = records.get(call_id)
-            if record is None or record.gen != entry.gen or record.state not in (CallState.WAITING,
-                                                                                   CallState.OFFERED):
+            if record is None or record.gen != entry.gen or record.state not in (HandoffState.WAITING,
+                                                                                   HandoffState.OFFERED):
                 del self.owned[call_id]
                 await calls.drop_entry(entry)
                 continue
             if record.hung_up:
-                await self._floor.caller_gone(record)
+                await self._moves.caller_gone(record)
                 continue
             live[call_id] = record
         return live
 
-    async def _carry_out(self, actions: Sequence[Action], records: dict[str, CallRecord], now: float) -> None:
+    async def _carry_out(self, actions: Sequence[Action], records: dict[str, HandoffCall], now: float) -> None:
         """Timeouts, overflows and closings first (a timed-out call may ring the next agent at once);
         the router's own view follows what it did."""
         positions: list[SendPosition] = []
@@ -193,37 +193,37 @@ class Router:
         for action in actions:
             record = records[action.call_id]
             if isinstance(action, RingTimeout):
-                if await self._floor.ring_timeout(record, action.offer_id, action.agent_ids):
+                if await self._moves.ring_timeout(record, action.offer_id, action.agent_ids):
                     records[action.call_id] = replace(
-                        record, state=CallState.WAITING, offer_id=None, offered_to=(),
+                        record, state=HandoffState.WAITING, offer_id=None, offered_to=(),
                         tried=tuple(dict.fromkeys(record.tried + action.agent_ids)))
                     freed.update(action.agent_ids)
                 else:
                     records.pop(action.call_id, None)  # settled elsewhere: re-read it next pass
                     self._synced_at = None
             elif isinstance(action, OverflowCall):
-                await self._floor.overflow(await self._floor.calls.get(action.call_id), action.action,
+                await self._moves.overflow(await self._moves.calls.get(action.call_id), action.action,
                                            action.target, action.withdraw_offer, choices=action.choices,
                                            choice_timeout_s=action.choice_timeout_s, backup=action.backup)
                 freed.update(action.agent_ids)
                 self._forget(action.call_id)
             elif isinstance(action, CloseCall):
-                await self._floor.close(record, action.opens_at)
+                await self._moves.close(record, action.opens_at)
                 self._forget(action.call_id)
             elif isinstance(action, NobodySignedIn):
-                await self._floor.nobody_signed_in(action)
+                await self._moves.nobody_signed_in(action)
                 self._forget(action.call_id)
             elif isinstance(action, SendPosition):
                 positions.append(action)
                 records[action.call_id] = replace(record, position_sent_at=now, position=action.position)
             elif isinstance(action, Ring):
                 rings.append(action)
-        rings = [r for r in rings if r.call_id in records and records[r.call_id].state is CallState.WAITING]
+        rings = [r for r in rings if r.call_id in records and records[r.call_id].state is HandoffState.WAITING]
         ringing: set[str] = set()
         if rings:
-            for ring in await self._floor.ring(rings):
+            for ring in await self._moves.ring(rings):
                 record = records[ring.call_id]
-                records[ring.call_id] = replace(record, state=CallState.OFFERED, offer_id=ring.offer_id,
+                records[ring.call_id] = replace(record, state=HandoffState.OFFERED, offer_id=ring.offer_id,
                                                 offered_to=ring.agent_ids, offer_expires_at=ring.expires_at,
                                                 offer_seq=int(ring.offer_id.rpartition(":")[2]))
                 ringing.update(ring.agent_ids)
@@ -239,9 +239,9 @@ class Router:
         self.owned.pop(call_id, None)
 
     async def _send_positions(self, positions: list[SendPosition]) -> None:
-        floor, now = self._floor, self._clock()
-        keys = floor.calls.keys
-        r: Any = floor.calls.client
+        moves, now = self._moves, self._clock()
+        keys = moves.calls.keys
+        r: Any = moves.calls.client
         # The place in the whole queue (ZRANK by priority then arrival), not only among this router's calls.
         async with r.pipeline(transaction=False) as pipe:
             for p in positions:

@@ -22,7 +22,7 @@ import redis.asyncio as aredis
 
 from bot.dialogue.handoff import HandoffDecision
 from handoff.acd import expected_wait, nobody_signed_in
-from handoff.aftercare import CallbackList, HandleTimes
+from handoff.callback_list import CallbackList
 from handoff.caller_feed import CallerFeed
 from handoff.caller_watch import CallerWatch
 from handoff.calls import CallBook
@@ -32,7 +32,7 @@ from handoff.context import build_context
 from handoff.directory import AgentDirectory
 from handoff.errors import (
     HandoffError,
-    IllegalTransition,
+    IllegalHandoffTransition,
     NotYourCall,
     OfferTaken,
     RedisUnavailable,
@@ -57,15 +57,15 @@ from handoff.events import (
     StatusChanged,
     decode_agent_update,
 )
-from handoff.floor import Floor
+from handoff.handle_times import HandleTimes
 from handoff.model import (
     Agent,
     AgentStatus,
     AgentView,
     CallbackRequest,
-    CallState,
     Contact,
     HandoffContext,
+    HandoffState,
     IntentScore,
     LiveCall,
     QueuedCall,
@@ -73,6 +73,7 @@ from handoff.model import (
     SupervisorView,
     TranscriptLine,
 )
+from handoff.moves import CallMoves
 from handoff.presence import Presence
 from handoff.queue_settings import LiveQueues
 from handoff.redis_conn import TRANSIENT, Keys, as_str, check_reachable, messages, retrying
@@ -81,11 +82,39 @@ from handoff.states import status_event
 from handoff.supervisor import floor_view
 
 __all__ = [
-    "Agent", "AgentConnected", "AgentLeft", "AgentStatus", "AgentUpdate", "AgentView", "CallEnded",
-    "CallState", "CallUpdate", "Closed", "Contact", "HandoffContext", "HandoffError", "HandoffService",
-    "IllegalTransition", "IntentScore", "LiveCall", "NotYourCall", "Offer", "OfferTaken", "OfferWithdrawn",
-    "Overflow", "QueuePosition", "QueueView", "QueuedCall", "RedisUnavailable", "ReturnedToBot",
-    "StatusChanged", "SupervisorView", "TranscriptLine", "UnknownAgent", "UnknownCall", "UnknownQueue",
+    "Agent",
+    "AgentConnected",
+    "AgentLeft",
+    "AgentStatus",
+    "AgentUpdate",
+    "AgentView",
+    "CallEnded",
+    "CallUpdate",
+    "Closed",
+    "Contact",
+    "HandoffContext",
+    "HandoffError",
+    "HandoffService",
+    "HandoffState",
+    "IllegalHandoffTransition",
+    "IntentScore",
+    "LiveCall",
+    "NotYourCall",
+    "Offer",
+    "OfferTaken",
+    "OfferWithdrawn",
+    "Overflow",
+    "QueuePosition",
+    "QueueView",
+    "QueuedCall",
+    "RedisUnavailable",
+    "ReturnedToBot",
+    "StatusChanged",
+    "SupervisorView",
+    "TranscriptLine",
+    "UnknownAgent",
+    "UnknownCall",
+    "UnknownQueue",
 ]
 
 
@@ -114,16 +143,16 @@ class HandoffService:
         self.calls = CallBook(client, self.keys, record_ttl_s=config.record_ttl_s)
         self.presence = Presence(client, self.keys, heartbeat_ttl_s=config.heartbeat_ttl_s, clock=clock,
                                  day_zone=config.timezone)
-        self.floor = Floor(client, self.keys, self.calls, self.presence, clock=clock, name_of=self._name_of)
+        self.moves = CallMoves(client, self.keys, self.calls, self.presence, clock=clock, name_of=self._name_of)
         consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.handle_times = HandleTimes(client, self.keys, alpha=config.handle_time_weight)
         self.callbacks = CallbackList(client, self.keys)
         self.feed = CallerFeed(client, self.keys, self.calls, name_of=self._name_of)
         self.queues = LiveQueues(client, self.keys, config)  # the configured queues + supervisors' changes
-        self.router = Router(self.floor, config, directory.agents, clock=clock, consumer=consumer,
+        self.router = Router(self.moves, config, directory.agents, clock=clock, consumer=consumer,
                              on_agent_lost=self.agent_disconnected, handle_times=self.handle_times,
                              live=self.queues)
-        self.callers = CallerWatch(client, self.keys, self.calls, self.floor, clock=clock,
+        self.callers = CallerWatch(client, self.keys, self.calls, self.moves, clock=clock,
                                    sink=self._record_outcome)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -201,13 +230,13 @@ class HandoffService:
             # would too, a moment later), so the caller hears the choices or the bot at once.
             await self.client.hset(self.keys.call(call_id), mapping={"position": 0, "expected_wait_s": ""})
             outcome = nobody_signed_in(call_id, queue, config)
-            await self.floor.nobody_signed_in(outcome)
-            state = CallState.RETURNED_TO_BOT if outcome.overflow is None else CallState.OVERFLOWED
+            await self.moves.nobody_signed_in(outcome)
+            state = HandoffState.RETURNED_TO_BOT if outcome.overflow is None else HandoffState.OVERFLOWED
             return QueuedCall(call_id, queue, decision.priority, state, 0, None, now, 0.0, decision.caller_number)
         # Kept with the call, so the caller's side hears it even when it subscribes after this returns.
         await self.client.hset(self.keys.call(call_id), mapping={
             "position": position, "expected_wait_s": "" if expected is None else expected})
-        return QueuedCall(call_id, queue, decision.priority, CallState.WAITING, position, expected, now, 0.0,
+        return QueuedCall(call_id, queue, decision.priority, HandoffState.WAITING, position, expected, now, 0.0,
                           decision.caller_number)
 
     def call_events(self, call_id: str) -> AsyncIterator[CallUpdate]:
@@ -218,7 +247,7 @@ class HandoffService:
 
     async def caller_hung_up(self, call_id: str) -> None:
         await self.calls.update(call_id, hung_up="1")
-        await self.floor.caller_gone(await self.calls.get(call_id))
+        await self.moves.caller_gone(await self.calls.get(call_id))
 
     async def request_callback(self, call_id: str, number: str | None = None, *,
                                due_at: float | None = None) -> CallbackRequest:
@@ -259,19 +288,19 @@ class HandoffService:
         return self.directory.by_token(token)
 
     async def set_status(self, agent_id: str, status: AgentStatus) -> None:
-        """available / away / offline by the agent; IllegalTransition for any other move."""
+        """available / away / offline by the agent; IllegalHandoffTransition for any other move."""
         self.directory.get(agent_id)
         current = (await self.presence.state(agent_id)).status
         await self.presence.transition(agent_id, status_event(current, AgentStatus(status)))
 
     async def force_away(self, agent_id: str) -> None:
-        """A supervisor sets the agent away: a ringing offer is declined first; IllegalTransition on a call
+        """A supervisor sets the agent away: a ringing offer is declined first; IllegalHandoffTransition on a call
         (the call is not cut: set them away once it ends)."""
         self.directory.get(agent_id)
         runtime = await self.presence.state(agent_id)
         if runtime.status is AgentStatus.RINGING and runtime.offer_id:
             with contextlib.suppress(OfferTaken):
-                await self.floor.decline(agent_id, runtime.offer_id)
+                await self.moves.decline(agent_id, runtime.offer_id)
             runtime = await self.presence.state(agent_id)
         if runtime.status is AgentStatus.AWAY:
             return
@@ -281,7 +310,7 @@ class HandoffService:
         """A supervisor signs the agent out: their desktop closes, a live call goes back to the queue's front
         (or the bot when nobody else serves it), the agent is offline until they sign in again."""
         self.directory.get(agent_id)
-        await self.floor.tell_agent(agent_id, SignedOut(agent_id))
+        await self.moves.tell_agent(agent_id, SignedOut(agent_id))
         await self.agent_disconnected(agent_id)
 
     async def heartbeat(self, agent_id: str) -> None:
@@ -290,14 +319,14 @@ class HandoffService:
 
     async def accept(self, agent_id: str, offer_id: str) -> HandoffContext:
         """Take the ringing call; OfferTaken if another agent was first or the offer is gone."""
-        return await self.floor.accept(agent_id, offer_id)
+        return await self.moves.accept(agent_id, offer_id)
 
     async def decline(self, agent_id: str, offer_id: str) -> None:
-        await self.floor.decline(agent_id, offer_id)
+        await self.moves.decline(agent_id, offer_id)
 
     async def hold(self, agent_id: str, call_id: str, on: bool) -> None:
         """The agent put the caller on hold (or took them off it): shown on the supervisor page."""
-        await self.floor.connected_record(agent_id, call_id)
+        await self.moves.connected_record(agent_id, call_id)
         await self.calls.update(call_id, on_hold="1" if on else "0")
 
     async def transfer(self, agent_id: str, call_id: str, *, queue: str | None = None,
@@ -306,23 +335,23 @@ class HandoffService:
         number or SIP address (a blind transfer: the call leaves callpilot; the transport does it)."""
         if sum(x is not None for x in (queue, to_agent, number)) != 1:
             raise ValueError("transfer needs exactly one of queue=, to_agent= or number=")
-        record = await self.floor.connected_record(agent_id, call_id)
+        record = await self.moves.connected_record(agent_id, call_id)
         if number is not None:
             number = number.strip()
             if not OUTSIDE.match(number):
                 raise ValueError(f"cannot transfer to {number!r}: a number such as +8613812345678 or sip:user@host")
-            await self.floor.agent_leaves(record, "transfer_out", requeue_to=None, target=number)
+            await self.moves.agent_leaves(record, "transfer_out", requeue_to=None, target=number)
             await self.client.publish(self.keys.supervisor_channel, json.dumps(
                 {"kind": "transfer_out", "call_id": call_id, "agent_id": agent_id, "target": number}))
             return
         if queue is not None:
             if queue not in self.config.queues:
                 raise UnknownQueue(f"no queue {queue!r} (queues: {', '.join(sorted(self.config.queues))})")
-            await self.floor.agent_leaves(record, "transfer", requeue_to=queue)
+            await self.moves.agent_leaves(record, "transfer", requeue_to=queue)
             return
         assert to_agent is not None
         target = self.directory.get(to_agent)
-        await self.floor.transfer_to_agent(record, target.agent_id,
+        await self.moves.transfer_to_agent(record, target.agent_id,
                                            ring_timeout_s=self.config.queue(record.queue).ring_timeout_s)
 
     # Attended transfers: the agent consults an outside number first (the caller on hold), then completes or
@@ -330,7 +359,7 @@ class HandoffService:
     # asked on `keys.consult_channel`; its progress comes back to the agent as ConsultUpdate.
 
     async def consult(self, agent_id: str, call_id: str, target: str) -> None:
-        await self.floor.connected_record(agent_id, call_id)
+        await self.moves.connected_record(agent_id, call_id)
         target = target.strip()
         if not OUTSIDE.match(target):
             raise ValueError(f"cannot consult {target!r}: a number such as +8613812345678 or sip:user@host")
@@ -341,7 +370,7 @@ class HandoffService:
     async def consult_action(self, agent_id: str, call_id: str, action: str) -> str:
         """`complete` (the caller goes to the consulted party) or `hang_up` (the consultation ends, the caller
         stays on hold with the agent); returns the target."""
-        record = await self.floor.connected_record(agent_id, call_id)
+        record = await self.moves.connected_record(agent_id, call_id)
         if not record.consult:
             raise NotYourCall(f"call {call_id!r} has no consultation going on")
         if action not in ("complete", "hang_up"):
@@ -349,7 +378,7 @@ class HandoffService:
         await self.client.publish(self.keys.consult_channel, json.dumps(
             {"action": action, "call_id": call_id, "agent_id": agent_id, "target": record.consult}))
         if action == "complete":
-            await self.floor.complete_transfer(record, record.consult)
+            await self.moves.complete_transfer(record, record.consult)
             await self.client.publish(self.keys.supervisor_channel, json.dumps(
                 {"kind": "transfer_out", "call_id": call_id, "agent_id": agent_id, "target": record.consult,
                  "attended": True}))
@@ -363,19 +392,19 @@ class HandoffService:
             record = await self.calls.get(update.call_id)
             if record.consult == update.target:
                 await self.calls.update(update.call_id, consult="")
-        await self.floor.tell_agent(agent_id, update)
+        await self.moves.tell_agent(agent_id, update)
 
     async def external_hung_up(self, call_id: str) -> None:
         """The outside party of a completed attended transfer hung up."""
-        await self.floor.external_gone(await self.calls.get(call_id))
+        await self.moves.external_gone(await self.calls.get(call_id))
 
     async def hand_back(self, agent_id: str, call_id: str) -> None:
         """The bot takes the call again."""
-        await self.floor.agent_leaves(await self.floor.connected_record(agent_id, call_id), "hand_back",
+        await self.moves.agent_leaves(await self.moves.connected_record(agent_id, call_id), "hand_back",
                                       requeue_to=None)
 
     async def hang_up(self, agent_id: str, call_id: str) -> None:
-        await self.floor.agent_leaves(await self.floor.connected_record(agent_id, call_id), "hangup",
+        await self.moves.agent_leaves(await self.moves.connected_record(agent_id, call_id), "hangup",
                                       requeue_to=None)
 
     async def wrap_up(self, agent_id: str, call_id: str, disposition: str, notes: str) -> None:
@@ -387,7 +416,7 @@ class HandoffService:
             raise NotYourCall(f"agent {agent_id!r} did not take call {call_id!r}")
         current = (await self.presence.state(agent_id)).status
         if current is not AgentStatus.WRAP_UP:
-            raise IllegalTransition("agent", current.value, "wrap_up")
+            raise IllegalHandoffTransition("agent", current.value, "wrap_up")
         now = self._clock()
         outcome = {"kind": "wrap_up", "call_id": call_id, "agent_id": agent_id, "queue": record.queue,
                    "disposition": disposition.strip(), "notes": notes, "at": now,
@@ -409,12 +438,12 @@ class HandoffService:
             others = [s for s, _ in await self.presence.snapshot(self.directory.agents())
                       if s.agent_id != agent_id and s.online and s.status is not AgentStatus.OFFLINE
                       and s.skills.get(record.queue, 0) > 0]
-            await self.floor.agent_leaves(record, "disconnected", requeue_to=record.queue if others else None,
+            await self.moves.agent_leaves(record, "disconnected", requeue_to=record.queue if others else None,
                                           disconnect=True)
             return
         if runtime.status is AgentStatus.RINGING and runtime.offer_id:
             with contextlib.suppress(OfferTaken):
-                await self.floor.decline(agent_id, runtime.offer_id)
+                await self.moves.decline(agent_id, runtime.offer_id)
             runtime = await self.presence.state(agent_id)
         if runtime.status is not AgentStatus.OFFLINE:
             await self.presence.transition(agent_id, "disconnect")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from handoff.errors import IllegalTransition
-from handoff.model import AgentStatus, CallState
+from handoff.errors import IllegalHandoffTransition
+from handoff.model import AgentStatus, HandoffState
 
 A = AgentStatus
-C = CallState
+C = HandoffState
 
 AGENT_TRANSITIONS: dict[tuple[AgentStatus, str], AgentStatus] = {
     (A.OFFLINE, "login"): A.AVAILABLE,
@@ -33,7 +33,7 @@ AGENT_TRANSITIONS: dict[tuple[AgentStatus, str], AgentStatus] = {
 # What an agent may ask for with set_status: the target status -> the event.
 STATUS_REQUESTS: dict[AgentStatus, str] = {A.AVAILABLE: "ready", A.AWAY: "away", A.OFFLINE: "logout"}
 
-CALL_TRANSITIONS: dict[tuple[CallState, str], CallState] = {
+CALL_TRANSITIONS: dict[tuple[HandoffState, str], HandoffState] = {
     (C.WAITING, "offer"): C.OFFERED,
     (C.WAITING, "caller_hung_up"): C.ABANDONED,
     (C.WAITING, "overflow"): C.OVERFLOWED,
@@ -54,26 +54,26 @@ CALL_TRANSITIONS: dict[tuple[CallState, str], CallState] = {
 
 
 def agent_next(status: AgentStatus, event: str) -> AgentStatus:
-    """The agent's next status; IllegalTransition if the table has no such move."""
+    """The agent's next status; IllegalHandoffTransition if the table has no such move."""
     try:
         return AGENT_TRANSITIONS[(status, event)]
     except KeyError:
-        raise IllegalTransition("agent", status.value, event) from None
+        raise IllegalHandoffTransition("agent", status.value, event) from None
 
 
-def call_next(state: CallState, event: str) -> CallState:
-    """The queue entry's next state; IllegalTransition if the table has no such move."""
+def call_next(state: HandoffState, event: str) -> HandoffState:
+    """The queue entry's next state; IllegalHandoffTransition if the table has no such move."""
     try:
         return CALL_TRANSITIONS[(state, event)]
     except KeyError:
-        raise IllegalTransition("call", state.value, event) from None
+        raise IllegalHandoffTransition("call", state.value, event) from None
 
 
 def status_event(current: AgentStatus, wanted: AgentStatus) -> str:
-    """The event an agent's request for `wanted` means; IllegalTransition for on_call, ringing ..."""
+    """The event an agent's request for `wanted` means; IllegalHandoffTransition for on_call, ringing ..."""
     event = STATUS_REQUESTS.get(wanted)
     if event is None:
-        raise IllegalTransition("agent", current.value, f"set {wanted.value}")
+        raise IllegalHandoffTransition("agent", current.value, f"set {wanted.value}")
     if current is A.OFFLINE and wanted is A.AVAILABLE:
         event = "login"
     agent_next(current, event)

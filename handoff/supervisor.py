@@ -7,14 +7,14 @@ from collections.abc import Mapping, Sequence
 import redis.asyncio as aredis
 
 from handoff.acd import expected_wait
-from handoff.calls import CallBook, CallRecord
+from handoff.calls import CallBook, HandoffCall
 from handoff.config import HandoffConfig, QueueConfig
 from handoff.model import (
     Agent,
     AgentStatus,
     AgentView,
     CallbackRequest,
-    CallState,
+    HandoffState,
     LiveCall,
     QueuedCall,
     QueueView,
@@ -40,7 +40,7 @@ async def floor_view(client: aredis.Redis, keys: Keys, calls: CallBook, presence
     for name, qc in sorted(config.queues.items()):
         ids = [as_str(m) for m in await client.zrange(keys.waiting(name), 0, -1)]
         records = await calls.many(ids)
-        waiting = sorted((r for r in records.values() if r.state in (CallState.WAITING, CallState.OFFERED)),
+        waiting = sorted((r for r in records.values() if r.state in (HandoffState.WAITING, HandoffState.OFFERED)),
                          key=lambda r: r.waiting_call().sort_key())
         serving = [v for v in views if v.online and v.skills.get(name, 0) > 0]
         handle = measured.get(name)
@@ -58,10 +58,10 @@ async def floor_view(client: aredis.Redis, keys: Keys, calls: CallBook, presence
     return SupervisorView(now, tuple(queues), views, tuple(
         LiveCall(r.call_id, r.queue, r.agent_id or "", r.context.caller_number, r.connected_at or 0.0,
                  held.get(r.call_id) == "1")
-        for r in live.values() if r.state is CallState.CONNECTED), callbacks)
+        for r in live.values() if r.state is HandoffState.CONNECTED), callbacks)
 
 
-def _queued(record: CallRecord, position: int, now: float, serving: int, config: QueueConfig,
+def _queued(record: HandoffCall, position: int, now: float, serving: int, config: QueueConfig,
             handle_s: float | None) -> QueuedCall:
     return QueuedCall(record.call_id, record.queue, record.priority, record.state, position,
                       expected_wait(position, serving, config, handle_s), record.enqueued_at,

@@ -23,8 +23,8 @@ from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisco
 from fastapi.responses import FileResponse
 
 from handoff.bridge import AudioBridge, BadAudio
-from handoff.errors import HandoffError, IllegalTransition, UnknownAgent, UnknownQueue
-from handoff.model import CallState
+from handoff.errors import HandoffError, IllegalHandoffTransition, UnknownAgent, UnknownQueue
+from handoff.model import HandoffState
 from handoff.queue_settings import BadQueueChange
 from handoff.service import HandoffService
 from handoff.supervisor_page import SupervisorGate
@@ -148,7 +148,7 @@ def supervisor_actions_router(running: Running, gate: SupervisorGate,
                 raise HTTPException(400, 'send {"status": "away"} or {"status": "signed_out"}')
         except UnknownAgent as exc:
             raise HTTPException(404, str(exc)) from None
-        except IllegalTransition:
+        except IllegalHandoffTransition:
             raise HTTPException(409, f"{agent_id} is on a call: set them away when it ends") from None
         except HandoffError as exc:
             raise HTTPException(409, str(exc)) from None
@@ -169,7 +169,7 @@ def supervisor_actions_router(running: Running, gate: SupervisorGate,
         call_id = websocket.query_params.get("call_id", "")
         service, bridge = running()
         record = (await service.calls.many([call_id])).get(call_id) if call_id else None
-        if record is None or record.state is not CallState.CONNECTED:
+        if record is None or record.state is not HandoffState.CONNECTED:
             await websocket.send_json({"type": "error", "code": 404, "message": f"no live call {call_id!r}"})
             await websocket.close(NOT_LIVE_CLOSE, "no such live call")
             return
@@ -223,7 +223,7 @@ class Monitor:
                     await self.websocket.send_json({"type": "error", "code": status, "message": message})
                 return
             record = (await self.service.calls.many([self.call_id], light=True)).get(self.call_id)
-            if record is None or record.state is not CallState.CONNECTED:
+            if record is None or record.state is not HandoffState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await self.websocket.send_json({"type": "ended", "call_id": self.call_id})
                 return

@@ -4,8 +4,10 @@ check that no test left a child process running."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from multiprocessing import resource_tracker
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hypothesis  # noqa: F401  (imported now, in the main thread: its plugin's late import at the end of the
 import psutil  # run parsed source while test threads could, which Python 3.11.7's AST depth counter cannot bear)
@@ -15,6 +17,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from bot.nlu import NLUEngine, load_or_train
+
+if TYPE_CHECKING:
+    from bot.dialogue import DialogueEngine
+    from voice_gateway.pipeline import VoiceServices
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +78,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # marked `slow` here, so no test has to remember its own mark; `make test` still runs them all.
 SLOW_FIXTURES = frozenset({"nlu_engine"})
 SLOW_WORDS = ("voice_server(", "chromium", "baresip", "kamailio", "load_services(", "RasaServer", "Popen(",
-              "callpilot\", \"run\"", "create_app(", "whisper", "TestClient(create_app")
+              "callpilot\", \"run\"", "create_app(", "whisper", "TestClient(create_app", "servers(tmp_path")
 
 
 def _slow_module(path: Path, cache: dict[Path, bool] = {}) -> bool:  # noqa: B006  (a per-session cache)
@@ -89,3 +95,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or _slow_module(Path(str(item.fspath))):
             item.add_marker(pytest.mark.slow)
+
+
+# The voice pipeline's models with the demo dialogue, once per module (the agent-leg tests).
+@pytest.fixture(scope="module")
+def models(nlu_engine: NLUEngine) -> Iterator[tuple[VoiceServices, DialogueEngine]]:
+    from callpilot.brains import build_dialogue  # imported here: the fast lane's collection stays light
+    from callpilot.settings import Settings
+    from voice_gateway.pipeline import load_services
+
+    engine = build_dialogue(Settings(data_dir=Path(__file__).resolve().parent.parent / "nlu_data"), nlu_engine)
+    loaded = load_services(engine, tts_engine="hibari")
+    yield loaded, engine
+    loaded.close()

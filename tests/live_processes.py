@@ -1,10 +1,14 @@
-"""Helpers for tests that drive real `callpilot run` processes: an agent's desk without a browser, waiting for a
-condition, how long a recording is loud, and starting servers whose output is kept for the failure message."""
+"""Helpers for tests that drive real `callpilot run` processes and browsers: starting servers (their output kept
+for the failure message), their environment, agents and supervisor keys made with the CLI, an agent's desk
+without a browser, signing in with one, waiting for a condition, how loud a recording is."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,11 +17,93 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 from websockets.sync.client import connect
 
-from tests.test_browser_agent import CLI, FRAME, ROOT, free_port, wait_healthy
 from tests.voice_helpers import stop_process
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "callpilot"]
+RATE = 8000
+FRAME = RATE // 50 * 2
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
+                 "--use-fake-device-for-media-stream"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def transcribe_8k(pcm: bytes) -> str:
+    from voice_gateway.asr import AsrFinal, AsrSettings, TurnListener, load_engine
+    from voice_gateway.vad import SileroVad, VoiceActivityDetector
+
+    listener = TurnListener(VoiceActivityDetector.create(SileroVad(), RATE), load_engine(AsrSettings()).stream(RATE))
+    results = listener.accept(pcm + bytes(RATE * 2)) + listener.flush()
+    return " ".join(r.text for r in results if isinstance(r, AsrFinal)).lower()
+
+
+def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        try:
+            ready = httpx.get(f"{base}/health", timeout=2).status_code == 200
+            if ready and httpx.get(f"{base}/health/voice", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
+        time.sleep(0.5)
+    raise AssertionError("the server did not become healthy")
+
+
+def server_env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "CALLPILOT_AUDIOSOCKET_PORT": "0",
+        "CALLPILOT_CALL_LOG": str(tmp_path / "calls.jsonl"),
+        "CALLPILOT_RECORDINGS_DIR": str(tmp_path / "recordings"),
+        "CALLPILOT_STATE_DIR": str(tmp_path / "var"),
+        "CALLPILOT_HANDOFF": json.dumps({"agents_file": str(tmp_path / "agents.json")}),
+    }
+    env.pop("CALLPILOT_REDIS_URL", None)  # the server's own in-process Redis
+    return env
+
+
+def add_agent(env: dict[str, str]) -> str:
+    """`callpilot agent add` as a newcomer runs it; returns the token it prints."""
+    added = subprocess.run([*CLI, "agent", "add", "Alice", "--skills", "orders,returns,tech,billing,general"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    lines = added.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cpa_"), added.stdout  # the token alone, like an API key
+    return lines[0]
+
+
+def add_supervisor_key(env: dict[str, str]) -> str:
+    """`callpilot apikey create --role supervisor`, as the README says; returns the key it prints."""
+    created = subprocess.run([*CLI, "apikey", "create", "--role", "supervisor", "--name", "floor manager"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip().splitlines()[-1]
+
+
+def sign_in(page: Any, base: str, token: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/agent")
+    page.fill("#token", token)
+    page.click("#signin-button")
+    expect(page.locator("#desk")).to_be_visible(timeout=20_000)
+    page.click("#available")
+    expect(page.locator("#status")).to_have_text("available", timeout=10_000)
+
+
 
 
 class Desk(threading.Thread):

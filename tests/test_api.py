@@ -20,7 +20,7 @@ from callpilot.records.projection import RecordEvent
 from callpilot.records.runtime import mount_records
 from callpilot.records.writer import store_events
 from callpilot.settings import Settings
-from handoff.model import AgentView, CallState, QueuedCall, QueueView, SupervisorView
+from handoff.model import AgentView, HandoffState, QueuedCall, QueueView, SupervisorView
 from tests.records_fixtures import database, pg_schema_url  # noqa: F401
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -288,7 +288,7 @@ def test_an_agent_key_sees_only_the_contacts_of_its_callers(api: Api) -> None:
 
     class Floor:  # now Sarah's call rings at a7
         async def snapshot(self) -> SupervisorView:
-            waiting = QueuedCall("live-9", "orders", 3, CallState.OFFERED, 1, 0.0, T0.timestamp(), 4.0,
+            waiting = QueuedCall("live-9", "orders", 3, HandoffState.OFFERED, 1, 0.0, T0.timestamp(), 4.0,
                                  "+16175550142", "a7")
             return SupervisorView(T0.timestamp(), (QueueView("orders", True, "longest_idle", (waiting,), 4.0, 0, 1),),
                                   (), ())

@@ -40,6 +40,12 @@ ALLOWED: dict[str, set[str]] = {
         "voice_gateway.asr", "voice_gateway.tts", "voice_gateway.recording", "voice_gateway.call_log",
         "bot.dialogue",
     },
+    # The voice test harness (tests, benchmarks): a call through the pipeline on an in-memory line, callers in
+    # real time, synthetic speech
+    "voice_gateway.testing": {
+        "voice_gateway.pipeline", "voice_gateway.caller_lines", "voice_gateway.call_log", "voice_gateway.events",
+        "voice_gateway.transports", "voice_gateway.tts", "bot.dialogue",
+    },
     # Human handoff: the bot's HandoffDecision and conversation state in, the demo customers for contacts.
     "handoff": {"bot.dialogue", "bot.backoffice", "bot.urls"},
     # KPIs, dashboard, metrics, alerts, webhooks: the records and settings, never the voice or handoff code

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import os
-import shutil
 import subprocess
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.signal import resample_poly
 
 from voice_gateway.asr import AsrFinal, AsrPartial, AsrSettings, SegmentedEngine, TurnListener
 from voice_gateway.asr.scoring import normalize, word_error_rate
 from voice_gateway.asr.vosk_engine import VoskEngine, korean_test_model_dir
 from voice_gateway.asr.whisper_engine import join_split_model
 from voice_gateway.asr.whisper_engines import tiny_en_engine
+from voice_gateway.testing import espeak, pause, phone_audio
 from voice_gateway.vad import SileroVad, SpeechEnded, SpeechStarted, VoiceActivityDetector
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,32 +24,10 @@ RATE = 8000
 FSDD = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "fsdd" / "recordings"
 
 
-def espeak(text: str, voice: str = "en-us") -> np.ndarray:
-    """espeak-ng speech at 8 kHz as float samples."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-    wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True).stdout
-    with wave.open(io.BytesIO(wav)) as reader:
-        rate = reader.getframerate()
-        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16).astype(np.float32)
-    return resample_poly(samples, RATE, rate)
-
-
 def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path)) as reader:
         assert reader.getframerate() == RATE and reader.getnchannels() == 1
         return np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16).astype(np.float32)
-
-
-def phone_call(*parts: np.ndarray) -> bytes:
-    """Concatenate, add faint line noise, and return 16-bit PCM."""
-    audio = np.concatenate(parts)
-    audio = audio + np.random.default_rng(0).normal(0, 20, audio.size)
-    return np.clip(audio, -32768, 32767).astype(np.int16).tobytes()
-
-
-def gap(ms: int) -> np.ndarray:
-    return np.zeros(RATE * ms // 1000)
 
 
 def listen(listener: TurnListener, pcm: bytes) -> list[object]:
@@ -79,7 +55,7 @@ def test_tiny_en_transcribes_a_real_fsdd_digit(tiny: SegmentedEngine, silero: Si
     path = FSDD / "7_jackson_0.wav"
     if not path.is_file():
         pytest.skip("the FSDD benchmark is not in ../shared")
-    events = listen(tiny_listener(tiny, silero), phone_call(gap(800), read_wav(path), gap(1200)))
+    events = listen(tiny_listener(tiny, silero), phone_audio(pause(800), read_wav(path), pause(1200)))
     finals = [e for e in events if isinstance(e, AsrFinal)]
     assert len(finals) == 1
     assert normalize(finals[0].text) == ["seven"]
@@ -88,7 +64,7 @@ def test_tiny_en_transcribes_a_real_fsdd_digit(tiny: SegmentedEngine, silero: Si
 
 def test_tiny_en_transcript_is_ready_when_the_endpoint_fires(tiny: SegmentedEngine, silero: SileroVad) -> None:
     listener = tiny_listener(tiny, silero)
-    events = listen(listener, phone_call(gap(1000), espeak("where is my order"), gap(1500)))
+    events = listen(listener, phone_audio(pause(1000), espeak("where is my order"), pause(1500)))
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["SpeechLikely", "SpeechStarted", "SpeechPaused", "AsrPartial", "SpeechEnded", "AsrFinal"]
     ended, final = events[4], events[5]
@@ -104,7 +80,7 @@ def test_tiny_en_transcript_is_ready_when_the_endpoint_fires(tiny: SegmentedEngi
 def test_speech_after_a_pause_is_decoded_again_and_kept(tiny: SegmentedEngine, silero: SileroVad) -> None:
     listener = tiny_listener(tiny, silero)
     # espeak ends each phrase with 300 ms of silence: the caller pauses 400 ms (the turn ends after 500 ms).
-    audio = phone_call(gap(600), espeak("my order number"), gap(100), espeak("is four two"), gap(1200))
+    audio = phone_audio(pause(600), espeak("my order number"), pause(100), espeak("is four two"), pause(1200))
     events = listen(listener, audio)
     finals = [e for e in events if isinstance(e, AsrFinal)]
     assert sum(isinstance(e, SpeechStarted) for e in events) == 1 and len(finals) == 1
@@ -114,7 +90,7 @@ def test_speech_after_a_pause_is_decoded_again_and_kept(tiny: SegmentedEngine, s
 
 def test_flush_ends_an_open_turn(tiny: SegmentedEngine, silero: SileroVad) -> None:
     listener = tiny_listener(tiny, silero)
-    events = listen(listener, phone_call(gap(500), espeak("yes please")))
+    events = listen(listener, phone_audio(pause(500), espeak("yes please")))
     assert any(isinstance(e, SpeechStarted) for e in events)
     [final] = listener.flush()
     assert isinstance(final, AsrFinal) and word_error_rate([("yes please", final.text)]) <= 0.5
@@ -129,7 +105,7 @@ def test_vosk_streams_partials_and_one_final_through_the_real_decoder(vosk_ko: V
     if "ko" not in subprocess.run(["espeak-ng", "--voices=ko"], capture_output=True, text=True).stdout:
         pytest.skip("espeak-ng has no Korean voice")
     stream = vosk_ko.stream(RATE)
-    pcm = phone_call(gap(300), espeak("안녕하세요", voice="ko"), gap(300))
+    pcm = phone_audio(pause(300), espeak("안녕하세요", voice="ko"), pause(300))
     results = [r for offset in range(0, len(pcm), 320) for r in stream.accept(pcm[offset : offset + 320])]
     results += stream.observe(SpeechEnded(start_ms=300, end_ms=len(pcm) // 16 - 300))
     partials = [r for r in results if isinstance(r, AsrPartial)]

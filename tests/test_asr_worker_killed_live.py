@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.live_processes import loud_ms, servers, wait_for
-from tests.test_browser_agent import RATE, Caller, espeak_wav, read_pcm
+from tests.live_processes import RATE, loud_ms, servers, wait_for
+from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
 
 
 def asr_workers(server: psutil.Process) -> list[psutil.Process]:
@@ -34,7 +34,7 @@ def test_an_asr_worker_killed_while_the_caller_speaks_is_replaced_and_the_bot_st
         process = psutil.Process(server.process.pid)
         workers = asr_workers(process)
         assert workers, "the server runs no ASR worker process"
-        caller = Caller(f"{server.ws}/media/twilio", question, speak_at_s=6.0, limit_s=10.0)
+        caller = TwilioCaller(f"{server.ws}/media/twilio", question, speak_at_s=6.0, limit_s=10.0)
         caller.start()
         time.sleep(6.5)  # the caller is half-way through the question
         for worker in workers:

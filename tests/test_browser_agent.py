@@ -6,162 +6,32 @@ API key and sees the live call, and the caller hears the agent's words while the
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import threading
-import time
 import wave
 from pathlib import Path
-from typing import Any
 
-import httpx
 import numpy as np
 
+from tests.live_processes import (
+    CHROMIUM_ARGS,
+    CLI,
+    FRAME,
+    RATE,
+    ROOT,
+    add_agent,
+    add_supervisor_key,
+    free_port,
+    server_env,
+    sign_in,
+    transcribe_8k,
+    wait_healthy,
+)
 from tests.voice_helpers import stop_process
-from voice_gateway.events import AudioOut
-from voice_gateway.simulated_caller import dial_twilio
+from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
 
-ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "callpilot"]
-RATE = 8000
-FRAME = RATE // 50 * 2
 AGENT_WORDS = "Hello, this is Alice from customer service. How can I help you today?"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
-                 "--use-fake-device-for-media-stream"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def espeak_wav(path: Path, text: str, rate: int, *, pad_s: float) -> Path:
-    """Synthesised speech as 16-bit mono PCM at `rate`, with `pad_s` of silence after it."""
-    raw = path.with_suffix(".raw.wav")
-    subprocess.run(["espeak-ng", "-s", "150", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(path), "pad", "0", str(pad_s)],
-                   check=True)
-    return path
-
-
-def read_pcm(path: Path) -> bytes:
-    with wave.open(str(path)) as reader:
-        return reader.readframes(reader.getnframes())
-
-
-class Caller(threading.Thread):
-    """A Twilio caller in real time on its own event loop: silence, the request, then silence until hung up."""
-
-    def __init__(self, url: str, speech: bytes, *, speak_at_s: float, limit_s: float) -> None:
-        super().__init__(daemon=True)
-        self.url, self.speech, self.speak_at_s, self.limit_s = url, speech, speak_at_s, limit_s
-        self.heard = bytearray()  # one frame of what the caller heard per frame it sent (silence if nothing)
-        self.closed_by_server = False
-        self.error: BaseException | None = None
-        self.keys: list[str] = []  # keys to press (as Twilio DTMF events), from the test's thread
-        self.lines: list[bytes] = []  # speech to say now (8 kHz PCM), from the test's thread
-
-    def run(self) -> None:
-        try:
-            asyncio.run(self._call())
-        except BaseException as exc:  # reported by the test
-            self.error = exc
-
-    async def _call(self) -> None:
-        lead = bytes(int(self.speak_at_s * RATE) * 2)
-        audio = lead + self.speech + bytes(int(self.limit_s * RATE) * 2)
-        loop = asyncio.get_running_loop()
-        async with dial_twilio(self.url) as line:
-            started = loop.time()
-            for index in range(len(audio) // FRAME):
-                while self.keys:
-                    line.send_dtmf(self.keys.pop(0))
-                if self.lines:  # said now, in place of the script's silence
-                    at = index * FRAME
-                    said = self.lines.pop(0)
-                    audio = audio[:at] + said + audio[at + len(said):]
-                line.send_audio(audio[index * FRAME : (index + 1) * FRAME])
-                await line.flush()
-                got = b"".join(e.pcm for e in line.events() if isinstance(e, AudioOut))
-                self.heard += got.ljust(FRAME, b"\x00") if len(got) <= FRAME else got
-                if line.closed:
-                    self.closed_by_server = True
-                    return
-                await asyncio.sleep(max(0.0, started + (index + 1) * 0.02 - loop.time()))
-            await line.hang_up()
-
-
-def transcribe_8k(pcm: bytes) -> str:
-    from voice_gateway.asr import AsrFinal, AsrSettings, TurnListener, load_engine
-    from voice_gateway.vad import SileroVad, VoiceActivityDetector
-
-    listener = TurnListener(VoiceActivityDetector.create(SileroVad(), RATE), load_engine(AsrSettings()).stream(RATE))
-    results = listener.accept(pcm + bytes(RATE * 2)) + listener.flush()
-    return " ".join(r.text for r in results if isinstance(r, AsrFinal)).lower()
-
-
-def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        try:
-            ready = httpx.get(f"{base}/health", timeout=2).status_code == 200
-            if ready and httpx.get(f"{base}/health/voice", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-        time.sleep(0.5)
-    raise AssertionError("the server did not become healthy")
-
-
-def server_env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "CALLPILOT_AUDIOSOCKET_PORT": "0",
-        "CALLPILOT_CALL_LOG": str(tmp_path / "calls.jsonl"),
-        "CALLPILOT_RECORDINGS_DIR": str(tmp_path / "recordings"),
-        "CALLPILOT_STATE_DIR": str(tmp_path / "var"),
-        "CALLPILOT_HANDOFF": json.dumps({"agents_file": str(tmp_path / "agents.json")}),
-    }
-    env.pop("CALLPILOT_REDIS_URL", None)  # the server's own in-process Redis
-    return env
-
-
-def add_agent(env: dict[str, str]) -> str:
-    """`callpilot agent add` as a newcomer runs it; returns the token it prints."""
-    added = subprocess.run([*CLI, "agent", "add", "Alice", "--skills", "orders,returns,tech,billing,general"],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert added.returncode == 0, added.stderr
-    lines = added.stdout.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cpa_"), added.stdout  # the token alone, like an API key
-    return lines[0]
-
-
-def add_supervisor_key(env: dict[str, str]) -> str:
-    """`callpilot apikey create --role supervisor`, as the README says; returns the key it prints."""
-    created = subprocess.run([*CLI, "apikey", "create", "--role", "supervisor", "--name", "floor manager"],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip().splitlines()[-1]
-
-
-def sign_in(page: Any, base: str, token: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(f"{base}/agent")
-    page.fill("#token", token)
-    page.click("#signin-button")
-    expect(page.locator("#desk")).to_be_visible(timeout=20_000)
-    page.click("#available")
-    expect(page.locator("#status")).to_have_text("available", timeout=10_000)
 
 
 def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
@@ -187,7 +57,7 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
             page = browser.new_page()
             sign_in(page, base, token)
 
-            caller = Caller(f"ws://127.0.0.1:{port}/media/twilio", caller_speech, speak_at_s=6.0, limit_s=90.0)
+            caller = TwilioCaller(f"ws://127.0.0.1:{port}/media/twilio", caller_speech, speak_at_s=6.0, limit_s=90.0)
             caller.start()
             expect(page.locator("#offer")).to_be_visible(timeout=60_000)
             assert "human agent" in page.locator("#transcript").inner_text().lower()

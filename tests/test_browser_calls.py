@@ -16,7 +16,7 @@ from callpilot.records.db import Database
 from callpilot.records.models import AuditEntry
 from callpilot.records.projection import RecordEvent
 from callpilot.records.writer import store_events
-from tests.test_browser_agent import CHROMIUM_ARGS, CLI, ROOT, add_supervisor_key, free_port, server_env
+from tests.live_processes import CHROMIUM_ARGS, CLI, ROOT, add_supervisor_key, free_port, server_env
 from tests.test_browser_site import Browser, wait_ready
 
 CALLER = "+16175550142"

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.test_browser_agent import CHROMIUM_ARGS, CLI, ROOT, add_agent, add_supervisor_key, free_port, server_env
+from tests.live_processes import CHROMIUM_ARGS, CLI, ROOT, add_agent, add_supervisor_key, free_port, server_env
 from tests.test_browser_site import wait_ready
 
 

@@ -27,23 +27,21 @@ import httpx
 import numpy as np
 from websockets.sync.client import connect
 
-from tests.test_browser_agent import (
+from tests.live_processes import (
     CHROMIUM_ARGS,
     CLI,
     FRAME,
     RATE,
     ROOT,
-    Caller,
     add_agent,
     add_supervisor_key,
-    espeak_wav,
     free_port,
-    read_pcm,
     server_env,
     transcribe_8k,
     wait_healthy,
 )
 from tests.voice_helpers import stop_process
+from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
 from voice_gateway.tts.formats import resample_pcm16
 
 WHISPER_WORDS = "Offer the customer a full refund for the broken kettle."
@@ -156,7 +154,7 @@ def test_the_agent_desk_and_the_supervisor_floor_in_a_browser(tmp_path: Path) ->
             expect(desk.locator("#disposition option")).to_have_count(7)  # "Disposition…" + the 6 configured
 
             # 1. A call rings at Alice's desk (only she is signed in): ring, notification, Alt+A, Alt+X, wrap-up.
-            first = Caller(f"ws://127.0.0.1:{port}/media/twilio", ask, speak_at_s=6.0, limit_s=60.0)
+            first = TwilioCaller(f"ws://127.0.0.1:{port}/media/twilio", ask, speak_at_s=6.0, limit_s=60.0)
             first.start()
             expect(desk.locator("#offer")).to_be_visible(timeout=60_000)
             assert desk.evaluate("window.rings") == 1
@@ -208,7 +206,7 @@ def test_the_agent_desk_and_the_supervisor_floor_in_a_browser(tmp_path: Path) ->
             bob = ScriptedDesk(f"ws://127.0.0.1:{port}/agent/ws", bob_token)
             bob.start()
             time.sleep(1.0)
-            second = Caller(f"ws://127.0.0.1:{port}/media/twilio", ask, speak_at_s=6.0, limit_s=90.0)
+            second = TwilioCaller(f"ws://127.0.0.1:{port}/media/twilio", ask, speak_at_s=6.0, limit_s=90.0)
             second.start()
             assert bob.connected.wait(60), bob.messages  # Bob answered...
             offered_bob = next(m for m in bob.messages if m["type"] == "offer")

@@ -27,7 +27,7 @@ from callpilot.settings import Settings
 from handoff import agents_path
 from handoff.directory import AgentDirectory
 from handoff.redis_conn import process_fake_server
-from tests.test_browser_agent import CHROMIUM_ARGS
+from tests.live_processes import CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "docs" / "screenshots"

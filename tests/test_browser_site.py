@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.test_browser_agent import CHROMIUM_ARGS, CLI, ROOT, add_agent, add_supervisor_key, free_port, server_env
+from tests.live_processes import CHROMIUM_ARGS, CLI, ROOT, add_agent, add_supervisor_key, free_port, server_env
 
 # What a page shows: headings with words, tables with a row, and (outside <details>, <code>, form fields) no
 # snake_case codes.

@@ -19,7 +19,7 @@ from voice_gateway.call_log import (
     read_call_log,
     rotated_call_logs,
 )
-from voice_gateway.pipeline.call_records import CallRecords
+from voice_gateway.pipeline.call_log_entries import CallLogEntries
 from voice_gateway.pipeline.state import CallState
 
 CARD = "4111111111111111"  # passes the Luhn check
@@ -86,7 +86,7 @@ def test_purge_deletes_days_past_the_retention_and_rotates_a_stale_file(tmp_path
         "calls.2026-03-30.jsonl", "calls.2026-03-31.jsonl", "calls.notes.jsonl"]
 
 
-def _typed(records: CallRecords, state: CallState, keys: str, *, bot_between: bool = False) -> None:
+def _typed(records: CallLogEntries, state: CallState, keys: str, *, bot_between: bool = False) -> None:
     for key in keys:
         state.clock_ms += 300
         records.log(LifecycleKind.DTMF, digit=key, source="transport")
@@ -100,7 +100,7 @@ def test_a_card_typed_key_by_key_never_reaches_the_file(tmp_path: Path) -> None:
     seen: list[CallEvent] = []
     log.subscribe(seen.append)
     state = CallState("c1", "twilio", 8000, caller="+16175550142")
-    records = CallRecords(state, log, tmp_path)
+    records = CallLogEntries(state, log, tmp_path)
     _typed(records, state, "11", bot_between=True)  # menu choices: the bot answers each key
     _typed(records, state, CARD + "#")
     records.log(LifecycleKind.TURN, speaker="caller", text="did you get it")
@@ -117,7 +117,7 @@ def test_a_card_typed_key_by_key_never_reaches_the_file(tmp_path: Path) -> None:
 def test_a_key_run_ends_with_the_leg(tmp_path: Path) -> None:
     log = CallLog(None)
     state = CallState("c1", "twilio", 8000)
-    records = CallRecords(state, log, tmp_path)
+    records = CallLogEntries(state, log, tmp_path)
     records.log(LifecycleKind.DTMF, digit="9", source="transport", leg="queued")
     records.log(LifecycleKind.DTMF, digit="5", source="transport", leg="agent")
     records.log(LifecycleKind.DTMF, digit="#", source="transport", leg="agent")

@@ -14,31 +14,16 @@ import pytest
 from bot.nlu import NLUEngine
 from callpilot.brains import build_dialogue
 from callpilot.settings import Settings
-from tests.test_vad_barge_in import cough, door_click, voiced_cough
 from voice_gateway.asr import AsrFinal, TurnListener
 from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services, synthesize_tone
 from voice_gateway.simulated_caller import CallerReport, CallerScript, InMemoryTwilioLine, run_caller
+from voice_gateway.testing import cough, door_click, silence, speak_8k, voiced_cough
 from voice_gateway.transports import CallConnection
-from voice_gateway.tts.formats import resample_pcm16
 from voice_gateway.vad import VoiceActivityDetector
 
 RATE = 8000
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def speak_8k(services: VoiceServices, text: str) -> bytes:
-    """Caller speech: the offline TTS voice at 8 kHz PCM16 (it goes through mu-law like a real caller's)."""
-
-    async def render() -> bytes:
-        chunks = [chunk async for chunk in services.tts.synthesize(text)]
-        return resample_pcm16(b"".join(c.pcm for c in chunks), chunks[0].sample_rate, RATE)
-
-    return asyncio.run(render())
-
-
-def silence(seconds: float) -> bytes:
-    return bytes(int(seconds * RATE) * 2)
 
 
 @pytest.fixture(scope="module")

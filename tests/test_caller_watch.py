@@ -12,7 +12,7 @@ import fakeredis
 import pytest
 from fakeredis import aioredis as fake_aioredis
 
-from handoff.model import AgentStatus, CallState
+from handoff.model import AgentStatus, HandoffState
 from handoff.testing import decision, make_floor
 
 pytestmark = pytest.mark.anyio
@@ -68,8 +68,8 @@ async def test_a_caller_side_that_stops_beating_is_ended_for_the_agent_and_the_q
     assert [(u.call_id, u.reason) for u in ended] == [("talking", "caller_lost")]
     assert (await service.presence.state(ann.agent_id)).status is AgentStatus.WRAP_UP
     records = await service.calls.many(["talking", "waiting", "untracked", "beating"])
-    assert records["talking"].state is CallState.ENDED and records["waiting"].state is CallState.ABANDONED
-    assert records["untracked"].state is CallState.WAITING and records["beating"].state is CallState.WAITING
+    assert records["talking"].state is HandoffState.ENDED and records["waiting"].state is HandoffState.ABANDONED
+    assert records["untracked"].state is HandoffState.WAITING and records["beating"].state is HandoffState.WAITING
     assert [(o["kind"], o["call_id"], o["agent_id"]) for o in outcomes] == [
         ("caller_lost", "talking", ann.agent_id), ("caller_lost", "waiting", None)]
     listening.cancel()

@@ -23,8 +23,8 @@ from handoff.acd import (
     ordered,
 )
 from handoff.config import BusinessHours, HandoffConfig, QueueConfig
-from handoff.errors import IllegalTransition
-from handoff.model import AgentStatus, CallState
+from handoff.errors import IllegalHandoffTransition
+from handoff.model import AgentStatus, HandoffState
 from handoff.states import AGENT_TRANSITIONS, CALL_TRANSITIONS, agent_next, call_next, status_event
 from handoff.strategies import AgentSnapshot, pick
 
@@ -126,7 +126,7 @@ def test_each_free_agent_rings_for_one_call_at_a_time() -> None:
 
 def test_ring_timeout_frees_the_agent_and_the_next_one_rings() -> None:
     config = QueueConfig(strategy="linear", agent_order=("ann", "bob"), ring_timeout_s=15)
-    offered = call("c1", waited=20, state=CallState.OFFERED, offer_id="c1:1", offered_to=("ann",),
+    offered = call("c1", waited=20, state=HandoffState.OFFERED, offer_id="c1:1", offered_to=("ann",),
                    offer_expires_at=NOW - 0.1, offer_seq=1)
     actions = decide("orders", config, [offered], [agent("ann", status=AgentStatus.RINGING), agent("bob")],
                      NOW, QueueMemory())
@@ -135,7 +135,7 @@ def test_ring_timeout_frees_the_agent_and_the_next_one_rings() -> None:
 
 
 def test_an_offer_still_ringing_is_left_alone() -> None:
-    offered = call("c1", state=CallState.OFFERED, offer_id="c1:1", offered_to=("ann",),
+    offered = call("c1", state=HandoffState.OFFERED, offer_id="c1:1", offered_to=("ann",),
                    offer_expires_at=NOW + 3)
     assert decide("orders", QueueConfig(), [offered], [agent("bob")], NOW, QueueMemory()) == []
 
@@ -150,7 +150,7 @@ def test_after_everyone_let_it_ring_everyone_is_tried_again() -> None:
 def test_max_wait_overflows_to_the_configured_action() -> None:
     config = QueueConfig(max_wait_s=120, overflow="transfer", overflow_target="+18005550100")
     calls = [call("patient", waited=119), call("too-long", waited=120),
-             call("ringing", waited=130, state=CallState.OFFERED, offer_id="ringing:2", offered_to=("ann",),
+             call("ringing", waited=130, state=HandoffState.OFFERED, offer_id="ringing:2", offered_to=("ann",),
                   offer_expires_at=NOW + 5)]
     actions = decide("orders", config, calls, [agent("ann", status=AgentStatus.RINGING)], NOW, QueueMemory())
     assert OverflowCall("too-long", "transfer", "+18005550100", None) in actions
@@ -269,7 +269,7 @@ def test_agent_table_allows_the_working_day() -> None:
                                                (AgentStatus.AWAY, "ring"), (AgentStatus.ON_CALL, "ready"),
                                                (AgentStatus.WRAP_UP, "accept")])
 def test_agent_table_refuses_illegal_moves(status: AgentStatus, event: str) -> None:
-    with pytest.raises(IllegalTransition, match=f"cannot '{event}' while '{status.value}'"):
+    with pytest.raises(IllegalHandoffTransition, match=f"cannot '{event}' while '{status.value}'"):
         agent_next(status, event)
 
 
@@ -280,22 +280,22 @@ def test_a_disconnect_always_takes_the_agent_offline() -> None:
 def test_agents_may_only_ask_for_available_away_or_offline() -> None:
     assert status_event(AgentStatus.OFFLINE, AgentStatus.AVAILABLE) == "login"
     assert status_event(AgentStatus.WRAP_UP, AgentStatus.AVAILABLE) == "ready"
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalHandoffTransition):
         status_event(AgentStatus.AVAILABLE, AgentStatus.ON_CALL)
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalHandoffTransition):
         status_event(AgentStatus.ON_CALL, AgentStatus.AWAY)
 
 
 def test_call_table_covers_a_call_from_queue_to_hang_up() -> None:
-    state = CallState.WAITING
+    state = HandoffState.WAITING
     for event in ("offer", "ring_timeout", "offer", "accept", "requeue", "offer", "accept", "hang_up"):
         state = call_next(state, event)
-    assert state is CallState.ENDED
-    finals = {CallState.ENDED, CallState.ABANDONED, CallState.OVERFLOWED, CallState.CLOSED,
-              CallState.RETURNED_TO_BOT}
+    assert state is HandoffState.ENDED
+    finals = {HandoffState.ENDED, HandoffState.ABANDONED, HandoffState.OVERFLOWED, HandoffState.CLOSED,
+              HandoffState.RETURNED_TO_BOT}
     assert not [key for key in CALL_TRANSITIONS if key[0] in finals]  # nothing leaves a final state
-    with pytest.raises(IllegalTransition, match="call: cannot 'accept' while 'waiting'"):
-        call_next(CallState.WAITING, "accept")
+    with pytest.raises(IllegalHandoffTransition, match="call: cannot 'accept' while 'waiting'"):
+        call_next(HandoffState.WAITING, "accept")
 
 
 def _doc_table(header_start: str) -> dict[tuple[str, str], str]:

@@ -16,7 +16,7 @@ import redis
 import redis.asyncio as aredis
 
 from handoff.config import HandoffConfig
-from handoff.model import AgentStatus, CallState
+from handoff.model import AgentStatus, HandoffState
 from handoff.testing import decision, make_floor
 from tests.voice_helpers import free_port
 
@@ -75,7 +75,7 @@ def test_a_killed_redis_with_aof_keeps_the_waiting_call(private: PrivateRedis, t
     private.kill()  # SIGKILL: only what the AOF already holds survives
     private.start()
 
-    async def after() -> tuple[CallState, str | None]:
+    async def after() -> tuple[HandoffState, str | None]:
         client = aredis.Redis.from_url(private.url, decode_responses=True)
         floor = make_floor(client, tmp_path, config=HandoffConfig(), prefix="aof:")
         await floor.service.start(run_router=False)
@@ -91,4 +91,4 @@ def test_a_killed_redis_with_aof_keeps_the_waiting_call(private: PrivateRedis, t
         return record.state, ringing
 
     state, ringing = asyncio.run(after())
-    assert state is CallState.WAITING and ringing == "call-aof:1"  # still queued, and offered after the restart
+    assert state is HandoffState.WAITING and ringing == "call-aof:1"  # still queued, and offered after the restart

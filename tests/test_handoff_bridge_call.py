@@ -24,17 +24,15 @@ from callpilot.handoff_port import ServicePort, bot_resumer
 from handoff.bridge import AudioBridge, HoldSignal, SaidLine
 from handoff.config import HandoffConfig
 from handoff.events import Offer
-from handoff.model import AgentStatus, CallState
+from handoff.model import AgentStatus, HandoffState
 from handoff.testing import make_floor
-from tests.test_handoff_agent_leg import Call, agent_tone, dominant_hz, models, rms, speech
 from voice_gateway.call_log import CallLog
 from voice_gateway.pipeline import PipelineSettings, VoiceServices
 from voice_gateway.pipeline.agent_leg import Leg
+from voice_gateway.testing import PhoneCall, dominant_hz, rms, tone_frames, tts_speech
 
-__all__ = ["models"]  # the module-scoped fixture, shared with the scripted-port tests
 
-
-class BridgedCall(Call):
+class BridgedCall(PhoneCall):
     """The agent's voice goes through the Redis bridge, as the desktop sends it."""
 
     bridge: AudioBridge
@@ -69,7 +67,7 @@ def test_a_caller_talks_with_an_agent_through_the_service_and_goes_back_to_the_b
         call.bridge = bridge
         await call.feed(seconds=1.0)
         await call.until(call.quiet)
-        await call.feed(await speech(services, "I want to talk to a human agent please"), seconds=3.0)
+        await call.feed(await tts_speech(services, "I want to talk to a human agent please"), seconds=3.0)
         await call.until(lambda: not offers.empty())
         offer = offers.get_nowait()
         state = call.pipeline.state
@@ -83,8 +81,8 @@ def test_a_caller_talks_with_an_agent_through_the_service_and_goes_back_to_the_b
         async with bridge.listen(state.call_id, "agent") as to_agent:
             await floor.service.accept(ann.agent_id, offer.offer_id)
             await call.until(lambda: call.pipeline.leg is not None and call.pipeline.leg.state is Leg.AGENT)
-            heard = await call.feed(await speech(services, "hello is anybody there"), seconds=3.0,
-                                    agent=agent_tone(3.0))
+            heard = await call.feed(await tts_speech(services, "hello is anybody there"), seconds=3.0,
+                                    agent=tone_frames(3.0))
             caller_voice, said, waits = bytearray(), [], 0
             while True:
                 try:
@@ -150,10 +148,10 @@ def test_a_caller_who_waited_too_long_asks_for_a_callback_by_key(
                                        handoff=ServicePort(floor.service, bridge), resume_bot=bot_resumer(engine))
         await floor.staff(("Ann", {"general": 3}))
         await floor.service.set_status("ann", AgentStatus.AWAY)  # logged in, but nobody picks up
-        call = Call(services)
+        call = PhoneCall(services)
         await call.feed(seconds=1.0)
         await call.until(call.quiet)
-        await call.feed(await speech(services, "I want to talk to a human agent please"), seconds=3.0)
+        await call.feed(await tts_speech(services, "I want to talk to a human agent please"), seconds=3.0)
         await call.until(lambda: any("next in line" in s for s in call.bot_said()))  # the position, from Redis
         floor.clock.advance(60)  # the router's clock: the maximum wait is over
         await call.until(lambda: any("Press 1 for a call back" in s for s in call.bot_said()))
@@ -164,7 +162,7 @@ def test_a_caller_who_waited_too_long_asks_for_a_callback_by_key(
         view = await floor.service.snapshot()
         assert [(c.call_id, c.number, c.queue) for c in view.callbacks] == [(state.call_id, "+15550100000", "general")]
         record = await floor.service.calls.get(state.call_id)
-        assert record.state is CallState.OVERFLOWED
+        assert record.state is HandoffState.OVERFLOWED
         await floor.service.stop()
 
     asyncio.run(go())

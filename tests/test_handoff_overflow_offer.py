@@ -1,25 +1,19 @@
 """A caller who waited too long chooses by key (callback, message, transfer) or stays on the line for the
 default; keys pressed while talking to an agent go to the agent's desktop. Real audio through the pipeline,
-the handoff side scripted (ScriptedPort)."""
+the handoff side scripted (ScriptedHandoff)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from bot.dialogue import DialogueEngine
-from tests.test_handoff_agent_leg import (
-    Call,
-    ScriptedPort,
-    ask_for_a_human,
-    dominant_hz,
-    fresh,
-    models,  # noqa: F401 (a fixture)
-)
+from tests.agent_leg_fixtures import ask_for_a_human, fresh
 from voice_gateway.call_log import LifecycleKind
 from voice_gateway.pipeline import VoiceServices
 from voice_gateway.pipeline.agent_leg import Leg
+from voice_gateway.pipeline.agent_leg_phrases import OverflowOffer
 from voice_gateway.pipeline.handoff_port import AgentJoined, NoAgent
-from voice_gateway.pipeline.leg_words import OverflowOffer
+from voice_gateway.testing import PhoneCall, ScriptedHandoff, dominant_hz
 
 CHOICES = ("callback", "voicemail", "transfer")
 
@@ -43,17 +37,17 @@ def test_the_offer_names_the_keys_and_the_default() -> None:
 def test_without_the_callers_number_a_callback_is_not_offered() -> None:
     from voice_gateway.pipeline.agent_leg import AgentLeg
 
-    leg = AgentLeg("c1", 8000, ScriptedPort(), None, caller="")  # type: ignore[arg-type]
+    leg = AgentLeg("c1", 8000, ScriptedHandoff(), None, caller="")  # type: ignore[arg-type]
     assert leg._offerable(NoAgent("voicemail", None, CHOICES), CHOICES) == ("voicemail", "transfer")
     assert leg._offerable(NoAgent("voicemail", "+4930555", CHOICES), CHOICES) == CHOICES
     assert leg._offerable(NoAgent("callback", None, ("callback",)), ("callback",)) == ()
 
 
-def test_a_key_picks_a_callback_which_goes_on_the_list(models: tuple[VoiceServices, DialogueEngine]) -> None:  # noqa: F811
+def test_a_key_picks_a_callback_which_goes_on_the_list(models: tuple[VoiceServices, DialogueEngine]) -> None:
     async def go() -> None:
-        port = ScriptedPort()
+        port = ScriptedHandoff()
         services = fresh(models, port)
-        call = Call(services, port)
+        call = PhoneCall(services, port)
         await ask_for_a_human(call, services)
         port.pushed.put_nowait(NoAgent("voicemail", None, CHOICES, 5.0, "+4930123456"))
         await call.until(lambda: any("Press 1 for a call back" in s for s in call.bot_said()))
@@ -69,11 +63,11 @@ def test_a_key_picks_a_callback_which_goes_on_the_list(models: tuple[VoiceServic
     asyncio.run(go())
 
 
-def test_staying_on_the_line_takes_the_default(models: tuple[VoiceServices, DialogueEngine]) -> None:  # noqa: F811
+def test_staying_on_the_line_takes_the_default(models: tuple[VoiceServices, DialogueEngine]) -> None:
     async def go() -> None:
-        port = ScriptedPort()
+        port = ScriptedHandoff()
         services = fresh(models, port)
-        call = Call(services, port)
+        call = PhoneCall(services, port)
         await ask_for_a_human(call, services)
         port.pushed.put_nowait(NoAgent("voicemail", None, ("callback", "voicemail"), 2.0))
         await call.until(lambda: any("Or stay on the line" in s for s in call.bot_said()))
@@ -93,11 +87,11 @@ def test_staying_on_the_line_takes_the_default(models: tuple[VoiceServices, Dial
     asyncio.run(go())
 
 
-def test_keys_while_talking_to_the_agent_go_to_the_agent(models: tuple[VoiceServices, DialogueEngine]) -> None:  # noqa: F811
+def test_keys_while_talking_to_the_agent_go_to_the_agent(models: tuple[VoiceServices, DialogueEngine]) -> None:
     async def go() -> None:
-        port = ScriptedPort()
+        port = ScriptedHandoff()
         services = fresh(models, port)
-        call = Call(services, port)
+        call = PhoneCall(services, port)
         await ask_for_a_human(call, services)
         call.line.send_dtmf("9")  # while queued: the leg has it (no offer yet, so nothing happens)
         await call.feed(seconds=0.2)

@@ -19,7 +19,7 @@ from bot.dialogue.state import ConversationState
 from handoff.config import HandoffConfig
 from handoff.errors import OfferTaken, RedisUnavailable, UnknownAgent
 from handoff.events import AgentConnected, Offer, OfferWithdrawn, QueuePosition
-from handoff.model import AgentStatus, CallState
+from handoff.model import AgentStatus, HandoffState
 from handoff.redis_conn import Keys
 from handoff.store import RedisSessionStore
 from handoff.testing import REAL_REDIS_URL, FakeClock, cleanup, decision, make_floor
@@ -187,7 +187,7 @@ async def test_an_agent_whose_heartbeat_expires_goes_offline_and_its_offer_moves
     await floor.service.router.tick()
     assert await floor.status("ann") is AgentStatus.OFFLINE
     record = await floor.service.calls.get("call-1")
-    assert record.state is CallState.WAITING and record.tried == ("ann",)
+    assert record.state is HandoffState.WAITING and record.tried == ("ann",)
 
 
 async def test_heartbeats_keep_an_agent_online(client: aredis.Redis, prefix: str, tmp_path: Path) -> None:
@@ -279,7 +279,7 @@ async def test_between_resyncs_a_router_offers_at_once_and_never_rings_for_a_gon
     floor.clock.advance(10)
     await floor.service.router.tick()  # Ann let "first" ring out
     await floor.service.router.tick()  # the stale view picks Ann for "urgent": the ring sees it is gone
-    assert (await floor.service.calls.get("urgent")).state is CallState.ABANDONED
+    assert (await floor.service.calls.get("urgent")).state is HandoffState.ABANDONED
     assert await floor.status("ann") is AgentStatus.AVAILABLE
     assert await client.exists(Keys(prefix).agent_free("ann"))  # given back, so she can ring again
 
@@ -413,7 +413,7 @@ async def test_two_processes_share_one_floor_and_every_call_is_answered_once(
         await two.service.stop()
     assert sorted(c for c, _ in answered) == sorted(f"call-{n}" for n in range(calls))  # each exactly once
     records = await one.service.calls.many([f"call-{n}" for n in range(calls)])
-    assert {r.state for r in records.values()} == {CallState.ENDED}
+    assert {r.state for r in records.values()} == {HandoffState.ENDED}
     view = await one.service.snapshot()
     assert sum(a.calls_taken for a in view.agents) == calls
     assert {a.status for a in view.agents} == {AgentStatus.AVAILABLE}
@@ -539,8 +539,8 @@ async def test_a_caller_told_of_the_agent_from_the_state_is_not_told_again_by_th
         await floor.service.accept("ann", "call-7:1")  # connected (state written) before the first read ...
         assert await asyncio.wait_for(anext(events), 5) == AgentConnected("call-7", "ann", "Ann")
         # ... and its message, published after the subscription, arrives as well: the same update again
-        await floor.service.floor.tell_call("call-7", AgentConnected("call-7", "ann", "Ann"))
-        await floor.service.floor.tell_call("call-7", AgentLeft("call-7", "ann", "hangup", False))
+        await floor.service.moves.tell_call("call-7", AgentConnected("call-7", "ann", "Ann"))
+        await floor.service.moves.tell_call("call-7", AgentLeft("call-7", "ann", "hangup", False))
         assert isinstance(await asyncio.wait_for(anext(events), 5), AgentLeft)
         await events.aclose()  # type: ignore[attr-defined]
     finally:

@@ -16,7 +16,7 @@ from fakeredis import aioredis as fake_aioredis
 
 from handoff.config import HandoffConfig
 from handoff.contacts import NoContacts
-from handoff.errors import IllegalTransition, NotYourCall, OfferTaken, UnknownQueue
+from handoff.errors import IllegalHandoffTransition, NotYourCall, OfferTaken, UnknownQueue
 from handoff.events import (
     AgentConnected,
     AgentLeft,
@@ -28,7 +28,7 @@ from handoff.events import (
     ReturnedToBot,
     StatusChanged,
 )
-from handoff.model import AgentStatus, CallState
+from handoff.model import AgentStatus, HandoffState
 from handoff.testing import Floor, decision, make_floor
 
 pytestmark = pytest.mark.anyio
@@ -87,7 +87,7 @@ async def test_the_agent_sees_who_calls_what_was_said_and_why(floor: Floor) -> N
     await floor.staff(("Ann", {"orders": 3}))
     floor.clock.advance(5)
     queued = await floor.service.request("call-1", decision(created_at=floor.clock.now - 30), language="en")
-    assert (queued.queue, queued.position, queued.state) == ("orders", 1, CallState.WAITING)
+    assert (queued.queue, queued.position, queued.state) == ("orders", 1, HandoffState.WAITING)
     floor.clock.advance(12)
     await floor.service.router.tick()
     context = await floor.service.accept("ann", "call-1:1")
@@ -127,7 +127,7 @@ async def test_a_waiting_caller_hears_position_then_the_agent(floor: Floor) -> N
     await floor.service.hang_up("ann", "call-1")
     assert await caller.hears(AgentLeft) == AgentLeft("call-1", "ann", "hangup")
     await caller.done()  # the events end with the call
-    assert (await floor.service.calls.get("call-1")).state is CallState.ENDED
+    assert (await floor.service.calls.get("call-1")).state is HandoffState.ENDED
     assert await floor.status("ann") is AgentStatus.WRAP_UP
 
 
@@ -163,7 +163,7 @@ async def test_max_wait_offers_a_callback_at_the_callers_number(tmp_path: Path) 
     await floor.service.router.tick()
     assert await caller.hears(Overflow) == Overflow("call-1", "callback", "+16175550142")
     await caller.done()
-    assert (await floor.service.calls.get("call-1")).state is CallState.OVERFLOWED
+    assert (await floor.service.calls.get("call-1")).state is HandoffState.OVERFLOWED
 
 
 async def test_max_wait_while_ringing_withdraws_the_offer(tmp_path: Path) -> None:
@@ -209,7 +209,7 @@ async def test_the_caller_hanging_up_while_it_rings_withdraws_the_offer(floor: F
     await floor.service.router.tick()
     await floor.service.caller_hung_up("call-1")
     assert await floor.status("ann") is AgentStatus.AVAILABLE
-    assert (await floor.service.calls.get("call-1")).state is CallState.ABANDONED
+    assert (await floor.service.calls.get("call-1")).state is HandoffState.ABANDONED
     with pytest.raises(OfferTaken, match="caller hung up"):
         await floor.service.accept("ann", "call-1:1")
 
@@ -227,6 +227,26 @@ async def test_the_caller_hanging_up_ends_the_agents_call(floor: Floor) -> None:
     assert told == [StatusChanged("ann", AgentStatus.WRAP_UP, AgentStatus.ON_CALL),
                     CallEnded("call-1", "caller_hung_up")]
     assert await floor.status("ann") is AgentStatus.WRAP_UP
+
+
+async def test_the_caller_and_the_agent_hanging_up_at_once_strand_nothing(floor: Floor) -> None:
+    """The caller's side read the call as connected just before the agent hung up (a soak under load did this):
+    the agent stays in wrap-up, and a later, stale hang-up never ends the agent's next call."""
+    await floor.staff(("Ann", {"orders": 3}))
+    await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    seen_by_caller_side = await floor.service.calls.get("call-1")  # connected
+    await floor.service.hang_up("ann", "call-1")
+    await floor.service.moves.caller_gone(seen_by_caller_side)  # raised IllegalHandoffTransition before
+    assert await floor.status("ann") is AgentStatus.WRAP_UP
+    await floor.service.wrap_up("ann", "call-1", "resolved", "")
+    await call_in(floor, "call-2")
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-2:1")
+    await floor.service.moves.caller_gone(seen_by_caller_side)  # very late: call-1's caller, not Ann's call-2
+    assert await floor.status("ann") is AgentStatus.ON_CALL
+    assert (await floor.service.calls.get("call-2")).state is HandoffState.CONNECTED
 
 
 async def test_transfer_to_another_queue_goes_first_and_keeps_the_wait(floor: Floor) -> None:
@@ -270,7 +290,7 @@ async def test_hand_back_returns_the_call_to_the_bot(floor: Floor) -> None:
     await floor.service.accept("ann", "call-1:1")
     await floor.service.hand_back("ann", "call-1")
     assert await caller.hears(AgentLeft) == AgentLeft("call-1", "ann", "hand_back")
-    assert (await floor.service.calls.get("call-1")).state is CallState.RETURNED_TO_BOT
+    assert (await floor.service.calls.get("call-1")).state is HandoffState.RETURNED_TO_BOT
     with pytest.raises(NotYourCall):
         await floor.service.hang_up("ann", "call-1")
 
@@ -300,7 +320,7 @@ async def test_a_lost_agent_with_nobody_else_logged_in_hands_the_call_to_the_bot
     await floor.service.accept("ann", "call-1:1")
     await floor.service.agent_disconnected("ann")
     assert await caller.hears(ReturnedToBot) == ReturnedToBot("call-1", "no orders agent is logged in")
-    assert (await floor.service.calls.get("call-1")).state is CallState.RETURNED_TO_BOT
+    assert (await floor.service.calls.get("call-1")).state is HandoffState.RETURNED_TO_BOT
 
 
 async def test_wrap_up_records_the_outcome_and_frees_the_agent(tmp_path: Path) -> None:
@@ -317,9 +337,9 @@ async def test_wrap_up_records_the_outcome_and_frees_the_agent(tmp_path: Path) -
     await call_in(floor)
     await floor.service.router.tick()
     await floor.service.accept("ann", "call-1:1")
-    with pytest.raises(IllegalTransition, match="cannot 'wrap_up' while 'on_call'"):
+    with pytest.raises(IllegalHandoffTransition, match="cannot 'wrap_up' while 'on_call'"):
         await floor.service.wrap_up("ann", "call-1", "resolved", "")
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalHandoffTransition):
         await floor.service.set_status("ann", AgentStatus.AWAY)
     await floor.service.hang_up("ann", "call-1")
     with pytest.raises(ValueError, match="disposition"):
@@ -339,8 +359,8 @@ async def test_the_supervisor_sees_queues_agents_and_live_calls(floor: Floor) ->
     floor.clock.advance(5)
     view = await floor.service.snapshot()
     orders = next(q for q in view.queues if q.name == "orders")
-    assert [(c.call_id, c.state, c.wait_s) for c in orders.waiting] == [("b", CallState.OFFERED, 5.0),
-                                                                        ("a", CallState.WAITING, 15.0)]
+    assert [(c.call_id, c.state, c.wait_s) for c in orders.waiting] == [("b", HandoffState.OFFERED, 5.0),
+                                                                        ("a", HandoffState.WAITING, 15.0)]
     assert orders.longest_wait_s == 15.0 and orders.agents_logged_in == 1 and orders.agents_available == 0
     assert {a.agent_id: a.status for a in view.agents} == {"ann": AgentStatus.RINGING, "bob": AgentStatus.AVAILABLE}
     await floor.service.accept("ann", "b:1")
@@ -428,11 +448,11 @@ async def test_nobody_signed_in_for_the_skill_gives_the_call_back_to_the_bot_at_
     await floor.staff(("Bob", {"tech": 3}))  # signed in, but not for orders
     floor.hire("Ann", {"orders": 3})  # has the skill, not signed in
     queued = await floor.service.request("call-1", decision(created_at=floor.clock.now))
-    assert (queued.state, queued.position, queued.expected_wait_s) == (CallState.RETURNED_TO_BOT, 0, None)
+    assert (queued.state, queued.position, queued.expected_wait_s) == (HandoffState.RETURNED_TO_BOT, 0, None)
     caller = Caller(floor, "call-1")  # subscribes after request(), as the pipeline does
     await caller.done()
     assert caller.heard == [ReturnedToBot("call-1", "no orders agent is logged in")]  # no "next in line"
-    assert (await floor.service.calls.get("call-1")).state is CallState.RETURNED_TO_BOT
+    assert (await floor.service.calls.get("call-1")).state is HandoffState.RETURNED_TO_BOT
 
 
 async def test_nobody_signed_in_offers_the_overflow_choices_at_once(tmp_path: Path) -> None:

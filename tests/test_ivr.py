@@ -12,7 +12,7 @@ from bot.ivr import (
     GoIntent,
     Handoff,
     HangUp,
-    IllegalTransition,
+    IllegalIvrTransition,
     IvrConfig,
     IvrEngine,
     IvrResult,
@@ -283,9 +283,9 @@ def test_enter_mid_collect_abandons_the_number(call: Call) -> None:
 
 def test_keys_while_idle_are_illegal(demo: IvrConfig) -> None:
     engine = IvrEngine(demo)
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalIvrTransition):
         engine.press(IvrState(), "1")
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalIvrTransition):
         engine.timeout(IvrState())
 
 
@@ -310,11 +310,11 @@ def test_transition_table_is_complete_and_strict() -> None:
                 assert transition_for(mode, kind).next_modes
             else:
                 assert mode is Mode.IDLE and kind is not InputKind.ENTER
-                with pytest.raises(IllegalTransition):
+                with pytest.raises(IllegalIvrTransition):
                     transition_for(mode, kind)
     assert "idle --> menu: enter / enter_menu" in mermaid()
     silence_in_menu = transition_for(Mode.MENU, InputKind.TIMEOUT)
-    with pytest.raises(IllegalTransition, match="no_input ended in collect"):
+    with pytest.raises(IllegalIvrTransition, match="no_input ended in collect"):
         check_next_mode(silence_in_menu, Mode.MENU, InputKind.TIMEOUT, Mode.COLLECT)
 
 

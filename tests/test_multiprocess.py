@@ -24,9 +24,9 @@ from sqlalchemy import create_engine, select, text
 
 from callpilot.records.db import Database
 from callpilot.records.models import CallRecord
-from tests.live_processes import Desk, loud_ms, servers, wait_for
+from tests.live_processes import CLI, RATE, ROOT, Desk, loud_ms, servers, wait_for
 from tests.records_fixtures import POSTGRES
-from tests.test_browser_agent import CLI, RATE, ROOT, Caller, espeak_wav, read_pcm
+from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
 
 REDIS_DB = 11  # a database of the real Redis of its own, emptied first
 
@@ -77,7 +77,7 @@ def test_two_processes_share_the_floor_and_a_killed_one_strands_nobody(tmp_path:
 
             # 1. A's caller, B's agent.
             # The callers' scripts run long (they hang up only if nobody ended the call): a loaded machine is slow.
-            first = Caller(f"{a.ws}/media/twilio", ask, speak_at_s=6.0, limit_s=240.0)
+            first = TwilioCaller(f"{a.ws}/media/twilio", ask, speak_at_s=6.0, limit_s=240.0)
             first.start()
             wait_for(lambda: desk.call_id is not None, 120, "Ann to take the first call")
             first_id = desk.call_id
@@ -93,11 +93,11 @@ def test_two_processes_share_the_floor_and_a_killed_one_strands_nobody(tmp_path:
             assert loud_ms(heard_ann) > 1500, "the caller on A did not hear Ann on B"
 
             # 2. Ann talks to one caller, the other waits; then A dies.
-            talking = Caller(f"{a.ws}/media/twilio", ask, speak_at_s=6.0, limit_s=240.0)
+            talking = TwilioCaller(f"{a.ws}/media/twilio", ask, speak_at_s=6.0, limit_s=240.0)
             talking.start()
             wait_for(lambda: desk.call_id is not None and desk.call_id != first_id, 120, "Ann to take the second call")
             talking_id = desk.call_id
-            waiting = Caller(f"{a.ws}/media/twilio", ask, speak_at_s=6.0, limit_s=240.0)
+            waiting = TwilioCaller(f"{a.ws}/media/twilio", ask, speak_at_s=6.0, limit_s=240.0)
             waiting.start()
             queue_key = "callpilot:handoff:live"
             r = redis.Redis.from_url(redis_url, decode_responses=True)

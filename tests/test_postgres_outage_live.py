@@ -18,8 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.live_processes import loud_ms, servers, wait_for
-from tests.test_browser_agent import RATE, Caller, espeak_wav, free_port, read_pcm
+from tests.live_processes import RATE, free_port, loud_ms, servers, wait_for
+from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 
@@ -83,12 +83,12 @@ def test_calls_go_on_while_postgresql_is_stopped_for_30_s_and_every_record_arriv
                                      pad_s=0.0))]
     with servers(tmp_path, {"server": env}) as started:
         server = started["server"]
-        first = Caller(f"{server.ws}/media/twilio", questions[0], speak_at_s=6.0, limit_s=10.0)
+        first = TwilioCaller(f"{server.ws}/media/twilio", questions[0], speak_at_s=6.0, limit_s=10.0)
         first.start()
         time.sleep(2)
         postgres.stop()  # mid-call: the greeting is playing
         stopped_at = time.monotonic()
-        second = Caller(f"{server.ws}/media/twilio", questions[1], speak_at_s=6.0, limit_s=10.0)
+        second = TwilioCaller(f"{server.ws}/media/twilio", questions[1], speak_at_s=6.0, limit_s=10.0)
         second.start()
         first.join(timeout=60)
         second.join(timeout=60)

@@ -25,8 +25,8 @@ from tests.records_fixtures import sqlite_database
 from voice_gateway.call_log import CallLog
 from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
 from voice_gateway.simulated_caller import CallerScript, InMemoryTwilioLine, run_caller
+from voice_gateway.testing import speak_8k
 from voice_gateway.transports import CallConnection
-from voice_gateway.tts.formats import resample_pcm16
 
 RATE = 8000
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,14 +74,6 @@ def row_of(database: Database, call_id: str) -> CallRecord:
         row = session.scalar(select(CallRecord).where(CallRecord.call_id == call_id))
     assert row is not None
     return row
-
-
-def speak_8k(services: VoiceServices, text: str) -> bytes:
-    async def render() -> bytes:
-        chunks = [chunk async for chunk in services.tts.synthesize(text)]
-        return resample_pcm16(b"".join(c.pcm for c in chunks), chunks[0].sample_rate, RATE)
-
-    return asyncio.run(render())
 
 
 def test_ivr_keys_to_an_agent_leave_the_path_and_handoff_in_the_record_and_a_purgeable_recording(

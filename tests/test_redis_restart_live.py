@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.live_processes import Desk, loud_ms, servers, wait_for
-from tests.test_browser_agent import CLI, RATE, ROOT, Caller, espeak_wav, read_pcm
+from tests.live_processes import CLI, RATE, ROOT, Desk, loud_ms, servers, wait_for
 from tests.test_handoff_aof import PrivateRedis
+from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_a_waiting_caller_survives_a_redis_restart_and_reaches_the_agent(tmp_pat
         try:
             desk.start()
             wait_for(lambda: any(m.get("status") == "away" for m in desk.of("status_changed")), 10, "Ann away")
-            caller = Caller(f"{server.ws}/media/twilio", ask, speak_at_s=6.0, limit_s=120.0)
+            caller = TwilioCaller(f"{server.ws}/media/twilio", ask, speak_at_s=6.0, limit_s=120.0)
             caller.start()
             r = redis.Redis.from_url(private.url, decode_responses=True)
             wait_for(lambda: any(r.zcard(k) for k in r.keys("callpilot:handoff:queue:*:waiting")), 60,

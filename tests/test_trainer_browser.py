@@ -15,7 +15,7 @@ import httpx
 from bot.nlu import NLUEngine
 from bot.nlu.storage import active_id
 from callpilot.app import create_app
-from tests.test_browser_agent import CHROMIUM_ARGS
+from tests.live_processes import CHROMIUM_ARGS
 from tests.trainer_fixtures import serve, workbench
 
 TEXT = "do you do gift wrapping"  # the demo model: payment_methods at 0.34, under the inbox threshold

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.nlu import NLUEngine
 from callpilot.trainer.inbox import Sighting, store_sighting
-from tests.test_browser_agent import CHROMIUM_ARGS
+from tests.live_processes import CHROMIUM_ARGS
 from tests.trainer_fixtures import serve, workbench
 
 CRYPTO = ["can i pay with bitcoin", "do you take crypto currency", "is paying in ethereum possible",

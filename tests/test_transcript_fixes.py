@@ -10,7 +10,7 @@ import pytest
 from bot.nlu import NLUEngine
 from callpilot.brains import build_dialogue
 from callpilot.settings import Settings
-from callpilot.voice import HeardDialogue, id_patterns
+from callpilot.voice import RepairingDialogue, id_patterns
 from voice_gateway.asr import AsrFinal, AsrSettings, TurnListener, load_engine
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
 from voice_gateway.tts import HibariTts
@@ -74,7 +74,7 @@ def test_spoken_order_number_through_whisper_tiny_reaches_the_order_lookup(nlu_e
     heard = " ".join(e.text for e in listener.accept(audio) + listener.flush() if isinstance(e, AsrFinal))
     # Whisper tiny.en hears "for 8215" or "for 821 5" (the TTS's timing varies): the fixer makes it the number
     assert "48215" in FIXER.fix(heard).replace(",", ""), heard
-    dialogue = HeardDialogue(build_dialogue(Settings(data_dir=ROOT / "nlu_data"), nlu_engine), FIXER)
+    dialogue = RepairingDialogue(build_dialogue(Settings(data_dir=ROOT / "nlu_data"), nlu_engine), FIXER)
     dialogue.start("caller-1", None, "voice")
     reply = " ".join(dialogue.handle_text("caller-1", heard).messages)
     # Order 48215 exists in the demo back office: the bot talks about it instead of asking for the number.

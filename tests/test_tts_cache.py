@@ -13,11 +13,11 @@ import pytest
 from bot.nlu import NLUEngine
 from callpilot.brains import build_dialogue
 from callpilot.settings import Settings
-from tests.test_call_pipeline import silence, speak_8k
 from tests.test_spoken_text import Heard
 from voice_gateway.call_log import CallLog
 from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
 from voice_gateway.simulated_caller import CallerScript, InMemoryTwilioLine, run_caller
+from voice_gateway.testing import silence, speak_8k
 from voice_gateway.transports import CallConnection
 from voice_gateway.tts import AudioChunk, HibariTts, SentenceCache, SentenceStreamer
 

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import io
-import shutil
-import subprocess
-import wave
-
 import numpy as np
 import pytest
-from scipy.signal import resample_poly
 
+from voice_gateway.testing import espeak, line_noise, to_pcm
 from voice_gateway.vad import (
     EndpointConfig,
     Endpointer,
@@ -129,26 +124,6 @@ def test_config_rejects_inconsistent_timings() -> None:
 # Real classifiers on real(istic) audio.
 
 
-def espeak(text: str, voice: str = "en-us") -> np.ndarray:
-    """espeak-ng speech as float samples at 8 kHz."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-    wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True).stdout
-    with wave.open(io.BytesIO(wav)) as reader:
-        rate = reader.getframerate()
-        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16).astype(np.float32)
-    return resample_poly(samples, RATE, rate)
-
-
-def to_pcm(samples: np.ndarray) -> bytes:
-    return np.clip(samples, -32768, 32767).astype(np.int16).tobytes()
-
-
-def silence(ms: int, level: float = 30.0) -> np.ndarray:
-    """Line noise rather than digital zero, like a real phone line."""
-    return np.random.default_rng(ms).normal(0, level, RATE * ms // 1000)
-
-
 def detect(backend: SileroVad | WebRtcVad, pcm: bytes, chunk: int = FRAME) -> list[VadEvent]:
     detector = VoiceActivityDetector.create(backend, RATE)
     events: list[VadEvent] = []
@@ -164,7 +139,7 @@ def silero() -> SileroVad:
 
 @pytest.fixture(scope="module")
 def speech_pcm() -> bytes:
-    return to_pcm(np.concatenate([silence(1000), espeak("I would like to check my order please"), silence(1500)]))
+    return to_pcm(np.concatenate([line_noise(1000), espeak("I would like to check my order please"), line_noise(1500)]))
 
 
 @pytest.mark.parametrize("backend_name", ["silero", "webrtc"])
@@ -188,14 +163,14 @@ def test_ignores_a_click_and_a_short_noise_burst(backend_name: str, silero: Sile
     burst = rng.normal(0, 8000, RATE // 10)  # 100 ms of loud noise
     click = np.zeros(RATE // 10)
     click[:40] = 20000 * np.hanning(40)  # a 5 ms knock, then 95 ms of quiet
-    pcm = to_pcm(np.concatenate([silence(500), burst, silence(1000), click, silence(1000)]))
+    pcm = to_pcm(np.concatenate([line_noise(500), burst, line_noise(1000), click, line_noise(1000)]))
     assert detect(backend, pcm) == []
 
 
 def test_silero_scores_speech_above_silence(silero: SileroVad) -> None:
     classifier = silero.classifier(RATE)
     speech = to_pcm(espeak("hello there")[: RATE // 2])
-    quiet = to_pcm(silence(500))
+    quiet = to_pcm(line_noise(500))
     assert not any(classifier.is_speech(quiet[i : i + FRAME]) for i in range(0, len(quiet), FRAME))
     assert classifier.probability < 0.2
     decisions = [classifier.is_speech(speech[i : i + FRAME]) for i in range(0, len(speech), FRAME)]

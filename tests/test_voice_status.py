@@ -16,9 +16,9 @@ from bot.nlu import NLUEngine
 from callpilot.app import create_app
 from callpilot.settings import Settings, SettingsError
 from callpilot.voice import VoiceRuntime, asr_settings
-from tests.test_asr import RATE, espeak, gap, phone_call
 from voice_gateway.asr import AsrFinal, AsrSettings
 from voice_gateway.asr.vosk_engine import VoskEngine, korean_test_model_dir
+from voice_gateway.testing import RATE, espeak, pause, phone_audio
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,7 +107,7 @@ def test_callpilot_run_loads_and_decodes_with_the_configured_vosk_model(nlu_engi
         services = app.state.voice.services
         assert isinstance(services.asr, VoskEngine) and services.asr.model_dir == model_dir
         stream = services.asr.stream(RATE)  # the engine every call of this server opens its stream on
-        pcm = phone_call(gap(300), espeak("안녕하세요", voice="ko"), gap(300))
+        pcm = phone_audio(pause(300), espeak("안녕하세요", voice="ko"), pause(300))
         for offset in range(0, len(pcm), 320):
             stream.accept(pcm[offset : offset + 320])
         (final,) = stream.flush()

@@ -19,7 +19,7 @@ from bot.dialogue.speech import SpeechTurn, clean_text, safe_parse
 from bot.dialogue.state import ConversationState, IntentSeen, Turn
 from bot.dialogue.store import InMemorySessionStore, SessionStore
 from bot.dialogue.swap import SwapLock
-from bot.dialogue.turn import Brain, TurnRunner
+from bot.dialogue.turn import EngineParts, TurnRunner
 from bot.ivr.engine import IvrEngine
 from bot.training_data.model import Domain, Rule
 
@@ -108,7 +108,7 @@ class DialogueEngine:
         self.settings = settings or DialogueSettings()
         # Applied to the keys a caller types (a run of them, so a card number typed key by key is caught whole)
         self.redact: Callable[[str], str] = redact or (lambda text: text)
-        self.brain = Brain(domain=domain, policy=RulePolicy.from_rules(domain, rules),
+        self.brain = EngineParts(domain=domain, policy=RulePolicy.from_rules(domain, rules),
                            renderer=ResponseRenderer(domain), actions=actions or ActionRegistry(),
                            settings=self.settings, backoffice=backoffice)
         self.interpreter = interpreter

@@ -9,7 +9,7 @@ from typing import Any
 from bot.dialogue import handoff as handoff_rules
 from bot.dialogue.forms import coerce
 from bot.dialogue.state import ConversationState
-from bot.dialogue.turn import Brain, TurnRunner
+from bot.dialogue.turn import EngineParts, TurnRunner
 from bot.dialogue.validation import validator_for
 from bot.ivr.engine import IvrEngine
 from bot.ivr.outcomes import (
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class IvrBridge:
     """Runs the IVR for a conversation; works without an IVR too (then hands over)."""
 
-    def __init__(self, engine: IvrEngine | None, brain: Brain,
+    def __init__(self, engine: IvrEngine | None, brain: EngineParts,
                  translations: dict[str, IvrEngine] | None = None) -> None:
         self.engine, self.brain = engine, brain
         # The same menus with prompts in another language (`<data>/<language>/ivr.yml`), by language.

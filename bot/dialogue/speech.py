@@ -13,7 +13,7 @@ from bot.dialogue.forms import Extraction, FormContext, extract_slots
 from bot.dialogue.general import is_general_question
 from bot.dialogue.policy import PolicyInput
 from bot.dialogue.state import PendingConfirmation
-from bot.dialogue.turn import Brain, TurnRunner
+from bot.dialogue.turn import EngineParts, TurnRunner
 from bot.language import chinese_to_digits, detect_language, han_count
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def safe_parse(interpreter: _Parser, text: str, language: str | None = None,
 class SpeechTurn:
     """Decides the bot's answer to one understood utterance."""
 
-    def __init__(self, brain: Brain, ivr: IvrBridge) -> None:
+    def __init__(self, brain: EngineParts, ivr: IvrBridge) -> None:
         self.brain, self.ivr = brain, ivr
 
     def respond(self, runner: TurnRunner, text: str) -> None:
@@ -267,7 +267,7 @@ class SpeechTurn:
         return True
 
 
-def _takes_whole_text(brain: Brain, slot: str) -> bool:
+def _takes_whole_text(brain: EngineParts, slot: str) -> bool:
     definition = brain.domain.slots.get(slot)
     return definition is not None and any(m.type == "from_text" for m in definition.mappings)
 

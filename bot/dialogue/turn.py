@@ -37,7 +37,7 @@ BUILTIN_REPEAT = "action_repeat_last"
 
 
 @dataclass(frozen=True)
-class Brain:
+class EngineParts:
     """The parts of the engine a turn needs (all read-only)."""
 
     domain: Domain
@@ -63,7 +63,7 @@ class TurnOutput:
 class TurnRunner:
     """Executes actions against one conversation state, collecting the bot's output."""
 
-    def __init__(self, brain: Brain, state: ConversationState, parse: Mapping[str, Any],
+    def __init__(self, brain: EngineParts, state: ConversationState, parse: Mapping[str, Any],
                  now: float) -> None:
         self.parse: Mapping[str, Any]
         self.brain, self.state, self.parse, self.now = brain, state, parse, now

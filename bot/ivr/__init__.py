@@ -13,7 +13,7 @@ from bot.ivr.outcomes import (
     SayResponse,
 )
 from bot.ivr.state import IvrState
-from bot.ivr.transitions import IllegalTransition, Mode
+from bot.ivr.transitions import IllegalIvrTransition, Mode
 from bot.ivr.validate import check_against_domain
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
     "GoIntent",
     "Handoff",
     "HangUp",
-    "IllegalTransition",
+    "IllegalIvrTransition",
     "IvrConfig",
     "IvrEngine",
     "IvrResult",

@@ -40,7 +40,7 @@ class Step(enum.Enum):
     COLLECT_TIMEOUT = "collect_timeout"
 
 
-class IllegalTransition(Exception):
+class IllegalIvrTransition(Exception):
     """Raised when an input is not allowed in the current mode."""
 
     def __init__(self, mode: Mode, kind: InputKind, detail: str = "") -> None:
@@ -81,17 +81,17 @@ TRANSITIONS: Mapping[tuple[Mode, InputKind], Transition] = MappingProxyType(
 
 
 def transition_for(mode: Mode, kind: InputKind) -> Transition:
-    """The table row for `(mode, kind)`; raises IllegalTransition if there is none."""
+    """The table row for `(mode, kind)`; raises IllegalIvrTransition if there is none."""
     try:
         return TRANSITIONS[(mode, kind)]
     except KeyError:
-        raise IllegalTransition(mode, kind) from None
+        raise IllegalIvrTransition(mode, kind) from None
 
 
 def check_next_mode(transition: Transition, mode: Mode, kind: InputKind, after: Mode) -> None:
-    """Raise IllegalTransition if a step ended in a mode its row does not allow."""
+    """Raise IllegalIvrTransition if a step ended in a mode its row does not allow."""
     if after not in transition.next_modes:
-        raise IllegalTransition(mode, kind, f" (step {transition.step.value} ended in {after.value})")
+        raise IllegalIvrTransition(mode, kind, f" (step {transition.step.value} ended in {after.value})")
 
 
 def key_kind(key: str) -> InputKind:

@@ -1,7 +1,7 @@
 """A call's human leg: queue with hold music, the agent's voice bridged in, the bot silent until it is handed back.
 
 The handoff side is reached only through `HandoffPort` (handoff_port.py). The leg's states are a transition table
-(leg_states.py).
+(agent_leg_states.py).
 """
 
 from __future__ import annotations
@@ -11,6 +11,13 @@ import contextlib
 import logging
 
 from bot.dialogue import HandoffDecision
+from voice_gateway.pipeline.agent_leg_phrases import (
+    OverflowOffer,
+    overflow_text,
+    queue_announcement,
+    words,
+)
+from voice_gateway.pipeline.agent_leg_states import LEG_TRANSITIONS, IllegalLegTransition, Leg
 from voice_gateway.pipeline.handoff_port import (
     AgentGone,
     AgentJoined,
@@ -25,13 +32,6 @@ from voice_gateway.pipeline.handoff_port import (
     Transcriber,
 )
 from voice_gateway.pipeline.hold import AgentAudio, HoldMusic, ToBridge, beep_frames
-from voice_gateway.pipeline.leg_states import LEG_TRANSITIONS, IllegalLegTransition, Leg
-from voice_gateway.pipeline.leg_words import (
-    OverflowOffer,
-    overflow_text,
-    queue_announcement,
-    words,
-)
 
 log = logging.getLogger(__name__)
 CALLER_BEAT_S = 3.0  # the handoff side ends a call whose caller side is silent for 10 s

@@ -1,7 +1,7 @@
 """One call end to end: caller audio -> VAD + ASR -> dialogue -> TTS -> transport, with barge-in and DTMF.
 
-The bot's speaking side is `bot_voice.BotVoice`, the call log entries are `call_records.CallRecords`, the
-human side is `agent_leg.AgentLeg` (reached through `leg_host.PipelineLegHost`); this module takes turns.
+The bot's speaking side is `bot_voice.BotVoice`, the call log entries are `call_log_entries.CallLogEntries`, the
+human side is `agent_leg.AgentLeg` (reached through `agent_leg_host.AgentLegHost`); this module takes turns.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from voice_gateway.events import (
     TransportError,
 )
 from voice_gateway.pipeline.agent_leg import AgentLeg
+from voice_gateway.pipeline.agent_leg_host import AgentLegHost
 from voice_gateway.pipeline.bot_voice import BotVoice
-from voice_gateway.pipeline.call_records import CallRecords
+from voice_gateway.pipeline.call_log_entries import CallLogEntries
 from voice_gateway.pipeline.dtmf_detect import DtmfDetector
-from voice_gateway.pipeline.leg_host import PipelineLegHost
 from voice_gateway.pipeline.services import ANNOUNCEMENTS, DEFAULT_ANNOUNCEMENT, VoiceServices
 from voice_gateway.pipeline.state import CallState, Phase, Signal, TranscriptLine
 from voice_gateway.recording import CallRecorder, RecordingFile
@@ -55,7 +55,7 @@ class CallPipeline:
         self._to_asr: StreamResampler | None = None
         self._keys: DtmfDetector | None = None
         self.voice: BotVoice | None = None
-        self.records: CallRecords | None = None
+        self.records: CallLogEntries | None = None
         self.recorder: CallRecorder | None = None
         self.leg: AgentLeg | None = None  # the human side, when the app has a handoff service
         self.ivr_path: tuple[str, ...] = ()  # the menus the caller went through (for the call record)
@@ -96,7 +96,7 @@ class CallPipeline:
         self._to_asr = StreamResampler(rate, asr_rate)
         self._keys = DtmfDetector(rate) if settings.inband_dtmf else None
         self.recorder = CallRecorder(rate) if settings.record_calls else None
-        self.records = CallRecords(state, self.services.call_log, settings.recordings_dir)
+        self.records = CallLogEntries(state, self.services.call_log, settings.recordings_dir)
         if self.recorder is not None:
             try:  # streamed to disk as the call goes on (RAM holds only the last second or so)
                 self.recording_file = RecordingFile(self.records.recording_path(), rate)
@@ -107,7 +107,7 @@ class CallPipeline:
         self.voice = BotVoice(state, self.services, self.line, self.recorder)
         self.voice.start()
         if self.services.handoff is not None:
-            self.leg = AgentLeg(event.call_id, rate, self.services.handoff, PipelineLegHost(self), caller=event.caller)
+            self.leg = AgentLeg(event.call_id, rate, self.services.handoff, AgentLegHost(self), caller=event.caller)
         # The dialled number's line (one callpilot, several numbers): its name goes in the log, its language greets
         line = self.services.line_for(event.called) if self.services.line_for is not None and event.called else None
         self._log(LifecycleKind.STARTED, transport=event.transport, caller=event.caller, sample_rate=rate,

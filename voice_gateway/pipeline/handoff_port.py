@@ -98,7 +98,7 @@ class HandoffPort(Protocol):
 
 
 class Transcriber(Protocol):
-    """Transcribes both sides of the agent leg (`leg_transcript.LegTranscript`)."""
+    """Transcribes both sides of the agent leg (`agent_leg_transcript.LegTranscript`)."""
 
     def feed(self, speaker: str, pcm16: bytes) -> None: ...
 

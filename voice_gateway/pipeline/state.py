@@ -44,7 +44,7 @@ TRANSITIONS: dict[tuple[Phase, Signal], Phase] = {
 }
 
 
-class IllegalTransition(RuntimeError):
+class IllegalCallTransition(RuntimeError):
     """A signal the current phase does not accept: a bug in the pipeline."""
 
 
@@ -105,7 +105,7 @@ class CallState:
         try:
             self.phase = TRANSITIONS[(self.phase, signal)]
         except KeyError:
-            raise IllegalTransition(f"call {self.call_id}: {signal.value} while {self.phase.value}") from None
+            raise IllegalCallTransition(f"call {self.call_id}: {signal.value} while {self.phase.value}") from None
         return self.phase
 
     def new_mark(self, text: str) -> str:

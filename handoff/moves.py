@@ -14,7 +14,7 @@ import redis.asyncio as aredis
 
 from handoff.acd import NobodySignedIn, Ring
 from handoff.caller_feed import ends_the_handoff
-from handoff.calls import CallBook, CallRecord, join
+from handoff.calls import CallBook, HandoffCall, join
 from handoff.errors import HandoffError, NotYourCall, OfferTaken, UnknownCall
 from handoff.events import (
     AgentConnected,
@@ -30,7 +30,7 @@ from handoff.events import (
     ReturnedToBot,
     encode,
 )
-from handoff.model import CallState, HandoffContext
+from handoff.model import HandoffContext, HandoffState
 from handoff.presence import Presence
 from handoff.redis_conn import Keys
 from handoff.states import call_next
@@ -44,7 +44,7 @@ def call_id_of(offer_id: str) -> str:
     return call_id
 
 
-class Floor:
+class CallMoves:
     """Moves calls and agents together, publishing what the pages and the caller's side must know."""
 
     def __init__(self, client: aredis.Redis, keys: Keys, calls: CallBook, presence: Presence, *,
@@ -96,19 +96,19 @@ class Floor:
             for ring in rings:
                 agents = tuple(a for a in ring.agent_ids if a in got)
                 state, hung_up, context_json = fresh[ring.call_id]
-                if state != CallState.WAITING.value or hung_up == "1" or not context_json or ring.call_id in lost:
+                if state != HandoffState.WAITING.value or hung_up == "1" or not context_json or ring.call_id in lost:
                     for agent_id in agents:
                         pipe.set(self._keys.agent_free(agent_id), "1")  # not needed after all
                     continue
                 if not agents:
                     continue
-                call_next(CallState(state), "offer")
+                call_next(HandoffState(state), "offer")
                 text = _offer_json(ring, context_json, now)
                 for agent_id in agents:
                     self.presence.mark_ringing(pipe, agent_id, ring.offer_id, now)
                     pipe.publish(self._keys.agent_channel(agent_id), text)
                 pipe.hset(self._keys.call(ring.call_id), mapping={
-                    "state": CallState.OFFERED.value, "offer_id": ring.offer_id, "offered_to": join(agents),
+                    "state": HandoffState.OFFERED.value, "offer_id": ring.offer_id, "offered_to": join(agents),
                     "offer_expires_at": ring.expires_at, "offer_seq": int(ring.offer_id.rpartition(":")[2])})
                 rung.append(Ring(ring.call_id, ring.offer_id, agents, ring.expires_at))
             await pipe.execute()
@@ -120,24 +120,24 @@ class Floor:
             if await self.presence.transition(agent_id, event, expect_offer=offer_id) is not None:
                 await self.tell_agent(agent_id, OfferWithdrawn(offer_id, call_id, reason))
 
-    async def ring_timeout(self, record: CallRecord, offer_id: str, agent_ids: Sequence[str]) -> bool:
+    async def ring_timeout(self, record: HandoffCall, offer_id: str, agent_ids: Sequence[str]) -> bool:
         """Nobody answered: the agents are free again, the call waits for the next ones."""
         if not await self.calls.claim_offer(offer_id, "timeout"):
             return False
         await self._release(agent_ids, offer_id, record.call_id, event="ring_timeout", reason="timeout")
-        state = call_next(CallState.OFFERED, "ring_timeout")
+        state = call_next(HandoffState.OFFERED, "ring_timeout")
         await self.calls.update(record.call_id, state=state.value, offer_id="", offered_to="",
                                 tried=join(dict.fromkeys(record.tried + tuple(agent_ids))))
         return True
 
     # The agent answers.
 
-    async def _ringing_record(self, agent_id: str, offer_id: str) -> CallRecord:
+    async def _ringing_record(self, agent_id: str, offer_id: str) -> HandoffCall:
         try:
             record = await self.calls.get(call_id_of(offer_id))
         except UnknownCall:
             raise OfferTaken(f"offer {offer_id} no longer exists") from None
-        if record.state is not CallState.OFFERED or record.offer_id != offer_id or agent_id not in record.offered_to:
+        if record.state is not HandoffState.OFFERED or record.offer_id != offer_id or agent_id not in record.offered_to:
             owner = await self.calls.offer_owner(offer_id)
             raise OfferTaken(_taken_message(offer_id, owner))
         return record
@@ -150,7 +150,7 @@ class Floor:
         await self.presence.transition(agent_id, "accept", expect_offer=offer_id, call_id=record.call_id)
         now = self._clock()
         async with self._r.pipeline(transaction=False) as pipe:
-            self.calls.finish(pipe, record, CallState.CONNECTED)
+            self.calls.finish(pipe, record, HandoffState.CONNECTED)
             pipe.hset(self._keys.call(record.call_id), mapping={"agent_id": agent_id, "connected_at": now})
             pipe.hset(self._keys.live_calls, record.call_id, agent_id)
             await pipe.execute()
@@ -173,7 +173,7 @@ class Floor:
 
     # The call leaves.
 
-    async def transfer_to_agent(self, record: CallRecord, target: str, *, ring_timeout_s: float) -> None:
+    async def transfer_to_agent(self, record: HandoffCall, target: str, *, ring_timeout_s: float) -> None:
         """The agent hands the call to a named colleague: it rings only there (a router then minds
         the ring timeout, like any offer)."""
         agent_id, call_id = record.agent_id or "", record.call_id
@@ -185,7 +185,7 @@ class Floor:
         now = self._clock()
         offer_id, expires = f"{call_id}:{record.offer_seq + 1}", now + ring_timeout_s
         await self.calls.requeue(record, record.queue, offer={
-            "state": CallState.OFFERED.value, "offer_id": offer_id, "offered_to": target,
+            "state": HandoffState.OFFERED.value, "offer_id": offer_id, "offered_to": target,
             "offer_expires_at": expires, "offer_seq": record.offer_seq + 1})
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.hdel(self._keys.live_calls, call_id)
@@ -195,25 +195,26 @@ class Floor:
             await pipe.execute()
         await self.tell_call(call_id, AgentLeft(call_id, agent_id, "transfer", requeued=True))
 
-    async def caller_gone(self, record: CallRecord, *, reason: str = "caller_hung_up") -> None:
+    async def caller_gone(self, record: HandoffCall, *, reason: str = "caller_hung_up") -> None:
         """The caller hung up (or their side was lost): withdraw the offer or end the agent's call, whichever is
         happening; the agent hears `reason`."""
         if record.final:
             return
         offer_id = record.offer_id
-        if record.state is CallState.OFFERED and offer_id:
+        if record.state is HandoffState.OFFERED and offer_id:
             if not await self.calls.claim_offer(offer_id, "caller_hung_up"):
                 record = await self.calls.get(record.call_id)  # an agent took it in the meantime
-                if record.state is not CallState.CONNECTED:
+                if record.state is not HandoffState.CONNECTED:
                     return
             else:
                 await self._release(record.offered_to, offer_id, record.call_id, event="withdraw", reason=reason)
-        if record.state is CallState.CONNECTED and record.agent_id and not record.external:
-            await self.presence.transition(record.agent_id, "call_ended")
+        if record.state is HandoffState.CONNECTED and record.agent_id and not record.external:
+            # the agent may be hanging up at this very moment (then already wrapping up): only their call ends
+            await self.presence.transition(record.agent_id, "call_ended", expect_call=record.call_id)
             await self.tell_agent(record.agent_id, CallEnded(record.call_id, reason))
         await self._finish(record, call_next(record.state, "caller_hung_up"))
 
-    async def overflow(self, record: CallRecord, action: str, target: str | None,
+    async def overflow(self, record: HandoffCall, action: str, target: str | None,
                        withdraw_offer: str | None, *, choices: tuple[str, ...] = (), choice_timeout_s: float = 0.0,
                        backup: str | None = None) -> None:
         if withdraw_offer:
@@ -230,7 +231,7 @@ class Floor:
         """No agent could take the call: the overflow choices at once, or back to the bot. The record is
         re-read, so a call another process already settled is left alone."""
         record = await self.calls.get(outcome.call_id)
-        if record.state is not CallState.WAITING:
+        if record.state is not HandoffState.WAITING:
             return
         if outcome.overflow is not None:
             o = outcome.overflow
@@ -240,22 +241,22 @@ class Floor:
         await self._finish(record, call_next(record.state, "no_agents"))
         await self.tell_call(record.call_id, ReturnedToBot(record.call_id, outcome.reason))
 
-    async def close(self, record: CallRecord, opens_at: float | None) -> None:
+    async def close(self, record: HandoffCall, opens_at: float | None) -> None:
         await self._finish(record, call_next(record.state, "close"))
         await self.tell_call(record.call_id, Closed(record.call_id, record.queue, opens_at))
 
-    async def _finish(self, record: CallRecord, state: CallState) -> None:
+    async def _finish(self, record: HandoffCall, state: HandoffState) -> None:
         async with self._r.pipeline(transaction=False) as pipe:
             self.calls.finish(pipe, record, state)
             await pipe.execute()
 
-    async def connected_record(self, agent_id: str, call_id: str) -> CallRecord:
+    async def connected_record(self, agent_id: str, call_id: str) -> HandoffCall:
         record = await self.calls.get(call_id)
-        if record.state is not CallState.CONNECTED or record.agent_id != agent_id or record.external:
+        if record.state is not HandoffState.CONNECTED or record.agent_id != agent_id or record.external:
             raise NotYourCall(f"agent {agent_id!r} is not connected to call {call_id!r}")
         return record
 
-    async def complete_transfer(self, record: CallRecord, target: str) -> None:
+    async def complete_transfer(self, record: HandoffCall, target: str) -> None:
         """An attended transfer completes: the caller stays connected, now to `target` (bridged by callpilot);
         the agent's part ends (wrap-up)."""
         agent_id = record.agent_id or ""
@@ -263,14 +264,14 @@ class Floor:
         await self.presence.transition(agent_id, "call_ended")
         await self.tell_agent(agent_id, CallEnded(record.call_id, "transferred"))
 
-    async def external_gone(self, record: CallRecord) -> None:
+    async def external_gone(self, record: HandoffCall) -> None:
         """The outside party of a completed attended transfer hung up: the call ends (the caller hears BYE)."""
         if record.final:
             return
         await self._finish(record, call_next(record.state, "hang_up"))
         await self.tell_call(record.call_id, AgentLeft(record.call_id, record.agent_id or "", "hangup"))
 
-    async def agent_leaves(self, record: CallRecord, reason: LeftReason, *, requeue_to: str | None,
+    async def agent_leaves(self, record: HandoffCall, reason: LeftReason, *, requeue_to: str | None,
                            disconnect: bool = False, target: str | None = None) -> None:
         """The agent's part of a connected call ends; the call goes back to a queue or to the bot."""
         agent_id = record.agent_id or ""
@@ -309,4 +310,4 @@ def _taken_message(offer_id: str, owner: str | None) -> str:
     return f"offer {offer_id} was already taken by agent {owner}"
 
 
-__all__ = ["Floor", "HandoffError", "call_id_of"]
+__all__ = ["CallMoves", "HandoffError", "call_id_of"]

@@ -7,9 +7,9 @@ from typing import Protocol
 
 from voice_gateway.call_log import LifecycleKind
 from voice_gateway.events import DisplayStatus
-from voice_gateway.pipeline.call_records import CallRecords
+from voice_gateway.pipeline.agent_leg_transcript import LegTranscript
+from voice_gateway.pipeline.call_log_entries import CallLogEntries
 from voice_gateway.pipeline.handoff_port import LineSink, Transcriber
-from voice_gateway.pipeline.leg_transcript import LegTranscript
 from voice_gateway.pipeline.services import VoiceServices
 from voice_gateway.pipeline.state import CallState, Phase, Signal
 from voice_gateway.transports import CallConnection
@@ -21,7 +21,7 @@ class HostCall(Protocol):
     line: CallConnection
     services: VoiceServices
     state: CallState | None
-    records: CallRecords | None
+    records: CallLogEntries | None
 
     def say(self, text: str) -> None: ...
 
@@ -30,7 +30,7 @@ class HostCall(Protocol):
     async def drop_speech(self) -> None: ...
 
 
-class PipelineLegHost:
+class AgentLegHost:
     """`LegHost` for one call's pipeline."""
 
     def __init__(self, pipeline: HostCall) -> None:

@@ -22,7 +22,7 @@ class _Key:
     leg: object
 
 
-class CallRecords:
+class CallLogEntries:
     """One call's entries in the call log (JSON lines, read by the records writer).
 
     Keys are logged as runs, one `dtmf` event with `keys="4111111111111111#"` rather than one event per key:

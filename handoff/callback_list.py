@@ -1,7 +1,6 @@
-"""What a handoff leaves behind for later: measured handle times (for the expected wait) and callbacks to make.
+"""The callback list: callers who asked to be called back instead of waiting longer, until someone marks them done.
 
-Both live in Redis so every process sees the same: handle times as a moving average per queue, the
-callback list as a hash the supervisor page reads."""
+A Redis hash every process and the supervisor page read; one process dials a callback at a time (a lock)."""
 
 from __future__ import annotations
 
@@ -11,45 +10,7 @@ import redis
 import redis.asyncio as aredis
 
 from handoff.model import CallbackRequest
-from handoff.redis_conn import Keys, as_str
-
-
-class HandleTimes:
-    """An exponentially weighted moving average of talk + wrap-up time per queue: recent calls count most."""
-
-    def __init__(self, client: aredis.Redis, keys: Keys, *, alpha: float) -> None:
-        if not 0 < alpha <= 1:
-            raise ValueError(f"the moving average's weight must be in (0, 1], got {alpha}")
-        self._r = client
-        self._key = keys.handle_times
-        self.alpha = alpha
-
-    async def get(self, queue: str) -> float | None:
-        value = await self._r.hget(self._key, queue)
-        return None if value is None else float(value)
-
-    async def all(self) -> dict[str, float]:
-        data = await self._r.hgetall(self._key)
-        return {as_str(queue): float(value) for queue, value in data.items()}
-
-    async def record(self, queue: str, seconds: float) -> float:
-        """Fold one call's handle time in (the first call sets it); returns the new average.
-        Optimistic (WATCH): two processes recording at once both count."""
-        if seconds < 0:
-            raise ValueError(f"a handle time cannot be negative ({seconds} s)")
-        async with self._r.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(self._key)
-                    old = await pipe.hget(self._key, queue)
-                    new = seconds if old is None else self.alpha * seconds + (1 - self.alpha) * float(old)
-                    new = round(new, 3)
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.hset(self._key, queue, new)
-                    await pipe.execute()
-                    return new
-                except redis.WatchError:
-                    continue
+from handoff.redis_conn import Keys
 
 
 class CallbackList:
