@@ -43,3 +43,30 @@ def test_without_a_redis_url_each_engine_keeps_its_own_conversations(nlu_engine:
     first.handle_text(sender, "where is my order")
     answered = second.handle_text(sender, "four eight two one five")
     assert not any("48215 is" in m for m in answered.messages), answered.messages
+
+
+def test_dialogue_worker_threads_saving_at_once_lose_nothing_and_raise_nothing() -> None:
+    """The voice pipeline runs dialogue turns on a thread pool: 8 threads saving 40 callers' states at once (a
+    soak found `KeyError` from two threads re-syncing the same pending change, which hung the call up)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.dialogue.state import ConversationState
+    from handoff.redis_conn import Keys
+    from handoff.store import RedisSessionStore
+
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    keys = Keys(f"test:{uuid.uuid4().hex[:10]}:")
+    store = RedisSessionStore(client, ttl_s=60, keys=keys)
+
+    def turns(caller: int) -> None:
+        for step in range(25):
+            store.save(ConversationState(sender_id=f"caller-{caller}", slots={"step": step}))
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(turns, range(40)))  # re-raises any thread's exception
+        assert store.unsynced == 0
+        assert all(store.load(f"caller-{n}").slots == {"step": 24} for n in range(40))  # type: ignore[union-attr]
+    finally:
+        for key in client.scan_iter(f"{keys.prefix}*"):
+            client.delete(key)

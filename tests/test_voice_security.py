@@ -6,8 +6,8 @@ bounded event queue, the streamed recording) on their own."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import json
 import uuid
 import wave
@@ -249,3 +249,35 @@ def test_the_softphone_is_rate_limited_per_address(server: VoiceServer) -> None:
 
     codes = asyncio.run(three())
     assert codes[2] == 1008 and 1008 not in codes[:2], codes  # two a minute from one address
+
+
+def test_a_caller_whose_connection_drops_mid_sentence_ends_the_call_cleanly(server: VoiceServer) -> None:
+    """The TCP connection vanishes while the bot talks (no close frame): the call ends as `disconnected` and the
+    server logs no unhandled exception (a soak under load showed sends and closes on a dead websocket escaping
+    as 'Exception in ASGI application' and hanging calls up as 'handler failed')."""
+    url = ws_url(server, "/media/twilio")
+    sid = "CA" + "d0" * 16
+    log = server.call_log.parent / "server.log"
+    errors_before = log.read_text(errors="replace").count("Exception in ASGI application")
+
+    async def drop_mid_greeting() -> None:
+        caller = await connect(url)
+        await caller.send(start_message(sid, media_token(TOKEN, sid)))
+        silence = base64.b64encode(b"\xff" * 160).decode()
+        for n in range(500):
+            await caller.send(json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": "MZ" + "1" * 32,
+                                          "media": {"track": "inbound", "payload": silence}}))
+            with contextlib.suppress(TimeoutError):
+                if '"media"' in str(await asyncio.wait_for(caller.recv(), 0.02)):
+                    break  # the bot is talking
+        caller.transport.abort()  # gone, mid-sentence
+
+    asyncio.run(drop_mid_greeting())
+    for _ in range(100):
+        ended = [e for e in read_call_log(server.call_log) if e.call_id == sid and e.kind.value == "ended"]
+        if ended:
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    assert ended and ended[0].data["reason"] == "disconnected", ended
+    assert log.read_text(errors="replace").count("Exception in ASGI application") == errors_before
+    assert "handler failed" not in log.read_text(errors="replace")

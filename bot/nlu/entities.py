@@ -7,6 +7,7 @@ All extractors look at the number-normalised text ("four eight two one five" ->
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,9 +166,17 @@ def _labels(example: Example, norm: NormalisedText) -> list[str]:
 
 @dataclass
 class CRFExtractor:
-    """A CRF over tokens, trained on the annotated examples."""
+    """A CRF over tokens, trained on the annotated examples. One tagger per model, not safe to share between
+    threads (pycrfsuite's `set` then `marginal`): calls on the dialogue's worker threads take turns on a lock."""
 
     model: sklearn_crfsuite.CRF | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:  # saved with the model (joblib): a lock is not
+        return {"model": self.model}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.model, self._lock = state["model"], threading.Lock()
 
     @classmethod
     def train(cls, examples: list[Example], patterns: PatternExtractors, seed: int = 0) -> CRFExtractor:
@@ -189,7 +198,9 @@ class CRFExtractor:
         toks = _tokens(norm.text)
         if not toks:
             return []
-        marginals = self.model.predict_marginals_single(_features(norm.text, patterns))
+        features = _features(norm.text, patterns)
+        with self._lock:
+            marginals = self.model.predict_marginals_single(features)
         found: list[Entity] = []
         current: list[tuple[int, int, float]] = []
         name = ""

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from websockets.exceptions import WebSocketException
 
 from voice_gateway.transports.connection import CallGate, CallLimits, HandlerFactory, run_call
 from voice_gateway.transports.softphone import SoftphoneCodec
 from voice_gateway.transports.twilio import TwilioCodec
 
 log = logging.getLogger(__name__)
+# What a send raises once the other side is gone: Starlette's disconnect (uvicorn's ClientDisconnected), the
+# websockets protocol closing under us (InvalidState), a send after the close (RuntimeError)
+GONE: tuple[type[BaseException], ...] = (WebSocketDisconnect, WebSocketException, RuntimeError, OSError)
 Redirect = Callable[[str, str], Awaitable[None]]  # (call SID, target): send a Twilio call on to the target
 
 
@@ -39,10 +44,13 @@ class StarletteSocket:
         return data if data is not None else b""
 
     async def write(self, data: bytes | str) -> None:
-        if isinstance(data, str):
-            await self.websocket.send_text(data)
-        else:
-            await self.websocket.send_bytes(data)
+        try:
+            if isinstance(data, str):
+                await self.websocket.send_text(data)
+            else:
+                await self.websocket.send_bytes(data)
+        except GONE as exc:  # the caller went away mid-call: the connection's "peer gone" (an OSError)
+            raise ConnectionResetError(f"websocket closed: {exc!r}") from exc
 
     async def close(self, code: int) -> None:
         if self.before_close is not None:
@@ -52,7 +60,8 @@ class StarletteSocket:
             except Exception:  # the call ends here either way
                 log.exception("before closing the media stream")
         if self.websocket.application_state is WebSocketState.CONNECTED:
-            await self.websocket.close(code)
+            with contextlib.suppress(*GONE):  # already gone: nothing to close
+                await self.websocket.close(code)
 
 
 async def serve_twilio(websocket: WebSocket, new_handler: HandlerFactory, *, limits: CallLimits | None = None,
