@@ -11,6 +11,7 @@ may live in another process.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -82,6 +83,7 @@ class DeskSession:
         self._events: asyncio.Task[None] | None = None
         self.frames_to_caller = 0
         self.frames_lost = 0  # the agent's audio dropped while Redis was unreachable
+        self._ended: collections.deque[str] = collections.deque(maxlen=16)  # calls the desk was told had ended
 
     async def start(self) -> None:
         await self.service.heartbeat(self.agent.agent_id)  # present from the first moment, not the first ping
@@ -106,8 +108,10 @@ class DeskSession:
                     with contextlib.suppress(Exception):
                         await self._close_socket(SIGNED_OUT_CLOSE, "signed out by a supervisor")
                 return
-            if isinstance(update, CallEnded) and update.call_id == self.call_id:
-                await self._unbridge()
+            if isinstance(update, CallEnded):
+                self._ended.append(update.call_id)
+                if update.call_id == self.call_id:
+                    await self._unbridge()
             if isinstance(update, OnPhone) and self.call_id is None:
                 await self._on_phone_call(update.call_id)
             if isinstance(update, ConsultUpdate) and update.state in ("failed", "ended"):
@@ -297,13 +301,18 @@ class DeskSession:
         raise NotYourCall("you are not on a call")
 
     async def bridge_call(self, call_id: str, context: dict[str, Any] | None) -> None:
-        """Start hearing the caller; the browser is told with a `connected` message."""
+        """Start hearing the caller; the browser is told with a `connected` message - unless the call ended
+        meanwhile (the caller hung up as the agent answered): `connected` never follows its `call_ended`."""
+        if call_id in self._ended:
+            return
         await self._unbridge()
         self.call_id = self.last_call_id = call_id
         self.held = False
         ready = asyncio.Event()
         self._audio = asyncio.create_task(self._pump_audio(call_id, ready), name=f"desk-audio-{call_id}")
         await asyncio.wait({asyncio.ensure_future(ready.wait()), self._audio}, return_when=asyncio.FIRST_COMPLETED)
+        if call_id in self._ended:
+            return
         await self._send_json({"type": "connected", "call_id": call_id, "context": context})
 
     async def _pump_audio(self, call_id: str, ready: asyncio.Event) -> None:

@@ -558,3 +558,38 @@ async def test_the_context_is_redacted_before_redis_stores_it(tmp_path: Path) ->
         await floor.service.stop()
         await cleanup(client, prefix)
         await client.aclose()
+
+
+async def test_a_desk_is_never_told_connected_after_the_call_ended(floor: Floor) -> None:
+    """The caller hangs up as the agent answers: the desk hears `call_ended` and then no `connected` for that
+    call (a soak's desks, told `connected` last, kept 'talking' to an ended call and could not hang up)."""
+    from handoff.bridge import AudioBridge
+    from handoff.desk_session import DeskSession
+
+    sent: list[dict[str, Any]] = []
+
+    async def send_json(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def send_bytes(data: bytes) -> None:
+        pass
+
+    (ann,) = await floor.staff(("Ann", {"orders": 3}))
+    await call_in(floor)
+    await floor.service.router.tick()
+    session = DeskSession(ann, floor.service, AudioBridge(floor.service.client), send_json, send_bytes)
+    await session.start()
+    try:
+        await floor.service.accept("ann", "call-1:1")
+        await floor.service.caller_hung_up("call-1")  # before the accepting side bridged the audio
+        for _ in range(100):
+            if any(m["type"] == "call_ended" for m in sent):
+                break
+            await asyncio.sleep(0.02)
+        await session.bridge_call("call-1", None)  # the slow accept path catches up
+        await asyncio.sleep(0.1)
+        kinds = [m["type"] for m in sent if m.get("call_id") == "call-1"]
+        assert "call_ended" in kinds and "connected" not in kinds, kinds
+        assert session.call_id is None
+    finally:
+        await session.close()
