@@ -507,7 +507,12 @@ def start_server(port: int, call_log: Path, end_of_turn_ms: int, language: str =
         env |= {"CALLPILOT_LANGUAGES": "zh,en", "CALLPILOT_ASR_ENGINE": "whisper-base"}
     server = subprocess.Popen([sys.executable, "-m", "callpilot", "run", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
+    return wait_ready(server, port)
+
+
+def wait_ready(server: subprocess.Popen[bytes], port: int, *, seconds: float = 300) -> subprocess.Popen[bytes]:
+    """The server, once its voice models are loaded (`/health/voice`); exits the benchmark if it never is."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"the server exited with {server.returncode}")
@@ -518,7 +523,7 @@ def start_server(port: int, call_log: Path, end_of_turn_ms: int, language: str =
             pass
         time.sleep(0.5)
     server.terminate()
-    raise SystemExit("the server's voice models did not load in 300 s")
+    raise SystemExit(f"the server's voice models did not load in {seconds:.0f} s")
 
 
 def plot(runs: list[dict[str, object]], path: Path) -> None:

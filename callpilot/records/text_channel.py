@@ -31,6 +31,7 @@ class ConversationObserver(Protocol):
 class _Conversation:
     call_id: str
     last_seen: datetime
+    answering: int = 0  # messages `begin` saw arrive and `exchange` has not recorded yet: not idle meanwhile
 
 
 class TextConversations:
@@ -53,13 +54,19 @@ class TextConversations:
             return conversation.call_id if conversation is not None else None
 
     def begin(self, sender: str) -> str:
-        """Open `sender`'s conversation if it is not open yet (before the bot answers); its call id."""
-        return self._touch(sender, self.clock()).call_id
+        """Open `sender`'s conversation if it is not open yet (before the bot answers); its call id. Until
+        `exchange` records the answer, the conversation is not idle, however long the turn takes."""
+        conversation = self._touch(sender, self.clock())
+        with self._lock:
+            conversation.answering += 1
+        return conversation.call_id
 
     def exchange(self, sender: str, message: str, replies: Sequence[Mapping[str, Any]]) -> str:
         """Record one message and the bot's replies; returns the conversation's call id."""
         now = self.clock()
         conversation = self._touch(sender, now)
+        with self._lock:
+            conversation.answering = max(0, conversation.answering - 1)
         self.submit(RecordEvent(conversation.call_id, "turn", now, {"speaker": "caller", "text": message}))
         for reply in replies:
             if reply.get("text"):
@@ -96,7 +103,7 @@ class TextConversations:
 
     def _end_idle(self, now: datetime) -> None:
         for sender, conversation in list(self._open.items()):
-            if now - conversation.last_seen >= self.idle:
+            if not conversation.answering and now - conversation.last_seen >= self.idle:
                 self._end(conversation, "idle")
                 del self._open[sender]
 
