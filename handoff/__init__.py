@@ -53,7 +53,8 @@ def agent_directory(settings: ServiceSettings, *, keys: Keys | None = None) -> A
         raise ValueError("handoff.agent_store 'redis' needs redis_url (CALLPILOT_REDIS_URL): the in-process Redis"
                          " is not shared with `callpilot agent add` or with other processes")
     keys = keys or Keys()
-    store = RedisAgentStore(sync_client(settings.redis_url), hash_key=keys.agent_directory,
+    # look-ups run on the event loop (sign-ins, the router): a short timeout, and a pause after a failure
+    store = RedisAgentStore(sync_client(settings.redis_url, timeout_s=1.0), hash_key=keys.agent_directory,
                             version_key=keys.agent_directory_version, url=settings.redis_url)
     try:
         store.import_file(agents_path(settings))

@@ -20,6 +20,7 @@ from handoff.errors import RedisUnavailable, UnknownAgent
 from handoff.model import Agent
 
 log = logging.getLogger("callpilot.handoff")
+UNREACHABLE_PAUSE_S = 10.0  # after the store failed to answer, the copy serves this long before asking again
 
 _NAME = re.compile(r"^[\w .'-]{1,80}$")
 _SKILL = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -63,6 +64,7 @@ class AgentDirectory:
         self._clock = clock
         self._recheck_s = recheck_s
         self._checked_at = float("-inf")
+        self._unreachable_until = float("-inf")
         self._agents: Records = {}
         self._parsed: dict[str, Agent] = {}
         self._by_hash: dict[str, str] = {}
@@ -167,6 +169,8 @@ class AgentDirectory:
     def _refresh(self, *, force: bool = False) -> bool:
         """Re-read the store if it changed; True if the copy was re-read."""
         now = time.monotonic()
+        if self._loaded and now < self._unreachable_until:
+            return False  # the store is down: look-ups (on the event loop) do not wait for it again and again
         if self._loaded and not force and now - self._checked_at < self._recheck_s:
             return False
         try:
@@ -178,8 +182,10 @@ class AgentDirectory:
         except (RedisUnavailable, OSError) as exc:
             if not self._loaded:
                 raise
-            log.warning("agent directory %s unreachable (%s): using the copy read earlier", self.where, exc)
+            log.warning("agent directory %s unreachable (%s): using the copy read earlier for %.0f s",
+                        self.where, exc, UNREACHABLE_PAUSE_S)
             self._checked_at = now
+            self._unreachable_until = now + UNREACHABLE_PAUSE_S
             return False
         self._checked_at = now
         self._load(agents, stamp)

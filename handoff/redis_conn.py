@@ -39,11 +39,14 @@ def async_client(url: str | None) -> aredis.Redis:
     return aredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0)
 
 
-def sync_client(url: str | None) -> redis.Redis:
+def sync_client(url: str | None, *, timeout_s: float = 5.0) -> redis.Redis:
+    """A blocking client; `timeout_s` bounds each command (and the connect, at most 2 s) - keep it short where
+    the caller runs on the event loop."""
     if url is None:
         client: redis.Redis = fakeredis.FakeRedis(server=process_fake_server(), decode_responses=True)
         return client
-    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0)
+    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=min(2.0, timeout_s),
+                                socket_timeout=timeout_s)
 
 
 async def check_reachable(client: aredis.Redis, url: str | None) -> None:

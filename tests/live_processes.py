@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import httpx
 import numpy as np
 from websockets.sync.client import connect
 
-from tests.voice_helpers import stop_process
+from tests.voice_helpers import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "callpilot"]
@@ -30,12 +29,6 @@ FRAME = RATE // 50 * 2
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
                  "--use-fake-device-for-media-stream"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def transcribe_8k(pcm: bytes) -> str:
@@ -47,12 +40,13 @@ def transcribe_8k(pcm: bytes) -> str:
     return " ".join(r.text for r in results if isinstance(r, AsrFinal)).lower()
 
 
-def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
+def wait_healthy(base: str, server: subprocess.Popen[bytes], *, voice: bool = True) -> None:
+    """Until `/health` (and, with `voice`, `/health/voice`) answers 200; the server's output if it exits."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         try:
             ready = httpx.get(f"{base}/health", timeout=2).status_code == 200
-            if ready and httpx.get(f"{base}/health/voice", timeout=2).status_code == 200:
+            if ready and (not voice or httpx.get(f"{base}/health/voice", timeout=2).status_code == 200):
                 return
         except httpx.HTTPError:
             pass

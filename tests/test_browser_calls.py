@@ -16,8 +16,8 @@ from callpilot.records.db import Database
 from callpilot.records.models import AuditEntry
 from callpilot.records.projection import RecordEvent
 from callpilot.records.writer import store_events
-from tests.live_processes import CHROMIUM_ARGS, CLI, ROOT, add_supervisor_key, free_port, server_env
-from tests.test_browser_site import Browser, wait_ready
+from tests.live_processes import CHROMIUM_ARGS, CLI, ROOT, add_supervisor_key, free_port, server_env, wait_healthy
+from tests.test_browser_site import Browser
 
 CALLER = "+16175550142"
 
@@ -62,7 +62,7 @@ def test_a_supervisor_finds_a_call_by_number_and_plays_its_recording(tmp_path: P
     server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_ready(base, server)
+        wait_healthy(base, server, voice=False)
         with sync_playwright() as playwright:
             CHROMIUM_ARGS.append("--autoplay-policy=no-user-gesture-required")
             try:

@@ -8,8 +8,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.live_processes import CHROMIUM_ARGS, CLI, ROOT, add_agent, add_supervisor_key, free_port, server_env
-from tests.test_browser_site import wait_ready
+from tests.live_processes import (
+    CHROMIUM_ARGS,
+    CLI,
+    ROOT,
+    add_agent,
+    add_supervisor_key,
+    free_port,
+    server_env,
+    wait_healthy,
+)
 
 
 def test_a_chinese_browser_gets_the_pages_in_chinese_and_can_switch(tmp_path: Path) -> None:
@@ -23,7 +31,7 @@ def test_a_chinese_browser_gets_the_pages_in_chinese_and_can_switch(tmp_path: Pa
     server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_ready(base, server)
+        wait_healthy(base, server, voice=False)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
             try:

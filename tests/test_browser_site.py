@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.live_processes import CHROMIUM_ARGS, CLI, ROOT, add_agent, add_supervisor_key, free_port, server_env
+from tests.live_processes import (
+    CHROMIUM_ARGS,
+    CLI,
+    ROOT,
+    add_agent,
+    add_supervisor_key,
+    free_port,
+    server_env,
+    wait_healthy,
+)
 
 # What a page shows: headings with words, tables with a row, and (outside <details>, <code>, form fields) no
 # snake_case codes.
@@ -75,23 +84,6 @@ class Browser:
         self.browser.close()
 
 
-def wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
-    import time
-
-    import httpx
-
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-        time.sleep(0.5)
-    raise AssertionError("the server did not become healthy")
-
-
 def test_a_newcomer_walks_from_the_landing_page_to_every_page(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -103,7 +95,7 @@ def test_a_newcomer_walks_from_the_landing_page_to_every_page(tmp_path: Path) ->
     server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_ready(base, server)
+        wait_healthy(base, server, voice=False)
         with sync_playwright() as playwright:
             browser = Browser(playwright, base)
             page = browser.page

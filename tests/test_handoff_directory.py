@@ -176,6 +176,14 @@ def test_redis_gone_keeps_signed_in_agents_served_and_the_cli_says_why(prefix: s
     directory.store = RedisAgentStore(sync_client(gone), hash_key=Keys(prefix).agent_directory,
                                       version_key=Keys(prefix).agent_directory_version, url=gone)
     assert directory.by_token(token).agent_id == "ann-lee"  # the copy read earlier
+    asked: list[str] = []
+    real_stamp = directory.store.stamp
+    directory.store.stamp = lambda: asked.append("stamp") or real_stamp()  # type: ignore[method-assign]
+    for _ in range(20):  # sign-ins during the outage (on the event loop) do not wait for Redis each time
+        directory.by_token(token)
+    with pytest.raises(UnknownAgent):
+        directory.by_token("cpa_unknown")  # a miss neither
+    assert asked == []
     with pytest.raises(RedisUnavailable, match=f"cannot reach Redis at {gone}"):
         directory.add("Bob", {"tech": 2})
     result = CliRunner().invoke(app, ["agent", "add", "Bob", "--skills", "tech"],
