@@ -103,8 +103,8 @@ def test_agent_voice_reaches_the_caller_the_bot_stays_silent_then_takes_the_call
         assert call.caller_turns() == turns and len(call.bot_said()) == said, "the bot spoke or listened"
         assert rms(bytes(port.heard_by_agent)) > 300  # the caller's words went to the agent (16 kHz)
         assert len(port.heard_by_agent) >= len(caller_words) * 2 * 0.9
-        recorder = call.pipeline.recorder
-        assert recorder is not None
+        assert call.pipeline.call is not None and call.pipeline.call.recording is not None
+        recorder = call.pipeline.call.recording.recorder
         right = np.frombuffer(recorder.stereo_pcm(), "<i2").reshape(-1, 2)[:, 1].astype("<i2").tobytes()
         assert abs(dominant_hz(right[-RATE * 2 * 2 :]) - 300) < 15  # the agent on the recording's right channel
 

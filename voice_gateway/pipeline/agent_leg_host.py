@@ -1,5 +1,5 @@
 """The agent leg's host: what the human side may ask of its call (speak, fall silent, resume, hang up,
-show a status, log, keep a voicemail), carried out on the `CallPipeline`. Implements `LegHost`."""
+show a status, log, keep a voicemail), carried out on its started call. Implements `LegHost`."""
 
 from __future__ import annotations
 
@@ -15,13 +15,8 @@ from voice_gateway.pipeline.state import CallState, Phase, Signal
 from voice_gateway.transports import CallConnection
 
 
-class HostCall(Protocol):
-    """What the leg's host uses of its call (`CallPipeline`; a protocol, so the two modules import one way)."""
-
-    line: CallConnection
-    services: VoiceServices
-    state: CallState | None
-    records: CallLogEntries | None
+class BotSide(Protocol):
+    """The bot's side of the call (`active_call.ActiveCall`; a protocol, so the two modules import one way)."""
 
     def say(self, text: str) -> None: ...
 
@@ -31,62 +26,57 @@ class HostCall(Protocol):
 
 
 class AgentLegHost:
-    """`LegHost` for one call's pipeline."""
+    """`LegHost` for one started call."""
 
-    def __init__(self, pipeline: HostCall) -> None:
-        self._call = pipeline
+    def __init__(self, bot: BotSide, state: CallState, records: CallLogEntries, services: VoiceServices,
+                 line: CallConnection) -> None:
+        self._bot, self._state, self._records, self._services, self._line = bot, state, records, services, line
 
     def say(self, text: str, *, then_hang_up: str | None = None, transfer_to: str | None = None) -> None:
         """Speak `text`; then hang up (`then_hang_up`), or send the caller on to `transfer_to`."""
-        state = self._call.state
-        if state is None or state.phase is Phase.ENDED:
+        state = self._state
+        if state.phase is Phase.ENDED:
             return
-        self._call.say(text)
+        self._bot.say(text)
         state.hangup_pending = state.hangup_pending or then_hang_up is not None or transfer_to is not None
         state.transfer_to = transfer_to or state.transfer_to
 
     async def silence_bot(self) -> None:
         """An agent takes over (or the caller chose by key): the bot stops mid-sentence and stops listening."""
-        state = self._call.state
-        assert state is not None
-        self._call.stop_listening()
-        await self._call.drop_speech()
+        state = self._state
+        self._bot.stop_listening()
+        await self._bot.drop_speech()
         if state.phase is Phase.SPEAKING:
             state.move(Signal.BARGE_IN)
 
     async def resume_bot(self, text: str) -> None:
         """The bot has the caller again: its conversation leaves handoff mode; it speaks, then listens."""
-        state = self._call.state
-        assert state is not None
-        resume = self._call.services.resume_bot
+        call_id, services = self._state.call_id, self._services
+        resume = services.resume_bot
         if resume is not None:
-            await self._call.services.run(lambda: resume(state.call_id))
+            await services.run(lambda: resume(call_id))
         self.say(text)
 
     async def hang_up(self, reason: str) -> None:
-        await self._call.line.hang_up(reason)
+        await self._line.hang_up(reason)
 
     async def show(self, status: str, detail: str = "") -> None:
-        await self._call.line.send(DisplayStatus(status, detail))
+        await self._line.send(DisplayStatus(status, detail))
 
     def log_leg(self, stage: str, **data: object) -> None:
-        assert self._call.records is not None
-        self._call.records.log(LifecycleKind.HANDOFF, stage=stage, **data)
+        self._records.log(LifecycleKind.HANDOFF, stage=stage, **data)
 
     def log_said(self, speaker: str, text: str) -> None:
-        assert self._call.records is not None
-        self._call.records.log(LifecycleKind.TURN, speaker=speaker, text=text, leg="agent")
+        self._records.log(LifecycleKind.TURN, speaker=speaker, text=text, leg="agent")
 
     def transcriber(self, emit: LineSink) -> Transcriber | None:
-        state, services = self._call.state, self._call.services
-        if state is None or not services.settings.agent_transcript:
+        state, services = self._state, self._services
+        if not services.settings.agent_transcript:
             return None
         return LegTranscript(services, state.call_id, state.sample_rate, emit)
 
     def voicemail_audio(self, pcm16: bytes) -> None:
-        assert self._call.records is not None
-        self._call.records.voicemail_audio(pcm16)
+        self._records.voicemail_audio(pcm16)
 
     def save_voicemail(self) -> None:
-        assert self._call.records is not None
-        self._call.records.save_voicemail()
+        self._records.save_voicemail()
