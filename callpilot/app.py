@@ -23,20 +23,23 @@ from callpilot.brains import Brain, BuiltinBrain, build_brain
 from callpilot.desk_history import RecordsDeskHistory
 from callpilot.handoff_port import HandoffRuntime, wrap_up_to_file
 from callpilot.leader import AlertStates, Leader
+from callpilot.lifecycle import Runtimes
 from callpilot.logsafety import install_secret_masking
 from callpilot.ops.history_web import mount_history
-from callpilot.ops.web import mount_ops
-from callpilot.records.runtime import mount_records
+from callpilot.ops.web import OpsDelivery, OpsRuntime, mount_ops
+from callpilot.records.db import Database
+from callpilot.records.runtime import RecordsRuntime, mount_records
 from callpilot.settings import Settings
 from callpilot.site import mount_site
 from callpilot.supervisor_keys import ApiKeySessions, secure_cookies
 from callpilot.trainer.page import mount_trainer
 from callpilot.trainer.runtime import TrainerRuntime
 from callpilot.trainer.worker import activated_on_workbench
-from callpilot.voice import mount_voice
+from callpilot.voice import VoiceRuntime, mount_voice
 from callpilot.voicemails import RecordsVoicemails
 from callpilot.wallboard import RecordsQueueDay
 from handoff.desk import desk_router
+from handoff.redis_conn import RedisLink
 
 log = logging.getLogger("callpilot")
 
@@ -88,8 +91,12 @@ def token_matches(presented: str | None, expected: str) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
-def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAPI:
-    """Assemble the app; the model loads in the background unless one is given."""
+def create_app(settings: Settings, *, engine: NLUEngine | None = None, database: Database | None = None) -> FastAPI:
+    """Assemble the app; the model loads in the background unless one is given. `database`: the records'
+    (else the one `settings` names).
+
+    Each runtime gets its collaborators in its constructor, so they are built in dependency order; the lifespan
+    starts them in that order and stops them in reverse (`Runtimes`)."""
     holder = ModelHolder(engine)
     brain_box: dict[str, Brain] = {}
     brain_lock = threading.Lock()
@@ -108,24 +115,39 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
         log.error("POST /webhook (the action server for Rasa) refuses every request: set action_token "
                   "(CALLPILOT_ACTION_TOKEN) here and export it into Rasa's endpoints.yml (scripts/rasa.sh does)")
 
+    # Metrics, webhooks and CRM tickets: what the others report to (first up, last down).
+    delivery = OpsDelivery(settings)
+    # Several processes on one Redis: the once-only work (recording purge, closing calls a crash left open, alert
+    # evaluation) is done by the leader; alert states pass from leader to leader through Redis.
+    redis = RedisLink(settings.redis_url)
+    leader = Leader(redis.client)
+    # Call records: the calls table written from the call log; REST conversations; tickets to the CRM.
+    records = RecordsRuntime(settings, database, observer=delivery.observer, on_ticket=delivery.tickets,
+                             is_leader=leader)
+    # Queues, agents, audio bridge; the screen pop looks callers up in the records' contacts (or the CRM), and
+    # wrap-ups reach the records directly (also while the voice models are still loading).
+    handoff = HandoffRuntime(settings, contacts=records.contacts,
+                             wrap_up_sinks=(records.writer.record_wrap_up, wrap_up_to_file(settings.call_log)))
+    # The trainer's workbench: the inbox hears every dialogue engine's turns.
+    trainer = TrainerRuntime(settings, records.database, holder, call_id_of=records.text.call_id_of)
+    # The voice gateway: call-log events and callback attempts -> the records; agents' phones ring through the
+    # handoff service; calls hand over through its port once it is up.
+    voice = VoiceRuntime(settings, holder, observer=delivery.observer, handoff=handoff,
+                         call_log_listeners=(records.writer,), callback_listeners=(records.writer.record_callback,),
+                         engine_listeners=(trainer.attach,))
+    # KPIs, /metrics (also the records writer's backlog, ASR worker restarts), alerts.
+    ops = OpsRuntime(settings, delivery, database=records.database, floor=handoff, records_writer=records.writer,
+                     voice_status=voice.status, is_leader=leader, alert_states=AlertStates(redis.client))
+    runtimes = Runtimes([delivery, redis, leader, records, ops, handoff, voice, trainer])
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         install_secret_masking()  # after uvicorn configured its loggers: the access log too
         if holder.engine is None:
             threading.Thread(target=holder.load, args=(settings,), daemon=True, name="nlu-load").start()
-        await records.start()  # the schema first: ops reads the calls table
-        await ops.start()
-        await handoff.start(on_ready=voice.attach_handoff)
-        leader.start()
-        await voice.start()
-        trainer.start()
+        await runtimes.start()
         yield
-        trainer.stop()
-        await voice.stop()
-        await leader.stop()  # another process takes the once-only work over at once
-        await handoff.stop()
-        await records.stop()
-        await ops.stop()
+        await runtimes.stop()
 
     # /docs comes from mount_site: FastAPI's own loads Swagger UI from a CDN (and no /redoc: ReDoc's logo does).
     app = FastAPI(title="callpilot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -133,43 +155,19 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None) -> FastAP
     app.add_middleware(MaxBodySize, max_bytes=settings.max_body_bytes)
     app.state.holder = holder
     app.state.settings = settings
-    voice = mount_voice(app, settings, holder)
-    records = mount_records(app, settings)
-    voice.call_log_listeners.append(records.writer)  # call-log events -> the calls table
-    voice.callback_listeners.append(records.writer.record_callback)  # callback attempts -> the original call
-    # Queues, agents, audio bridge; the screen pop looks callers up in the records' contacts (or the CRM), and
-    # wrap-ups reach the records directly (also while the voice models are still loading).
-    handoff = HandoffRuntime(settings, contacts=records.contacts,
-                             wrap_up_sinks=(records.writer.record_wrap_up, wrap_up_to_file(settings.call_log)))
+    app.state.leader = leader
     app.state.handoff = handoff
-    voice.handoff_deps = handoff.deps  # agents' phones ring through the same service as the desktop
+    app.state.trainer = trainer
+    mount_voice(app, voice)
+    mount_records(app, records)
     # /agent, /agent/ws, /agent/api; /supervisor behind a supervisor or admin API key
     app.include_router(desk_router(handoff.deps, supervisor_auth=ApiKeySessions(
         app, secure_cookie=secure_cookies(settings.public_url)), divert=voice.divert, history=RecordsDeskHistory(app),
         queue_day=RecordsQueueDay(app, service_level_s=settings.service_level_s),
         voicemails=RecordsVoicemails(app, settings.recordings_dir)))
-    # /metrics (also the records writer's backlog, ASR worker restarts), /api/v1/kpis, /dashboard, webhooks, alerts
-    ops = mount_ops(app, settings, records_writer=records.writer, voice_status=voice.status)
-    # Several processes on one Redis: the once-only work (recording purge, closing calls a crash left open, alert
-    # evaluation) is done by the leader; alert states pass from leader to leader through Redis.
-    def redis_now() -> Any:
-        found = handoff.deps()
-        return found[0].client if found is not None else None
-
-    leader = Leader(redis_now)
-    app.state.leader = leader
-    records.is_leader = leader
-    ops.alerts.is_leader = leader
-    ops.alerts.states = AlertStates(redis_now)
+    mount_ops(app, ops)  # /metrics, /api/v1/kpis, /dashboard
     mount_history(app, settings, ops.database)  # /calls: the call history pages
-    voice.observer = ops.observer
-    records.writer.on_ticket = ops.tickets  # tickets to the CRM (settings.ticket_delivery)
-    records.text.observer = ops.observer  # text conversations: metrics and call.started / call.ended too
-    # The trainer's workbench: the inbox hears every dialogue engine's turns; /trainer and /api/v1/trainer
-    trainer = TrainerRuntime(settings, records.database, holder, call_id_of=records.text.call_id_of)
-    app.state.trainer = trainer
-    voice.engine_listeners.append(trainer.attach)
-    mount_trainer(app)
+    mount_trainer(app)  # /trainer and /api/v1/trainer
 
     @app.get("/health/live")
     def live() -> dict[str, str]:

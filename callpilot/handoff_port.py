@@ -150,7 +150,7 @@ class HandoffRuntime:
         self.error: str | None = None
         self.contacts = contacts
         self._wrap_up_sinks = wrap_up_sinks
-        self._on_ready: Callable[[ServicePort], None] | None = None
+        self._on_ready: list[Callable[[ServicePort], None]] = []
         self._retrying: asyncio.Task[None] | None = None
 
     async def _record_wrap_up(self, outcome: dict[str, Any]) -> None:
@@ -160,10 +160,15 @@ class HandoffRuntime:
             except Exception:  # the agent's wrap-up must not fail because one place to keep it is broken
                 log.exception("wrap-up of call %s: %r failed", outcome.get("call_id"), sink)
 
-    async def start(self, on_ready: Callable[[ServicePort], None] | None = None) -> None:
+    def when_ready(self, use: Callable[[ServicePort], None]) -> None:
+        """`use` gets the port once the service is up (at start, or later when Redis comes back)."""
+        self._on_ready.append(use)
+        if self.port is not None:
+            use(self.port)
+
+    async def start(self) -> None:
         """Start the service; if Redis cannot be reached, say so clearly and keep trying in the background
-        (calls stay with the bot meanwhile), then hand the port to `on_ready` once it is up."""
-        self._on_ready = on_ready
+        (calls stay with the bot meanwhile), then hand the port to those waiting for it (`when_ready`)."""
         if not await self._try_start():
             self._retrying = asyncio.create_task(self._retry(), name="handoff-retry")
 
@@ -183,8 +188,8 @@ class HandoffRuntime:
         if self.error is not None:
             log.warning("handoff available again: Redis reached")
         self.error = None
-        if self._on_ready is not None:
-            self._on_ready(self.port)
+        for use in self._on_ready:
+            use(self.port)
         return True
 
     async def _retry(self) -> None:

@@ -70,7 +70,7 @@ class Leader:
             await self.step()
             await asyncio.sleep(self.ttl_s / 3)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self.run(), name="leader")
 

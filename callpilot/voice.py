@@ -8,10 +8,10 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request, WebSocket
@@ -136,10 +136,26 @@ class RepairingDialogue:
         return getattr(self.dialogue, name)  # the rest of the engine's API (hand back, sessions) unchanged
 
 
+class HandoffSource(Protocol):
+    """The handoff runtime as the voice sees it (`callpilot.handoff_port.HandoffRuntime`)."""
+
+    def deps(self) -> Any: ...
+
+    def when_ready(self, use: Callable[[HandoffPort], None]) -> None: ...
+
+
 class VoiceRuntime:
     """Loads the voice models once (in the background) and hands every call a `CallPipeline` over them."""
 
-    def __init__(self, settings: Settings, interpreter: Interpreter) -> None:
+    def __init__(self, settings: Settings, interpreter: Interpreter, *, observer: PipelineObserver | None = None,
+                 handoff: HandoffSource | None = None,
+                 call_log_listeners: Sequence[Callable[[CallEvent], None]] = (),
+                 callback_listeners: Sequence[Callable[[CallbackRequest], None]] = (),
+                 engine_listeners: Sequence[Callable[[DialogueEngine], None]] = ()) -> None:
+        """`observer` gets every call's metrics and webhooks (callpilot.ops); `handoff` is the handoff runtime
+        (agents' phones ring through its service; calls hand over through its port once it is up); the call
+        log's events, callback attempts and each dialogue engine built go to their listeners (the records'
+        writer, the trainer's workbench)."""
         self.settings = settings
         self.interpreter = interpreter
         self.services: VoiceServices | None = None
@@ -151,11 +167,11 @@ class VoiceRuntime:
         self._starting: asyncio.Task[None] | None = None
         self._sip_starting: asyncio.Task[None] | None = None
         self.handoff: HandoffPort | None = None  # the humans, once the handoff service runs
-        self.handoff_deps: Callable[[], Any] | None = None  # (service, bridge) for agents' phones; set by the app
+        self.handoff_deps: Callable[[], Any] | None = handoff.deps if handoff is not None else None
         self.phones: AgentPhones | None = None
         self.callbacks: CallbackDialler | None = None
         self._callbacks_task: asyncio.Task[None] | None = None
-        self.callback_listeners: list[Callable[[CallbackRequest], None]] = []  # e.g. the call records' writer
+        self.callback_listeners = tuple(callback_listeners)
         self.twilio = twilio_rest(settings)  # Twilio's REST API (transfers, callbacks), when configured
         self.divert = Divert(settings.backup_number, when_unhealthy=settings.backup_when_unhealthy,
                              voice_status=self.status, redis=self._redis, key=Keys().divert,
@@ -165,12 +181,14 @@ class VoiceRuntime:
         self._diverting: asyncio.Task[None] | None = None
         self._consulting: asyncio.Task[None] | None = None  # attended transfers' consultation calls
         self.dialler: SipDialler | None = None
-        self.observer: PipelineObserver | None = None  # metrics and webhooks (callpilot.ops), set by the app
+        self.observer = observer
         self.gate = CallGate(settings.max_calls, on_reject=lambda transport: self.rejected(transport, "busy"))
-        self.call_log_listeners: list[Callable[[CallEvent], None]] = []  # e.g. the call records' writer
-        self.engine_listeners: list[Callable[[DialogueEngine], None]] = []  # e.g. the trainer's workbench
+        self.call_log_listeners = tuple(call_log_listeners)
+        self.engine_listeners = tuple(engine_listeners)
         self._lock = threading.Lock()
         self._stopped = False
+        if handoff is not None:
+            handoff.when_ready(self.attach_handoff)
 
     def load(self) -> None:
         """Load ASR, VAD and TTS and build the dialogue engine (seconds; runs in a thread)."""
@@ -435,9 +453,9 @@ def twilio_rest(settings: Settings) -> TwilioRest | None:
     return TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url)
 
 
-def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> VoiceRuntime:
-    """Add the voice routes to the app; the caller starts and stops the returned runtime in its lifespan."""
-    runtime = VoiceRuntime(settings, interpreter)
+def mount_voice(app: FastAPI, runtime: VoiceRuntime) -> VoiceRuntime:
+    """Add the voice routes to the app over `runtime` (which the app's lifespan starts and stops)."""
+    settings = runtime.settings
     app.state.voice = runtime
 
     warn_about_open_doors(settings)
@@ -523,5 +541,5 @@ def mount_voice(app: FastAPI, settings: Settings, interpreter: Interpreter) -> V
     return runtime
 
 
-__all__ = ["RepairingDialogue", "VoiceRuntime", "asr_settings", "id_patterns", "mount_voice", "pipeline_settings",
-           "place_call"]
+__all__ = ["HandoffSource", "RepairingDialogue", "VoiceRuntime", "asr_settings", "id_patterns", "mount_voice",
+           "pipeline_settings", "place_call"]

@@ -49,6 +49,28 @@ def sync_client(url: str | None, *, timeout_s: float = 5.0) -> redis.Redis:
                                 socket_timeout=timeout_s)
 
 
+class RedisLink:
+    """A client of its own for a part that needs Redis before (or without) the handoff service, e.g. the leader
+    election: made when first asked for (inside the running event loop), closed by `stop()`."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self._client: aredis.Redis | None = None
+
+    def client(self) -> aredis.Redis:
+        if self._client is None:
+            self._client = async_client(self.url)
+        return self._client
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
 async def check_reachable(client: aredis.Redis, url: str | None) -> None:
     """Raise RedisUnavailable naming the URL (its password masked) when the server does not answer a PING."""
     try:

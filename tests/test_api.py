@@ -17,7 +17,7 @@ from callpilot.records.apikeys import create_key, revoke_key
 from callpilot.records.db import Database
 from callpilot.records.models import AuditEntry
 from callpilot.records.projection import RecordEvent
-from callpilot.records.runtime import mount_records
+from callpilot.records.runtime import RecordsRuntime, mount_records
 from callpilot.records.writer import store_events
 from callpilot.settings import Settings
 from handoff.model import AgentView, HandoffState, QueuedCall, QueueView, SupervisorView
@@ -73,7 +73,7 @@ def api(database: Database, tmp_path: Path) -> Iterator[Api]:  # noqa: F811
         store_events(session, _events("hand-2", T0 + timedelta(days=1), caller="+16175550142", handoff="tech"),
                      retention_days=90)
     app = FastAPI()
-    mount_records(app, Settings.load(None, {}, state_dir=tmp_path), database=database)
+    mount_records(app, RecordsRuntime(Settings.load(None, {}, state_dir=tmp_path), database))
     with TestClient(app) as client:
         yield Api(client, keys, app)
 

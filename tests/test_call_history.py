@@ -91,8 +91,7 @@ async def site(tmp_path: Path, database: Database) -> AsyncIterator[Site]:  # no
         store_events(session, events, retention_days=90)
         supervisor = create_key(session, "supervisor", "sue")
         agent = create_key(session, "agent", "ann", agent_id="ann")
-    app = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl"))
-    app.state.database = database
+    app = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl"), database=database)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield Site(client, supervisor, agent, database)
 

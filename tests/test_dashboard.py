@@ -103,8 +103,8 @@ def database(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 async def site(tmp_path: Path, database: Database) -> AsyncIterator[Site]:
-    app = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl", service_level_s=20))
-    app.state.database = database
+    app = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl", service_level_s=20),
+                     database=database)
     app.state.ops.clock = lambda: NOW
     with database.session() as session:
         supervisor, agent = create_key(session, "supervisor", "sue"), create_key(session, "agent", "ann", agent_id="ann")
@@ -153,7 +153,7 @@ async def test_live_queues_come_from_the_handoff_service(site: Site, tmp_path: P
     await service.set_status(ann.agent_id, AgentStatus.AWAY)  # signed in, on a break: the call waits
     await service.heartbeat(ann.agent_id)
     await service.request("live-1", decision)
-    site.app.state.handoff = service  # type: ignore[attr-defined]
+    site.app.state.handoff.service = service  # type: ignore[attr-defined]  (as the runtime holds it once started)
     html = (await site.client.get("/dashboard", headers={"authorization": f"Bearer {site.supervisor}"})).text
     rows = dict(re.findall(r'<tr><td title="(\w+)">[^<]+</td><td>(\d+)</td>',
                            html.split('id="queues"')[1].split("</table>")[0]))
@@ -204,8 +204,7 @@ async def test_a_dashboard_session_ends_with_its_key_and_never_opens_another_pag
 
 async def test_the_dashboard_cookie_is_secure_behind_an_https_proxy(tmp_path: Path, database: Database) -> None:
     app = create_app(Settings(data_dir=tmp_path, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl",
-                              public_url="https://callpilot.example.com"))
-    app.state.database = database
+                              public_url="https://callpilot.example.com"), database=database)
     with database.session() as session:
         key = create_key(session, "supervisor", "sue")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:

@@ -27,7 +27,7 @@ from callpilot.records.retention import (
     purge_daily,
     set_retention,
 )
-from callpilot.records.runtime import mount_records
+from callpilot.records.runtime import RecordsRuntime, mount_records
 from callpilot.records.writer import store_events
 from callpilot.settings import Settings
 from tests.records_fixtures import database, pg_schema_url, sqlite_database  # noqa: F401
@@ -118,7 +118,7 @@ def test_a_purged_recording_is_gone_from_the_api(tmp_path: Path) -> None:
     with db.session() as session:
         key = create_key(session, "supervisor")
     app = FastAPI()
-    mount_records(app, Settings.load(None, {}, state_dir=tmp_path), database=db)
+    mount_records(app, RecordsRuntime(Settings.load(None, {}, state_dir=tmp_path), db))
     client = TestClient(app)
     headers = {"Authorization": f"Bearer {key}"}
     assert client.get("/api/v1/calls/r-api/recording", headers=headers).status_code == 200

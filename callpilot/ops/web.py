@@ -1,8 +1,8 @@
 """Operations inside the web app: `/metrics`, `/api/v1/kpis`, `/dashboard`, the webhook dispatcher, the alerts.
 
-The records database is `app.state.database` (callpilot.records); the live floor is `app.state.handoff`
-(anything with `async snapshot()` returning queues and agents). Both are optional: without them the
-routes say so instead of failing.
+`OpsDelivery` is what the other parts report to (metrics, webhooks, tickets); `OpsRuntime` gets the records
+database and the live floor (the handoff runtime, whose service has `async snapshot()`) in its constructor.
+Both sources are optional: without them the routes say so instead of failing.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from callpilot.ops import dashboard
-from callpilot.ops.alerts import AlertBook, AlertMonitor, Sample, webhook_notifier
+from callpilot.ops.alerts import AlertBook, AlertMonitor, Sample, StateStore, webhook_notifier
 from callpilot.ops.facts import CHANNEL_CHOICES, PHONE_CHANNELS, CallFact, load_facts
 from callpilot.ops.kpi import Bucket, compute_kpis, hot_topics, in_window, longest_wait_s, sample_sizes, settled
 from callpilot.ops.metrics import CONTENT_TYPE_LATEST, CallMetrics, FloorView, WriterLike
@@ -51,13 +51,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class OpsRuntime:
-    """Metrics, webhooks and alerts for one app; started and stopped by the app's lifespan."""
+class OpsDelivery:
+    """What the other parts report to: the metrics, the webhook dispatcher, the observer of calls and
+    conversations, and the CRM tickets. Started first and stopped last, so the last calls' events go out."""
 
-    def __init__(self, app: FastAPI, settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -> None:
-        self.app = app
-        self.settings = settings
-        self.clock = clock
+    def __init__(self, settings: Settings) -> None:
         self.metrics = CallMetrics()
         self.hooks = WebhookDispatcher(
             [Subscription.from_settings(target) for target in settings.webhooks],
@@ -65,16 +63,12 @@ class OpsRuntime:
         )
         self.observer = OpsObserver(self.metrics, self.hooks)
         self.tickets = TicketDelivery(settings, self.hooks)  # the records writer's `on_ticket`
-        self.alerts = AlertMonitor(AlertBook(settings.alert_rules), self.measure, webhook_notifier(self.hooks),
-                                   clock=clock, interval_s=settings.alert_interval_s)
 
     async def start(self) -> None:
         await self.hooks.start()
         await self.tickets.start()
-        self.alerts.start()
 
     async def stop(self) -> None:
-        await self.alerts.stop()
         try:  # give queued webhooks (call.ended of the last calls, their tickets) a moment to go out
             await asyncio.wait_for(asyncio.gather(self.hooks.drain(), self.tickets.drain()), SHUTDOWN_DRAIN_S)
         except TimeoutError:
@@ -82,10 +76,45 @@ class OpsRuntime:
         await self.hooks.stop()
         await self.tickets.stop()
 
+
+class FloorSource(Protocol):
+    """The live floor: the handoff runtime (its `service`, None while Redis is unreachable)."""
+
+    @property
+    def service(self) -> Any: ...
+
+
+class OpsRuntime:
+    """The KPIs' and alerts' view of the records (`database`) and the live floor (`floor`); `/metrics` also
+    reads the records writer's backlog (`records_writer`) and the voice's ASR worker restarts (`voice_status`).
+    Alerts are evaluated only while `is_leader()`, their states kept in `alert_states` (several processes)."""
+
+    def __init__(self, settings: Settings, delivery: OpsDelivery, *, database: Database | None = None,
+                 floor: FloorSource | None = None, records_writer: WriterLike | None = None,
+                 voice_status: Callable[[], Mapping[str, object]] | None = None,
+                 is_leader: Callable[[], bool] = lambda: True, alert_states: StateStore | None = None,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
+        self.settings = settings
+        self.delivery = delivery
+        self.metrics, self.hooks, self.observer = delivery.metrics, delivery.hooks, delivery.observer
+        self.tickets = delivery.tickets
+        self._database, self._floor = database, floor
+        self.records_writer, self.voice_status = records_writer, voice_status
+        self.clock = clock
+        self.alerts = AlertMonitor(AlertBook(settings.alert_rules), self.measure, webhook_notifier(self.hooks),
+                                   clock=lambda: self.clock(), interval_s=settings.alert_interval_s,
+                                   is_leader=is_leader, states=alert_states)
+
+    async def start(self) -> None:
+        self.alerts.start()
+
+    async def stop(self) -> None:
+        await self.alerts.stop()
+
     # Sources.
 
     def database(self) -> Database | None:
-        return getattr(self.app.state, "database", None)
+        return self._database
 
     async def facts(self, start: datetime, end: datetime, *,
                     channels: tuple[str, ...] | None = PHONE_CHANNELS) -> list[CallFact]:
@@ -101,8 +130,7 @@ class OpsRuntime:
 
     async def floor(self) -> FloorView | None:
         """The handoff service's snapshot, or None when there is no queue service (or it fails)."""
-        holder = getattr(self.app.state, "handoff", None)  # the service, or a runtime holding it in `.service`
-        service = holder if hasattr(holder, "snapshot") else getattr(holder, "service", None)
+        service = self._floor.service if self._floor is not None else None
         if service is None or not hasattr(service, "snapshot"):
             return None
         try:
@@ -143,11 +171,9 @@ def parse_when(name: str, raw: str | None, default: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def mount_ops(app: FastAPI, settings: Settings, *, records_writer: WriterLike | None = None,
-              voice_status: Callable[[], Mapping[str, object]] | None = None) -> OpsRuntime:
-    """Add the operations routes; the caller starts and stops the returned runtime in its lifespan.
-    `records_writer` (its backlog and outcomes) and `voice_status` (ASR worker restarts) feed /metrics."""
-    ops = OpsRuntime(app, settings)
+def mount_ops(app: FastAPI, ops: OpsRuntime) -> OpsRuntime:
+    """Add the operations routes over `ops` (which the app's lifespan starts and stops)."""
+    settings, records_writer, voice_status = ops.settings, ops.records_writer, ops.voice_status
     app.state.ops = ops
 
     @app.get("/metrics", include_in_schema=False)

@@ -18,8 +18,8 @@ from callpilot.records.db import Database
 from callpilot.records.redaction import install_log_redaction
 from callpilot.records.retention import CallLogRetention, purge_daily
 from callpilot.records.stale import close_stale
-from callpilot.records.text_channel import TextConversations
-from callpilot.records.writer import RecordWriter
+from callpilot.records.text_channel import ConversationObserver, TextConversations
+from callpilot.records.writer import RecordWriter, TicketSink
 from callpilot.settings import Settings
 
 log = logging.getLogger("callpilot.records")
@@ -27,20 +27,25 @@ STALE_SWEEP_S = 600.0
 
 
 class RecordsRuntime:
-    """Owns the records database, the buffered writer and the purge task for one app."""
+    """Owns the records database, the buffered writer and the purge task for one app.
 
-    def __init__(self, settings: Settings, database: Database | None = None) -> None:
+    `observer` hears the REST channel's conversations (metrics, webhooks), `on_ticket` gets each CRM ticket the
+    writer opens or updates; with several processes, the once-only work (recording purge, closing calls a crash
+    left open) is done only while `is_leader()` (callpilot.leader; one process alone always leads).
+    """
+
+    def __init__(self, settings: Settings, database: Database | None = None, *,
+                 observer: ConversationObserver | None = None, on_ticket: TicketSink | None = None,
+                 is_leader: Callable[[], bool] = lambda: True) -> None:
         self.settings = settings
         self.database = database or Database.from_settings(settings)
         self.writer = RecordWriter(self.database, retention_days=settings.recording_retention_days,
-                                   spill=Path(settings.state_dir) / "records-spill.jsonl")
+                                   spill=Path(settings.state_dir) / "records-spill.jsonl", on_ticket=on_ticket)
         self.contacts = contact_lookup(settings, self.database)
-        self.text = TextConversations(self.writer.submit)  # REST-channel conversations
+        self.text = TextConversations(self.writer.submit, observer=observer)  # REST-channel conversations
         self.text_sweep_s = min(60.0, self.text.idle.total_seconds() / 4)  # how often idle ones are ended
         self.ready = asyncio.Event()
-        # With several processes, the once-only work (recording purge, closing calls a crash left open) is the
-        # leader's (callpilot.leader); one process alone always leads.
-        self.is_leader: Callable[[], bool] = lambda: True
+        self.is_leader = is_leader
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -109,9 +114,8 @@ class RecordsRuntime:
         self.database.dispose()
 
 
-def mount_records(app: FastAPI, settings: Settings, database: Database | None = None) -> RecordsRuntime:
+def mount_records(app: FastAPI, runtime: RecordsRuntime) -> RecordsRuntime:
     """Add `/api/v1` and put the database, writer and contact lookup on `app.state`."""
-    runtime = RecordsRuntime(settings, database)
     app.state.records = runtime
     app.state.database = runtime.database
     app.state.contacts = runtime.contacts

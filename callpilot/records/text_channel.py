@@ -38,11 +38,11 @@ class TextConversations:
     """Turns REST-channel exchanges into started / turn / ended events for the records writer."""
 
     def __init__(self, submit: Callable[[RecordEvent], object], *, idle_s: float = 900.0,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, observer: ConversationObserver | None = None) -> None:
         self.submit = submit
         self.idle = timedelta(seconds=idle_s)
         self.clock = clock
-        self.observer: ConversationObserver | None = None  # set by the app (metrics, webhooks)
+        self.observer = observer  # metrics, webhooks (callpilot.ops)
         self._open: dict[str, _Conversation] = {}
         self._count = 0
         self._lock = threading.Lock()  # FastAPI runs sync routes on a thread pool

@@ -116,6 +116,8 @@ class RecordWriter:
         first_retry_s: float = 0.2,
         longest_retry_s: float = 30.0,
         spill: Path | None = None,
+        # Called (on the writer thread) for each ticket opened or updated, once its transaction is committed.
+        on_ticket: TicketSink | None = None,
     ) -> None:
         self.spill = spill
         self._spill_lock = threading.Lock()
@@ -130,8 +132,7 @@ class RecordWriter:
         self._idle = threading.Condition()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
-        # Called (on the writer thread) for each ticket opened or updated, once its transaction is committed.
-        self.on_ticket: TicketSink | None = None
+        self.on_ticket = on_ticket
 
     def start(self) -> RecordWriter:
         if self._thread is None:

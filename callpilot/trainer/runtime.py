@@ -54,14 +54,14 @@ class TrainerRuntime:
         engine.turn_observers.append(self.recorder)
         self.switcher.attach(engine)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self.broadcast is not None:
             try:
                 self.broadcast.start()
             except Exception as exc:  # no Redis: this process still switches its own models
                 log.error("model broadcast off: %s", exc)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self.jobs.stop_all()
         self.recorder.close()
         if self.broadcast is not None:
