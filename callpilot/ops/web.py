@@ -12,11 +12,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qsl
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.requests import HTTPConnection
 
 from callpilot.ops import dashboard
 from callpilot.ops.alerts import AlertBook, AlertMonitor, Sample, StateStore, webhook_notifier
@@ -171,127 +172,142 @@ def parse_when(name: str, raw: str | None, default: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def ops_of(connection: HTTPConnection) -> OpsRuntime:
+    """The app's `OpsRuntime` (put there by `mount_ops`)."""
+    ops: OpsRuntime = connection.app.state.ops
+    return ops
+
+
+Ops = Annotated[OpsRuntime, Depends(ops_of)]
+router = APIRouter()
+
+
 def mount_ops(app: FastAPI, ops: OpsRuntime) -> OpsRuntime:
     """Add the operations routes over `ops` (which the app's lifespan starts and stops)."""
-    settings, records_writer, voice_status = ops.settings, ops.records_writer, ops.voice_status
     app.state.ops = ops
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        """Prometheus text format; no personal data, so it is open like /health (firewall it if needed)."""
-        view = await ops.floor()
-        if view is not None:
-            ops.metrics.update_floor(view)
-        ops.metrics.webhooks_dropped.set(ops.hooks.dropped)
-        if records_writer is not None:
-            ops.metrics.update_records(records_writer)
-        if voice_status is not None:
-            ops.metrics.asr_worker_restarts.set(float(str(voice_status().get("asr_worker_restarts") or 0)))
-        return Response(ops.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/api/v1/kpis")
-    async def kpis(
-        request: Request, _: Principal = Depends(require_role(*DASHBOARD_ROLES))
-    ) -> dict[str, Any]:
-        now = ops.clock()
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        start = parse_when("from", request.query_params.get("from"), midnight)
-        end = parse_when("to", request.query_params.get("to"), now)
-        if end <= start:
-            raise HTTPException(400, f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
-        if end - start > MAX_SPAN:
-            raise HTTPException(400, "the window may span at most 366 days")
-        channel = request.query_params.get("channel") or "phone"
-        if channel not in CHANNEL_CHOICES:
-            raise HTTPException(400, f"channel={channel!r}: expected one of {', '.join(CHANNEL_CHOICES)}")
-        facts = await ops.facts(start, end, channels=CHANNEL_CHOICES[channel])
-        languages = Counter(f.language or "unknown" for f in facts if start <= f.started_at < end)
-        language = request.query_params.get("language")
-        if language:  # the KPIs and hot topics of one language's callers (a 400 line: zh, en)
-            if language not in settings.languages and language != "unknown":
-                raise HTTPException(400, f"language={language!r}: expected one of {', '.join(settings.languages)}")
-            facts = [f for f in facts if (f.language or "unknown") == language]
-        window = [f for f in facts if start <= f.started_at < end]
-        bucket: Bucket = "hour" if end - start <= timedelta(days=2) else "day"
-        return {
-            "channel": channel,
-            "language": language,
-            "calls_by_language": dict(languages),
-            "kpis": compute_kpis(facts, start, end, service_level_s=settings.service_level_s).to_dict(),
-            "longest_wait_s": longest_wait_s(facts, now),
-            "hot_topics": {"bucket": bucket, "buckets": [
-                {"start": b.start.isoformat(), "top": [list(t) for t in b.top]}
-                for b in hot_topics(window, bucket=bucket, top=5)]},
-            "alerts": {name: state.value for name, state in ops.alerts.book.states.items()},
-        }
-
-    def dashboard_principal(request: Request) -> Principal | None:
-        """A bearer API key (scripts), else the browser's session cookie (never a key); supervisor or admin."""
-        header = request.headers.get("authorization", "")
-        key = header[7:].strip() if header.lower().startswith("bearer ") else None
-        session_id = None if key else request.cookies.get(COOKIE)
-        database = ops.database()
-        if not (key or session_id) or database is None:
-            return None
-        with database.session() as session:
-            principal = verify_key(session, key) if key else session_principal(session, session_id or "", SCOPE)
-        return principal if principal is not None and principal.role in DASHBOARD_ROLES else None
-
-    def secure(request: Request) -> bool:
-        return request.url.scheme == "https" or secure_cookies(settings.public_url)
-
-    @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard_page(request: Request) -> HTMLResponse:
-        if ops.database() is None:
-            raise HTTPException(503, "the records database is not configured")
-        if await asyncio.to_thread(dashboard_principal, request) is None:
-            return HTMLResponse(dashboard.render_login())  # a form to fill in, not an error
-        now = ops.clock()
-        first = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=dashboard.DAYS - 1)
-        facts = await ops.facts(first, now + timedelta(seconds=1))
-        values = dashboard.context(
-            facts, now, floor=await ops.floor(), service_level_s=settings.service_level_s,
-            alerts={name: state.value for name, state in ops.alerts.book.states.items()},
-        )
-        return HTMLResponse(dashboard.render(values))
-
-    @app.post("/dashboard/login", include_in_schema=False)
-    async def dashboard_login(request: Request) -> Response:
-        """Form post of an API key; on success it is kept in an HttpOnly, SameSite=Strict cookie."""
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        key = form.get("key", "").strip()
-        database = ops.database()
-        signed_in: tuple[Principal | None, str | None] = (None, None)
-        if key and database is not None:
-            def check() -> tuple[Principal | None, str | None]:
-                with database.session() as session:
-                    principal = verify_key(session, key)
-                    if principal is None or principal.role not in DASHBOARD_ROLES:
-                        return principal, None
-                    return principal, open_session(session, principal, SCOPE)
-
-            signed_in = await asyncio.to_thread(check)
-        principal, session_id = signed_in
-        if principal is None or session_id is None:
-            why = "unknown or revoked API key" if principal is None else f"role {principal.role!r} may not see it"
-            return HTMLResponse(dashboard.render_login(why), status_code=401)
-        response = RedirectResponse("/dashboard", status_code=303)
-        response.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/dashboard",
-                            secure=secure(request), max_age=int(SESSION_LIFETIME.total_seconds()))
-        return response
-
-    @app.post("/dashboard/logout", include_in_schema=False)
-    async def dashboard_logout(request: Request) -> Response:
-        """Ends the session on the server too, so a copied cookie is worthless afterwards."""
-        session_id, database = request.cookies.get(COOKIE), ops.database()
-        if session_id and database is not None:
-            def close() -> None:
-                with database.session() as session:
-                    close_session(session, session_id)
-
-            await asyncio.to_thread(close)
-        response = RedirectResponse("/dashboard", status_code=303)
-        response.delete_cookie(COOKIE, path="/dashboard", secure=secure(request), httponly=True, samesite="strict")
-        return response
-
+    app.include_router(router)
     return ops
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(ops: Ops) -> Response:
+    """Prometheus text format; no personal data, so it is open like /health (firewall it if needed)."""
+    view = await ops.floor()
+    if view is not None:
+        ops.metrics.update_floor(view)
+    ops.metrics.webhooks_dropped.set(ops.hooks.dropped)
+    if ops.records_writer is not None:
+        ops.metrics.update_records(ops.records_writer)
+    if ops.voice_status is not None:
+        ops.metrics.asr_worker_restarts.set(float(str(ops.voice_status().get("asr_worker_restarts") or 0)))
+    return Response(ops.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/api/v1/kpis")
+async def kpis(request: Request, ops: Ops, _: Principal = Depends(require_role(*DASHBOARD_ROLES))) -> dict[str, Any]:
+    settings = ops.settings
+    now = ops.clock()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = parse_when("from", request.query_params.get("from"), midnight)
+    end = parse_when("to", request.query_params.get("to"), now)
+    if end <= start:
+        raise HTTPException(400, f"from ({start.isoformat()}) must be before to ({end.isoformat()})")
+    if end - start > MAX_SPAN:
+        raise HTTPException(400, "the window may span at most 366 days")
+    channel = request.query_params.get("channel") or "phone"
+    if channel not in CHANNEL_CHOICES:
+        raise HTTPException(400, f"channel={channel!r}: expected one of {', '.join(CHANNEL_CHOICES)}")
+    facts = await ops.facts(start, end, channels=CHANNEL_CHOICES[channel])
+    languages = Counter(f.language or "unknown" for f in facts if start <= f.started_at < end)
+    language = request.query_params.get("language")
+    if language:  # the KPIs and hot topics of one language's callers (a 400 line: zh, en)
+        if language not in settings.languages and language != "unknown":
+            raise HTTPException(400, f"language={language!r}: expected one of {', '.join(settings.languages)}")
+        facts = [f for f in facts if (f.language or "unknown") == language]
+    window = [f for f in facts if start <= f.started_at < end]
+    bucket: Bucket = "hour" if end - start <= timedelta(days=2) else "day"
+    return {
+        "channel": channel,
+        "language": language,
+        "calls_by_language": dict(languages),
+        "kpis": compute_kpis(facts, start, end, service_level_s=settings.service_level_s).to_dict(),
+        "longest_wait_s": longest_wait_s(facts, now),
+        "hot_topics": {"bucket": bucket, "buckets": [
+            {"start": b.start.isoformat(), "top": [list(t) for t in b.top]}
+            for b in hot_topics(window, bucket=bucket, top=5)]},
+        "alerts": {name: state.value for name, state in ops.alerts.book.states.items()},
+    }
+
+
+def dashboard_principal(request: Request, ops: OpsRuntime) -> Principal | None:
+    """A bearer API key (scripts), else the browser's session cookie (never a key); supervisor or admin."""
+    header = request.headers.get("authorization", "")
+    key = header[7:].strip() if header.lower().startswith("bearer ") else None
+    session_id = None if key else request.cookies.get(COOKIE)
+    database = ops.database()
+    if not (key or session_id) or database is None:
+        return None
+    with database.session() as session:
+        principal = verify_key(session, key) if key else session_principal(session, session_id or "", SCOPE)
+    return principal if principal is not None and principal.role in DASHBOARD_ROLES else None
+
+
+def secure(request: Request, ops: OpsRuntime) -> bool:
+    return request.url.scheme == "https" or secure_cookies(ops.settings.public_url)
+
+
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard_page(request: Request, ops: Ops) -> HTMLResponse:
+    if ops.database() is None:
+        raise HTTPException(503, "the records database is not configured")
+    if await asyncio.to_thread(dashboard_principal, request, ops) is None:
+        return HTMLResponse(dashboard.render_login())  # a form to fill in, not an error
+    now = ops.clock()
+    first = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=dashboard.DAYS - 1)
+    facts = await ops.facts(first, now + timedelta(seconds=1))
+    values = dashboard.context(
+        facts, now, floor=await ops.floor(), service_level_s=ops.settings.service_level_s,
+        alerts={name: state.value for name, state in ops.alerts.book.states.items()},
+    )
+    return HTMLResponse(dashboard.render(values))
+
+
+@router.post("/dashboard/login", include_in_schema=False)
+async def dashboard_login(request: Request, ops: Ops) -> Response:
+    """Form post of an API key; on success it is kept in an HttpOnly, SameSite=Strict cookie."""
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    key = form.get("key", "").strip()
+    database = ops.database()
+    signed_in: tuple[Principal | None, str | None] = (None, None)
+    if key and database is not None:
+        def check() -> tuple[Principal | None, str | None]:
+            with database.session() as session:
+                principal = verify_key(session, key)
+                if principal is None or principal.role not in DASHBOARD_ROLES:
+                    return principal, None
+                return principal, open_session(session, principal, SCOPE)
+
+        signed_in = await asyncio.to_thread(check)
+    principal, session_id = signed_in
+    if principal is None or session_id is None:
+        why = "unknown or revoked API key" if principal is None else f"role {principal.role!r} may not see it"
+        return HTMLResponse(dashboard.render_login(why), status_code=401)
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/dashboard",
+                        secure=secure(request, ops), max_age=int(SESSION_LIFETIME.total_seconds()))
+    return response
+
+
+@router.post("/dashboard/logout", include_in_schema=False)
+async def dashboard_logout(request: Request, ops: Ops) -> Response:
+    """Ends the session on the server too, so a copied cookie is worthless afterwards."""
+    session_id, database = request.cookies.get(COOKIE), ops.database()
+    if session_id and database is not None:
+        def close() -> None:
+            with database.session() as session:
+                close_session(session, session_id)
+
+        await asyncio.to_thread(close)
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.delete_cookie(COOKIE, path="/dashboard", secure=secure(request, ops), httponly=True, samesite="strict")
+    return response
