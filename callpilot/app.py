@@ -166,7 +166,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None, database:
         queue_day=RecordsQueueDay(app, service_level_s=settings.service_level_s),
         voicemails=RecordsVoicemails(app, settings.recordings_dir)))
     mount_ops(app, ops)  # /metrics, /api/v1/kpis, /dashboard
-    mount_history(app, settings, ops.database)  # /calls: the call history pages
+    mount_history(app)  # /calls: the call history pages
     mount_trainer(app)  # /trainer and /api/v1/trainer
 
     @app.get("/health/live")
