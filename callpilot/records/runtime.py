@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from bot.urls import mask_url, mask_urls_in
-from callpilot.records.api import records_router
+from callpilot.records.api import router as records_router
 from callpilot.records.crm import contact_lookup
 from callpilot.records.db import Database
 from callpilot.records.redaction import install_log_redaction
@@ -119,5 +119,5 @@ def mount_records(app: FastAPI, runtime: RecordsRuntime) -> RecordsRuntime:
     app.state.records = runtime
     app.state.database = runtime.database
     app.state.contacts = runtime.contacts
-    app.include_router(records_router())
+    app.include_router(records_router)
     return runtime
