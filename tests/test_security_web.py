@@ -171,7 +171,11 @@ def test_model_reload_is_gone_and_the_trainer_api_needs_a_trainer_key(tmp_path: 
             assert denied.status_code == 403, (path, role)
     for role in ("trainer", "admin"):
         assert client.get("/api/v1/trainer/inbox", headers={"Authorization": f"Bearer {keys[role]}"}).status_code == 200
-    assert "/api/v1/trainer/inbox/{item_id}/annotate" in client.get("/openapi.json").json()["paths"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/v1/trainer/inbox/{item_id}/annotate" in paths
+    assert not [path for path in paths if path.startswith("/trainer")]  # the page's copy stays out of the schema
+    for role in ("trainer", "admin"):  # the page's copy answers too (the same routes)
+        assert client.get("/trainer/api/inbox", headers={"Authorization": f"Bearer {keys[role]}"}).status_code == 200
 
 
 # Item 6: the REST channel
