@@ -35,7 +35,8 @@ from callpilot.supervisor_keys import ApiKeySessions, secure_cookies
 from callpilot.trainer.page import mount_trainer
 from callpilot.trainer.runtime import TrainerRuntime
 from callpilot.trainer.worker import activated_on_workbench
-from callpilot.voice import VoiceRuntime, mount_voice
+from callpilot.voice import VoiceRuntime
+from callpilot.voice_routes import mount_voice
 from callpilot.voicemails import RecordsVoicemails
 from callpilot.wallboard import RecordsQueueDay
 from handoff.desk import desk_router

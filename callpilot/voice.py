@@ -1,21 +1,16 @@
-"""The voice gateway inside the web app: Twilio webhook and media stream, the softphone, AudioSocket."""
+"""The voice gateway inside the web app: the voice models, AudioSocket and SIP servers, agents' phones, callbacks
+(`VoiceRuntime`); its routes (Twilio, the softphone) are `callpilot.voice_routes`."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
-
-from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from bot.dialogue import BotTurn, DialogueEngine, Interpreter
 from bot.training_data.project import load_nlu_text
@@ -30,13 +25,8 @@ from callpilot.records.redaction import redact_stored
 from callpilot.settings import Settings
 from callpilot.sip_out import SipDialler
 from callpilot.voice_access import (
-    BUSY_TWIML,
     RateLimiter,
     call_limits,
-    media_start_check,
-    phone_enabled,
-    twilio_request_ok,
-    warn_about_open_doors,
 )
 from handoff import agent_directory
 from handoff.model import CallbackRequest
@@ -49,13 +39,11 @@ from voice_gateway.pipeline.handoff_port import HandoffPort
 from voice_gateway.pipeline.observer import PipelineObserver
 from voice_gateway.pipeline.services import Line
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
-from voice_gateway.transports import AudioSocketServer, CallConnection, CallGate, serve_softphone, serve_twilio
+from voice_gateway.transports import AudioSocketServer, CallConnection, CallGate
 from voice_gateway.transports.sip.register import Registration
 from voice_gateway.transports.sip.registrar import Registrar
 from voice_gateway.transports.sip.server import SipServer
 from voice_gateway.twilio_rest import TwilioRest, dial_twiml
-from voice_gateway.twilio_security import MEDIA_TOKEN_PARAMETER, media_token
-from voice_gateway.twiml import media_stream_url, voice_twiml_for_form
 from voice_gateway.vad import EndpointConfig
 
 log = logging.getLogger("callpilot.voice")
@@ -183,6 +171,8 @@ class VoiceRuntime:
         self.dialler: SipDialler | None = None
         self.observer = observer
         self.gate = CallGate(settings.max_calls, on_reject=lambda transport: self.rejected(transport, "busy"))
+        self.limits = call_limits(settings)  # start timeout, longest call
+        self.phone_limit = RateLimiter(settings.phone_calls_per_minute)  # softphone calls per address a minute
         self.call_log_listeners = tuple(call_log_listeners)
         self.engine_listeners = tuple(engine_listeners)
         self._lock = threading.Lock()
@@ -408,24 +398,6 @@ class VoiceRuntime:
             await asyncio.to_thread(services.close)  # waits for the ASR worker processes to exit
 
 
-def _web_file(name: str) -> str:
-    return resources.files("voice_gateway").joinpath("web", name).read_text(encoding="utf-8")
-
-
-def _public_url(request: Request) -> str:
-    """Our base URL as the caller sees it (honours a proxy's X-Forwarded-Proto/Host)."""
-    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
-    host = request.headers.get("x-forwarded-host", request.headers.get("host", request.url.netloc))
-    return f"{proto}://{host}"
-
-
-async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
-    """Accept, then close with a code and a reason the caller's side can show (a close before the handshake is
-    only an HTTP 403 to a browser)."""
-    await websocket.accept()
-    await websocket.close(code, reason)
-
-
 def line_for(settings: Settings) -> Callable[[str], Line | None]:
     """The pipeline's view of settings `lines`: the dialled number's line, or None."""
 
@@ -436,16 +408,6 @@ def line_for(settings: Settings) -> Callable[[str], Line | None]:
     return find
 
 
-def telephony_client(settings: Settings, host: str) -> bool:
-    """A request from loopback or from a network in `sip_allow` (the trunk's, the PBX's)."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or any(address in ipaddress.ip_network(net, strict=False)
-                                       for net in settings.sip_allow)
-
-
 def twilio_rest(settings: Settings) -> TwilioRest | None:
     """Twilio's REST API client when the account SID and auth token are set."""
     if not settings.twilio_account_sid or not settings.twilio_auth_token:
@@ -453,93 +415,5 @@ def twilio_rest(settings: Settings) -> TwilioRest | None:
     return TwilioRest(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url)
 
 
-def mount_voice(app: FastAPI, runtime: VoiceRuntime) -> VoiceRuntime:
-    """Add the voice routes to the app over `runtime` (which the app's lifespan starts and stops)."""
-    settings = runtime.settings
-    app.state.voice = runtime
-
-    warn_about_open_doors(settings)
-    limits, phone_limit = call_limits(settings), RateLimiter(settings.phone_calls_per_minute)
-
-    @app.post("/twilio/voice")
-    async def twilio_voice(request: Request) -> Response:
-        """Twilio's "a call comes in" webhook: connect the call to our media stream (signed requests only when
-        a Twilio auth token is set; `<Reject reason="busy"/>` when every line is taken)."""
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        if not twilio_request_ok(settings, request, form):
-            runtime.rejected("twilio", "forbidden")
-            return Response("invalid X-Twilio-Signature", status_code=403, media_type="text/plain")
-        backup = runtime.divert.target(form.get("To", ""))
-        if backup:  # the backup number takes new calls (a supervisor's switch, or callpilot is not healthy)
-            runtime.rejected("twilio", "diverted")
-            return Response(dial_twiml(backup, caller_id=form.get("From") or None), media_type="application/xml")
-        if runtime.gate.active >= runtime.gate.max_calls:
-            runtime.rejected("twilio", "busy")
-            return Response(BUSY_TWIML, media_type="application/xml")
-        extra = {}
-        if request.query_params.get("callback_for"):  # a callback we placed through the Calls API, answered
-            extra["callback_for"] = request.query_params["callback_for"][:80]
-        if settings.twilio_auth_token and form.get("CallSid"):
-            extra[MEDIA_TOKEN_PARAMETER] = media_token(settings.twilio_auth_token, form["CallSid"])
-        stream = media_stream_url(settings.public_url or _public_url(request))
-        return Response(voice_twiml_for_form(form, stream, extra), media_type="application/xml")
-
-    @app.get("/health/divert")
-    def divert_now(request: Request, called: str = "") -> Response:
-        """For Asterisk's dialplan before AudioSocket: the backup number while new calls must go there, else
-        nothing (`Set(BACKUP=${CURL(http://127.0.0.1:8080/health/divert)})`, README). Only for the telephony
-        side: loopback and the `sip_allow` networks (403 for anyone else)."""
-        if not telephony_client(settings, request.client.host if request.client else ""):
-            return Response("only the telephony side may ask (loopback, sip_allow)", status_code=403,
-                            media_type="text/plain")
-        backup = runtime.divert.target(called[:80])
-        if backup:
-            runtime.rejected("audiosocket", "diverted")
-        return Response(backup or "", media_type="text/plain")
-
-    @app.websocket("/media/twilio")
-    async def twilio_media(websocket: WebSocket) -> None:
-        if await runtime.wait_ready() is None:
-            await websocket.close(1013)  # try again later
-            return
-        # a line is taken when the stream's start arrives (every line busy: close 1013), not by a bare connection
-        await serve_twilio(websocket, runtime.new_call, limits=limits, verify_start=media_start_check(settings),
-                           redirect=runtime.twilio_redirect if runtime.twilio is not None else None, gate=runtime.gate)
-
-    @app.websocket("/phone/ws")
-    async def softphone(websocket: WebSocket) -> None:
-        client = websocket.client.host if websocket.client else "?"
-        if not phone_enabled(settings):
-            await refuse(websocket, 1008, "the softphone is off (phone_enabled)")
-            return
-        if not phone_limit.allow(client):
-            runtime.rejected("softphone", "rate_limited")
-            await refuse(websocket, 1008, "too many calls from this address: try again in a minute")
-            return
-        if await runtime.wait_ready() is None:
-            await websocket.close(1013)
-            return
-        await serve_softphone(websocket, runtime.new_call, limits=limits, gate=runtime.gate)
-
-    @app.get("/health/voice")
-    def voice_health() -> JSONResponse:
-        """The voice models: 200 once ready, 503 while loading or after a failure (the error says why)."""
-        status = runtime.status()
-        return JSONResponse(status, status_code=200 if status["status"] == "ready" else 503)
-
-    @app.get("/phone")
-    def phone_page() -> HTMLResponse:
-        if not phone_enabled(settings):
-            return HTMLResponse("<p>The browser softphone is off on this server (setting <code>phone_enabled</code>)."
-                                "</p>", status_code=404)
-        return HTMLResponse(_web_file("phone.html"))
-
-    @app.get("/phone/phone-worklet.js")
-    def phone_worklet() -> PlainTextResponse:
-        return PlainTextResponse(_web_file("phone-worklet.js"), media_type="text/javascript")
-
-    return runtime
-
-
-__all__ = ["HandoffSource", "RepairingDialogue", "VoiceRuntime", "asr_settings", "id_patterns", "mount_voice",
-           "pipeline_settings", "place_call"]
+__all__ = ["HandoffSource", "RepairingDialogue", "VoiceRuntime", "asr_settings", "id_patterns", "pipeline_settings",
+           "place_call"]
