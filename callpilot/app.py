@@ -39,7 +39,8 @@ from callpilot.voice import VoiceRuntime
 from callpilot.voice_routes import mount_voice
 from callpilot.voicemails import RecordsVoicemails
 from callpilot.wallboard import RecordsQueueDay
-from handoff.desk import desk_router
+from handoff.desk import mount_desk
+from handoff.desk_parts import DeskParts
 from handoff.redis_conn import RedisLink
 
 log = logging.getLogger("callpilot")
@@ -162,7 +163,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None, database:
     mount_voice(app, voice)
     mount_records(app, records)
     # /agent, /agent/ws, /agent/api; /supervisor behind a supervisor or admin API key
-    app.include_router(desk_router(handoff.deps, supervisor_auth=ApiKeySessions(
+    mount_desk(app, DeskParts(handoff.deps, supervisor_auth=ApiKeySessions(
         app, secure_cookie=secure_cookies(settings.public_url)), divert=voice.divert, history=RecordsDeskHistory(app),
         queue_day=RecordsQueueDay(app, service_level_s=settings.service_level_s),
         voicemails=RecordsVoicemails(app, settings.recordings_dir)))

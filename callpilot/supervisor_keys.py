@@ -1,5 +1,5 @@
 """The supervisor page's checks: the records' API keys (`callpilot apikey create --role supervisor`) and web
-sessions, handed to `handoff.desk_router`, which knows no database."""
+sessions, handed to `handoff.desk.mount_desk` (in `DeskParts`), which knows no database."""
 
 from __future__ import annotations
 

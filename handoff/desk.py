@@ -12,27 +12,19 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
-from importlib import resources
-from typing import Any, Protocol
+from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from handoff.bridge import AudioBridge
+from handoff.desk_parts import DeskHistory, DeskParts, Parts, day_start_param, web_file
 from handoff.desk_session import DeskSession, agent_json, error_code
 from handoff.errors import HandoffError, UnknownAgent
 from handoff.model import Agent
 from handoff.service import HandoffService
-from handoff.supervisor_actions import VoicemailBox, supervisor_actions_router
-from handoff.supervisor_page import (
-    DivertSwitch,
-    QueueDay,
-    SupervisorAuth,
-    SupervisorGate,
-    day_start_param,
-    supervisor_router,
-)
+from handoff.supervisor_actions import router as supervisor_actions_router
+from handoff.supervisor_page import router as supervisor_router
 
 log = logging.getLogger(__name__)
 
@@ -46,167 +38,156 @@ Deps = Callable[[], tuple[HandoffService, AudioBridge] | None]
 MAX_DAYS = 31
 
 
-class DeskHistory(Protocol):
-    """The desk's view of the records (callpilot wires the records database; None: the routes answer 503)."""
-
-    async def my_calls(self, agent_id: str, days: int, today_starts: datetime | None = None) -> dict[str, Any]:
-        """{"calls": [...newest first], "today": numbers, "period": numbers, "days": days}."""
-        ...
-
-    async def my_call(self, agent_id: str, call_id: str) -> dict[str, Any] | None:
-        """One of the agent's calls with timeline and transcript (audited); None if not theirs."""
-        ...
-
-    async def my_contact(self, agent_id: str, number: str) -> dict[str, Any] | None:
-        """The contact of a caller the agent talked to; None if not one of theirs or unknown."""
-        ...
+router = APIRouter()
 
 
-def web_file(name: str) -> str:
-    return resources.files("handoff").joinpath("web", name).read_text(encoding="utf-8")
+def mount_desk(app: FastAPI, parts: DeskParts) -> None:
+    """/agent, /agent/ws, /agent/api and /supervisor over `parts` (the running service, key checks, records)."""
+    app.state.desk = parts
+    app.include_router(router)
 
 
-def desk_router(deps: Deps, *, supervisor_auth: SupervisorAuth | None = None,
-                divert: DivertSwitch | None = None, history: DeskHistory | None = None,
-                queue_day: QueueDay | None = None, voicemails: VoicemailBox | None = None) -> APIRouter:
-    """The routes; `deps()` returns the running service and bridge (None while they start or after a failure);
-    `supervisor_auth` checks the API keys and sessions of `/supervisor` (None: the page answers 503)."""
-    router = APIRouter()
+async def bearer_agent(parts: DeskParts, authorization: str | None) -> Agent:
+    service, _ = parts.running()
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "sign in: send 'Authorization: Bearer <agent token>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return await service.authenticate(token.strip())
+    except UnknownAgent:
+        raise HTTPException(401, "unknown or expired agent token", headers={"WWW-Authenticate": "Bearer"}) from None
 
-    def running() -> tuple[HandoffService, AudioBridge]:
-        found = deps()
-        if found is None:
-            raise HTTPException(503, "the handoff service is not running (is Redis reachable?)")
-        return found
 
-    async def bearer_agent(authorization: str | None) -> Agent:
-        service, _ = running()
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise HTTPException(401, "sign in: send 'Authorization: Bearer <agent token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
-        try:
-            return await service.authenticate(token.strip())
-        except UnknownAgent:
-            raise HTTPException(401, "unknown or expired agent token", headers={"WWW-Authenticate": "Bearer"}) from None
+def handoff_error(exc: HandoffError) -> HTTPException:
+    return HTTPException(error_code(exc), str(exc))
 
-    def handoff_error(exc: HandoffError) -> HTTPException:
-        return HTTPException(error_code(exc), str(exc))
 
-    # Pages.
+# Pages.
 
-    @router.get("/agent")
-    def agent_page() -> HTMLResponse:
-        return HTMLResponse(web_file("agent.html"))
 
-    @router.get("/agent/static/{name}")
-    def static(name: str) -> PlainTextResponse:
-        if name not in WEB_FILES:
-            raise HTTPException(404, f"no file {name!r}")
-        return PlainTextResponse(web_file(name), media_type=WEB_FILES[name])
+@router.get("/agent")
+def agent_page() -> HTMLResponse:
+    return HTMLResponse(web_file("agent.html"))
 
-    # REST for the agent.
 
-    @router.get("/agent/api/me")
-    async def me(authorization: str | None = Header(None)) -> dict[str, Any]:
-        return agent_json(await bearer_agent(authorization))
+@router.get("/agent/static/{name}")
+def static(name: str) -> PlainTextResponse:
+    if name not in WEB_FILES:
+        raise HTTPException(404, f"no file {name!r}")
+    return PlainTextResponse(web_file(name), media_type=WEB_FILES[name])
 
-    def need_history() -> DeskHistory:
-        if history is None:
-            raise HTTPException(503, "no call records here (the records database is not configured)")
-        return history
 
-    @router.get("/agent/api/calls")
-    async def my_calls(authorization: str | None = Header(None), days: int = Query(7, ge=1, le=MAX_DAYS),
-                       today: str | None = Query(None, description="start of the agent's day, ISO with offset")
-                       ) -> dict[str, Any]:
-        """The signed-in agent's calls of the last `days` days, and their numbers today and over the period."""
-        agent = await bearer_agent(authorization)
-        return await need_history().my_calls(agent.agent_id, days, day_start_param(today))
+# REST for the agent.
 
-    @router.get("/agent/api/calls/{call_id}")
-    async def my_call(call_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
-        """One of the agent's own calls: timeline and transcript (404 for any other call)."""
-        agent = await bearer_agent(authorization)
-        found = await need_history().my_call(agent.agent_id, call_id)
-        if found is None:
-            raise HTTPException(404, f"no call {call_id[:80]!r} taken by you")
-        return found
 
-    @router.get("/agent/api/contacts")
-    async def my_contact(number: str = Query(min_length=3, max_length=40),
-                         authorization: str | None = Header(None)) -> dict[str, Any]:
-        """The contact of a caller this agent talked to (404 for any other number)."""
-        agent = await bearer_agent(authorization)
-        found = await need_history().my_contact(agent.agent_id, number)
-        if found is None:
-            raise HTTPException(404, f"no contact for {number!r} among your callers")
-        return found
+@router.get("/agent/api/me")
+async def me(parts: Parts, authorization: str | None = Header(None)) -> dict[str, Any]:
+    return agent_json(await bearer_agent(parts, authorization))
 
-    @router.post("/agent/api/offers/{offer_id}/accept")
-    async def accept(offer_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
-        """Take a ringing call; 409 if another agent took it first. Then bridge it with `join` on the websocket."""
-        agent = await bearer_agent(authorization)
-        service, _ = running()
-        try:
-            context = await service.accept(agent.agent_id, offer_id)
-        except HandoffError as exc:
-            raise handoff_error(exc) from None
-        return {"call_id": context.call_id, "context": context.to_dict()}
 
-    @router.post("/agent/api/offers/{offer_id}/decline")
-    async def decline(offer_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
-        agent = await bearer_agent(authorization)
-        service, _ = running()
-        try:
-            await service.decline(agent.agent_id, offer_id)
-        except HandoffError as exc:
-            raise handoff_error(exc) from None
-        return {"declined": offer_id}
+def need_history(parts: DeskParts) -> DeskHistory:
+    if parts.history is None:
+        raise HTTPException(503, "no call records here (the records database is not configured)")
+    return parts.history
 
-    # The desktop's websocket.
 
-    @router.websocket("/agent/ws")
-    async def agent_ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        found = deps()
-        if found is None:
-            await websocket.close(UNAVAILABLE_CLOSE, "the handoff service is not running")
-            return
-        service, bridge = found
-        agent = await sign_in(websocket, service)
-        if agent is None:
-            return
-        session = DeskSession(agent, service, bridge, websocket.send_json, websocket.send_bytes, websocket.close)
-        await session.start()
-        try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                if message.get("bytes") is not None:
-                    await session.receive_audio(message["bytes"])
-                elif message.get("text") is not None:
-                    try:
-                        data = json.loads(message["text"])
-                    except ValueError as exc:
-                        await session.error(400, f"not JSON: {exc}")
-                        continue
-                    if not isinstance(data, dict):
-                        await session.error(400, "expected a JSON object with a 'type'")
-                        continue
-                    await session.receive_text(data)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            await asyncio.shield(session.close())  # even when the server cancels us: the call must move on
+@router.get("/agent/api/calls")
+async def my_calls(parts: Parts, authorization: str | None = Header(None), days: int = Query(7, ge=1, le=MAX_DAYS),
+                   today: str | None = Query(None, description="start of the agent's day, ISO with offset")
+                   ) -> dict[str, Any]:
+    """The signed-in agent's calls of the last `days` days, and their numbers today and over the period."""
+    agent = await bearer_agent(parts, authorization)
+    return await need_history(parts).my_calls(agent.agent_id, days, day_start_param(today))
 
-    # The supervisor (behind a supervisor or admin API key).
 
-    router.include_router(supervisor_router(lambda: running()[0], supervisor_auth, web_file, divert, queue_day))
-    router.include_router(supervisor_actions_router(running, SupervisorGate(supervisor_auth), voicemails))
+@router.get("/agent/api/calls/{call_id}")
+async def my_call(parts: Parts, call_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+    """One of the agent's own calls: timeline and transcript (404 for any other call)."""
+    agent = await bearer_agent(parts, authorization)
+    found = await need_history(parts).my_call(agent.agent_id, call_id)
+    if found is None:
+        raise HTTPException(404, f"no call {call_id[:80]!r} taken by you")
+    return found
 
-    return router
+
+@router.get("/agent/api/contacts")
+async def my_contact(parts: Parts, number: str = Query(min_length=3, max_length=40),
+                     authorization: str | None = Header(None)) -> dict[str, Any]:
+    """The contact of a caller this agent talked to (404 for any other number)."""
+    agent = await bearer_agent(parts, authorization)
+    found = await need_history(parts).my_contact(agent.agent_id, number)
+    if found is None:
+        raise HTTPException(404, f"no contact for {number!r} among your callers")
+    return found
+
+
+@router.post("/agent/api/offers/{offer_id}/accept")
+async def accept(parts: Parts, offer_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+    """Take a ringing call; 409 if another agent took it first. Then bridge it with `join` on the websocket."""
+    agent = await bearer_agent(parts, authorization)
+    service, _ = parts.running()
+    try:
+        context = await service.accept(agent.agent_id, offer_id)
+    except HandoffError as exc:
+        raise handoff_error(exc) from None
+    return {"call_id": context.call_id, "context": context.to_dict()}
+
+
+@router.post("/agent/api/offers/{offer_id}/decline")
+async def decline(parts: Parts, offer_id: str, authorization: str | None = Header(None)) -> dict[str, Any]:
+    agent = await bearer_agent(parts, authorization)
+    service, _ = parts.running()
+    try:
+        await service.decline(agent.agent_id, offer_id)
+    except HandoffError as exc:
+        raise handoff_error(exc) from None
+    return {"declined": offer_id}
+
+
+# The desktop's websocket.
+
+
+@router.websocket("/agent/ws")
+async def agent_ws(parts: Parts, websocket: WebSocket) -> None:
+    await websocket.accept()
+    found = parts.deps()
+    if found is None:
+        await websocket.close(UNAVAILABLE_CLOSE, "the handoff service is not running")
+        return
+    service, bridge = found
+    agent = await sign_in(websocket, service)
+    if agent is None:
+        return
+    session = DeskSession(agent, service, bridge, websocket.send_json, websocket.send_bytes, websocket.close)
+    await session.start()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("bytes") is not None:
+                await session.receive_audio(message["bytes"])
+            elif message.get("text") is not None:
+                try:
+                    data = json.loads(message["text"])
+                except ValueError as exc:
+                    await session.error(400, f"not JSON: {exc}")
+                    continue
+                if not isinstance(data, dict):
+                    await session.error(400, "expected a JSON object with a 'type'")
+                    continue
+                await session.receive_text(data)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await asyncio.shield(session.close())  # even when the server cancels us: the call must move on
+
+
+# The supervisor (behind a supervisor or admin API key).
+
+router.include_router(supervisor_router)
+router.include_router(supervisor_actions_router)
 
 
 async def sign_in(websocket: WebSocket, service: HandoffService) -> Agent | None:

@@ -15,19 +15,17 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
 
 from handoff.bridge import AudioBridge, BadAudio
+from handoff.desk_parts import DeskParts, Parts, SupervisorGate, VoicemailBox
 from handoff.errors import HandoffError, IllegalHandoffTransition, UnknownAgent, UnknownQueue
 from handoff.model import HandoffState
 from handoff.queue_settings import BadQueueChange
 from handoff.service import HandoffService
-from handoff.supervisor_page import SupervisorGate
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +33,6 @@ MODES = ("listen", "whisper", "barge")
 NOT_LIVE_CLOSE = 4404
 UNAUTHORIZED_CLOSE = 4401
 CALL_CHECK_S = 1.0
-
-Running = Callable[[], tuple[HandoffService, AudioBridge]]
-
-
-class VoicemailBox(Protocol):
-    """Callers' messages from the records (callpilot.voicemails)."""
-
-    async def waiting(self) -> list[dict[str, Any]]:
-        """Messages not marked done, newest first: call_id, caller_number, queue, language, left_at."""
-        ...
-
-    async def audio(self, call_id: str) -> Path | None: ...
-
-    async def done(self, call_id: str) -> bool: ...
-
 
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
@@ -61,121 +44,129 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def supervisor_actions_router(running: Running, gate: SupervisorGate,
-                              voicemails: VoicemailBox | None = None) -> APIRouter:
-    router = APIRouter()
+router = APIRouter()
 
-    # Voicemails.
+# Voicemails.
 
-    def box() -> VoicemailBox:
-        if voicemails is None:
-            raise HTTPException(503, "no call records here (the records database is not configured)")
-        return voicemails
 
-    @router.get("/supervisor/api/voicemails")
-    async def voicemail_list(request: Request) -> list[dict[str, Any]]:
-        """Messages callers left (overflow to voicemail) and nobody marked done yet, newest first."""
-        await gate.require(request)
-        return await box().waiting()
+def box(parts: DeskParts) -> VoicemailBox:
+    if parts.voicemails is None:
+        raise HTTPException(503, "no call records here (the records database is not configured)")
+    return parts.voicemails
 
-    @router.get("/supervisor/api/voicemails/{call_id}.wav")
-    async def voicemail_audio(call_id: str, request: Request) -> FileResponse:
-        """The message as a WAV; every play is audited."""
-        credential = await gate.require(request)
-        path = await box().audio(call_id)
-        if path is None:
-            raise HTTPException(404, f"no voicemail for call {call_id[:80]!r}")
-        await gate.audit(credential, "voicemail.play", call_id)
-        return FileResponse(path, media_type="audio/wav")
 
-    @router.post("/supervisor/api/voicemails/{call_id}/done")
-    async def voicemail_done(call_id: str, request: Request) -> dict[str, Any]:
-        credential = await gate.require(request)
-        if not await box().done(call_id):
-            raise HTTPException(404, f"no voicemail for call {call_id[:80]!r}")
-        await gate.audit(credential, "voicemail.done", call_id)
-        return {"done": call_id}
+@router.get("/supervisor/api/voicemails")
+async def voicemail_list(parts: Parts, request: Request) -> list[dict[str, Any]]:
+    """Messages callers left (overflow to voicemail) and nobody marked done yet, newest first."""
+    await parts.gate.require(request)
+    return await box(parts).waiting()
 
-    # Queues.
 
-    @router.get("/supervisor/api/queues")
-    async def queues(request: Request) -> list[dict[str, Any]]:
-        """Each queue's changeable settings as they apply now, and which of them a supervisor changed."""
-        await gate.require(request)
-        return await running()[0].queues.describe()
+@router.get("/supervisor/api/voicemails/{call_id}.wav")
+async def voicemail_audio(parts: Parts, call_id: str, request: Request) -> FileResponse:
+    """The message as a WAV; every play is audited."""
+    credential = await parts.gate.require(request)
+    path = await box(parts).audio(call_id)
+    if path is None:
+        raise HTTPException(404, f"no voicemail for call {call_id[:80]!r}")
+    await parts.gate.audit(credential, "voicemail.play", call_id)
+    return FileResponse(path, media_type="audio/wav")
 
-    @router.patch("/supervisor/api/queues/{name}")
-    async def change_queue(name: str, request: Request) -> dict[str, Any]:
-        """{"strategy": "round_robin", "ring_timeout_s": 15, "max_wait_s": 240, "overflow": "voicemail",
-        "overflow_choices": ["callback", "voicemail"], "closed": true}: any of these; the next offer follows."""
-        credential = await gate.require(request)
-        changes = await _json_body(request)
-        try:
-            settings = await running()[0].queues.change(name, changes)
-        except UnknownQueue as exc:
-            raise HTTPException(404, str(exc)) from None
-        except BadQueueChange as exc:
-            raise HTTPException(400, str(exc)) from None
-        await gate.audit(credential, "queue.change", name, changes=changes)
-        return settings
 
-    @router.post("/supervisor/api/queues/{name}/reset")
-    async def reset_queue(name: str, request: Request) -> dict[str, Any]:
-        """Back to the configuration file's settings (and open, if a supervisor had closed it)."""
-        credential = await gate.require(request)
-        try:
-            settings = await running()[0].queues.reset(name)
-        except UnknownQueue as exc:
-            raise HTTPException(404, str(exc)) from None
-        await gate.audit(credential, "queue.reset", name)
-        return settings
+@router.post("/supervisor/api/voicemails/{call_id}/done")
+async def voicemail_done(parts: Parts, call_id: str, request: Request) -> dict[str, Any]:
+    credential = await parts.gate.require(request)
+    if not await box(parts).done(call_id):
+        raise HTTPException(404, f"no voicemail for call {call_id[:80]!r}")
+    await parts.gate.audit(credential, "voicemail.done", call_id)
+    return {"done": call_id}
 
-    # Agents.
 
-    @router.post("/supervisor/api/agents/{agent_id}/status")
-    async def agent_status(agent_id: str, request: Request) -> dict[str, Any]:
-        """{"status": "away"} (not during a call: 409) or {"status": "signed_out"} (the desktop closes; a live
-        call goes back to the front of its queue)."""
-        credential = await gate.require(request)
-        status = (await _json_body(request)).get("status")
-        service = running()[0]
-        try:
-            if status == "away":
-                await service.force_away(agent_id)
-            elif status == "signed_out":
-                await service.sign_out(agent_id)
-            else:
-                raise HTTPException(400, 'send {"status": "away"} or {"status": "signed_out"}')
-        except UnknownAgent as exc:
-            raise HTTPException(404, str(exc)) from None
-        except IllegalHandoffTransition:
-            raise HTTPException(409, f"{agent_id} is on a call: set them away when it ends") from None
-        except HandoffError as exc:
-            raise HTTPException(409, str(exc)) from None
-        await gate.audit(credential, f"agent.{status}", agent_id)
-        return {"agent_id": agent_id, "status": status}
+# Queues.
 
-    # Monitoring a live call.
 
-    @router.websocket("/supervisor/ws/monitor")
-    async def monitor(websocket: WebSocket) -> None:
-        await websocket.accept()
-        try:
-            credential = await gate.require(websocket)
-        except HTTPException as exc:
-            await websocket.send_json({"type": "error", "code": exc.status_code, "message": exc.detail})
-            await websocket.close(UNAUTHORIZED_CLOSE, "sign in as a supervisor")
-            return
-        call_id = websocket.query_params.get("call_id", "")
-        service, bridge = running()
-        record = (await service.calls.many([call_id])).get(call_id) if call_id else None
-        if record is None or record.state is not HandoffState.CONNECTED:
-            await websocket.send_json({"type": "error", "code": 404, "message": f"no live call {call_id!r}"})
-            await websocket.close(NOT_LIVE_CLOSE, "no such live call")
-            return
-        await Monitor(websocket, service, bridge, gate, credential, call_id, record.agent_id or "").run()
+@router.get("/supervisor/api/queues")
+async def queues(parts: Parts, request: Request) -> list[dict[str, Any]]:
+    """Each queue's changeable settings as they apply now, and which of them a supervisor changed."""
+    await parts.gate.require(request)
+    return await parts.running()[0].queues.describe()
 
-    return router
+
+@router.patch("/supervisor/api/queues/{name}")
+async def change_queue(parts: Parts, name: str, request: Request) -> dict[str, Any]:
+    """{"strategy": "round_robin", "ring_timeout_s": 15, "max_wait_s": 240, "overflow": "voicemail",
+    "overflow_choices": ["callback", "voicemail"], "closed": true}: any of these; the next offer follows."""
+    credential = await parts.gate.require(request)
+    changes = await _json_body(request)
+    try:
+        settings = await parts.running()[0].queues.change(name, changes)
+    except UnknownQueue as exc:
+        raise HTTPException(404, str(exc)) from None
+    except BadQueueChange as exc:
+        raise HTTPException(400, str(exc)) from None
+    await parts.gate.audit(credential, "queue.change", name, changes=changes)
+    return settings
+
+
+@router.post("/supervisor/api/queues/{name}/reset")
+async def reset_queue(parts: Parts, name: str, request: Request) -> dict[str, Any]:
+    """Back to the configuration file's settings (and open, if a supervisor had closed it)."""
+    credential = await parts.gate.require(request)
+    try:
+        settings = await parts.running()[0].queues.reset(name)
+    except UnknownQueue as exc:
+        raise HTTPException(404, str(exc)) from None
+    await parts.gate.audit(credential, "queue.reset", name)
+    return settings
+
+
+# Agents.
+
+
+@router.post("/supervisor/api/agents/{agent_id}/status")
+async def agent_status(parts: Parts, agent_id: str, request: Request) -> dict[str, Any]:
+    """{"status": "away"} (not during a call: 409) or {"status": "signed_out"} (the desktop closes; a live
+    call goes back to the front of its queue)."""
+    credential = await parts.gate.require(request)
+    status = (await _json_body(request)).get("status")
+    service = parts.running()[0]
+    try:
+        if status == "away":
+            await service.force_away(agent_id)
+        elif status == "signed_out":
+            await service.sign_out(agent_id)
+        else:
+            raise HTTPException(400, 'send {"status": "away"} or {"status": "signed_out"}')
+    except UnknownAgent as exc:
+        raise HTTPException(404, str(exc)) from None
+    except IllegalHandoffTransition:
+        raise HTTPException(409, f"{agent_id} is on a call: set them away when it ends") from None
+    except HandoffError as exc:
+        raise HTTPException(409, str(exc)) from None
+    await parts.gate.audit(credential, f"agent.{status}", agent_id)
+    return {"agent_id": agent_id, "status": status}
+
+
+# Monitoring a live call.
+
+
+@router.websocket("/supervisor/ws/monitor")
+async def monitor(parts: Parts, websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        credential = await parts.gate.require(websocket)
+    except HTTPException as exc:
+        await websocket.send_json({"type": "error", "code": exc.status_code, "message": exc.detail})
+        await websocket.close(UNAUTHORIZED_CLOSE, "sign in as a supervisor")
+        return
+    call_id = websocket.query_params.get("call_id", "")
+    service, bridge = parts.running()
+    record = (await service.calls.many([call_id])).get(call_id) if call_id else None
+    if record is None or record.state is not HandoffState.CONNECTED:
+        await websocket.send_json({"type": "error", "code": 404, "message": f"no live call {call_id!r}"})
+        await websocket.close(NOT_LIVE_CLOSE, "no such live call")
+        return
+    await Monitor(websocket, service, bridge, parts.gate, credential, call_id, record.agent_id or "").run()
 
 
 class Monitor:

@@ -22,7 +22,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from handoff.bridge import FRAME_BYTES, AudioBridge, HoldSignal
 from handoff.config import HandoffConfig
-from handoff.desk import UNAUTHORIZED_CLOSE, desk_router
+from handoff.desk import UNAUTHORIZED_CLOSE, mount_desk
+from handoff.desk_parts import DeskParts
 from handoff.events import AgentLeft, CallUpdate
 from handoff.testing import Floor, KeyTable, decision, make_floor
 
@@ -48,7 +49,7 @@ class Desk:
         self.auth = KeyTable(self.keys)
 
         self.app = FastAPI(lifespan=lifespan)
-        self.app.include_router(desk_router(lambda: (self.floor.service, self.bridge), supervisor_auth=self.auth))
+        mount_desk(self.app, DeskParts(lambda: (self.floor.service, self.bridge), supervisor_auth=self.auth))
         self.client = TestClient(self.app)
 
     def run(self, fn: Any, *args: Any) -> Any:
