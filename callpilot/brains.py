@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -139,3 +141,22 @@ def build_brain(settings: Settings, interpreter: Interpreter) -> Brain:
         actions = action_server(settings, engine, build_registry(settings.remote_actions))
         return RasaBrain(settings.rasa_url, settings.rasa_timeout, actions)
     return BuiltinBrain(engine, action_server(settings, engine, engine.brain.actions))
+
+
+class LazyBrain:
+    """The app's brain, built on first use (it loads the domain and back office), once; a builtin brain's engine
+    goes to `on_engine` (the trainer's workbench: its turns feed the inbox, it follows model activations)."""
+
+    def __init__(self, settings: Settings, interpreter: Interpreter,
+                 on_engine: Callable[[DialogueEngine], None] | None = None) -> None:
+        self.settings, self.interpreter, self.on_engine = settings, interpreter, on_engine
+        self._brain: Brain | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Brain:
+        with self._lock:
+            if self._brain is None:
+                self._brain = built = build_brain(self.settings, self.interpreter)
+                if isinstance(built, BuiltinBrain) and self.on_engine is not None:
+                    self.on_engine(built.engine)
+            return self._brain
