@@ -19,16 +19,15 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aredis
+from redis.exceptions import WatchError
 
 log = logging.getLogger("callpilot.leader")
 
 KEY = "callpilot:leader"
 ALERT_STATES = "callpilot:alerts:states"
-# Renew only while the key is still ours; give it up only if it is still ours.
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 ClientOf = Callable[[], aredis.Redis | None]
 
@@ -54,7 +53,7 @@ class Leader:
                 raise ConnectionError("no Redis yet")
             ttl_ms = int(self.ttl_s * 1000)
             if self.is_leader:
-                self.is_leader = bool(await client.eval(_RENEW, 1, self.key, self.me, ttl_ms))  # type: ignore[misc]
+                self.is_leader = await self._if_ours(client, lambda pipe: pipe.pexpire(self.key, ttl_ms))
             if not self.is_leader:
                 self.is_leader = bool(await client.set(self.key, self.me, nx=True, px=ttl_ms))
         except Exception as exc:  # Redis down: not the leader (someone else may be, once it is back)
@@ -84,8 +83,24 @@ class Leader:
         client = self._client()
         if self.is_leader and client is not None:
             with contextlib.suppress(Exception):
-                await client.eval(_RELEASE, 1, self.key, self.me)  # type: ignore[misc]
+                await self._if_ours(client, lambda pipe: pipe.delete(self.key))
         self.is_leader = False
+
+    async def _if_ours(self, client: aredis.Redis, change: Callable[[Any], object]) -> bool:
+        """Renew or give up the key only while it is still ours: WATCH, check, MULTI/EXEC (no Lua, so the embedded
+        in-process Redis can do it too); False when it is someone else's or changed meanwhile."""
+        async with client.pipeline(transaction=True) as pipe:
+            await pipe.watch(self.key)
+            if await pipe.get(self.key) != self.me:
+                await pipe.unwatch()  # type: ignore[no-untyped-call]
+                return False
+            pipe.multi()  # type: ignore[no-untyped-call]
+            change(pipe)
+            try:
+                await pipe.execute()
+            except WatchError:
+                return False
+            return True
 
 
 class AlertStates:

@@ -42,6 +42,22 @@ async def test_one_of_two_leads_and_the_other_takes_over_when_it_stops_or_dies()
         await client.aclose()
 
 
+async def test_the_embedded_redis_keeps_one_leader_renewing() -> None:
+    # No Redis server configured: the process's in-memory Redis (fakeredis, no Lua) must keep its leader leading
+    # round after round - a renewal that needs EVAL lost the lead every other round and the once-only work stalled.
+    from handoff.redis_conn import RedisLink
+
+    link = RedisLink(None)
+    leader = Leader(link.client, key=f"test:leader:{uuid.uuid4().hex}", ttl_s=0.6, me="solo")
+    other = Leader(link.client, key=leader.key, ttl_s=0.6, me="other")
+    try:
+        assert all([await leader.step() for _ in range(5)]) and not await other.step()
+        await leader.stop()
+        assert await other.step()
+    finally:
+        await link.stop()
+
+
 async def test_a_process_that_cannot_reach_redis_is_not_the_leader() -> None:
     gone = aredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     leader = Leader(lambda: gone, key="test:leader:unreachable", ttl_s=1.0)
