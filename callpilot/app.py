@@ -96,7 +96,8 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None, database:
     app.state.leader = leader
     app.state.handoff = handoff
     app.state.trainer = trainer
-    app.state.brain = LazyBrain(settings, holder, on_engine=trainer.attach)  # the REST channel's, the action server's
+    # The REST channel's and the action server's brain; its turns feed the trainer's inbox (builtin or Rasa).
+    app.state.brain = LazyBrain(settings, holder, on_engine=trainer.attach, heard=trainer.recorder.heard)
     mount_voice(app, voice)
     mount_records(app, records)
     # /agent, /agent/ws, /agent/api; /supervisor behind a supervisor or admin API key

@@ -110,53 +110,90 @@ class BuiltinBrain:
         return reply.status, reply.body
 
 
-class RasaBrain:
-    """Each turn goes to a Rasa 3.6 server's REST channel; our actions are served to it."""
+class HeardTurn(Protocol):
+    """Where a Rasa server's reading of each caller turn goes (the trainer's inbox: `InboxRecorder.heard`)."""
 
-    def __init__(self, client_url: str, timeout: float, actions: ActionServer) -> None:
+    def __call__(self, sender_id: str, channel: str, text: str, intent: str | None, confidence: float | None, *,
+                 handed_over: bool = False) -> None: ...
+
+
+def rasa_reading(tracker: dict[str, Any]) -> tuple[str | None, float | None, bool]:
+    """From a Rasa tracker: the intent and confidence of the latest user message, and whether the bot handed the
+    caller over after it (`action_handoff`)."""
+    latest = tracker.get("latest_message") or {}
+    intent = latest.get("intent") or {}
+    name = intent.get("name") if isinstance(intent, dict) else None
+    confidence = intent.get("confidence") if isinstance(intent, dict) else None
+    events = tracker.get("events") or []
+    last_user = max((i for i, e in enumerate(events) if isinstance(e, dict) and e.get("event") == "user"), default=-1)
+    handed_over = any(isinstance(e, dict) and e.get("event") == "action" and e.get("name") == "action_handoff"
+                      for e in events[last_user + 1:])
+    return (str(name) if name else None, float(confidence) if isinstance(confidence, int | float) else None,
+            handed_over)
+
+
+class RasaBrain:
+    """Each turn goes to a Rasa 3.6 server's REST channel; our actions are served to it. With `heard`, what Rasa's
+    NLU made of each caller turn (read from the conversation's tracker) goes there too: the trainer's inbox."""
+
+    def __init__(self, client_url: str, timeout: float, actions: ActionServer, heard: HeardTurn | None = None) -> None:
         self.url, self.timeout = client_url, timeout
         self._actions = actions
+        self.heard = heard
 
     def rest(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         sender, message = str(body.get("sender") or "default"), str(body.get("message") or "")
 
-        async def send() -> list[dict[str, Any]]:
+        async def send() -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
             async with RasaClient(self.url, timeout=self.timeout) as client:
-                return await client.send(sender, message)
+                replies = await client.send(sender, message)
+                if self.heard is None:
+                    return replies, None
+                try:
+                    return replies, await client.tracker(sender)
+                except RasaUnavailable as exc:  # the answer still goes out; only the inbox misses this turn
+                    log.warning("REST channel: no tracker for the inbox: %s", exc)
+                    return replies, None
 
         try:
-            return asyncio.run(send())
+            replies, tracker = asyncio.run(send())
         except RasaUnavailable as exc:  # the reason goes to the log, never to the sender (it names our servers)
             log.error("REST channel: %s", exc)
             return [{"recipient_id": sender, "text": "Sorry, I can't help right now."}]
+        if self.heard is not None and tracker is not None:
+            intent, confidence, handed_over = rasa_reading(tracker)
+            self.heard(sender, "rest", message, intent, confidence, handed_over=handed_over)
+        return replies
 
     def action_server(self, body: Any) -> tuple[int, dict[str, Any]]:
         reply = self._actions.handle(body)
         return reply.status, reply.body
 
 
-def build_brain(settings: Settings, interpreter: Interpreter) -> Brain:
+def build_brain(settings: Settings, interpreter: Interpreter, *, heard: HeardTurn | None = None) -> Brain:
+    """The builtin brain, or a Rasa server's (whose turns, with `heard`, also reach the trainer's inbox)."""
     engine = build_dialogue(settings, interpreter)
     if settings.brain == "rasa":
         actions = action_server(settings, engine, build_registry(settings.remote_actions))
-        return RasaBrain(settings.rasa_url, settings.rasa_timeout, actions)
+        return RasaBrain(settings.rasa_url, settings.rasa_timeout, actions, heard)
     return BuiltinBrain(engine, action_server(settings, engine, engine.brain.actions))
 
 
 class LazyBrain:
     """The app's brain, built on first use (it loads the domain and back office), once; a builtin brain's engine
-    goes to `on_engine` (the trainer's workbench: its turns feed the inbox, it follows model activations)."""
+    goes to `on_engine` (the trainer's workbench: its turns feed the inbox, it follows model activations), a Rasa
+    brain's readings of the caller's turns to `heard` (the inbox too)."""
 
     def __init__(self, settings: Settings, interpreter: Interpreter,
-                 on_engine: Callable[[DialogueEngine], None] | None = None) -> None:
-        self.settings, self.interpreter, self.on_engine = settings, interpreter, on_engine
+                 on_engine: Callable[[DialogueEngine], None] | None = None, heard: HeardTurn | None = None) -> None:
+        self.settings, self.interpreter, self.on_engine, self.heard = settings, interpreter, on_engine, heard
         self._brain: Brain | None = None
         self._lock = threading.Lock()
 
     def __call__(self) -> Brain:
         with self._lock:
             if self._brain is None:
-                self._brain = built = build_brain(self.settings, self.interpreter)
+                self._brain = built = build_brain(self.settings, self.interpreter, heard=self.heard)
                 if isinstance(built, BuiltinBrain) and self.on_engine is not None:
                     self.on_engine(built.engine)
             return self._brain

@@ -366,3 +366,35 @@ def test_a_voice_call_runs_on_the_rasa_brain(callpilot_on_rasa: str, rasa_server
     down = RasaDialogue(build_engine(DATA_DIR, nlu_engine), f"http://127.0.0.1:{_free_port()}", timeout=2)
     down.start("rasa-voice-3", None, "voice")
     assert down.handle_text("rasa-voice-3", "where is my order 48215").ivr_active
+
+
+@pytest.mark.rasa
+def test_rasa_brain_turns_reach_the_trainers_inbox(rasa_server: RasaServer, tmp_path: Path, nlu_engine: Any) -> None:
+    """The REST channel on `brain: rasa`: what Rasa's NLU made of each caller turn (from the tracker) lands in the
+    trainer's inbox like the builtin brain's turns - a turn Rasa did not understand is there, a greeting is not."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from callpilot.app import create_app
+    from callpilot.records.models import InboxItem
+    from callpilot.settings import Settings
+
+    settings = Settings.load(None, {}, data_dir=DATA_DIR, state_dir=tmp_path, call_log=tmp_path / "calls.jsonl",
+                             brain="rasa", rasa_url=rasa_server.url, action_token=ACTION_TOKEN, audiosocket_port=0)
+    app = create_app(settings, engine=nlu_engine)
+    app.state.voice.start_loading = lambda: None  # the REST channel is the caller here
+    unclear = "zorbly the purple tractor sings"
+    with TestClient(app) as client:
+        for sender, text in (("inbox-1", "hello there"), ("inbox-2", unclear)):
+            reply = client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+            assert reply.status_code == 200 and reply.json(), reply.text
+        call_id = app.state.records.text.call_id_of("inbox-2")
+        assert app.state.trainer.recorder.flush(30)
+        reading = _ask(rasa_server, "tracker", "inbox-2")["latest_message"]["intent"]
+        with app.state.database.session() as session:
+            items = {item.text: item for item in session.scalars(select(InboxItem))}
+    assert "hello there" not in items  # understood: not the trainer's work
+    item = items[unclear]
+    assert item.reason in ("fallback", "low_confidence"), item.reason
+    assert item.predicted_intent == reading["name"] and item.confidence == pytest.approx(reading["confidence"], abs=1e-3)
+    assert item.channel == "rest" and call_id is not None and item.call_id == call_id  # linked to its transcript

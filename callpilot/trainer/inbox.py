@@ -44,12 +44,11 @@ def text_key(text: str) -> str:
     return _SPACES.sub(" ", _PUNCTUATION.sub("", text.lower())).strip()[:MAX_KEY]
 
 
-def reason_for(turn: BotTurn, threshold: float) -> str | None:
-    """Why this turn belongs in the inbox (None: it does not)."""
-    intent, confidence = turn.debug.intent, turn.debug.confidence
+def reason_for(intent: str | None, confidence: float | None, *, handed_over: bool, threshold: float) -> str | None:
+    """Why a turn the NLU read as `intent` (at `confidence`) belongs in the inbox (None: it does not)."""
     if intent in NOT_UNDERSTOOD:
         return "fallback"
-    if turn.handoff is not None:
+    if handed_over:
         return "handoff"
     if intent is not None and confidence is not None and confidence < threshold:
         return "low_confidence"
@@ -127,9 +126,16 @@ class InboxRecorder:
         self._thread: threading.Thread | None = None
 
     def __call__(self, sender_id: str, channel: str, text: str, turn: BotTurn) -> None:
-        reason = reason_for(turn, self.threshold)
+        """A turn of callpilot's own dialogue engine (a `TurnObserver`)."""
+        self.heard(sender_id, channel, text, turn.debug.intent, turn.debug.confidence,
+                   handed_over=turn.handoff is not None)
+
+    def heard(self, sender_id: str, channel: str, text: str, intent: str | None, confidence: float | None, *,
+              handed_over: bool = False) -> None:
+        """A caller turn and what the NLU made of it, from any brain (callpilot's engine, a Rasa server)."""
+        reason = reason_for(intent, confidence, handed_over=handed_over, threshold=self.threshold)
         sighting = Sighting(text=text, reason=reason or "", call_id=self.call_id_of(sender_id) or sender_id,
-                            channel=channel, predicted_intent=turn.debug.intent, confidence=turn.debug.confidence,
+                            channel=channel, predicted_intent=intent, confidence=confidence,
                             language=guess_language(text))
         with self._lock:
             previous = self._last.pop(sender_id, None)
