@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from callpilot.sip_out import SipDialler
 from handoff.bridge import AudioBridge, HoldSignal
 from handoff.config import HandoffConfig, QueueConfig
 from handoff.model import AgentStatus
-from handoff.testing import FakeClock, Floor, decision, make_floor
+from handoff.testing import Floor, decision, make_floor
+from tests.clocks import RealClock
 from tests.test_sip_outbound import ANSWER, FarEnd, Listener, wait_for
 from voice_gateway.audio.g711 import ulaw_encode
 from voice_gateway.transports.sip.message import SipMessage, response
@@ -31,14 +31,6 @@ from voice_gateway.transports.sip.server import SipServer
 
 pytestmark = pytest.mark.anyio
 WHISPER = struct.pack("<1600h", *([2000, -2000] * 800))  # 200 ms at 8 kHz stands in for the spoken whisper
-
-
-class RealClock(FakeClock):
-    def __call__(self) -> float:
-        return time.time()
-
-    def advance(self, seconds: float) -> None:
-        pass
 
 
 class Phone(FarEnd):

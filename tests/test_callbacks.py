@@ -21,7 +21,8 @@ from callpilot.sip_out import SipDialler
 from handoff.config import BusinessHours, HandoffConfig, QueueConfig
 from handoff.model import AgentStatus, CallbackRequest
 from handoff.testing import Floor, decision, make_floor
-from tests.test_agent_phones import Phone, RealClock
+from tests.clocks import RealClock
+from tests.test_agent_phones import Phone
 from tests.test_sip_outbound import Listener, wait_for
 from voice_gateway.events import CallStarted
 from voice_gateway.transports.sip.message import response

@@ -21,6 +21,7 @@ from bot.dialogue.state import ConversationState
 from bot.dialogue.store import InMemorySessionStore
 from bot.ivr import IvrEngine, load_ivr_text
 from bot.training_data import load_domain_text, load_rules_text
+from tests.clocks import FakeClock
 
 DOMAIN = """
 version: "3.1"
@@ -141,21 +142,13 @@ def make_registry() -> ActionRegistry:
     return registry
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1_000_000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine(clock: Clock) -> DialogueEngine:
+def engine(clock: FakeClock) -> DialogueEngine:
     return DialogueEngine(
         load_domain_text(DOMAIN, "domain.yml"), load_rules_text(RULES, "rules.yml"),
         ScriptedNLU(), make_registry(), IvrEngine(load_ivr_text(IVR)), InMemorySessionStore(),
@@ -290,9 +283,9 @@ def test_goodbye_hangs_up_and_next_message_starts_a_new_session(engine: Dialogue
     assert state is not None and state.session_count == 2 and state.slots["order_number"] == "48215"
 
 
-def test_session_expiry_starts_a_new_session(engine: DialogueEngine, clock: Clock) -> None:
+def test_session_expiry_starts_a_new_session(engine: DialogueEngine, clock: FakeClock) -> None:
     engine.handle_text("a", "where is my order")
-    clock.t += 61 * 60
+    clock.advance(61 * 60)
     turn = engine.handle_text("a", "hello")
     assert turn.debug.active_form is None
     state = engine.state_of("a")
@@ -323,7 +316,7 @@ def test_digits_typed_during_a_form_fill_the_slot(engine: DialogueEngine) -> Non
     assert turn.messages[0] == "Order 48215 has shipped."
 
 
-def test_state_survives_another_engine(engine: DialogueEngine, clock: Clock) -> None:
+def test_state_survives_another_engine(engine: DialogueEngine, clock: FakeClock) -> None:
     engine.handle_text("a", "where is my order")
     other = DialogueEngine(engine.brain.domain, [], ScriptedNLU(), make_registry(), None,
                            engine.store, DialogueSettings(raise_errors=True), clock)
@@ -361,7 +354,7 @@ def test_saved_state_is_json_and_round_trips(engine: DialogueEngine) -> None:
     assert state.ivr_state is not None and state.mode == "ivr"
 
 
-def test_configured_handoff_rule(clock: Clock) -> None:
+def test_configured_handoff_rule(clock: FakeClock) -> None:
     from bot.dialogue.handoff import HandoffRule, HandoffSettings
 
     settings = DialogueSettings(raise_errors=True, handoff=HandoffSettings(
