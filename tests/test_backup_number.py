@@ -18,7 +18,7 @@ from fakeredis import aioredis as fake_aioredis
 
 from callpilot.divert import Divert
 from tests.clocks import FakeClock
-from tests.test_sip_server import Phone
+from tests.sip_peers import CallerPhone
 from tests.voice_helpers import VoiceServer, free_port, voice_server
 from voice_gateway.transports.sip.message import parse_message
 
@@ -36,7 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
 def invite_answer(port: int) -> list[int]:
     """A phone's INVITE; the status codes it gets back up to the final one (and the 302's Contact)."""
     async def go() -> list[Any]:
-        phone = Phone(port)
+        phone = CallerPhone(port)
         try:
             phone.request("INVITE", body=phone.offer())
             replies = await phone.responses(lambda m: m.status >= 200, timeout=10.0)
