@@ -27,7 +27,7 @@ from callpilot.ops.facts import CallFact
 from callpilot.ops.kpi import compute_kpis, in_window, longest_wait_s, sample_sizes, settled
 from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
 from tests.clocks import as_datetime, fake_clock_at
-from tests.test_webhooks import SECRET, Receiver
+from tests.webhook_receiver import SECRET, Receiver
 
 pytestmark = pytest.mark.anyio
 
@@ -155,12 +155,12 @@ async def test_the_monitor_task_delivers_alert_webhooks_to_a_receiver() -> None:
         monitor = AlertMonitor(AlertBook([LONG_WAIT]), measure, webhook_notifier(hooks),
                                clock=as_datetime(fake_clock_at(T0)), interval_s=0.01)
         monitor.start()
-        while len(rounds) < 5 or not receiver.requests:
+        while len(rounds) < 5 or not receiver.posts:
             await asyncio.sleep(0.01)
         await monitor.stop()
         await hooks.drain()
         await hooks.stop()
-    (request,) = receiver.requests  # fired once, not once per evaluation round
+    (request,) = receiver.posts  # fired once, not once per evaluation round
     body = request["body"]
     assert isinstance(body, dict) and request["valid"]
     assert request["event"] == "alert.fired"
