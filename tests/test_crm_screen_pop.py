@@ -23,9 +23,9 @@ from callpilot.settings import Settings
 from handoff import agents_path
 from handoff.directory import AgentDirectory
 from handoff.model import AgentStatus, HandoffContext
-from handoff.redis_conn import process_fake_server
 from handoff.service import HandoffService
 from handoff.testing import decision
+from tests.redis_fixtures import own_embedded_redis  # noqa: F401  (autouse: a fresh in-process Redis)
 from voice_gateway.call_log import read_call_log
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,12 +65,6 @@ def crm() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def own_embedded_redis() -> None:
-    """A fresh in-process Redis for this test's app: no call left waiting by another test is offered first."""
-    process_fake_server.cache_clear()
 
 
 def make_app(tmp_path: Path, nlu_engine: NLUEngine, **settings: Any) -> tuple[TestClient, Settings, str]:
