@@ -1,8 +1,10 @@
-"""Redis for the tests: a private redis-server with AOF that a test may kill and start again (`private` fixture), and
-a fresh in-process Redis per test for apps that use the embedded one."""
+"""Redis for the tests: a private redis-server with AOF that a test may kill and start again (`private` fixture), a
+fresh in-process Redis per test for apps that use the embedded one, and waiting until a channel has its
+subscribers (so what the test publishes next is heard)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aredis
 
 from handoff.redis_conn import process_fake_server
 
@@ -59,3 +62,16 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 def own_embedded_redis() -> None:
     """A fresh in-process Redis for this test's app: no call left waiting by another test is offered first."""
     process_fake_server.cache_clear()
+
+
+async def wait_subscribed(client: aredis.Redis, *channels: str, count: int = 1, timeout_s: float = 5.0) -> None:
+    """Until each channel has at least `count` subscribers (PUBSUB NUMSUB), e.g. an agent's desk listening."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = {name.decode() if isinstance(name, bytes) else str(name): int(n)
+                  for name, n in await client.pubsub_numsub(*channels)}
+        short = {name: n for name, n in counts.items() if n < count}
+        if not short:
+            return
+        assert time.monotonic() < deadline, f"after {timeout_s} s, fewer than {count} subscriber(s) on {short}"
+        await asyncio.sleep(0.005)
