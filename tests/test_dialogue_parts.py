@@ -24,7 +24,7 @@ from bot.training_data import load_domain_text, load_rules_text
 from callpilot.brains import session_store
 from callpilot.settings import Settings
 from tests.clocks import FakeClock
-from tests.test_dialogue_engine import DOMAIN, RULES
+from tests.dialogue_fixtures import DOMAIN, RULES
 
 TODAY = date(2025, 6, 2)  # a Monday
 
