@@ -15,14 +15,13 @@ import redis
 import redis.asyncio as aredis
 
 from handoff.redis_conn import process_fake_server
+from tests.voice_helpers import free_port
 
 
 class PrivateRedis:
     """redis-server on a free port with its data in `folder`, every write appended and synced (AOF)."""
 
     def __init__(self, folder: Path) -> None:
-        from tests.voice_helpers import free_port  # imported here: voice_helpers loads a TTS engine
-
         self.folder, self.port = folder, free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
