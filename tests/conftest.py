@@ -76,7 +76,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # The fast lane (`make test-fast`): tests that load the models, start a server, a browser, a SIP peer or Rasa are
 # marked `slow` here, so no test has to remember its own mark; `make test` still runs them all.
-SLOW_FIXTURES = frozenset({"nlu_engine"})
+SLOW_FIXTURES = frozenset({"nlu_engine", "private"})  # the models; a private redis-server (redis_fixtures.py)
 SLOW_WORDS = ("voice_server(", "chromium", "baresip", "kamailio", "load_services(", "RasaServer", "Popen(",
               "callpilot\", \"run\"", "create_app(", "whisper", "TestClient(create_app", "servers(tmp_path")
 

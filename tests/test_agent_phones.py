@@ -7,9 +7,7 @@ available again; a busy phone declines; the caller hanging up sends BYE to the a
 from __future__ import annotations
 
 import asyncio
-import socket
 import struct
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,79 +20,19 @@ from callpilot.sip_out import SipDialler
 from handoff.bridge import AudioBridge, HoldSignal
 from handoff.config import HandoffConfig, QueueConfig
 from handoff.model import AgentStatus
-from handoff.testing import FakeClock, Floor, decision, make_floor
-from tests.test_sip_outbound import ANSWER, FarEnd, Listener, wait_for
+from handoff.testing import Floor, decision, make_floor
+from tests.clocks import RealClock
+from tests.sip_peers import PHONE_SDP, AnsweringPhone, Listener, wait_for
 from voice_gateway.audio.g711 import ulaw_encode
-from voice_gateway.transports.sip.message import SipMessage, response
-from voice_gateway.transports.sip.rtp import build_packet, parse_packet
+from voice_gateway.transports.sip.message import response
 from voice_gateway.transports.sip.server import SipServer
 
 pytestmark = pytest.mark.anyio
 WHISPER = struct.pack("<1600h", *([2000, -2000] * 800))  # 200 ms at 8 kHz stands in for the spoken whisper
 
 
-class RealClock(FakeClock):
-    def __call__(self) -> float:
-        return time.time()
-
-    def advance(self, seconds: float) -> None:
-        pass
-
-
-class Phone(FarEnd):
-    """A desk phone at a fixed address: answers, talks RTP, holds, hangs up as the test says."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.media.bind(("127.0.0.1", 0))
-        self.media.setblocking(False)
-        self.invite: SipMessage | None = None
-        self.addr: tuple[str, int] = ("127.0.0.1", 0)
-        self.our_rtp: tuple[str, int] = ("127.0.0.1", 0)
-
-    async def rings(self) -> SipMessage:
-        self.invite, self.addr = await self.next("INVITE")
-        self.send(response(self.invite, 180, to_tag="ph"), self.addr)
-        sdp = self.invite.body.decode()
-        self.our_rtp = ("127.0.0.1", int(next(x.split()[1] for x in sdp.splitlines() if x.startswith("m=audio"))))
-        return self.invite
-
-    async def answers(self) -> None:
-        assert self.invite is not None
-        body = ANSWER.format(port=self.media.getsockname()[1], formats="0 101").encode()
-        self.send(response(self.invite, 200, to_tag="ph", body=body, extra=[
-            ("Contact", f"<sip:phone@127.0.0.1:{self.port}>"), ("Content-Type", "application/sdp")]), self.addr)
-        await self.next("ACK")
-
-    async def heard(self, packets: int, timeout: float = 5.0) -> list[bytes]:
-        loop = asyncio.get_running_loop()
-        got: list[bytes] = []
-        while len(got) < packets:
-            got.append(parse_packet(await asyncio.wait_for(loop.sock_recv(self.media, 2048), timeout))[4])
-        return got
-
-    def says(self, n: int, seq: int = 0) -> None:
-        frame = ulaw_encode(struct.pack("<160h", *([4000, -4000] * 80)))
-        for i in range(n):
-            self.media.sendto(build_packet(0, seq + i, (seq + i) * 160, 99, frame), self.our_rtp)
-
-    def in_dialog(self, method: str, cseq: int, body: bytes = b"", extra: list[tuple[str, str]] | None = None) -> None:
-        assert self.invite is not None
-        message = SipMessage(method=method, uri="sip:callpilot@127.0.0.1", headers=[
-            ("Via", f"SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{method}{cseq}"), ("Max-Forwards", "70"),
-            ("From", (self.invite.get("to") or "") + ";tag=ph"), ("To", self.invite.get("from") or ""),
-            ("Call-ID", self.invite.call_id), ("CSeq", f"{cseq} {method}"), *(extra or [])]
-            + ([("Content-Type", "application/sdp")] if body else []), body=body)
-        self.send(message, self.addr)
-
-    def close(self) -> None:
-        self.sock.close()
-        self.media.close()
-
-
 @pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[tuple[Floor, AudioBridge, AgentPhones, Phone, Phone]]:
+async def desk(tmp_path: Path) -> AsyncIterator[tuple[Floor, AudioBridge, AgentPhones, AnsweringPhone, AnsweringPhone]]:
     server = fakeredis.FakeServer()
     config = HandoffConfig(queues={"orders": QueueConfig(strategy="ringall", ring_timeout_s=8.0)},
                            heartbeat_ttl_s=30.0)
@@ -104,7 +42,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[tuple[Floor, AudioBridge, AgentP
     await floor.service.start()
     sip = SipServer(lambda line: Listener(line), host="127.0.0.1", port=0)
     await sip.start()
-    ann_phone, bob_phone = Phone(), Phone()
+    ann_phone, bob_phone = AnsweringPhone(), AnsweringPhone()
     ann = floor.hire("Ann", {"orders": 3})
     bob = floor.hire("Bob", {"orders": 3})
     floor.directory.set_phone(ann.agent_id, f"sip:ann@127.0.0.1:{ann_phone.port}")
@@ -159,7 +97,7 @@ async def test_ringall_rings_both_phones_the_first_to_answer_talks_and_the_other
             if len(frames) >= 5:
                 break
         assert all(isinstance(f, bytes) and len(f) == 640 for f in frames)  # 20 ms at 16 kHz for the caller
-        hold = ANSWER.format(port=ann_phone.media.getsockname()[1], formats="0").encode() + b"a=sendonly\r\n"
+        hold = PHONE_SDP.format(port=ann_phone.media.getsockname()[1], formats="0").encode() + b"a=sendonly\r\n"
         ann_phone.in_dialog("INVITE", 2, hold)
         async for item in caller_hears:
             if isinstance(item, HoldSignal):

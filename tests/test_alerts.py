@@ -26,7 +26,8 @@ from callpilot.ops.config import AlertRule
 from callpilot.ops.facts import CallFact
 from callpilot.ops.kpi import compute_kpis, in_window, longest_wait_s, sample_sizes, settled
 from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
-from tests.test_webhooks import SECRET, Receiver
+from tests.clocks import as_datetime, fake_clock_at
+from tests.webhook_receiver import SECRET, Receiver
 
 pytestmark = pytest.mark.anyio
 
@@ -100,14 +101,6 @@ def test_rules_are_checked_when_configured() -> None:
         AlertBook([ANSWER_RATE, ANSWER_RATE])
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def offered(n: int, *, answered: bool, start: datetime) -> CallFact:
     began = start + timedelta(minutes=n)
     return CallFact(f"c{n}", began, ended_at=began + timedelta(minutes=5), offered_at=began + timedelta(seconds=30),
@@ -117,7 +110,7 @@ def offered(n: int, *, answered: bool, start: datetime) -> CallFact:
 
 async def test_the_monitor_measures_real_kpis_over_its_window_by_the_injected_clock() -> None:
     facts: list[CallFact] = []
-    clock = Clock(T0)
+    clock = fake_clock_at(T0)
 
     async def measure(start: datetime, end: datetime) -> Mapping[str, Sample]:
         k = compute_kpis(facts, start, end)
@@ -127,7 +120,7 @@ async def test_the_monitor_measures_real_kpis_over_its_window_by_the_injected_cl
 
     notified: list[AlertChange] = []
     rule = ANSWER_RATE.model_copy(update={"min_calls": 4})
-    monitor = AlertMonitor(AlertBook([rule, LONG_WAIT]), measure, notified.append, clock=clock)
+    monitor = AlertMonitor(AlertBook([rule, LONG_WAIT]), measure, notified.append, clock=as_datetime(clock))
     assert await monitor.tick() == []  # no calls: no data, stays ok
     facts += [offered(n, answered=False, start=T0 - timedelta(minutes=55)) for n in range(3)]
     assert await monitor.tick() == []  # 0 / 3 answered, but 3 calls are fewer than min_calls: no data
@@ -141,7 +134,7 @@ async def test_the_monitor_measures_real_kpis_over_its_window_by_the_injected_cl
     facts += [offered(n, answered=True, start=T0 - timedelta(minutes=40)) for n in range(10, 14)]
     assert await monitor.tick() == []  # 8 / 10 = 0.80: between the thresholds, still firing
 
-    clock.now = T0 + timedelta(minutes=16)  # the window is now 09:16-10:16: c0-c5 (09:10-09:15) left it
+    clock.advance(16 * 60)  # the window is now 09:16-10:16: c0-c5 (09:10-09:15) left it
     (resolved,) = await monitor.tick()  # 4 / 4 answered = 1.0 > 0.85
     assert resolved.state is AlertState.OK and notified == [fired, resolved]
     assert monitor.book.firing() == []
@@ -160,14 +153,14 @@ async def test_the_monitor_task_delivers_alert_webhooks_to_a_receiver() -> None:
         hooks = WebhookDispatcher([Subscription(receiver.url, SECRET)], backoff=Backoff(0.01, 0.05, 3))
         await hooks.start()
         monitor = AlertMonitor(AlertBook([LONG_WAIT]), measure, webhook_notifier(hooks),
-                               clock=Clock(T0), interval_s=0.01)
+                               clock=as_datetime(fake_clock_at(T0)), interval_s=0.01)
         monitor.start()
-        while len(rounds) < 5 or not receiver.requests:
+        while len(rounds) < 5 or not receiver.posts:
             await asyncio.sleep(0.01)
         await monitor.stop()
         await hooks.drain()
         await hooks.stop()
-    (request,) = receiver.requests  # fired once, not once per evaluation round
+    (request,) = receiver.posts  # fired once, not once per evaluation round
     body = request["body"]
     assert isinstance(body, dict) and request["valid"]
     assert request["event"] == "alert.fired"

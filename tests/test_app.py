@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from fastapi.testclient import TestClient
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
 from callpilot.settings import Settings, SettingsError
-from tests.voice_helpers import stop_process
+from tests.voice_helpers import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "callpilot"]
@@ -129,14 +128,8 @@ def test_health_is_503_until_the_model_is_loaded(tmp_path: Path) -> None:
 # The real server and the command line
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_callpilot_run_serves_health_and_parse(nlu_engine: NLUEngine) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env={**os.environ},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -23,8 +23,8 @@ from handoff.desk_session import DeskSession
 from handoff.events import AgentLeft, CallUpdate
 from handoff.model import AgentStatus
 from handoff.testing import Floor, decision, make_floor
-from tests.test_agent_phones import RealClock
-from tests.test_sip_outbound import Listener, wait_for
+from tests.clocks import RealClock
+from tests.sip_peers import Listener, wait_for
 from voice_gateway.events import AudioIn, CallEnded, CallStarted
 from voice_gateway.transports.connection import CallConnection
 from voice_gateway.transports.sip.server import SipServer

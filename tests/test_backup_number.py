@@ -17,7 +17,8 @@ import pytest
 from fakeredis import aioredis as fake_aioredis
 
 from callpilot.divert import Divert
-from tests.test_sip_server import Phone
+from tests.clocks import FakeClock
+from tests.sip_peers import CallerPhone
 from tests.voice_helpers import VoiceServer, free_port, voice_server
 from voice_gateway.transports.sip.message import parse_message
 
@@ -35,7 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
 def invite_answer(port: int) -> list[int]:
     """A phone's INVITE; the status codes it gets back up to the final one (and the 302's Contact)."""
     async def go() -> list[Any]:
-        phone = Phone(port)
+        phone = CallerPhone(port)
         try:
             phone.request("INVITE", body=phone.offer())
             replies = await phone.responses(lambda m: m.status >= 200, timeout=10.0)
@@ -80,23 +81,23 @@ def test_the_supervisors_switch_sends_new_calls_to_the_backup_number(server: Voi
 @pytest.mark.anyio
 async def test_callpilot_not_healthy_diverts_and_the_switch_is_shared_through_redis() -> None:
     status: dict[str, Any] = {"status": "loading", "asr_worker_restarts": 0}
-    now = [0.0]
+    clock = FakeClock(0.0)
     client = fake_aioredis.FakeRedis(server=fakeredis.FakeServer())
     divert = Divert("+18005550100", when_unhealthy=True, voice_status=lambda: status, redis=lambda: client,
-                    key="callpilot:divert", clock=lambda: now[0])
+                    key="callpilot:divert", clock=clock)
     await divert.refresh()
     assert divert.target() == "+18005550100" and divert.reason == "voice_loading"
     status["status"] = "ready"
     await divert.refresh()
     assert divert.target() is None
     for restarts in (1, 2, 3):  # ASR workers dying three times within a minute
-        now[0] += 10
+        clock.advance(10)
         status["asr_worker_restarts"] = restarts
         await divert.refresh()
     assert divert.reason == "asr_unhealthy"
-    now[0] += 120  # no more deaths for two minutes: healthy again
+    clock.advance(120)  # no more deaths for two minutes: healthy again
     await divert.refresh()
-    now[0] += 1
+    clock.advance(1)
     await divert.refresh()
     assert divert.reason is None
     other = Divert("+18005550100", when_unhealthy=False, voice_status=lambda: status, redis=lambda: client,

@@ -17,7 +17,7 @@ from callpilot.records.models import AuditEntry
 from callpilot.records.projection import RecordEvent
 from callpilot.records.writer import store_events
 from tests.live_processes import CHROMIUM_ARGS, CLI, ROOT, add_supervisor_key, free_port, server_env, wait_healthy
-from tests.test_browser_site import Browser
+from tests.offline_browser import Browser
 
 CALLER = "+16175550142"
 

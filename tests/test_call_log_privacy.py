@@ -11,6 +11,7 @@ from pathlib import Path
 
 from callpilot.handoff_port import wrap_up_to_file
 from callpilot.records.redaction import redact_stored
+from tests.clocks import FakeClock
 from voice_gateway.call_log import (
     CallEvent,
     CallLog,
@@ -59,11 +60,11 @@ def test_an_existing_readable_file_is_tightened(tmp_path: Path) -> None:
 
 def test_the_file_is_rotated_when_the_day_changes_even_with_two_writers(tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
-    now = [DAY1]
-    voice, wrap_ups = CallLog(path, clock=lambda: now[0]), CallLog(path, clock=lambda: now[0])
+    clock = FakeClock(DAY1)
+    voice, wrap_ups = CallLog(path, clock=clock), CallLog(path, clock=clock)
     voice.record("c1", LifecycleKind.STARTED, 0)
     wrap_ups.record("c1", LifecycleKind.HANDOFF, 0, stage="wrap_up")
-    now[0] = DAY2
+    clock.now = DAY2
     voice.record("c2", LifecycleKind.STARTED, 0)
     wrap_ups.record("c2", LifecycleKind.HANDOFF, 0, stage="wrap_up")
     (day, old), = rotated_call_logs(path)

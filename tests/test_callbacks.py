@@ -21,8 +21,8 @@ from callpilot.sip_out import SipDialler
 from handoff.config import BusinessHours, HandoffConfig, QueueConfig
 from handoff.model import AgentStatus, CallbackRequest
 from handoff.testing import Floor, decision, make_floor
-from tests.test_agent_phones import Phone, RealClock
-from tests.test_sip_outbound import Listener, wait_for
+from tests.clocks import RealClock
+from tests.sip_peers import AnsweringPhone, Listener, wait_for
 from voice_gateway.events import CallStarted
 from voice_gateway.transports.sip.message import response
 from voice_gateway.transports.sip.server import SipServer
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.anyio
 
 
 class Setup:
-    def __init__(self, floor: Floor, sip: SipServer, calls: list[Listener], phone: Phone) -> None:
+    def __init__(self, floor: Floor, sip: SipServer, calls: list[Listener], phone: AnsweringPhone) -> None:
         self.floor, self.sip, self.calls, self.phone = floor, sip, calls, phone
         self.changes: list[CallbackRequest] = []
 
@@ -64,7 +64,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
 
     sip = SipServer(answered, host="127.0.0.1", port=0)
     await sip.start()
-    phone = Phone()
+    phone = AnsweringPhone()
     yield Setup(floor, sip, calls, phone)
     await sip.close()
     phone.close()

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -16,68 +12,19 @@ from callpilot.records.crm import HttpContacts, SqlContacts, contact_lookup
 from callpilot.records.db import Database
 from callpilot.settings import Settings
 from handoff.model import Contact
+from tests.fake_crm import FakeCrm
 from tests.records_fixtures import sqlite_db  # noqa: F401
-
-
-class FakeCrm:
-    """A CRM on a local port: answers by phone number; one number hangs until the test ends."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.asked: list[str] = []
-        crm = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                url = urlparse(self.path)
-                phone = parse_qs(url.query).get("phone", [""])[0]
-                crm.asked.append(phone)
-                if url.path != "/contacts":
-                    return self._send(404, {"error": "no route"})
-                if phone == "+16175550100":
-                    return self._send(200, {"id": "CRM-42", "name": "Ada Lovelace", "email": "ada@example.org",
-                                            "tier": "gold"})
-                if phone == "+16175550101":
-                    return self._send(200, {"contacts": [{"contact_id": "CRM-7", "name": "Bo", "phone": phone}]})
-                if phone == "+16175550142":  # a number the CRM is slow to answer
-                    crm.release.wait(10)
-                    return self._send(200, {"id": "late", "name": "Too Late"})
-                if phone == "+16175550187":
-                    return self._send(500, {"error": "database on fire"})
-                if phone == "+16175550188":
-                    body = b"<html>maintenance</html>"
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return None
-                return self._send(404, {"error": "unknown"})
-
-            def _send(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
 def crm() -> Iterator[FakeCrm]:
-    server = FakeCrm()
+    server = FakeCrm({
+        "+16175550100": (200, {"id": "CRM-42", "name": "Ada Lovelace", "email": "ada@example.org", "tier": "gold"}),
+        "+16175550101": (200, {"contacts": [{"contact_id": "CRM-7", "name": "Bo", "phone": "+16175550101"}]}),
+        "+16175550142": (200, {"id": "late", "name": "Too Late"}),  # a number the CRM is slow to answer
+        "+16175550187": (500, {"error": "database on fire"}),
+        "+16175550188": (200, b"<html>maintenance</html>"),
+    }, slow={"+16175550142"})
     yield server
     server.close()
 

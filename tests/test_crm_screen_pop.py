@@ -4,13 +4,9 @@ wrap-up reaches the call record even while the voice models are not loaded."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlparse
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,9 +19,10 @@ from callpilot.settings import Settings
 from handoff import agents_path
 from handoff.directory import AgentDirectory
 from handoff.model import AgentStatus, HandoffContext
-from handoff.redis_conn import process_fake_server
 from handoff.service import HandoffService
 from handoff.testing import decision
+from tests.fake_crm import FakeCrm
+from tests.redis_fixtures import own_embedded_redis  # noqa: F401  (autouse: a fresh in-process Redis)
 from voice_gateway.call_log import read_call_log
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,44 +30,13 @@ ONLY_IN_SQL = "+16175559876"  # not a demo customer: only the contacts table kno
 ONLY_IN_CRM = "+16175554321"
 
 
-class CrmHandler(BaseHTTPRequestHandler):
-    """An external CRM: GET /contacts?phone=+1... answers one contact, 404 for anyone else."""
-
-    asked: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        url = urlparse(self.path)
-        phone = parse_qs(url.query).get("phone", [""])[0]
-        self.asked.append(phone)
-        if url.path != "/contacts" or phone != ONLY_IN_CRM:
-            self.send_response(404)
-            self.end_headers()
-            return
-        body = json.dumps({"contacts": [{"id": "crm-77", "name": "Rosa Diaz", "phone": phone, "tier": "gold"}]})
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def crm() -> Iterator[str]:
-    CrmHandler.asked = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), CrmHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def own_embedded_redis() -> None:
-    """A fresh in-process Redis for this test's app: no call left waiting by another test is offered first."""
-    process_fake_server.cache_clear()
+def crm() -> Iterator[FakeCrm]:
+    """An external CRM that knows one contact."""
+    server = FakeCrm({ONLY_IN_CRM: (200, {"contacts": [
+        {"id": "crm-77", "name": "Rosa Diaz", "phone": ONLY_IN_CRM, "tier": "gold"}]})})
+    yield server
+    server.close()
 
 
 def make_app(tmp_path: Path, nlu_engine: NLUEngine, **settings: Any) -> tuple[TestClient, Settings, str]:
@@ -127,8 +93,8 @@ def test_a_caller_only_in_the_contacts_table_pops_up_and_the_wrap_up_reaches_the
     assert [(e.call_id, e.data["disposition"]) for e in wrap_ups] == [("call-sql", "follow_up")]
 
 
-def test_a_caller_only_in_the_external_crm_pops_up(tmp_path: Path, nlu_engine: NLUEngine, crm: str) -> None:
-    client, _settings, agent_id = make_app(tmp_path, nlu_engine, crm_url=crm)
+def test_a_caller_only_in_the_external_crm_pops_up(tmp_path: Path, nlu_engine: NLUEngine, crm: FakeCrm) -> None:
+    client, _settings, agent_id = make_app(tmp_path, nlu_engine, crm_url=crm.url)
     with client:
         service = client.app.state.handoff.service  # type: ignore[attr-defined]
         assert service is not None and client.portal is not None
@@ -136,5 +102,5 @@ def test_a_caller_only_in_the_external_crm_pops_up(tmp_path: Path, nlu_engine: N
         assert context.contact is not None
         assert (context.contact.name, context.contact.contact_id, context.contact.tier, context.contact.source) == \
             ("Rosa Diaz", "crm-77", "gold", "crm")
-        assert CrmHandler.asked == [ONLY_IN_CRM]
+        assert crm.asked == [ONLY_IN_CRM]
         client.portal.call(finish, service, agent_id, "call-crm")

@@ -3,12 +3,9 @@ with retries; always kept in the tickets table. Against a real local receiver.""
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,66 +15,20 @@ from sqlalchemy import select
 
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
-from callpilot.ops.webhooks import SignatureError, verify
 from callpilot.records.models import Ticket
 from callpilot.settings import Settings, SettingsError
+from tests.webhook_receiver import Receiver
 from voice_gateway.call_log import CallLog, LifecycleKind
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "crm-shared-secret"
 
 
-class Receiver:
-    """A CRM endpoint on a free port: keeps every POST (path, event, verified?), 503 to the first `fail_first`."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
-        self.posts: list[dict[str, Any]] = []
-        self.arrived = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                try:
-                    verify(SECRET, self.headers["X-Callpilot-Timestamp"], body, self.headers["X-Callpilot-Signature"])
-                    signed = True
-                except SignatureError:
-                    signed = False
-                with receiver.arrived:
-                    receiver.posts.append({"path": self.path, "event": self.headers["X-Callpilot-Event"],
-                                           "delivery": self.headers["X-Callpilot-Delivery"], "signed": signed,
-                                           "body": json.loads(body)})
-                    failing = len(receiver.posts) <= receiver.fail_first
-                    receiver.arrived.notify_all()
-                self.send_response(503 if failing else 201)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def wait_for(self, count: int, seconds: float = 30.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + seconds
-        with self.arrived:
-            while len(self.posts) < count:
-                left = deadline - time.monotonic()
-                assert left > 0, f"only {len(self.posts)} of {count} posts arrived: {self.posts}"
-                self.arrived.wait(left)
-            return list(self.posts)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    made = Receiver(fail_first=0)
-    thread = threading.Thread(target=made.server.serve_forever, daemon=True)
-    thread.start()
-    yield made
-    made.server.shutdown()
-    made.server.server_close()
+    """The CRM's endpoint: 201 for a ticket, 503 while it is unavailable."""
+    with Receiver(SECRET, fail_status=503, ok_status=201) as made:
+        yield made
 
 
 def server(tmp_path: Path, nlu_engine: NLUEngine, **settings: Any) -> TestClient:
@@ -101,11 +52,11 @@ def simulate_call(client: TestClient, call_id: str) -> None:
 
 
 def test_tickets_go_out_as_signed_webhooks(tmp_path: Path, nlu_engine: NLUEngine, receiver: Receiver) -> None:
-    hook = {"url": f"{receiver.url}/hooks/tickets", "secret": SECRET, "events": ["ticket.created", "ticket.updated"]}
+    hook = {"url": f"{receiver.base}/hooks/tickets", "secret": SECRET, "events": ["ticket.created", "ticket.updated"]}
     with server(tmp_path, nlu_engine, ticket_delivery="webhook", webhooks=[hook]) as client:
         simulate_call(client, "t-1")
         [created] = receiver.wait_for(1)
-        assert (created["path"], created["event"], created["signed"]) == ("/hooks/tickets", "ticket.created", True)
+        assert (created["path"], created["event"], created["valid"]) == ("/hooks/tickets", "ticket.created", True)
         ticket = created["body"]["data"]
         assert (ticket["call_id"], ticket["customer_id"], ticket["caller_number"]) == ("t-1", "C001", "+16175550142")
         assert "resolved by the bot" in ticket["subject"] and ticket["call"]["intents"] == ["check_order_status"]
@@ -115,7 +66,7 @@ def test_tickets_go_out_as_signed_webhooks(tmp_path: Path, nlu_engine: NLUEngine
         client.app.state.records.writer.record_wrap_up(  # type: ignore[attr-defined]
             {"kind": "wrap_up", "call_id": "t-1", "agent_id": "a1", "disposition": "follow_up", "notes": "ring back"})
         updated = receiver.wait_for(2)[1]
-        assert (updated["event"], updated["signed"]) == ("ticket.updated", True)
+        assert (updated["event"], updated["valid"]) == ("ticket.updated", True)
         assert updated["body"]["data"]["ticket_id"] == ticket["ticket_id"]
         assert "follow_up" in updated["body"]["data"]["subject"] and "Notes: ring back" in updated["body"]["data"]["body"]
 
@@ -124,12 +75,12 @@ def test_tickets_are_posted_to_the_crm_and_retried_until_it_accepts(
     tmp_path: Path, nlu_engine: NLUEngine, receiver: Receiver
 ) -> None:
     receiver.fail_first = 1  # the CRM is briefly unavailable
-    with server(tmp_path, nlu_engine, ticket_delivery="crm", crm_url=receiver.url, crm_secret=SECRET) as client:
+    with server(tmp_path, nlu_engine, ticket_delivery="crm", crm_url=receiver.base, crm_secret=SECRET) as client:
         simulate_call(client, "t-2")
         first, second = receiver.wait_for(2)
         assert first["path"] == second["path"] == "/tickets"
         assert first["delivery"] == second["delivery"] and first["body"] == second["body"]  # the same ticket again
-        assert second["signed"] and second["body"]["data"]["call_id"] == "t-2"
+        assert second["valid"] and second["body"]["data"]["call_id"] == "t-2"
         ops = client.app.state.ops  # type: ignore[attr-defined]
         assert client.portal is not None
         client.portal.call(ops.tickets.drain)
@@ -140,7 +91,7 @@ def test_tickets_are_posted_to_the_crm_and_retried_until_it_accepts(
 def test_without_a_delivery_setting_tickets_stay_in_the_table(
     tmp_path: Path, nlu_engine: NLUEngine, receiver: Receiver
 ) -> None:
-    hook = {"url": f"{receiver.url}/hooks/all", "secret": SECRET}  # every event, tickets included
+    hook = {"url": f"{receiver.base}/hooks/all", "secret": SECRET}  # every event, tickets included
     with server(tmp_path, nlu_engine, webhooks=[hook]) as client:
         simulate_call(client, "t-3")
         assert client.app.state.records.writer.flush(30)  # type: ignore[attr-defined]
@@ -156,7 +107,7 @@ def test_crm_tickets_are_never_sent_unsigned(
     tmp_path: Path, nlu_engine: NLUEngine, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="callpilot.ops.tickets")
-    with server(tmp_path, nlu_engine, ticket_delivery="crm", crm_url=receiver.url) as client:  # no crm_secret
+    with server(tmp_path, nlu_engine, ticket_delivery="crm", crm_url=receiver.base) as client:  # no crm_secret
         assert "crm_secret (CALLPILOT_CRM_SECRET) is not set" in caplog.text  # said at start
         simulate_call(client, "t-4")
         assert client.app.state.records.writer.flush(30)  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from callpilot.records.writer import store_events
 from callpilot.settings import Settings
 from handoff import agents_path
 from handoff.directory import AgentDirectory
-from tests.test_crm_screen_pop import own_embedded_redis  # noqa: F401 (autouse: a fresh in-process Redis)
+from tests.redis_fixtures import own_embedded_redis  # noqa: F401 (autouse: a fresh in-process Redis)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,24 +16,13 @@ from bot.dialogue.conversation_tests import (
 )
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.events import Event
-from bot.dialogue.settings import DialogueSettings
 from bot.dialogue.state import ConversationState
-from bot.dialogue.store import InMemorySessionStore
-from bot.ivr import IvrEngine, load_ivr_text
-from bot.training_data import load_domain_text, load_rules_text
-from tests.test_dialogue_engine import DOMAIN, IVR, RULES, ScriptedNLU, make_registry
-
-
-def factory(now: Callable[[], float], *, raise_errors: bool = True) -> DialogueEngine:
-    return DialogueEngine(
-        load_domain_text(DOMAIN, "d.yml"), load_rules_text(RULES, "r.yml"), ScriptedNLU(),
-        make_registry(), IvrEngine(load_ivr_text(IVR)), InMemorySessionStore(),
-        DialogueSettings(raise_errors=raise_errors), now)
+from tests.dialogue_fixtures import scripted_engine
 
 
 @pytest.fixture
 def engine() -> DialogueEngine:
-    return factory(lambda: 1000.0)
+    return scripted_engine(lambda: 1000.0)
 
 
 @pytest.mark.parametrize(("message", "keys"), [
@@ -113,7 +101,7 @@ turns:
 
 def test_runner_passes_a_good_conversation() -> None:
     result = run_conversation(parse_conversation(__import__("yaml").safe_load(CONVERSATION)),
-                              factory)
+                              scripted_engine)
     assert result.passed, result.report()
 
 
@@ -121,7 +109,7 @@ def test_runner_reports_readable_failures(tmp_path: Path) -> None:
     path = tmp_path / "bad.yml"
     path.write_text(CONVERSATION.replace('"shipped"', '"teleported"').replace(
         "skill: general", "skill: billing"))
-    result = run_conversation_file(path, factory)
+    result = run_conversation_file(path, scripted_engine)
     assert not result.passed
     report = result.report()
     assert "FAIL" in report and "turn 3: bot should say 'teleported'" in report
@@ -134,7 +122,7 @@ def test_runner_session_expiry_with_wait() -> None:
         {"user": "where is my order", "form": "order_form"},
         {"user": "hello", "wait": 3700, "bot": "how can I help", "form": None},
     ]})
-    assert run_conversation(spec, factory).passed
+    assert run_conversation(spec, scripted_engine).passed
 
 
 @pytest.mark.parametrize("data", [None, {"turns": "x"}, {"turns": [{"user": "a", "dtmf": "1"}]},
@@ -170,7 +158,7 @@ def test_an_nlu_crash_counts_as_not_understood() -> None:
         def parse(self, text: str) -> dict[str, object]:
             raise RuntimeError("model not loaded")
 
-    engine = factory(lambda: 1.0)
+    engine = scripted_engine(lambda: 1.0)
     engine.interpreter = Broken()
     engine.start("s", None, "rest")
     assert engine.handle_text("s", "hello").messages == ("Sorry, I didn't get that.",)
@@ -180,7 +168,7 @@ def test_a_crashing_action_apologises_and_hands_over() -> None:
     def broken(ctx: ActionContext) -> list[Event]:
         raise RuntimeError("database down")
 
-    engine = factory(lambda: 1.0, raise_errors=False)  # production behaviour
+    engine = scripted_engine(lambda: 1.0, raise_errors=False)  # production behaviour
     engine.brain.actions.register("action_check_order_status", broken)
     turn = engine.handle_text("s", "where is order 48215")
     assert "went wrong" in turn.text

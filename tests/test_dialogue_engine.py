@@ -2,164 +2,33 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 
-from bot.dialogue.actions.registry import ActionContext, ActionRegistry
+from bot.dialogue.actions.registry import ActionContext
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.events import (
     AskConfirmation,
     BotMessage,
     Event,
-    SlotSet,
-    UtterResponse,
 )
 from bot.dialogue.settings import DialogueSettings
 from bot.dialogue.state import ConversationState
 from bot.dialogue.store import InMemorySessionStore
-from bot.ivr import IvrEngine, load_ivr_text
 from bot.training_data import load_domain_text, load_rules_text
-
-DOMAIN = """
-version: "3.1"
-intents: [greet, goodbye, affirm, deny, repeat, check_order_status, cancel_order, complaint,
-  talk_to_human, opening_hours, thank]
-entities: [order_number]
-slots:
-  order_number:
-    type: text
-    mappings: [{type: from_entity, entity: order_number}]
-  order_status:
-    type: categorical
-    values: [shipped, processing]
-    mappings: [{type: custom}]
-forms:
-  order_form: {required_slots: [order_number]}
-  cancel_form: {required_slots: [order_number]}
-responses:
-  utter_greet: [{text: "Hello, how can I help?"}]
-  utter_goodbye: [{text: "Goodbye!"}]
-  utter_default: [{text: "Sorry, I didn't get that."}]
-  utter_handoff: [{text: "Connecting you to a colleague."}]
-  utter_ask_order_number: [{text: "What is your order number?"}, {text: "Your order number, please?"}]
-  utter_invalid_order_number: [{text: "{order_number} is not an order number."}]
-  utter_opening_hours: [{text: "We open at 9."}]
-  utter_anything_else: [{text: "Anything else?"}]
-  utter_confirm_cancel: [{text: "Cancel order {order_number}?"}]
-  utter_cancel_kept: [{text: "Order {order_number} stays."}]
-  utter_order_status:
-  - condition: [{type: slot, name: order_status, value: shipped}]
-    text: "Order {order_number} has shipped."
-  - text: "Order {order_number} is {order_status}."
-actions: [action_check_order_status, action_cancel_order]
-session_config: {session_expiration_time: 60, carry_over_slots_to_new_session: true}
-"""
-RULES = """
-version: "3.1"
-rules:
-- rule: greet
-  steps: [{intent: greet}, {action: utter_greet}]
-- rule: bye
-  steps: [{intent: goodbye}, {action: utter_goodbye}]
-- rule: hours
-  steps: [{intent: opening_hours}, {action: utter_opening_hours}, {action: utter_anything_else}]
-- rule: activate order form
-  steps: [{intent: check_order_status}, {action: order_form}, {active_loop: order_form}]
-- rule: submit order form
-  condition: [{active_loop: order_form}]
-  steps: [{action: order_form}, {active_loop: null}, {action: action_check_order_status},
-          {action: utter_anything_else}]
-- rule: activate cancel form
-  steps: [{intent: cancel_order}, {action: cancel_form}, {active_loop: cancel_form}]
-- rule: submit cancel form
-  condition: [{active_loop: cancel_form}]
-  steps: [{action: cancel_form}, {active_loop: null}, {action: utter_confirm_cancel}]
-- rule: confirm cancel
-  steps: [{action: utter_confirm_cancel}, {intent: affirm}, {action: action_cancel_order}]
-- rule: keep order
-  steps: [{action: utter_confirm_cancel}, {intent: deny}, {action: utter_cancel_kept}]
-- rule: complaint
-  steps: [{intent: complaint}, {action: utter_handoff}, {action: action_handoff}]
-- rule: fallback
-  steps: [{intent: nlu_fallback}, {action: utter_default}]
-"""
-IVR = """
-version: "1"
-ivr:
-  start: main
-  menus:
-    main:
-      prompt: "For orders press 1. To talk again press 9."
-      options:
-        "1":
-          collect: {slot: order_number, prompt: "Enter your order number then hash.",
-                    min_digits: 5, max_digits: 8, then: {intent: check_order_status}}
-        "9": {speech: true, prompt: "Okay, go ahead."}
-"""
-WORDS = [("hello", "greet"), ("bye", "goodbye"), ("yes", "affirm"), ("no", "deny"),
-         ("again", "repeat"), ("where", "check_order_status"), ("cancel", "cancel_order"),
-         ("complain", "complaint"), ("open", "opening_hours"), ("thanks", "thank")]
-
-
-class ScriptedNLU:
-    """Keyword NLU: first keyword wins; 5-8 digit numbers become order_number entities."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def parse(self, text: str) -> dict[str, Any]:
-        self.calls.append(text)
-        entities = [{"entity": "order_number", "value": m.group(0), "start": m.start(),
-                     "end": m.end()} for m in re.finditer(r"\b\d{5,8}\b", text)]
-        for word, intent in WORDS:
-            if re.search(rf"\b{word}\b", text.lower()):
-                return {"text": text, "intent": {"name": intent, "confidence": 0.95},
-                        "entities": entities}
-        return {"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.1},
-                "entities": entities}
-
-
-ORDERS = {"48215": "shipped", "41877": "processing"}
-
-
-def make_registry() -> ActionRegistry:
-    registry = ActionRegistry()
-
-    @registry.register("action_check_order_status")
-    def check(ctx: ActionContext) -> list[Event]:
-        status = ORDERS.get(str(ctx.slot("order_number")))
-        if status is None:
-            return [BotMessage(f"I can't find order {ctx.slot('order_number')}.")]
-        return [SlotSet("order_status", status), UtterResponse("utter_order_status")]
-
-    def cancel(ctx: ActionContext) -> list[Event]:
-        return [BotMessage(f"Order {ctx.slot('order_number')} is cancelled.")]
-
-    registry.register("action_cancel_order", cancel)
-    return registry
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
+from tests.clocks import FakeClock
+from tests.dialogue_fixtures import DOMAIN, RULES, ScriptedNLU, make_registry, scripted_engine
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(1_000_000.0)
 
 
 @pytest.fixture
-def engine(clock: Clock) -> DialogueEngine:
-    return DialogueEngine(
-        load_domain_text(DOMAIN, "domain.yml"), load_rules_text(RULES, "rules.yml"),
-        ScriptedNLU(), make_registry(), IvrEngine(load_ivr_text(IVR)), InMemorySessionStore(),
-        DialogueSettings(raise_errors=True), clock)
+def engine(clock: FakeClock) -> DialogueEngine:
+    return scripted_engine(clock)
 
 
 def test_greeting_and_rule(engine: DialogueEngine) -> None:
@@ -290,9 +159,9 @@ def test_goodbye_hangs_up_and_next_message_starts_a_new_session(engine: Dialogue
     assert state is not None and state.session_count == 2 and state.slots["order_number"] == "48215"
 
 
-def test_session_expiry_starts_a_new_session(engine: DialogueEngine, clock: Clock) -> None:
+def test_session_expiry_starts_a_new_session(engine: DialogueEngine, clock: FakeClock) -> None:
     engine.handle_text("a", "where is my order")
-    clock.t += 61 * 60
+    clock.advance(61 * 60)
     turn = engine.handle_text("a", "hello")
     assert turn.debug.active_form is None
     state = engine.state_of("a")
@@ -323,7 +192,7 @@ def test_digits_typed_during_a_form_fill_the_slot(engine: DialogueEngine) -> Non
     assert turn.messages[0] == "Order 48215 has shipped."
 
 
-def test_state_survives_another_engine(engine: DialogueEngine, clock: Clock) -> None:
+def test_state_survives_another_engine(engine: DialogueEngine, clock: FakeClock) -> None:
     engine.handle_text("a", "where is my order")
     other = DialogueEngine(engine.brain.domain, [], ScriptedNLU(), make_registry(), None,
                            engine.store, DialogueSettings(raise_errors=True), clock)
@@ -361,7 +230,7 @@ def test_saved_state_is_json_and_round_trips(engine: DialogueEngine) -> None:
     assert state.ivr_state is not None and state.mode == "ivr"
 
 
-def test_configured_handoff_rule(clock: Clock) -> None:
+def test_configured_handoff_rule(clock: FakeClock) -> None:
     from bot.dialogue.handoff import HandoffRule, HandoffSettings
 
     settings = DialogueSettings(raise_errors=True, handoff=HandoffSettings(

@@ -23,7 +23,8 @@ from bot.dialogue.validation import (
 from bot.training_data import load_domain_text, load_rules_text
 from callpilot.brains import session_store
 from callpilot.settings import Settings
-from tests.test_dialogue_engine import DOMAIN, RULES
+from tests.clocks import FakeClock
+from tests.dialogue_fixtures import DOMAIN, RULES
 
 TODAY = date(2025, 6, 2)  # a Monday
 
@@ -70,17 +71,17 @@ def test_in_memory_store_keeps_json() -> None:
 
 
 def test_in_memory_store_forgets_idle_states_and_is_bounded() -> None:
-    now = [0.0]
-    store = InMemorySessionStore(max_sessions=3, ttl_s=60, clock=lambda: now[0])
+    clock = FakeClock(0.0)
+    store = InMemorySessionStore(max_sessions=3, ttl_s=60, clock=clock)
     for sender in ("a", "b", "c"):
         store.save(ConversationState.new(sender, now=0.0))
     assert store.load("a") is not None  # "a" was used last: "b" is now the least recently used
     store.save(ConversationState.new("d", now=0.0))
     assert len(store) == 3 and store.load("b") is None
     assert {s for s in "acd" if store.load(s) is not None} == {"a", "c", "d"}
-    now[0] = 59.0
+    clock.advance(59)
     store.save(ConversationState.new("d", now=59.0))  # saved again: a new lease
-    now[0] = 61.0
+    clock.advance(2)
     assert store.load("a") is None and store.load("c") is None  # idle for the TTL: gone
     assert store.load("d") is not None
     store.save(ConversationState.new("e", now=61.0))

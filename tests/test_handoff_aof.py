@@ -6,58 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 import redis.asyncio as aredis
 
 from handoff.config import HandoffConfig
 from handoff.model import AgentStatus, HandoffState
 from handoff.testing import decision, make_floor
-from tests.voice_helpers import free_port
+from tests.redis_fixtures import PrivateRedis, private_redis  # noqa: F401  (the `private` fixture)
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is needed")
-
-
-class PrivateRedis:
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-@pytest.fixture
-def private(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.kill()
 
 
 def test_a_killed_redis_with_aof_keeps_the_waiting_call(private: PrivateRedis, tmp_path: Path) -> None:

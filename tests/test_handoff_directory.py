@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from handoff.agent_store import FileAgentStore, RedisAgentStore
 from handoff.directory import AgentDirectory, hash_token, parse_skills
 from handoff.errors import RedisUnavailable, UnknownAgent
 from handoff.redis_conn import Keys, sync_client
+from tests.voice_helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -205,7 +205,3 @@ def test_the_agent_commands_on_redis(tmp_path: Path) -> None:
         sync_client(env["CALLPILOT_REDIS_URL"]).delete(Keys().agent_directory, Keys().agent_directory_version)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -23,6 +23,7 @@ from handoff.model import AgentStatus, HandoffState
 from handoff.redis_conn import Keys
 from handoff.store import RedisSessionStore
 from handoff.testing import REAL_REDIS_URL, FakeClock, cleanup, decision, make_floor
+from tests.redis_fixtures import wait_subscribed
 
 pytestmark = pytest.mark.anyio
 BACKENDS = ["fakeredis", "redis"]
@@ -227,7 +228,7 @@ async def test_the_losers_are_told_the_offer_was_taken(client: aredis.Redis, pre
     await floor.staff(("Ann", {"orders": 3}), ("Bob", {"orders": 3}))
     events = floor.service.agent_events("bob")
     first = asyncio.ensure_future(anext(events))
-    await asyncio.sleep(0.05)  # subscribed
+    await wait_subscribed(client, floor.service.keys.agent_channel("bob"))
     await floor.service.request("call-1", decision(created_at=floor.clock.now))
     await floor.service.router.tick()
     seen = [await asyncio.wait_for(first, 5)]
@@ -399,7 +400,7 @@ async def test_two_processes_share_one_floor_and_every_call_is_answered_once(
                     done.set()
 
     desks = [asyncio.create_task(desktop((one, two)[i % 2].service, a.agent_id)) for i, a in enumerate(agents)]
-    await asyncio.sleep(0.05)  # desktops subscribed
+    await wait_subscribed(client, *(one.service.keys.agent_channel(a.agent_id) for a in agents))  # every desktop
     await one.service.start()
     await two.service.start()
     try:

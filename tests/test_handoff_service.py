@@ -30,6 +30,7 @@ from handoff.events import (
 )
 from handoff.model import AgentStatus, HandoffState
 from handoff.testing import Floor, decision, make_floor
+from tests.redis_fixtures import wait_subscribed
 
 pytestmark = pytest.mark.anyio
 
@@ -79,7 +80,7 @@ class Caller:
 async def call_in(floor: Floor, call_id: str = "call-1", **kw: Any) -> Caller:
     await floor.service.request(call_id, decision(created_at=floor.clock.now, **kw))
     caller = Caller(floor, call_id)
-    await asyncio.sleep(0.02)  # subscribed
+    await wait_subscribed(floor.service.client, floor.service.keys.call_channel(call_id))
     return caller
 
 

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
 from callpilot.settings import Settings
+from tests.voice_helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = 13  # a Redis database of its own, emptied before and after
@@ -39,12 +40,6 @@ class _Pipe(socketserver.BaseRequestHandler):
         pump(self.request, upstream)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def clean_db() -> redis.Redis:
     client = redis.Redis(db=DB)
@@ -60,7 +55,7 @@ def test_redis_down_at_start_is_reported_and_handoff_comes_up_when_redis_does(
     nlu_engine: NLUEngine, tmp_path: Path, clean_db: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="callpilot.handoff")
-    port = _free_port()
+    port = free_port()
     settings = Settings.load(None, {}, data_dir=ROOT / "nlu_data", state_dir=tmp_path, results_dir=tmp_path,
                              audiosocket_port=0, redis_url=f"redis://127.0.0.1:{port}/{DB}")
     with TestClient(create_app(settings, engine=nlu_engine)) as client:

@@ -19,7 +19,7 @@ from callpilot.ops.metrics import CallMetrics
 from callpilot.ops.observer import OpsObserver
 from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
 from callpilot.settings import Settings
-from tests.test_webhooks import SECRET, Receiver
+from tests.webhook_receiver import SECRET, Receiver
 from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.pipeline import CallPipeline, VoiceServices, load_services
 from voice_gateway.simulated_caller import CallerScript, InMemoryTwilioLine, run_caller
@@ -96,8 +96,8 @@ def test_the_observer_sends_call_webhooks_and_never_raises() -> None:
             observer.on_call_ended("c1", "hangup")
             await hooks.drain()
             await hooks.stop()
-        assert all(r["valid"] for r in receiver.requests)
-        return [str(r["event"]) for r in receiver.requests]
+        assert all(r["valid"] for r in receiver.posts)
+        return [str(r["event"]) for r in receiver.posts]
 
     assert sorted(asyncio.run(scenario())) == ["call.ended", "call.started", "handoff.requested"]
 

@@ -3,14 +3,9 @@ Prometheus counters, and a record that the server ends by itself once the conver
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,59 +13,19 @@ from sqlalchemy import select
 
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
-from callpilot.ops.webhooks import verify
 from callpilot.records.apikeys import create_key
 from callpilot.records.models import CallRecord
 from callpilot.settings import Settings
+from tests.webhook_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "text-channel-secret"
 
 
-class Hooks:
-    """A webhook receiver on a free port that keeps the verified events in order."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.arrived = threading.Condition()
-        hooks = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                verify(SECRET, self.headers["X-Callpilot-Timestamp"], body, self.headers["X-Callpilot-Signature"])
-                with hooks.arrived:
-                    hooks.events.append(json.loads(body))
-                    hooks.arrived.notify_all()
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def wait_for(self, event: str, seconds: float = 30.0) -> dict[str, Any]:
-        deadline = time.monotonic() + seconds
-        with self.arrived:
-            while True:
-                found = [e for e in self.events if e["event"] == event]
-                if found:
-                    return found[0]
-                left = deadline - time.monotonic()
-                assert left > 0, f"no {event} among {[e['event'] for e in self.events]}"
-                self.arrived.wait(left)
-
-
 @pytest.fixture
-def hooks() -> Iterator[Hooks]:
-    made = Hooks()
-    thread = threading.Thread(target=made.server.serve_forever, daemon=True)
-    thread.start()
-    yield made
-    made.server.shutdown()
-    made.server.server_close()
+def hooks() -> Iterator[Receiver]:
+    with Receiver(SECRET) as made:
+        yield made
 
 
 def metric(text: str, sample: str) -> float:
@@ -80,7 +35,7 @@ def metric(text: str, sample: str) -> float:
 
 
 def test_a_rest_conversation_is_started_counted_and_ended_when_idle(
-    tmp_path: Path, nlu_engine: NLUEngine, hooks: Hooks
+    tmp_path: Path, nlu_engine: NLUEngine, hooks: Receiver
 ) -> None:
     settings = Settings.load(None, {}, data_dir=ROOT / "nlu_data", state_dir=tmp_path, audiosocket_port=0,
                              call_log=tmp_path / "calls.jsonl",
@@ -94,7 +49,7 @@ def test_a_rest_conversation_is_started_counted_and_ended_when_idle(
     with TestClient(app) as client:
         replies = client.post("/webhooks/rest/webhook", json={"sender": "web-7", "message": "hello"})
         assert replies.status_code == 200 and replies.json()
-        started = hooks.wait_for("call.started")["data"]
+        started = hooks.wait_for_event("call.started")["data"]
         assert (started["transport"], started["caller"]) == ("text", "web-7")
         scraped = client.get("/metrics").text
         assert metric(scraped, 'callpilot_calls_started_total{transport="text"}') == 1.0
@@ -102,7 +57,7 @@ def test_a_rest_conversation_is_started_counted_and_ended_when_idle(
         assert metric(scraped, "callpilot_calls_in_progress") == 0.0  # phone calls only
 
         # Nobody writes again: the server's sweep ends the conversation.
-        ended = hooks.wait_for("call.ended")["data"]
+        ended = hooks.wait_for_event("call.ended")["data"]
         assert ended == {"call_id": started["call_id"], "reason": "idle", "at": ended["at"]}
         scraped = client.get("/metrics").text
         assert metric(scraped, "callpilot_text_conversations_open") == 0.0

@@ -20,6 +20,7 @@ from bot.rasa_brain.client import RasaClient, RasaUnavailable
 from bot.rasa_brain.export import export
 from bot.rasa_brain.project import FileKind, SourceFile, classify, plan_export
 from bot.rasa_brain.server import RasaServer, find_python310
+from tests.voice_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # RASA_DATA lets a developer point the Rasa test at another data folder.
@@ -188,16 +189,10 @@ def test_client_reports_a_server_that_is_down() -> None:
 # A real Rasa server ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def callpilot_port() -> int:
     """The port callpilot will serve its action-server webhook on (Rasa's endpoints point there)."""
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +218,7 @@ def rasa_server(callpilot_port: int) -> Iterator[RasaServer]:
     )
     if done.returncode != 0:
         pytest.fail(f"scripts/rasa.sh train failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    with RasaServer(TEST_PROJECT, RASA_VENV, _free_port()) as server:
+    with RasaServer(TEST_PROJECT, RASA_VENV, free_port()) as server:
         yield server
 
 
@@ -363,7 +358,7 @@ def test_a_voice_call_runs_on_the_rasa_brain(callpilot_on_rasa: str, rasa_server
     assert dialogue.handle_dtmf(keys_call, "0").handoff is not None
 
     # A Rasa server that does not answer: the call goes on in the keypad menu, not silence.
-    down = RasaDialogue(build_engine(DATA_DIR, nlu_engine), f"http://127.0.0.1:{_free_port()}", timeout=2)
+    down = RasaDialogue(build_engine(DATA_DIR, nlu_engine), f"http://127.0.0.1:{free_port()}", timeout=2)
     down.start("rasa-voice-3", None, "voice")
     assert down.handle_text("rasa-voice-3", "where is my order 48215").ivr_active
 

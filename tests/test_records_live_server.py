@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.voice_helpers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "callpilot"]
 CALLERS = {"order": "Where is my order, four eight two one five?", "human": "I want to talk to a human please."}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _espeak_wav(path: Path, text: str, *, lead_s: int = 6) -> Path:
@@ -45,7 +40,7 @@ def _espeak_wav(path: Path, text: str, *, lead_s: int = 6) -> Path:
 class Server:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "CALLPILOT_AUDIOSOCKET_PORT": "0",
                     "CALLPILOT_DATA_DIR": str(ROOT / "nlu_data"), "CALLPILOT_MODELS_DIR": str(ROOT / "models"),

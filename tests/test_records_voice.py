@@ -3,8 +3,6 @@ the handoff's summary and an absolute recording path that `callpilot records pur
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,16 +19,13 @@ from callpilot.records.models import AuditEntry, CallRecord
 from callpilot.records.schemas import CallOut
 from callpilot.records.writer import RecordWriter
 from callpilot.settings import Settings
+from tests.recorded_calls import CALLER, place_call
 from tests.records_fixtures import sqlite_database
-from voice_gateway.call_log import CallLog
-from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
-from voice_gateway.simulated_caller import CallerScript, InMemoryTwilioLine, run_caller
-from voice_gateway.testing import speak_8k
-from voice_gateway.transports import CallConnection
+from voice_gateway.pipeline import VoiceServices, load_services
+from voice_gateway.simulated_caller import CallerScript
+from voice_gateway.testing import RATE, speak_8k
 
-RATE = 8000
 ROOT = Path(__file__).resolve().parent.parent
-CALLER = "+16175550142"  # Anna Berg (C001) in the demo contacts
 
 
 @pytest.fixture(scope="module")
@@ -48,25 +43,6 @@ def records(tmp_path: Path) -> Iterator[tuple[Database, RecordWriter]]:
     yield database, writer
     writer.close()
     database.dispose()
-
-
-def place_call(services: VoiceServices, writer: RecordWriter, script: CallerScript, **settings: object) -> str:
-    """One call over the in-memory Twilio line, its call log feeding the records writer; returns the call id."""
-    call_log = CallLog(None)
-    call_log.subscribe(writer)
-    pipeline_settings = dataclasses.replace(PipelineSettings(), **settings)  # type: ignore[arg-type]
-    voice = dataclasses.replace(services, call_log=call_log, settings=pipeline_settings)
-    pipelines: list[CallPipeline] = []
-
-    def new_handler(line: CallConnection) -> CallPipeline:
-        pipelines.append(CallPipeline(line, voice))
-        return pipelines[0]
-
-    asyncio.run(run_caller(InMemoryTwilioLine(new_handler, caller=CALLER), script))
-    assert writer.flush(30)
-    state = pipelines[0].state
-    assert state is not None
-    return state.call_id
 
 
 def row_of(database: Database, call_id: str) -> CallRecord:

@@ -15,28 +15,17 @@ from callpilot.records.db import Database
 from callpilot.records.models import CallRecord, Ticket
 from callpilot.records.projection import RecordEvent
 from callpilot.records.writer import RecordWriter
+from tests.clocks import FakeClock, fake_clock_at
 from tests.records_fixtures import FlakyProxy, database, pg_schema_url, sqlite_db  # noqa: F401
 from voice_gateway.call_log import CallLog, LifecycleKind
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    """The call log's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now.timestamp()
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    """The call log's clock, moved by the test."""
+    return fake_clock_at(T0)
 
 
 @pytest.fixture
@@ -46,7 +35,7 @@ def writer(database: Database) -> Iterator[RecordWriter]:  # noqa: F811
     w.close()
 
 
-def _log(writer: RecordWriter, clock: Clock) -> CallLog:
+def _log(writer: RecordWriter, clock: FakeClock) -> CallLog:
     call_log = CallLog(None, clock=clock)
     call_log.subscribe(writer)
     return call_log
@@ -64,7 +53,7 @@ def _ticket(database: Database, call_id: str) -> Ticket | None:  # noqa: F811
         return session.scalar(select(Ticket).where(Ticket.call_id == call_id))
 
 
-def test_a_call_the_bot_handles_is_one_contained_row(database: Database, writer: RecordWriter, clock: Clock) -> None:  # noqa: F811
+def test_a_call_the_bot_handles_is_one_contained_row(database: Database, writer: RecordWriter, clock: FakeClock) -> None:  # noqa: F811
     log = _log(writer, clock)
     log.record("c1", LifecycleKind.STARTED, 0, transport="twilio", caller="+1 617-555-0142", sample_rate=8000)
     clock.advance(0.5)
@@ -99,7 +88,7 @@ def test_a_call_the_bot_handles_is_one_contained_row(database: Database, writer:
 
 
 def test_a_handed_off_call_has_queue_agent_wait_talk_and_wrap_up(
-    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+    database: Database, writer: RecordWriter, clock: FakeClock  # noqa: F811
 ) -> None:
     log = _log(writer, clock)
     log.record("c2", LifecycleKind.STARTED, 0, transport="audiosocket", caller="", sample_rate=8000)
@@ -136,7 +125,7 @@ def test_a_handed_off_call_has_queue_agent_wait_talk_and_wrap_up(
 
 
 def test_the_transcript_drops_empty_bot_lines_and_keeps_the_agent_leg(
-    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+    database: Database, writer: RecordWriter, clock: FakeClock  # noqa: F811
 ) -> None:
     log = _log(writer, clock)
     log.record("c9", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550142", sample_rate=8000)
@@ -162,7 +151,7 @@ def test_the_transcript_drops_empty_bot_lines_and_keeps_the_agent_leg(
 
 
 def test_a_caller_who_hangs_up_in_the_queue_is_abandoned(
-    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+    database: Database, writer: RecordWriter, clock: FakeClock  # noqa: F811
 ) -> None:
     log = _log(writer, clock)
     log.record("c3", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550187")
@@ -177,7 +166,7 @@ def test_a_caller_who_hangs_up_in_the_queue_is_abandoned(
 
 
 def test_unknown_events_and_events_without_a_start_are_kept(
-    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+    database: Database, writer: RecordWriter, clock: FakeClock  # noqa: F811
 ) -> None:
     writer.submit(RecordEvent("c4", "queue_position", T0, {"position": 3, "expected_wait_s": 40}))
     writer.submit(RecordEvent("c4", "sentiment", T0 + timedelta(seconds=1), {"note": "call me on 617 555 0142"}))
@@ -239,7 +228,7 @@ def test_a_full_queue_spills_to_disk_and_the_writer_writes_it_later_even_after_a
     assert _row(sqlite_db, "s9").status == "in_progress" and not spill.exists()
 
 
-def test_a_broken_listener_does_not_break_the_call_log(clock: Clock) -> None:
+def test_a_broken_listener_does_not_break_the_call_log(clock: FakeClock) -> None:
     call_log = CallLog(None, clock=clock)
     seen: list[str] = []
 
@@ -287,7 +276,7 @@ def test_the_writer_keeps_events_while_postgresql_is_down_and_writes_them_when_i
 
 
 def test_the_agent_legs_staged_handoff_events_and_the_wrap_up(
-    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+    database: Database, writer: RecordWriter, clock: FakeClock  # noqa: F811
 ) -> None:
     """What the voice pipeline logs for an agent leg and its wrap-up (`handoff` events with a `stage`)."""
     log = _log(writer, clock)
@@ -334,7 +323,7 @@ def test_a_wrap_up_from_the_handoff_sink_is_recorded_too(database: Database, wri
 
 
 def test_rest_channel_conversations_are_text_records_that_end_when_idle(
-    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+    database: Database, writer: RecordWriter, clock: FakeClock  # noqa: F811
 ) -> None:
     from callpilot.records.text_channel import TextConversations
 
@@ -361,7 +350,7 @@ def test_rest_channel_conversations_are_text_records_that_end_when_idle(
 
 
 def test_talk_time_adds_up_over_a_transfer_and_the_first_answer_is_kept(
-    database: Database, writer: RecordWriter, clock: Clock  # noqa: F811
+    database: Database, writer: RecordWriter, clock: FakeClock  # noqa: F811
 ) -> None:
     log = _log(writer, clock)
     log.record("c8", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550142")
@@ -383,7 +372,7 @@ def test_talk_time_adds_up_over_a_transfer_and_the_first_answer_is_kept(
 
 
 def test_a_reused_call_id_never_merges_into_the_earlier_calls_row(database: Database, writer: RecordWriter,  # noqa: F811
-                                                                   clock: Clock) -> None:
+                                                                   clock: FakeClock) -> None:
     log = _log(writer, clock)
     log.record("CAreused", LifecycleKind.STARTED, 0, transport="twilio", caller="+16175550142", sample_rate=8000)
     log.record("CAreused", LifecycleKind.TURN, 3000, speaker="caller", text="where is order 48215", intent="order_status")

@@ -9,23 +9,13 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from tests.live_processes import CLI, RATE, ROOT, Desk, loud_ms, servers, wait_for
-from tests.test_handoff_aof import PrivateRedis
+from tests.redis_fixtures import PrivateRedis, private_redis  # noqa: F401  (the `private` fixture)
 from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
-
-
-@pytest.fixture
-def private(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.kill()
 
 
 def test_a_waiting_caller_survives_a_redis_restart_and_reaches_the_agent(tmp_path: Path, private: PrivateRedis) -> None:

@@ -21,8 +21,8 @@ from callpilot.app import create_app
 from callpilot.records.apikeys import create_key
 from callpilot.records.models import CallRecord
 from callpilot.settings import Settings, SettingsError
+from tests.rasa_payloads import REQUEST
 from tests.records_fixtures import pg_schema_url  # noqa: F401
-from tests.test_action_server import REQUEST
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION_TOKEN = "a-long-random-action-token-0042"

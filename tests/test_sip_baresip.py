@@ -9,34 +9,17 @@ import shutil
 import subprocess
 import sys
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from tests.baresip_phone import transcribe, write_config
 from tests.voice_helpers import VoiceServer, free_port, silence, speech, voice_server, write_wav
 from voice_gateway.call_log import LifecycleKind, read_call_log
+from voice_gateway.testing import RATE
 
-RATE = 8000
 pytestmark = pytest.mark.skipif(shutil.which("baresip") is None, reason="Debian's baresip is needed (.ci/run)")
-
-CONFIG = """poll_method\t\tepoll
-sip_listen\t\t127.0.0.1:{port}
-audio_player\t\taubridge,nil
-audio_alert\t\taubridge,nil
-audio_source\t\taufile,{wav}
-module_path\t\t/usr/lib/baresip/modules
-module\t\t\tg711.so
-module\t\t\taufile.so
-module\t\t\taubridge.so
-module\t\t\tsndfile.so
-module_app\t\taccount.so
-module_app\t\tmenu.so
-snd_path\t\t{recordings}
-"""
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
@@ -55,24 +38,13 @@ def baresip_call(server: VoiceServer, tmp: Path, wav: Path, caller: str, seconds
     config, recordings = tmp / "baresip", tmp / "heard"
     config.mkdir(parents=True)
     recordings.mkdir()
-    (config / "config").write_text(CONFIG.format(port=free_port(), wav=wav, recordings=recordings))
-    (config / "accounts").write_text(f"<sip:{caller}@127.0.0.1>;regint=0\n")
-    (config / "contacts").write_text("")
+    write_config(config, port=free_port(), account=f"<sip:{caller}@127.0.0.1>;regint=0", wav=wav,
+                 recordings=recordings)
     done = subprocess.run(["baresip", "-f", str(config), "-n", "127.0.0.1", "-t", str(seconds),
                            "-e", f"/dial sip:4008001234@127.0.0.1:{server.env['SIP_PORT']}"],
                           capture_output=True, text=True, timeout=seconds + 30)
     assert "Call established" in done.stdout, done.stdout[-2000:]
     return recordings
-
-
-def transcribe(path: Path) -> str:
-    from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir
-    from voice_gateway.tts.formats import resample_pcm16
-
-    with wave.open(str(path)) as heard:
-        pcm = resample_pcm16(heard.readframes(heard.getnframes()), heard.getframerate(), 16000)
-    samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
-    return WhisperTranscriber.from_dir(tiny_en_dir(), WhisperOptions()).transcribe(samples).text
 
 
 def test_baresip_calls_the_bot_over_sip_and_hears_it(server: VoiceServer, tmp_path: Path) -> None:
@@ -120,11 +92,9 @@ def test_an_agents_baresip_phone_registers_rings_and_talks_with_the_caller(serve
     agent_wav = write_wav(tmp_path / "agent.wav", silence(4.0, RATE) + speech("hello this is ann from the orders team",
                           RATE) + silence(2.0, RATE) + speech("hello this is ann from the orders team", RATE)
                           + silence(60.0, RATE), RATE)
-    (phone_dir / "config").write_text(CONFIG.format(port=free_port(), wav=agent_wav, recordings=phone_heard))
-    (phone_dir / "accounts").write_text(
+    write_config(phone_dir, port=free_port(), wav=agent_wav, recordings=phone_heard, account=(
         f"<sip:ann-lee@127.0.0.1:{server.env['SIP_PORT']};transport=udp>;auth_pass=pw-ann-7;answermode=auto;"
-        "regint=60\n")
-    (phone_dir / "contacts").write_text("")
+        "regint=60"))
     phone = subprocess.Popen(["baresip", "-f", str(phone_dir), "-n", "127.0.0.1", "-t", "120"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -157,9 +127,7 @@ def phone(tmp: Path, name: str, port: int, account: str, wav: Path) -> tuple[sub
     config, heard = tmp / name, tmp / f"{name}-heard"
     config.mkdir()
     heard.mkdir()
-    (config / "config").write_text(CONFIG.format(port=port, wav=wav, recordings=heard))
-    (config / "accounts").write_text(account + "\n")
-    (config / "contacts").write_text("")
+    write_config(config, port=port, account=account, wav=wav, recordings=heard)
     process = subprocess.Popen(["baresip", "-f", str(config), "-n", "127.0.0.1", "-t", "40"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return process, heard

@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_sip_baresip import CONFIG, RATE, transcribe
+from tests.baresip_phone import transcribe, write_config
 from tests.voice_helpers import VoiceServer, free_port, silence, voice_server, write_wav
 from voice_gateway.call_log import LifecycleKind, read_call_log
+from voice_gateway.testing import RATE
 
 pytestmark = pytest.mark.skipif(shutil.which("kamailio") is None or shutil.which("baresip") is None,
                                 reason="Debian's kamailio and baresip are needed (.ci/run)")
@@ -79,9 +80,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoiceServer]:
 def baresip(tmp: Path, name: str, port: int, account: str, wav: Path, *args: str) -> subprocess.Popen[str]:
     folder = tmp / name
     (folder / "heard").mkdir(parents=True)
-    (folder / "config").write_text(CONFIG.format(port=port, wav=wav, recordings=folder / "heard"))
-    (folder / "accounts").write_text(account + "\n")
-    (folder / "contacts").write_text("")
+    write_config(folder, port=port, account=account, wav=wav, recordings=folder / "heard")
     return subprocess.Popen(["baresip", "-f", str(folder), "-n", "127.0.0.1", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 

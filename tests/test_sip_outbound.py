@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import pytest
 
-from voice_gateway.events import CallEnded, CallStarted, InboundEvent
+from tests.sip_peers import PHONE_SDP, FarEnd, Listener, wait_for
+from voice_gateway.events import CallEnded, CallStarted
 from voice_gateway.transports.connection import CallConnection
 from voice_gateway.transports.sip.message import SipMessage, parse_message, response
 from voice_gateway.transports.sip.outbound import DialFailed, dial
@@ -20,20 +20,6 @@ from voice_gateway.transports.sip.registrar import Registrar, ha1
 from voice_gateway.transports.sip.server import SipServer
 
 pytestmark = pytest.mark.anyio
-
-ANSWER = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-          "m=audio {port} RTP/AVP {formats}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
-
-
-@dataclass
-class Listener:
-    """A call handler that keeps what it saw."""
-
-    line: CallConnection
-    seen: list[InboundEvent] = field(default_factory=list)
-
-    async def on_event(self, event: InboundEvent) -> None:
-        self.seen.append(event)
 
 
 async def endpoint() -> tuple[SipServer, list[Listener]]:
@@ -55,35 +41,6 @@ async def pair() -> AsyncIterator[tuple[SipServer, list[Listener], SipServer, li
     yield ours, our_calls, theirs, their_calls
     await ours.close()
     await theirs.close()
-
-
-class FarEnd:
-    """A scripted SIP peer: one UDP socket; the test reads what we send and answers as it likes."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-
-    async def next(self, method: str, timeout: float = 5.0) -> tuple[SipMessage, tuple[str, int]]:
-        loop = asyncio.get_running_loop()
-        while True:
-            data, addr = await asyncio.wait_for(loop.sock_recvfrom(self.sock, 8192), timeout)
-            message = parse_message(data)
-            if message.method == method:
-                return message, addr
-
-    def send(self, message: SipMessage, addr: tuple[str, int]) -> None:
-        self.sock.sendto(message.to_bytes(), addr)
-
-
-async def wait_for(check, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 async def test_we_dial_another_endpoint_talk_and_hang_up(pair) -> None:  # type: ignore[no-untyped-def]
@@ -193,7 +150,7 @@ async def test_a_trunk_that_challenges_gets_our_digest_then_answers(pair) -> Non
                                                     nc=creds["nc"], cnonce=creds["cnonce"])
         media = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         media.bind(("127.0.0.1", 0))
-        body = ANSWER.format(port=media.getsockname()[1], formats="8 101").replace(
+        body = PHONE_SDP.format(port=media.getsockname()[1], formats="8 101").replace(
             "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000").encode()
         far.send(response(second, 200, to_tag="t2", body=body, extra=[
             ("Contact", f"<sip:trunk@127.0.0.1:{far.port}>"), ("Content-Type", "application/sdp")]), addr)

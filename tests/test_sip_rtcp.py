@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from tests.test_sip_server import Phone, answered, server  # noqa: F401  (the fixture)
+from tests.sip_peers import CallerPhone, answered, echo_server  # noqa: F401  (the `server` fixture)
 from voice_gateway.audio.g711 import ulaw_encode
 from voice_gateway.transports.sip.rtcp import SDES, SR, ReceiverStats, RtcpReader, sender_report
 from voice_gateway.transports.sip.rtp import build_packet
@@ -51,9 +51,9 @@ def test_our_sender_report_reads_back_as_the_peer_reads_it() -> None:
     assert peer.malformed >= 3 and peer.latest.cumulative_lost == 1  # garbage changes nothing
 
 
-async def test_a_call_names_its_rtcp_port_and_reports_the_loss_at_the_end(server: tuple[SipServer, list]) -> None:  # noqa: F811
+async def test_a_call_names_its_rtcp_port_and_reports_the_loss_at_the_end(server: tuple[SipServer, list]) -> None:
     sip, _ = server
-    phone = Phone(sip.port)
+    phone = CallerPhone(sip.port)
     rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtcp.bind(("127.0.0.1", 0))
     rtcp.setblocking(False)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 
 import pytest
 
+from tests.sip_peers import CallerPhone, Echo, answered, echo_server  # noqa: F401  (the `server` fixture)
 from voice_gateway.audio.g711 import ulaw_encode
-from voice_gateway.events import AudioIn, CallEnded, CallStarted, Dtmf, InboundEvent
+from voice_gateway.events import AudioIn, CallEnded, CallStarted, Dtmf
 from voice_gateway.transports.connection import CallConnection, CallGate
 from voice_gateway.transports.sip.message import SipMessage, parse_message
 from voice_gateway.transports.sip.rtp import build_packet, parse_packet
@@ -20,100 +19,9 @@ from voice_gateway.transports.sip.server import SipServer
 
 pytestmark = pytest.mark.anyio
 
-OFFER = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-         "m=audio {port} RTP/AVP {formats}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
-
-
-@dataclass
-class Echo:
-    """A call handler that plays the caller's audio back and hangs up on key 9."""
-
-    line: CallConnection
-    seen: list[InboundEvent] = field(default_factory=list)
-
-    async def on_event(self, event: InboundEvent) -> None:
-        self.seen.append(event)
-        if isinstance(event, AudioIn):
-            await self.line.send_audio(event.pcm)
-        elif isinstance(event, Dtmf) and event.digit == "9":
-            await self.line.hang_up("caller_pressed_9")
-
-
-class Phone:
-    """A SIP phone on loopback: its signalling socket and its RTP socket."""
-
-    def __init__(self, server_port: int) -> None:
-        self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sip.bind(("127.0.0.1", 0))
-        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.rtp.bind(("127.0.0.1", 0))
-        for s in (self.sip, self.rtp):
-            s.setblocking(False)
-        self.server = ("127.0.0.1", server_port)
-        self.call_id = f"call-{id(self)}@127.0.0.1"
-        self.cseq = 1
-
-    def request(self, method: str, *, body: str = "", to_tag: str = "", call_id: str | None = None) -> None:
-        port = self.sip.getsockname()[1]
-        to = "<sip:4008001234@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
-        cseq = self.cseq if method in ("ACK", "CANCEL") else self.cseq + (1 if method != "INVITE" else 0)
-        message = SipMessage(method=method, uri="sip:4008001234@127.0.0.1", headers=[
-            ("Via", f"SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{method}{cseq}"), ("Max-Forwards", "70"),
-            ("From", '"Zhang" <sip:+8613812345678@127.0.0.1>;tag=phone1'), ("To", to),
-            ("Call-ID", call_id or self.call_id), ("CSeq", f"{cseq} {method}"),
-            ("Contact", f"<sip:phone@127.0.0.1:{port}>")] + ([("Content-Type", "application/sdp")] if body else []),
-            body=body.encode())
-        self.sip.sendto(message.to_bytes(), self.server)
-
-    def offer(self, formats: str = "0 101") -> str:
-        return OFFER.format(port=self.rtp.getsockname()[1], formats=formats)
-
-    async def receive(self, sock: socket.socket | None = None, timeout: float = 5.0) -> bytes:
-        loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.sock_recv(sock or self.sip, 4096), timeout)
-
-    async def responses(self, until: Callable[[SipMessage], bool], timeout: float = 5.0) -> list[SipMessage]:
-        got: list[SipMessage] = []
-        while not got or not until(got[-1]):
-            got.append(parse_message(await self.receive(timeout=timeout)))
-        return got
-
-    def close(self) -> None:
-        self.sip.close()
-        self.rtp.close()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[tuple[SipServer, list[Echo]]]:
-    handlers: list[Echo] = []
-
-    def new_handler(line: CallConnection) -> Echo:
-        handlers.append(Echo(line))
-        return handlers[-1]
-
-    sip = SipServer(new_handler, host="127.0.0.1", port=0, gate=CallGate(2), invites_per_second=5)
-    await sip.start()
-    yield sip, handlers
-    await sip.close()
-
-
-async def answered(phone: Phone) -> tuple[str, int]:
-    """INVITE -> 100, 180, 200 (with our SDP) -> ACK; returns our To tag and RTP port."""
-    phone.request("INVITE", body=phone.offer())
-    replies = await phone.responses(lambda m: m.status >= 200)
-    assert [m.status for m in replies] == [100, 180, 200]
-    ok = replies[-1]
-    sdp = ok.body.decode()
-    port = int(next(line.split()[1] for line in sdp.splitlines() if line.startswith("m=audio")))
-    tag = (ok.get("to") or "").split("tag=")[1]
-    assert "a=rtpmap:0 PCMU/8000" in sdp and "telephone-event" in sdp and ok.get("contact")
-    phone.request("ACK", to_tag=tag)
-    return tag, port
-
-
 async def test_a_call_talks_rtp_both_ways_and_the_caller_hangs_up(server: tuple[SipServer, list[Echo]]) -> None:
     sip, handlers = server
-    phone = Phone(sip.port)
+    phone = CallerPhone(sip.port)
     try:
         tag, port = await answered(phone)
         frame = ulaw_encode(struct.pack("<160h", *([3000, -3000] * 80)))
@@ -137,7 +45,7 @@ async def test_a_call_talks_rtp_both_ways_and_the_caller_hangs_up(server: tuple[
 
 async def test_a_key_that_ends_the_call_makes_us_send_bye(server: tuple[SipServer, list[Echo]]) -> None:
     sip, handlers = server
-    phone = Phone(sip.port)
+    phone = CallerPhone(sip.port)
     try:
         _tag, port = await answered(phone)
         for end in (0, 0x80, 0x80):
@@ -152,7 +60,7 @@ async def test_a_key_that_ends_the_call_makes_us_send_bye(server: tuple[SipServe
 
 async def test_no_ack_means_the_200_is_sent_again(server: tuple[SipServer, list[Echo]]) -> None:
     sip, _ = server
-    phone = Phone(sip.port)
+    phone = CallerPhone(sip.port)
     try:
         phone.request("INVITE", body=phone.offer())
         replies: list[SipMessage] = []
@@ -172,7 +80,7 @@ async def test_no_ack_means_the_200_is_sent_again(server: tuple[SipServer, list[
 
 async def test_what_we_cannot_or_will_not_answer(server: tuple[SipServer, list[Echo]]) -> None:
     sip, _ = server
-    phone = Phone(sip.port)
+    phone = CallerPhone(sip.port)
     try:
         phone.request("INVITE", body=phone.offer("9 18"), call_id="codec@x")
         (refused,) = await phone.responses(lambda m: m.status >= 200)
@@ -198,7 +106,7 @@ async def test_strangers_floods_and_full_lines_are_refused() -> None:
 
     closed = SipServer(nobody, host="127.0.0.1", port=0, allow=["10.0.0.0/8"])
     await closed.start()
-    phone = Phone(closed.port)
+    phone = CallerPhone(closed.port)
     try:
         phone.request("INVITE", body=phone.offer())
         assert (await phone.responses(lambda m: m.status >= 200))[0].status == 403
@@ -207,7 +115,7 @@ async def test_strangers_floods_and_full_lines_are_refused() -> None:
         await closed.close()
     busy = SipServer(nobody, host="127.0.0.1", port=0, gate=CallGate(0), invites_per_second=3)
     await busy.start()
-    phone = Phone(busy.port)
+    phone = CallerPhone(busy.port)
     try:
         codes = []
         for n in range(5):
@@ -221,7 +129,7 @@ async def test_strangers_floods_and_full_lines_are_refused() -> None:
 
 async def test_rtp_from_another_address_is_dropped(server: tuple[SipServer, list[Echo]]) -> None:
     sip, handlers = server
-    phone = Phone(sip.port)
+    phone = CallerPhone(sip.port)
     stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         _tag, port = await answered(phone)
@@ -266,7 +174,7 @@ async def test_the_simulated_callers_sip_line_talks_presses_keys_and_hears_bye(
 
 async def test_sip_over_tcp_answers_on_the_same_connection(server: tuple[SipServer, list[Echo]]) -> None:
     sip, handlers = server
-    phone = Phone(sip.port)  # its RTP socket; signalling over TCP below
+    phone = CallerPhone(sip.port)  # its RTP socket; signalling over TCP below
     reader, writer = await asyncio.open_connection("127.0.0.1", sip.port)
     try:
         def request(method: str, body: str = "", tag: str = "", cseq: int = 1) -> None:
@@ -310,7 +218,7 @@ async def test_a_phone_that_never_acks_is_hung_up() -> None:
 
     sip = SipServer(new_handler, host="127.0.0.1", port=0, ack_timeout_s=2.0)
     await sip.start()
-    phone = Phone(sip.port)
+    phone = CallerPhone(sip.port)
     try:
         phone.request("INVITE", body=phone.offer())
         got = await phone.responses(lambda m: m.method == "BYE", timeout=6.0)
@@ -386,7 +294,7 @@ def _reply(request: SipMessage, status: int, extra: list[tuple[str, str]]) -> Si
 
 async def test_a_session_timer_refresh_keeps_the_call(server: tuple[SipServer, list[Echo]]) -> None:
     sip, handlers = server
-    phone = Phone(sip.port)
+    phone = CallerPhone(sip.port)
     try:
         tag, port = await answered(phone)
         message = SipMessage(method="UPDATE", uri="sip:callpilot@127.0.0.1", headers=[

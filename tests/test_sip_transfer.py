@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.test_sip_outbound import Listener, wait_for
-from tests.test_sip_server import Phone
+from tests.sip_peers import CallerPhone, Listener, wait_for
 from voice_gateway.audio.g711 import ulaw_encode
 from voice_gateway.events import AudioIn, CallEnded, CallStarted, InboundEvent, Transfer
 from voice_gateway.transports.connection import CallConnection
@@ -56,7 +55,7 @@ async def endpoints() -> AsyncIterator[tuple[SipServer, SipServer, list[Listener
     await backup.close()
 
 
-async def invite(phone: Phone, *, allow: str) -> tuple[str, int]:
+async def invite(phone: CallerPhone, *, allow: str) -> tuple[str, int]:
     """INVITE (with the phone's Allow header), answered and ACKed; returns our To tag and RTP port."""
     port = phone.sip.getsockname()[1]
     message = SipMessage(method="INVITE", uri="sip:4008001234@127.0.0.1", headers=[
@@ -73,7 +72,7 @@ async def invite(phone: Phone, *, allow: str) -> tuple[str, int]:
     return tag, rtp_port
 
 
-async def next_request(phone: Phone, method: str) -> SipMessage:
+async def next_request(phone: CallerPhone, method: str) -> SipMessage:
     while True:
         message = parse_message(await phone.receive(timeout=8.0))
         if message.method == method:
@@ -82,7 +81,7 @@ async def next_request(phone: Phone, method: str) -> SipMessage:
 
 async def test_a_phone_that_takes_refer_is_referred_to_the_target(endpoints) -> None:  # type: ignore[no-untyped-def]
     ours, backup, _ = endpoints
-    phone = Phone(ours.port)
+    phone = CallerPhone(ours.port)
     try:
         await invite(phone, allow="INVITE, ACK, BYE, CANCEL, REFER, NOTIFY")
         refer = await next_request(phone, "REFER")
@@ -103,7 +102,7 @@ async def test_a_phone_that_takes_refer_is_referred_to_the_target(endpoints) -> 
 
 async def test_a_phone_without_refer_is_bridged_to_the_target(endpoints) -> None:  # type: ignore[no-untyped-def]
     ours, _, backup_calls = endpoints
-    phone = Phone(ours.port)
+    phone = CallerPhone(ours.port)
     try:
         tag, rtp_port = await invite(phone, allow="INVITE, ACK, BYE, CANCEL")
         await wait_for(lambda: backup_calls and any(isinstance(e, CallStarted) for e in backup_calls[0].seen))

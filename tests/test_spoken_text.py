@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from callpilot.voice import id_patterns
+from tests.heard_tts import Heard
 from voice_gateway.asr.whisper_engine import WhisperTranscriber, tiny_en_dir
 from voice_gateway.tts import AudioChunk, EspeakTts, HibariTts, SentenceStreamer, TtsEngine
 from voice_gateway.tts.spoken_text import digit_groups, languages, phone_groups, speakable
@@ -100,20 +100,6 @@ def test_text_without_numbers_is_unchanged_and_the_language_is_checked() -> None
 def test_chinese_is_read_the_chinese_way(text: str, spoken: str) -> None:
     assert spoken_form(text) == spoken
     assert spoken_form("order 48213", NLU_IDS) == "order four eight two, one three"
-
-
-class Heard:
-    """A real engine that also keeps the texts it was asked to say."""
-
-    def __init__(self, engine: TtsEngine) -> None:
-        self.engine = engine
-        self.texts: list[str] = []
-        self.name, self.voices, self.sample_rate = engine.name, engine.voices, engine.sample_rate
-
-    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
-        self.texts.append(text)
-        async for chunk in self.engine.synthesize(text, voice):
-            yield chunk
 
 
 @pytest.fixture(scope="module")

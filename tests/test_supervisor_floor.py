@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +22,16 @@ from handoff.model import AgentStatus
 from handoff.queue_settings import LiveQueues
 from handoff.shift import day_start, shift_today, tally
 from handoff.testing import decision, make_floor
-from tests.test_agent_desk import AGENT_KEY, AS_SUPERVISOR, SUPERVISOR_KEY, CallerSide, Desk, receive_until
+from tests.desk_app import (
+    AGENT_KEY,
+    AS_SUPERVISOR,
+    SUPERVISOR_KEY,
+    CallerSide,
+    Desk,
+    desk_app,  # noqa: F401  (the `desk` fixture)
+    receive_until,
+)
 from voice_gateway.pipeline.dtmf_detect import DtmfDetector
-
-
-@pytest.fixture
-def desk(tmp_path: Path) -> Iterator[Desk]:
-    made = Desk(tmp_path)
-    with made.client:
-        yield made
 
 
 def pcm(value: int, frames: int = 1) -> bytes:

@@ -12,11 +12,11 @@ from callpilot.records.models import InboxItem
 from callpilot.records.writer import RecordWriter
 from callpilot.settings import Settings
 from callpilot.trainer.inbox import InboxRecorder
+from tests.recorded_calls import place_call
 from tests.records_fixtures import sqlite_database
-from tests.test_records_voice import RATE, place_call
 from voice_gateway.pipeline import load_services
 from voice_gateway.simulated_caller import CallerScript
-from voice_gateway.testing import speak_8k
+from voice_gateway.testing import RATE, speak_8k
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import TypeVar
 
 import numpy as np
 import pytest
 
+from tests.heard_tts import Heard
 from voice_gateway.audio import ulaw_decode
 from voice_gateway.tts import (
     TWILIO,
@@ -161,24 +162,9 @@ def test_split_sentences_keeps_titles_and_numbers_together() -> None:
     assert split_sentences("  ") == []
 
 
-class Recording:
-    """Wraps a real engine and notes when each sentence's synthesis starts and ends."""
-
-    def __init__(self, engine: TtsEngine) -> None:
-        self.engine = engine
-        self.name, self.voices, self.sample_rate = engine.name, engine.voices, engine.sample_rate
-        self.events: list[tuple[str, str, float]] = []
-
-    async def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
-        self.events.append(("start", text, time.perf_counter()))
-        async for chunk in self.engine.synthesize(text, voice):
-            yield chunk
-        self.events.append(("end", text, time.perf_counter()))
-
-
 def test_first_sentence_is_yielded_before_the_last_is_synthesised(piper: PiperTts) -> None:
     reply = "Hello. I found your order. It left on Monday."
-    recording = Recording(piper)
+    recording = Heard(piper)
 
     async def consume() -> list[tuple[int, float]]:
         return [(s.index, time.perf_counter()) async for s in SentenceStreamer(recording).stream(reply)]
@@ -190,7 +176,7 @@ def test_first_sentence_is_yielded_before_the_last_is_synthesised(piper: PiperTt
 
 
 def test_closing_the_stream_stops_synthesis(hibari: HibariTts) -> None:
-    recording = Recording(hibari)
+    recording = Heard(hibari)
 
     async def first_only() -> str:
         stream = SentenceStreamer(recording).stream("One. Two. Three. Four. Five.")
@@ -237,7 +223,7 @@ def test_edge_refused_connection_fails_at_once(refused: tuple[str, int]) -> None
 def test_fallback_chain_skips_unreachable_edge_and_speaks_offline(
     black_hole: tuple[str, int], hibari: HibariTts, espeak: EspeakTts
 ) -> None:
-    offline = Recording(hibari)
+    offline = Heard(hibari)
     chain = default_chain(offline=offline, espeak=espeak, edge_endpoint=black_hole)
 
     def time_spent_on_edge() -> tuple[AudioChunk, float]:

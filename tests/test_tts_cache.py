@@ -13,7 +13,7 @@ import pytest
 from bot.nlu import NLUEngine
 from callpilot.brains import build_dialogue
 from callpilot.settings import Settings
-from tests.test_spoken_text import Heard
+from tests.heard_tts import Heard
 from voice_gateway.call_log import CallLog
 from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
 from voice_gateway.simulated_caller import CallerScript, InMemoryTwilioLine, run_caller

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voice_gateway.testing import espeak, line_noise, to_pcm
+from tests.vad_fixtures import detect, silero_vad  # noqa: F401  (the `silero` fixture)
+from voice_gateway.testing import FRAME, RATE, espeak, line_noise, to_pcm
 from voice_gateway.vad import (
     EndpointConfig,
     Endpointer,
@@ -16,12 +17,8 @@ from voice_gateway.vad import (
     SpeechPaused,
     SpeechStarted,
     VadEvent,
-    VoiceActivityDetector,
     WebRtcVad,
 )
-
-RATE = 8000
-FRAME = 160 * 2
 
 
 def run(
@@ -122,19 +119,6 @@ def test_config_rejects_inconsistent_timings() -> None:
 
 
 # Real classifiers on real(istic) audio.
-
-
-def detect(backend: SileroVad | WebRtcVad, pcm: bytes, chunk: int = FRAME) -> list[VadEvent]:
-    detector = VoiceActivityDetector.create(backend, RATE)
-    events: list[VadEvent] = []
-    for offset in range(0, len(pcm), chunk):
-        events.extend(detector.accept(pcm[offset : offset + chunk]))
-    return events
-
-
-@pytest.fixture(scope="module")
-def silero() -> SileroVad:
-    return SileroVad()
 
 
 @pytest.fixture(scope="module")

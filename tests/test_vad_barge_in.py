@@ -6,14 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.test_vad import detect
+from tests.vad_fixtures import detect, silero_vad  # noqa: F401  (the `silero` fixture)
 from voice_gateway.testing import cough, door_click, espeak, line_noise, to_pcm, voiced_cough
 from voice_gateway.vad import SileroVad, SpeechLikely, SpeechStarted
-
-
-@pytest.fixture(scope="module")
-def silero() -> SileroVad:
-    return SileroVad()
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,19 +12,13 @@ from pathlib import Path
 
 import httpx
 
-from tests.voice_helpers import stop_process
+from tests.voice_helpers import free_port, stop_process
 from voice_gateway.call_log import LifecycleKind, read_call_log
 from voice_gateway.tts import HibariTts
 from voice_gateway.tts.formats import resample_pcm16
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "callpilot"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _caller_wav(path: Path, text: str) -> Path:
@@ -42,7 +35,7 @@ def _caller_wav(path: Path, text: str) -> Path:
 
 
 def test_simulated_caller_checks_an_order_over_twilio(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CALLPILOT_AUDIOSOCKET_PORT": "0",

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,52 +18,10 @@ from callpilot.ops.webhooks import (
     sign,
     verify,
 )
+from tests.webhook_receiver import SECRET, Receiver
 
-SECRET = "whsec-test"
 pytestmark = pytest.mark.anyio
 FAST = Backoff(base_s=0.01, cap_s=0.05, max_attempts=4)
-
-
-class Receiver:
-    """A webhook endpoint on a free port: checks each signature, answers 500 to the first `fail_first` posts."""
-
-    def __init__(self, secret: str, fail_first: int = 0) -> None:
-        self.secret = secret
-        self.fail_first = fail_first
-        self.requests: list[dict[str, object]] = []  # every attempt, with whether its signature verified
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                try:
-                    verify(receiver.secret, self.headers["X-Callpilot-Timestamp"], body,
-                           self.headers["X-Callpilot-Signature"])
-                    valid = True
-                except SignatureError:
-                    valid = False
-                receiver.requests.append({"body": json.loads(body), "valid": valid,
-                                          "event": self.headers["X-Callpilot-Event"],
-                                          "delivery": self.headers["X-Callpilot-Delivery"]})
-                status = 500 if len(receiver.requests) <= receiver.fail_first else (200 if valid else 401)
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -125,9 +80,9 @@ async def test_a_failing_receiver_gets_the_same_signed_event_until_it_accepts() 
         hooks.emit("call.started", {"call_id": "c1", "caller": "+15550100000"})
         await asyncio.wait_for(hooks.drain(), 10)
         await hooks.stop()
-    assert [r["valid"] for r in receiver.requests] == [True, True, True]
-    assert len({r["delivery"] for r in receiver.requests}) == 1  # one delivery, three attempts
-    first = receiver.requests[0]["body"]
+    assert [r["valid"] for r in receiver.posts] == [True, True, True]
+    assert len({r["delivery"] for r in receiver.posts}) == 1  # one delivery, three attempts
+    first = receiver.posts[0]["body"]
     assert isinstance(first, dict)
     assert first["event"] == "call.started" and first["data"] == {"call_id": "c1", "caller": "+15550100000"}
     attempts = [(r.attempt, r.status, r.delivered) for r in hooks.log]
@@ -141,7 +96,7 @@ async def test_a_receiver_with_the_wrong_secret_refuses_and_the_dispatcher_gives
         hooks.emit("alert.fired", {"rule": "answer_rate"})
         await asyncio.wait_for(hooks.drain(), 10)
         await hooks.stop()
-    assert [r["valid"] for r in receiver.requests] == [False] * 4
+    assert [r["valid"] for r in receiver.posts] == [False] * 4
     last = hooks.log[-1]
     assert (last.attempt, last.status, last.gave_up) == (4, 401, True)
 
@@ -178,8 +133,8 @@ async def test_subscribers_get_only_the_events_they_asked_for() -> None:
         hooks.emit("alert.fired", {"rule": "longest_wait"})
         await asyncio.wait_for(hooks.drain(), 10)
         await hooks.stop()
-    assert [r["event"] for r in alerts.requests] == ["alert.fired"]
-    assert sorted(str(r["event"]) for r in everything.requests) == ["alert.fired", "call.started"]
+    assert [r["event"] for r in alerts.posts] == ["alert.fired"]
+    assert sorted(str(r["event"]) for r in everything.posts) == ["alert.fired", "call.started"]
 
 
 async def test_emit_from_another_thread_is_delivered() -> None:
@@ -190,7 +145,7 @@ async def test_emit_from_another_thread_is_delivered() -> None:
         await asyncio.sleep(0)  # let the thread-safe callback run
         await asyncio.wait_for(hooks.drain(), 10)
         await hooks.stop()
-    assert [r["event"] for r in receiver.requests] == ["handoff.requested"]
+    assert [r["event"] for r in receiver.posts] == ["handoff.requested"]
 
 
 def test_an_unknown_event_is_a_clear_error() -> None:
