@@ -64,6 +64,13 @@ class PendingConfirmation:
         return cls(**data)
 
 
+def _plain(value: object) -> dict[str, Any]:
+    """A transcript line, an intent seen or a pending confirmation as JSON sees it."""
+    if isinstance(value, Turn | IntentSeen | PendingConfirmation):
+        return vars(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 @dataclass
 class ConversationState:
     """Everything the bot remembers about one caller; saved after every turn."""
@@ -100,10 +107,13 @@ class ConversationState:
     language_offered: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """A deep copy as plain data."""
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+        """The same JSON as `json.dumps(to_dict())`, without the deep copy `asdict` makes of every transcript line
+        first (it was most of a turn's CPU on a conversation of a few hundred lines)."""
+        return json.dumps(vars(self), ensure_ascii=False, sort_keys=True, default=_plain)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConversationState:
