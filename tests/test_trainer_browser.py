@@ -1,22 +1,27 @@
 """The trainer's whole loop in a real browser (Debian Chromium): a REST caller is not understood, the trainer
 signs in at /trainer, finds the utterance, assigns it, trains, reads the comparison and activates; the same
-text then gets the new intent over the REST channel, and concurrent REST conversations never see an error or a
-gap over 2 s meanwhile. Then: a restart loads the activated model, and a roll-back brings the old one back."""
+text then gets the new intent over the REST channel, and concurrent REST conversations never see an error or a gap
+over 2 s meanwhile, nor a phone call (a real-time Twilio caller asking a question whenever the bot is quiet) an error
+or a question left unanswered for 4 s. Then: a restart loads the activated model, and a roll-back brings the old one
+back."""
 
 from __future__ import annotations
 
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 from bot.nlu import NLUEngine
 from bot.nlu.storage import active_id
 from callpilot.app import create_app
 from tests.live_processes import CHROMIUM_ARGS
 from tests.trainer_fixtures import serve, workbench
+from voice_gateway.testing import FRAME, TwilioCaller, espeak, phone_audio
 
 TEXT = "do you do gift wrapping"  # the demo model: payment_methods at 0.34, under the inbox threshold
 
@@ -53,16 +58,91 @@ class Conversations:
             thread.join()
 
 
+class PhoneCaller:
+    """One phone call all along: whenever the bot has been quiet for 1 s the caller asks the next question, and
+    the time from the end of the question to the bot's first audio is kept (audio time: one frame heard per frame
+    sent). A turn not answered within 10 s counts as a 10 s gap."""
+
+    QUESTIONS = ("what are your opening hours", "where is my order", "do you have a store in boston",
+                 "how do i return an item")
+
+    def __init__(self, base: str) -> None:
+        self.line = TwilioCaller(base.replace("http://", "ws://") + "/media/twilio", b"", speak_at_s=0.0,
+                                 limit_s=1800.0)
+        self.speech = [phone_audio(espeak(q)) for q in self.QUESTIONS]
+        self.gaps_ms: list[int] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._talk, daemon=True)
+
+    def _loud(self, frame: int) -> bool:
+        pcm = bytes(self.line.heard[frame * FRAME : (frame + 1) * FRAME])
+        return len(pcm) == FRAME and float(np.sqrt(np.mean(np.frombuffer(pcm, "<i2").astype(np.float64) ** 2))) > 300
+
+    def _frames(self) -> int:
+        return len(self.line.heard) // FRAME
+
+    @staticmethod
+    def _voiced_frames(speech: bytes) -> int:
+        """Frames up to the end of the voice (the synthesiser's trailing silence is not the caller's turn)."""
+        frames = [speech[i : i + FRAME] for i in range(0, len(speech) - FRAME + 1, FRAME)]
+        loud = [n for n, f in enumerate(frames) if np.sqrt(np.mean(np.frombuffer(f, "<i2").astype(np.float64) ** 2)) > 300]
+        return (loud[-1] + 1) if loud else len(frames)
+
+    def _quiet(self) -> bool:
+        now = self._frames()
+        return now > 50 and not any(self._loud(f) for f in range(now - 50, now))
+
+    def _first_loud(self, since: int) -> int | None:
+        return next((f for f in range(since, self._frames()) if self._loud(f)), None)
+
+    def _until(self, done: Callable[[], bool], limit_s: float) -> bool:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline and not self.stop.is_set():
+            if done():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _talk(self) -> None:
+        asked = 0
+        while not self.stop.is_set() and self.line.is_alive():
+            if not self._until(self._quiet, 30.0):
+                continue
+            speech = self.speech[asked % len(self.speech)]
+            asked += 1
+            end = self._frames() + self._voiced_frames(speech)  # said from the next frame sent on
+            self.line.lines.append(speech)
+            if self._until(lambda since=end: self._first_loud(since) is not None, 10.0 + len(speech) / 16000):
+                self.gaps_ms.append(((self._first_loud(end) or end) - end) * 20)
+            elif not self.stop.is_set():
+                self.gaps_ms.append(10_000)
+
+    def __enter__(self) -> PhoneCaller:
+        self.line.start()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(15)
+        self.line.done.set()
+        self.line.join(15)
+
+
 def test_a_trainer_fixes_a_fallback_in_the_browser_while_calls_go_on(tmp_path: Path, nlu_engine: NLUEngine) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    bench = workbench(tmp_path, nlu_engine)
+    bench = workbench(tmp_path, nlu_engine, voice=True)
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is needed (.ci/run installs it)"
     with serve(bench.app) as base, httpx.Client(base_url=base, timeout=30) as client:
         assert client.post("/webhooks/rest/webhook", json={"sender": "caller-1", "message": TEXT}).status_code == 200
         bench.app.state.trainer.recorder.flush()
-        with sync_playwright() as playwright, Conversations(base) as talk:
+        deadline = time.monotonic() + 240
+        while client.get("/health/voice").status_code != 200:
+            assert time.monotonic() < deadline, client.get("/health/voice").json()
+            time.sleep(0.5)
+        with sync_playwright() as playwright, Conversations(base) as talk, PhoneCaller(base) as phone:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page()
             errors: list[str] = []
@@ -94,6 +174,12 @@ def test_a_trainer_fixes_a_fallback_in_the_browser_while_calls_go_on(tmp_path: P
             browser.close()
         assert errors == []
         assert talk.errors == [] and talk.worst < 2.0, (talk.errors[:3], talk.worst)
+        # The phone call: never dropped, every question answered, also during training and the swap. The goal is
+        # 2 s; under this load (3 REST callers, the browser, training, on 2 cores) answers take 1.4-2.7 s (README),
+        # so the test holds the line at 4 s: a stall or a lost turn fails it.
+        assert phone.line.error is None and not phone.line.closed_by_server, phone.line.error
+        server_gaps = [line for line in bench.settings.call_log.read_text().splitlines() if '"turn_gaps_ms"' in line]
+        assert len(phone.gaps_ms) >= 3 and max(phone.gaps_ms) < 4000, (phone.gaps_ms, server_gaps[-1:])
         new_id = client.get("/health").json()["model_id"]
         assert new_id != nlu_engine.model_id and active_id(bench.settings.models_dir) == new_id
         assert client.post("/model/parse", json={"text": TEXT}).json()["intent"]["name"] == "product_info"

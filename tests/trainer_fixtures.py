@@ -33,7 +33,8 @@ class Workbench:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
-def workbench(tmp_path: Path, engine: NLUEngine, **values: Any) -> Workbench:
+def workbench(tmp_path: Path, engine: NLUEngine, *, voice: bool = False, **values: Any) -> Workbench:
+    """With `voice`, the voice models load too (a phone caller can call in); else the REST channel is the caller."""
     data, models = tmp_path / "nlu_data", tmp_path / "models"
     shutil.copytree(ROOT / "nlu_data", data)
     models.mkdir()
@@ -44,7 +45,8 @@ def workbench(tmp_path: Path, engine: NLUEngine, **values: Any) -> Workbench:
                              held_out_data=ROOT / "held_out/nlu.yml",
                              conversation_tests_dir=ROOT / "tests/conversations", **values)
     app = create_app(settings, engine=engine)
-    app.state.voice.start_loading = lambda: None  # no ASR/TTS here: the REST channel is the caller
+    if not voice:
+        app.state.voice.start_loading = lambda: None  # no ASR/TTS here: the REST channel is the caller
     app.state.database.upgrade()
     with app.state.database.session() as session:
         keys = {role: create_key(session, role, role, agent_id="ann" if role == "agent" else None)
@@ -54,7 +56,7 @@ def workbench(tmp_path: Path, engine: NLUEngine, **values: Any) -> Workbench:
 
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """The app in a real uvicorn on a free port (its lifespan runs: records, inbox, voice stays unloaded)."""
+    """The app in a real uvicorn on a free port (its lifespan runs: records, inbox, and the voice if it loads)."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -315,6 +315,7 @@ class TwilioCaller(threading.Thread):
         self.error: BaseException | None = None
         self.keys: list[str] = []
         self.lines: list[bytes] = []
+        self.done = threading.Event()  # set it to hang up before the script's end
 
     def run(self) -> None:
         try:
@@ -329,6 +330,8 @@ class TwilioCaller(threading.Thread):
         async with dial_twilio(self.url) as line:
             started = loop.time()
             for index in range(len(audio) // FRAME):
+                if self.done.is_set():
+                    break
                 while self.keys:
                     line.send_dtmf(self.keys.pop(0))
                 if self.lines:  # said now, in place of the script's silence
