@@ -20,7 +20,7 @@ from callpilot.ops import dashboard, history
 from callpilot.records.apikeys import Principal, verify_key
 from callpilot.records.db import Database
 from callpilot.records.models import CallRecord
-from callpilot.records.web_sessions import SESSION_LIFETIME, close_session, open_session, secure_cookies
+from callpilot.records.web_sessions import SESSION_LIFETIME, close_session, secure_cookies, sign_in
 from callpilot.records.web_sessions import session_principal as principal_of_session
 
 COOKIE, SCOPE, PATH = "callpilot_calls", "calls", "/calls"
@@ -176,15 +176,7 @@ async def recording(call_id: str, request: Request, database: Db) -> Response:
 @router.post("/calls/login", include_in_schema=False)
 async def calls_login(request: Request, database: Db) -> Response:
     key = dict(parse_qsl((await request.body()).decode("utf-8", "replace"))).get("key", "").strip()
-
-    def check() -> tuple[Principal | None, str | None]:
-        with database.session() as session:
-            who = verify_key(session, key) if key else None
-            if who is None or who.role not in ROLES:
-                return who, None
-            return who, open_session(session, who, SCOPE)
-
-    who, session_id = await asyncio.to_thread(check)
+    who, session_id = await asyncio.to_thread(sign_in, database, key, ROLES, SCOPE)
     if who is None or session_id is None:
         why = "unknown or revoked API key" if who is None else f"role {who.role!r} may not see calls"
         return login_page(why, 401)

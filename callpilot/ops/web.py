@@ -33,9 +33,9 @@ from callpilot.records.db import Database
 from callpilot.records.web_sessions import (
     SESSION_LIFETIME,
     close_session,
-    open_session,
     secure_cookies,
     session_principal,
+    sign_in,
 )
 from callpilot.settings import Settings
 
@@ -280,14 +280,7 @@ async def dashboard_login(request: Request, ops: Ops) -> Response:
     database = ops.database()
     signed_in: tuple[Principal | None, str | None] = (None, None)
     if key and database is not None:
-        def check() -> tuple[Principal | None, str | None]:
-            with database.session() as session:
-                principal = verify_key(session, key)
-                if principal is None or principal.role not in DASHBOARD_ROLES:
-                    return principal, None
-                return principal, open_session(session, principal, SCOPE)
-
-        signed_in = await asyncio.to_thread(check)
+        signed_in = await asyncio.to_thread(sign_in, database, key, DASHBOARD_ROLES, SCOPE)
     principal, session_id = signed_in
     if principal is None or session_id is None:
         why = "unknown or revoked API key" if principal is None else f"role {principal.role!r} may not see it"

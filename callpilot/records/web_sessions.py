@@ -14,7 +14,8 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from callpilot.records.apikeys import Principal
+from callpilot.records.apikeys import Principal, verify_key
+from callpilot.records.db import Database
 from callpilot.records.models import ApiKey, WebSession, utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -63,3 +64,13 @@ def close_session(session: Session, session_id: str) -> None:
     row = session.scalar(select(WebSession).where(WebSession.session_hash == _hash(session_id)))
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
+
+
+def sign_in(database: Database, key: str, roles: tuple[str, ...], scope: str) -> tuple[Principal | None, str | None]:
+    """A browser's sign-in form: the API key's principal, and a new session id when its role is one of `roles`
+    (None when the key is unknown or revoked, or its role may not use the page)."""
+    with database.session() as session:
+        principal = verify_key(session, key) if key else None
+        if principal is None or principal.role not in roles:
+            return principal, None
+        return principal, open_session(session, principal, scope)

@@ -9,8 +9,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from callpilot.records.apikeys import Principal, verify_key
-from callpilot.records.web_sessions import SESSION_LIFETIME, close_session, open_session, secure_cookies
+from callpilot.records.web_sessions import SESSION_LIFETIME, close_session, secure_cookies, sign_in
 from callpilot.trainer.api import router
 from callpilot.trainer.auth import COOKIE, ROLES, SCOPE, trainer_key
 
@@ -51,16 +50,7 @@ async def trainer_page(request: Request) -> HTMLResponse:
 async def trainer_login(request: Request) -> Response:
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
     key = form.get("key", "").strip()
-    database = request.app.state.database
-
-    def check() -> tuple[Principal | None, str | None]:
-        with database.session() as session:
-            principal = verify_key(session, key) if key else None
-            if principal is None or principal.role not in ROLES:
-                return principal, None
-            return principal, open_session(session, principal, SCOPE)
-
-    principal, session_id = await asyncio.to_thread(check)
+    principal, session_id = await asyncio.to_thread(sign_in, request.app.state.database, key, ROLES, SCOPE)
     if principal is None or session_id is None:
         why = "unknown or revoked API key" if principal is None else f"role {principal.role!r} may not train"
         return HTMLResponse(_login(why), status_code=401)
