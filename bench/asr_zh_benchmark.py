@@ -46,9 +46,9 @@ from voice_gateway.asr.whisper_engine import (  # noqa: E402
     base_part_dirs,
     join_split_model,
 )
+from voice_gateway.audio import resample_pcm16  # noqa: E402
 from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode  # noqa: E402
 from voice_gateway.tts import default_chain  # noqa: E402
-from voice_gateway.tts.formats import resample_pcm16  # noqa: E402
 
 ROUNDS = 3
 _DROP = re.compile(r"[\s\W_]+")

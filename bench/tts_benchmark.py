@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from voice_gateway.audio import ulaw_decode
+from voice_gateway.audio import resample_pcm16, ulaw_decode
 from voice_gateway.tts import TWILIO, AudioChunk, HibariTts, PiperTts, TtsEngine, encode
-from voice_gateway.tts.formats import resample_pcm16
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT = "Hello, how can I help you today?"

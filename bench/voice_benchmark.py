@@ -55,12 +55,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from voice_gateway.audio import resample_pcm16  # noqa: E402
 from voice_gateway.call_log import LifecycleKind, read_call_log  # noqa: E402
 from voice_gateway.events import AudioOut, Clear, Mark  # noqa: E402
 from voice_gateway.simulated_caller import dial_twilio  # noqa: E402
 from voice_gateway.sip_caller import dial_sip  # noqa: E402
 from voice_gateway.tts import HibariTts, PiperTts  # noqa: E402
-from voice_gateway.tts.formats import resample_pcm16  # noqa: E402
 
 RATE = 8000
 FRAME = 320  # bytes of PCM16 in 20 ms at 8 kHz

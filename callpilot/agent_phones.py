@@ -28,11 +28,10 @@ from handoff.events import CallEnded, Offer, OfferWithdrawn, OnPhone, decode_age
 from handoff.model import Agent, AgentStatus, HandoffContext
 from handoff.redis_conn import messages
 from handoff.service import HandoffService
-from voice_gateway.audio import frame_bytes
+from voice_gateway.audio import frame_bytes, resample_pcm16
 from voice_gateway.transports.sip.call import SipCall
 from voice_gateway.transports.sip.message import uri_user
 from voice_gateway.transports.sip.outbound import DialFailed
-from voice_gateway.tts.formats import resample_pcm16
 
 log = logging.getLogger("callpilot.phones")
 

@@ -112,7 +112,7 @@ def test_a_newcomer_talks_to_themselves_from_phone_to_agent(tmp_path: Path) -> N
     """The README's walk-through: /phone in one browser, /agent in another, nothing else running."""
     from playwright.sync_api import expect, sync_playwright
 
-    from voice_gateway.tts.formats import resample_pcm16
+    from voice_gateway.audio import resample_pcm16
 
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is needed (.ci/run installs it)"

@@ -41,8 +41,8 @@ from tests.live_processes import (
     wait_healthy,
 )
 from tests.voice_helpers import stop_process
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
-from voice_gateway.tts.formats import resample_pcm16
 
 WHISPER_WORDS = "Offer the customer a full refund for the broken kettle."
 SHOTS = ROOT / "docs" / "screenshots"

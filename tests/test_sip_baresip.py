@@ -67,7 +67,7 @@ def baresip_call(server: VoiceServer, tmp: Path, wav: Path, caller: str, seconds
 
 def transcribe(path: Path) -> str:
     from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir
-    from voice_gateway.tts.formats import resample_pcm16
+    from voice_gateway.audio import resample_pcm16
 
     with wave.open(str(path)) as heard:
         pcm = resample_pcm16(heard.readframes(heard.getnframes()), heard.getframerate(), 16000)

@@ -13,9 +13,9 @@ import pytest
 from voice_gateway.asr import AsrFinal, TurnListener
 from voice_gateway.asr.whisper_engine import WhisperOptions
 from voice_gateway.asr.whisper_engines import base_engine
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.tts import AudioChunk, EspeakTts, SentenceStreamer, default_chain
 from voice_gateway.tts.fallback import language_of
-from voice_gateway.tts.formats import resample_pcm16
 from voice_gateway.vad import SileroVad, VoiceActivityDetector
 
 HAN = re.compile(r"[\u4e00-\u9fff]")

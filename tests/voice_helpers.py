@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.tts import HibariTts
-from voice_gateway.tts.formats import resample_pcm16
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "callpilot"]

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from bot.dialogue import HandoffDecision
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.call_log import LifecycleKind
 from voice_gateway.caller_lines import InMemoryTwilioLine, dial_twilio
 from voice_gateway.events import AudioOut
 from voice_gateway.pipeline import CallPipeline, VoiceServices
 from voice_gateway.pipeline.handoff_port import Hold, LegUpdate
 from voice_gateway.transports import CallConnection
-from voice_gateway.tts.formats import resample_pcm16
 
 RATE = 8000
 FRAME = RATE // 50 * 2  # bytes of PCM16 in 20 ms at 8 kHz
