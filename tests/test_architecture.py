@@ -31,9 +31,9 @@ ALLOWED: dict[str, set[str]] = {
     "voice_gateway.simulated_caller": {"voice_gateway.audio", "voice_gateway.caller_lines", "voice_gateway.events"},
     "voice_gateway.events": set(),
     "voice_gateway.transports": {"voice_gateway.events", "voice_gateway.audio"},
-    "voice_gateway.vad": set(),
+    "voice_gateway.vad": {"voice_gateway.audio"},
     "voice_gateway.twilio_rest": set(),  # Twilio's REST API (callbacks, transfers)
-    "voice_gateway.asr": {"voice_gateway.vad"},
+    "voice_gateway.asr": {"voice_gateway.vad", "voice_gateway.audio"},
     "voice_gateway.tts": {"voice_gateway.audio"},
     "voice_gateway.pipeline": {
         "voice_gateway.events", "voice_gateway.audio", "voice_gateway.transports", "voice_gateway.vad",

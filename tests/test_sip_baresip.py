@@ -13,7 +13,6 @@ import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.voice_helpers import VoiceServer, free_port, silence, speech, voice_server, write_wav
@@ -67,11 +66,11 @@ def baresip_call(server: VoiceServer, tmp: Path, wav: Path, caller: str, seconds
 
 def transcribe(path: Path) -> str:
     from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir
-    from voice_gateway.audio import resample_pcm16
+    from voice_gateway.audio import pcm16_to_float, resample_pcm16
 
     with wave.open(str(path)) as heard:
         pcm = resample_pcm16(heard.readframes(heard.getnframes()), heard.getframerate(), 16000)
-    samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+    samples = pcm16_to_float(pcm)
     return WhisperTranscriber.from_dir(tiny_en_dir(), WhisperOptions()).transcribe(samples).text
 
 

@@ -13,7 +13,7 @@ import pytest
 from voice_gateway.asr import AsrFinal, TurnListener
 from voice_gateway.asr.whisper_engine import WhisperOptions
 from voice_gateway.asr.whisper_engines import base_engine
-from voice_gateway.audio import resample_pcm16
+from voice_gateway.audio import pcm16_to_float, resample_pcm16
 from voice_gateway.tts import AudioChunk, EspeakTts, SentenceStreamer, default_chain
 from voice_gateway.tts.fallback import language_of
 from voice_gateway.vad import SileroVad, VoiceActivityDetector
@@ -121,8 +121,7 @@ def test_whisper_base_picks_the_lines_language_per_utterance() -> None:
 
     def heard(text: str, voice: str) -> tuple[str | None, str]:
         audio = asyncio.run(render(text, voice))
-        samples = np.frombuffer(resample_pcm16(audio.pcm, audio.sample_rate, 16000), "<i2").astype(np.float32)
-        result = transcriber.transcribe(samples / 32768)
+        result = transcriber.transcribe(pcm16_to_float(resample_pcm16(audio.pcm, audio.sample_rate, 16000)))
         return result.language, result.text
 
     language, text = heard("Where is my order? I would like to speak to an agent.", "en-us")
