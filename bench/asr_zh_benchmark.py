@@ -46,9 +46,9 @@ from voice_gateway.asr.whisper_engine import (  # noqa: E402
     base_part_dirs,
     join_split_model,
 )
+from voice_gateway.audio import pcm16_to_float, resample_pcm16  # noqa: E402
 from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode  # noqa: E402
 from voice_gateway.tts import default_chain  # noqa: E402
-from voice_gateway.tts.formats import resample_pcm16  # noqa: E402
 
 ROUNDS = 3
 _DROP = re.compile(r"[\s\W_]+")
@@ -67,7 +67,7 @@ def cer(pairs: list[tuple[str, str]]) -> float:
 def phone_line(pcm16: bytes, rate: int) -> np.ndarray:
     """What reaches the recogniser of a phone call: 8 kHz mu-law, back to 16 kHz float."""
     line = ulaw_decode(ulaw_encode(resample_pcm16(pcm16, rate, 8000)))
-    return np.frombuffer(resample_pcm16(line, 8000, 16000), "<i2").astype(np.float32) / 32768
+    return pcm16_to_float(resample_pcm16(line, 8000, 16000))
 
 
 def read_wav(path: Path) -> tuple[bytes, int]:

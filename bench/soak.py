@@ -60,9 +60,9 @@ from voice_benchmark import (  # noqa: E402
     wait_ready,
 )
 
+from voice_gateway.audio import resample_pcm16  # noqa: E402
 from voice_gateway.events import AudioOut  # noqa: E402
 from voice_gateway.simulated_caller import dial_twilio  # noqa: E402
-from voice_gateway.tts.formats import resample_pcm16  # noqa: E402
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_DB = 12

@@ -19,11 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from voice_gateway.audio import ulaw_decode
+from voice_gateway.audio import pcm16_to_float, resample_pcm16, ulaw_decode
 from voice_gateway.tts import TWILIO, AudioChunk, HibariTts, PiperTts, TtsEngine, encode
-from voice_gateway.tts.formats import resample_pcm16
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT = "Hello, how can I help you today?"
@@ -104,7 +101,7 @@ def load_whisper() -> Any | None:
 
 
 def transcribe(model: Any, pcm: bytes, rate: int) -> str:
-    samples = np.frombuffer(resample_pcm16(pcm, rate, 16000), dtype="<i2").astype(np.float32) / 32768.0
+    samples = pcm16_to_float(resample_pcm16(pcm, rate, 16000))
     segments, _ = model.transcribe(samples, language="en", beam_size=1, vad_filter=False)
     return " ".join(segment.text for segment in segments)
 

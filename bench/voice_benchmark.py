@@ -55,12 +55,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from voice_gateway.audio import FrameBuffer, resample_pcm16, rms  # noqa: E402
 from voice_gateway.call_log import LifecycleKind, read_call_log  # noqa: E402
 from voice_gateway.events import AudioOut, Clear, Mark  # noqa: E402
 from voice_gateway.simulated_caller import dial_twilio  # noqa: E402
 from voice_gateway.sip_caller import dial_sip  # noqa: E402
 from voice_gateway.tts import HibariTts, PiperTts  # noqa: E402
-from voice_gateway.tts.formats import resample_pcm16  # noqa: E402
 
 RATE = 8000
 FRAME = 320  # bytes of PCM16 in 20 ms at 8 kHz
@@ -190,9 +190,8 @@ def caller_pool(size: int, seed: int = 7, language: str = "en") -> list[tuple[Ut
     return pool
 def voiced_frames(pcm: bytes) -> tuple[int, int]:
     """Index of the first and last 20 ms frame above -50 dBFS."""
-    frames = np.frombuffer(pcm[: len(pcm) // FRAME * FRAME], "<i2").reshape(-1, FRAME // 2).astype(np.float64)
-    loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > 100)
-    return int(loud[0]), int(loud[-1])
+    loud = [i for i, frame in enumerate(FrameBuffer(FRAME).push(pcm)) if rms(frame) > 100]
+    return loud[0], loud[-1]
 
 
 @dataclass

@@ -28,11 +28,10 @@ from handoff.events import CallEnded, Offer, OfferWithdrawn, OnPhone, decode_age
 from handoff.model import Agent, AgentStatus, HandoffContext
 from handoff.redis_conn import messages
 from handoff.service import HandoffService
-from voice_gateway.audio import frame_bytes
+from voice_gateway.audio import FrameBuffer, frame_bytes, resample_pcm16
 from voice_gateway.transports.sip.call import SipCall
 from voice_gateway.transports.sip.message import uri_user
 from voice_gateway.transports.sip.outbound import DialFailed
-from voice_gateway.tts.formats import resample_pcm16
 
 log = logging.getLogger("callpilot.phones")
 
@@ -200,8 +199,8 @@ class PhoneSession:
         assert call.codec is not None and call.rtp is not None
         loop = asyncio.get_running_loop()
         start = loop.time()
-        for n, offset in enumerate(range(0, len(pcm8k) - len(pcm8k) % FRAME, FRAME)):
-            call.codec.send_audio(pcm8k[offset : offset + FRAME])
+        for n, frame in enumerate(FrameBuffer(FRAME).push(pcm8k)):
+            call.codec.send_audio(frame)
             for packet in call.codec.data_to_send():
                 await call.rtp.write(packet)
             await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from callpilot.settings import Settings
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.call_log import LifecycleKind, read_call_log
 from voice_gateway.events import DTMF_DIGITS
 from voice_gateway.simulated_caller import CallerReport, CallerScript, dial_audiosocket, dial_twilio, run_caller
 from voice_gateway.transports.audiosocket_caller import caller_uuid
-from voice_gateway.tts.formats import resample_pcm16
 from voice_gateway.twiml import MEDIA_STREAM_PATH
 
 GREETING_WAIT_S = 30.0  # --wait-for-greeting: the longest silence before the caller speaks anyway

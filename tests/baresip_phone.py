@@ -6,8 +6,6 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
-import numpy as np
-
 CONFIG = """poll_method\t\tepoll
 sip_listen\t\t127.0.0.1:{port}
 audio_player\t\taubridge,nil
@@ -33,9 +31,9 @@ def write_config(folder: Path, *, port: int, account: str, wav: Path, recordings
 
 def transcribe(path: Path) -> str:
     from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir
-    from voice_gateway.tts.formats import resample_pcm16
+    from voice_gateway.audio import pcm16_to_float, resample_pcm16
 
     with wave.open(str(path)) as heard:
         pcm = resample_pcm16(heard.readframes(heard.getnframes()), heard.getframerate(), 16000)
-    samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+    samples = pcm16_to_float(pcm)
     return WhisperTranscriber.from_dir(tiny_en_dir(), WhisperOptions()).transcribe(samples).text

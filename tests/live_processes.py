@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 from websockets.sync.client import connect
 
 from tests.voice_helpers import free_port, stop_process
+from voice_gateway.audio import FrameBuffer, rms
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "callpilot"]
@@ -171,8 +171,7 @@ def wait_for(condition: Any, seconds: float, what: str) -> None:
 
 
 def loud_ms(pcm: bytes) -> int:
-    frames = [pcm[i:i + FRAME] for i in range(0, len(pcm) - FRAME + 1, FRAME)]
-    return 20 * sum(np.sqrt(np.mean(np.frombuffer(f, "<i2").astype(np.float64) ** 2)) > 300 for f in frames)
+    return 20 * sum(rms(frame) > 300 for frame in FrameBuffer(FRAME).push(pcm))
 
 
 

@@ -31,9 +31,9 @@ ALLOWED: dict[str, set[str]] = {
     "voice_gateway.simulated_caller": {"voice_gateway.audio", "voice_gateway.caller_lines", "voice_gateway.events"},
     "voice_gateway.events": set(),
     "voice_gateway.transports": {"voice_gateway.events", "voice_gateway.audio"},
-    "voice_gateway.vad": set(),
+    "voice_gateway.vad": {"voice_gateway.audio"},
     "voice_gateway.twilio_rest": set(),  # Twilio's REST API (callbacks, transfers)
-    "voice_gateway.asr": {"voice_gateway.vad"},
+    "voice_gateway.asr": {"voice_gateway.vad", "voice_gateway.audio"},
     "voice_gateway.tts": {"voice_gateway.audio"},
     "voice_gateway.pipeline": {
         "voice_gateway.events", "voice_gateway.audio", "voice_gateway.transports", "voice_gateway.vad",
@@ -44,7 +44,7 @@ ALLOWED: dict[str, set[str]] = {
     # real time, synthetic speech
     "voice_gateway.testing": {
         "voice_gateway.pipeline", "voice_gateway.caller_lines", "voice_gateway.call_log", "voice_gateway.events",
-        "voice_gateway.transports", "voice_gateway.tts", "bot.dialogue",
+        "voice_gateway.transports", "voice_gateway.tts", "voice_gateway.audio", "bot.dialogue",
     },
     # Human handoff: the bot's HandoffDecision and conversation state in, the demo customers for contacts.
     "handoff": {"bot.dialogue", "bot.backoffice", "bot.urls"},

@@ -13,12 +13,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from voice_gateway.asr.audio import pcm16_to_float
 from voice_gateway.asr.process_pool import ProcessTranscriber
 from voice_gateway.asr.short_window import WindowPolicy
 from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir
+from voice_gateway.audio import pcm16_to_float, resample_pcm16
 from voice_gateway.tts import HibariTts
-from voice_gateway.tts.formats import resample_pcm16
 
 ROOT = Path(__file__).resolve().parent.parent
 

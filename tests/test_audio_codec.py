@@ -1,4 +1,4 @@
-"""G.711 mu-law against the stdlib reference, PCM helpers, 20 ms framing and streaming resampling."""
+"""G.711 mu-law and RMS against the stdlib reference, PCM helpers, 20 ms framing and streaming resampling."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from voice_gateway.audio import (
     float_to_pcm16,
     frame_bytes,
     pcm16_to_float,
+    rms,
     silence,
     ulaw_decode,
     ulaw_encode,
@@ -62,6 +63,13 @@ def test_pcm_float_helpers() -> None:
     assert float_to_pcm16(np.array([2.0, -2.0, 0.25])) == np.array([32767, -32768, 8192], dtype="<i2").tobytes()
     assert frame_bytes(8000) == 320 and frame_bytes(16000) == 640 and frame_bytes(48000, 10) == 960
     assert duration_ms(silence(20, 8000), 8000) == 20.0
+
+
+def test_rms_is_the_level_on_the_int16_scale_like_audioop() -> None:
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000) * 32767).astype("<i2").tobytes()
+    assert rms(tone) == pytest.approx(audioop.rms(tone, 2), abs=1) and 6900 < rms(tone) < 7000
+    assert rms(ALL_PCM16) == pytest.approx(audioop.rms(ALL_PCM16, 2), abs=1)
+    assert rms(b"") == rms(b"\x01") == rms(silence(20, 8000)) == 0.0  # no samples (an odd byte is left out)
     with pytest.raises(ValueError):
         frame_bytes(44100, 1)
 

@@ -29,6 +29,7 @@ from tests.live_processes import (
     wait_healthy,
 )
 from tests.voice_helpers import stop_process
+from voice_gateway.audio import FrameBuffer, rms
 from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
 
 AGENT_WORDS = "Hello, this is Alice from customer service. How can I help you today?"
@@ -100,8 +101,7 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
     joined_ms = int(events[joined]["call_ms"])
     start = (joined_ms // 20 + 25) * FRAME  # half a second after the agent joined
     agent_part = bytes(caller.heard[start:])
-    loud = [f for f in (agent_part[i : i + FRAME] for i in range(0, len(agent_part) - FRAME + 1, FRAME))
-            if np.sqrt(np.mean(np.frombuffer(f, "<i2").astype(np.float64) ** 2)) > 300]
+    loud = [f for f in FrameBuffer(FRAME).push(agent_part) if rms(f) > 300]
     assert len(loud) * 20 > 2000, f"only {len(loud) * 20} ms of audible audio reached the caller from the agent"
     heard = transcribe_8k(agent_part)
     print(f"caller heard the agent for {len(loud) * 20} ms: {heard!r}")
@@ -112,7 +112,7 @@ def test_a_newcomer_talks_to_themselves_from_phone_to_agent(tmp_path: Path) -> N
     """The README's walk-through: /phone in one browser, /agent in another, nothing else running."""
     from playwright.sync_api import expect, sync_playwright
 
-    from voice_gateway.tts.formats import resample_pcm16
+    from voice_gateway.audio import resample_pcm16
 
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is needed (.ci/run installs it)"

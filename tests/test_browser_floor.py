@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 from websockets.sync.client import connect
 
 from tests.live_processes import (
@@ -41,8 +40,8 @@ from tests.live_processes import (
     wait_healthy,
 )
 from tests.voice_helpers import stop_process
+from voice_gateway.audio import FrameBuffer, resample_pcm16, rms
 from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
-from voice_gateway.tts.formats import resample_pcm16
 
 WHISPER_WORDS = "Offer the customer a full refund for the broken kettle."
 SHOTS = ROOT / "docs" / "screenshots"
@@ -106,8 +105,7 @@ def shot(page: Any, name: str) -> None:
 
 
 def loud_ms(pcm: bytes, frame: int) -> int:
-    frames = [pcm[i:i + frame] for i in range(0, len(pcm) - frame + 1, frame)]
-    return 20 * sum(np.sqrt(np.mean(np.frombuffer(f, "<i2").astype(np.float64) ** 2)) > 300 for f in frames)
+    return 20 * sum(rms(f) > 300 for f in FrameBuffer(frame).push(pcm))
 
 
 def test_the_agent_desk_and_the_supervisor_floor_in_a_browser(tmp_path: Path) -> None:

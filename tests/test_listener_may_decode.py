@@ -8,8 +8,8 @@ import asyncio
 import numpy as np
 
 from voice_gateway.asr import SegmentedStream, Transcript, TurnListener
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.tts import HibariTts
-from voice_gateway.tts.formats import resample_pcm16
 from voice_gateway.vad import EndpointConfig, SileroVad, VoiceActivityDetector
 
 RATE = 8000

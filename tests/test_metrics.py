@@ -20,11 +20,11 @@ from callpilot.ops.observer import OpsObserver
 from callpilot.ops.webhooks import Backoff, Subscription, WebhookDispatcher
 from callpilot.settings import Settings
 from tests.webhook_receiver import SECRET, Receiver
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.pipeline import CallPipeline, VoiceServices, load_services
 from voice_gateway.simulated_caller import CallerScript, InMemoryTwilioLine, run_caller
 from voice_gateway.transports import CallConnection
-from voice_gateway.tts.formats import resample_pcm16
 
 ROOT = Path(__file__).resolve().parent.parent
 

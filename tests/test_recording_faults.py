@@ -17,12 +17,12 @@ from bot.dialogue import DialogueEngine
 from bot.nlu import NLUEngine
 from callpilot.brains import build_dialogue
 from callpilot.settings import Settings
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services
 from voice_gateway.pipeline.observer import NullObserver
 from voice_gateway.simulated_caller import InMemoryTwilioLine
 from voice_gateway.transports import CallConnection
-from voice_gateway.tts.formats import resample_pcm16
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 8000

@@ -8,12 +8,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.voice_helpers import VoiceServer, silence, speech, voice_server
+from voice_gateway.audio import FrameBuffer, rms
 
 RATE = 16000
 FRAME = RATE // 50 * 2  # 20 ms of PCM16
@@ -40,9 +40,7 @@ class Browser:
         return " ".join(text for who, text in self.transcripts if who == speaker).lower()
 
     def loud_seconds(self) -> float:
-        samples = np.frombuffer(bytes(self.audio[: len(self.audio) // FRAME * FRAME]), "<i2").astype(np.float64)
-        rms = np.sqrt(np.mean(samples.reshape(-1, FRAME // 2) ** 2, axis=1))
-        return float(np.count_nonzero(rms > 100) * 0.02)
+        return float(sum(rms(frame) > 100 for frame in FrameBuffer(FRAME).push(bytes(self.audio))) * 0.02)
 
 
 async def _read(websocket: ClientConnection, browser: Browser) -> None:

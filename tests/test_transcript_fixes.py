@@ -12,9 +12,9 @@ from callpilot.brains import build_dialogue
 from callpilot.settings import Settings
 from callpilot.voice import RepairingDialogue, id_patterns
 from voice_gateway.asr import AsrFinal, AsrSettings, TurnListener, load_engine
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer
 from voice_gateway.tts import HibariTts
-from voice_gateway.tts.formats import resample_pcm16
 from voice_gateway.vad import SileroVad, VoiceActivityDetector
 
 ROOT = Path(__file__).resolve().parent.parent

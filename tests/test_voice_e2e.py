@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 
 from tests.voice_helpers import free_port, stop_process
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.call_log import LifecycleKind, read_call_log
 from voice_gateway.tts import HibariTts
-from voice_gateway.tts.formats import resample_pcm16
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "callpilot"]

@@ -7,15 +7,14 @@ import asyncio
 import re
 import subprocess
 
-import numpy as np
 import pytest
 
 from voice_gateway.asr import AsrFinal, TurnListener
 from voice_gateway.asr.whisper_engine import WhisperOptions
 from voice_gateway.asr.whisper_engines import base_engine
+from voice_gateway.audio import pcm16_to_float, resample_pcm16, rms
 from voice_gateway.tts import AudioChunk, EspeakTts, SentenceStreamer, default_chain
 from voice_gateway.tts.fallback import language_of
-from voice_gateway.tts.formats import resample_pcm16
 from voice_gateway.vad import SileroVad, VoiceActivityDetector
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -30,10 +29,6 @@ def _espeak_has_mandarin() -> bool:
 
 
 pytestmark = pytest.mark.skipif(not _espeak_has_mandarin(), reason="espeak-ng without its Mandarin (cmn) voice")
-
-
-def rms(pcm16: bytes) -> float:
-    return float(np.sqrt(np.mean(np.frombuffer(pcm16, "<i2").astype(np.float64) ** 2)))
 
 
 def speak(text: str, voice: str | None = None) -> AudioChunk:
@@ -121,8 +116,7 @@ def test_whisper_base_picks_the_lines_language_per_utterance() -> None:
 
     def heard(text: str, voice: str) -> tuple[str | None, str]:
         audio = asyncio.run(render(text, voice))
-        samples = np.frombuffer(resample_pcm16(audio.pcm, audio.sample_rate, 16000), "<i2").astype(np.float32)
-        result = transcriber.transcribe(samples / 32768)
+        result = transcriber.transcribe(pcm16_to_float(resample_pcm16(audio.pcm, audio.sample_rate, 16000)))
         return result.language, result.text
 
     language, text = heard("Where is my order? I would like to speak to an agent.", "en-us")

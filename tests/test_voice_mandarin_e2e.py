@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from tests.voice_helpers import VoiceServer, silence, voice_server
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.call_log import CallEvent, LifecycleKind, read_call_log
 from voice_gateway.simulated_caller import CallerScript, dial_twilio, run_caller
 from voice_gateway.tts import AudioChunk, EspeakTts
-from voice_gateway.tts.formats import resample_pcm16
 
 RATE = 8000
 HAN = re.compile(r"[\u4e00-\u9fff]")

@@ -97,8 +97,8 @@ def _wait_for_port(port: int, deadline: float) -> None:
 
 def speech(text: str, rate: int) -> bytes:
     """`text` spoken by the offline voice, as PCM16 mono at `rate`."""
+    from voice_gateway.audio import resample_pcm16
     from voice_gateway.tts import HibariTts  # imported here: the tests that only want a free port stay light
-    from voice_gateway.tts.formats import resample_pcm16
 
     async def render() -> bytes:
         chunks = [chunk async for chunk in HibariTts().synthesize(text)]

@@ -12,9 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
-
-from voice_gateway.audio import FrameBuffer, frame_bytes
+from voice_gateway.audio import FrameBuffer, frame_bytes, rms
 from voice_gateway.caller_lines import (  # the lines, importable from here as before
     AudioSocketLine,
     InMemoryTwilioLine,
@@ -89,10 +87,9 @@ class CallerReport:
 
     def bot_spans_ms(self, *, min_gap_ms: int = 400) -> list[tuple[float, float]]:
         """Where the bot was audible (20 ms frames above -50 dBFS), gaps shorter than `min_gap_ms` joined."""
-        samples = np.frombuffer(bytes(self.bot_audio[: len(self.bot_audio) // FRAME_BYTES * FRAME_BYTES]), "<i2")
-        loud = np.sqrt(np.mean(samples.reshape(-1, FRAME_BYTES // 2).astype(np.float64) ** 2, axis=1)) > 100
+        frames = FrameBuffer(FRAME_BYTES).push(bytes(self.bot_audio))
         spans: list[tuple[float, float]] = []
-        for index in np.flatnonzero(loud):
+        for index in (i for i, frame in enumerate(frames) if _loud(frame)):
             start, end = index * 20.0, index * 20.0 + 20.0
             if spans and start - spans[-1][1] < min_gap_ms:
                 spans[-1] = (spans[-1][0], end)
@@ -154,8 +151,7 @@ async def run_caller(line: CallerLine, script: CallerScript) -> CallerReport:
 
 def _loud(pcm16: bytes) -> bool:
     """Above -50 dBFS: speech rather than the silence between sentences."""
-    samples = np.frombuffer(pcm16[: len(pcm16) // 2 * 2], "<i2").astype(np.float64)
-    return bool(samples.size) and float(np.sqrt(np.mean(samples**2))) > 100
+    return rms(pcm16) > 100
 
 
 def _collect(line: CallerLine, report: CallerReport, now_ms: float) -> bool:

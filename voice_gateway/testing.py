@@ -7,7 +7,7 @@
 - `TwilioCaller`: a caller in real time against a running server's `/media/twilio`, on its own thread.
 - Synthetic speech and sounds: `espeak`, `espeak_wav`, `read_pcm`, `tts_speech`, `speak_8k`, `silence`, `pause`,
   `phone_audio`, `line_noise`, `to_pcm`, `cough`, `voiced_cough`, `door_click`, `tone_frames`;
-  measures: `rms`, `dominant_hz`.
+  measures: `rms` (voice_gateway.audio's), `dominant_hz`.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from bot.dialogue import HandoffDecision
+from voice_gateway.audio import resample_pcm16
+from voice_gateway.audio import rms as rms  # a measure of the harness (re-exported)
 from voice_gateway.call_log import LifecycleKind
 from voice_gateway.caller_lines import InMemoryTwilioLine, dial_twilio
 from voice_gateway.events import AudioOut
 from voice_gateway.pipeline import CallPipeline, VoiceServices
 from voice_gateway.pipeline.handoff_port import Hold, LegUpdate
 from voice_gateway.transports import CallConnection
-from voice_gateway.tts.formats import resample_pcm16
 
 RATE = 8000
 FRAME = RATE // 50 * 2  # bytes of PCM16 in 20 ms at 8 kHz
@@ -130,11 +131,6 @@ async def tts_speech(services: VoiceServices, text: str, rate: int = RATE) -> by
     """Caller speech in the call's own offline TTS voice, at `rate`."""
     chunks = [chunk async for chunk in services.tts.synthesize(text)]
     return resample_pcm16(b"".join(c.pcm for c in chunks), chunks[0].sample_rate, rate)
-
-
-def rms(pcm: bytes) -> float:
-    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").astype(np.float64)
-    return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
 
 
 def dominant_hz(pcm: bytes, rate: int = RATE) -> float:

@@ -1,4 +1,5 @@
-"""Sample conversions for recognisers: PCM16 bytes to float32, telephone 8 kHz to 16 kHz."""
+"""Sample rates for recognisers: the rates the streams take, telephone 8 kHz to the models' 16 kHz (PCM16 bytes
+become float32 samples with voice_gateway.audio.pcm16_to_float)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,6 @@ def check_rate(sample_rate: int) -> None:
     """Raise for rates the streams do not take."""
     if sample_rate not in SUPPORTED_RATES:
         raise ValueError(f"unsupported sample rate {sample_rate}: use one of {SUPPORTED_RATES}")
-
-
-def pcm16_to_float(pcm16: bytes) -> Samples:
-    """Little-endian signed 16-bit mono to float32 in [-1, 1)."""
-    return np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
 
 
 def to_model_rate(samples: Samples, sample_rate: int) -> Samples:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from voice_gateway.asr.audio import Samples, check_rate, pcm16_to_float, to_model_rate
+from voice_gateway.asr.audio import Samples, check_rate, to_model_rate
 from voice_gateway.asr.results import AsrFinal, AsrPartial, AsrResult
+from voice_gateway.audio import pcm16_to_float
 from voice_gateway.vad.events import SpeechEnded, SpeechPaused, SpeechStarted, VadEvent
 
 

@@ -1,4 +1,4 @@
-"""PCM16 little-endian mono <-> float32 in [-1, 1), and small duration helpers."""
+"""PCM16 little-endian mono <-> float32 in [-1, 1), its level (RMS), and small duration helpers."""
 
 from __future__ import annotations
 
@@ -20,6 +20,15 @@ def float_to_pcm16(samples: npt.NDArray[np.floating]) -> bytes:
     """Float samples (nominally [-1, 1]) -> PCM16 little-endian bytes, rounded and clipped."""
     scaled = np.rint(np.asarray(samples, dtype=np.float64) * 32768.0)
     return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
+
+
+def rms(pcm16: bytes) -> float:
+    """Root mean square level of PCM16 samples on the int16 scale (100 is about -50 dBFS); 0.0 for no samples.
+
+    A trailing odd byte is left out.
+    """
+    samples = np.frombuffer(pcm16[: len(pcm16) // SAMPLE_WIDTH * SAMPLE_WIDTH], dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
 
 
 def frame_bytes(sample_rate: int, frame_ms: int = FRAME_MS) -> int:

@@ -1,4 +1,5 @@
-"""Streaming sample-rate conversion: chunks of any size join exactly as if resampled in one go."""
+"""Sample-rate conversion: whole utterances (`resample_pcm16`, any ratio) and streams (`StreamResampler`, whose
+chunks of any size join exactly as if resampled in one go)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from math import gcd
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import firwin, lfilter
+from scipy.signal import firwin, lfilter, resample_poly
 
 from voice_gateway.audio.pcm import float_to_pcm16, pcm16_to_float
 
@@ -67,3 +68,16 @@ class StreamResampler:
         """Forget the stream (a new utterance or call)."""
         self._state = self._state * 0.0
         self._phase = 0
+
+
+def resample_pcm16(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
+    """Resample a whole PCM16 utterance (any ratio, e.g. 22050 -> 8000) with a polyphase filter.
+
+    Each call starts afresh, so 20 ms chunks resampled one by one click at the joints: use `StreamResampler`.
+    """
+    if from_rate == to_rate or not pcm:
+        return pcm
+    common = gcd(from_rate, to_rate)
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    resampled = resample_poly(samples, to_rate // common, from_rate // common)
+    return bytes(np.clip(np.rint(resampled), -32768, 32767).astype("<i2").tobytes())

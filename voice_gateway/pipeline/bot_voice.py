@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from voice_gateway.audio import resample_pcm16
 from voice_gateway.events import DisplayTranscript
 from voice_gateway.pipeline.playout import PlayFrame, Playout
 from voice_gateway.pipeline.services import VoiceServices
@@ -20,7 +21,6 @@ from voice_gateway.pipeline.state import CallState
 from voice_gateway.recording import CallRecorder
 from voice_gateway.transports import CallConnection
 from voice_gateway.tts import SentenceStreamer
-from voice_gateway.tts.formats import resample_pcm16
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections import deque
 
 import numpy as np
 
-from voice_gateway.audio import StreamResampler
+from voice_gateway.audio import FrameBuffer, StreamResampler
 from voice_gateway.audio.pcm import FRAME_MS, frame_bytes
 
 BRIDGE_RATE = 16000  # agent <-> caller audio crosses Redis as PCM16 mono at this rate, 20 ms per message
@@ -34,8 +34,7 @@ def beep_frames(sample_rate: int, *, hz: float = 1000.0, ms: int = 400) -> list[
     """The voicemail tone, as 20 ms frames."""
     t = np.arange(sample_rate * ms // 1000) / sample_rate
     pcm = (0.3 * np.sin(2 * np.pi * hz * t) * 32767).astype("<i2").tobytes()
-    size = frame_bytes(sample_rate)
-    return [pcm[i : i + size] for i in range(0, len(pcm) - size + 1, size)]
+    return FrameBuffer.for_pcm16(sample_rate).push(pcm)
 
 
 class HoldMusic:
@@ -65,8 +64,7 @@ class AgentAudio:
 
     def __init__(self, line_rate: int, *, lead_ms: int = 60, max_ms: int = 300) -> None:
         self._resampler = StreamResampler(BRIDGE_RATE, line_rate)
-        self._frame = frame_bytes(line_rate)
-        self._partial = b""
+        self._framer = FrameBuffer.for_pcm16(line_rate)
         self._frames: deque[bytes] = deque()
         self.lead_ms, self.max_frames = lead_ms, max(1, max_ms // FRAME_MS)
         self.play_until_ms = 0.0
@@ -74,10 +72,7 @@ class AgentAudio:
 
     def push(self, pcm16_bridge_rate: bytes) -> None:
         """Agent audio from the bridge (PCM16 at BRIDGE_RATE), any length."""
-        pcm = self._partial + self._resampler.process(pcm16_bridge_rate)
-        whole = len(pcm) // self._frame * self._frame
-        self._frames.extend(pcm[i : i + self._frame] for i in range(0, whole, self._frame))
-        self._partial = pcm[whole:]
+        self._frames.extend(self._framer.push(self._resampler.process(pcm16_bridge_rate)))
         while len(self._frames) > self.max_frames:
             self._frames.popleft()
             self.dropped += 1
@@ -95,7 +90,7 @@ class AgentAudio:
 
     def clear(self) -> None:
         self._frames.clear()
-        self._partial = b""
+        self._framer.clear()
 
 
 class ToBridge:
@@ -103,11 +98,7 @@ class ToBridge:
 
     def __init__(self, line_rate: int) -> None:
         self._resampler = StreamResampler(line_rate, BRIDGE_RATE)
-        self._frame = frame_bytes(BRIDGE_RATE)
-        self._partial = b""
+        self._framer = FrameBuffer.for_pcm16(BRIDGE_RATE)
 
     def frames(self, pcm16: bytes) -> list[bytes]:
-        pcm = self._partial + self._resampler.process(pcm16)
-        whole = len(pcm) // self._frame * self._frame
-        self._partial = pcm[whole:]
-        return [pcm[i : i + self._frame] for i in range(0, whole, self._frame)]
+        return self._framer.push(self._resampler.process(pcm16))

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from math import gcd
 
-import numpy as np
-from scipy.signal import resample_poly
-
-from voice_gateway.audio import ulaw_encode
+from voice_gateway.audio import resample_pcm16, ulaw_encode
 from voice_gateway.tts.types import AudioChunk
 
 
@@ -37,16 +33,6 @@ NATIVE = OutputFormat()
 TWILIO = OutputFormat(Encoding.MULAW, 8000)
 AUDIOSOCKET = OutputFormat(Encoding.PCM16, 8000)
 BROWSER = OutputFormat(Encoding.PCM16, 16000)
-
-
-def resample_pcm16(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
-    """Resample a whole PCM16 utterance (any ratio, e.g. 22050 -> 8000) with a polyphase filter."""
-    if from_rate == to_rate or not pcm:
-        return pcm
-    common = gcd(from_rate, to_rate)
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-    resampled = resample_poly(samples, to_rate // common, from_rate // common)
-    return bytes(np.clip(np.rint(resampled), -32768, 32767).astype("<i2").tobytes())
 
 
 def resample_chunk(chunk: AudioChunk, to_rate: int) -> AudioChunk:

@@ -8,6 +8,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from voice_gateway.audio import pcm16_to_float
+
 SUPPORTED_RATES = (8000, 16000)
 
 
@@ -76,7 +78,7 @@ class SileroClassifier:
 
     def is_speech(self, pcm16: bytes) -> bool:
         """Feed one frame; the decision follows the newest complete chunk."""
-        audio = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32) / 32768.0
+        audio = pcm16_to_float(pcm16)
         if self._upsample and audio.size:
             audio = self._to_16k(audio)
         self._pending = np.concatenate([self._pending, audio])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from voice_gateway.audio import FrameBuffer
 from voice_gateway.vad.classifiers import FrameClassifier, VadBackend
 from voice_gateway.vad.endpointer import EndpointConfig, Endpointer, EndpointState
 from voice_gateway.vad.events import VadEvent
@@ -14,8 +15,7 @@ class VoiceActivityDetector:
         self.endpointer = Endpointer(config)
         self.sample_rate = sample_rate
         self._classifier = classifier
-        self._frame_bytes = sample_rate * self.endpointer.config.frame_ms // 1000 * 2
-        self._pending = b""
+        self._frames = FrameBuffer.for_pcm16(sample_rate, self.endpointer.config.frame_ms)
 
     @classmethod
     def create(
@@ -27,7 +27,7 @@ class VoiceActivityDetector:
     @property
     def frame_bytes(self) -> int:
         """Bytes in one frame at this sample rate."""
-        return self._frame_bytes
+        return self._frames.size
 
     @property
     def now_ms(self) -> int:
@@ -49,13 +49,9 @@ class VoiceActivityDetector:
 
     def accept(self, pcm16: bytes) -> list[VadEvent]:
         """Feed audio (any length; whole frames are processed, the rest waits for more)."""
-        data = self._pending + pcm16
         events: list[VadEvent] = []
-        end = len(data) - len(data) % self._frame_bytes
-        for offset in range(0, end, self._frame_bytes):
-            frame = data[offset : offset + self._frame_bytes]
+        for frame in self._frames.push(pcm16):
             voiced = self._classifier.is_speech(frame)
             confident = self._classifier.probability >= self.endpointer.config.barge_in_probability
             events.extend(self.endpointer.accept(voiced, confident))
-        self._pending = data[end:]
         return events
