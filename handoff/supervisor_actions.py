@@ -33,6 +33,8 @@ MODES = ("listen", "whisper", "barge")
 NOT_LIVE_CLOSE = 4404
 UNAUTHORIZED_CLOSE = 4401
 CALL_CHECK_S = 1.0
+router = APIRouter()
+
 
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
@@ -43,8 +45,6 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise HTTPException(400, "expected a JSON object")
     return body
 
-
-router = APIRouter()
 
 # Voicemails.
 
