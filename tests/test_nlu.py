@@ -133,6 +133,7 @@ def test_empty_text_is_a_fallback(nlu_engine: NLUEngine) -> None:
 # Accuracy on held-out demo data
 
 
+@pytest.mark.slow  # trains a model on 80 % of the demo data (about two minutes)
 def test_demo_model_is_accurate_on_held_out_examples() -> None:
     project = load_project(ROOT / "nlu_data")
     english = project.nlu.for_language("en")  # the Chinese model: test_nlu_chinese.py
