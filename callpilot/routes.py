@@ -61,10 +61,10 @@ def health(request: Request) -> JSONResponse:
     """Readiness (load balancers, Kubernetes): 200 once the NLU and the voice models are loaded; 503 with
     what is not ready ("loading", or "error" once a part failed to load) until then. States only, never a
     connection string (those go to the log, masked)."""
-    state = request.app.state
-    holder, settings = state.holder, state.settings
+    app = request.app.state
+    holder, settings = app.holder, app.settings
     nlu = "ready" if holder.engine is not None else "failed" if holder.error else "loading"
-    voice_status = state.voice.status()
+    voice_status = app.voice.status()
     parts = {"nlu": nlu, "voice": str(voice_status["status"])}
     errors = {"nlu": holder.error, "voice": voice_status["error"]}
     not_ready = [part for part, state in parts.items() if state != "ready"]
@@ -73,7 +73,7 @@ def health(request: Request) -> JSONResponse:
     detail = "\n".join(f"{part}: {errors[part]}" for part in failed) or None
     return JSONResponse({"status": status, "not_ready": not_ready, **parts, "detail": detail,
                          "model_id": holder.engine.model_id if holder.engine is not None else None,
-                         "brain": settings.brain, "handoff": state.handoff.status, "leader": state.leader.is_leader},
+                         "brain": settings.brain, "handoff": app.handoff.status, "leader": app.leader.is_leader},
                         status_code=200 if status == "ok" else 503)
 
 
