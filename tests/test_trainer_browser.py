@@ -14,14 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 from bot.nlu import NLUEngine
 from bot.nlu.storage import active_id
 from callpilot.app import create_app
 from tests.live_processes import CHROMIUM_ARGS
 from tests.trainer_fixtures import serve, workbench
-from voice_gateway.testing import FRAME, TwilioCaller, espeak, phone_audio
+from voice_gateway.testing import FRAME, TwilioCaller, espeak, phone_audio, rms
 
 TEXT = "do you do gift wrapping"  # the demo model: payment_methods at 0.34, under the inbox threshold
 
@@ -76,7 +75,7 @@ class PhoneCaller:
 
     def _loud(self, frame: int) -> bool:
         pcm = bytes(self.line.heard[frame * FRAME : (frame + 1) * FRAME])
-        return len(pcm) == FRAME and float(np.sqrt(np.mean(np.frombuffer(pcm, "<i2").astype(np.float64) ** 2))) > 300
+        return len(pcm) == FRAME and rms(pcm) > 300
 
     def _frames(self) -> int:
         return len(self.line.heard) // FRAME
@@ -85,7 +84,7 @@ class PhoneCaller:
     def _voiced_frames(speech: bytes) -> int:
         """Frames up to the end of the voice (the synthesiser's trailing silence is not the caller's turn)."""
         frames = [speech[i : i + FRAME] for i in range(0, len(speech) - FRAME + 1, FRAME)]
-        loud = [n for n, f in enumerate(frames) if np.sqrt(np.mean(np.frombuffer(f, "<i2").astype(np.float64) ** 2)) > 300]
+        loud = [n for n, f in enumerate(frames) if rms(f) > 300]
         return (loud[-1] + 1) if loud else len(frames)
 
     def _quiet(self) -> bool:
