@@ -178,6 +178,9 @@ class Settings(BaseModel):
     call_log: Path = Path("results/calls.jsonl")
     # Silence that ends a caller's turn: shorter answers sooner, but may cut off callers who pause mid-sentence.
     end_of_turn_ms: int = Field(500, ge=300, le=3000)
+    # "words": the caller's words at a pause move the end of the turn (a whole request ends after 250 ms, "my
+    # order number is" waits 1,200 ms; bot/dialogue/turn_end.py); "silence": end_of_turn_ms alone.
+    turn_end: Literal["words", "silence"] = "words"
     # Human handoff (handoff/): Redis state engine (None: an in-process fakeredis), queues, agents
     redis_url: str | None = None
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)

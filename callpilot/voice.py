@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.dialogue import BotTurn, DialogueEngine, Interpreter
+from bot.dialogue.turn_end import TurnEndJudge
 from bot.training_data.project import load_nlu_text
 from callpilot.agent_phones import AgentPhones, speak_with
 from callpilot.brains import build_dialogue, voice_dialogue
@@ -187,8 +188,9 @@ class VoiceRuntime:
             for engine_listener in self.engine_listeners:
                 engine_listener(engine)
             dialogue = voice_dialogue(self.settings, engine)  # the engine, or a Rasa server in front of it
+            fixer = TranscriptFixer(id_patterns(self.settings.data_dir))
             services = load_services(
-                RepairingDialogue(dialogue, TranscriptFixer(id_patterns(self.settings.data_dir))),
+                RepairingDialogue(dialogue, fixer),
                 asr=asr_settings(self.settings),
                 tts_engine=self.settings.tts_engine,
                 use_edge=self.settings.tts_network_voices,
@@ -204,6 +206,9 @@ class VoiceRuntime:
                 self.services = services
             self.services.handoff, self.services.resume_bot = self.handoff, bot_resumer(engine)
             self.services.line_for = line_for(self.settings)
+            if self.settings.turn_end == "words":
+                patterns = [pattern.pattern for pattern in fixer.id_patterns]
+                self.services.turn_end = TurnEndJudge(self.interpreter, patterns, fixer.fix)
             renderer = engine.brain.renderer
             self.services.opening = callback_opening(
                 self._handoff_service, lambda name, language: renderer.render(name, {}, language=language))

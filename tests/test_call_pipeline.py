@@ -19,7 +19,7 @@ from voice_gateway.audio import rms
 from voice_gateway.call_log import CallLog, LifecycleKind
 from voice_gateway.pipeline import CallPipeline, PipelineSettings, VoiceServices, load_services, synthesize_tone
 from voice_gateway.simulated_caller import CallerReport, CallerScript, InMemoryTwilioLine, run_caller
-from voice_gateway.testing import cough, door_click, silence, speak_8k, voiced_cough
+from voice_gateway.testing import cough, door_click, silence, speak_8k, trimmed, voiced_cough
 from voice_gateway.transports import CallConnection
 from voice_gateway.vad import VoiceActivityDetector
 
@@ -151,13 +151,6 @@ def test_barge_in_clears_playback_and_logs_what_was_heard(services: VoiceService
     assert level(1, heard_until + 0.2, heard_until + 1.0) < 50  # the cleared greeting is not in the recording
 
 
-def _trimmed(pcm: bytes) -> bytes:
-    """The voice's own leading and trailing silence cut off, so a pause is as long as the test says."""
-    samples = np.frombuffer(pcm, dtype="<i2")
-    loud = np.flatnonzero(np.abs(samples) > 300)
-    return samples[loud[0] : loud[-1] + 1].tobytes()
-
-
 def _caller_turns(voice: VoiceServices) -> list[str]:
     return [str(e.data["text"]).lower() for e in voice.call_log.events
             if e.kind is LifecycleKind.TURN and e.data["speaker"] == "caller"]
@@ -166,7 +159,7 @@ def _caller_turns(voice: VoiceServices) -> list[str]:
 def test_after_a_yes_no_question_a_short_pause_ends_the_callers_turn(services: VoiceServices) -> None:
     # "yes", a 400 ms pause, "please": after the bot's confirmation question (end of turn 300 ms) the pause
     # ends the turn; anywhere else (500 ms) it is a pause inside one turn.
-    answer = _trimmed(speak_8k(services, "yes")) + silence(0.4) + _trimmed(speak_8k(services, "please"))
+    answer = trimmed(speak_8k(services, "yes")) + silence(0.4) + trimmed(speak_8k(services, "please"))
     voice = fresh(services, announcement=None)
     audio = silence(5.0) + speak_8k(services, "please cancel my order 41877") + silence(9.0) + answer
     call(voice, CallerScript(audio + silence(3.0), realtime=False, speed=4))

@@ -10,7 +10,7 @@ import numpy as np
 from voice_gateway.asr import SegmentedStream, Transcript, TurnListener
 from voice_gateway.audio import resample_pcm16
 from voice_gateway.tts import HibariTts
-from voice_gateway.vad import EndpointConfig, SileroVad, VoiceActivityDetector
+from voice_gateway.vad import EndpointConfig, SileroVad, SpeechEnded, VoiceActivityDetector
 
 RATE = 8000
 FRAME = 320
@@ -57,3 +57,21 @@ def test_nothing_is_flagged_outside_a_turn() -> None:
     detector = VoiceActivityDetector.create(SileroVad(), RATE)
     listener = TurnListener(detector, SegmentedStream(CountingTranscriber(), RATE))
     assert not any(listener.may_decode(bytes(FRAME)) or listener.accept(bytes(FRAME)) for _ in range(200))
+
+
+def test_the_end_of_a_turn_right_after_its_pause_runs_inline() -> None:
+    # Under load the ASR threads' queue is hundreds of ms long: the turn's end must not wait in it when the
+    # pause's decode already has the words.
+    transcriber = CountingTranscriber()
+    detector = VoiceActivityDetector.create(SileroVad(), RATE, EndpointConfig(min_speech_ms=240))
+    listener = TurnListener(detector, SegmentedStream(transcriber, RATE))
+    audio = bytes(RATE * 2) + speech("where is my order") + bytes(RATE * 4)
+    flagged_at_end: list[bool] = []
+    for offset in range(0, len(audio), FRAME):
+        chunk = audio[offset : offset + FRAME]
+        may = listener.may_decode(chunk)
+        events = listener.accept(chunk)
+        if any(isinstance(event, SpeechEnded) for event in events):
+            flagged_at_end.append(may)
+    assert flagged_at_end == [False]
+    assert transcriber.decodes == 1  # the pause's decode gave the turn its words

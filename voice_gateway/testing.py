@@ -122,6 +122,13 @@ def speak_8k(services: VoiceServices, text: str) -> bytes:
     return asyncio.run(tts_speech(services, text))
 
 
+def trimmed(pcm: bytes, floor: int = 300) -> bytes:
+    """The voice's own leading and trailing silence cut off, so a pause is as long as a test says."""
+    samples = np.frombuffer(pcm, dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples) > floor)
+    return samples[loud[0] : loud[-1] + 1].tobytes()
+
+
 def read_pcm(path: Path) -> bytes:
     with wave.open(str(path)) as reader:
         return bytes(reader.readframes(reader.getnframes()))

@@ -96,7 +96,8 @@ def start_call(event: CallStarted, services: VoiceServices, line: CallConnection
             log.exception("call %s: cannot record (the call goes on unrecorded)", event.call_id)
             services.observer.on_error(event.call_id, "recording")
     voice = BotVoice(state, services, line, recording.recorder if recording is not None else None)
-    call = ActiveCall(state, TurnListener(detector, services.asr.stream(asr_rate)), StreamResampler(rate, asr_rate),
+    listener = TurnListener(detector, services.asr.stream(asr_rate), services.hold_turn)
+    call = ActiveCall(state, listener, StreamResampler(rate, asr_rate),
                       DtmfDetector(rate) if settings.inband_dtmf else None, records, voice, recording)
     if services.handoff is not None:
         call.leg = AgentLeg(event.call_id, rate, services.handoff, AgentLegHost(call, state, records, services, line),

@@ -31,7 +31,7 @@ from voice_gateway.pipeline.services import ANNOUNCEMENTS, DEFAULT_ANNOUNCEMENT,
 from voice_gateway.pipeline.state import CallState, Phase, Signal, TranscriptLine
 from voice_gateway.transports import CallConnection
 from voice_gateway.tts import language_of
-from voice_gateway.vad import NoInput, SpeechLikely, SpeechStarted
+from voice_gateway.vad import NoInput, SpeechEnded, SpeechLikely, SpeechStarted
 
 log = logging.getLogger(__name__)
 RECORDING_SPOOL_BYTES = 64_000  # both tracks together: about 2 s at 8 kHz
@@ -223,6 +223,8 @@ class CallPipeline:
                     self._rearm(call)  # if no turn follows (the onset is lost), the no-input timer reprompts
         elif isinstance(event, AsrPartial):
             await self.line.send(DisplayTranscript("caller", event.text, final=False))
+        elif isinstance(event, SpeechEnded):
+            state.turn_silence_ms = event.silence_ms
         elif isinstance(event, AsrFinal):
             if state.masked_by_key(event.start_ms, event.end_ms) or not event.text.strip():
                 self._rearm(call)
@@ -232,7 +234,8 @@ class CallPipeline:
             await self.line.send(DisplayTranscript("caller", event.text))
             call.language = language_of(event.text)
             heard = {"speaker": "caller", "text": event.text, "confidence": round(event.confidence, 3),
-                     "language": call.language}
+                     "language": call.language, "end_of_turn_ms": state.turn_silence_ms}
+            state.turn_silence_ms = 0
             await self._caller_turn(call, lambda: self.services.dialogue.handle_text(state.call_id, event.text), heard)
         elif isinstance(event, NoInput) and not call.bot_busy():
             await self._caller_turn(call, lambda: self.services.dialogue.handle_no_input(state.call_id))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from bot.dialogue import BotTurn
+from bot.dialogue.turn_end import TurnEnd
 from voice_gateway.asr import AsrEngine, AsrSettings
 from voice_gateway.call_log import CallLog
 from voice_gateway.pipeline.handoff_port import HandoffPort
@@ -105,6 +106,9 @@ class VoiceServices:
     # The dialled number's line (settings `lines`): its name (in the call log) and language (the greeting's),
     # or None for a number that has no line of its own.
     line_for: Callable[[str], Line | None] | None = None
+    # Judges the caller's words at a pause (`bot.dialogue.turn_end.TurnEndJudge`): a whole request ends the turn
+    # sooner, an unfinished one waits longer. None: the silence alone ends turns.
+    turn_end: Callable[[str], TurnEnd] | None = None
     # The call ids this process served lately: a reused id is refused, never merged into another call's
     # records or recording
     recent_call_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -117,6 +121,17 @@ class VoiceServices:
         while len(self.recent_call_ids) > keep:
             self.recent_call_ids.popitem(last=False)
         return True
+
+    def hold_turn(self, text: str) -> int | None:
+        """This turn's end-of-turn silence given the words so far (None: the usual one)."""
+        if self.turn_end is None:
+            return None
+        endpoint = self.settings.endpoint
+        return {
+            TurnEnd.COMPLETE: endpoint.complete_silence_ms,
+            TurnEnd.MAY_CONTINUE: endpoint.may_continue_silence_ms,
+            TurnEnd.INCOMPLETE: endpoint.incomplete_silence_ms,
+        }.get(self.turn_end(text))
 
     async def decode(self, work: Callable[[], T]) -> T:
         """Run speech recognition on its own few threads, first come first served: decodes sharing the CPU all

@@ -97,6 +97,7 @@ class CallState:
     barge_ins: int = 0
     barge_in_onsets_ms: list[int] = field(default_factory=list)  # where the caller's speech began, per barge-in
     caller_turn_end_ms: float | None = None  # last voiced frame of the caller's latest turn
+    turn_silence_ms: int = 0  # the silence that ended the caller's latest turn (its words may have set it)
     turn_gaps_ms: list[float] = field(default_factory=list)  # caller's last voice -> first bot frame sent
     answered_ms: float | None = None  # the call clock when the bot's first audio was sent (the call is answered)
 

@@ -25,6 +25,11 @@ class EndpointConfig:
     pause_ms: int = 200
     end_of_turn_silence_ms: int = 500
     short_end_of_turn_silence_ms: int = 300  # after a yes/no question: "yes" needs no thinking pause
+    # What the caller said so far, judged at the pause (`Endpointer.hold_turn_for`), moves the end of the turn:
+    # a whole request ends sooner, "my order number is four eight" waits longer.
+    complete_silence_ms: int = 250
+    may_continue_silence_ms: int = 800
+    incomplete_silence_ms: int = 1200
     max_speech_ms: int = 20_000
     # No input.
     no_input_timeout_ms: int = 6_000
@@ -36,6 +41,8 @@ class EndpointConfig:
             raise ValueError("barge_in_ms must be at least one frame and barge_in_probability in (0, 1]")
         if not self.pause_ms < self.short_end_of_turn_silence_ms <= self.end_of_turn_silence_ms:
             raise ValueError("need pause_ms < short_end_of_turn_silence_ms <= end_of_turn_silence_ms")
+        if not self.pause_ms <= self.complete_silence_ms <= self.may_continue_silence_ms <= self.incomplete_silence_ms:
+            raise ValueError("need pause_ms <= complete_silence_ms <= may_continue_silence_ms <= incomplete_silence_ms")
 
 
 class EndpointState(enum.Enum):
@@ -89,6 +96,7 @@ class Endpointer:
         self._last_voiced_end_ms = 0
         self._paused = False
         self._turn_silence_ms = self.config.end_of_turn_silence_ms
+        self._listen_silence_ms = self._turn_silence_ms  # the end of turn listen() chose; what the words may move
         self._no_input_since_ms: int | None = None
         self._no_input_timeout_ms = self.config.no_input_timeout_ms
 
@@ -96,12 +104,20 @@ class Endpointer:
         """The bot now waits for an answer: arm the no-input timer; yes/no questions end turns sooner."""
         cfg = self.config
         self._turn_silence_ms = cfg.short_end_of_turn_silence_ms if yes_no else cfg.end_of_turn_silence_ms
+        self._listen_silence_ms = self._turn_silence_ms
         self._no_input_timeout_ms = cfg.no_input_timeout_ms if no_input_timeout_ms is None else no_input_timeout_ms
         self._no_input_since_ms = self.now_ms
 
     def stop_listening(self) -> None:
         """Disarm the no-input timer (the bot is speaking again, or the call is ending)."""
         self._no_input_since_ms = None
+
+    def hold_turn_for(self, silence_ms: int | None) -> None:
+        """This turn ends after `silence_ms` of silence instead (what the caller said so far decided it; at once
+        if that much has passed; None: what `listen` chose); the next turn starts from the default again."""
+        if self.state in (EndpointState.SPEECH, EndpointState.TRAILING):
+            wanted = self._listen_silence_ms if silence_ms is None else silence_ms
+            self._turn_silence_ms = max(self.config.pause_ms, wanted)
 
     def may_end_within(self, ms: int) -> bool:
         """Could the next `ms` of audio pause or end the current turn? (True also when it might not.)"""
@@ -112,6 +128,16 @@ class Endpointer:
         return (
             later_ms - self._last_voiced_end_ms >= silence_needed
             or later_ms - self._onset_ms >= self.config.max_speech_ms
+        )
+
+    def ends_at_the_pause_within(self, ms: int) -> bool:
+        """After a reported pause and no voice since, the next `ms` (shorter than a pause, not reaching the longest
+        turn) can only end the turn at that pause - whose audio the recogniser already decoded - or bring the
+        voice back."""
+        return (
+            self._paused
+            and ms < self.config.pause_ms
+            and self.now_ms + ms - self._onset_ms < self.config.max_speech_ms
         )
 
     def accept(self, voiced: bool, confident: bool | None = None) -> list[VadEvent]:
@@ -171,8 +197,10 @@ class Endpointer:
 
     def _endpoint(self, events: list[VadEvent]) -> Signal:
         """Close the turn and restore the default end-of-turn silence."""
-        events.append(SpeechEnded(start_ms=self._onset_ms, end_ms=self._last_voiced_end_ms))
-        self._turn_silence_ms = self.config.end_of_turn_silence_ms
+        silence_ms = self.now_ms - self._last_voiced_end_ms
+        waited = self._turn_silence_ms if silence_ms >= self._turn_silence_ms else 0
+        events.append(SpeechEnded(start_ms=self._onset_ms, end_ms=self._last_voiced_end_ms, silence_ms=waited))
+        self._turn_silence_ms = self._listen_silence_ms = self.config.end_of_turn_silence_ms
         return Signal.ENDPOINT
 
     def _check_no_input(self, events: list[VadEvent]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,12 @@ class SpeechPaused:
 
 @dataclass(frozen=True)
 class SpeechEnded:
-    """End of turn: speech from ``start_ms`` to ``end_ms`` (last voiced frame) then the end-of-turn silence."""
+    """End of turn: speech from ``start_ms`` to ``end_ms`` (last voiced frame) then the end-of-turn silence
+    (``silence_ms``: how much was needed, as the words or a yes/no question set it; 0 when speech ran too long)."""
 
     start_ms: int
     end_ms: int
+    silence_ms: int = field(default=0, compare=False)  # how the turn ended, not which turn it is
 
     @property
     def duration_ms(self) -> int:
