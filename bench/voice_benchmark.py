@@ -496,10 +496,10 @@ def free_port() -> int:
 
 
 def start_server(port: int, call_log: Path, end_of_turn_ms: int, language: str = "en",
-                 sip_port: int = 0) -> subprocess.Popen[bytes]:
+                 sip_port: int = 0, turn_end: str = "words") -> subprocess.Popen[bytes]:
     env = {**os.environ, "CALLPILOT_AUDIOSOCKET_PORT": "0", "CALLPILOT_CALL_LOG": str(call_log),
            "CALLPILOT_LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1",
-           "CALLPILOT_END_OF_TURN_MS": str(end_of_turn_ms)}
+           "CALLPILOT_END_OF_TURN_MS": str(end_of_turn_ms), "CALLPILOT_TURN_END": turn_end}
     if sip_port:
         env["CALLPILOT_SIP_PORT"] = str(sip_port)
     if language == "zh":  # a 400 line
@@ -560,6 +560,8 @@ def main() -> None:
     parser.add_argument("--call-log", type=Path, help="keep the server's call log here (default: thrown away)")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes")
     parser.add_argument("--end-of-turn-ms", type=int, default=500, help="the server's end-of-turn silence")
+    parser.add_argument("--turn-end", choices=("words", "silence"), default="words",
+                        help="words: the caller's words at a pause set the turn's end (the default); silence: not")
     parser.add_argument("--seed", type=int, default=7, help="which callers (scripts, voices, pauses) are drawn")
     parser.add_argument("--transport", choices=("twilio", "sip"), default="twilio",
                         help="how the callers dial: Twilio Media Streams, or SIP (RTP) to --sip-port")
@@ -580,7 +582,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         call_log, port = args.call_log or Path(tmp) / "calls.jsonl", free_port()
         sip_port = free_port() if args.transport == "sip" else 0
-        server = start_server(port, call_log, args.end_of_turn_ms, args.language, sip_port)
+        server = start_server(port, call_log, args.end_of_turn_ms, args.language, sip_port, args.turn_end)
         try:
             process = psutil.Process(server.pid)
             measure(port, process, call_log, batches[0], sip_port)  # warm-up: first-use costs not counted
@@ -595,6 +597,7 @@ def main() -> None:
         "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(),
                     "load_average_before": round(load_before, 2)},
         "language": args.language,
+        "turn_end": args.turn_end,
         "transport": args.transport,
         "notes": [
             "Twilio Media Streams over loopback websockets against `callpilot run` (one uvicorn process); "
@@ -612,8 +615,9 @@ def main() -> None:
             "frames (after the `clear` for an interruption), over all caller turns. digit_string_accuracy = "
             "spoken identifiers whose digits the server's transcript holds in order, over `digit_strings`. "
             "tts_cache_hit_share = sentences served by the server's TTS cache / all sentences, over the run.",
-            "turn gap = caller's last voiced frame sent -> first bot frame received; includes the "
-            f"{args.end_of_turn_ms} ms end-of-turn silence (CALLPILOT_END_OF_TURN_MS). "
+            "turn gap = caller's last voiced frame sent -> first bot frame received; includes the end-of-turn "
+            f"silence: CALLPILOT_TURN_END={args.turn_end} (words: 250 ms after a whole request, 800 / 1,200 ms "
+            f"after unfinished words, else {args.end_of_turn_ms} ms = CALLPILOT_END_OF_TURN_MS). "
             "barge-in stop = interruption's first voiced frame sent -> `clear` received; "
             "includes the 120 ms of confident speech (Silero probability >= 0.5) a barge-in needs.",
             f"A turn not answered (a barge-in not stopped) within {PHASE_TIMEOUT_S:.0f} s counts as "
