@@ -140,7 +140,8 @@ async def desk(url: str, token: str, voice: bytes, stop: asyncio.Event, seed: in
                                 call_id = None
                         elif data["type"] == "call_ended":
                             call_id = None
-                            await ws.send(json.dumps({"type": "wrap_up", "disposition": "resolved", "notes": "soak"}))
+                            await ws.send(json.dumps({"type": "wrap_up", "call_id": data["call_id"],
+                                                      "disposition": "resolved", "notes": "soak"}))
                     if call_id is not None:
                         await ws.send(voice[position:position + 640].ljust(640, b"\0"))
                         position = (position + 640) % len(voice)

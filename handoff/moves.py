@@ -208,9 +208,12 @@ class CallMoves:
                     return
             else:
                 await self._release(record.offered_to, offer_id, record.call_id, event="withdraw", reason=reason)
-        if record.state is HandoffState.CONNECTED and record.agent_id and not record.external:
-            # the agent may be hanging up at this very moment (then already wrapping up): only their call ends
-            await self.presence.transition(record.agent_id, "call_ended", expect_call=record.call_id)
+        # The agent may be hanging up at this very moment (then already wrapping up): only their call ends, and
+        # only a desk still on it hears so (a second `call_ended` would reach it on its next call).
+        if (
+            record.state is HandoffState.CONNECTED and record.agent_id and not record.external
+            and await self.presence.transition(record.agent_id, "call_ended", expect_call=record.call_id)
+        ):
             await self.tell_agent(record.agent_id, CallEnded(record.call_id, reason))
         await self._finish(record, call_next(record.state, "caller_hung_up"))
 

@@ -250,6 +250,30 @@ async def test_the_caller_and_the_agent_hanging_up_at_once_strand_nothing(floor:
     assert (await floor.service.calls.get("call-2")).state is HandoffState.CONNECTED
 
 
+async def test_a_desk_hears_its_call_end_once_when_both_sides_hang_up_at_once(floor: Floor) -> None:
+    """A second `call_ended` for a call the agent already left reached the desk on its next call, and the desk's
+    wrap-up then hit that call ("cannot 'wrap_up' while 'on_call'" in the soak)."""
+    await floor.staff(("Ann", {"orders": 3}))
+    await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    seen_by_caller_side = await floor.service.calls.get("call-1")  # connected
+    events = floor.service.agent_events("ann")
+    told: list[object] = []
+
+    async def listen() -> None:
+        async for update in events:
+            told.append(update)
+
+    listening = asyncio.ensure_future(listen())
+    await asyncio.sleep(0.05)
+    await floor.service.hang_up("ann", "call-1")
+    await floor.service.moves.caller_gone(seen_by_caller_side)  # the caller's side, a moment late
+    await asyncio.sleep(0.3)
+    listening.cancel()
+    assert [u for u in told if isinstance(u, CallEnded)] == [CallEnded("call-1", "agent_hung_up")]
+
+
 async def test_transfer_to_another_queue_goes_first_and_keeps_the_wait(floor: Floor) -> None:
     await floor.staff(("Ann", {"orders": 3}), ("Tim", {"tech": 3}))
     await floor.service.set_status("tim", AgentStatus.AWAY)

@@ -5,6 +5,7 @@ const RATE = 16000;
 const $ = (id) => document.getElementById(id);
 let socket = null, context = null, node = null, stream = null;
 let offer = null, callId = null, held = false, muted = false, waitTimer = null;
+let wrapCallId = null;  // the call the wrap-up form is for (the one that ended last)
 let token = null, statusSince = Date.now(), signedOut = true, retries = 0, pinger = null, ringer = null;
 let wanted = null;  // the state the agent chose (available / away): set again after a dropped connection
 
@@ -231,7 +232,8 @@ function onMessage(event) {
     case "transcript": if (m.call_id === callId) addLiveLine(m.speaker, m.text); break;
     case "signed_out": say("A supervisor signed you out."); break;
     case "call_ended":
-      callId = null; show("call", false); show("wrapup", true); show("notes-part", true); $("disposition").focus();
+      if (callId && m.call_id && m.call_id !== callId) break;  // a call this desk already left: not the one on it
+      callId = null; wrapCallId = m.call_id || wrapCallId; show("call", false); show("wrapup", true); show("notes-part", true); $("disposition").focus();
       say(`Call ended: ${label(ENDINGS, m.reason)}.`);
       break;
     case "consult": {  // an attended transfer's consultation: dialling, talking, failed, ended
@@ -243,7 +245,7 @@ function onMessage(event) {
       break;
     }
     case "wrapped_up":
-      show("wrapup", false); show("context", false); show("notes-part", false); say("Wrap-up saved.");
+      wrapCallId = null; show("wrapup", false); show("context", false); show("notes-part", false); say("Wrap-up saved.");
       for (const ms of [300, 2000, 6000]) setTimeout(loadMyCalls, ms);  // the records are written a moment later
       break;
     case "error": say(`Could not do that: ${m.message}`); if (m.code === 401) $("signin-error").textContent = m.message; break;
@@ -400,5 +402,5 @@ $("hand-back").onclick = () => send({ type: "hand_back" });
 $("hang-up").onclick = () => send({ type: "hang_up" });
 $("wrapup-form").onsubmit = (event) => {
   event.preventDefault();
-  send({ type: "wrap_up", disposition: $("disposition").value, notes: $("notes").value });
+  send({ type: "wrap_up", call_id: wrapCallId || undefined, disposition: $("disposition").value, notes: $("notes").value });
 };
