@@ -10,7 +10,7 @@ and says how the turn looks. The voice pipeline turns the verdict into the end-o
 | nothing heard                                            | UNSURE       |                                        |
 | a trailing-off mark (..., comma, dash)                   | INCOMPLETE   | "my order number is..."                |
 | a word that needs more (and, is, my, to, the, um ...)    | INCOMPLETE   | "I want to change the"                 |
-| Chinese that needs more (的, 是, 和, 还有, 就是, 那个 ...) | INCOMPLETE   | "我的订单号是"                          |
+| Chinese that needs more (是, 和, 还有, 就是, 那个 ...)     | INCOMPLETE   | "我的订单号是"                          |
 | part of an identifier the bot reads (fewer digits)       | INCOMPLETE   | "order four eight two"                 |
 | a noun an identifier often follows (order, number ...)   | MAY_CONTINUE | "where is my order"                    |
 | a whole identifier                                       | COMPLETE     | "it's four eight two one five"         |
