@@ -96,8 +96,11 @@ class DeskSession:
 
     async def _pump_events(self) -> None:
         """The agent's updates to the browser; the browser learns first, then a call that ended is unbridged
-        (so a slow or failed audio task never keeps `call_ended` from the page)."""
+        (so a slow or failed audio task never keeps `call_ended` from the page). A call is known as ended before
+        the page is told: a bridge finishing while `call_ended` is on its way must not say `connected` after it."""
         async for update in self.service.agent_events(self.agent.agent_id):
+            if isinstance(update, CallEnded):
+                self._ended.append(update.call_id)
             try:
                 await self._send_json({"type": update.kind, **to_dict(update)})
             except Exception:  # the browser is gone: close() moves the call on
@@ -108,10 +111,8 @@ class DeskSession:
                     with contextlib.suppress(Exception):
                         await self._close_socket(SIGNED_OUT_CLOSE, "signed out by a supervisor")
                 return
-            if isinstance(update, CallEnded):
-                self._ended.append(update.call_id)
-                if update.call_id == self.call_id:
-                    await self._unbridge()
+            if isinstance(update, CallEnded) and update.call_id == self.call_id:
+                await self._unbridge()
             if isinstance(update, OnPhone) and self.call_id is None:
                 await self._on_phone_call(update.call_id)
             if isinstance(update, ConsultUpdate) and update.state in ("failed", "ended"):

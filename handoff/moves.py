@@ -216,6 +216,8 @@ class CallMoves:
         ):
             await self.tell_agent(record.agent_id, CallEnded(record.call_id, reason))
         await self._finish(record, call_next(record.state, "caller_hung_up"))
+        if reason == "caller_lost":  # its process may only have been slow to say it was there: never left in silence
+            await self.tell_call(record.call_id, ReturnedToBot(record.call_id, "the caller's side stopped answering"))
 
     async def overflow(self, record: HandoffCall, action: str, target: str | None,
                        withdraw_offer: str | None, *, choices: tuple[str, ...] = (), choice_timeout_s: float = 0.0,

@@ -12,6 +12,7 @@ import fakeredis
 import pytest
 from fakeredis import aioredis as fake_aioredis
 
+from handoff.events import ReturnedToBot
 from handoff.model import AgentStatus, HandoffState
 from handoff.testing import decision, make_floor
 
@@ -70,6 +71,10 @@ async def test_a_caller_side_that_stops_beating_is_ended_for_the_agent_and_the_q
     records = await service.calls.many(["talking", "waiting", "untracked", "beating"])
     assert records["talking"].state is HandoffState.ENDED and records["waiting"].state is HandoffState.ABANDONED
     assert records["untracked"].state is HandoffState.WAITING and records["beating"].state is HandoffState.WAITING
+    # A caller side that was only slow (a loaded process) hears it has the bot again, never silence on hold.
+    for call_id in ("talking", "waiting"):
+        told = await service.feed.current(records[call_id])
+        assert isinstance(told, ReturnedToBot) and told.call_id == call_id, told
     assert [(o["kind"], o["call_id"], o["agent_id"]) for o in outcomes] == [
         ("caller_lost", "talking", ann.agent_id), ("caller_lost", "waiting", None)]
     listening.cancel()

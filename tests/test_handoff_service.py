@@ -585,6 +585,44 @@ async def test_the_context_is_redacted_before_redis_stores_it(tmp_path: Path) ->
         await client.aclose()
 
 
+async def test_a_desk_is_never_told_connected_while_call_ended_is_on_its_way(floor: Floor) -> None:
+    """`call_ended` still being sent (a slow browser link) while the accepting side finishes bridging: the desk
+    got `connected` after `call_ended`, went on 'talking' to an ended call, and its hang-up was refused (soak)."""
+    from handoff.bridge import AudioBridge
+    from handoff.desk_session import DeskSession
+
+    sent: list[dict[str, Any]] = []
+    sending_ended, release = asyncio.Event(), asyncio.Event()
+
+    async def send_json(message: dict[str, Any]) -> None:
+        if message["type"] == "call_ended":
+            sending_ended.set()
+            await release.wait()
+        sent.append(message)
+
+    async def send_bytes(data: bytes) -> None:
+        pass
+
+    (ann,) = await floor.staff(("Ann", {"orders": 3}))
+    await call_in(floor)
+    await floor.service.router.tick()
+    session = DeskSession(ann, floor.service, AudioBridge(floor.service.client), send_json, send_bytes)
+    await session.start()
+    try:
+        await floor.service.accept("ann", "call-1:1")
+        await floor.service.caller_hung_up("call-1")
+        await asyncio.wait_for(sending_ended.wait(), 5)
+        await asyncio.wait_for(session.bridge_call("call-1", None), 5)  # the accept path catches up meanwhile
+        release.set()
+        await asyncio.sleep(0.1)
+        kinds = [m["type"] for m in sent if m.get("call_id") == "call-1"]
+        assert kinds == ["call_ended"], kinds
+        assert session.call_id is None
+    finally:
+        release.set()
+        await session.close()
+
+
 async def test_a_desk_is_never_told_connected_after_the_call_ended(floor: Floor) -> None:
     """The caller hangs up as the agent answers: the desk hears `call_ended` and then no `connected` for that
     call (a soak's desks, told `connected` last, kept 'talking' to an ended call and could not hang up)."""
