@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -585,20 +585,10 @@ async def test_the_context_is_redacted_before_redis_stores_it(tmp_path: Path) ->
         await client.aclose()
 
 
-async def test_a_desk_is_never_told_connected_while_call_ended_is_on_its_way(floor: Floor) -> None:
-    """`call_ended` still being sent (a slow browser link) while the accepting side finishes bridging: the desk
-    got `connected` after `call_ended`, went on 'talking' to an ended call, and its hang-up was refused (soak)."""
+async def ringing_desk(floor: Floor, send_json: Callable[[dict[str, Any]], Awaitable[None]]) -> Any:
+    """Ann's desk session (started) with call-1 offered to her; `send_json` is what her browser receives."""
     from handoff.bridge import AudioBridge
     from handoff.desk_session import DeskSession
-
-    sent: list[dict[str, Any]] = []
-    sending_ended, release = asyncio.Event(), asyncio.Event()
-
-    async def send_json(message: dict[str, Any]) -> None:
-        if message["type"] == "call_ended":
-            sending_ended.set()
-            await release.wait()
-        sent.append(message)
 
     async def send_bytes(data: bytes) -> None:
         pass
@@ -608,6 +598,22 @@ async def test_a_desk_is_never_told_connected_while_call_ended_is_on_its_way(flo
     await floor.service.router.tick()
     session = DeskSession(ann, floor.service, AudioBridge(floor.service.client), send_json, send_bytes)
     await session.start()
+    return session
+
+
+async def test_a_desk_is_never_told_connected_while_call_ended_is_on_its_way(floor: Floor) -> None:
+    """`call_ended` still being sent (a slow browser link) while the accepting side finishes bridging: the desk
+    got `connected` after `call_ended`, went on 'talking' to an ended call, and its hang-up was refused (soak)."""
+    sent: list[dict[str, Any]] = []
+    sending_ended, release = asyncio.Event(), asyncio.Event()
+
+    async def send_json(message: dict[str, Any]) -> None:
+        if message["type"] == "call_ended":
+            sending_ended.set()
+            await release.wait()
+        sent.append(message)
+
+    session = await ringing_desk(floor, send_json)
     try:
         await floor.service.accept("ann", "call-1:1")
         await floor.service.caller_hung_up("call-1")
@@ -626,22 +632,12 @@ async def test_a_desk_is_never_told_connected_while_call_ended_is_on_its_way(flo
 async def test_a_desk_is_never_told_connected_after_the_call_ended(floor: Floor) -> None:
     """The caller hangs up as the agent answers: the desk hears `call_ended` and then no `connected` for that
     call (a soak's desks, told `connected` last, kept 'talking' to an ended call and could not hang up)."""
-    from handoff.bridge import AudioBridge
-    from handoff.desk_session import DeskSession
-
     sent: list[dict[str, Any]] = []
 
     async def send_json(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    async def send_bytes(data: bytes) -> None:
-        pass
-
-    (ann,) = await floor.staff(("Ann", {"orders": 3}))
-    await call_in(floor)
-    await floor.service.router.tick()
-    session = DeskSession(ann, floor.service, AudioBridge(floor.service.client), send_json, send_bytes)
-    await session.start()
+    session = await ringing_desk(floor, send_json)
     try:
         await floor.service.accept("ann", "call-1:1")
         await floor.service.caller_hung_up("call-1")  # before the accepting side bridged the audio
