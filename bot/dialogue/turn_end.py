@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from bot.dialogue.validation import spoken_digits
+from bot.dialogue.validation import REPEATERS, spoken_digits
 from bot.language.numerals import chinese_to_digits
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,8 @@ ZH_NEEDS_MORE = ("是", "和", "跟", "还有", "然后", "就是", "那个", "�
 ZH_ANSWERS = frozenset({"是", "是的", "对", "对的", "好", "好的", "就是", "嗯", "不是", "不对"})
 ZH_IDENTIFIER_NOUNS = ("订单", "维修单", "账户", "账号", "发票")
 TRAILING_OFF = ("...", "…", ",", "，", "、", "-", "—")
-_WORD = re.compile(r"[A-Za-z']+|\d+")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_TOKEN = re.compile(r"[a-z']+|\d+")
-REPEATERS = frozenset({"double", "triple"})
+_TOKEN = re.compile(r"[a-z']+|\d+")  # on lower-cased text
 
 
 def _trailing_digits(text: str) -> tuple[str, str]:
@@ -102,7 +100,7 @@ def judge_turn_end(text: str, parse: Callable[[], Mapping[str, Any]] | None = No
     bare = words.rstrip(" .?!。？！")
     if _CJK.search(bare) and bare.endswith(ZH_NEEDS_MORE) and bare not in ZH_ANSWERS:
         return TurnEnd.INCOMPLETE
-    tokens = [token.lower() for token in _WORD.findall(bare)]
+    tokens = _TOKEN.findall(bare.lower())
     latin_end = bool(tokens) and not _CJK.search(bare[-1:])
     if latin_end and (tokens[-1] in NEEDS_MORE or (tokens[-1] in COPULAS and tokens[0] not in ANSWER_WORDS)):
         return TurnEnd.INCOMPLETE

@@ -17,7 +17,7 @@ _DIGIT_WORDS = {
     "too": "2", "three": "3", "four": "4", "for": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "niner": "9",
 }
-_REPEATERS = {"double": 2, "triple": 3}
+REPEATERS = {"double": 2, "triple": 3}
 _FILLERS = {"it's", "its", "it", "is", "the", "number", "my", "order", "repair", "uh", "um",
             "no", "yes", "yeah", "sorry", "it'll", "be", "er", "and", "dash", "hyphen", "ok",
             "okay", "actually", "i", "mean", "said", "that's", "was", "ticket", "reference"}
@@ -33,8 +33,8 @@ def spoken_digits(text: str) -> str:
     out: list[str] = []
     repeat = 1
     for token in re.findall(r"[a-z']+|\d+", text.lower()):
-        if token in _REPEATERS:
-            repeat = _REPEATERS[token]
+        if token in REPEATERS:
+            repeat = REPEATERS[token]
             continue
         if token.isdigit():
             out.append(token[0] * (repeat - 1) + token)
@@ -48,7 +48,7 @@ def _only_digit_talk(text: str) -> bool:
     """True if every word is a digit, a digit word, or filler (so digits were meant)."""
     tokens = re.findall(r"[a-z']+|\d+", text.lower())
     return all(
-        t.isdigit() or t in _DIGIT_WORDS or t in _REPEATERS or t in _FILLERS or t == "r"
+        t.isdigit() or t in _DIGIT_WORDS or t in REPEATERS or t in _FILLERS or t == "r"
         for t in tokens
     )
 

@@ -85,8 +85,9 @@ class TurnListener:
             self.detector.endpointer.hold_turn_for(silence_ms)
 
     def reset(self) -> None:
-        """Forget buffered audio (after a failed decode: the next frames start clean)."""
+        """Forget buffered audio and the turn's words (after a failed decode: the next frames start clean)."""
         self._frames.clear()
+        self._heard = ""
 
     def flush(self) -> list[AsrResult]:
         """End the turn now (hang-up, key press): the ASR stream's final, if any."""
