@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from voice_gateway.asr.audio import Samples
+from voice_gateway.asr.digit_pass import DIGIT_PROMPT, primed_is_better, wants_digit_pass
 
 HOP = 160  # samples per mel frame at 16 kHz (10 ms)
 FULL_WINDOW = 3000  # Whisper's 30 s window, in mel frames
@@ -78,11 +79,12 @@ class ShortWindowDecoder:
     blank and non-speech token suppression); returns None when the utterance needs the full window."""
 
     def __init__(self, whisper_model: Any, language: str | None, policy: WindowPolicy | None = None,
-                 languages: tuple[str, ...] = ()) -> None:
+                 languages: tuple[str, ...] = (), *, digit_pass: bool = True) -> None:
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
         self.policy = policy or WindowPolicy()
+        self.digit_pass = digit_pass  # `digit_pass`: utterances with a number are decoded again, primed for digits
         self._model = whisper_model.model  # ctranslate2.models.Whisper
         self._features = whisper_model.feature_extractor
         multilingual = bool(self._model.is_multilingual)
@@ -96,9 +98,10 @@ class ShortWindowDecoder:
         self._tokenizer = next(iter(self._tokenizers.values()))
         self._suppress = list(get_suppressed_tokens(self._tokenizer, (-1,)) or ())
 
-    def _prompt(self, language: str) -> list[int]:
+    def _prompt(self, language: str, previous: str = "") -> list[int]:
         tokenizer = self._tokenizers[language]
-        return [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        before = [tokenizer.sot_prev, *tokenizer.encode(" " + previous)] if previous else []
+        return [*before, *tokenizer.sot_sequence, tokenizer.no_timestamps]
 
     def _language(self, encoded: Any) -> str:
         """The line's language this audio most likely is (the only one if the line has one)."""
@@ -119,13 +122,22 @@ class ShortWindowDecoder:
         features[0, :, : mel.shape[1]] = mel
         encoded = self._model.encode(ctranslate2.StorageView.from_array(features))
         language = self._language(encoded)
-        prompt = self._prompt(language)
+        decoded = self._generate(encoded, samples.size, language)
+        if self.digit_pass and not decoded.is_silence and wants_digit_pass(decoded.text, language):
+            primed = self._generate(encoded, samples.size, language, DIGIT_PROMPT)
+            if primed_is_better(decoded.text, primed.text):
+                return primed
+        return decoded
+
+    def _generate(self, encoded: Any, samples: int, language: str, previous: str = "") -> Decoded:
+        """Greedy decoding of the encoded window, after `previous` text as Whisper's prompt if given."""
+        prompt = self._prompt(language, previous)
         result = self._model.generate(
             encoded,
             [prompt],
             beam_size=1,
             # A Chinese character is often two tokens: twice the bound (Whisper's own limit is 448 tokens).
-            max_length=len(prompt) + self.policy.max_new_tokens(samples.size) * (2 if language == "zh" else 1),
+            max_length=len(prompt) + self.policy.max_new_tokens(samples) * (2 if language == "zh" else 1),
             no_repeat_ngram_size=self.policy.no_repeat_ngram_size,
             return_scores=True,
             return_no_speech_prob=True,

@@ -38,6 +38,9 @@ class WhisperOptions:
     # Utterances up to `window.max_window_ms` are encoded on a window sized to them (None: always 30 s);
     # measured on tiny.en only, so the other models keep the 30 s window.
     window: WindowPolicy | None = None
+    # On the short window: an English utterance with a number in it is decoded again, primed for digits
+    # (`digit_pass`).
+    digit_pass: bool = True
 
 
 def tiny_en_dir() -> Path:
@@ -80,7 +83,8 @@ class WhisperTranscriber:
         self.options = options
         self.short: ShortWindowDecoder | None = None
         if options.window is not None and options.beam_size == 1:
-            self.short = ShortWindowDecoder(model, options.language, options.window, options.languages)
+            self.short = ShortWindowDecoder(model, options.language, options.window, options.languages,
+                                            digit_pass=options.digit_pass)
 
     @classmethod
     def from_dir(cls, model_dir: Path, options: WhisperOptions | None = None) -> WhisperTranscriber:
