@@ -74,6 +74,7 @@ def run(
     port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
     audiosocket_port: Annotated[int | None, typer.Option(help="Asterisk AudioSocket TCP port (0 = off).")] = None,
     sip_port: Annotated[int | None, typer.Option(help="SIP UDP port (0 = off), e.g. 5060.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes on the same port (needs Redis).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Start the server (HTTP API, REST channel, action-server webhook, voice gateway)."""
@@ -81,8 +82,34 @@ def run(
 
     from callpilot.app import create_app
 
-    settings = _settings(config, host=host, port=port, audiosocket_port=audiosocket_port, sip_port=sip_port)
+    overrides: dict[str, object] = {"host": host, "port": port, "audiosocket_port": audiosocket_port,
+                                    "sip_port": sip_port, "workers": workers}
+    settings = _settings(config, **overrides)
+    if settings.workers > 1 and settings.worker_index is None:
+        from callpilot.workers import Supervisor
+
+        _prepare_for_workers(settings)
+        raise typer.Exit(Supervisor(settings, config, overrides).run())
+    if settings.worker_index is not None:
+        from callpilot.workers import serve_as_worker
+
+        serve_as_worker(create_app(settings), settings)
+        return
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def _prepare_for_workers(settings: Settings) -> None:
+    """What every worker would otherwise do at once: the records schema, and a trained model."""
+    from bot.nlu.storage import active_id
+    from callpilot.records.db import Database
+
+    database = Database.from_settings(settings)
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
+    if active_id(settings.models_dir) is None:
+        _load_engine(settings)
 
 
 @app.command()

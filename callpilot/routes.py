@@ -7,6 +7,7 @@ Who may call what, and which setting opens or closes it: docs/security.md.
 from __future__ import annotations
 
 import hmac
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
@@ -73,7 +74,8 @@ def health(request: Request) -> JSONResponse:
     detail = "\n".join(f"{part}: {errors[part]}" for part in failed) or None
     return JSONResponse({"status": status, "not_ready": not_ready, **parts, "detail": detail,
                          "model_id": holder.engine.model_id if holder.engine is not None else None,
-                         "brain": settings.brain, "handoff": app.handoff.status, "leader": app.leader.is_leader},
+                         "brain": settings.brain, "handoff": app.handoff.status, "leader": app.leader.is_leader,
+                         "worker": settings.worker_index, "pid": os.getpid()},
                         status_code=200 if status == "ok" else 503)
 
 

@@ -64,6 +64,10 @@ class Settings(BaseModel):
     # Server
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # Server processes on the same port (SO_REUSEPORT), sharing the floor through Redis (callpilot/workers.py);
+    # worker_index is set by the supervisor in each worker's environment.
+    workers: int = Field(1, ge=1, le=64)
+    worker_index: int | None = Field(None, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # The address callers and browsers reach us at (https://callpilot.example.com) when behind a proxy;
     # an https one marks the sign-in cookies Secure.
@@ -243,6 +247,15 @@ class Settings(BaseModel):
     def line(self, called: str) -> tuple[str, LineSettings] | None:
         """The line of a dialled number (any spelling: +86 400..., sip:4008001234@host), or None."""
         return next(((n, line) for n, line in self.lines.items() if same_number(line_key(n), line_key(called))), None)
+
+    @model_validator(mode="after")
+    def _workers_share_redis(self) -> Settings:
+        if self.workers > 1 and not self.redis_url:
+            raise ValueError("workers > 1 share queues, agents and sessions through Redis: set redis_url "
+                             "(CALLPILOT_REDIS_URL), e.g. redis://127.0.0.1:6379/0")
+        if self.workers > 1 and self.port == 0:
+            raise ValueError("workers > 1 share one port: give a port other than 0")
+        return self
 
     @model_validator(mode="after")
     def _crm_tickets_need_a_crm(self) -> Settings:

@@ -369,7 +369,7 @@ class VoiceRuntime:
             return
         server = AudioSocketServer(self.new_call, host=self.settings.audiosocket_host,
                                    port=self.settings.audiosocket_port, limits=call_limits(self.settings),
-                                   gate=self.gate)
+                                   gate=self.gate, reuse_port=self.settings.worker_index is not None)
         try:
             await server.start()
         except OSError as exc:

@@ -4,6 +4,7 @@ divert check for Asterisk's dialplan. A module-level router over the app's `Voic
 from __future__ import annotations
 
 import ipaddress
+import os
 from importlib import resources
 from typing import Annotated
 from urllib.parse import parse_qsl
@@ -142,7 +143,7 @@ async def softphone(websocket: WebSocket, runtime: Voice) -> None:
 @router.get("/health/voice")
 def voice_health(runtime: Voice) -> JSONResponse:
     """The voice models: 200 once ready, 503 while loading or after a failure (the error says why)."""
-    status = runtime.status()
+    status = {**runtime.status(), "worker": runtime.settings.worker_index, "pid": os.getpid()}
     return JSONResponse(status, status_code=200 if status["status"] == "ready" else 503)
 
 

@@ -71,7 +71,8 @@ def test_health_reports_the_active_model_and_is_not_ready_without_the_voice(
     assert answer.status_code == 503
     assert answer.json() == {"status": "loading", "not_ready": ["voice"], "nlu": "ready", "voice": "loading",
                              "detail": None, "model_id": nlu_engine.model_id, "brain": "builtin",
-                             "handoff": "starting", "leader": False}  # no Redis yet: not the leader
+                             "handoff": "starting", "leader": False,  # no Redis yet: not the leader
+                             "worker": None, "pid": os.getpid()}  # one process, no workers
 
 
 def test_parse_over_http_matches_the_engine(client: TestClient, nlu_engine: NLUEngine) -> None:

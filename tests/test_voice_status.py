@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def test_loaded_voice_is_ready_with_its_engines_and_health_waits_for_it(nlu_engi
         ready = client.get("/health")
     assert {k: v for k, v in body.items() if not k.startswith("tts_cache") and k != "divert"} == {
         "status": "ready", "asr": "whisper-tiny.en", "tts": "hibari", "error": None, "asr_worker_restarts": 0,
-        "sip": None}  # SIP off
+        "sip": None, "worker": None, "pid": os.getpid()}  # SIP off; one process
     assert body["divert"]["backup_number"] is None and not body["divert"]["diverting"]  # no backup number
     assert ready.status_code == 200
     assert ready.json()["status"] == "ok" and ready.json()["not_ready"] == [] and ready.json()["voice"] == "ready"

@@ -50,9 +50,10 @@ class AudioSocketServer:
     """Listens for Asterisk's `AudioSocket(uuid,host:port)` connections; `port=0` picks a free port."""
 
     def __init__(self, new_handler: HandlerFactory, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 limits: CallLimits | None = None, gate: CallGate | None = None) -> None:
+                 limits: CallLimits | None = None, gate: CallGate | None = None, reuse_port: bool = False) -> None:
         self.new_handler = new_handler
         self.host, self._port = host, port
+        self.reuse_port = reuse_port  # several server processes on one port (SO_REUSEPORT)
         self.limits = limits
         self.gate = gate  # over its limit, a connection is hung up at once (AudioSocket's hang-up frame)
         self._server: asyncio.Server | None = None
@@ -67,7 +68,8 @@ class AudioSocketServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self._port)
+        self._server = await asyncio.start_server(self._serve, self.host, self._port,
+                                                  reuse_port=True if self.reuse_port else None)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
