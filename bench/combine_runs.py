@@ -24,6 +24,11 @@ def combine(reports: list[dict[str, Any]]) -> dict[str, Any]:
         for key in rows[0]:
             if key == "concurrent_calls":
                 continue
+            if all(isinstance(row.get(key), dict) for row in rows):  # e.g. per voice: the median of each
+                names = sorted({name for row in rows for name in row[key]})
+                combined[key] = {name: round(statistics.median([row[key][name] for row in rows if name in row[key]]), 3)
+                                 for name in names}
+                continue
             values = [row[key] for row in rows if isinstance(row.get(key), int | float)]
             if not values:
                 combined[key] = None

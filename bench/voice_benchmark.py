@@ -12,7 +12,8 @@ wall-clock timestamps on the caller's side:
   (it includes the end-of-turn silence, 500 ms by default); both turns of every call count;
 - false cut-ins: the bot started answering while the caller was still in the middle of the utterance (its
   audio arrived between the utterance's first and last voiced frames), as a share of caller turns;
-- digit-string accuracy: spoken order / repair numbers the server heard exactly (its call log);
+- digit-string accuracy: spoken order / repair numbers the NLU got exactly (the call log's transcript after the
+  server's transcript repair), also per voice;
 - barge-in stop: the first voiced frame of the interruption sent -> Twilio `clear` received (it includes the
   120 ms of confident speech a barge-in needs, so coughs do not count);
 - dropped frames: bot frames that arrived after their play-out slot (a 60 ms jitter buffer at the start of
@@ -50,18 +51,23 @@ import httpx
 import jiwer
 import numpy as np
 import psutil
+import redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.dialogue.validation import spoken_digits  # noqa: E402
+from callpilot.voice import id_patterns  # noqa: E402
 from voice_gateway.audio import FrameBuffer, resample_pcm16, rms  # noqa: E402
 from voice_gateway.call_log import LifecycleKind, read_call_log  # noqa: E402
 from voice_gateway.events import AudioOut, Clear, Mark  # noqa: E402
+from voice_gateway.pipeline.transcript_fixes import TranscriptFixer  # noqa: E402
 from voice_gateway.simulated_caller import dial_twilio  # noqa: E402
 from voice_gateway.sip_caller import dial_sip  # noqa: E402
 from voice_gateway.tts import HibariTts, PiperTts  # noqa: E402
 
+WORKERS_REDIS = "redis://127.0.0.1:6379/13"
 RATE = 8000
 FRAME = 320  # bytes of PCM16 in 20 ms at 8 kHz
 # What callers say (question, then the interruption is drawn from the same list): every demo intent, one-word
@@ -382,18 +388,23 @@ def asr_wer(heard: dict[str, list[str]], results: list[CallResult]) -> float | N
     return round(float(jiwer.wer([ref for ref, _ in pairs], [hyp for _, hyp in pairs])), 3)
 
 
-def digit_accuracy(heard: dict[str, list[str]], results: list[CallResult]) -> tuple[float | None, int]:
-    """Share of spoken identifiers the server heard exactly (digits in order in that turn's transcript)."""
-    hits = total = 0
+def digit_accuracy(heard: dict[str, list[str]], results: list[CallResult],
+                   fixer: TranscriptFixer) -> tuple[float | None, int, dict[str, float]]:
+    """Share of spoken identifiers the NLU got exactly: the server's transcript of that turn (or of a later turn of
+    the call, when a pause split the utterance) after its transcript repair holds the digits as one run. Also per
+    voice."""
+    right: dict[str, list[bool]] = {}
     for result in results:
         turns = heard.get(result.call_id, [])
         for index, said in enumerate(result.said):
-            if said.digits is None:
-                continue
-            total += 1
-            text = turns[index] if index < len(turns) else ""
-            hits += said.digits in re.sub(r"\D", "", text)
-    return (round(hits / total, 3) if total else None), total
+            if said.digits is not None:
+                texts = [fixer.fix(text) for text in turns[index:]]
+                hit = any(said.digits in re.findall(r"\d+", text) or spoken_digits(text) == said.digits
+                          for text in texts)
+                right.setdefault(said.voice, []).append(hit)
+    every = [hit for hits in right.values() for hit in hits]
+    by_voice = {voice: round(sum(hits) / len(hits), 3) for voice, hits in sorted(right.items())}
+    return (round(sum(every) / len(every), 3) if every else None), len(every), by_voice
 
 
 def family(server: psutil.Process) -> list[psutil.Process]:
@@ -435,18 +446,31 @@ async def run_calls(url: str, callers: list[tuple[Utterance, Utterance]]) -> lis
     return list(await asyncio.gather(*(one_call(url, q, i, d) for (q, i), d in zip(callers, delays, strict=True))))
 
 
-def tts_cache(port: int) -> tuple[int, int]:
-    status = httpx.get(f"http://127.0.0.1:{port}/health/voice", timeout=10).json()
-    return int(status.get("tts_cache_hits", 0)), int(status.get("tts_cache_misses", 0))
+def voice_statuses(port: int, workers: int, *, tries: int = 200) -> dict[int, dict[str, Any]]:
+    """/health/voice of every server process (with `workers`, each new connection reaches one of them)."""
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(tries if workers > 1 else 1):
+        reply = httpx.get(f"http://127.0.0.1:{port}/health/voice", timeout=10)
+        status = reply.json()
+        seen[int(status.get("pid", 0))] = status if reply.status_code == 200 else {}
+        if len([s for s in seen.values() if s]) >= workers:
+            break
+    return seen
+
+
+def tts_cache(port: int, workers: int = 1) -> tuple[int, int]:
+    statuses = voice_statuses(port, workers).values()
+    return (sum(int(s.get("tts_cache_hits", 0)) for s in statuses),
+            sum(int(s.get("tts_cache_misses", 0)) for s in statuses))
 
 
 def measure(port: int, server: psutil.Process, call_log: Path, callers: list[tuple[Utterance, Utterance]],
-            sip_port: int = 0) -> dict[str, object]:
+            sip_port: int = 0, workers: int = 1) -> dict[str, object]:
     url = f"sip://127.0.0.1:{sip_port}" if sip_port else f"ws://127.0.0.1:{port}/media/twilio"
     n = len(callers)
     seen = {e.call_id for e in read_call_log(call_log)} if call_log.exists() else set()
     rss_before = rss(server)
-    hits_before, misses_before = tts_cache(port)
+    hits_before, misses_before = tts_cache(port, workers)
     cpu_before, wall_before = cpu_seconds(server), time.perf_counter()
     sampler = Sampler(server)
     results = asyncio.run(run_calls(url, callers))
@@ -463,8 +487,10 @@ def measure(port: int, server: psutil.Process, call_log: Path, callers: list[tup
     stops = [r.bargein_stop_ms for r in results if r.bargein_stop_ms is not None]
     problems = [p for r in results for p in r.problems]
     heard = heard_by_server(call_log, results)
-    digits, digit_turns = digit_accuracy(heard, results)
-    hits, misses = (now - before for now, before in zip(tts_cache(port), (hits_before, misses_before), strict=True))
+    fixer = TranscriptFixer(id_patterns(ROOT / "nlu_data"))
+    digits, digit_turns, digits_by_voice = digit_accuracy(heard, results, fixer)
+    hits, misses = (now - before for now, before in zip(tts_cache(port, workers), (hits_before, misses_before),
+                                                            strict=True))
     turns = sum(r.caller_turns for r in results)
     run: dict[str, object] = {
         "concurrent_calls": n,
@@ -476,6 +502,7 @@ def measure(port: int, server: psutil.Process, call_log: Path, callers: list[tup
         "false_cut_ins": round(sum(r.false_cut_ins for r in results) / turns, 3) if turns else None,
         "digit_string_accuracy": digits,
         "digit_strings": digit_turns,
+        "digit_string_accuracy_by_voice": digits_by_voice,
         "tts_cache_hit_share": round(hits / (hits + misses), 3) if hits + misses else None,
         "cpu_percent": round(cpu, 1),
         "rss_mb_per_call": round(max(0, peak - rss_before) / 2**20 / n, 2),
@@ -496,7 +523,8 @@ def free_port() -> int:
 
 
 def start_server(port: int, call_log: Path, end_of_turn_ms: int, language: str = "en",
-                 sip_port: int = 0, turn_end: str = "words") -> subprocess.Popen[bytes]:
+                 sip_port: int = 0, turn_end: str = "words", workers: int = 1,
+                 asr_processes: int | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CALLPILOT_AUDIOSOCKET_PORT": "0", "CALLPILOT_CALL_LOG": str(call_log),
            "CALLPILOT_LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1",
            "CALLPILOT_END_OF_TURN_MS": str(end_of_turn_ms), "CALLPILOT_TURN_END": turn_end}
@@ -504,9 +532,20 @@ def start_server(port: int, call_log: Path, end_of_turn_ms: int, language: str =
         env["CALLPILOT_SIP_PORT"] = str(sip_port)
     if language == "zh":  # a 400 line
         env |= {"CALLPILOT_LANGUAGES": "zh,en", "CALLPILOT_ASR_ENGINE": "whisper-base"}
+    if asr_processes is not None:
+        env["CALLPILOT_ASR_PROCESSES"] = str(asr_processes)
+    if workers > 1:  # several server processes on the port share the floor through the real Redis
+        redis.Redis.from_url(WORKERS_REDIS).flushdb()
+        env |= {"CALLPILOT_WORKERS": str(workers), "CALLPILOT_REDIS_URL": WORKERS_REDIS}
     server = subprocess.Popen([sys.executable, "-m", "callpilot", "run", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return wait_ready(server, port)
+    wait_ready(server, port)
+    deadline = time.monotonic() + 300
+    while len([s for s in voice_statuses(port, workers).values() if s]) < workers:
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit(f"the {workers} server workers did not all get ready")
+        time.sleep(1.0)
+    return server
 
 
 def wait_ready(server: subprocess.Popen[bytes], port: int, *, seconds: float = 300) -> subprocess.Popen[bytes]:
@@ -567,6 +606,9 @@ def main() -> None:
                         help="how the callers dial: Twilio Media Streams, or SIP (RTP) to --sip-port")
     parser.add_argument("--language", choices=("en", "zh"), default="en",
                         help="zh: a 400 line (languages zh,en, Whisper base) and Mandarin callers")
+    parser.add_argument("--workers", type=int, default=1, help="server processes on the port (CALLPILOT_WORKERS; "
+                        "more than 1 uses the real Redis at 127.0.0.1:6379, database 13)")
+    parser.add_argument("--asr-processes", type=int, help="CALLPILOT_ASR_PROCESSES per server process")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice.json")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out (finally below)
@@ -582,11 +624,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         call_log, port = args.call_log or Path(tmp) / "calls.jsonl", free_port()
         sip_port = free_port() if args.transport == "sip" else 0
-        server = start_server(port, call_log, args.end_of_turn_ms, args.language, sip_port, args.turn_end)
+        server = start_server(port, call_log, args.end_of_turn_ms, args.language, sip_port, args.turn_end,
+                              args.workers, args.asr_processes)
         try:
             process = psutil.Process(server.pid)
-            measure(port, process, call_log, batches[0], sip_port)  # warm-up: first-use costs not counted
-            runs = [measure(port, process, call_log, batch, sip_port) for batch in batches[1:]]
+            measure(port, process, call_log, batches[0], sip_port, args.workers)  # warm-up: first use not counted
+            runs = [measure(port, process, call_log, batch, sip_port, args.workers) for batch in batches[1:]]
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -599,6 +642,8 @@ def main() -> None:
         "language": args.language,
         "turn_end": args.turn_end,
         "transport": args.transport,
+        "workers": args.workers,
+        "asr_processes_per_worker": args.asr_processes,
         "notes": [
             "Twilio Media Streams over loopback websockets against `callpilot run` (one uvicorn process); "
             + ("ASR whisper-base (zh or en per utterance) in 2 worker processes, Chinese answers by espeak-ng's "
@@ -613,7 +658,8 @@ def main() -> None:
             f"Seed {args.seed}; no caller is replayed across runs.",
             "false_cut_ins = caller turns in which bot audio arrived between the turn's first and last voiced "
             "frames (after the `clear` for an interruption), over all caller turns. digit_string_accuracy = "
-            "spoken identifiers whose digits the server's transcript holds in order, over `digit_strings`. "
+            "spoken identifiers the NLU got exactly (a run of digits in the call log's transcript of that turn or a "
+            "later one, after the server's transcript repair), over `digit_strings`; also per caller voice. "
             "tts_cache_hit_share = sentences served by the server's TTS cache / all sentences, over the run.",
             "turn gap = caller's last voiced frame sent -> first bot frame received; includes the end-of-turn "
             f"silence: CALLPILOT_TURN_END={args.turn_end} (words: 250 ms after a whole request, 800 / 1,200 ms "
