@@ -6,62 +6,26 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from callpilot.records.apikeys import Principal
 from callpilot.records.db import get_session
 from callpilot.trainer.auth import trainer_key
+from callpilot.trainer.bodies import (
+    Activation,
+    Annotation,
+    ClusterAnnotation,
+    ExampleEdit,
+    ExampleIn,
+    ItemIds,
+    ResponseIn,
+)
 from callpilot.trainer.data_edit import EditRefused, VersionConflict, add_examples, replace_example, set_response
 from callpilot.trainer.inbox_view import annotate, dismiss, listing, mark_out_of_scope
 from callpilot.trainer.jobs import JobBusy
 from callpilot.trainer.markup import example_line
 from callpilot.trainer.models import NeedsOverride, model_list
 from callpilot.trainer.runtime import TrainerRuntime
-
-
-class EntitySpanIn(BaseModel):
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
-    entity: str = Field(min_length=1, max_length=64)
-    value: str | None = None
-
-
-class Annotation(BaseModel):
-    intent: str = Field(min_length=1, max_length=128)
-    entities: list[EntitySpanIn] = Field(default_factory=list)
-    new_intent: bool = False
-    version: str | None = None  # the data version the trainer saw (else: If-Match)
-
-
-class ClusterAnnotation(Annotation):
-    item_ids: list[int] = Field(min_length=1, max_length=1000)
-
-
-class ItemIds(BaseModel):
-    item_ids: list[int] = Field(min_length=1, max_length=1000)
-    version: str | None = None
-
-
-class ExampleIn(BaseModel):
-    text: str = Field(max_length=10_000)
-    entities: list[EntitySpanIn] = Field(default_factory=list)
-    version: str | None = None
-
-
-class ExampleEdit(BaseModel):
-    old: str
-    new: str | None = None  # None deletes
-    version: str | None = None
-
-
-class ResponseIn(BaseModel):
-    texts: list[str] | None = None  # None deletes
-    version: str | None = None
-
-
-class Activation(BaseModel):
-    override: bool = False  # activate even though it fails conversation tests
 
 
 def runtime(request: Request) -> TrainerRuntime:
