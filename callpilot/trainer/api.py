@@ -87,13 +87,18 @@ def annotate_item(item_id: int, body: Annotation, trainer: TrainerRuntime = Depe
 def annotate_cluster(body: ClusterAnnotation, trainer: TrainerRuntime = Depends(runtime),
                      session: Session = Depends(get_session),
                      who: Principal = Depends(trainer_key)) -> dict[str, Any]:
-    """Assign several items (a cluster) to one intent, or create an intent from them."""
+    """Assign several items (a cluster) to one intent, or create an intent from them. Each of `items` carries
+    the entity spans marked on its own text (`start`/`end` into that item's text), so each example is written
+    with its own `[value](entity)` markup; `item_ids` are items without entities. 422 names every item whose
+    spans do not fit its text or whose entity the domain does not declare, and then nothing is written."""
+    ids = body.ids()
     try:
-        version = annotate(session, trainer.editor, body.item_ids, body.intent, by=who.actor,
+        version = annotate(session, trainer.editor, ids, body.intent, by=who.actor,
+                           entities=[e.model_dump() for e in body.entities], item_entities=body.item_entities(),
                            new_intent=body.new_intent, version=body.version)
     except EDIT_ERRORS as exc:
         raise _refused(exc) from None
-    return {"item_ids": body.item_ids, "status": "done", "intent": body.intent, "version": version}
+    return {"item_ids": ids, "status": "done", "intent": body.intent, "version": version}
 
 
 @router.post("/inbox/out_of_scope")
@@ -120,10 +125,12 @@ def dismiss_items(body: ItemIds, session: Session = Depends(get_session),
 
 @router.get("/data")
 def data(trainer: TrainerRuntime = Depends(runtime), _: Principal = Depends(trainer_key)) -> JSONResponse:
-    """The intents with their example counts and files, the responses, and the data's version (ETag)."""
+    """The intents with their example counts and files, the domain's entities, the responses, and the data's
+    version (ETag)."""
     try:
         folder = trainer.editor.read()
-        body = {"version": folder.version, "intents": folder.intents(), "responses": folder.responses()}
+        body = {"version": folder.version, "intents": folder.intents(), "entities": folder.entities(),
+                "responses": folder.responses()}
     except EDIT_ERRORS as exc:
         raise _refused(exc) from None
     return JSONResponse(body, headers={"ETag": folder.version, "Cache-Control": "no-store"})
