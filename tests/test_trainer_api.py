@@ -116,3 +116,78 @@ def test_a_cluster_becomes_a_new_intent(tmp_path: Path, nlu_engine: NLUEngine) -
         intents = {i["intent"]: i for i in client.get("/api/v1/trainer/data", headers=bench.auth()).json()["intents"]}
         assert intents["pay_with_crypto"]["examples"] == 5
         assert client.get("/api/v1/trainer/inbox", headers=bench.auth()).json()["items"] == []
+
+
+ORDERS = ["where on earth is order 48215", "status of 41877 please", "could you look up my order for me"]
+
+
+def span(text: str, words: str, entity: str) -> dict[str, object]:
+    start = text.index(words)
+    return {"start": start, "end": start + len(words), "entity": entity}
+
+
+def test_a_cluster_is_assigned_with_entities_marked_on_each_item(tmp_path: Path, nlu_engine: NLUEngine) -> None:
+    from callpilot.trainer.inbox import Sighting, store_sighting
+
+    bench = workbench(tmp_path, nlu_engine)
+    with bench.app.state.database.session() as session:
+        a, b, c = (store_sighting(session, Sighting(text=t, reason="fallback", call_id="c", channel="rest",
+                                                    predicted_intent="nlu_fallback", confidence=0.2)).id
+                   for t in ORDERS)
+    orders = bench.settings.data_dir / "nlu/orders.yml"
+    with TestClient(bench.app) as client:
+        data = client.get("/api/v1/trainer/data", headers=bench.auth()).json()
+        assert "order_number" in data["entities"]
+        schema = client.get("/openapi.json").json()["components"]["schemas"]
+        assert {"item_ids", "items"} <= set(schema["ClusterAnnotation"]["properties"])
+        before = snapshot(bench.settings.data_dir)
+        marked = [{"id": a, "entities": [span(ORDERS[0], "48215", "order_number")]},
+                  {"id": b, "entities": [span(ORDERS[1], "41877", "order_number")]}]
+        # A bad span on one item: 422 naming that item, nothing written, every item still open.
+        bad = client.post("/api/v1/trainer/inbox/annotate", headers=bench.auth(), json={
+            "intent": "check_order_status", "version": data["version"], "item_ids": [c],
+            "items": [marked[0], {"id": b, "entities": [{"start": 10, "end": 99, "entity": "order_number"}]}]})
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["detail"]["problems"] == [
+            f"inbox item {b} ('status of 41877 please'): entity 'order_number' span 10-99 is not inside the text "
+            "(22 chars)"]
+        unknown = client.post("/api/v1/trainer/inbox/annotate", headers=bench.auth(), json={
+            "intent": "check_order_status", "items": [{"id": c, "entities": [span(ORDERS[2], "order", "parcel")]}],
+            "item_ids": [a]})
+        assert unknown.status_code == 422 and f"inbox item {c} " in unknown.text and "unknown entity 'parcel'" in \
+            unknown.text
+        malformed = [
+            {"intent": "check_order_status"},  # no items at all
+            {"intent": "check_order_status", "items": [marked[0], marked[0]]},  # one item twice
+            {"intent": "check_order_status", "item_ids": [a, b], "entities": marked[0]["entities"]},  # whose?
+        ]
+        for body in malformed:
+            refused = client.post("/api/v1/trainer/inbox/annotate", headers=bench.auth(), json=body)
+            assert refused.status_code == 422, (body, refused.text)
+        assert client.post("/api/v1/trainer/inbox/annotate", headers=bench.auth("agent"),
+                           json={"intent": "check_order_status", "items": marked}).status_code == 403
+        assert snapshot(bench.settings.data_dir) == before
+        assert sorted(i["id"] for i in client.get("/api/v1/trainer/inbox", headers=bench.auth()).json()["items"]) \
+            == sorted([a, b, c])
+        # Each item's example with its own markup; comments and format elsewhere as they were.
+        done = client.post("/api/v1/trainer/inbox/annotate", headers=bench.auth(), json={
+            "intent": "check_order_status", "version": data["version"], "items": marked, "item_ids": [c]})
+        assert done.status_code == 200, done.text
+        assert done.json()["item_ids"] == [c, a, b]
+        added = ["    - could you look up my order for me\n", "    - where on earth is order [48215](order_number)\n",
+                 "    - status of [41877](order_number) please\n"]
+        after = orders.read_text()
+        assert "".join(added) in after
+        for line in added:
+            after = after.replace(line, "", 1)
+        assert after == before[orders.as_posix()]
+        assert {p: t for p, t in snapshot(bench.settings.data_dir).items() if p != orders.as_posix()} == \
+            {p: t for p, t in before.items() if p != orders.as_posix()}
+        audited = {i["id"]: i["resolution"] for i in
+                   client.get("/api/v1/trainer/inbox?status=done", headers=bench.auth()).json()["items"]}
+        assert {i: r["entities"] for i, r in audited.items()} == {
+            a: [{**span(ORDERS[0], "48215", "order_number"), "value": None}],
+            b: [{**span(ORDERS[1], "41877", "order_number"), "value": None}],
+            c: [],
+        }
+        assert {r["intent"] for r in audited.values()} == {"check_order_status"}

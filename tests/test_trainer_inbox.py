@@ -146,3 +146,66 @@ def test_out_of_scope_and_dismiss(database: Database, data_dir: Path) -> None:  
         assert session.get(InboxItem, b).status == "dismissed"  # type: ignore[union-attr]
         with pytest.raises(EditRefused, match="already resolved"):
             dismiss(session, [b], by="t")
+
+
+def span(text: str, words: str, entity: str) -> dict[str, object]:
+    start = text.index(words)
+    return {"start": start, "end": start + len(words), "entity": entity}
+
+
+ORDERS = ["where on earth is order 48215", "status of 41877 please", "could you look up my order for me"]
+
+
+def test_a_cluster_is_assigned_with_each_items_own_entities(database: Database,  # noqa: F811
+                                                            data_dir: Path) -> None:
+    editor = DataEditor(data_dir)
+    before = {p: p.read_text() for p in data_dir.rglob("*.yml")}
+    with database.session() as session:
+        a, b, c = (store_sighting(session, sighting(text)).id for text in ORDERS)
+    with database.session() as session:
+        annotate(session, editor, [a, b, c], "check_order_status", by="apikey:tr1",
+                 item_entities={a: [span(ORDERS[0], "48215", "order_number")],
+                                b: [span(ORDERS[1], "41877", "order_number")]})
+    added = ["    - where on earth is order [48215](order_number)\n", "    - status of [41877](order_number) please\n",
+             "    - could you look up my order for me\n"]
+    orders = data_dir / "nlu/orders.yml"
+    after = orders.read_text()
+    assert "".join(added) in after  # each example with its own markup, in the order given
+    for line in added:
+        after = after.replace(line, "", 1)
+    assert after == before[orders]  # comments, order and format of everything else kept
+    assert {p: p.read_text() for p in data_dir.rglob("*.yml") if p != orders} == \
+        {p: text for p, text in before.items() if p != orders}
+    with database.session() as session:
+        audit = {i: session.get(InboxItem, i) for i in (a, b, c)}
+        assert {i: (row.status, row.resolution["entities"]) for i, row in audit.items() if row} == {
+            a: ("done", [span(ORDERS[0], "48215", "order_number")]),
+            b: ("done", [span(ORDERS[1], "41877", "order_number")]),
+            c: ("done", []),
+        }
+
+
+def test_a_bad_span_on_one_item_of_a_cluster_changes_nothing(database: Database,  # noqa: F811
+                                                             data_dir: Path) -> None:
+    editor = DataEditor(data_dir)
+    before = {p: p.read_text() for p in data_dir.rglob("*.yml")}
+    with database.session() as session:
+        a, b, c = (store_sighting(session, sighting(text)).id for text in ORDERS)
+    good = {a: [span(ORDERS[0], "48215", "order_number")]}
+    bad = [
+        ({**good, b: [{"start": 10, "end": 99, "entity": "order_number"}]},
+         rf"inbox item {b} \('status of 41877 please'\): entity 'order_number' span 10-99 is not inside"),
+        ({**good, c: [span(ORDERS[2], "order", "parcel_colour")]},
+         rf"inbox item {c} \('could you look up my order for me'\): unknown entity 'parcel_colour'"),
+        ({**good, 424242: [span(ORDERS[1], "41877", "order_number")]}, "inbox item 424242, which is not among"),
+    ]
+    for item_entities, words in bad:
+        with database.session() as session, pytest.raises(EditRefused, match=words) as refused:
+            annotate(session, editor, [a, b, c], "check_order_status", by="t", item_entities=item_entities)
+        assert f"inbox item {a}" not in str(refused.value)  # the good item is not blamed
+    with database.session() as session, pytest.raises(EditRefused, match="give each item its own entities"):
+        annotate(session, editor, [a, b], "check_order_status", by="t",
+                 entities=[span(ORDERS[0], "48215", "order_number")])
+    assert {p: p.read_text() for p in data_dir.rglob("*.yml")} == before
+    with database.session() as session:
+        assert sorted(i["id"] for i in listing(session)["items"]) == sorted([a, b, c])  # all still open

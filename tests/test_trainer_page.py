@@ -1,5 +1,6 @@
 """The /trainer page in a real browser (Debian Chromium), without a training: an entity marked by selecting
-words, a cluster turned into a new intent, a refused annotation shown with its reason."""
+words, a cluster assigned with entities marked on each of its texts, a cluster turned into a new intent, refused
+annotations shown with their reasons."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from tests.trainer_fixtures import serve, workbench
 
 CRYPTO = ["can i pay with bitcoin", "do you take crypto currency", "is paying in ethereum possible",
           "can i use dogecoin to pay", "do you accept crypto payments"]
+ORDERS = ["where on earth is my order 48215", "any news on my order 41877 please", "any news on my order at all"]
+SELECT = """(node, words) => {
+    const start = node.textContent.indexOf(words), range = document.createRange();
+    range.setStart(node.firstChild, start); range.setEnd(node.firstChild, start + words.length);
+    const s = window.getSelection(); s.removeAllRanges(); s.addRange(range);
+    node.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+}"""
 
 
 def test_entities_clusters_and_refusals_on_the_page(tmp_path: Path, nlu_engine: NLUEngine) -> None:
@@ -20,7 +28,7 @@ def test_entities_clusters_and_refusals_on_the_page(tmp_path: Path, nlu_engine: 
 
     bench = workbench(tmp_path, nlu_engine)
     with bench.app.state.database.session() as session:
-        for text in [*CRYPTO, "please ship it to Boston instead", "the thing with the stuff"]:
+        for text in [*CRYPTO, *ORDERS, "please ship it to Boston instead", "the thing with the stuff"]:
             store_sighting(session, Sighting(text=text, reason="fallback", call_id="text-1", channel="rest",
                                              predicted_intent="nlu_fallback", confidence=0.2))
     chromium = shutil.which("chromium")
@@ -36,27 +44,46 @@ def test_entities_clusters_and_refusals_on_the_page(tmp_path: Path, nlu_engine: 
         # An entity: select "Boston" in the caller's words, name it, assign.
         row = page.locator("#inbox tbody tr", has_text="ship it to Boston")
         expect(row).to_be_visible(timeout=20_000)
-        row.locator("span.text").evaluate("""node => {
-            const start = node.textContent.indexOf('Boston'), range = document.createRange();
-            range.setStart(node.firstChild, start); range.setEnd(node.firstChild, start + 6);
-            const s = window.getSelection(); s.removeAllRanges(); s.addRange(range);
-            node.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
-        }""")
+        row.locator("span.text").evaluate(SELECT, "Boston")
         expect(row).to_contain_text("[Boston]")
         row.locator("input[aria-label=entity]").fill("city")
         row.locator("select").select_option("change_delivery_address")
         row.locator("button", has_text="Assign").click()
         expect(page.locator("#status")).to_contain_text("assigned to change_delivery_address")
+        expect(row).to_have_count(0)  # the inbox is drawn again (marks made before that would be gone)
         assert "- please ship it to [Boston](city) instead\n" in \
             (bench.settings.data_dir / "nlu/orders.yml").read_text()
         # A refusal: no intent chosen -> the reason, nothing written.
         other = page.locator("#inbox tbody tr", has_text="the thing with the stuff")
         other.locator("button", has_text="Assign").click()
         expect(page.locator("#status")).to_contain_text("intent")
+        # A cluster assigned with each text's own entity: an entity the domain does not know is refused and
+        # named, nothing written; corrected, each example has its own markup.
+        orders = bench.settings.data_dir / "nlu/orders.yml"
+        before = orders.read_text()
+        cluster = page.locator("#clusters > li", has_text="(3 texts)")
+        cluster.locator("summary").click()
+        for text, words, entity in ((ORDERS[0], "48215", "order_number"), (ORDERS[1], "41877", "parcel")):
+            member = cluster.locator("li", has_text=text)
+            member.locator("span.text").evaluate(SELECT, words)
+            expect(member).to_contain_text(f"[{words}]")
+            member.locator("input[aria-label=entity]").fill(entity)
+        cluster.locator("input[aria-label='intent for the cluster']").fill("check_order_status")
+        cluster.locator("button", has_text="Assign all").click()
+        expect(page.locator("#status")).to_contain_text(f"({ORDERS[1]!r}): unknown entity 'parcel'")
+        assert orders.read_text() == before
+        cluster.locator("li", has_text=ORDERS[1]).locator("input[aria-label=entity]").fill("order_number")
+        cluster.locator("button", has_text="Assign all").click()
+        expect(page.locator("#status")).to_contain_text("assigned to check_order_status (entities on 2 of 3 texts)")
+        written = orders.read_text()
+        for line in ("- where on earth is my order [48215](order_number)\n",
+                     "- any news on my order [41877](order_number) please\n", "- any news on my order at all\n"):
+            assert line in written
+        expect(page.locator("#inbox tbody tr", has_text="any news on my order")).to_have_count(0)
         # A cluster becomes a new intent.
-        cluster = page.locator("#clusters li", has_text="(5 texts)")
+        cluster = page.locator("#clusters > li", has_text="(5 texts)")
         expect(cluster).to_contain_text("5 callers")
-        cluster.locator("input").fill("pay_with_crypto")
+        cluster.locator("input[aria-label='intent for the cluster']").fill("pay_with_crypto")
         cluster.locator("button", has_text="Assign all").click()
         expect(page.locator("#status")).to_contain_text("assigned to pay_with_crypto")
         expect(page.locator("#intents")).to_contain_text("pay_with_crypto")

@@ -6,62 +6,26 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from callpilot.records.apikeys import Principal
 from callpilot.records.db import get_session
 from callpilot.trainer.auth import trainer_key
+from callpilot.trainer.bodies import (
+    Activation,
+    Annotation,
+    ClusterAnnotation,
+    ExampleEdit,
+    ExampleIn,
+    ItemIds,
+    ResponseIn,
+)
 from callpilot.trainer.data_edit import EditRefused, VersionConflict, add_examples, replace_example, set_response
 from callpilot.trainer.inbox_view import annotate, dismiss, listing, mark_out_of_scope
 from callpilot.trainer.jobs import JobBusy
 from callpilot.trainer.markup import example_line
 from callpilot.trainer.models import NeedsOverride, model_list
 from callpilot.trainer.runtime import TrainerRuntime
-
-
-class EntitySpanIn(BaseModel):
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
-    entity: str = Field(min_length=1, max_length=64)
-    value: str | None = None
-
-
-class Annotation(BaseModel):
-    intent: str = Field(min_length=1, max_length=128)
-    entities: list[EntitySpanIn] = Field(default_factory=list)
-    new_intent: bool = False
-    version: str | None = None  # the data version the trainer saw (else: If-Match)
-
-
-class ClusterAnnotation(Annotation):
-    item_ids: list[int] = Field(min_length=1, max_length=1000)
-
-
-class ItemIds(BaseModel):
-    item_ids: list[int] = Field(min_length=1, max_length=1000)
-    version: str | None = None
-
-
-class ExampleIn(BaseModel):
-    text: str = Field(max_length=10_000)
-    entities: list[EntitySpanIn] = Field(default_factory=list)
-    version: str | None = None
-
-
-class ExampleEdit(BaseModel):
-    old: str
-    new: str | None = None  # None deletes
-    version: str | None = None
-
-
-class ResponseIn(BaseModel):
-    texts: list[str] | None = None  # None deletes
-    version: str | None = None
-
-
-class Activation(BaseModel):
-    override: bool = False  # activate even though it fails conversation tests
 
 
 def runtime(request: Request) -> TrainerRuntime:
@@ -123,13 +87,18 @@ def annotate_item(item_id: int, body: Annotation, trainer: TrainerRuntime = Depe
 def annotate_cluster(body: ClusterAnnotation, trainer: TrainerRuntime = Depends(runtime),
                      session: Session = Depends(get_session),
                      who: Principal = Depends(trainer_key)) -> dict[str, Any]:
-    """Assign several items (a cluster) to one intent, or create an intent from them."""
+    """Assign several items (a cluster) to one intent, or create an intent from them. Each of `items` carries
+    the entity spans marked on its own text (`start`/`end` into that item's text), so each example is written
+    with its own `[value](entity)` markup; `item_ids` are items without entities. 422 names every item whose
+    spans do not fit its text or whose entity the domain does not declare, and then nothing is written."""
+    ids = body.ids()
     try:
-        version = annotate(session, trainer.editor, body.item_ids, body.intent, by=who.actor,
+        version = annotate(session, trainer.editor, ids, body.intent, by=who.actor,
+                           entities=[e.model_dump() for e in body.entities], item_entities=body.item_entities(),
                            new_intent=body.new_intent, version=body.version)
     except EDIT_ERRORS as exc:
         raise _refused(exc) from None
-    return {"item_ids": body.item_ids, "status": "done", "intent": body.intent, "version": version}
+    return {"item_ids": ids, "status": "done", "intent": body.intent, "version": version}
 
 
 @router.post("/inbox/out_of_scope")
@@ -156,10 +125,12 @@ def dismiss_items(body: ItemIds, session: Session = Depends(get_session),
 
 @router.get("/data")
 def data(trainer: TrainerRuntime = Depends(runtime), _: Principal = Depends(trainer_key)) -> JSONResponse:
-    """The intents with their example counts and files, the responses, and the data's version (ETag)."""
+    """The intents with their example counts and files, the domain's entities, the responses, and the data's
+    version (ETag)."""
     try:
         folder = trainer.editor.read()
-        body = {"version": folder.version, "intents": folder.intents(), "responses": folder.responses()}
+        body = {"version": folder.version, "intents": folder.intents(), "entities": folder.entities(),
+                "responses": folder.responses()}
     except EDIT_ERRORS as exc:
         raise _refused(exc) from None
     return JSONResponse(body, headers={"ETag": folder.version, "Cache-Control": "no-store"})

@@ -113,6 +113,10 @@ class DataFolder:
         return [{"intent": name, "examples": counts.get(name, 0), "file": self.intent_file(name)}
                 for name in sorted(set(project.domain.intents) | set(counts))]
 
+    def entities(self) -> list[str]:
+        """The entity names the domain declares (an example may mark only these)."""
+        return list(load_texts(list(self.texts.items()), self.root.as_posix()).domain.entities)
+
     def examples(self, intent: str) -> list[str]:
         path = self.intent_file(intent)
         if path is None:

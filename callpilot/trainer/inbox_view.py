@@ -1,5 +1,6 @@
-"""What the trainer sees of the inbox and does with it: open items and their clusters; assign, create an
-intent, out of scope, dismiss. Resolved items leave the inbox and stay in the table with who and when."""
+"""What the trainer sees of the inbox and does with it: open items and their clusters; assign (each item with the
+entities marked on its own text), create an intent, out of scope, dismiss. Resolved items leave the inbox and
+stay in the table with who and when."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from callpilot.trainer.markup import example_line
 STATUSES = ("open", "done", "out_of_scope", "dismissed")
 OUT_OF_SCOPE = "out_of_scope"
 Vectorise = Callable[[list[str]], npt.NDArray[Any]]
+Spans = Sequence[Mapping[str, Any]]  # entity spans: start, end, entity, value (markup.example_line)
 
 
 def item_dict(item: InboxItem) -> dict[str, Any]:
@@ -58,23 +60,23 @@ def _open_items(session: Session, ids: Sequence[int]) -> list[InboxItem]:
     closed = [i.id for i in items if i.status != "open"]
     if closed:
         raise EditRefused([f"inbox item {i} is already resolved" for i in closed])
-    return items
+    order = {item_id: n for n, item_id in enumerate(dict.fromkeys(ids))}
+    return sorted(items, key=lambda item: order[item.id])  # the examples are written in the order given
 
 
 def annotate(session: Session, editor: DataEditor, ids: Sequence[int], intent: str, *, by: str,
-             entities: Sequence[Mapping[str, Any]] = (), new_intent: bool = False, version: str | None = None,
-             status: str = "done") -> str:
-    """Write the items' texts as examples of `intent` (entities only for a single item), then close them.
-    Returns the data's new version; nothing changes when the data edit is refused."""
+             entities: Spans = (), item_entities: Mapping[int, Spans] | None = None, new_intent: bool = False,
+             version: str | None = None, status: str = "done") -> str:
+    """Write the items' texts as examples of `intent`, each with its own entity spans, then close them.
+
+    `item_entities` maps an item's id to the spans marked on its text; `entities` are the spans of a lone item.
+    Returns the data's new version; nothing changes when the data edit is refused (every bad item named)."""
     items = _open_items(session, ids)
-    if entities and len(items) > 1:
-        raise EditRefused(["entities can be marked on one item at a time"])
-    try:
-        lines = [example_line(item.text, entities if len(items) == 1 else ()) for item in items]
-    except ValueError as exc:
-        raise EditRefused([str(exc)]) from None
+    spans = _spans_by_item(items, entities, item_entities or {})
+    lines = _example_lines(items, spans)
 
     def edit(folder: DataFolder) -> Texts:
+        _check_entity_names(folder, items, spans)
         return add_examples(folder, intent, lines, new_intent=new_intent)
 
     what = "new intent" if new_intent else "intent"
@@ -82,8 +84,52 @@ def annotate(session: Session, editor: DataEditor, ids: Sequence[int], intent: s
                               message=f"trainer: {len(lines)} inbox example(s) to {what} {intent}")
     file = editor.read().intent_file(intent)
     for item in items:
-        _close(item, status, by, {"intent": intent, "entities": [dict(e) for e in entities], "file": file})
+        _close(item, status, by, {"intent": intent, "entities": [dict(e) for e in spans[item.id]], "file": file})
     return new_version
+
+
+def _spans_by_item(items: Sequence[InboxItem], entities: Spans,
+                   item_entities: Mapping[int, Spans]) -> dict[int, Spans]:
+    """Each item's own spans; spans without an item only when there is one item to give them to."""
+    if entities and len(items) > 1:
+        raise EditRefused(["entities without an item cannot go on several items: give each item its own entities"])
+    if entities and any(item_entities.values()):
+        raise EditRefused(["entities were given both for the item and per item: give them once"])
+    ids = {item.id for item in items}
+    strays = sorted(set(item_entities) - ids)
+    if strays:
+        raise EditRefused([f"entities for inbox item {i}, which is not among the items assigned" for i in strays])
+    if entities:
+        return {items[0].id: entities}
+    return {item.id: item_entities.get(item.id, ()) for item in items}
+
+
+def _named(item: InboxItem) -> str:
+    text = item.text if len(item.text) <= 60 else item.text[:57] + "..."
+    return f"inbox item {item.id} ({text!r})"
+
+
+def _example_lines(items: Sequence[InboxItem], spans: Mapping[int, Spans]) -> list[str]:
+    """One line of Rasa markup per item; every item whose spans do not fit its text is named."""
+    lines, problems = [], []
+    for item in items:
+        try:
+            lines.append(example_line(item.text, spans[item.id]))
+        except ValueError as exc:
+            problems.append(f"{_named(item)}: {exc}")
+    if problems:
+        raise EditRefused(problems)
+    return lines
+
+
+def _check_entity_names(folder: DataFolder, items: Sequence[InboxItem], spans: Mapping[int, Spans]) -> None:
+    """Entities the domain does not declare, named per item (validation would only name the file line)."""
+    declared = set(folder.entities())
+    problems = [f"{_named(item)}: unknown entity {span['entity']!r}; the domain declares "
+                f"{', '.join(sorted(declared)) or 'none'}"
+                for item in items for span in spans[item.id] if span["entity"] not in declared]
+    if problems:
+        raise EditRefused(problems)
 
 
 def mark_out_of_scope(session: Session, editor: DataEditor, ids: Sequence[int], *, by: str,
