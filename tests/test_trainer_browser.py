@@ -2,7 +2,7 @@
 signs in at /trainer, finds the utterance, assigns it, trains, reads the comparison and activates; the same
 text then gets the new intent over the REST channel, and concurrent REST conversations never see an error or a gap
 over 2 s meanwhile, nor a phone call (a real-time Twilio caller asking a question whenever the bot is quiet) an error
-or a question left unanswered for 4 s. Then: a restart loads the activated model, and a roll-back brings the old one
+or a question left unanswered for 2 s. Then: a restart loads the activated model, and a roll-back brings the old one
 back."""
 
 from __future__ import annotations
@@ -173,12 +173,11 @@ def test_a_trainer_fixes_a_fallback_in_the_browser_while_calls_go_on(tmp_path: P
             browser.close()
         assert errors == []
         assert talk.errors == [] and talk.worst < 2.0, (talk.errors[:3], talk.worst)
-        # The phone call: never dropped, every question answered, also during training and the swap. The goal is
-        # 2 s; under this load (3 REST callers, the browser, training, on 2 cores) answers take 1.4-2.7 s (README),
-        # so the test holds the line at 4 s: a stall or a lost turn fails it.
+        # The phone call: never dropped, every question answered within 2 s, also during training and the swap
+        # (0.8-1.2 s over three runs on 2 cores: the end of a turn by the caller's words, issue 13).
         assert phone.line.error is None and not phone.line.closed_by_server, phone.line.error
         server_gaps = [line for line in bench.settings.call_log.read_text().splitlines() if '"turn_gaps_ms"' in line]
-        assert len(phone.gaps_ms) >= 3 and max(phone.gaps_ms) < 4000, (phone.gaps_ms, server_gaps[-1:])
+        assert len(phone.gaps_ms) >= 3 and max(phone.gaps_ms) < 2000, (phone.gaps_ms, server_gaps[-1:])
         new_id = client.get("/health").json()["model_id"]
         assert new_id != nlu_engine.model_id and active_id(bench.settings.models_dir) == new_id
         assert client.post("/model/parse", json={"text": TEXT}).json()["intent"]["name"] == "product_info"
