@@ -1,5 +1,5 @@
-"""The /trainer page in a real browser (Debian Chromium), without a training: an entity marked by selecting
-words, a cluster assigned with entities marked on each of its texts, a cluster turned into a new intent, refused
+"""The /trainer page in a real browser (Debian Chromium), without a training: two entities marked in one text by
+selecting words, a cluster assigned with entities marked on each of its texts, a cluster turned into a new intent, refused
 annotations shown with their reasons."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def test_entities_clusters_and_refusals_on_the_page(tmp_path: Path, nlu_engine: 
 
     bench = workbench(tmp_path, nlu_engine)
     with bench.app.state.database.session() as session:
-        for text in [*CRYPTO, *ORDERS, "please ship it to Boston instead", "the thing with the stuff"]:
+        for text in [*CRYPTO, *ORDERS, "please ship order 48215 to Boston instead", "the thing with the stuff"]:
             store_sighting(session, Sighting(text=text, reason="fallback", call_id="text-1", channel="rest",
                                              predicted_intent="nlu_fallback", confidence=0.2))
     chromium = shutil.which("chromium")
@@ -41,17 +41,21 @@ def test_entities_clusters_and_refusals_on_the_page(tmp_path: Path, nlu_engine: 
         page.goto(f"{base}/trainer")
         page.fill("input[name=key]", bench.keys["trainer"])
         page.click("button.go")
-        # An entity: select "Boston" in the caller's words, name it, assign.
-        row = page.locator("#inbox tbody tr", has_text="ship it to Boston")
+        # Two entities in one text: select "48215", name it, keep the mark (+); select "Boston", name it; assign.
+        row = page.locator("#inbox tbody tr", has_text="to Boston instead")
         expect(row).to_be_visible(timeout=20_000)
+        row.locator("span.text").evaluate(SELECT, "48215")
+        expect(row).to_contain_text("[48215]")
+        row.locator("input[aria-label=entity]").fill("order_number")
+        row.locator("button.add-mark").click()
+        expect(row).to_contain_text("[48215 → order_number")
         row.locator("span.text").evaluate(SELECT, "Boston")
-        expect(row).to_contain_text("[Boston]")
         row.locator("input[aria-label=entity]").fill("city")
         row.locator("select").select_option("change_delivery_address")
         row.locator("button", has_text="Assign").click()
         expect(page.locator("#status")).to_contain_text("assigned to change_delivery_address")
         expect(row).to_have_count(0)  # the inbox is drawn again (marks made before that would be gone)
-        assert "- please ship it to [Boston](city) instead\n" in \
+        assert "- please ship order [48215](order_number) to [Boston](city) instead\n" in \
             (bench.settings.data_dir / "nlu/orders.yml").read_text()
         # A refusal: no intent chosen -> the reason, nothing written.
         other = page.locator("#inbox tbody tr", has_text="the thing with the stuff")
