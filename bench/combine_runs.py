@@ -36,8 +36,11 @@ def combine(reports: list[dict[str, Any]]) -> dict[str, Any]:
             combined[key] = round(statistics.median(values), 3)
             combined[f"{key}_spread"] = [round(min(values), 3), round(max(values), 3)]
         runs.append(combined)
+    settings = {key: reports[0][key] for key in ("language", "turn_end", "transport", "workers",
+                                                  "asr_processes_per_worker") if key in reports[0]}
     return {
         "runs": runs,
+        **settings,
         "machine": {**reports[0]["machine"],
                     "load_average_before_each_run": [r["machine"].get("load_average_before") for r in reports]},
         "notes": [f"median over {len(reports)} runs (each with its own callers: --seed), spread = [min, max]",
