@@ -1,4 +1,5 @@
-"""The digit pass: an utterance with a number in it is decoded again, primed to write digits one by one."""
+"""The digit pass: an utterance with a number in it is decoded again, primed to write digits one by one; and one
+digit looped by the short window ("6 6 6" for "six") is decoded on the 30 s window."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import re
 import numpy as np
 import pytest
 
-from voice_gateway.asr.digit_pass import digit_count, primed_is_better, wants_digit_pass
+from voice_gateway.asr.digit_pass import digit_count, looped_digit, primed_is_better, wants_digit_pass
 from voice_gateway.asr.short_window import WindowPolicy
 from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir
 from voice_gateway.audio import resample_pcm16
 from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode
-from voice_gateway.testing import espeak, to_pcm
+from voice_gateway.testing import espeak, pause, to_pcm
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -68,3 +69,20 @@ def test_utterances_without_a_number_are_left_alone(recognisers: dict[bool, Whis
     for said in ("yes", "what are your opening hours", "I want to talk to a real person please"):
         audio = phone_line(espeak(said))
         assert recognisers[True].transcribe(audio).text == recognisers[False].transcribe(audio).text
+
+
+def test_one_digit_over_and_over_is_a_loop_to_check() -> None:
+    assert looped_digit("3 3 3") and looped_digit("9, 9") and looped_digit("0 0.")
+    assert not looped_digit("48215") and not looped_digit("4 8") and not looped_digit("3") and not looped_digit("")
+
+
+@pytest.mark.parametrize(("said", "short_window", "digits"), [("six", "666", "6"), ("zero", "00", "0"),
+                                                              ("four four", "44", "44")])
+def test_a_digit_looped_on_the_short_window_is_heard_once(recognisers: dict[bool, WhisperTranscriber], said: str,
+                                                          short_window: str, digits: str) -> None:
+    """Half a second of the line's silence after the word, as the endpointer hands it over: the short window
+    writes "6 6 6" for "six" and "0 0" for "zero"; "four four" stays two fours."""
+    audio = phone_line(np.concatenate([espeak(said), pause(500)]))
+    short = recognisers[True].short
+    assert short is not None and re.sub(r"\D", "", short.decode(audio).text) == short_window
+    assert re.sub(r"\D", "", recognisers[True].transcribe(audio).text) == digits

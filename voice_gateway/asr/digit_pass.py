@@ -35,6 +35,16 @@ def _other_words(text: str) -> int:
     return sum(1 for token in _TOKEN.findall(text.lower()) if not token.isdigit() and token not in _WORDS)
 
 
+_ONE_DIGIT_REPEATED = re.compile(r"^\W*(\d)(?:\W+\1)+\W*$")
+
+
+def looped_digit(text: str) -> bool:
+    """One digit over and over ("3 3 3", "9 9"): what Whisper writes for one isolated digit on a short window
+    more often than not (it loops on the silence after the word); the 30 s window hears "3" there, and keeps
+    "9 9" when the caller said "nine nine" (`bench/asr_benchmark.py`, FSDD)."""
+    return _ONE_DIGIT_REPEATED.match(text) is not None
+
+
 def primed_is_better(first: str, second: str) -> bool:
     """Take the digit-primed text unless it parrots the prompt's digits, says the sentence twice ("Where's my
     order 48215? Where's my order 48215?": no more other words than the first pass had, give or take one) or

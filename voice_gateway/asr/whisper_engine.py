@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from voice_gateway.asr.audio import Samples
+from voice_gateway.asr.digit_pass import digit_count, looped_digit
 from voice_gateway.asr.segmented import SegmentedEngine, SegmentTimings, Transcript
 from voice_gateway.asr.short_window import NO_SPEECH_LOGPROB, NO_SPEECH_PROB, ShortWindowDecoder, WindowPolicy
 
@@ -118,11 +119,22 @@ class WhisperTranscriber:
     def transcribe(self, samples: Samples) -> Transcript:
         """Decode one utterance; segments Whisper itself judges as silence are dropped."""
         decoded = self.short.decode(samples) if self.short is not None else None
-        if decoded is not None:
-            if decoded.is_silence or not decoded.text:
-                return Transcript("", 0.0)
-            text = _simplified(_DIGIT_GROUP_COMMA.sub("", decoded.text), decoded.language)
-            return Transcript(text, decoded.confidence, decoded.language)
+        if decoded is None:
+            return self._full_window(samples)
+        if decoded.is_silence or not decoded.text:
+            return Transcript("", 0.0)
+        if looped_digit(decoded.text):
+            # "3 3 3" for "three": the 30 s window tells one digit from several ("9, 9" for "nine nine"); when
+            # it hears no digit at all, the short window's digit is kept, once.
+            full = self._full_window(samples)
+            if digit_count(full.text) > 0:
+                return full
+            return Transcript(re.sub(r"\D", "", decoded.text)[0], decoded.confidence, decoded.language)
+        text = _simplified(_DIGIT_GROUP_COMMA.sub("", decoded.text), decoded.language)
+        return Transcript(text, decoded.confidence, decoded.language)
+
+    def _full_window(self, samples: Samples) -> Transcript:
+        """faster-whisper's own decoding on its padded 30 s windows."""
         language = self._language(samples)
         segments, info = self.model.transcribe(
             samples,
