@@ -39,6 +39,7 @@ def test_the_primed_text_is_refused_when_it_parrots_the_prompt_or_repeats_itself
     assert not primed_is_better("my order is 8 2", "My order number is 3 9 0 6 7.")
     assert not primed_is_better("Where's my order 48215?", "Where's my order 48215? Where's my order 48215?")
     assert not primed_is_better("1, 4, 3, 9, 1, 3", "1")
+    assert not primed_is_better("Please cancel my Order 41,877.", "Please cancel my order 41 877.")  # same digits
 
 
 def phone_line(samples_8k: np.ndarray) -> np.ndarray:

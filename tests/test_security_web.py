@@ -70,7 +70,7 @@ def test_health_reports_states_and_no_log_line_holds_a_password(
         assert health.json()["nlu"] == "ready" and health.json()["model_id"] == nlu_engine.model_id
         assert health.json()["handoff"] == "unavailable"
         assert set(health.json()) == {"status", "not_ready", "nlu", "voice", "detail", "model_id", "brain", "handoff",
-                                      "leader"}
+                                      "leader", "worker", "pid"}
         assert app.state.records.ready.is_set()
     logged = caplog.text
     assert "cannot reach Redis at redis://:***@127.0.0.1:1/0" in logged  # the log still says where

@@ -156,12 +156,17 @@ def span(text: str, words: str, entity: str) -> dict[str, object]:
 ORDERS = ["where on earth is order 48215", "status of 41877 please", "could you look up my order for me"]
 
 
+def cluster_of_orders(db: Database, data_dir: Path) -> tuple[DataEditor, dict[Path, str], list[int]]:
+    """The editor, the data files as they were, and the ORDERS stored as three inbox items."""
+    before = {p: p.read_text() for p in data_dir.rglob("*.yml")}
+    with db.session() as session:
+        ids = [store_sighting(session, sighting(text)).id for text in ORDERS]
+    return DataEditor(data_dir), before, ids
+
+
 def test_a_cluster_is_assigned_with_each_items_own_entities(database: Database,  # noqa: F811
                                                             data_dir: Path) -> None:
-    editor = DataEditor(data_dir)
-    before = {p: p.read_text() for p in data_dir.rglob("*.yml")}
-    with database.session() as session:
-        a, b, c = (store_sighting(session, sighting(text)).id for text in ORDERS)
+    editor, before, (a, b, c) = cluster_of_orders(database, data_dir)
     with database.session() as session:
         annotate(session, editor, [a, b, c], "check_order_status", by="apikey:tr1",
                  item_entities={a: [span(ORDERS[0], "48215", "order_number")],
@@ -187,10 +192,7 @@ def test_a_cluster_is_assigned_with_each_items_own_entities(database: Database, 
 
 def test_a_bad_span_on_one_item_of_a_cluster_changes_nothing(database: Database,  # noqa: F811
                                                              data_dir: Path) -> None:
-    editor = DataEditor(data_dir)
-    before = {p: p.read_text() for p in data_dir.rglob("*.yml")}
-    with database.session() as session:
-        a, b, c = (store_sighting(session, sighting(text)).id for text in ORDERS)
+    editor, before, (a, b, c) = cluster_of_orders(database, data_dir)
     good = {a: [span(ORDERS[0], "48215", "order_number")]}
     bad = [
         ({**good, b: [{"start": 10, "end": 99, "entity": "order_number"}]},

@@ -46,8 +46,9 @@ def looped_digit(text: str) -> bool:
 
 
 def primed_is_better(first: str, second: str) -> bool:
-    """Take the digit-primed text unless it parrots the prompt's digits, says the sentence twice ("Where's my
-    order 48215? Where's my order 48215?": no more other words than the first pass had, give or take one) or
-    stops short (two or more digits fewer than the first pass heard: "1" for "repair 1, 4, 3, 9, 1, 3")."""
-    return (not _PROMPT_DIGITS.search(second) and _other_words(second) <= _other_words(first) + 1
-            and digit_count(second) >= digit_count(first) - 1)
+    """Take the digit-primed text unless it heard the same numerals as the first pass (whose writing is kept:
+    "41,877" rather than "41 877"), parrots the prompt's digits, says the sentence twice ("Where's my order
+    48215? Where's my order 48215?": no more other words than the first pass had, give or take one) or stops
+    short (two or more digits fewer than the first pass heard: "1" for "repair 1, 4, 3, 9, 1, 3")."""
+    return (re.sub(r"\D", "", second) != re.sub(r"\D", "", first) and not _PROMPT_DIGITS.search(second)
+            and _other_words(second) <= _other_words(first) + 1 and digit_count(second) >= digit_count(first) - 1)
