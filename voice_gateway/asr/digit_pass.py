@@ -7,7 +7,8 @@ one by one, which also keeps repeated digits apart ("4364699" for "four three si
 "4 36 4 6 9" primed; `bench/digits_benchmark.py`). The prompt on every utterance is worse: it makes Whisper
 repeat short answers ("Yes yes yes") and hear digits in questions without any, so the second pass runs only
 when the first pass already heard two or more digits, costs only the decoder (the encoder's output is reused),
-and its text is taken unless it parrots the prompt, says the sentence twice or stops short.
+and its text is taken unless it heard the same numerals as the first pass, parrots the prompt, says the
+sentence twice or stops short.
 """
 
 from __future__ import annotations
