@@ -46,8 +46,7 @@ from voice_gateway.asr.whisper_engine import (  # noqa: E402
     base_part_dirs,
     join_split_model,
 )
-from voice_gateway.audio import pcm16_to_float, resample_pcm16  # noqa: E402
-from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode  # noqa: E402
+from voice_gateway.testing import heard_by_recogniser  # noqa: E402
 from voice_gateway.tts import default_chain  # noqa: E402
 
 ROUNDS = 3
@@ -62,12 +61,6 @@ def fold(text: str) -> list[str]:
 def cer(pairs: list[tuple[str, str]]) -> float:
     edits = sum(edit_distance(fold(ref), fold(hyp)) for ref, hyp in pairs)
     return round(edits / sum(len(fold(ref)) for ref, _ in pairs), 4)
-
-
-def phone_line(pcm16: bytes, rate: int) -> np.ndarray:
-    """What reaches the recogniser of a phone call: 8 kHz mu-law, back to 16 kHz float."""
-    line = ulaw_decode(ulaw_encode(resample_pcm16(pcm16, rate, 8000)))
-    return pcm16_to_float(resample_pcm16(line, 8000, 16000))
 
 
 def read_wav(path: Path) -> tuple[bytes, int]:
@@ -130,7 +123,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "asr_zh.json")
     args = parser.parse_args()
     rows = [line.split("\t") for line in (args.speech / "transcripts.tsv").read_text("utf-8").splitlines() if line]
-    clips = [(text, phone_line(*read_wav(args.speech / name))) for name, text in rows]
+    clips = [(text, heard_by_recogniser(*read_wav(args.speech / name))) for name, text in rows]
     files = join_split_model(base_part_dirs())
     configs = {
         "whisper-base zh, 30 s window": WhisperOptions(language="zh"),
@@ -149,7 +142,7 @@ def main() -> None:
     texts = responses()
     chain = default_chain()  # one chain, as a server has: edge-tts is tried once, then its breaker skips it for 60 s
     spoken = [asyncio.run(speak(chain, text)) for text in texts]
-    synthetic = [(text, phone_line(pcm, rate)) for text, (pcm, rate, _, _) in zip(texts, spoken, strict=True)]
+    synthetic = [(text, heard_by_recogniser(pcm, rate)) for text, (pcm, rate, _, _) in zip(texts, spoken, strict=True)]
     first_audio = [ms for _, _, ms, _ in spoken]
     result["tts_round_trip"] = {
         "voice": sorted({engine for *_, engine in spoken}),

@@ -29,8 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,9 +40,8 @@ from bot.dialogue.validation import spoken_digits  # noqa: E402
 from callpilot.voice import id_patterns  # noqa: E402
 from voice_gateway.asr.short_window import WindowPolicy  # noqa: E402
 from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir  # noqa: E402
-from voice_gateway.audio import resample_pcm16  # noqa: E402
-from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode  # noqa: E402
 from voice_gateway.pipeline.transcript_fixes import TranscriptFixer  # noqa: E402
+from voice_gateway.testing import heard_by_recogniser  # noqa: E402
 
 VOICES = ("piper", "hibari", "espeak")
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -65,12 +62,6 @@ def draw(rng: random.Random) -> tuple[str, str]:
     return carrier.format(spoken), digits
 
 
-def phone_line(pcm8k: bytes) -> np.ndarray:
-    """8 kHz PCM16 through mu-law and back, as 16 kHz float samples for Whisper."""
-    pcm = resample_pcm16(ulaw_decode(ulaw_encode(pcm8k)), 8000, 16000)
-    return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768
-
-
 def heard_right(text: str, digits: str) -> bool:
     return digits in re.findall(r"\d+", text) or spoken_digits(text) == digits
 
@@ -78,7 +69,7 @@ def heard_right(text: str, digits: str) -> bool:
 def run(seed: int, per_run: int, recognisers: dict[str, WhisperTranscriber], fixer: TranscriptFixer) -> dict[str, Any]:
     rng = random.Random(seed)
     said = [(*draw(rng), VOICES[n % len(VOICES)]) for n in range(per_run)]
-    audio = [phone_line(synthesise(sentence, voice)) for sentence, _digits, voice in said]
+    audio = [heard_by_recogniser(synthesise(sentence, voice)) for sentence, _digits, voice in said]
     out: dict[str, dict[str, Any]] = {}
     for name, recogniser in recognisers.items():
         right: dict[str, list[bool]] = {voice: [] for voice in VOICES}

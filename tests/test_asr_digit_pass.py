@@ -12,9 +12,7 @@ import pytest
 from voice_gateway.asr.digit_pass import digit_count, looped_digit, primed_is_better, wants_digit_pass
 from voice_gateway.asr.short_window import WindowPolicy
 from voice_gateway.asr.whisper_engine import WhisperOptions, WhisperTranscriber, tiny_en_dir
-from voice_gateway.audio import resample_pcm16
-from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode
-from voice_gateway.testing import espeak, pause, to_pcm
+from voice_gateway.testing import espeak, heard_by_recogniser, pause, to_pcm
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -44,8 +42,7 @@ def test_the_primed_text_is_refused_when_it_parrots_the_prompt_or_repeats_itself
 
 def phone_line(samples_8k: np.ndarray) -> np.ndarray:
     """espeak-ng speech through 8 kHz mu-law, as the 16 kHz float samples the recogniser takes."""
-    pcm = resample_pcm16(ulaw_decode(ulaw_encode(to_pcm(samples_8k))), 8000, 16000)
-    return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768
+    return heard_by_recogniser(to_pcm(samples_8k))
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from bot.dialogue import HandoffDecision
-from voice_gateway.audio import resample_pcm16
+from voice_gateway.audio import pcm16_to_float, resample_pcm16
 from voice_gateway.audio import rms as rms  # a measure of the harness (re-exported)
+from voice_gateway.audio.g711 import ulaw_decode, ulaw_encode
 from voice_gateway.call_log import LifecycleKind
 from voice_gateway.caller_lines import InMemoryTwilioLine, dial_twilio
 from voice_gateway.events import AudioOut
@@ -56,6 +57,12 @@ def espeak(text: str, voice: str = "en-us", rate: int = RATE) -> np.ndarray:
         source = reader.getframerate()
         samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16).astype(np.float32)
     return np.asarray(resample_poly(samples, rate, source))
+
+
+def heard_by_recogniser(pcm16: bytes, rate: int = RATE) -> np.ndarray:
+    """What reaches the recogniser of a phone call: 8 kHz mu-law, back to 16 kHz float samples."""
+    line = ulaw_decode(ulaw_encode(resample_pcm16(pcm16, rate, 8000)))
+    return pcm16_to_float(resample_pcm16(line, 8000, 16000))
 
 
 def pause(ms: int, rate: int = RATE) -> np.ndarray:
