@@ -50,7 +50,7 @@ def serve_as_worker(app: Any, settings: Settings) -> None:
     import uvicorn
 
     sock = reuse_port_socket(settings.host, settings.port)
-    config = uvicorn.Config(app, log_level=settings.log_level, lifespan="on")
+    config = uvicorn.Config(app, log_level=settings.log_level, lifespan="on", ws_per_message_deflate=False)  # as `run`
     uvicorn.Server(config).run(sockets=[sock])
 
 

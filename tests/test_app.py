@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from websockets.sync.client import connect
 
 from bot.nlu import NLUEngine
 from callpilot.app import create_app
@@ -147,6 +148,10 @@ def test_callpilot_run_serves_health_and_parse(nlu_engine: NLUEngine) -> None:
         assert health.json()["model_id"] == nlu_engine.model_id
         parsed = httpx.post(f"http://127.0.0.1:{port}/model/parse", json={"text": "I want to talk to an agent"})
         assert parsed.json()["intent"]["name"] == "talk_to_human"
+        # A media stream is 50 small messages a second each way: compressing them costs the event loop more
+        # than it saves, so the server declines the permessage-deflate a client offers.
+        with connect(f"ws://127.0.0.1:{port}/agent/ws", compression="deflate") as ws:
+            assert ws.protocol.extensions == []
     finally:
         stop_process(proc)
 

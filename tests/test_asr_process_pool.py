@@ -95,3 +95,23 @@ def test_a_killed_worker_is_replaced_and_the_next_decode_still_answers() -> None
     finally:
         pool.close()
     assert not [w for w in _workers(psutil.Process()) if w.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_the_pipeline_decodes_on_as_many_threads_as_there_are_worker_processes() -> None:
+    """`CALLPILOT_ASR_PROCESSES=3` means three utterances decode at once, not three workers behind two threads
+    (a 40-call burst waited 1.4 s per pause decode in that queue)."""
+    import threading
+
+    from voice_gateway.asr.settings import AsrSettings
+    from voice_gateway.pipeline.services import load_services
+
+    services = load_services(None, asr=AsrSettings(processes=3), tts_engine="espeak")  # type: ignore[arg-type]
+    together = threading.Barrier(3)
+    try:
+        async def three_at_once() -> list[int]:
+            return await asyncio.gather(*(services.decode(lambda: together.wait(timeout=10)) for _ in range(3)))
+
+        assert sorted(asyncio.run(three_at_once())) == [0, 1, 2]  # all three were inside at the same time
+        assert services.asr.transcriber.processes == 3  # type: ignore[attr-defined]
+    finally:
+        services.close()

@@ -161,3 +161,28 @@ def test_silero_scores_speech_above_silence(silero: SileroVad) -> None:
     assert decisions[-1] and classifier.probability > 0.5
     with pytest.raises(ValueError):
         silero.classifier(44100)
+
+
+def _feed(classifier: object, pcm: bytes) -> list[bool]:
+    return [classifier.is_speech(pcm[i : i + FRAME]) for i in range(0, len(pcm), FRAME)]  # type: ignore[attr-defined]
+
+
+def test_silero_does_not_run_the_model_on_a_silent_line(silero: SileroVad) -> None:
+    """A caller listening on a silent line (digital zero, or noise under -60 dBFS) costs no model run; a noisy
+    line still goes through the model (and is not speech), and speech is found as without the shortcut."""
+    classifier = silero.classifier(RATE)
+    assert not any(_feed(classifier, bytes(RATE * 2)) + _feed(classifier, to_pcm(line_noise(2000, level=10))))
+    assert classifier.model_runs == 0 and classifier.probability == 0.0
+    noisy = silero.classifier(RATE)
+    assert not any(_feed(noisy, to_pcm(line_noise(1000, level=300))))  # -40 dBFS: the model decides
+    assert noisy.model_runs == 1000 // 32
+    always = SileroVad(quiet_dbfs=None)
+    every = always.classifier(RATE)
+    _feed(every, bytes(RATE * 2))  # one second
+    assert every.model_runs == 1000 // 32
+    # Speech after a long silence: the same turn with and without the shortcut.
+    pcm = to_pcm(np.concatenate([np.zeros(RATE * 2), espeak("where is my order"), np.zeros(RATE)]))
+    gated, ungated = detect(silero, pcm), detect(always, pcm)
+    assert [type(e) for e in gated] == [type(e) for e in ungated] and any(isinstance(e, SpeechEnded) for e in gated)
+    for mine, theirs in zip(gated, ungated, strict=True):
+        assert abs(mine.start_ms - theirs.start_ms) <= 40  # type: ignore[union-attr]

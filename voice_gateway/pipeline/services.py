@@ -178,12 +178,15 @@ def load_services(
         tts = load_offline(tts_engine)
     if "zh" in languages and tts_engine != "chain":
         tts = with_mandarin(tts, use_edge=use_edge)
+    asr = asr or AsrSettings()
     return VoiceServices(
-        asr=load_engine(asr or AsrSettings()),
+        asr=load_engine(asr),
         vad=SileroVad(),
         tts=tts,
         tts_cache=SentenceCache(tts),
         dialogue=dialogue,
         call_log=CallLog(call_log_path, redact=call_log_redact),
         settings=settings or PipelineSettings(),
+        # as many decodes at once as there are ASR worker processes (two threads at least)
+        asr_executor=ThreadPoolExecutor(max(2, asr.processes), thread_name_prefix="asr"),
     )
