@@ -8,11 +8,14 @@ answer, the answer to it) or, for a share of calls, "I want to talk to a real pe
 desks on each process, no browser) take the offers, talk for 4-8 s, hang up and wrap up. Measured per run:
 
 - failed calls: a call whose greeting never ended, whose question or interruption got no answer, that raised
-  (dropped), or whose caller was still on hold after 150 s (a wait ending in the queue's overflow is a handled
-  call, counted apart); an interruption that did not stop the bot is counted as `barge_in_missed`, not failed;
+  (dropped), or whose caller was still on hold after 150 s (the queues overflow to a callback after 120 s: a
+  wait ending there is a handled call, counted apart); an interruption that did not stop the bot is counted as
+  `barge_in_missed` (and how many of those callers had been handed over: no bot to stop), one that came after
+  the answer had ended as `interruption_after_the_answer`, neither as failed;
 - lost records: calls placed whose row is missing from PostgreSQL's `calls` table, still `in_progress`, or
   (handed to an agent) without the agent's wrap-up;
-- RSS growth of each process (the server and its ASR workers) from the end of the first minute to the end;
+- RSS growth of each process (the server and its ASR workers) from the end of the first minute to the end, and
+  the same without what the TTS sentence cache added meanwhile (bounded: it fills, then stays);
 - turn gaps on the caller's side (the benchmark's definition), p50 / p95, and the machine's load.
 
 Run: .venv/bin/python bench/soak.py [--minutes 10] [--lines 40] [--runs 3] [--out bench/results/soak.json]
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import psutil
 import redis
@@ -47,6 +51,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from voice_benchmark import (  # noqa: E402
+    ANSWER_OVER,
+    BARGE_IN_MISSED,
     FRAME,
     PHASE_TIMEOUT_S,
     Caller,
@@ -60,6 +66,7 @@ from voice_benchmark import (  # noqa: E402
     wait_ready,
 )
 
+from handoff.config import SKILL_QUEUES  # noqa: E402
 from voice_gateway.audio import resample_pcm16  # noqa: E402
 from voice_gateway.events import AudioOut  # noqa: E402
 from voice_gateway.simulated_caller import dial_twilio  # noqa: E402
@@ -69,8 +76,9 @@ REDIS_DB = 12
 AGENTS = 6
 HANDOFF_SHARE = 0.15
 HUMAN = ("I want to talk to a real person | please", None)
-BARGE_IN_MISSED = "the interruption did not stop the bot"  # a quality figure (counted), not a failed call
+QUALITY = (BARGE_IN_MISSED, ANSWER_OVER)  # counted, not failed calls
 AGENT_WAIT_S = 150.0  # a handed-over caller waits this long for an agent (or the overflow) before it counts as failed
+MAX_WAIT_S = 120.0  # the queues' overflow (a callback) comes first: six agents cannot take 40 lines' handoffs
 
 
 @dataclass
@@ -167,7 +175,7 @@ async def line_loop(number: int, process: str, url: str, pool: list[tuple[Uttera
             else:
                 question, interruption = rng.choice(pool)
                 result = await one_call(url, question, interruption, 0.0)
-                served = [p for p in result.problems if p != BARGE_IN_MISSED]
+                served = [p for p in result.problems if p not in QUALITY]
                 outcome = Outcome(number, process, "bot", result.call_id, not served, problems=list(result.problems),
                                   turn_gaps_ms=list(result.turn_gaps_ms))
         except Exception as exc:
@@ -175,6 +183,14 @@ async def line_loop(number: int, process: str, url: str, pool: list[tuple[Uttera
         outcome.line, outcome.process = number, process
         outcomes.append(outcome)
         await asyncio.sleep(rng.uniform(0.5, 3))
+
+
+def tts_cache_bytes(port: int) -> int:
+    """The audio a server's TTS sentence cache holds (`/health/voice`); 0 if it does not answer in time."""
+    try:
+        return int(httpx.get(f"http://127.0.0.1:{port}/health/voice", timeout=5).json().get("tts_cache_bytes", 0))
+    except (httpx.HTTPError, ValueError):
+        return 0
 
 
 def start(name: str, port: int, env: dict[str, str], folder: Path) -> subprocess.Popen[bytes]:
@@ -195,7 +211,8 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
     redis.Redis.from_url(redis_url).flushdb()
     base = {**os.environ, "HF_HUB_OFFLINE": "1", "CALLPILOT_AUDIOSOCKET_PORT": "0", "CALLPILOT_LOG_LEVEL": "warning",
             "CALLPILOT_REDIS_URL": redis_url, "CALLPILOT_DATABASE_URL": database,
-            "CALLPILOT_RECORDINGS_DIR": str(folder / "recordings"), "CALLPILOT_MAX_CALLS": "40"}
+            "CALLPILOT_RECORDINGS_DIR": str(folder / "recordings"), "CALLPILOT_MAX_CALLS": "40",
+            "CALLPILOT_HANDOFF": json.dumps({"queues": {q: {"max_wait_s": MAX_WAIT_S} for q in SKILL_QUEUES}})}
     envs = {name: {**base, "CALLPILOT_STATE_DIR": str(folder / name),
                    "CALLPILOT_CALL_LOG": str(folder / f"{name}.jsonl")} for name in ("a", "b")}
     tokens = []
@@ -209,6 +226,7 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
     outcomes: list[Outcome] = []
     taken: list[str] = []
     samples: dict[str, list[tuple[float, int]]] = {"a": [], "b": []}
+    cached: dict[str, list[int]] = {"a": [], "b": []}  # the TTS sentence cache's bytes, sampled with the RSS
     load: list[float] = []
     try:
         procs = {name: psutil.Process(server.pid) for name, server in servers.items()}
@@ -226,6 +244,7 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
                 await asyncio.sleep(10)
                 for name, proc in procs.items():
                     samples[name].append((time.monotonic() - started, rss(proc)))
+                    cached[name].append(await asyncio.to_thread(tts_cache_bytes, ports[name]))
                 load.append(os.getloadavg()[0])
             await asyncio.gather(*callers)
             await asyncio.sleep(5)  # the last wrap-ups
@@ -251,6 +270,9 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
     placed = [o for o in outcomes if o.call_id]
+    handed_over = {e["call_id"] for name in ("a", "b") if (folder / f"{name}.jsonl").exists()
+                   for e in map(json.loads, (folder / f"{name}.jsonl").read_text().splitlines())
+                   if e.get("event") == "handoff"}
     missing = [o.call_id for o in placed if o.call_id not in rows]
     open_rows = [o.call_id for o in placed if o.call_id in rows and rows[o.call_id].status == "in_progress"]
     lost = missing + open_rows
@@ -261,10 +283,14 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
     unwrapped = [o.call_id for o in placed if o.reached_agent and o.call_id in rows
                  and not rows[o.call_id].disposition]
     gaps = [g for o in outcomes for g in o.turn_gaps_ms]
-    growth = {}
+    growth, beyond_cache, cache_mb = {}, {}, {}
     for name, series in samples.items():
-        first = next((value for at, value in series if at >= 60), series[0][1])
+        at_minute = next((i for i, (at, _) in enumerate(series) if at >= 60), 0)
+        first = series[at_minute][1]
         growth[name] = round((series[-1][1] - first) / first * 100, 2)
+        cache = cached[name][at_minute], cached[name][-1]
+        cache_mb[name] = [round(b / 2**20, 1) for b in cache]
+        beyond_cache[name] = round((series[-1][1] - first - (cache[1] - cache[0])) / first * 100, 2)
     failed = [o for o in outcomes if not o.ok]
     return {
         "minutes": minutes, "lines": lines, "calls": len(outcomes),
@@ -274,10 +300,16 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
         "failed_calls": len(failed), "failures": [f"{o.process}{o.line} {o.call_id}: {'; '.join(o.problems)}"
                                                   for o in failed][:20],
         "barge_in_missed": sum(BARGE_IN_MISSED in o.problems for o in outcomes),
+        # of those: the caller had been handed over (queue or agent: hold music or the agent's voice, no bot)
+        "barge_in_missed_handed_over": sum(BARGE_IN_MISSED in o.problems and o.call_id in handed_over
+                                           for o in outcomes),
+        "interruption_after_the_answer": sum(ANSWER_OVER in o.problems for o in outcomes),
         "lost_records": len(lost) + len(unwrapped), "lost": (lost + unwrapped)[:20],
         "lost_by_kind": {"missing": len(missing), "in_progress": len(open_rows), "no_wrap_up": len(unwrapped)},
         "turn_gap_p50_ms": percentile(gaps, 50), "turn_gap_p95_ms": percentile(gaps, 95), "turns": len(gaps),
         "rss_growth_pct": growth,
+        # the same without what the TTS sentence cache added (it fills up to its bound, 64 MB, then stays)
+        "rss_growth_pct_beyond_tts_cache": beyond_cache, "tts_cache_mb": cache_mb,
         "rss_mb": {name: [round(series[0][1] / 2**20), round(series[-1][1] / 2**20)]
                    for name, series in samples.items()},
         "load_avg_1m": {"median": round(statistics.median(load), 2), "max": round(max(load), 2)},
@@ -311,6 +343,8 @@ def main() -> None:
     summary = {key: spread(key) for key in ("calls", "failed_calls", "lost_records", "turn_gap_p50_ms",
                                              "turn_gap_p95_ms")}
     summary["rss_growth_pct_max"] = max(max(r["rss_growth_pct"].values()) for r in runs)
+    summary["rss_growth_pct_beyond_tts_cache_max"] = max(max(r["rss_growth_pct_beyond_tts_cache"].values())
+                                                         for r in runs)
     out = {"benchmark": "soak", "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
            "processes": 2, "agents": AGENTS, "handoff_share": HANDOFF_SHARE, "summary": summary, "runs": runs}
     args.out.write_text(json.dumps(out, indent=2) + "\n")

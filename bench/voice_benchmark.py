@@ -200,6 +200,10 @@ def voiced_frames(pcm: bytes) -> tuple[int, int]:
     return loud[0], loud[-1]
 
 
+BARGE_IN_MISSED = "the interruption did not stop the bot"
+ANSWER_OVER = "the answer was over before the interruption"  # nothing to stop: not a missed barge-in
+
+
 @dataclass
 class CallResult:
     """One call's measurements, in milliseconds."""
@@ -298,7 +302,9 @@ async def one_call(url: str, question: Utterance, interruption: Utterance, delay
         else:
             cleared = await _wait_for(caller, onset, Clear, until=ended + PHASE_TIMEOUT_S)
         if cleared is None:
-            result.problems.append("the interruption did not stop the bot")
+            # Was there anything to stop? Bot audio arriving in the 300 ms before the onset: it was talking.
+            talking = [t for t in caller.events_since(onset - 0.3, AudioOut) if t <= onset]
+            result.problems.append(BARGE_IN_MISSED if talking else ANSWER_OVER)
             result.bargein_stop_ms = PHASE_TIMEOUT_S * 1000
             return result
         result.bargein_stop_ms = (cleared - onset) * 1000

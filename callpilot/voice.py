@@ -225,8 +225,8 @@ class VoiceRuntime:
 
     def status(self) -> dict[str, object]:
         """For `/health/voice`: loading | ready | failed, the engines configured (and loaded), the error, and
-        how many times dead ASR worker processes were replaced (`asr_worker_restarts`), the TTS cache's hits
-        and misses."""
+        how many times dead ASR worker processes were replaced (`asr_worker_restarts`), the TTS cache's hits,
+        misses and size."""
         if not self.ready.is_set():
             state = "loading"
         else:
@@ -242,6 +242,8 @@ class VoiceRuntime:
             # sentences spoken from the shared TTS cache vs synthesised (the benchmark reports the share)
             "tts_cache_hits": services.tts_cache.hits if services is not None and services.tts_cache else 0,
             "tts_cache_misses": services.tts_cache.misses if services is not None and services.tts_cache else 0,
+            # the audio it holds: grows as new sentences are said, up to its bound (`SentenceCache.max_bytes`)
+            "tts_cache_bytes": services.tts_cache.size_bytes if services is not None and services.tts_cache else 0,
             # SIP: the port listened on and each provider registration's state (no password)
             "sip": None if self.sip is None else {"port": self.sip.port, "registrations": [
                 {"registrar": r.registrar, "user": r.user, "state": r.state, "detail": r.detail}

@@ -44,7 +44,8 @@ def wait_for_voice(client: TestClient) -> dict[str, object]:
 def test_before_loading_the_voice_is_reported_as_loading(nlu_engine: NLUEngine) -> None:
     runtime = VoiceRuntime(settings(), nlu_engine)
     assert runtime.status() == {"status": "loading", "asr": "whisper-tiny.en", "tts": "hibari", "error": None,
-                                "asr_worker_restarts": 0, "tts_cache_hits": 0, "tts_cache_misses": 0, "sip": None,
+                                "asr_worker_restarts": 0, "tts_cache_hits": 0, "tts_cache_misses": 0,
+                                "tts_cache_bytes": 0, "sip": None,
                                 "divert": {"backup_number": None, "diverting": False, "reason": None,
                                            "switch": False, "diverted_calls": 0}}
 

@@ -53,27 +53,29 @@ class DtmfDetector:
     def accept(self, pcm16: bytes) -> list[str]:
         """Digits whose tones were confirmed in this audio, in order."""
         samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float64) / 32768.0
-        data = np.concatenate([self._pending, samples])
+        data = np.concatenate([self._pending, samples]) if self._pending.size else samples
         whole = len(data) - len(data) % self._block
+        blocks = data[:whole].reshape(-1, self._block)
+        # Every block's energy at once: a quiet block (most of a call) is no key without the tone analysis.
+        energies = np.einsum("ij,ij->i", blocks, blocks) / self._block
+        loud = energies >= self.tuning.min_level
+        powers = iter(self._powers(blocks[loud]) if loud.any() else ())
         digits: list[str] = []
-        for start in range(0, whole, self._block):
-            digit = self._update(self._classify(data[start : start + self._block]))
+        for energy, is_loud in zip(energies.tolist(), loud.tolist(), strict=True):
+            digit = self._update(self._classify(next(powers), energy) if is_loud else None)
             if digit is not None:
                 digits.append(digit)
         self._pending = data[whole:]
         return digits
 
-    def _powers(self, block: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Goertzel power at each of the eight DTMF frequencies (as one matrix product), per sample."""
-        spectrum = self._basis @ block
-        return np.asarray(np.abs(spectrum) ** 2 * 2.0 / (len(block) ** 2), dtype=np.float64)
+    def _powers(self, blocks: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Goertzel power at each of the eight DTMF frequencies (as one matrix product), per sample: a row per
+        block."""
+        spectrum = blocks @ self._basis.T
+        return np.asarray(np.abs(spectrum) ** 2 * 2.0 / (self._block**2), dtype=np.float64)
 
-    def _classify(self, block: npt.NDArray[np.float64]) -> str | None:
-        """The key whose two tones dominate this block, if any."""
-        energy = float(np.mean(block * block))
-        if energy < self.tuning.min_level:
-            return None
-        power = self._powers(block)
+    def _classify(self, power: npt.NDArray[np.float64], energy: float) -> str | None:
+        """The key whose two tones dominate a block of mean power `energy` and tone powers `power`, if any."""
         row, col = int(np.argmax(power[:4])), int(np.argmax(power[4:]))
         low, high = power[row], power[4 + col]
         tune = self.tuning
