@@ -32,7 +32,7 @@ from handoff.events import (
 )
 from handoff.model import HandoffContext, HandoffState
 from handoff.presence import Presence
-from handoff.redis_conn import Keys
+from handoff.redis_conn import Keys, as_str
 from handoff.states import call_next
 
 
@@ -153,9 +153,16 @@ class CallMoves:
             self.calls.finish(pipe, record, HandoffState.CONNECTED)
             pipe.hset(self._keys.call(record.call_id), mapping={"agent_id": agent_id, "connected_at": now})
             pipe.hset(self._keys.live_calls, record.call_id, agent_id)
-            await pipe.execute()
-        await self.tell_call(record.call_id, AgentConnected(record.call_id, agent_id, self._name_of(agent_id)))
+            pipe.hget(self._keys.call(record.call_id), "hung_up")
+            hung_up = as_str((await pipe.execute())[-1]) == "1"
         others = [a for a in record.offered_to if a != agent_id]
+        if hung_up:
+            # The caller hung up after this accept claimed the offer: their hang-up (hung_up written, then the call
+            # read) saw the offer taken but the call not yet connected and left it to us, so the agent's call ends here.
+            await self._release(others, offer_id, record.call_id, event="withdraw", reason="taken")
+            await self.caller_gone(await self.calls.get(record.call_id))
+            return record.context.waited(now)
+        await self.tell_call(record.call_id, AgentConnected(record.call_id, agent_id, self._name_of(agent_id)))
         await self._release(others, offer_id, record.call_id, event="withdraw", reason="taken")
         return record.context.waited(now)
 

@@ -652,3 +652,41 @@ async def test_a_desk_is_never_told_connected_after_the_call_ended(floor: Floor)
         assert session.call_id is None
     finally:
         await session.close()
+
+
+async def test_a_caller_hanging_up_as_the_accept_claims_the_offer_ends_the_agents_call(floor: Floor) -> None:
+    """The caller hangs up after the agent's accept has claimed the offer but before the call is written connected:
+    the hang-up found the offer taken and the call not yet connected, and did nothing; the desk was told `connected`
+    to a call nobody was on, never `call_ended`, and had no call to wrap up (soak: 42 calls without a wrap-up)."""
+    sent: list[dict[str, Any]] = []
+
+    async def send_json(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    session = await ringing_desk(floor, send_json)
+    claim = floor.service.calls.claim_offer
+
+    async def claim_then_caller_hangs_up(offer_id: str, by: str) -> bool:
+        won = await claim(offer_id, by)
+        if won and by == "ann":
+            await floor.service.caller_hung_up("call-1")
+        return won
+
+    floor.service.calls.claim_offer = claim_then_caller_hangs_up  # type: ignore[method-assign]
+    try:
+        await session.receive_text({"type": "accept", "offer_id": "call-1:1"})
+        for _ in range(100):
+            if any(m["type"] == "call_ended" for m in sent):
+                break
+            await asyncio.sleep(0.02)
+        ended = [m for m in sent if m["type"] == "call_ended"]
+        assert [(m["call_id"], m["reason"]) for m in ended] == [("call-1", "caller_hung_up")], sent
+        assert (await floor.service.calls.get("call-1")).state is HandoffState.ENDED
+        assert await floor.status("ann") is AgentStatus.WRAP_UP
+        await session.receive_text({"type": "wrap_up", "call_id": "call-1", "disposition": "resolved"})
+        assert sent[-1] == {"type": "wrapped_up", "call_id": "call-1"}, sent[-1]
+        assert await floor.status("ann") is AgentStatus.AVAILABLE
+        kinds = [m["type"] for m in sent if m.get("call_id") == "call-1"]
+        assert kinds.count("call_ended") == 1 and "connected" not in kinds[kinds.index("call_ended"):], kinds
+    finally:
+        await session.close()
