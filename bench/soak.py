@@ -68,6 +68,7 @@ from voice_benchmark import (  # noqa: E402
 
 from handoff.config import SKILL_QUEUES  # noqa: E402
 from voice_gateway.audio import resample_pcm16  # noqa: E402
+from voice_gateway.call_log import LifecycleKind, read_call_log  # noqa: E402
 from voice_gateway.events import AudioOut  # noqa: E402
 from voice_gateway.simulated_caller import dial_twilio  # noqa: E402
 
@@ -270,9 +271,8 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
     placed = [o for o in outcomes if o.call_id]
-    handed_over = {e["call_id"] for name in ("a", "b") if (folder / f"{name}.jsonl").exists()
-                   for e in map(json.loads, (folder / f"{name}.jsonl").read_text().splitlines())
-                   if e.get("event") == "handoff"}
+    handed_over = {e.call_id for name in ("a", "b") for e in read_call_log(folder / f"{name}.jsonl")
+                   if e.kind is LifecycleKind.HANDOFF}
     missing = [o.call_id for o in placed if o.call_id not in rows]
     open_rows = [o.call_id for o in placed if o.call_id in rows and rows[o.call_id].status == "in_progress"]
     lost = missing + open_rows
