@@ -216,6 +216,27 @@ def servers(tmp_path: Path, envs: dict[str, dict[str, str]]) -> Iterator[dict[st
             log.close()
 
 
+@contextmanager
+def logged_server(tmp_path: Path, port: int, env: dict[str, str], *, voice: bool = True,
+                  cwd: Path = ROOT) -> Iterator[subprocess.Popen[bytes]]:
+    """`callpilot run` on `port`, healthy (voice too, with `voice`) before the block; its output goes to
+    `server.log` (a pipe nobody reads stalls a server once it fills), whose tail is added to an error raised in
+    the block; stopped after."""
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=cwd, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", server, voice=voice)
+            yield server
+        except BaseException as exc:
+            exc.add_note(f"--- server.log (last lines) ---\n{_tail(log_path)}")
+            raise
+        finally:
+            if server.poll() is None:
+                stop_process(server)
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     text = path.read_text(errors="replace").splitlines()
     return "\n".join([line for line in text if "GET /health" not in line][-lines:])

@@ -16,19 +16,16 @@ import numpy as np
 
 from tests.live_processes import (
     CHROMIUM_ARGS,
-    CLI,
     FRAME,
     RATE,
-    ROOT,
     add_agent,
     add_supervisor_key,
     free_port,
+    logged_server,
     server_env,
     sign_in,
     transcribe_8k,
-    wait_healthy,
 )
-from tests.voice_helpers import stop_process
 from voice_gateway.audio import FrameBuffer, rms
 from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
 
@@ -48,46 +45,40 @@ def test_agent_talks_to_a_caller_through_the_desktop(tmp_path: Path) -> None:
     env = server_env(tmp_path)
     token = add_agent(env)
     supervisor_key = add_supervisor_key(env)
-    server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        wait_healthy(base, server)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium, args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={mic}"])
-            page = browser.new_page()
-            sign_in(page, base, token)
+    with logged_server(tmp_path, port, env), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={mic}"])
+        page = browser.new_page()
+        sign_in(page, base, token)
 
-            caller = TwilioCaller(f"ws://127.0.0.1:{port}/media/twilio", caller_speech, speak_at_s=6.0, limit_s=90.0)
-            caller.start()
-            expect(page.locator("#offer")).to_be_visible(timeout=60_000)
-            assert "human agent" in page.locator("#transcript").inner_text().lower()
-            page.click("#accept")
-            expect(page.locator("#call")).to_be_visible(timeout=10_000)
-            caller.keys.append("5")  # the caller presses a key: the agent sees it, the bot does not answer
-            expect(page.locator("#caller-keys")).to_contain_text("caller pressed 5", timeout=10_000)
-            supervisor = browser.new_page()  # meanwhile, the supervisor signs in and sees the live call
-            supervisor.goto(f"{base}/supervisor")
-            expect(supervisor.locator("#signin-error")).to_be_empty()
-            supervisor.fill("#key", token)  # an agent's token is not a supervisor's key
-            supervisor.click("button[type=submit]")
-            expect(supervisor.locator("#signin-error")).to_contain_text("unknown or revoked", timeout=10_000)
-            supervisor.fill("#key", supervisor_key)
-            supervisor.click("button[type=submit]")
-            expect(supervisor.locator("#agents")).to_contain_text("on call", timeout=10_000)
-            expect(supervisor.locator("#live")).to_contain_text("Alice", timeout=10_000)  # the name, not the id
-            supervisor.close()
-            page.wait_for_timeout(7_000)  # the agent talks (its fake microphone loops the sentence)
-            page.click("#hang-up")
-            expect(page.locator("#wrapup")).to_be_visible(timeout=10_000)
-            caller.join(timeout=20)
-            page.select_option("#disposition", "resolved")
-            page.fill("#notes", "talked to the caller from the browser test")
-            page.click("#wrapup-form button")
-            expect(page.locator("#message")).to_have_text("Wrap-up saved.", timeout=10_000)
-            browser.close()
-    finally:
-        stop_process(server)
+        caller = TwilioCaller(f"ws://127.0.0.1:{port}/media/twilio", caller_speech, speak_at_s=6.0, limit_s=90.0)
+        caller.start()
+        expect(page.locator("#offer")).to_be_visible(timeout=60_000)
+        assert "human agent" in page.locator("#transcript").inner_text().lower()
+        page.click("#accept")
+        expect(page.locator("#call")).to_be_visible(timeout=10_000)
+        caller.keys.append("5")  # the caller presses a key: the agent sees it, the bot does not answer
+        expect(page.locator("#caller-keys")).to_contain_text("caller pressed 5", timeout=10_000)
+        supervisor = browser.new_page()  # meanwhile, the supervisor signs in and sees the live call
+        supervisor.goto(f"{base}/supervisor")
+        expect(supervisor.locator("#signin-error")).to_be_empty()
+        supervisor.fill("#key", token)  # an agent's token is not a supervisor's key
+        supervisor.click("button[type=submit]")
+        expect(supervisor.locator("#signin-error")).to_contain_text("unknown or revoked", timeout=10_000)
+        supervisor.fill("#key", supervisor_key)
+        supervisor.click("button[type=submit]")
+        expect(supervisor.locator("#agents")).to_contain_text("on call", timeout=10_000)
+        expect(supervisor.locator("#live")).to_contain_text("Alice", timeout=10_000)  # the name, not the id
+        supervisor.close()
+        page.wait_for_timeout(7_000)  # the agent talks (its fake microphone loops the sentence)
+        page.click("#hang-up")
+        expect(page.locator("#wrapup")).to_be_visible(timeout=10_000)
+        caller.join(timeout=20)
+        page.select_option("#disposition", "resolved")
+        page.fill("#notes", "talked to the caller from the browser test")
+        page.click("#wrapup-form button")
+        expect(page.locator("#message")).to_have_text("Wrap-up saved.", timeout=10_000)
+        browser.close()
     assert caller.error is None, caller.error
     assert caller.closed_by_server, "the agent hung up, so the call should have ended"
 
@@ -126,31 +117,31 @@ def test_a_newcomer_talks_to_themselves_from_phone_to_agent(tmp_path: Path) -> N
     base = f"http://127.0.0.1:{port}"
     env = {**server_env(tmp_path), "CALLPILOT_RECORD_CALLS": "true"}
     token = add_agent(env)
-    server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        wait_healthy(base, server)
-        with sync_playwright() as playwright:
-            launch = playwright.chromium.launch
-            agent_browser = launch(executable_path=chromium,
-                                   args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={agent_mic}"])
-            caller_browser = launch(executable_path=chromium, args=[
-                *CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={tmp_path / 'caller-line.wav'}"])
-            desk = agent_browser.new_page()
-            sign_in(desk, base, token)
-            phone = caller_browser.new_page()
-            phone.goto(f"{base}/phone")
-            phone.click("#call")
-            expect(desk.locator("#offer")).to_be_visible(timeout=90_000)
-            desk.click("#accept")
-            expect(phone.locator("#status")).to_contain_text("agent", timeout=10_000)
-            desk.wait_for_timeout(7_000)
-            desk.click("#hang-up")
-            expect(phone.locator("#status")).to_contain_text("ended", timeout=30_000)  # slow under a full test run
-            agent_browser.close()
-            caller_browser.close()
-    finally:
-        stop_process(server)
+    with logged_server(tmp_path, port, env), sync_playwright() as playwright:
+        launch = playwright.chromium.launch
+        agent_browser = launch(executable_path=chromium,
+                               args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={agent_mic}"])
+        caller_browser = launch(executable_path=chromium, args=[
+            *CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={tmp_path / 'caller-line.wav'}"])
+        desk = agent_browser.new_page()
+        sign_in(desk, base, token)
+        phone = caller_browser.new_page()
+        phone.goto(f"{base}/phone")
+        phone.click("#call")
+        expect(desk.locator("#offer")).to_be_visible(timeout=90_000)
+        desk.click("#accept")
+        try:  # "Waiting for an agent" says "agent" too: the phone must say it is talking to one
+            expect(phone.locator("#status")).to_contain_text("Talking to", timeout=20_000)
+            expect(desk.locator("#call")).to_be_visible(timeout=20_000)
+        except AssertionError as exc:  # what each side showed: which of them missed the connection
+            exc.add_note(f"phone: {phone.locator('#status').inner_text()!r}; desk: "
+                         f"{desk.locator('#status').inner_text()!r}, {desk.locator('#message').inner_text()!r}")
+            raise
+        desk.wait_for_timeout(7_000)
+        desk.click("#hang-up")
+        expect(phone.locator("#status")).to_contain_text("ended", timeout=30_000)  # slow under a full test run
+        agent_browser.close()
+        caller_browser.close()
     events = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     joined = next(e for e in events if e["event"] == "handoff" and e.get("stage") == "agent_joined")
     ended = next(e for e in events if e["event"] == "ended" and e["call_id"] == joined["call_id"])

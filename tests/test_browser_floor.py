@@ -35,11 +35,10 @@ from tests.live_processes import (
     add_agent,
     add_supervisor_key,
     free_port,
+    logged_server,
     server_env,
     transcribe_8k,
-    wait_healthy,
 )
-from tests.voice_helpers import stop_process
 from voice_gateway.audio import FrameBuffer, resample_pcm16, rms
 from voice_gateway.testing import TwilioCaller, espeak_wav, read_pcm
 
@@ -127,11 +126,8 @@ def test_the_agent_desk_and_the_supervisor_floor_in_a_browser(tmp_path: Path) ->
     key = add_supervisor_key(env)
     admin = subprocess.run([*CLI, "apikey", "create", "--role", "admin", "--name", "ops"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=60).stdout.strip().splitlines()[-1]
-    server = subprocess.Popen([*CLI, "run", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     errors: list[str] = []
-    try:
-        wait_healthy(base, server)
+    with logged_server(tmp_path, port, env):
         with sync_playwright() as playwright:
             launch = playwright.chromium.launch
             agent_browser = launch(executable_path=chromium,
@@ -251,8 +247,6 @@ def test_the_agent_desk_and_the_supervisor_floor_in_a_browser(tmp_path: Path) ->
             agent_browser.close()
             floor_browser.close()
         audit = httpx.get(f"{base}/api/v1/audit", headers={"Authorization": f"Bearer {admin}"}).json()
-    finally:
-        stop_process(server)
     assert not errors, errors
     for thread in (first, second, bob):
         assert thread.error is None, thread.error
