@@ -6,6 +6,7 @@ XAUTOCLAIM once they have been idle longer than the lease."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -231,6 +232,18 @@ class CallBook:
     async def claim_offer(self, offer_id: str, by: str) -> bool:
         """The one atomic arbiter of an offer: accept, decline, timeout, hang-up and overflow race here."""
         return bool(await self._r.set(self._keys.offer_claim(offer_id), by, nx=True, ex=self._ttl))
+
+    async def unclaim_offer(self, offer_id: str, by: str) -> None:
+        """Give back a claim `by` made and could not carry out (only its own: a claim is never taken from another)."""
+        async with self._r.pipeline(transaction=True) as pipe:
+            key = self._keys.offer_claim(offer_id)
+            await pipe.watch(key)
+            value = await pipe.get(key)
+            if value is not None and as_str(value) == by:
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.delete(key)
+                with contextlib.suppress(redis.WatchError):
+                    await pipe.execute()
 
     async def offer_owner(self, offer_id: str) -> str | None:
         value = await self._r.get(self._keys.offer_claim(offer_id))

@@ -95,6 +95,7 @@ class CallMoves:
         async with self._r.pipeline(transaction=False) as pipe:
             for ring in rings:
                 agents = tuple(a for a in ring.agent_ids if a in got)
+                got.difference_update(agents)  # a reserved agent rings for one call only, the first that asked
                 state, hung_up, context_json = fresh[ring.call_id]
                 if state != HandoffState.WAITING.value or hung_up == "1" or not context_json or ring.call_id in lost:
                     for agent_id in agents:
@@ -147,7 +148,11 @@ class CallMoves:
         if not await self.calls.claim_offer(offer_id, agent_id):
             raise OfferTaken(_taken_message(offer_id, await self.calls.offer_owner(offer_id)))
         call_next(record.state, "accept")
-        await self.presence.transition(agent_id, "accept", expect_offer=offer_id, call_id=record.call_id)
+        if await self.presence.transition(agent_id, "accept", expect_offer=offer_id, call_id=record.call_id) is None:
+            # The agent's desk is not ringing for this offer (it rings for another call, or is on one): no call
+            # of two at once. The claim is given back; the ring timeout (or a hang-up) settles the offer.
+            await self.calls.unclaim_offer(offer_id, agent_id)
+            raise OfferTaken(f"offer {offer_id} is not ringing at {agent_id}'s desk")
         now = self._clock()
         async with self._r.pipeline(transaction=False) as pipe:
             self.calls.finish(pipe, record, HandoffState.CONNECTED)

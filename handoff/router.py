@@ -140,6 +140,7 @@ class Router:
         if self._queue_settings is not None:  # one HGETALL a pass: a supervisor's change applies to the next offer
             self._config = await self._queue_settings.effective()
         actions: list[Action] = []
+        agents = self._snapshot
         for queue in self._queues:
             mine = [r.waiting_call() for r in records.values() if r.queue == queue]
             if not mine:
@@ -147,8 +148,13 @@ class Router:
             qc = self._config.queues[queue]
             is_open = qc.is_open(now)
             opens_at = None if is_open else qc.next_opening(now)
-            actions += decide(queue, qc, mine, self._snapshot, now, self._memory[queue], is_open=is_open,
-                              opens_at=opens_at, handle_s=self._handle_s.get(queue))
+            decided = decide(queue, qc, mine, agents, now, self._memory[queue], is_open=is_open,
+                             opens_at=opens_at, handle_s=self._handle_s.get(queue))
+            # An agent with several skills rings for one call a pass, not for one in each of its queues.
+            rung = {agent_id for action in decided if isinstance(action, Ring) for agent_id in action.agent_ids}
+            if rung:
+                agents = [_with_status(a, AgentStatus.RINGING) if a.agent_id in rung else a for a in agents]
+            actions += decided
         await self._carry_out(actions, records, now)
         return actions
 

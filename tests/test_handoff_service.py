@@ -204,6 +204,57 @@ async def test_a_declined_call_rings_the_next_agent(floor: Floor) -> None:
         await floor.service.accept("ann", "call-1:1")
 
 
+async def test_an_agent_with_two_skills_rings_for_one_call_at_a_time(floor: Floor) -> None:
+    """Two queues' callers wait and Ann takes both kinds: one pass of the router rings her for one call, not one per
+    queue (a 40-line soak had an agent connected to three callers at once, two of whom then waited in silence)."""
+    await floor.staff(("Ann", {"orders": 3, "returns": 3}))
+    await call_in(floor, "call-1")
+    await call_in(floor, "call-2", skill="returns")
+    await floor.service.router.tick()
+    offered = [(await floor.service.calls.get(c)).state for c in ("call-1", "call-2")]
+    assert sorted(s.value for s in offered) == ["offered", "waiting"]
+    ringing = (await floor.ringing(["ann"]))["ann"]
+    assert ringing is not None
+    other = "call-2" if ringing.startswith("call-1") else "call-1"
+    with pytest.raises(OfferTaken):
+        await floor.service.accept("ann", f"{other}:1")
+    await floor.service.accept("ann", ringing)
+    await floor.service.hang_up("ann", ringing.partition(":")[0])
+    await floor.service.wrap_up("ann", ringing.partition(":")[0], "resolved", "")
+    await floor.service.router.tick()
+    assert await floor.ringing(["ann"]) == {"ann": f"{other}:1"}  # then the other caller, once she is free
+
+
+async def test_one_reserved_agent_rings_for_one_call_of_a_batch(floor: Floor) -> None:
+    from handoff.acd import Ring
+
+    await floor.staff(("Ann", {"orders": 3}))
+    await call_in(floor, "call-1")
+    await call_in(floor, "call-2")
+    now = floor.clock.now
+    rung = await floor.service.moves.ring([Ring("call-1", "call-1:1", ("ann",), now + 20),
+                                           Ring("call-2", "call-2:1", ("ann",), now + 20)])
+    assert [r.call_id for r in rung] == ["call-1"]
+    assert (await floor.service.calls.get("call-2")).state is HandoffState.WAITING
+
+
+async def test_accepting_an_offer_the_desk_does_not_ring_for_connects_nothing(floor: Floor) -> None:
+    """An offer recorded for Ann while her desk rings for another call (a stale write): the accept is refused and
+    gives its claim back, so the offer still times out; the call ringing at her desk is hers to take."""
+    await floor.staff(("Ann", {"orders": 3}))
+    await call_in(floor, "call-1")
+    await call_in(floor, "call-2")
+    await floor.service.router.tick()
+    assert await floor.ringing(["ann"]) == {"ann": "call-1:1"}
+    await floor.service.calls.update("call-2", state="offered", offer_id="call-2:1", offered_to="ann")
+    with pytest.raises(OfferTaken, match="not ringing at ann's desk"):
+        await floor.service.accept("ann", "call-2:1")
+    assert await floor.service.calls.offer_owner("call-2:1") is None
+    assert (await floor.service.calls.get("call-2")).state is HandoffState.OFFERED
+    await floor.service.accept("ann", "call-1:1")
+    assert (await floor.service.presence.state("ann")).call_id == "call-1"
+
+
 async def test_the_caller_hanging_up_while_it_rings_withdraws_the_offer(floor: Floor) -> None:
     await floor.staff(("Ann", {"orders": 3}))
     await call_in(floor)
