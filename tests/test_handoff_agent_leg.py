@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bot.dialogue import DialogueEngine
 from bot.nlu import NLUEngine
@@ -286,3 +289,63 @@ def test_overflow_to_voicemail_records_the_message_after_the_tone(
         assert port.hung_up == []  # nothing to tell the handoff: the queue already gave up
 
     asyncio.run(go())
+
+
+class StallingHandoff(ScriptedHandoff):
+    """A handoff side whose agent-audio subscription takes for ever to close (an unsubscribe stalled on a busy
+    Redis: the real bridge closes it shielded from cancellation, as this does)."""
+
+    async def from_agent(self, call_id: str) -> AsyncIterator[bytes | Hold]:
+        try:
+            while True:
+                yield await self.agent_audio.get()
+        finally:
+            await asyncio.shield(asyncio.sleep(3600))
+
+
+def test_an_agents_hang_up_ends_the_call_even_if_the_agents_audio_is_slow_to_stop(
+    models: tuple[VoiceServices, DialogueEngine],
+) -> None:
+    """A 40-line soak had a call whose agent hung up and wrapped up while its caller stayed on for 150 s, with
+    no `agent_left` in its log: the leg waited for the agent's audio listener to finish closing."""
+    async def go() -> None:
+        port = StallingHandoff()
+        services = fresh(models, port)
+        call = PhoneCall(services, port)
+        await ask_for_a_human(call, services)
+        await call.until(lambda: not call.pipeline.bot_busy())
+        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+        await call.feed(seconds=0.5, agent=tone_frames(0.5))
+        port.pushed.put_nowait(AgentGone("hangup", requeued=False))
+        await call.feed(seconds=0.5)
+        await asyncio.sleep(1.5)  # real time: the leg waits a moment (STOP_WAIT_S) for the listener to stop
+        await call.feed(seconds=1.0)
+        assert call.line.closed and call.pipeline.leg is not None and call.pipeline.leg.state is Leg.ENDED
+        stages = [e.data.get("stage") for e in services.call_log.events if e.kind is LifecycleKind.HANDOFF]
+        assert "agent_left" in stages
+
+    asyncio.run(go())
+
+
+def test_the_caller_hanging_up_while_the_agent_leaves_is_no_error(
+    models: tuple[VoiceServices, DialogueEngine], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The agent hangs up and, while the leg stops the agent's audio, the caller hangs up too (a soak logged
+    "handoff updates failed ... agent_hung_up while ended" for this)."""
+    async def go() -> None:
+        port = StallingHandoff()
+        services = fresh(models, port)
+        call = PhoneCall(services, port)
+        await ask_for_a_human(call, services)
+        await call.until(lambda: not call.pipeline.bot_busy())
+        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+        await call.feed(seconds=0.5, agent=tone_frames(0.5))
+        port.pushed.put_nowait(AgentGone("hangup", requeued=False))
+        await call.feed(seconds=0.1)
+        await call.line.hang_up()
+        await asyncio.sleep(1.5)
+        assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.ENDED
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(go())
+    assert not [r for r in caplog.records if "handoff updates failed" in r.getMessage()]

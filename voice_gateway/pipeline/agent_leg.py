@@ -35,6 +35,7 @@ from voice_gateway.pipeline.hold import AgentAudio, HoldMusic, ToBridge, beep_fr
 
 log = logging.getLogger(__name__)
 CALLER_BEAT_S = 3.0  # the handoff side ends a call whose caller side is silent for 10 s
+STOP_WAIT_S = 1.0  # how long a stopping agent-audio listener is waited for
 
 __all__ = ["LEG_TRANSITIONS", "AgentLeg", "IllegalLegTransition", "Leg"]
 
@@ -69,6 +70,10 @@ class AgentLeg:
         except KeyError:
             raise IllegalLegTransition(f"call {self.call_id}: {event} while {self.state.value}") from None
         return self.state
+
+    @property
+    def ended(self) -> bool:
+        return self.state is Leg.ENDED
 
     @property
     def bot_deaf(self) -> bool:
@@ -199,6 +204,8 @@ class AgentLeg:
             log.info("call %s: agent left (%s) while %s", self.call_id, reason, self.state.value)
             return
         await self._stop_listening()
+        if self.ended:  # the caller hung up meanwhile: nothing left to move
+            return
         self.host.log_leg("agent_left", reason=reason, requeued=requeued)
         if reason == "hangup":
             self.move("agent_hung_up")
@@ -294,11 +301,15 @@ class AgentLeg:
             log.exception("call %s: a transcript line did not reach the agent", self.call_id)
 
     async def _stop_listening(self) -> None:
+        """Stop the agent's audio (and its transcript); waits a moment for the listener, never for its cleanup:
+        an unsubscribe stalled on a busy Redis must not keep an agent's hang-up from ending the call."""
         task, self._listening = self._listening, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
+            if not done:
+                log.warning("call %s: the agent's audio listener is slow to stop; going on without it", self.call_id)
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())  # (retrieved: nothing to report)
         transcript, self._transcript = self._transcript, None
         if transcript is not None:
             await transcript.close()
