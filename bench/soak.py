@@ -283,11 +283,14 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
     unwrapped = [o.call_id for o in placed if o.reached_agent and o.call_id in rows
                  and not rows[o.call_id].disposition]
     gaps = [g for o in outcomes for g in o.turn_gaps_ms]
-    growth, beyond_cache, cache_mb = {}, {}, {}
+    growth, beyond_cache, cache_mb, second_half = {}, {}, {}, {}
     for name, series in samples.items():
         at_minute = next((i for i, (at, _) in enumerate(series) if at >= 60), 0)
         first = series[at_minute][1]
         growth[name] = round((series[-1][1] - first) / first * 100, 2)
+        # Does it level off? The growth over the run's second half alone (a leak keeps its slope there).
+        middle = series[len(series) // 2][1]
+        second_half[name] = round((series[-1][1] - middle) / middle * 100, 2)
         cache = cached[name][at_minute], cached[name][-1]
         cache_mb[name] = [round(b / 2**20, 1) for b in cache]
         beyond_cache[name] = round((series[-1][1] - first - (cache[1] - cache[0])) / first * 100, 2)
@@ -310,6 +313,7 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
         "rss_growth_pct": growth,
         # the same without what the TTS sentence cache added (it fills up to its bound, 64 MB, then stays)
         "rss_growth_pct_beyond_tts_cache": beyond_cache, "tts_cache_mb": cache_mb,
+        "rss_growth_pct_second_half": second_half,
         "rss_mb": {name: [round(series[0][1] / 2**20), round(series[-1][1] / 2**20)]
                    for name, series in samples.items()},
         "load_avg_1m": {"median": round(statistics.median(load), 2), "max": round(max(load), 2)},
@@ -345,6 +349,7 @@ def main() -> None:
     summary["rss_growth_pct_max"] = max(max(r["rss_growth_pct"].values()) for r in runs)
     summary["rss_growth_pct_beyond_tts_cache_max"] = max(max(r["rss_growth_pct_beyond_tts_cache"].values())
                                                          for r in runs)
+    summary["rss_growth_pct_second_half_max"] = max(max(r["rss_growth_pct_second_half"].values()) for r in runs)
     out = {"benchmark": "soak", "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
            "processes": 2, "agents": AGENTS, "handoff_share": HANDOFF_SHARE, "summary": summary, "runs": runs}
     args.out.write_text(json.dumps(out, indent=2) + "\n")
