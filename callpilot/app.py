@@ -29,6 +29,7 @@ from callpilot.routes import action_server_on, router
 from callpilot.settings import Settings
 from callpilot.site import mount_site
 from callpilot.supervisor_keys import ApiKeySessions, secure_cookies
+from callpilot.taskdump import install_task_dump
 from callpilot.trainer.page import mount_trainer
 from callpilot.trainer.runtime import TrainerRuntime
 from callpilot.voice import VoiceRuntime
@@ -81,6 +82,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None, database:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         install_secret_masking()  # after uvicorn configured its loggers: the access log too
+        install_task_dump()  # kill -USR1: every asyncio task and where it waits, in the log
         if holder.engine is None:
             threading.Thread(target=holder.load, args=(settings,), daemon=True, name="nlu-load").start()
         await runtimes.start()
