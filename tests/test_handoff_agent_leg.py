@@ -27,7 +27,7 @@ from voice_gateway.call_log import LifecycleKind
 from voice_gateway.pipeline import PipelineSettings, VoiceServices
 from voice_gateway.pipeline.agent_leg import Leg
 from voice_gateway.pipeline.agent_leg_phrases import NO_AGENT_TEXT, queue_announcement
-from voice_gateway.pipeline.handoff_port import AgentGone, AgentJoined, BackToBot, Hold, InQueue, NoAgent
+from voice_gateway.pipeline.handoff_port import AgentGone, AgentJoined, BackToBot, Hold, InQueue, LegUpdate, NoAgent
 from voice_gateway.testing import PhoneCall, ScriptedHandoff, dominant_hz, rms, tone_frames, tts_speech
 
 RATE = 8000
@@ -349,3 +349,71 @@ def test_the_caller_hanging_up_while_the_agent_leaves_is_no_error(
     with caplog.at_level(logging.INFO):
         asyncio.run(go())
     assert not [r for r in caplog.records if "handoff updates failed" in r.getMessage()]
+
+
+class DroppingHandoff(ScriptedHandoff):
+    """A handoff side whose update subscription stops under the call once (ends, or a stray cancellation out of
+    the Redis client), the next one starting with where the call stands: a 40-line soak's callers stayed on hold
+    after their agent hung up because the leg stopped following after such a stop, with nothing logged."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how, self.subscriptions = how, 0
+
+    async def updates(self, call_id: str) -> AsyncIterator[LegUpdate]:
+        self.subscriptions += 1
+        if self.subscriptions == 1:
+            yield AgentJoined("a1", "Alice")
+            await asyncio.sleep(0.1)
+            if self.how == "cancelled":
+                raise asyncio.CancelledError
+            return
+        yield AgentJoined("a1", "Alice")  # where the call stands ... then the agent hangs up
+        while True:
+            yield await self.pushed.get()
+
+
+@pytest.mark.parametrize("how", ["ended", "cancelled"])
+def test_updates_that_stop_under_a_connected_call_are_followed_again(
+    models: tuple[VoiceServices, DialogueEngine], how: str,
+) -> None:
+    async def go() -> None:
+        port = DroppingHandoff(how)
+        services = fresh(models, port)
+        call = PhoneCall(services, port)
+        await ask_for_a_human(call, services)
+        await call.feed(seconds=0.5, agent=tone_frames(0.5))
+        await asyncio.sleep(0.5)  # real time: the subscription stops and is made again
+        assert port.subscriptions == 2 and call.pipeline.leg is not None and call.pipeline.leg.state is Leg.AGENT
+        port.pushed.put_nowait(AgentGone("hangup", requeued=False))
+        await call.feed(seconds=1.0)
+        assert call.line.closed and call.pipeline.leg.state is Leg.ENDED
+        stages = [e.data.get("stage") for e in services.call_log.events if e.kind is LifecycleKind.HANDOFF]
+        assert stages.count("agent_joined") == 1 and "agent_left" in stages  # told twice, joined once
+
+    asyncio.run(go())
+
+
+class SilentHandoff(ScriptedHandoff):
+    """Updates that end at once every time (the call's record lost its outcome)."""
+
+    async def updates(self, call_id: str) -> AsyncIterator[LegUpdate]:
+        for _ in ():
+            yield _
+
+
+def test_updates_that_keep_stopping_give_the_caller_back_to_the_bot(
+    models: tuple[VoiceServices, DialogueEngine],
+) -> None:
+    async def go() -> None:
+        port = SilentHandoff()
+        services = fresh(models, port)
+        call = PhoneCall(services, port)
+        await ask_for_a_human(call, services)
+        await asyncio.sleep(2.0)  # real time: FOLLOW_TRIES tries, FOLLOW_AGAIN_S apart
+        await call.feed(seconds=0.5)
+        assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.BOT
+        stages = [e.data.get("stage") for e in services.call_log.events if e.kind is LifecycleKind.HANDOFF]
+        assert "back_to_bot" in stages
+
+    asyncio.run(go())

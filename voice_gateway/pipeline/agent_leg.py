@@ -36,6 +36,9 @@ from voice_gateway.pipeline.hold import AgentAudio, HoldMusic, ToBridge, beep_fr
 log = logging.getLogger(__name__)
 CALLER_BEAT_S = 3.0  # the handoff side ends a call whose caller side is silent for 10 s
 STOP_WAIT_S = 1.0  # how long a stopping agent-audio listener is waited for
+FOLLOW_AGAIN_S = 0.2  # updates that stopped under a queued or connected call are followed again after this
+FOLLOW_TRIES = 5  # ... this many times in a row without an update, then the bot takes the caller back
+FOLLOWED = (Leg.QUEUED, Leg.AGENT, Leg.HELD)  # the states that need the handoff side's updates
 
 __all__ = ["LEG_TRANSITIONS", "AgentLeg", "IllegalLegTransition", "Leg"]
 
@@ -139,17 +142,38 @@ class AgentLeg:
     # Updates from the handoff side.
 
     async def _follow_updates(self) -> None:
-        try:
-            async for update in self.port.updates(self.call_id):
-                await self.on_update(update)
-                if self.state is Leg.ENDED:
-                    return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("call %s: handoff updates failed; the bot takes the call back", self.call_id)
-            if self.state in (Leg.QUEUED, Leg.AGENT, Leg.HELD):
-                await self._back_to_bot("handoff_failed", words(self.language)["no_agent"])
+        """The handoff side's updates, carried out in order. Updates that stop while the call is still queued or
+        with an agent (a subscription that ended or was cancelled under the leg) are followed again - they start
+        with where the call stands, so an agent's hang-up is never lost; after FOLLOW_TRIES empty tries the bot
+        takes the caller back rather than leave them on hold in silence."""
+        tries = 0
+        while True:
+            how = "ended"
+            try:
+                async for update in self.port.updates(self.call_id):
+                    tries = 0
+                    await self.on_update(update)
+                    if self.state is Leg.ENDED:
+                        return
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if self.state is Leg.ENDED or (task is not None and task.cancelling()):
+                    raise  # the call is closing (close() cancels us)
+                how = "was cancelled"
+            except Exception:
+                log.exception("call %s: handoff updates failed; the bot takes the call back", self.call_id)
+                if self.state in FOLLOWED:
+                    await self._back_to_bot("handoff_failed", words(self.language)["no_agent"])
+                return
+            if self.state not in FOLLOWED:
+                return
+            tries += 1
+            log.warning("call %s: the handoff updates %s while %s; following them again (%d)", self.call_id, how,
+                        self.state.value, tries)
+            if tries > FOLLOW_TRIES:
+                await self._back_to_bot("handoff_lost", words(self.language)["no_agent"])
+                return
+            await asyncio.sleep(FOLLOW_AGAIN_S)
 
     async def on_update(self, update: LegUpdate | Hold) -> None:
         """Carry out one update; a stale one (for a state the call already left) is logged and ignored."""
