@@ -31,3 +31,12 @@ async def ask_for_a_human(call: PhoneCall, services: VoiceServices) -> None:
     await call.until(call.quiet)  # the greeting has played
     await call.feed(await tts_speech(services, "I want to talk to a human agent please"), seconds=4.0)
     await call.until(lambda: call.pipeline.leg is not None and call.pipeline.leg.state is not Leg.BOT)
+
+
+async def handed_over(models: tuple[VoiceServices, DialogueEngine], port: ScriptedHandoff
+                      ) -> tuple[PhoneCall, VoiceServices]:
+    """A call on `port` whose caller asked for a person (the leg has left the bot)."""
+    services = fresh(models, port)
+    call = PhoneCall(services, port)
+    await ask_for_a_human(call, services)
+    return call, services

@@ -22,7 +22,7 @@ from bot.nlu import NLUEngine
 from callpilot.brains import build_dialogue
 from callpilot.settings import Settings
 from callpilot.voice import line_for
-from tests.agent_leg_fixtures import ask_for_a_human, fresh
+from tests.agent_leg_fixtures import ask_for_a_human, fresh, handed_over
 from voice_gateway.call_log import LifecycleKind
 from voice_gateway.pipeline import PipelineSettings, VoiceServices
 from voice_gateway.pipeline.agent_leg import Leg
@@ -303,20 +303,25 @@ class StallingHandoff(ScriptedHandoff):
             await asyncio.shield(asyncio.sleep(3600))
 
 
+async def agent_hangs_up_on_a_stalling_bridge(models: tuple[VoiceServices, DialogueEngine]
+                                              ) -> tuple[PhoneCall, VoiceServices]:
+    """A caller handed to Alice, who talks, then hangs up (her audio listener slow to close)."""
+    port = StallingHandoff()
+    call, services = await handed_over(models, port)
+    await call.until(lambda: not call.pipeline.bot_busy())
+    port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+    await call.feed(seconds=0.5, agent=tone_frames(0.5))
+    port.pushed.put_nowait(AgentGone("hangup", requeued=False))
+    return call, services
+
+
 def test_an_agents_hang_up_ends_the_call_even_if_the_agents_audio_is_slow_to_stop(
     models: tuple[VoiceServices, DialogueEngine],
 ) -> None:
     """A 40-line soak had a call whose agent hung up and wrapped up while its caller stayed on for 150 s, with
     no `agent_left` in its log: the leg waited for the agent's audio listener to finish closing."""
     async def go() -> None:
-        port = StallingHandoff()
-        services = fresh(models, port)
-        call = PhoneCall(services, port)
-        await ask_for_a_human(call, services)
-        await call.until(lambda: not call.pipeline.bot_busy())
-        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
-        await call.feed(seconds=0.5, agent=tone_frames(0.5))
-        port.pushed.put_nowait(AgentGone("hangup", requeued=False))
+        call, services = await agent_hangs_up_on_a_stalling_bridge(models)
         await call.feed(seconds=0.5)
         await asyncio.sleep(1.5)  # real time: the leg waits a moment (STOP_WAIT_S) for the listener to stop
         await call.feed(seconds=1.0)
@@ -333,14 +338,7 @@ def test_the_caller_hanging_up_while_the_agent_leaves_is_no_error(
     """The agent hangs up and, while the leg stops the agent's audio, the caller hangs up too (a soak logged
     "handoff updates failed ... agent_hung_up while ended" for this)."""
     async def go() -> None:
-        port = StallingHandoff()
-        services = fresh(models, port)
-        call = PhoneCall(services, port)
-        await ask_for_a_human(call, services)
-        await call.until(lambda: not call.pipeline.bot_busy())
-        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
-        await call.feed(seconds=0.5, agent=tone_frames(0.5))
-        port.pushed.put_nowait(AgentGone("hangup", requeued=False))
+        call, _ = await agent_hangs_up_on_a_stalling_bridge(models)
         await call.feed(seconds=0.1)
         await call.line.hang_up()
         await asyncio.sleep(1.5)
@@ -379,9 +377,7 @@ def test_updates_that_stop_under_a_connected_call_are_followed_again(
 ) -> None:
     async def go() -> None:
         port = DroppingHandoff(how)
-        services = fresh(models, port)
-        call = PhoneCall(services, port)
-        await ask_for_a_human(call, services)
+        call, services = await handed_over(models, port)
         await call.feed(seconds=0.5, agent=tone_frames(0.5))
         await asyncio.sleep(0.5)  # real time: the subscription stops and is made again
         assert port.subscriptions == 2 and call.pipeline.leg is not None and call.pipeline.leg.state is Leg.AGENT
@@ -407,9 +403,7 @@ def test_updates_that_keep_stopping_give_the_caller_back_to_the_bot(
 ) -> None:
     async def go() -> None:
         port = SilentHandoff()
-        services = fresh(models, port)
-        call = PhoneCall(services, port)
-        await ask_for_a_human(call, services)
+        call, services = await handed_over(models, port)
         await asyncio.sleep(2.0)  # real time: FOLLOW_TRIES tries, FOLLOW_AGAIN_S apart
         await call.feed(seconds=0.5)
         assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.BOT
