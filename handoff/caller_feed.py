@@ -82,6 +82,7 @@ class CallerFeed:
                     if ends_the_handoff(told):
                         return
             missing_since: float | None = None
+            final_since: float | None = None  # read as ended, but without the update that says how (yet)
             async for text in subscription:
                 if text is None:  # quiet, or back after an outage: where does the call stand?
                     try:
@@ -101,8 +102,14 @@ class CallerFeed:
                         yield now
                         if ends_the_handoff(now):
                             return
-                    if record.final and (now is None or ends_the_handoff(now)):
+                    if record.final and now is not None and ends_the_handoff(now):
                         return
+                    if record.final and now is None:
+                        # The state is written before the update that says how it ended (an agent's hang-up:
+                        # the call ends, then AgentLeft is stored and published): wait for it, a while.
+                        final_since = final_since or time.monotonic()
+                        if time.monotonic() - final_since >= self.lost_after_s:
+                            return
                     continue
                 update = decode_call_update(text)
                 if update == told and not isinstance(update, QueuePosition):  # (positions repeat on purpose)

@@ -741,3 +741,19 @@ async def test_a_caller_hanging_up_as_the_accept_claims_the_offer_ends_the_agent
         assert kinds.count("call_ended") == 1 and "connected" not in kinds[kinds.index("call_ended"):], kinds
     finally:
         await session.close()
+
+
+async def test_a_quiet_read_between_the_end_and_its_reason_still_hears_the_agent_leave(floor: Floor) -> None:
+    """An agent's hang-up writes the call ended, then stores and publishes AgentLeft. A caller side re-reading the
+    call in between (its quiet-time check) found it ended with no outcome and stopped listening, so the AgentLeft
+    that followed was never heard: a soak's callers stayed on hold after their agent had hung up."""
+    await floor.staff(("Ann", {"orders": 3}))
+    caller = await call_in(floor)
+    await floor.service.router.tick()
+    await floor.service.accept("ann", "call-1:1")
+    assert await caller.hears(AgentConnected) == AgentConnected("call-1", "ann", "Ann")
+    await floor.service.calls.update("call-1", state="ended")  # the end written, its reason not yet
+    await asyncio.sleep(1.5)  # the feed's quiet-time re-read (every second) sees it
+    await floor.service.moves.tell_call("call-1", AgentLeft("call-1", "ann", "hangup"))
+    assert await caller.hears(AgentLeft) == AgentLeft("call-1", "ann", "hangup")
+    await caller.done()

@@ -143,9 +143,9 @@ class AgentLeg:
 
     async def _follow_updates(self) -> None:
         """The handoff side's updates, carried out in order. Updates that stop while the call is still queued or
-        with an agent (a subscription that ended or was cancelled under the leg) are followed again - they start
-        with where the call stands, so an agent's hang-up is never lost; after FOLLOW_TRIES empty tries the bot
-        takes the caller back rather than leave them on hold in silence."""
+        with an agent are followed again (a guard; the feed's one known early end is mended in `CallerFeed`):
+        they start with where the call stands, so an agent's hang-up is never lost; after FOLLOW_TRIES empty
+        tries the bot takes the caller back rather than leave them on hold in silence."""
         tries = 0
         while True:
             how = "ended"
