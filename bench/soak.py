@@ -15,7 +15,9 @@ desks on each process, no browser) take the offers, talk for 4-8 s, hang up and 
 - lost records: calls placed whose row is missing from PostgreSQL's `calls` table, still `in_progress`, or
   (handed to an agent) without the agent's wrap-up;
 - RSS growth of each process (the server and its ASR workers) from the end of the first minute to the end, and
-  the same without what the TTS sentence cache added meanwhile (bounded: it fills, then stays);
+  the same without what the TTS sentence cache added meanwhile (bounded: it fills, then stays), over the second
+  half alone (does it level off?), and each member's MB (the server, each ASR worker) at 10 s, 1 min, half-way
+  and the end (which one grows);
 - turn gaps on the caller's side (the benchmark's definition), p50 / p95, and the machine's load.
 
 Run: .venv/bin/python bench/soak.py [--minutes 10] [--lines 40] [--runs 3] [--out bench/results/soak.json]
@@ -227,6 +229,7 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
     outcomes: list[Outcome] = []
     taken: list[str] = []
     samples: dict[str, list[tuple[float, int]]] = {"a": [], "b": []}
+    members: dict[str, list[dict[str, int]]] = {"a": [], "b": []}  # the same per process: server, ASR workers
     cached: dict[str, list[int]] = {"a": [], "b": []}  # the TTS sentence cache's bytes, sampled with the RSS
     load: list[float] = []
     try:
@@ -245,6 +248,7 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
                 await asyncio.sleep(10)
                 for name, proc in procs.items():
                     samples[name].append((time.monotonic() - started, rss(proc)))
+                    members[name].append(member_rss(proc))
                     cached[name].append(await asyncio.to_thread(tts_cache_bytes, ports[name]))
                 load.append(os.getloadavg()[0])
             await asyncio.gather(*callers)
@@ -283,9 +287,12 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
     unwrapped = [o.call_id for o in placed if o.reached_agent and o.call_id in rows
                  and not rows[o.call_id].disposition]
     gaps = [g for o in outcomes for g in o.turn_gaps_ms]
-    growth, beyond_cache, cache_mb, second_half = {}, {}, {}, {}
+    growth, beyond_cache, cache_mb, second_half, by_member = {}, {}, {}, {}, {}
     for name, series in samples.items():
         at_minute = next((i for i, (at, _) in enumerate(series) if at >= 60), 0)
+        # Which process grows: each member's MB at 10 s, at minute 1, half-way and at the end.
+        picks = [members[name][i] for i in (0, at_minute, len(series) // 2, -1)]
+        by_member[name] = {member: [round(pick.get(member, 0) / 2**20) for pick in picks] for member in picks[-1]}
         first = series[at_minute][1]
         growth[name] = round((series[-1][1] - first) / first * 100, 2)
         # Does it level off? The growth over the run's second half alone (a leak keeps its slope there).
@@ -314,10 +321,22 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
         # the same without what the TTS sentence cache added (it fills up to its bound, 64 MB, then stays)
         "rss_growth_pct_beyond_tts_cache": beyond_cache, "tts_cache_mb": cache_mb,
         "rss_growth_pct_second_half": second_half,
+        "rss_mb_by_member_10s_1min_half_end": by_member,
         "rss_mb": {name: [round(series[0][1] / 2**20), round(series[-1][1] / 2**20)]
                    for name, series in samples.items()},
         "load_avg_1m": {"median": round(statistics.median(load), 2), "max": round(max(load), 2)},
     }
+
+
+def member_rss(server: psutil.Process) -> dict[str, int]:
+    """RSS of the server and of each child process (its ASR workers, by pid), named."""
+    named = {"server": server.memory_info().rss}
+    for child in sorted(server.children(recursive=True), key=lambda c: c.pid):
+        try:
+            named[f"child{child.pid}"] = child.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return named
 
 
 def main() -> None:
