@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "bot.rasa_brain": {"bot.training_data", "bot.urls"},
     "voice_gateway.audio": set(),
     "voice_gateway.call_log": set(),  # the call log file: events in, JSON lines out
+    "voice_gateway.memory": set(),  # freed C-heap memory given back to the system (glibc malloc_trim)
     "voice_gateway.recording": set(),
     "voice_gateway.twiml": set(),
     "voice_gateway.twilio_security": set(),
@@ -34,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "voice_gateway.vad": {"voice_gateway.audio"},
     "voice_gateway.twilio_rest": set(),  # Twilio's REST API (callbacks, transfers)
     "voice_gateway.asr": {"voice_gateway.vad", "voice_gateway.audio"},
-    "voice_gateway.tts": {"voice_gateway.audio"},
+    "voice_gateway.tts": {"voice_gateway.audio", "voice_gateway.memory"},
     "voice_gateway.pipeline": {
         "voice_gateway.events", "voice_gateway.audio", "voice_gateway.transports", "voice_gateway.vad",
         "voice_gateway.asr", "voice_gateway.tts", "voice_gateway.recording", "voice_gateway.call_log",

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.heard_tts import Heard
+from voice_gateway import memory
 from voice_gateway.audio import rms, ulaw_decode
 from voice_gateway.tts import (
     TWILIO,
@@ -110,6 +111,19 @@ def test_hibari_speaks_a_sentence_at_24000_hz_with_the_bundled_voice(hibari: Hib
     chunks = run(speak(hibari, "Your order has shipped and will arrive on Thursday."))
     assert hibari.voices[0] == "heart"
     assert_speech(AudioChunk.join(chunks), words=9, rate=24000)
+
+
+def test_voices_keep_no_onnx_arena_and_give_a_sentence_s_memory_back(
+    piper: PiperTts, hibari: HibariTts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A voice's tensors grow with the sentence; an arena would keep the longest sentence's size for ever."""
+    sessions = [piper._voice.session, hibari._model(hibari.voices[0]).sess]
+    assert [s.get_session_options().enable_cpu_mem_arena for s in sessions] == [False, False]
+    monkeypatch.setattr(memory, "TRIM_EVERY_S", 0.0)
+    for engine in (piper, hibari):
+        before = memory.release_freed_memory.trims
+        run(speak(engine, "Hello there. How can I help?"))
+        assert memory.release_freed_memory.trims == before + 2, engine.name  # after each sentence
 
 
 def test_engines_yield_one_chunk_per_sentence(piper: PiperTts, hibari: HibariTts) -> None:

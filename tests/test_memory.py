@@ -1,0 +1,56 @@
+"""Freed memory goes back to the system: `voice_gateway.memory.release_freed_memory` (glibc's malloc_trim)."""
+
+from __future__ import annotations
+
+import threading
+
+import psutil
+import pytest
+
+from voice_gateway import memory
+
+MB = 2**20
+
+
+def _freed_in_a_thread() -> list[bytes]:
+    """200 MB of 64 KB blocks (below glibc's mmap threshold: from a heap) made and freed in a worker thread,
+    with a small block kept after each so that the heap cannot simply shrink from its top."""
+    kept: list[bytes] = []
+
+    def work() -> None:
+        blocks = []
+        for _ in range(3200):
+            blocks.append(bytes(bytearray(64 * 1024)))
+            kept.append(bytes(bytearray(1024)))  # over 512 bytes: from malloc, not Python's own pools
+        del blocks
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    return kept
+
+
+@pytest.mark.skipif(memory._glibc_trim() is None, reason="malloc_trim is glibc's")
+def test_memory_freed_by_a_thread_goes_back_to_the_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "TRIM_EVERY_S", 0.0)
+    process = psutil.Process()
+    kept = _freed_in_a_thread()
+    freed = process.memory_info().rss
+    memory.release_freed_memory()
+    trimmed = process.memory_info().rss
+    assert len(kept) == 3200
+    assert freed - trimmed > 100 * MB, (freed / MB, trimmed / MB)
+
+
+def test_trims_are_spaced_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy server synthesises many sentences a second: one trim per `TRIM_EVERY_S` is enough."""
+    trimmer = memory._Trimmer()
+    if trimmer._trim is None:
+        pytest.skip("malloc_trim is glibc's")
+    monkeypatch.setattr(memory, "TRIM_EVERY_S", 60.0)
+    for _ in range(5):
+        trimmer()
+    assert trimmer.trims == 1
+    monkeypatch.setattr(memory, "TRIM_EVERY_S", 0.0)
+    trimmer()
+    assert trimmer.trims == 2
