@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import sklearn_crfsuite
 
 from bot.nlu import NLUEngine, load, train_project
+from bot.nlu.entities import CRFExtractor, PatternExtractors
 from bot.nlu.evaluate import held_out
 from bot.nlu.numbers import normalise_numbers
 from bot.nlu.storage import active_id, model_id_for
@@ -209,6 +217,50 @@ def test_broken_data_never_replaces_the_working_model(tmp_path: Path, nlu_engine
     assert "nlu.yml:" in str(err.value)
     assert active_id(models) == working
     assert sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) == ["active", working]
+
+
+def test_a_loaded_model_tags_entities_in_memory_and_a_killed_process_leaves_no_file(
+    tmp_path: Path, nlu_engine: NLUEngine
+) -> None:
+    """sklearn-crfsuite wrote the CRF to a temporary file at every load, deleted only when garbage-collected:
+    every killed server left a /tmp/model*.crfsuite behind."""
+    models = tmp_path / "models"
+    train_project(load_project(_small_project(tmp_path / "proj")), models, encoder=nlu_engine.encoder)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    script = (
+        "import json, os, signal; from pathlib import Path; from bot.nlu import load\n"
+        f"engine = load(Path({str(models)!r}))\n"
+        "print(json.dumps(engine.parse('where is my order 48215')['entities']), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TMPDIR": str(scratch), "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    entities = json.loads(done.stdout)
+    assert [(e["entity"], e["value"], e["extractor"]) for e in entities] == [
+        ("order_number", "48215", "CRFEntityExtractor")
+    ]
+    assert list(scratch.glob("*.crfsuite")) == []
+
+
+def test_a_crf_saved_by_sklearn_crfsuite_still_loads_and_its_file_is_deleted(tmp_path: Path) -> None:
+    """Models saved before 2026-12-05 hold sklearn-crfsuite's estimator: they load, and tag alike."""
+    project = load_project(_small_project(tmp_path / "proj"))
+    patterns = PatternExtractors.from_data(project.nlu, {"order_number"})
+    trained = CRFExtractor.train(project.nlu.examples, patterns)
+    estimator = sklearn_crfsuite.CRF()  # what the old format held: the estimator and its temporary file
+    estimator.modelfile.ensure_name()
+    Path(estimator.modelfile.name).write_bytes(trained.model or b"")
+    old_file = Path(estimator.modelfile.name)
+    legacy = CRFExtractor.__new__(CRFExtractor)
+    legacy.__setstate__({"model": estimator})
+    assert not old_file.exists()
+    text = normalise_numbers("has order 41877 shipped")
+    assert legacy.extract(text, patterns) == trained.extract(text, patterns)
+    assert [e.value for e in legacy.extract(text, patterns)] == ["41877"]
+    again = pickle.loads(pickle.dumps(legacy))
+    assert again.model == trained.model and again.extract(text, patterns) == trained.extract(text, patterns)
 
 
 def test_missing_model_folder_is_reported(tmp_path: Path) -> None:

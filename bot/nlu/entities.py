@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pycrfsuite
 import sklearn_crfsuite
 
 from bot.nlu.numbers import NormalisedText, normalise_numbers
@@ -166,17 +168,30 @@ def _labels(example: Example, norm: NormalisedText) -> list[str]:
 
 @dataclass
 class CRFExtractor:
-    """A CRF over tokens, trained on the annotated examples. One tagger per model, not safe to share between
-    threads (pycrfsuite's `set` then `marginal`): calls on the dialogue's worker threads take turns on a lock."""
+    """A CRF over tokens, trained on the annotated examples, kept as crfsuite's model bytes and tagged in memory.
 
-    model: sklearn_crfsuite.CRF | None = None
+    sklearn-crfsuite's estimator writes its model to a temporary file at every load and deletes it only when it
+    is garbage-collected: every process that loaded a model and was killed left a `/tmp/model*.crfsuite` behind.
+    One tagger per model, not safe to share between threads (pycrfsuite's `set` then `marginal`): calls on the
+    dialogue's worker threads take turns on a lock."""
+
+    model: bytes | None = None  # crfsuite's model file, or None when no example is annotated
+    _tagger: pycrfsuite.Tagger | None = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def __getstate__(self) -> dict[str, Any]:  # saved with the model (joblib): a lock is not
-        return {"model": self.model}
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            self._tagger = pycrfsuite.Tagger()
+            self._tagger.open_inmemory(self.model)
+
+    def __getstate__(self) -> dict[str, Any]:  # saved with the model (joblib): a lock and a tagger are not
+        return {"crfsuite": self.model}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.model, self._lock = state["model"], threading.Lock()
+        model = state.get("crfsuite")
+        if "model" in state and state["model"] is not None:  # saved before 2026-12-05: sklearn-crfsuite's CRF
+            model = _model_bytes(state["model"])
+        self.__init__(model)  # type: ignore[misc]
 
     @classmethod
     def train(cls, examples: list[Example], patterns: PatternExtractors, seed: int = 0) -> CRFExtractor:
@@ -190,7 +205,16 @@ class CRFExtractor:
             ys.append(_labels(ex, norm))
         crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.05, c2=0.05, max_iterations=100)
         crf.fit(xs, ys)
-        return cls(crf)
+        return cls(_model_bytes(crf))
+
+    def _marginals(self, features: list[dict[str, Any]]) -> list[dict[str, float]]:
+        """Each token's probability of every label (what sklearn-crfsuite's `predict_marginals_single` gives)."""
+        assert self._tagger is not None
+        with self._lock:
+            tagger = self._tagger
+            labels = tagger.labels()
+            tagger.set(features)
+            return [{label: tagger.marginal(label, i) for label in labels} for i in range(len(features))]
 
     def extract(self, norm: NormalisedText, patterns: PatternExtractors) -> list[Entity]:
         if self.model is None or not norm.text.strip():
@@ -199,8 +223,7 @@ class CRFExtractor:
         if not toks:
             return []
         features = _features(norm.text, patterns)
-        with self._lock:
-            marginals = self.model.predict_marginals_single(features)
+        marginals = self._marginals(features)
         found: list[Entity] = []
         current: list[tuple[int, int, float]] = []
         name = ""
@@ -229,6 +252,13 @@ class CRFExtractor:
         confidence = float(min(p for _, _, p in toks))
         value = canonical_value(entity, raw, patterns.synonyms)
         return [Entity(entity, value, start, end, confidence, "CRFEntityExtractor", role or None)]
+
+
+def _model_bytes(crf: sklearn_crfsuite.CRF) -> bytes:
+    """A trained estimator's model file, read, and the file deleted (it is a temporary file of sklearn-crfsuite)."""
+    data = Path(crf.modelfile.name).read_bytes()
+    crf.modelfile.cleanup()
+    return data
 
 
 def merge(entities: list[Entity]) -> list[Entity]:
