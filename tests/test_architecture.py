@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "voice_gateway.transports": {"voice_gateway.events", "voice_gateway.audio"},
     "voice_gateway.vad": {"voice_gateway.audio"},
     "voice_gateway.twilio_rest": set(),  # Twilio's REST API (callbacks, transfers)
-    "voice_gateway.asr": {"voice_gateway.vad", "voice_gateway.audio"},
+    "voice_gateway.asr": {"voice_gateway.vad", "voice_gateway.audio", "voice_gateway.memory"},
     "voice_gateway.tts": {"voice_gateway.audio", "voice_gateway.memory"},
     "voice_gateway.pipeline": {
         "voice_gateway.events", "voice_gateway.audio", "voice_gateway.transports", "voice_gateway.vad",

@@ -28,6 +28,7 @@ from voice_gateway.asr.whisper_engine import (
     base_part_dirs,
     join_split_model,
 )
+from voice_gateway.memory import release_freed_memory
 
 PARENT_CHECK_S = 1.0
 log = logging.getLogger(__name__)
@@ -56,7 +57,12 @@ def _load(model: str, options: WhisperOptions) -> None:
 
 def _transcribe(samples: Samples) -> Transcript:
     assert _Worker.transcriber is not None, "the worker's initializer did not run"
-    return _Worker.transcriber.transcribe(samples)
+    try:
+        return _Worker.transcriber.transcribe(samples)
+    finally:
+        # Each utterance's length sizes the decode's buffers: without a trim a worker keeps the heap of its
+        # longest utterances (a probe: 226 -> 266 MB over 96 decodes, 238 MB with it; the soak's workers 5-11 %).
+        release_freed_memory()
 
 
 class ProcessTranscriber:
