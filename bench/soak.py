@@ -17,7 +17,9 @@ desks on each process, no browser) take the offers, talk for 4-8 s, hang up and 
 - RSS growth of each process (the server and its ASR workers) from the end of the first minute to the end, and
   the same without what the TTS sentence cache added meanwhile (bounded: it fills, then stays), over the second
   half alone (does it level off?), and each member's MB (the server, each ASR worker) at 10 s, 1 min, half-way
-  and the end (which one grows);
+  and the end (which one grows); each server's log (`a.log`, `b.log` in SOAK_DIR, the last run's) has a memory
+  dump (`kill -USR2`) at minute 1 and at the end: the growth in between by object type (and by source line when
+  the soak runs with PYTHONTRACEMALLOC=1, which the servers inherit);
 - turn gaps on the caller's side (the benchmark's definition), p50 / p95, and the machine's load.
 
 Run: .venv/bin/python bench/soak.py [--minutes 10] [--lines 40] [--runs 3] [--out bench/results/soak.json]
@@ -32,6 +34,7 @@ import json
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -250,7 +253,11 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
                     samples[name].append((time.monotonic() - started, rss(proc)))
                     members[name].append(member_rss(proc))
                     cached[name].append(await asyncio.to_thread(tts_cache_bytes, ports[name]))
+                    if len(samples[name]) == 6:  # minute 1: the server logs its memory (again at the end)
+                        proc.send_signal(signal.SIGUSR2)
                 load.append(os.getloadavg()[0])
+            for proc in procs.values():
+                proc.send_signal(signal.SIGUSR2)  # what grew since minute 1
             await asyncio.gather(*callers)
             await asyncio.sleep(5)  # the last wrap-ups
             stop.set()

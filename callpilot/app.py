@@ -20,6 +20,7 @@ from callpilot.handoff_port import HandoffRuntime, wrap_up_to_file
 from callpilot.leader import AlertStates, Leader
 from callpilot.lifecycle import Runtimes
 from callpilot.logsafety import install_secret_masking
+from callpilot.memdump import install_memory_dump
 from callpilot.nlu_holder import ModelHolder
 from callpilot.ops.history_web import mount_history
 from callpilot.ops.web import OpsDelivery, OpsRuntime, mount_ops
@@ -83,6 +84,7 @@ def create_app(settings: Settings, *, engine: NLUEngine | None = None, database:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         install_secret_masking()  # after uvicorn configured its loggers: the access log too
         install_task_dump()  # kill -USR1: every asyncio task and where it waits, in the log
+        install_memory_dump()  # kill -USR2: RSS, objects by type and what grew since the last dump
         if holder.engine is None:
             threading.Thread(target=holder.load, args=(settings,), daemon=True, name="nlu-load").start()
         await runtimes.start()
