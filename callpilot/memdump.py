@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import gc
 import logging
 import signal
-import traceback
 import tracemalloc
 
 import psutil
+
+from callpilot.taskdump import log_on_signal
 
 log = logging.getLogger("callpilot.memory")
 TOP = 20
@@ -63,17 +63,5 @@ class MemoryReport:
 
 
 def install_memory_dump(loop: asyncio.AbstractEventLoop | None = None) -> bool:
-    """Log a `MemoryReport` at WARNING on each SIGUSR2; False where signals cannot be handled."""
-    loop = loop or asyncio.get_running_loop()
-    report = MemoryReport()
-
-    def dump() -> None:
-        try:
-            log.warning("memory dump (SIGUSR2):\n%s", report())
-        except Exception:
-            log.warning("memory dump failed:\n%s", traceback.format_exc())
-
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGUSR2, dump)
-        return True
-    return False
+    """Log a `MemoryReport` on each SIGUSR2 (each against the previous one)."""
+    return log_on_signal(signal.SIGUSR2, log, "memory dump", MemoryReport(), loop)

@@ -11,6 +11,7 @@ import logging
 import signal
 import traceback
 import types
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -55,17 +56,24 @@ def task_report(tasks: set[asyncio.Task[Any]] | None = None) -> str:
     return "\n".join(lines)
 
 
-def install_task_dump(loop: asyncio.AbstractEventLoop | None = None) -> bool:
-    """Log `task_report()` at WARNING on SIGUSR1; False where signals cannot be handled (not the main thread)."""
+def log_on_signal(sig: signal.Signals, logger: logging.Logger, title: str, report: Callable[[], str],
+                  loop: asyncio.AbstractEventLoop | None = None) -> bool:
+    """Log `report()` at WARNING under `title` on each `sig`; False where signals cannot be handled (not the main
+    thread, not Unix)."""
     loop = loop or asyncio.get_running_loop()
 
     def dump() -> None:
         try:
-            log.warning("task dump (SIGUSR1):\n%s", task_report())
+            logger.warning("%s (%s):\n%s", title, sig.name, report())
         except Exception:
-            log.warning("task dump failed:\n%s", traceback.format_exc())
+            logger.warning("%s failed:\n%s", title, traceback.format_exc())
 
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGUSR1, dump)
+        loop.add_signal_handler(sig, dump)
         return True
     return False
+
+
+def install_task_dump(loop: asyncio.AbstractEventLoop | None = None) -> bool:
+    """Log `task_report()` on SIGUSR1."""
+    return log_on_signal(signal.SIGUSR1, log, "task dump", task_report, loop)
