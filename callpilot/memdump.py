@@ -6,6 +6,9 @@ instances; not str, bytes or numbers) with the growth of each type since the pre
 process runs with `PYTHONTRACEMALLOC=1` (tracemalloc costs CPU, so it is off unless asked for) - the source lines
 whose allocations grew most since the previous dump. RSS growing while neither does points at native memory
 (onnxruntime, CTranslate2, the C heap's fragmentation).
+
+A dump runs on the event loop and holds it while it counts: about 50 ms for the ~220,000 objects of a started
+server (measured), more with tracemalloc's snapshot - a tool for an operator's occasional look, not a metric.
 """
 
 from __future__ import annotations

@@ -31,8 +31,10 @@ def _glibc_trim() -> Callable[[int], int] | None:
 
 
 class _Trimmer:
-    def __init__(self) -> None:
-        self._trim = _glibc_trim()
+    """Calls `trim` (glibc's `malloc_trim`; None: nothing to call) at most once per `TRIM_EVERY_S`."""
+
+    def __init__(self, trim: Callable[[int], int] | None) -> None:
+        self._trim = trim
         self._lock = threading.Lock()
         self._last = float("-inf")
         self.trims = 0
@@ -45,8 +47,8 @@ class _Trimmer:
             if now - self._last < TRIM_EVERY_S:
                 return
             self._last = now
-        self._trim(0)
-        self.trims += 1
+            self.trims += 1
+        self._trim(0)  # outside the lock: a trim takes about a millisecond
 
 
-release_freed_memory = _Trimmer()
+release_freed_memory = _Trimmer(_glibc_trim())
