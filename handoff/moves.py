@@ -233,16 +233,21 @@ class CallMoves:
 
     async def overflow(self, record: HandoffCall, action: str, target: str | None,
                        withdraw_offer: str | None, *, choices: tuple[str, ...] = (), choice_timeout_s: float = 0.0,
-                       backup: str | None = None) -> None:
+                       backup: str | None = None) -> bool:
+        """The call leaves the queue for `action`; False (nothing done) when `record`, re-read by the caller, is
+        no longer waiting or offered: settled elsewhere (answered, abandoned, overflowed) since the router's view."""
+        if record.state not in (HandoffState.WAITING, HandoffState.OFFERED):
+            return False
         if withdraw_offer:
             if not await self.calls.claim_offer(withdraw_offer, "overflow"):
-                return
+                return False
             await self._release(record.offered_to, withdraw_offer, record.call_id, event="withdraw",
                                 reason="overflow")
         await self._finish(record, call_next(record.state, "overflow"))
         target = target or (record.context.caller_number if action == "callback" else None)
         await self.tell_call(record.call_id, Overflow(record.call_id, action, target, choices,  # type: ignore[arg-type]
                                                       choice_timeout_s, backup))
+        return True
 
     async def nobody_signed_in(self, outcome: NobodySignedIn) -> None:
         """No agent could take the call: the overflow choices at once, or back to the bot. The record is

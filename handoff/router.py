@@ -197,7 +197,9 @@ class Router:
         rings: list[Ring] = []
         freed: set[str] = set()
         for action in actions:
-            record = records[action.call_id]
+            record = records.get(action.call_id)
+            if record is None:  # settled by an earlier action of this pass (a ring timeout that lost its race)
+                continue
             if isinstance(action, RingTimeout):
                 if await self._moves.ring_timeout(record, action.offer_id, action.agent_ids):
                     records[action.call_id] = replace(
@@ -208,11 +210,17 @@ class Router:
                     records.pop(action.call_id, None)  # settled elsewhere: re-read it next pass
                     self._synced_at = None
             elif isinstance(action, OverflowCall):
-                await self._moves.overflow(await self._moves.calls.get(action.call_id), action.action,
-                                           action.target, action.withdraw_offer, choices=action.choices,
-                                           choice_timeout_s=action.choice_timeout_s, backup=action.backup)
-                freed.update(action.agent_ids)
+                # Re-read: between two re-reads an agent may have answered it or the caller hung up.
+                if await self._moves.overflow(await self._moves.calls.get(action.call_id), action.action,
+                                              action.target, action.withdraw_offer, choices=action.choices,
+                                              choice_timeout_s=action.choice_timeout_s, backup=action.backup):
+                    freed.update(action.agent_ids)
+                else:
+                    log.info("router %s: call %s was settled elsewhere before its overflow", self.consumer,
+                             action.call_id)
+                    self._synced_at = None  # the router's view is behind: re-read it next pass
                 self._forget(action.call_id)
+                records.pop(action.call_id, None)
             elif isinstance(action, CloseCall):
                 await self._moves.close(record, action.opens_at)
                 self._forget(action.call_id)
@@ -248,15 +256,18 @@ class Router:
         moves, now = self._moves, self._clock()
         keys = moves.calls.keys
         r: Any = moves.calls.client
+        positions = [p for p in positions if p.call_id in self._records]  # not overflowed in this pass
         # The place in the whole queue (ZRANK by priority then arrival), not only among this router's calls.
         async with r.pipeline(transaction=False) as pipe:
             for p in positions:
                 pipe.zrank(keys.waiting(self._records[p.call_id].queue), p.call_id)
             ranks = await pipe.execute()
-        positions = [p if rank is None or rank + 1 == p.position else
+        # No rank: the call left the queue since the router's last re-read (an agent took it, the caller hung up):
+        # a position now would reach a caller already talking to an agent.
+        positions = [p if rank + 1 == p.position else
                      SendPosition(p.call_id, rank + 1, None if p.expected_wait_s is None else
                                   round(p.expected_wait_s * (rank + 1) / p.position, 1))
-                     for p, rank in zip(positions, ranks, strict=True)]
+                     for p, rank in zip(positions, ranks, strict=True) if rank is not None]
         async with r.pipeline(transaction=False) as pipe:
             for p in positions:
                 text = encode(QueuePosition(p.call_id, p.position, p.expected_wait_s))

@@ -128,6 +128,30 @@ def test_agent_voice_reaches_the_caller_the_bot_stays_silent_then_takes_the_call
     asyncio.run(go())
 
 
+def test_a_queue_position_that_arrives_after_the_agent_joined_is_ignored(
+    models: tuple[VoiceServices, DialogueEngine],
+) -> None:
+    """A router works from a view a moment behind: its position for a call an agent has just taken must not
+    take the call from the agent (the 30-minute soak: "position while agent", and the bot took the call back)."""
+    async def go() -> None:
+        port = ScriptedHandoff()
+        services = fresh(models, port)
+        call = PhoneCall(services, port)
+        await ask_for_a_human(call, services)
+        await call.until(lambda: not call.pipeline.bot_busy())
+        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+        await call.feed(seconds=0.2)
+        said = len(call.bot_said())
+        port.pushed.put_nowait(InQueue(position=3, expected_wait_s=60))
+        heard = await call.feed(seconds=1.0, agent=tone_frames(1.0))
+        assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.AGENT
+        assert abs(dominant_hz(heard[len(heard) // 2 :]) - 300) < 15  # still the agent's voice
+        assert len(call.bot_said()) == said, "the bot spoke"
+        await call.line.hang_up()
+
+    asyncio.run(go())
+
+
 def engine_mode(models: tuple[VoiceServices, DialogueEngine], call: PhoneCall) -> str:
     state = call.pipeline.state
     assert state is not None

@@ -494,6 +494,27 @@ async def test_an_overflow_with_choices_tells_the_caller_what_to_offer(tmp_path:
         HandoffConfig.model_validate({"queues": {"orders": {"overflow_choices": ["callback", "callback"]}}})
 
 
+async def test_a_call_settled_since_the_routers_last_read_is_not_overflowed_and_the_others_still_are(
+    tmp_path: Path,
+) -> None:
+    """The router decides from a view re-read every `resync_s`; a caller who hung up in between must not make
+    the overflow fail, and with it every other call's routing (the 30-minute soak: 77 failed router passes)."""
+    floor = floor_with(tmp_path, resync_s=3600, queues={"orders": {"max_wait_s": 30, "overflow": "callback"}})
+    await floor.service.start(run_router=False)
+    await floor.staff(("Ann", {"orders": 3}))
+    await floor.service.set_status("ann", AgentStatus.AWAY)  # signed in, not taking calls: the callers wait
+    gone, stays = await call_in(floor, "gone"), await call_in(floor, "stays")
+    await floor.service.router.tick()  # the router's view: both waiting
+    await floor.service.caller_hung_up("gone")
+    await gone.done()
+    floor.clock.advance(30)
+    await floor.service.router.tick()  # both past their wait; "gone" no longer waits
+    assert await stays.hears(Overflow) == Overflow("stays", "callback", "+16175550142")
+    assert (await floor.service.calls.get("gone")).state is HandoffState.ABANDONED
+    assert not any(isinstance(u, Overflow) for u in gone.heard)
+    assert await floor.service.router.tick() == []  # the next pass has nothing left to do
+
+
 async def test_callbacks_the_callers_asked_for_are_on_the_supervisors_list(floor: Floor) -> None:
     await call_in(floor, "a")
     await call_in(floor, "b", caller=None)

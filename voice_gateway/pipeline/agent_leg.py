@@ -180,6 +180,8 @@ class AgentLeg:
         if self.state is Leg.ENDED:
             return
         match update:
+            case InQueue() if self.state is not Leg.QUEUED:  # sent from a router's view a moment behind
+                log.info("call %s: a queue position while %s, ignored", self.call_id, self.state.value)
             case InQueue(position=position, expected_wait_s=wait):
                 self.move("position")
                 if position != self._last_position:
