@@ -86,18 +86,26 @@ def test_nobody_logged_in_gives_the_caller_back_to_the_bot_at_once(models: tuple
     asyncio.run(go())
 
 
+async def agent_on_the_line(models: tuple[VoiceServices, DialogueEngine],
+                            ) -> tuple[ScriptedHandoff, VoiceServices, PhoneCall]:
+    """A call that asked for a person and has agent a1 (Alice) on the line."""
+    port = ScriptedHandoff()
+    services = fresh(models, port)
+    call = PhoneCall(services, port)
+    await ask_for_a_human(call, services)
+    await call.until(lambda: not call.pipeline.bot_busy())
+    port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+    await call.feed(seconds=0.2)
+    assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.AGENT
+    return port, services, call
+
+
 def test_agent_voice_reaches_the_caller_the_bot_stays_silent_then_takes_the_call_back(
     models: tuple[VoiceServices, DialogueEngine],
 ) -> None:
     async def go() -> None:
-        port = ScriptedHandoff()
-        services = fresh(models, port)
-        call = PhoneCall(services, port)
-        await ask_for_a_human(call, services)
-        await call.until(lambda: not call.pipeline.bot_busy())
-        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
-        await call.feed(seconds=0.2)
-        assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.AGENT
+        port, services, call = await agent_on_the_line(models)
+        assert call.pipeline.leg is not None
         said, turns = len(call.bot_said()), call.caller_turns()
         caller_words = await tts_speech(services, "where is my order four eight two one five")
         heard = await call.feed(caller_words, seconds=4.0, agent=tone_frames(4.0))
@@ -134,13 +142,7 @@ def test_a_queue_position_that_arrives_after_the_agent_joined_is_ignored(
     """A router works from a view a moment behind: its position for a call an agent has just taken must not
     take the call from the agent (the 30-minute soak: "position while agent", and the bot took the call back)."""
     async def go() -> None:
-        port = ScriptedHandoff()
-        services = fresh(models, port)
-        call = PhoneCall(services, port)
-        await ask_for_a_human(call, services)
-        await call.until(lambda: not call.pipeline.bot_busy())
-        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
-        await call.feed(seconds=0.2)
+        port, _, call = await agent_on_the_line(models)
         said = len(call.bot_said())
         port.pushed.put_nowait(InQueue(position=3, expected_wait_s=60))
         heard = await call.feed(seconds=1.0, agent=tone_frames(1.0))
