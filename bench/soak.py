@@ -20,6 +20,9 @@ desks on each process, no browser) take the offers, talk for 4-8 s, hang up and 
   and the end (which one grows); each server's log (`a.log`, `b.log` in SOAK_DIR, the last run's) has a memory
   dump (`kill -USR2`) at minute 1 and at the end: the growth in between by object type (and by source line when
   the soak runs with PYTHONTRACEMALLOC=1, which the servers inherit);
+- the same growth measured robustly (a server's RSS swings by ~20% with the calls in flight): the median of the
+  last minute's samples against the median of minute 1 to 2's, and the least-squares trend from minute 1 on (% per
+  10 minutes), with every 10-second sample kept in the results;
 - turn gaps on the caller's side (the benchmark's definition), p50 / p95, and the machine's load.
 
 Run: .venv/bin/python bench/soak.py [--minutes 10] [--lines 40] [--runs 3] [--out bench/results/soak.json]
@@ -295,7 +298,9 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
                  and not rows[o.call_id].disposition]
     gaps = [g for o in outcomes for g in o.turn_gaps_ms]
     growth, beyond_cache, cache_mb, second_half, by_member = {}, {}, {}, {}, {}
+    windowed, slope = {}, {}
     for name, series in samples.items():
+        windowed[name], slope[name] = window_growth(series)
         at_minute = next((i for i, (at, _) in enumerate(series) if at >= 60), 0)
         # Which process grows: each member's MB at 10 s, at minute 1, half-way and at the end.
         picks = [members[name][i] for i in (0, at_minute, len(series) // 2, -1)]
@@ -328,11 +333,31 @@ def one_run(minutes: float, lines: int, folder: Path, pool: list[tuple[Utterance
         # the same without what the TTS sentence cache added (it fills up to its bound, 64 MB, then stays)
         "rss_growth_pct_beyond_tts_cache": beyond_cache, "tts_cache_mb": cache_mb,
         "rss_growth_pct_second_half": second_half,
+        # the same measured robustly: the median of the last minute's samples against the median of minute 1-2's,
+        # and the least-squares trend from minute 1 on, in % of minute 1-2's median per 10 minutes
+        "rss_growth_pct_window_median": windowed, "rss_trend_pct_per_10min": slope,
+        "rss_mb_every_10s": {name: [round(b / 2**20) for _, b in series] for name, series in samples.items()},
         "rss_mb_by_member_10s_1min_half_end": by_member,
         "rss_mb": {name: [round(series[0][1] / 2**20), round(series[-1][1] / 2**20)]
                    for name, series in samples.items()},
         "load_avg_1m": {"median": round(statistics.median(load), 2), "max": round(max(load), 2)},
     }
+
+
+def window_growth(series: list[tuple[float, int]]) -> tuple[float, float]:
+    """A process family's RSS growth robust to its swing with the calls in flight: the median of the last minute's
+    10-second samples against the median of minute 1 to 2's (the first minute is warm-up: models, caches, pools),
+    and the least-squares slope of every sample from minute 1 on, both in % of that first median (slope per 10 min).
+    """
+    after = [(at, b) for at, b in series if at >= 60]
+    if len(after) < 2:
+        return 0.0, 0.0
+    start = statistics.median(b for at, b in after if at < 120)
+    end = statistics.median(b for at, b in after if at > after[-1][0] - 60)
+    times = np.array([at for at, _ in after])
+    values = np.array([b for _, b in after], dtype=float)
+    per_second = float(np.polyfit(times, values, 1)[0])
+    return round((end - start) / start * 100, 2), round(per_second * 600 / start * 100, 2)
 
 
 def member_rss(server: psutil.Process) -> dict[str, int]:
@@ -376,6 +401,8 @@ def main() -> None:
     summary["rss_growth_pct_beyond_tts_cache_max"] = max(max(r["rss_growth_pct_beyond_tts_cache"].values())
                                                          for r in runs)
     summary["rss_growth_pct_second_half_max"] = max(max(r["rss_growth_pct_second_half"].values()) for r in runs)
+    summary["rss_growth_pct_window_median_max"] = max(max(r["rss_growth_pct_window_median"].values()) for r in runs)
+    summary["rss_trend_pct_per_10min_max"] = max(max(r["rss_trend_pct_per_10min"].values()) for r in runs)
     out = {"benchmark": "soak", "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
            "processes": 2, "agents": AGENTS, "handoff_share": HANDOFF_SHARE, "summary": summary, "runs": runs}
     args.out.write_text(json.dumps(out, indent=2) + "\n")
