@@ -166,12 +166,7 @@ def test_agent_disconnect_requeues_with_hold_music_and_agent_hang_up_ends_the_ca
     models: tuple[VoiceServices, DialogueEngine],
 ) -> None:
     async def go() -> None:
-        port = ScriptedHandoff()
-        services = fresh(models, port)
-        call = PhoneCall(services, port)
-        await ask_for_a_human(call, services)
-        await call.until(lambda: not call.pipeline.bot_busy())
-        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+        port, services, call = await agent_on_the_line(models)
         port.pushed.put_nowait(AgentJoined("a1", "Alice"))  # told twice (state read + message): still talking
         await call.feed(seconds=0.5, agent=tone_frames(0.5))
         assert call.pipeline.leg is not None and call.pipeline.leg.state is Leg.AGENT
@@ -261,12 +256,7 @@ def test_an_agents_transfer_to_an_outside_number_is_said_then_carried_out(
     models: tuple[VoiceServices, DialogueEngine]
 ) -> None:
     async def go() -> None:
-        port = ScriptedHandoff()
-        services = fresh(models, port)
-        call = PhoneCall(services, port)
-        await ask_for_a_human(call, services)
-        await call.until(lambda: not call.pipeline.bot_busy())
-        port.pushed.put_nowait(AgentJoined("a1", "Alice"))
+        port, services, call = await agent_on_the_line(models)
         await call.feed(seconds=0.5, agent=tone_frames(0.5))
         port.pushed.put_nowait(AgentGone("transfer_out", requeued=False, target="+8613812345678"))
         await call.until(lambda: call.line.closed)
