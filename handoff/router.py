@@ -219,8 +219,7 @@ class Router:
                     log.info("router %s: call %s was settled elsewhere before its overflow", self.consumer,
                              action.call_id)
                     self._synced_at = None  # the router's view is behind: re-read it next pass
-                self._forget(action.call_id)
-                records.pop(action.call_id, None)
+                self._forget(action.call_id)  # out of `records` too: it is the router's own view
             elif isinstance(action, CloseCall):
                 await self._moves.close(record, action.opens_at)
                 self._forget(action.call_id)
