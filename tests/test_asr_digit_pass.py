@@ -51,16 +51,32 @@ def recognisers() -> dict[bool, WhisperTranscriber]:
             for on in (True, False)}
 
 
-@pytest.mark.parametrize(("said", "digits"), [
+# Order numbers read digit by digit, and what tiny.en alone writes for them here (`CT2_FORCE_CPU_ISA` = AVX512,
+# AVX2, AVX and GENERIC agree on all but the first, which the AVX path primes to "451200"): CTranslate2's kernels
+# differ by CPU, so one utterance's transcript is not a fixed point and the test judges the set.
+ORDER_NUMBERS = [
     ("I'd like to cancel order four five one two zero please", "45120"),  # alone: "... order 4512 near Oak Lane."
     ("my order number is four one eight seven seven", "41877"),  # alone: "My order number in 4877"
-])
-def test_an_order_number_misheard_is_heard_digit_by_digit(recognisers: dict[bool, WhisperTranscriber], said: str,
-                                                            digits: str) -> None:
-    audio = phone_line(espeak(said))
-    first = recognisers[False].transcribe(audio).text
-    assert re.sub(r"\D", "", first) != digits, first
-    assert re.sub(r"\D", "", recognisers[True].transcribe(audio).text) == digits
+    ("where is my order three nine zero six seven", "39067"),  # right alone
+    ("can you check order four three six four six nine please", "436469"),  # alone: "3646"
+    ("the order number is seven two zero three one", "72031"),  # alone: "7031"
+    ("please cancel order six one four four two", "61442"),  # right alone
+    ("my order is five five two one eight", "55218"),  # no digits either way
+    ("order two eight nine one five", "28915"),  # "28912181" either way
+]
+
+
+def test_order_numbers_misheard_are_heard_digit_by_digit(recognisers: dict[bool, WhisperTranscriber]) -> None:
+    """The digit pass gets at least three more of the eight numbers right than the first pass alone (five or six
+    against two, by CPU), and loses none that the first pass had right."""
+    right: dict[bool, set[str]] = {True: set(), False: set()}
+    for said, digits in ORDER_NUMBERS:
+        audio = phone_line(espeak(said))
+        for on in (True, False):
+            if re.sub(r"\D", "", recognisers[on].transcribe(audio).text) == digits:
+                right[on].add(digits)
+    assert right[False] <= right[True], right
+    assert len(right[True]) >= len(right[False]) + 3, right
 
 
 def test_utterances_without_a_number_are_left_alone(recognisers: dict[bool, WhisperTranscriber]) -> None:
@@ -74,13 +90,29 @@ def test_one_digit_over_and_over_is_a_loop_to_check() -> None:
     assert not looped_digit("48215") and not looped_digit("4 8") and not looped_digit("3") and not looped_digit("")
 
 
-@pytest.mark.parametrize(("said", "short_window", "digits"), [("six", "666", "6"), ("zero", "00", "0"),
-                                                              ("four four", "44", "44")])
+def spoken_digits(text: str) -> str:
+    """The digits in `text`, written as numerals or as words ("Four four." and "4-4" are both "44")."""
+    words = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+             "seven": "7", "eight": "8", "nine": "9"}
+    return "".join(words.get(token, token) for token in re.findall(r"\d|[a-z]+", text.lower())
+                   if token.isdigit() or token in words)
+
+
+@pytest.mark.parametrize(("said", "digits"), [("six", "6"), ("zero", "0"), ("four four", "44")])
 def test_a_digit_looped_on_the_short_window_is_heard_once(recognisers: dict[bool, WhisperTranscriber], said: str,
-                                                          short_window: str, digits: str) -> None:
+                                                          digits: str) -> None:
     """Half a second of the line's silence after the word, as the endpointer hands it over: the short window
-    writes "6 6 6" for "six" and "0 0" for "zero"; "four four" stays two fours."""
+    writes "6 6 6" for "six" on every CPU path (and "0 0" for "zero" on some); a loop is decoded again on the
+    30 s window, which hears the word once; "four four" stays two fours."""
     audio = phone_line(np.concatenate([espeak(said), pause(500)]))
     short = recognisers[True].short
-    assert short is not None and re.sub(r"\D", "", short.decode(audio).text) == short_window
-    assert re.sub(r"\D", "", recognisers[True].transcribe(audio).text) == digits
+    decoded = short.decode(audio) if short is not None else None
+    assert decoded is not None  # the short window decodes half a second of speech and more
+    heard_short = decoded.text
+    final = recognisers[True].transcribe(audio).text
+    if said == "six":
+        assert looped_digit(heard_short), heard_short
+    if looped_digit(heard_short):
+        assert spoken_digits(final) == digits, (heard_short, final)
+    else:  # not a loop: the short window's own text stands, and it never doubles a digit
+        assert spoken_digits(final) in (digits, ""), (heard_short, final)
