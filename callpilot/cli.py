@@ -85,6 +85,9 @@ def run(
     overrides: dict[str, object] = {"host": host, "port": port, "audiosocket_port": audiosocket_port,
                                     "sip_port": sip_port, "workers": workers}
     settings = _settings(config, **overrides)
+    from voice_gateway.memory import limit_arenas
+
+    limit_arenas(settings.malloc_arenas)  # before the server starts its threads and its ASR workers
     if settings.workers > 1 and settings.worker_index is None:
         from callpilot.workers import Supervisor
 

@@ -122,6 +122,9 @@ class Settings(BaseModel):
     asr_language: str | None = None
     asr_cpu_threads: int = Field(1, ge=1, le=16)  # per decode
     asr_num_workers: int = Field(2, ge=1, le=16)  # decodes at once in one whisper model
+    # glibc malloc arenas per process (server and ASR workers; 0: glibc's eight per core): fewer arenas, less
+    # memory held by threads between bursts of calls
+    malloc_arenas: int = Field(2, ge=0, le=64)
     audiosocket_port: int = Field(9092, ge=0, le=65535)  # 0 = off
     audiosocket_host: str = "127.0.0.1"  # AudioSocket has no authentication: Asterisk on this host only by default
     # SIP over UDP (callpilot answers trunks, softphones and desk phones itself): 0 = off. INVITEs are taken

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import psutil
 import pytest
@@ -61,3 +65,47 @@ def test_without_malloc_trim_it_does_nothing() -> None:
     trimmer = memory._Trimmer(None)
     trimmer()
     assert trimmer.trims == 0
+
+
+# A child process: optionally caps its arenas, then 12 threads each allocate at once (each thread that mallocs
+# while no arena is free takes a new one), and glibc's malloc_stats (on stderr) lists the arenas; the child
+# also starts a grandchild that reports the MALLOC_ARENA_MAX it inherited.
+_ARENAS_PROBE = """
+import ctypes, subprocess, sys, threading
+from voice_gateway import memory
+cap = int(sys.argv[1])
+memory.limit_arenas(cap)
+barrier = threading.Barrier(12)
+def work():
+    barrier.wait()
+    blocks = [bytes(bytearray(4096)) for _ in range(200)]
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(12)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+inherited = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('MALLOC_ARENA_MAX'))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+print(inherited, flush=True)
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _arenas(cap: int) -> tuple[int, str]:
+    """(arenas the probe's threads used, what its own child found in MALLOC_ARENA_MAX)."""
+    env = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
+    done = subprocess.run([sys.executable, "-c", _ARENAS_PROBE, str(cap)], capture_output=True, text=True,
+                          check=True, env=env, cwd=Path(__file__).resolve().parents[1])
+    return done.stderr.count("Arena "), done.stdout.strip()
+
+
+def test_the_arena_cap_holds_for_the_process_and_the_processes_it_starts() -> None:
+    """Without a cap, twelve threads allocating at once spread over many arenas; with `limit_arenas(2)` they
+    share two, and a process started afterwards inherits the cap (the ASR workers)."""
+    many, inherited = _arenas(0)
+    assert many > 4 and inherited == "None", (many, inherited)
+    assert _arenas(2) == (2, "2")
+
+
+def test_a_negative_arena_count_is_refused() -> None:
+    with pytest.raises(ValueError, match="arenas must be 0"):
+        memory.limit_arenas(-1)
