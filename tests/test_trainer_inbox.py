@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,25 @@ def test_a_bad_span_on_one_item_of_a_cluster_changes_nothing(database: Database,
     assert {p: p.read_text() for p in data_dir.rglob("*.yml")} == before
     with database.session() as session:
         assert sorted(i["id"] for i in listing(session)["items"]) == sorted([a, b, c])  # all still open
+
+
+def test_a_callers_last_turn_is_forgotten_once_their_call_is_long_over(database: Database) -> None:  # noqa: F811
+    """The recorder keeps each sender's last turn only to tell a correction: 30 minutes on, the same number
+    calling again starts afresh (nothing marked corrected), and senders gone quiet are no longer held."""
+    now = [datetime(2026, 12, 5, 9, 0, tzinfo=UTC)]
+    recorder = InboxRecorder(database, threshold=0.5, clock=lambda: now[0])
+    try:
+        recorder.heard("+15550001", "voice", "what are your opening hours", "opening_hours", 0.95)
+        now[0] += timedelta(minutes=31)
+        recorder.heard("+15550002", "voice", "where is my order", "order_status", 0.95)
+        assert recorder.senders_followed == 1  # the first caller's turn went with their call
+        recorder.heard("+15550001", "voice", "no, I mean the opening hours of the Boston store", "opening_hours",
+                       0.95)
+        recorder.heard("+15550002", "voice", "no, I mean the order I placed on Monday", "order_status", 0.95)
+        assert recorder.flush()
+        with database.session() as session:
+            corrected = [i.text for i in session.scalars(select(InboxItem).where(InboxItem.reason == "corrected"))]
+        assert corrected == ["where is my order"]  # within the call: a correction; across calls: none
+        assert recorder.senders_followed == 2
+    finally:
+        recorder.close()

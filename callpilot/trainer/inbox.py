@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rapidfuzz import fuzz
 from sqlalchemy import select
@@ -37,6 +37,7 @@ _PUNCTUATION = re.compile(r"[^\w\s]+")
 _SPACES = re.compile(r"\s+")
 MAX_KEY = 255
 SENDERS_KEPT = 10_000
+SENDER_IDLE = timedelta(minutes=30)  # a caller's last turn is forgotten this long after it (their call is over)
 
 
 def text_key(text: str) -> str:
@@ -114,8 +115,10 @@ class InboxRecorder:
     """A `TurnObserver` for every dialogue engine: picks the inbox's turns and writes them in the background."""
 
     def __init__(self, database: Database, *, threshold: float,
-                 call_id_of: Callable[[str], str | None] = lambda sender: None) -> None:
+                 call_id_of: Callable[[str], str | None] = lambda sender: None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.database = database
+        self.clock = clock
         self.threshold = threshold
         self.call_id_of = call_id_of  # sender -> call id (the REST channel's text conversations)
         self._last: OrderedDict[str, Sighting] = OrderedDict()  # each sender's previous caller turn
@@ -136,16 +139,31 @@ class InboxRecorder:
         reason = reason_for(intent, confidence, handed_over=handed_over, threshold=self.threshold)
         sighting = Sighting(text=text, reason=reason or "", call_id=self.call_id_of(sender_id) or sender_id,
                             channel=channel, predicted_intent=intent, confidence=confidence,
-                            language=guess_language(text))
+                            language=guess_language(text), at=self.clock())
         with self._lock:
             previous = self._last.pop(sender_id, None)
+            if previous is not None and sighting.at - previous.at > SENDER_IDLE:
+                previous = None  # a new call from the same number: nothing to correct
             self._last[sender_id] = sighting
-            while len(self._last) > SENDERS_KEPT:
-                self._last.popitem(last=False)
+            self._forget_idle(sighting.at)
         if previous is not None and not previous.reason and corrects(previous.text, text):
             self._put(Sighting(**{**previous.__dict__, "reason": "corrected"}))
         if reason:
             self._put(sighting)
+
+    def _forget_idle(self, now: datetime) -> None:
+        """Senders in the order of their last turn: the oldest go once idle, or when there are too many."""
+        while self._last:
+            oldest = next(iter(self._last.values()))
+            if len(self._last) <= SENDERS_KEPT and now - oldest.at <= SENDER_IDLE:
+                return
+            self._last.popitem(last=False)
+
+    @property
+    def senders_followed(self) -> int:
+        """Senders whose last turn is kept (to tell a correction): those heard in the last `SENDER_IDLE`."""
+        with self._lock:
+            return len(self._last)
 
     def _put(self, sighting: Sighting) -> None:
         self.start()
