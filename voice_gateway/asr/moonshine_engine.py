@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import signal
+import subprocess
+import sys
 import threading
 from importlib import import_module
 from typing import Any
@@ -16,10 +19,43 @@ from voice_gateway.asr.segmented import SegmentedEngine, SegmentTimings, Transcr
 UNSCORED_CONFIDENCE = 1.0
 
 
+# Loads the model and decodes a second of silence, as `MoonshineTranscriber` would.
+_PROBE = """
+import ctypes, numpy as np, moonshine_cpp
+model = moonshine_cpp.MoonshineModel(language="en")
+audio = np.zeros(16000, dtype=np.float32)
+text = ctypes.c_char_p(0)
+moonshine_cpp.moonshine_lib.moonshine_transcribe(model.model_handle, audio.ctypes.data_as(
+    ctypes.POINTER(ctypes.c_float)), audio.size, ctypes.byref(text))
+"""
+
+
+class MoonshineUnavailable(RuntimeError):
+    """libmoonshine cannot run here (a CPU without the instructions it was built for)."""
+
+
+def check_runs_here(probe: str = _PROBE, timeout_s: float = 120.0) -> None:
+    """Load and run the engine once in a child process first: libmoonshine kills the process that loads it on a
+    CPU without the instructions it was built for ("Illegal instruction" on an AMD EPYC without AVX-512), and
+    that must not be the server. Raises `MoonshineUnavailable` with what happened."""
+    try:
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise MoonshineUnavailable(f"moonshine did not load within {timeout_s:.0f} s") from exc
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        raise MoonshineUnavailable(f"moonshine cannot run on this CPU: loading it killed a test process with {name} "
+                                   "(choose asr_engine whisper-tiny.en)")
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise MoonshineUnavailable(f"moonshine did not load: {last}")
+
+
 class MoonshineTranscriber:
     """Calls libmoonshine directly (the package's own ``transcribe`` wrapper is broken for arrays)."""
 
     def __init__(self) -> None:
+        check_runs_here()
         self._lib: Any = import_module("moonshine_cpp").moonshine_lib
         model: Any = import_module("moonshine_cpp").MoonshineModel(language="en")
         self._model = model
