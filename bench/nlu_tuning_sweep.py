@@ -1,12 +1,12 @@
 """How much of the encoder to fine-tune, and how: one variant of the NLU engine's tuning per run, on CLINC150 or
 Banking77, for the search recorded in `bench/README.md` ("Towards the issue-13 NLU targets").
 
-The same steps as `bot/nlu/tuning.py` and `train_classifier` (cosine head at the class means, AdamW with warm-up
-and linear decay, logistic regression, temperature, the out-of-scope rule chosen on the held-out split), with the
-knobs the engine fixes made arguments. The token states below the tuned layers are computed once per data set
+The engine's own `tune_encoder` and `train_classifier` (cosine head at the class means, AdamW with warm-up and
+linear decay, logistic regression, temperature, the out-of-scope rule chosen on the held-out split), with the
+knobs of `TuningConfig` made arguments. The token states below the tuned layers are computed once per data set
 and layer count and cached (`--cache`, ~300 MB per data set), so a variant costs its tuning alone. Reports
 accuracy on the held-out split (what a choice may be made on) and on the test split (what is reported), with
-and without the out-of-scope rule, and the cosine head's own accuracy; appends one JSON line to `--out`.
+and without the out-of-scope rule; appends one JSON line to `--out`.
 
 Run: .venv/bin/python bench/nlu_tuning_sweep.py --data banking77 --layers 3 [--epochs 2] [--seed 0] ...
 """
@@ -33,6 +33,7 @@ from nlu_data_sets import banking77, clinc150  # noqa: E402
 from bot.nlu.classifier import FALLBACK, OUT_OF_SCOPE, ClassifierConfig, IntentClassifier, train_classifier  # noqa: E402
 from bot.nlu.encoder import TransformerEncoder, base_encoder, load_encoder  # noqa: E402
 from bot.nlu.engine import NLUConfig  # noqa: E402
+from bot.nlu.tuning import TuningConfig, tune_encoder  # noqa: E402
 
 
 def arguments() -> argparse.Namespace:
@@ -51,58 +52,16 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def tune(encoder: TransformerEncoder, states: list[Any], labels: list[str], args: argparse.Namespace,
-         start: int) -> tuple[TransformerEncoder, Any]:
-    """`bot.nlu.tuning.tune_encoder` on cached states, with its fixed knobs as arguments."""
-    import torch
-
-    tuned = encoder.with_tuned_top(args.layers)
-    top = torch.nn.ModuleList(tuned.layers[start:])
-    classes = sorted(set(labels))
-    y = torch.tensor([classes.index(label) for label in labels])
-    initial = tuned.pool(states, start=start)
-    means = np.stack([initial[y.numpy() == c].mean(0) for c in range(len(classes))])
-    head = torch.nn.Parameter(torch.nn.functional.normalize(torch.tensor(means), dim=-1))
-    steps = max(150, int(np.ceil(len(states) / args.batch * args.epochs)))
-    optimiser = torch.optim.AdamW([{"params": top.parameters(), "lr": args.lr}, {"params": [head], "lr": 1e-2}],
-                                  weight_decay=0.01)
-    warmup = max(1.0, 0.1 * steps)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min(1.0, (s + 1) / warmup) * (1 - s / steps))
-    torch.manual_seed(args.seed)
-    generator = torch.Generator().manual_seed(args.seed)
-    top.train()
-    step = 0
-    while step < steps:
-        order = torch.randperm(len(states), generator=generator).tolist()
-        for i in range(0, len(order), args.batch):
-            if step >= steps:
-                break
-            rows = order[i : i + args.batch]
-            vectors = tuned.pool_tensor([states[r] for r in rows], start=start)
-            logits = args.scale * vectors @ torch.nn.functional.normalize(head, dim=-1).T
-            loss = torch.nn.functional.cross_entropy(logits, y[rows], label_smoothing=args.smoothing)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            step += 1
-    top.eval()
-    return tuned, torch.nn.functional.normalize(head, dim=-1).detach().numpy()
-
-
-def score(classifier: IntentClassifier, head: Any, classes: list[str], vectors: Any,
-          truth_list: list[str]) -> dict[str, float]:
+def score(classifier: IntentClassifier, vectors: Any, truth_list: list[str]) -> dict[str, float]:
     probs = classifier.predict_proba(vectors)
     kept = classifier.accepts(probs, classifier.similarity(vectors))
     raw = np.array(classifier.classes)[probs.argmax(1)]
     predicted = np.where(kept, raw, FALLBACK)
     truth = np.array(truth_list)
     in_scope = truth != OUT_OF_SCOPE
-    by_head = np.array(classes)[(vectors @ head.T).argmax(1)]
     out = {"accuracy": float((predicted[in_scope] == truth[in_scope]).mean()),
            "accuracy_without_oos_rule": float((raw[in_scope] == truth[in_scope]).mean()),
-           "fallback_share": float((predicted == FALLBACK).mean()),
-           "cosine_head_accuracy": float((by_head[in_scope] == truth[in_scope]).mean())}
+           "fallback_share": float((predicted == FALLBACK).mean())}
     if (~in_scope).any():
         out["oos_recall"] = float(np.isin(predicted[~in_scope], [FALLBACK, OUT_OF_SCOPE]).mean())
     return {key: round(value, 4) for key, value in out.items()}
@@ -126,15 +85,17 @@ def main() -> None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         torch.save(states, cache)
     started = time.perf_counter()
-    tuned, head = tune(encoder, states["train"], labels["train"], args, start)
+    config = TuningConfig(layers=args.layers, epochs=args.epochs, batch_size=args.batch, learning_rate=args.lr,
+                          scale=args.scale, seed=args.seed, label_smoothing=args.smoothing)
+    texts = [e.text for e in data.train.examples]
+    tuned, train_vectors = tune_encoder(encoder, texts, labels["train"], config, states=states["train"])
     tune_s = time.perf_counter() - started
-    vectors = {name: tuned.pool(split_states, start=start) for name, split_states in states.items()}
+    vectors = {"train": train_vectors, **{name: tuned.pool(states[name], start=start) for name in ("held_out", "test")}}
     classifier = train_classifier(vectors["train"], labels["train"], ClassifierConfig(c=args.c),
                                   held_out=(vectors["held_out"], labels["held_out"]), fold_in_held_out=False)
-    classes = sorted(set(labels["train"]))
     result = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "tune_seconds": round(tune_s, 1), "load_average": [round(x, 2) for x in os.getloadavg()],
-              **{name: score(classifier, head, classes, vectors[name], labels[name]) for name in ("held_out", "test")}}
+              **{name: score(classifier, vectors[name], labels[name]) for name in ("held_out", "test")}}
     print(json.dumps(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("a") as handle:

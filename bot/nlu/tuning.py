@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,16 +36,21 @@ class TuningConfig:
     # Data sets smaller than this are not worth tuning for (and cannot spare a held-out part).
     min_examples: int = 200
     seed: int = 0
+    label_smoothing: float = 0.0  # of the tuning loss (`bench/nlu_tuning_sweep.py` tried 0.1)
 
 
 def tune_encoder(
-    encoder: TransformerEncoder, texts: list[str], labels: list[str], config: TuningConfig
+    encoder: TransformerEncoder, texts: list[str], labels: list[str], config: TuningConfig,
+    states: list[Any] | None = None,
 ) -> tuple[TransformerEncoder, Vectors]:
-    """A copy of `encoder` with its top layers trained on (texts, labels), and the texts' new vectors."""
+    """A copy of `encoder` with its top layers trained on (texts, labels), and the texts' new vectors.
+    `states`: the texts' token states below the tuned layers, when the caller has them already (a benchmark's
+    cache); computed otherwise."""
     import torch
 
     start = encoder.depth - config.layers
-    states = encoder.hidden_states(texts, start)
+    if states is None:
+        states = encoder.hidden_states(texts, start)
     tuned = encoder.with_tuned_top(config.layers)
     top = torch.nn.ModuleList(tuned.layers[start:])
     classes = sorted(set(labels))
@@ -73,7 +79,7 @@ def tune_encoder(
                 rows = order[i : i + config.batch_size]
                 vectors = tuned.pool_tensor([states[r] for r in rows], start=start)
                 logits = config.scale * vectors @ torch.nn.functional.normalize(head, dim=-1).T
-                loss = torch.nn.functional.cross_entropy(logits, y[rows])
+                loss = torch.nn.functional.cross_entropy(logits, y[rows], label_smoothing=config.label_smoothing)
                 optimiser.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
