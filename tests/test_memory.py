@@ -90,9 +90,12 @@ ctypes.CDLL(None).malloc_stats()
 """
 
 
-def _arenas(cap: int) -> tuple[int, str]:
-    """(arenas the probe's threads used, what its own child found in MALLOC_ARENA_MAX)."""
+def _arenas(cap: int, operators: str | None = None) -> tuple[int, str]:
+    """(arenas the probe's threads used, what its own child found in MALLOC_ARENA_MAX); `operators`: the
+    MALLOC_ARENA_MAX the probe starts with."""
     env = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
+    if operators is not None:
+        env["MALLOC_ARENA_MAX"] = operators
     done = subprocess.run([sys.executable, "-c", _ARENAS_PROBE, str(cap)], capture_output=True, text=True,
                           check=True, env=env, cwd=Path(__file__).resolve().parents[1])
     return done.stderr.count("Arena "), done.stdout.strip()
@@ -104,6 +107,10 @@ def test_the_arena_cap_holds_for_the_process_and_the_processes_it_starts() -> No
     many, inherited = _arenas(0)
     assert many > 4 and inherited == "None", (many, inherited)
     assert _arenas(2) == (2, "2")
+
+
+def test_an_operators_malloc_arena_max_wins_over_the_setting() -> None:
+    assert _arenas(2, operators="3") == (3, "3")
 
 
 def test_a_negative_arena_count_is_refused() -> None:

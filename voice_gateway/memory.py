@@ -48,13 +48,14 @@ def _glibc_trim() -> Callable[[int], int] | None:
 def limit_arenas(arenas: int) -> bool:
     """At most `arenas` malloc arenas in this process and in the processes it starts from now on (0: glibc's own
     limit, eight per core). Call it before the process starts its threads: glibc fixes its limit once the
-    ninth arena is needed. True when this process's limit was set (glibc); an `MALLOC_ARENA_MAX` already in
-    the environment is the operator's and is left alone for the children."""
+    ninth arena is needed. True when this process's limit was set here (glibc); an `MALLOC_ARENA_MAX` already in
+    the environment is the operator's (or a parent's): glibc applied it at this process's start, and it stands
+    for this process and its children alike."""
     if arenas < 0:
         raise ValueError(f"arenas must be 0 (glibc's default) or more, got {arenas}")
-    if arenas == 0:
+    if arenas == 0 or "MALLOC_ARENA_MAX" in os.environ:
         return False
-    os.environ.setdefault("MALLOC_ARENA_MAX", str(arenas))
+    os.environ["MALLOC_ARENA_MAX"] = str(arenas)
     mallopt = _glibc("mallopt")
     if mallopt is None:
         return False

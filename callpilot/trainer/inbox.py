@@ -141,21 +141,19 @@ class InboxRecorder:
                             channel=channel, predicted_intent=intent, confidence=confidence,
                             language=guess_language(text), at=self.clock())
         with self._lock:
+            self._forget_idle(sighting.at)  # first: a turn of the same number's earlier call is no previous turn
             previous = self._last.pop(sender_id, None)
-            if previous is not None and sighting.at - previous.at > SENDER_IDLE:
-                previous = None  # a new call from the same number: nothing to correct
             self._last[sender_id] = sighting
-            self._forget_idle(sighting.at)
         if previous is not None and not previous.reason and corrects(previous.text, text):
             self._put(Sighting(**{**previous.__dict__, "reason": "corrected"}))
         if reason:
             self._put(sighting)
 
     def _forget_idle(self, now: datetime) -> None:
-        """Senders in the order of their last turn: the oldest go once idle, or when there are too many."""
+        """Senders in the order of their last turn: the oldest go once idle, or to make room for one more."""
         while self._last:
             oldest = next(iter(self._last.values()))
-            if len(self._last) <= SENDERS_KEPT and now - oldest.at <= SENDER_IDLE:
+            if len(self._last) < SENDERS_KEPT and now - oldest.at <= SENDER_IDLE:
                 return
             self._last.popitem(last=False)
 
